@@ -1,0 +1,120 @@
+# moesim - one non-recursive Makefile (musl's shape): sources found by wildcard,
+# objects in build/, -MMD -MP dependencies, local overrides from config.mak.
+#
+#   make            build ./moesim
+#   make check      build and run every Check suite (tests/check_*.c)
+#   make asan       the same suites under AddressSanitizer + UBSan
+#   make valgrind   the same suites under valgrind
+#   make bench      build and run the benchmarks in bench/
+#   make calibrate  build the CUDA calibration programs (only where nvcc exists)
+#   make deps       install the Debian packages moesim needs (as root)
+#   WERROR=1        turn warnings into errors (CI does)
+
+CC ?= cc
+PKGS := gsl libconfig hdf5
+DEBIAN_PACKAGES := build-essential pkg-config libgsl-dev libconfig-dev libhdf5-dev check
+
+MODULES := common scenario models topology routing network sim output cli
+BUILD := build
+
+-include config.mak
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wpointer-arith -Wcast-qual -Wwrite-strings -Wformat=2 -Wundef -Wvla \
+	-Wold-style-definition -Wnull-dereference -Wimplicit-fallthrough
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+OPT ?= -O2 -g
+CFLAGS_ALL := -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) $(WARN) -I. -I$(BUILD) $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS_ALL := $(PKG_LIBS) -lm $(LDLIBS)
+
+LIB_SRCS := $(filter-out cli/main.c,$(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
+GEN_SRCS := $(BUILD)/gen/scn_default_text.c
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(GEN_SRCS:$(BUILD)/%.c=$(BUILD)/%.o)
+TEST_SRCS := $(wildcard tests/*.c)
+TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all check asan valgrind bench deps clean calibrate depcheck
+all: depcheck moesim
+
+depcheck:
+	@pkg-config --exists $(PKGS) check || { echo "moesim: missing libraries; run 'make deps' as root (or: apt-get install $(DEBIAN_PACKAGES))" >&2; exit 1; }
+
+deps:
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEBIAN_PACKAGES); \
+	else \
+		echo "run as root: apt-get install -y $(DEBIAN_PACKAGES)"; exit 1; \
+	fi
+
+moesim: $(BUILD)/cli/main.o $(BUILD)/libmoesim.a
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/libmoesim.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+# The default scenario is compiled into the binary from scenarios/default.cfg.
+$(BUILD)/gen/scn_default_text.c: scenarios/default.cfg
+	@mkdir -p $(dir $@)
+	{ echo '/* generated from scenarios/default.cfg by the Makefile; do not edit */'; \
+	  echo '#include "scenario/scn_scenario.h"'; \
+	  echo 'const char scn_default_text[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
+	  echo ';'; } > $@.tmp && mv $@.tmp $@
+
+# The test runner's suite list is generated from the suites the test files define,
+# so adding tests/check_<module>.c is all it takes to add a suite.
+$(BUILD)/gen/suites.h: $(filter tests/check_%.c,$(TEST_SRCS))
+	@mkdir -p $(dir $@)
+	{ for f in $^; do sed -n 's/^Suite \*\([a-z0-9_]*_suite\)(void)$$/SUITE(\1)/p' $$f; done; } > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/tests/check_main.o: $(BUILD)/gen/suites.h
+
+$(BUILD)/check_moesim: $(TEST_OBJS) $(BUILD)/libmoesim.a
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(CHECK_LIBS) $(LDLIBS_ALL)
+
+check: depcheck moesim $(BUILD)/check_moesim
+	MOESIM_BIN=./moesim MOESIM_SRC=. $(BUILD)/check_moesim
+	MOESIM_BIN=./moesim sh tests/cli_test.sh
+
+asan:
+	$(MAKE) BUILD=build/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		LDLIBS="-fsanitize=address,undefined" build/asan/check_moesim build/asan/moesim-asan
+	CK_FORK=no ASAN_OPTIONS=detect_leaks=1 MOESIM_BIN=build/asan/moesim-asan MOESIM_SRC=. build/asan/check_moesim
+	MOESIM_BIN=build/asan/moesim-asan sh tests/cli_test.sh
+
+$(BUILD)/moesim-asan: $(BUILD)/cli/main.o $(BUILD)/libmoesim.a
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+valgrind: moesim $(BUILD)/check_moesim
+	CK_FORK=no MOESIM_BIN=./moesim MOESIM_SRC=. valgrind --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite $(BUILD)/check_moesim
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libmoesim.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -O3 -o $@ $^ $(LDLIBS_ALL)
+
+bench: depcheck moesim $(BENCH_BINS)
+	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
+
+-include calibrate/calibrate.mk
+
+clean:
+	rm -rf build moesim
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

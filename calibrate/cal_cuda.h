@@ -1,0 +1,126 @@
+/*
+ * cal_cuda.h - CUDA-side helpers shared by the calibration programs: the error
+ * checking macros, the "is there a GPU at all" gate, the device description and the
+ * provenance block every measured profile carries.
+ *
+ * Every CUDA runtime, cuBLAS and NCCL call in calibrate/ goes through one of the
+ * CAL_*_CHECK macros: on failure it prints "<program>: <file>:<line>: <the call>
+ * failed: <error name>: <error string>" and exits with CAL_EXIT_FAIL (see
+ * cal_util.h); nothing continues after a failed call with undefined results. The
+ * macros only expand the library names at their use, so a file that uses
+ * CAL_CUBLAS_CHECK must include cublas_v2.h itself, and likewise nccl.h.
+ *
+ * cal_device.c (the implementation) is plain C11 against the CUDA runtime's C API.
+ */
+#ifndef CAL_CUDA_H
+#define CAL_CUDA_H
+
+#include <stddef.h>
+
+#include <cuda_runtime_api.h>
+
+#include "calibrate/cal_profile.h"
+#include "calibrate/cal_util.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CAL_CUDA_CHECK(call)                                                             \
+	do {                                                                             \
+		cudaError_t cal_e_ = (call);                                             \
+		if (cal_e_ != cudaSuccess)                                               \
+			cal_die_call(__FILE__, __LINE__, #call, cudaGetErrorName(cal_e_), \
+				     cudaGetErrorString(cal_e_));                        \
+	} while (0)
+
+/* Checks the last kernel launch (launches return no status of their own). */
+#define CAL_CUDA_CHECK_LAUNCH() CAL_CUDA_CHECK(cudaGetLastError())
+
+#define CAL_CUBLAS_CHECK(call)                                                             \
+	do {                                                                               \
+		cublasStatus_t cal_s_ = (call);                                            \
+		if (cal_s_ != CUBLAS_STATUS_SUCCESS)                                       \
+			cal_die_call(__FILE__, __LINE__, #call, cublasGetStatusName(cal_s_), \
+				     cublasGetStatusString(cal_s_));                       \
+	} while (0)
+
+/* NCCL's own name for a result code is not exported; the string is enough. */
+#define CAL_NCCL_CHECK(call)                                                               \
+	do {                                                                               \
+		ncclResult_t cal_r_ = (call);                                              \
+		if (cal_r_ != ncclSuccess)                                                 \
+			cal_die_call(__FILE__, __LINE__, #call, "ncclResult",               \
+				     ncclGetErrorString(cal_r_));                          \
+	} while (0)
+
+/* What we record about one GPU. Clocks come from cudaDeviceGetAttribute (the
+ * cudaDeviceProp fields were removed in CUDA 13); they are the maximum (boost)
+ * clocks the driver reports, not the clocks during the run. */
+typedef struct cal_device_info {
+	int device;
+	char name[256];
+	int cc_major, cc_minor;
+	int sm_count;
+	size_t total_mem_bytes;
+	int l2_bytes;
+	int sm_clock_kHz;
+	int mem_clock_kHz;
+	int mem_bus_bits;
+	int ecc;
+	char pci_bus_id[32];
+	char uuid[48];
+	int cuda_driver_api; /* cudaDriverGetVersion: 13000 means CUDA 13.0 */
+	int cuda_runtime;    /* cudaRuntimeGetVersion */
+	char driver_version[64]; /* kernel driver, e.g. "580.95.05"; "" if unknown */
+} cal_device_info;
+
+/* Library versions that a program knows (NULL or "" when it does not use the
+ * library); written into provenance{}. */
+typedef struct cal_versions {
+	const char *cublas;
+	const char *cublaslt;
+	const char *nccl;
+} cal_versions;
+
+/*
+ * Returns the number of CUDA devices, or exits with CAL_EXIT_NODEV and the one-line
+ * message "<program>: no CUDA device found (cudaGetDeviceCount: <error>)" when there
+ * is none (no GPU, no driver, or a driver too old for this runtime). If want >= 0
+ * and there is no device number want, exits with CAL_EXIT_USAGE.
+ */
+int cal_device_require(int want);
+
+/* Fills *info for device dev. */
+void cal_device_query(int dev, cal_device_info *info);
+
+/* Theoretical DRAM bandwidth in GB/s (1e9 B/s): 2 transfers per memory clock (DDR)
+ * times the bus width. For HBM3 on the H100 SXM5, 2 x 2619 MHz x 5120 bit / 8
+ * = 3352 GB/s, the datasheet's 3.35 TB/s. */
+double cal_device_dram_GBps(const cal_device_info *info);
+
+/* "NVIDIA H100 80GB HBM3 measured 2025-01-31" style default profile name. */
+void cal_device_default_name(const cal_device_info *info, const char *what, char *buf,
+			     size_t len);
+
+/*
+ * Writes the common head of a measured profile: name, source = "measured",
+ * provenance{} and gpu{} (docs/profile-format.md). Leaves the writer at the top level
+ * of profile{}, which the caller must have opened.
+ */
+void cal_device_write_head(cal_profile *p, const char *name, const cal_device_info *info,
+			   const cal_versions *v, const char *command, const char *program);
+
+/* Prints a two-line human-readable description of the device and versions. */
+void cal_device_print(const cal_device_info *info, const cal_versions *v);
+
+/* Splits a version code major*10000 + minor*100 + patch (cuBLAS, NCCL >= 2.9) or
+ * major*1000 + minor*10 (CUDA) into "13.1.0" / "13.0". */
+void cal_version_string_mmp(long code, char *buf, size_t len);
+void cal_version_string_cuda(int code, char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

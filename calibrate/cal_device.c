@@ -1,0 +1,173 @@
+/*
+ * cal_device.c - the GPU gate, device description and provenance writer shared by
+ * the calibration programs (see cal_cuda.h).
+ *
+ * cal_device_require() is the first CUDA call every program makes after parsing its
+ * command line, so a machine without a GPU or driver gets one clear line and exit
+ * status 2 rather than a failure deep inside a library.
+ */
+#include "calibrate/cal_cuda.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int cal_device_require(int want)
+{
+	int n = 0;
+	cudaError_t e = cudaGetDeviceCount(&n);
+
+	if (e != cudaSuccess) {
+		const char *hint = "";
+
+		if (e == cudaErrorInsufficientDriver)
+			hint = "; install an NVIDIA driver that supports this CUDA runtime";
+		cal_die(CAL_EXIT_NODEV, "no CUDA device found (cudaGetDeviceCount: %s: %s%s)",
+			cudaGetErrorName(e), cudaGetErrorString(e), hint);
+	}
+	if (n <= 0)
+		cal_die(CAL_EXIT_NODEV, "no CUDA device found (cudaGetDeviceCount: 0 devices)");
+	if (want >= n)
+		cal_die(CAL_EXIT_USAGE,
+			"--device %d but only %d CUDA device(s) are visible (numbered from 0; check CUDA_VISIBLE_DEVICES)",
+			want, n);
+	return n;
+}
+
+static int attr(enum cudaDeviceAttr a, int dev)
+{
+	int v = 0;
+
+	CAL_CUDA_CHECK(cudaDeviceGetAttribute(&v, a, dev));
+	return v;
+}
+
+void cal_device_query(int dev, cal_device_info *info)
+{
+	struct cudaDeviceProp prop;
+	const unsigned char *u;
+
+	memset(info, 0, sizeof *info);
+	CAL_CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
+	info->device = dev;
+	snprintf(info->name, sizeof info->name, "%s", prop.name);
+	info->cc_major = prop.major;
+	info->cc_minor = prop.minor;
+	info->sm_count = prop.multiProcessorCount;
+	info->total_mem_bytes = prop.totalGlobalMem;
+	info->l2_bytes = prop.l2CacheSize;
+	info->mem_bus_bits = prop.memoryBusWidth;
+	info->ecc = prop.ECCEnabled;
+	info->sm_clock_kHz = attr(cudaDevAttrClockRate, dev);
+	info->mem_clock_kHz = attr(cudaDevAttrMemoryClockRate, dev);
+	snprintf(info->pci_bus_id, sizeof info->pci_bus_id, "%04x:%02x:%02x.0", prop.pciDomainID,
+		 prop.pciBusID, prop.pciDeviceID);
+	u = (const unsigned char *)prop.uuid.bytes;
+	snprintf(info->uuid, sizeof info->uuid,
+		 "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+		 u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
+		 u[15]);
+	CAL_CUDA_CHECK(cudaDriverGetVersion(&info->cuda_driver_api));
+	CAL_CUDA_CHECK(cudaRuntimeGetVersion(&info->cuda_runtime));
+	cal_nvidia_driver_version(info->driver_version, sizeof info->driver_version);
+}
+
+double cal_device_dram_GBps(const cal_device_info *info)
+{
+	return 2.0 * info->mem_clock_kHz * 1e3 * (info->mem_bus_bits / 8.0) / 1e9;
+}
+
+void cal_version_string_mmp(long code, char *buf, size_t len)
+{
+	if (code <= 0) {
+		snprintf(buf, len, "unknown");
+		return;
+	}
+	snprintf(buf, len, "%ld.%ld.%ld", code / 10000, (code / 100) % 100, code % 100);
+}
+
+void cal_version_string_cuda(int code, char *buf, size_t len)
+{
+	if (code <= 0) {
+		snprintf(buf, len, "unknown");
+		return;
+	}
+	snprintf(buf, len, "%d.%d", code / 1000, (code % 1000) / 10);
+}
+
+void cal_device_default_name(const cal_device_info *info, const char *what, char *buf,
+			     size_t len)
+{
+	char date[32];
+
+	cal_utc_now_iso8601(date, sizeof date);
+	date[10] = '\0'; /* keep YYYY-MM-DD */
+	snprintf(buf, len, "%s %s %s", info->name, what, date);
+}
+
+void cal_device_write_head(cal_profile *p, const char *name, const cal_device_info *info,
+			   const cal_versions *v, const char *command, const char *program)
+{
+	char buf[64], date[32], host[256];
+
+	cal_profile_str(p, "name", name);
+	cal_profile_str(p, "source", "measured");
+	cal_profile_str(p, "program", program);
+
+	cal_profile_group_begin(p, "provenance");
+	cal_profile_str(p, "gpu", info->name);
+	snprintf(buf, sizeof buf, "%d.%d", info->cc_major, info->cc_minor);
+	cal_profile_str(p, "cc", buf);
+	cal_profile_int(p, "sm_count", info->sm_count);
+	cal_profile_str(p, "pci_bus_id", info->pci_bus_id);
+	cal_profile_str(p, "uuid", info->uuid);
+	cal_profile_bool(p, "ecc", info->ecc);
+	if (info->driver_version[0])
+		cal_profile_str(p, "driver", info->driver_version);
+	cal_version_string_cuda(info->cuda_driver_api, buf, sizeof buf);
+	cal_profile_str(p, "driver_cuda", buf);
+	cal_version_string_cuda(info->cuda_runtime, buf, sizeof buf);
+	cal_profile_str(p, "cuda_runtime", buf);
+	if (v && v->cublas && v->cublas[0])
+		cal_profile_str(p, "cublas", v->cublas);
+	if (v && v->cublaslt && v->cublaslt[0])
+		cal_profile_str(p, "cublaslt", v->cublaslt);
+	if (v && v->nccl && v->nccl[0])
+		cal_profile_str(p, "nccl", v->nccl);
+	cal_profile_int(p, "sm_clock_MHz", info->sm_clock_kHz / 1000);
+	cal_profile_int(p, "mem_clock_MHz", info->mem_clock_kHz / 1000);
+	cal_utc_now_iso8601(date, sizeof date);
+	cal_profile_str(p, "date", date);
+	cal_hostname(host, sizeof host);
+	cal_profile_str(p, "host", host);
+	cal_profile_str(p, "command", command ? command : "");
+	cal_profile_group_end(p);
+
+	cal_profile_group_begin(p, "gpu");
+	cal_profile_str(p, "name", info->name);
+	snprintf(buf, sizeof buf, "%d.%d", info->cc_major, info->cc_minor);
+	cal_profile_str(p, "cc", buf);
+	cal_profile_int(p, "sm_count", info->sm_count);
+	cal_profile_float(p, "hbm_GiB", (double)info->total_mem_bytes / (1024.0 * 1024.0 * 1024.0));
+	cal_profile_float(p, "hbm_GBps", cal_device_dram_GBps(info));
+	cal_profile_float(p, "l2_MiB", info->l2_bytes / (1024.0 * 1024.0));
+	cal_profile_int(p, "mem_bus_bits", info->mem_bus_bits);
+	cal_profile_group_end(p);
+}
+
+void cal_device_print(const cal_device_info *info, const cal_versions *v)
+{
+	char rt[16], drv[16];
+
+	cal_version_string_cuda(info->cuda_runtime, rt, sizeof rt);
+	cal_version_string_cuda(info->cuda_driver_api, drv, sizeof drv);
+	printf("# device %d: %s, cc %d.%d, %d SMs, %.1f GiB, L2 %.1f MiB, SM clock %d MHz, memory clock %d MHz x %d bit (%.0f GB/s theoretical)\n",
+	       info->device, info->name, info->cc_major, info->cc_minor, info->sm_count,
+	       (double)info->total_mem_bytes / (1024.0 * 1024.0 * 1024.0), info->l2_bytes / 1048576.0,
+	       info->sm_clock_kHz / 1000, info->mem_clock_kHz / 1000, info->mem_bus_bits,
+	       cal_device_dram_GBps(info));
+	printf("# driver %s (CUDA %s), runtime %s%s%s%s%s%s%s\n",
+	       info->driver_version[0] ? info->driver_version : "?", drv, rt,
+	       v && v->cublas ? ", cuBLAS " : "", v && v->cublas ? v->cublas : "",
+	       v && v->cublaslt ? ", cuBLASLt " : "", v && v->cublaslt ? v->cublaslt : "",
+	       v && v->nccl ? ", NCCL " : "", v && v->nccl ? v->nccl : "");
+}

@@ -1,0 +1,543 @@
+/*
+ * cal_util.c - host-side helpers of the calibration programs (see cal_util.h).
+ *
+ * Plain C11 + POSIX; no CUDA. Everything that parses text returns an error code and
+ * a message instead of exiting, so the callers decide the exit status, and the
+ * self-test can feed bad input on purpose.
+ */
+#include "calibrate/cal_util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *progname = "calibrate";
+static void (*die_hook)(int status);
+
+void cal_set_progname(const char *name)
+{
+	if (name && *name)
+		progname = name;
+}
+
+const char *cal_progname(void)
+{
+	return progname;
+}
+
+void cal_set_die_hook(void (*hook)(int status))
+{
+	die_hook = hook;
+}
+
+static CAL_NORETURN void die_exit(int status)
+{
+	void (*hook)(int) = die_hook;
+
+	/* Clear first: a hook that fails and calls cal_die() must not recurse. */
+	die_hook = NULL;
+	if (hook)
+		hook(status);
+	exit(status);
+}
+
+void cal_die(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "%s: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	die_exit(status);
+}
+
+void cal_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "%s: warning: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void cal_die_call(const char *file, int line, const char *call, const char *errname,
+		  const char *errstr)
+{
+	fflush(stdout);
+	fprintf(stderr, "%s: %s:%d: %s failed: %s: %s\n", progname, file, line, call,
+		errname ? errname : "?", errstr ? errstr : "?");
+	die_exit(CAL_EXIT_FAIL);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+double cal_quantile_sorted(const double *sorted, int n, double q)
+{
+	double h, frac;
+	int lo;
+
+	if (n <= 0)
+		return 0.0;
+	if (q <= 0.0)
+		return sorted[0];
+	if (q >= 1.0)
+		return sorted[n - 1];
+	h = (n - 1) * q;
+	lo = (int)floor(h);
+	frac = h - lo;
+	if (lo + 1 >= n)
+		return sorted[n - 1];
+	return sorted[lo] + frac * (sorted[lo + 1] - sorted[lo]);
+}
+
+void cal_stats_compute(double *samples, int n, cal_stats *out)
+{
+	double sum = 0.0;
+
+	memset(out, 0, sizeof *out);
+	if (n <= 0)
+		return;
+	qsort(samples, (size_t)n, sizeof samples[0], cmp_double);
+	for (int i = 0; i < n; i++)
+		sum += samples[i];
+	out->n = n;
+	out->min = samples[0];
+	out->max = samples[n - 1];
+	out->median = cal_quantile_sorted(samples, n, 0.5);
+	out->p10 = cal_quantile_sorted(samples, n, 0.1);
+	out->p90 = cal_quantile_sorted(samples, n, 0.9);
+	out->mean = sum / n;
+}
+
+int cal_parse_size(const char *s, int64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	int shift = 0;
+
+	if (!s)
+		return -1;
+	while (isspace((unsigned char)*s))
+		s++;
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		return -1;
+	switch (toupper((unsigned char)*end)) {
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	case 'T': shift = 40; end++; break;
+	default: break;
+	}
+	if (shift && toupper((unsigned char)end[0]) == 'I' && toupper((unsigned char)end[1]) == 'B')
+		end += 2;
+	else if (shift && toupper((unsigned char)*end) == 'B')
+		end++;
+	while (isspace((unsigned char)*end))
+		end++;
+	if (*end != '\0')
+		return -1;
+	if (v > ((unsigned long long)INT64_MAX >> shift))
+		return -1;
+	*out = (int64_t)(v << shift);
+	return 0;
+}
+
+/* Splits s at commas into a malloc'd copy; returns the number of fields. */
+static int split_commas(const char *s, char **copy, char ***fields)
+{
+	int n = 1, i = 0;
+	char *p;
+
+	*copy = NULL;
+	*fields = NULL;
+	for (const char *q = s; *q; q++)
+		n += (*q == ',');
+	*copy = malloc(strlen(s) + 1);
+	*fields = malloc((size_t)n * sizeof **fields);
+	if (!*copy || !*fields) {
+		free(*copy);
+		free(*fields);
+		*copy = NULL;
+		*fields = NULL;
+		return -1;
+	}
+	strcpy(*copy, s);
+	p = *copy;
+	(*fields)[i++] = p;
+	for (; *p; p++) {
+		if (*p == ',') {
+			*p = '\0';
+			(*fields)[i++] = p + 1;
+		}
+	}
+	return n;
+}
+
+int cal_parse_size_list(const char *s, int64_t **out, char *err, size_t errlen)
+{
+	char *copy, **fields;
+	int n;
+	int64_t *v;
+
+	*out = NULL;
+	if (!s || !*s) {
+		snprintf(err, errlen, "empty list");
+		return -1;
+	}
+	n = split_commas(s, &copy, &fields);
+	if (n < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	v = malloc((size_t)n * sizeof *v);
+	if (!v) {
+		free(copy);
+		free(fields);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		if (cal_parse_size(fields[i], &v[i]) != 0) {
+			snprintf(err, errlen,
+				 "'%s' is not a non-negative integer (suffixes K, M, G, T are powers of 1024)",
+				 fields[i]);
+			free(copy);
+			free(fields);
+			free(v);
+			return -1;
+		}
+	}
+	free(copy);
+	free(fields);
+	*out = v;
+	return n;
+}
+
+int cal_parse_double_list(const char *s, double **out, char *err, size_t errlen)
+{
+	char *copy, **fields;
+	int n;
+	double *v;
+
+	*out = NULL;
+	if (!s || !*s) {
+		snprintf(err, errlen, "empty list");
+		return -1;
+	}
+	n = split_commas(s, &copy, &fields);
+	if (n < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	v = malloc((size_t)n * sizeof *v);
+	if (!v) {
+		free(copy);
+		free(fields);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		char *end;
+
+		errno = 0;
+		v[i] = strtod(fields[i], &end);
+		while (isspace((unsigned char)*end))
+			end++;
+		if (end == fields[i] || *end != '\0' || errno == ERANGE || !isfinite(v[i]) ||
+		    v[i] <= 0.0) {
+			snprintf(err, errlen, "'%s' is not a positive number", fields[i]);
+			free(copy);
+			free(fields);
+			free(v);
+			return -1;
+		}
+	}
+	free(copy);
+	free(fields);
+	*out = v;
+	return n;
+}
+
+int cal_ladder_pow2_mid(int64_t lo, int64_t hi, int64_t *out, int cap)
+{
+	int n = 0;
+
+	/* 2^k and 3*2^(k-1) interleave: 1, 2, 3, 4, 6, 8, 12, ... */
+	for (int64_t p = 1; p > 0 && p <= hi; p *= 2) {
+		int64_t cand[2] = {p, (p >= 2) ? p + p / 2 : 0};
+
+		for (int c = 0; c < 2; c++) {
+			if (cand[c] >= lo && cand[c] <= hi && cand[c] > 0) {
+				if (n < cap)
+					out[n] = cand[c];
+				n++;
+			}
+		}
+		if (p > INT64_MAX / 2)
+			break;
+	}
+	return n;
+}
+
+int cal_ladder_pow2(int64_t lo, int64_t hi, int64_t *out, int cap)
+{
+	int n = 0;
+
+	for (int64_t p = 1; p > 0 && p <= hi; p *= 2) {
+		if (p >= lo) {
+			if (n < cap)
+				out[n] = p;
+			n++;
+		}
+		if (p > INT64_MAX / 2)
+			break;
+	}
+	return n;
+}
+
+void cal_utc_now_iso8601(char *buf, size_t len)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "unknown");
+}
+
+void cal_hostname(char *buf, size_t len)
+{
+	if (len == 0)
+		return;
+	if (gethostname(buf, len) != 0) {
+		snprintf(buf, len, "unknown");
+		return;
+	}
+	buf[len - 1] = '\0';
+}
+
+/* True when the shell would take arg as one word with no quoting. */
+static int shell_safe(const char *arg)
+{
+	if (!*arg)
+		return 0;
+	for (const char *p = arg; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("-_./=:,+@%", *p))
+			return 0;
+	return 1;
+}
+
+char *cal_join_argv(int argc, char **argv)
+{
+	size_t len = 1;
+	char *s, *p;
+
+	for (int i = 0; i < argc; i++)
+		len += 4 * strlen(argv[i]) + 3; /* worst case: every char is a quote */
+	s = malloc(len);
+	if (!s)
+		return NULL;
+	p = s;
+	for (int i = 0; i < argc; i++) {
+		if (i)
+			*p++ = ' ';
+		if (shell_safe(argv[i])) {
+			strcpy(p, argv[i]);
+			p += strlen(argv[i]);
+			continue;
+		}
+		*p++ = '\'';
+		for (const char *q = argv[i]; *q; q++) {
+			if (*q == '\'') {
+				memcpy(p, "'\\''", 4);
+				p += 4;
+			} else {
+				*p++ = *q;
+			}
+		}
+		*p++ = '\'';
+	}
+	*p = '\0';
+	return s;
+}
+
+double cal_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void cal_nvidia_driver_version(char *buf, size_t len)
+{
+	/* The file's first line reads "NVRM version: NVIDIA UNIX x86_64 Kernel Module
+	 * 580.95.05  <date>" (open kernel modules say "Open Kernel Module"); the version
+	 * is the first word after "Module". */
+	FILE *f = fopen("/proc/driver/nvidia/version", "r");
+	char line[512], *p;
+
+	if (len)
+		buf[0] = '\0';
+	if (!f)
+		return;
+	if (fgets(line, sizeof line, f) && (p = strstr(line, "Module")) != NULL) {
+		size_t n = 0;
+
+		p += strlen("Module");
+		while (*p == ' ')
+			p++;
+		while (p[n] && !isspace((unsigned char)p[n]))
+			n++;
+		if (n + 1 <= len) {
+			memcpy(buf, p, n);
+			buf[n] = '\0';
+		}
+	}
+	fclose(f);
+}
+
+uint64_t cal_splitmix64(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+void cal_random_permutation(int32_t *perm, int64_t n, uint64_t seed)
+{
+	uint64_t st = seed;
+
+	for (int64_t i = 0; i < n; i++)
+		perm[i] = (int32_t)i;
+	for (int64_t i = n - 1; i > 0; i--) {
+		/* Modulo bias is below 2^-32 for n < 2^32: irrelevant for an access pattern. */
+		int64_t j = (int64_t)(cal_splitmix64(&st) % (uint64_t)(i + 1));
+		int32_t t = perm[i];
+
+		perm[i] = perm[j];
+		perm[j] = t;
+	}
+}
+
+const char cal_common_usage[] =
+	"  --out FILE        profile to write (libconfig); refused if it exists, unless --force\n"
+	"  --force           overwrite an existing profile\n"
+	"  --device N        CUDA device to use (default 0)\n"
+	"  --repeats R       timed repetitions per point (default 20)\n"
+	"  --warmup W        untimed repetitions before them (default 3)\n"
+	"  --budget-s S      stop adding larger points once the run would exceed S seconds\n"
+	"                    (0 = no limit, the default); skipped points are noted in the profile\n"
+	"  --name TEXT       profile name (default: '<GPU name> measured <date>')\n"
+	"  --no-l2-flush     do not overwrite the L2 cache before each timed repetition\n"
+	"  --seed N          seed of the random data and permutations (default 1)\n"
+	"  --help            this text\n";
+
+static int help_requested;
+
+void cal_common_opts_init(cal_common_opts *o, const char *default_out)
+{
+	memset(o, 0, sizeof *o);
+	o->out = default_out;
+	o->repeats = 20;
+	o->warmup = 3;
+	o->l2_flush = 1;
+	o->seed = 1;
+}
+
+int cal_common_opts_help_requested(void)
+{
+	return help_requested;
+}
+
+int64_t cal_arg_int(const char *opt, const char *arg, int64_t min, int64_t max)
+{
+	int64_t v;
+	int neg = 0;
+	const char *s = arg;
+
+	while (s && isspace((unsigned char)*s))
+		s++;
+	if (s && *s == '-') {
+		neg = 1;
+		s++;
+	}
+	if (cal_parse_size(s, &v) != 0 || (neg ? -v : v) < min || (neg ? -v : v) > max)
+		cal_die(CAL_EXIT_USAGE, "--%s '%s': expected an integer from %lld to %lld", opt,
+			arg ? arg : "", (long long)min, (long long)max);
+	return neg ? -v : v;
+}
+
+double cal_arg_double(const char *opt, const char *arg, double min, double max)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg ? arg : "", &end);
+	if (!arg || end == arg || *end != '\0' || errno == ERANGE || !isfinite(v) || v < min ||
+	    v > max)
+		cal_die(CAL_EXIT_USAGE, "--%s '%s': expected a number from %g to %g", opt,
+			arg ? arg : "", min, max);
+	return v;
+}
+
+int cal_common_opts_handle(cal_common_opts *o, int code, const char *arg)
+{
+	switch (code) {
+	case CAL_OPT_OUT:
+		o->out = arg;
+		return 1;
+	case CAL_OPT_FORCE:
+		o->force = 1;
+		return 1;
+	case CAL_OPT_DEVICE:
+		o->device = (int)cal_arg_int("device", arg, 0, 1023);
+		return 1;
+	case CAL_OPT_REPEATS:
+		o->repeats = (int)cal_arg_int("repeats", arg, 1, 10000);
+		return 1;
+	case CAL_OPT_WARMUP:
+		o->warmup = (int)cal_arg_int("warmup", arg, 0, 10000);
+		return 1;
+	case CAL_OPT_BUDGET:
+		o->budget_s = cal_arg_double("budget-s", arg, 0.0, 1e7);
+		return 1;
+	case CAL_OPT_NAME:
+		o->name = arg;
+		return 1;
+	case CAL_OPT_NO_L2_FLUSH:
+		o->l2_flush = 0;
+		return 1;
+	case CAL_OPT_SEED:
+		o->seed = (uint64_t)cal_arg_int("seed", arg, 0, INT64_MAX);
+		return 1;
+	case CAL_OPT_HELP:
+		help_requested = 1;
+		return 1;
+	default:
+		return 0;
+	}
+}

@@ -1,0 +1,191 @@
+/*
+ * cal_util.h - host-side helpers shared by the calibration programs (cal_gemm,
+ * cal_copy, cal_alltoall): fatal-error reporting, sample statistics, list parsing,
+ * the token/row/byte ladders and the provenance strings (UTC date, host, command).
+ *
+ * This file and cal_util.c are plain C11 with no CUDA dependency, so the unit
+ * self-test (cal_selftest.c) builds and runs on a machine without the CUDA toolkit.
+ *
+ * Invariants: every fatal path goes through cal_die(), which prints one line
+ * "<program>: <message>" to stderr, runs the registered cleanup hook (which removes a
+ * half-written profile and, in the MPI build, aborts the job) and exits with one of
+ * the CAL_EXIT_* statuses below. Nothing here aborts or crashes on bad input.
+ */
+#ifndef CAL_UTIL_H
+#define CAL_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Exit statuses shared by all calibration programs (docs/calibrate.md). */
+enum {
+	CAL_EXIT_OK = 0,     /* profile written */
+	CAL_EXIT_FAIL = 1,   /* a CUDA/cuBLAS/NCCL call or an output write failed */
+	CAL_EXIT_NODEV = 2,  /* no usable CUDA device (no GPU, no driver, driver too old) */
+	CAL_EXIT_USAGE = 64  /* bad command line or input file, or output exists without --force */
+};
+
+#if defined(__GNUC__)
+#define CAL_NORETURN __attribute__((noreturn))
+#define CAL_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define CAL_NORETURN
+#define CAL_PRINTF(f, a)
+#endif
+
+/* Sets the program name used as the prefix of every message ("cal_gemm"). */
+void cal_set_progname(const char *name);
+const char *cal_progname(void);
+
+/*
+ * Registers a function that cal_die() calls before exiting (one at a time; NULL
+ * clears it). Used to unlink a temporary profile and to MPI_Abort in the MPI build.
+ */
+void cal_set_die_hook(void (*hook)(int status));
+
+/* Prints "<program>: <message>" to stderr and exits with status. Break here. */
+void cal_die(int status, const char *fmt, ...) CAL_NORETURN CAL_PRINTF(2, 3);
+
+/* Prints "<program>: warning: <message>" to stderr and returns. */
+void cal_warn(const char *fmt, ...) CAL_PRINTF(1, 2);
+
+/*
+ * Called by the CAL_*_CHECK macros when a library call fails: prints
+ * "<program>: <file>:<line>: <call> failed: <errname>: <errstr>" and exits with
+ * CAL_EXIT_FAIL.
+ */
+void cal_die_call(const char *file, int line, const char *call, const char *errname,
+		  const char *errstr) CAL_NORETURN;
+
+/* Summary of repeated timings. Percentiles interpolate linearly between order
+ * statistics (Hyndman & Fan 1996, definition 7, numpy's default). */
+typedef struct cal_stats {
+	int n;
+	double median, p10, p90, min, max, mean;
+} cal_stats;
+
+/* Sorts samples[0..n) in place and fills *out. n must be >= 1. */
+void cal_stats_compute(double *samples, int n, cal_stats *out);
+
+/* The q-quantile (0 <= q <= 1) of sorted[0..n), definition 7. */
+double cal_quantile_sorted(const double *sorted, int n, double q);
+
+/*
+ * Parses a size with an optional binary suffix: "4096", "1K" (1024), "64M", "1G",
+ * "2T" (case-insensitive, an optional trailing "iB"/"B" is accepted). Returns 0 and
+ * sets *out, or -1 on anything else (empty, negative, overflow, junk).
+ */
+int cal_parse_size(const char *s, int64_t *out);
+
+/*
+ * Parses a comma-separated list of sizes (cal_parse_size) into a malloc'd array.
+ * Returns the count (>= 1) or -1 with a message in err. The caller frees *out.
+ */
+int cal_parse_size_list(const char *s, int64_t **out, char *err, size_t errlen);
+
+/* Parses a comma-separated list of finite doubles > 0. Same contract as above. */
+int cal_parse_double_list(const char *s, double **out, char *err, size_t errlen);
+
+/*
+ * The "powers of two and midpoints" ladder: 1, 2, 3, 4, 6, 8, 12, 16, 24, ...
+ * (every 2^k and 3*2^k) restricted to [lo, hi]. Writes at most cap values to out in
+ * increasing order and returns how many there are in total (may exceed cap).
+ */
+int cal_ladder_pow2_mid(int64_t lo, int64_t hi, int64_t *out, int cap);
+
+/* The powers of two in [lo, hi], same contract as cal_ladder_pow2_mid. */
+int cal_ladder_pow2(int64_t lo, int64_t hi, int64_t *out, int cap);
+
+/* The current UTC time as ISO 8601, "2025-01-31T12:34:56Z". */
+void cal_utc_now_iso8601(char *buf, size_t len);
+
+/* This machine's host name ("unknown" if it cannot be read). */
+void cal_hostname(char *buf, size_t len);
+
+/*
+ * The command line as one string, each argument single-quoted where the shell
+ * would need it, so it can be pasted back. Returns a malloc'd string (free it).
+ */
+char *cal_join_argv(int argc, char **argv);
+
+/* Seconds on a monotonic clock, for budgets and progress (not for measurements). */
+double cal_now_s(void);
+
+/* The NVIDIA kernel driver version ("580.95.05") read from /proc/driver/nvidia/version,
+ * or "" when that file is absent. */
+void cal_nvidia_driver_version(char *buf, size_t len);
+
+/*
+ * A tiny deterministic PRNG (SplitMix64; Steele, Lea & Flood 2014) for permutation
+ * indices and weights, so two runs with the same --seed time the same access pattern.
+ */
+uint64_t cal_splitmix64(uint64_t *state);
+
+/* A uniformly random permutation of 0..n-1 (Fisher-Yates) written to perm. */
+void cal_random_permutation(int32_t *perm, int64_t n, uint64_t seed);
+
+
+/*
+ * Options every calibration program takes (docs/calibrate.md). Each program lists
+ * CAL_COMMON_LONGOPTS in its getopt_long table and passes every option code it does
+ * not know itself to cal_common_opts_handle().
+ */
+typedef struct cal_common_opts {
+	const char *out;   /* profile path (--out) */
+	int force;         /* overwrite an existing profile (--force) */
+	int device;        /* first CUDA device (--device) */
+	int repeats;       /* timed repetitions per point (--repeats, default 20) */
+	int warmup;        /* untimed repetitions before them (--warmup, default 3) */
+	double budget_s;   /* wall-clock budget for all measurements; 0 = none (--budget-s) */
+	const char *name;  /* profile name (--name); NULL = derived from the GPU */
+	int l2_flush;      /* overwrite L2 before each timed repetition (--no-l2-flush clears) */
+	uint64_t seed;     /* seed of random data and permutations (--seed) */
+} cal_common_opts;
+
+/* Option codes of the shared options; programs use codes outside 1000..1099. */
+enum {
+	CAL_OPT_OUT = 1000, CAL_OPT_FORCE, CAL_OPT_DEVICE, CAL_OPT_REPEATS, CAL_OPT_WARMUP,
+	CAL_OPT_BUDGET, CAL_OPT_NAME, CAL_OPT_NO_L2_FLUSH, CAL_OPT_SEED, CAL_OPT_HELP
+};
+
+/* struct option initialisers for getopt_long (needs <getopt.h>). */
+#define CAL_COMMON_LONGOPTS                                                            \
+	{"out", 1, NULL, CAL_OPT_OUT}, {"force", 0, NULL, CAL_OPT_FORCE},              \
+	{"device", 1, NULL, CAL_OPT_DEVICE}, {"repeats", 1, NULL, CAL_OPT_REPEATS},    \
+	{"warmup", 1, NULL, CAL_OPT_WARMUP}, {"budget-s", 1, NULL, CAL_OPT_BUDGET},    \
+	{"name", 1, NULL, CAL_OPT_NAME}, {"no-l2-flush", 0, NULL, CAL_OPT_NO_L2_FLUSH}, \
+	{"seed", 1, NULL, CAL_OPT_SEED}, {"help", 0, NULL, CAL_OPT_HELP}
+
+/* Usage text of the shared options, for the programs' --help. */
+extern const char cal_common_usage[];
+
+/* Sets the defaults; default_out is the profile path when --out is not given. */
+void cal_common_opts_init(cal_common_opts *o, const char *default_out);
+
+/*
+ * Applies one shared option. Returns 1 if code was a shared option (exits with
+ * CAL_EXIT_USAGE on a bad value), 0 if the caller must handle it. --help returns 1
+ * with o->out untouched; the caller checks cal_common_opts_help_requested().
+ */
+int cal_common_opts_handle(cal_common_opts *o, int code, const char *arg);
+int cal_common_opts_help_requested(void);
+
+/*
+ * Parses an integer option value in [min, max] or exits with CAL_EXIT_USAGE and
+ * "--<opt> '<arg>': expected an integer from <min> to <max>". Sizes with K/M/G
+ * suffixes are accepted.
+ */
+int64_t cal_arg_int(const char *opt, const char *arg, int64_t min, int64_t max);
+
+/* The same for a finite double in [min, max]. */
+double cal_arg_double(const char *opt, const char *arg, double min, double max);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

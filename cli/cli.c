@@ -1,0 +1,248 @@
+/*
+ * cli.c - command-line parsing and the subcommands: run, show, keys, gpus.
+ * Every error is one line on stderr starting with "moesim: " and a non-zero exit.
+ */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/moe_gpu.h"
+#include "output/out_report.h"
+#include "scenario/scn_scenario.h"
+#include "sim/sim_run.h"
+
+#ifndef MOESIM_VERSION
+#define MOESIM_VERSION "0.1.0"
+#endif
+
+enum { EXIT_BAD_INPUT = 1, EXIT_USAGE = 2 };
+
+static const char usage_main[] =
+	"usage: moesim COMMAND [ARGS]\n"
+	"\n"
+	"Simulates expert-parallel Mixture-of-Experts training and serving on GPU clusters.\n"
+	"\n"
+	"commands:\n"
+	"  run [SCENARIO]   simulate a scenario (no argument: the built-in default)\n"
+	"  show [SCENARIO]  print the scenario with every default and derived value filled in\n"
+	"  keys             list every scenario key with its type, default, unit and meaning\n"
+	"  gpus             list the built-in GPU datasheet entries\n"
+	"\n"
+	"Run `moesim COMMAND --help` for a command's options; `moesim --version` for the version.\n";
+
+static const char usage_run[] =
+	"usage: moesim run [SCENARIO] [--set section.key=value]... [-o FILE.h5] [--force] [-q]\n"
+	"\n"
+	"Simulates SCENARIO (a libconfig file; without one, the built-in default, also shipped\n"
+	"as scenarios/default.cfg) and prints a summary.\n"
+	"\n"
+	"  --set K=V    override one scenario value, e.g. --set routing.top_k=4 (repeatable)\n"
+	"  -o FILE.h5   write the results to an HDF5 file (schema: docs/output-format.md)\n"
+	"  --force      overwrite FILE.h5 if it exists\n"
+	"  -q           print nothing on success\n";
+
+static const char usage_show[] =
+	"usage: moesim show [SCENARIO] [--set section.key=value]...\n"
+	"\n"
+	"Prints the scenario as moesim resolved it: every key, defaults and derived values filled in.\n";
+
+typedef struct args {
+	const char *scenario;
+	scn_overrides ov;
+	const char *out;
+	int force, quiet, help;
+} args;
+
+static int parse_args(int argc, char **argv, args *a, int allow_output, const char *usage)
+{
+	memset(a, 0, sizeof *a);
+	for (int i = 0; i < argc; i++) {
+		const char *s = argv[i];
+		if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+			a->help = 1;
+		} else if (strcmp(s, "--set") == 0 || strncmp(s, "--set=", 6) == 0) {
+			const char *v = s[5] == '=' ? s + 6 : (i + 1 < argc ? argv[++i] : NULL);
+			if (!v) {
+				fprintf(stderr, "moesim: --set needs section.key=value\n");
+				return EXIT_USAGE;
+			}
+			if (a->ov.n == SCN_MAX_OVERRIDES) {
+				fprintf(stderr, "moesim: too many --set options (at most %d)\n", SCN_MAX_OVERRIDES);
+				return EXIT_USAGE;
+			}
+			a->ov.items[a->ov.n++] = v;
+		} else if (allow_output && (strcmp(s, "-o") == 0 || strcmp(s, "--output") == 0)) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "moesim: %s needs a file name\n", s);
+				return EXIT_USAGE;
+			}
+			a->out = argv[++i];
+		} else if (allow_output && strcmp(s, "--force") == 0) {
+			a->force = 1;
+		} else if (allow_output && (strcmp(s, "-q") == 0 || strcmp(s, "--quiet") == 0)) {
+			a->quiet = 1;
+		} else if (s[0] == '-' && s[1] != '\0') {
+			fprintf(stderr, "moesim: unknown option '%s'\n%s", s, usage);
+			return EXIT_USAGE;
+		} else if (!a->scenario) {
+			a->scenario = s;
+		} else {
+			fprintf(stderr, "moesim: more than one scenario given ('%s' and '%s')\n", a->scenario, s);
+			return EXIT_USAGE;
+		}
+	}
+	return 0;
+}
+
+static int load_scenario(const args *a, scn_scenario *s)
+{
+	ms_error err;
+	ms_error_clear(&err);
+	if (scn_scenario_load(s, a->scenario, &a->ov, &err) < 0) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		return EXIT_BAD_INPUT;
+	}
+	return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	args a;
+	scn_scenario *s;
+	sim_result *r = NULL;
+	out_summary sum;
+	ms_error err;
+	const char *out;
+	int rc = parse_args(argc, argv, &a, 1, usage_run);
+	if (rc)
+		return rc;
+	if (a.help) {
+		fputs(usage_run, stdout);
+		return 0;
+	}
+	s = malloc(sizeof *s);
+	if (!s) {
+		fprintf(stderr, "moesim: out of memory\n");
+		return EXIT_BAD_INPUT;
+	}
+	if ((rc = load_scenario(&a, s)) != 0)
+		goto done;
+	ms_error_clear(&err);
+	out = a.out ? a.out : (s->output.h5[0] ? s->output.h5 : NULL);
+	if (out) {
+		/* Refuse an existing output before spending time on the run. */
+		FILE *f = fopen(out, "r");
+		if (f) {
+			fclose(f);
+			if (!a.force) {
+				fprintf(stderr, "moesim: output '%s' exists; pass --force to overwrite it\n", out);
+				rc = EXIT_BAD_INPUT;
+				goto done;
+			}
+		}
+	}
+	if (sim_run(s, &r, &err) < 0) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		rc = EXIT_BAD_INPUT;
+		goto done;
+	}
+	out_summary_compute(r, &sum);
+	if (out && out_h5_write(out, a.force, s, r, &sum, &err) < 0) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		rc = EXIT_BAD_INPUT;
+		goto done;
+	}
+	if (!a.quiet) {
+		out_summary_print(stdout, s, r, &sum);
+		if (out)
+			printf("  written          %s\n", out);
+	}
+done:
+	sim_result_free(r);
+	free(s);
+	return rc;
+}
+
+static int cmd_show(int argc, char **argv)
+{
+	args a;
+	scn_scenario *s;
+	int rc = parse_args(argc, argv, &a, 0, usage_show);
+	if (rc)
+		return rc;
+	if (a.help) {
+		fputs(usage_show, stdout);
+		return 0;
+	}
+	s = malloc(sizeof *s);
+	if (!s) {
+		fprintf(stderr, "moesim: out of memory\n");
+		return EXIT_BAD_INPUT;
+	}
+	if ((rc = load_scenario(&a, s)) == 0) {
+		printf("# resolved from %s\n", s->source);
+		scn_write_resolved(stdout, s);
+	}
+	free(s);
+	return rc;
+}
+
+static int cmd_keys(int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 0 && strcmp(argv[0], "--help") != 0) {
+		fprintf(stderr, "moesim: keys takes no arguments\n");
+		return EXIT_USAGE;
+	}
+	scn_write_reference(stdout);
+	return 0;
+}
+
+static int cmd_gpus(int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 0 && strcmp(argv[0], "--help") != 0) {
+		fprintf(stderr, "moesim: gpus takes no arguments\n");
+		return EXIT_USAGE;
+	}
+	printf("%-10s %-26s %10s %10s %9s %12s\n", "name", "GPU", "BF16 TF/s", "FP8 TF/s", "HBM TB/s", "NVLink GB/s");
+	for (int i = 0; moe_gpu_at(i); i++) {
+		const moe_gpu *g = moe_gpu_at(i);
+		printf("%-10s %-26s %10.1f %10.1f %9.2f %12.0f\n", g->name, g->label, g->bf16_flops / 1e12,
+		       g->fp8_flops / 1e12, g->hbm_Bps / 1e12, g->nvlink_Bps / 1e9);
+	}
+	printf("\n(dense rates; NVLink per direction)\nsources:\n");
+	for (int i = 0; moe_gpu_at(i); i++)
+		printf("  %s: %s\n", moe_gpu_at(i)->name, moe_gpu_at(i)->citation);
+	return 0;
+}
+
+int cli_main(int argc, char **argv)
+{
+	const char *cmd;
+	if (argc < 2) {
+		fputs(usage_main, stderr);
+		return EXIT_USAGE;
+	}
+	cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+		fputs(usage_main, stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+		printf("moesim %s\n", MOESIM_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "run") == 0)
+		return cmd_run(argc - 2, argv + 2);
+	if (strcmp(cmd, "show") == 0)
+		return cmd_show(argc - 2, argv + 2);
+	if (strcmp(cmd, "keys") == 0)
+		return cmd_keys(argc - 2, argv + 2);
+	if (strcmp(cmd, "gpus") == 0)
+		return cmd_gpus(argc - 2, argv + 2);
+	fprintf(stderr, "moesim: unknown command '%s'; commands: run, show, keys, gpus (see moesim --help)\n", cmd);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,28 @@
+/*
+ * moe_gpu.h - GPU datasheet entries: peak tensor-core FLOP/s, HBM and NVLink bandwidth.
+ *
+ * These are the datasheet numbers the compute model starts from until a measured
+ * calibration profile replaces them. Every entry cites its datasheet in moe_gpu.c.
+ * All rates are dense (no structured sparsity).
+ */
+#ifndef MOE_GPU_H
+#define MOE_GPU_H
+
+typedef struct moe_gpu {
+	const char *name;         /* scenario name, e.g. "h100-sxm" */
+	const char *label;        /* e.g. "NVIDIA H100 SXM5 80GB" */
+	double bf16_flops;        /* dense BF16/FP16 tensor FLOP/s */
+	double fp8_flops;         /* dense FP8 tensor FLOP/s; 0 when unsupported */
+	double fp32_flops;        /* dense TF32 tensor FLOP/s (fp32 GEMMs run as TF32) */
+	double hbm_Bps;           /* HBM bandwidth, B/s */
+	double nvlink_Bps;        /* NVLink bandwidth per GPU per direction, B/s */
+	const char *citation;
+} moe_gpu;
+
+/* The entry named name, or NULL. */
+const moe_gpu *moe_gpu_find(const char *name);
+
+/* The i-th entry (NULL past the end), for listings. */
+const moe_gpu *moe_gpu_at(int i);
+
+#endif

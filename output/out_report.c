@@ -1,0 +1,370 @@
+/*
+ * out_report.c - terminal summary and HDF5 output (see out_report.h and
+ * docs/output-format.md).
+ *
+ * HDF5 files are byte-for-byte reproducible: object modification times are not
+ * recorded (H5Pset_obj_track_times off) and nothing depends on the wall clock, the
+ * host or the process. Every HDF5 identifier is closed on every path.
+ */
+#include "output/out_report.h"
+
+#include <hdf5.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "output/out_file.h"
+
+#ifndef MOESIM_VERSION
+#define MOESIM_VERSION "0.1.0"
+#endif
+
+void out_summary_compute(const sim_result *r, out_summary *o)
+{
+	double step_sum = 0, pairs = 0, dpairs = 0, toks = 0, dtoks = 0;
+	memset(o, 0, sizeof *o);
+	for (int s = 0; s < r->steps; s++) {
+		step_sum += r->step_time_s[s];
+		pairs += (double)r->pairs[s];
+		dpairs += (double)r->dropped_pairs[s];
+		toks += (double)r->tokens[s];
+		dtoks += (double)r->dropped_tokens[s];
+	}
+	o->step_time_s = step_sum / r->steps;
+	o->tokens_per_s = o->step_time_s > 0 ? (double)r->tokens_per_step / o->step_time_s : 0;
+	o->dropped_pair_frac = pairs > 0 ? dpairs / pairs : 0;
+	o->dropped_token_frac = toks > 0 ? dtoks / toks : 0;
+	for (int p = 0; p < r->passes; p++)
+		for (int l = 0; l < r->layers; l++)
+			for (int w = 0; w < r->world; w++)
+				for (int ph = 0; ph < SIM_NPHASES; ph++)
+					o->phase_s[ph] += r->phase_s[sim_phase_index(r, p, l, w, ph)] / r->world;
+	o->rank_load_worst_layer = o->expert_load_worst_layer = -1;
+	for (int l = 0; l < r->layers; l++) {
+		double mx = 0, sum = 0, ratio;
+		for (int w = 0; w < r->world; w++) {
+			double v = r->rank_load[(size_t)l * r->world + w];
+			sum += v;
+			mx = v > mx ? v : mx;
+		}
+		ratio = sum > 0 ? mx / (sum / r->world) : 1.0;
+		o->rank_load_max_mean += ratio / r->layers;
+		if (ratio > o->rank_load_worst) {
+			o->rank_load_worst = ratio;
+			o->rank_load_worst_layer = l;
+		}
+		mx = sum = 0;
+		for (int e = 0; e < r->experts; e++) {
+			double v = r->expert_demand[(size_t)l * r->experts + e];
+			sum += v;
+			mx = v > mx ? v : mx;
+		}
+		ratio = sum > 0 ? mx / (sum / r->experts) : 1.0;
+		o->expert_load_max_mean += ratio / r->layers;
+		if (ratio > o->expert_load_worst) {
+			o->expert_load_worst = ratio;
+			o->expert_load_worst_layer = l;
+		}
+	}
+}
+
+static void fmt_time(char *buf, size_t n, double s)
+{
+	if (s >= 1)
+		snprintf(buf, n, "%.3f s", s);
+	else if (s >= 1e-3)
+		snprintf(buf, n, "%.3f ms", s * 1e3);
+	else
+		snprintf(buf, n, "%.3f us", s * 1e6);
+}
+
+static void fmt_bytes(char *buf, size_t n, double b)
+{
+	if (b >= 1e9)
+		snprintf(buf, n, "%.2f GB", b / 1e9);
+	else if (b >= 1e6)
+		snprintf(buf, n, "%.2f MB", b / 1e6);
+	else
+		snprintf(buf, n, "%.0f B", b);
+}
+
+void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, const out_summary *o)
+{
+	char a[64], b[64];
+	double cf = s->routing.capacity_factor;
+	fprintf(f, "moesim %s: %s\n", MOESIM_VERSION, s->source);
+	fprintf(f, "  model      %s: %d MoE layers, %d experts, top-%d, hidden %d, ffn %d, %s\n", s->model.name,
+		s->model.moe_layers, s->model.experts, s->routing.top_k, s->model.hidden, s->model.ffn_hidden,
+		scn_dtype_name(s->model.dtype));
+	fprintf(f, "  cluster    %d x %d %s = %d GPUs, EP %d (%d group%s)\n", s->cluster.nodes, s->cluster.gpus_per_node,
+		s->cluster.gpu, r->world, r->ep, r->groups, r->groups == 1 ? "" : "s");
+	if (cf > 0)
+		snprintf(a, sizeof a, "capacity factor %.3g (%s scope, drop by %s)", cf,
+			 s->routing.capacity_scope == SCN_SCOPE_RANK ? "rank" : "global",
+			 s->routing.drop_policy == SCN_DROP_PROBS ? "probs" : "position");
+	else
+		snprintf(a, sizeof a, "dropless");
+	fprintf(f, "  workload   %s, %lld tokens/GPU, %d step%s, seed %llu; %s\n", scn_mode_name(s->workload.mode),
+		(long long)s->workload.tokens_per_rank, r->steps, r->steps == 1 ? "" : "s",
+		(unsigned long long)s->workload.seed, a);
+	fmt_time(a, sizeof a, o->step_time_s);
+	fprintf(f, "\n  step time        %s\n", a);
+	fprintf(f, "  throughput       %.4g tokens/s (%.4g per GPU)\n", o->tokens_per_s, o->tokens_per_s / r->world);
+	fprintf(f, "\n  phase (mean per GPU per step)      time      share\n");
+	for (int ph = 0; ph < SIM_NPHASES; ph++) {
+		fmt_time(a, sizeof a, o->phase_s[ph]);
+		fprintf(f, "    %-12s %21s %9.1f %%\n", sim_phase_name(ph), a,
+			o->step_time_s > 0 ? 100.0 * o->phase_s[ph] / o->step_time_s : 0.0);
+	}
+	fprintf(f, "\n  tokens dropped   %.3f %% of token-expert pairs, %.3f %% of tokens lost every choice\n",
+		100.0 * o->dropped_pair_frac, 100.0 * o->dropped_token_frac);
+	fprintf(f, "  GPU load         max/mean %.3f (mean over layers), worst %.3f in layer %d\n", o->rank_load_max_mean,
+		o->rank_load_worst, o->rank_load_worst_layer);
+	fprintf(f, "  expert load      max/mean %.3f (mean over layers), worst %.3f in layer %d\n",
+		o->expert_load_max_mean, o->expert_load_worst, o->expert_load_worst_layer);
+	fmt_bytes(a, sizeof a, r->nvlink_bytes);
+	fmt_bytes(b, sizeof b, r->nic_bytes);
+	fprintf(f, "  all-to-all bytes %s over NVLink, %s over NICs per forward pass\n", a, b);
+	if (r->hot_nvlink_rank >= 0) {
+		fmt_bytes(a, sizeof a, r->hot_nvlink_bytes);
+		fprintf(f, "  hottest NVLink   GPU %d's port, %s in one all-to-all (layer %d)\n", r->hot_nvlink_rank, a,
+			r->hot_nvlink_layer);
+	}
+	if (r->hot_nic >= 0) {
+		fmt_bytes(a, sizeof a, r->hot_nic_bytes);
+		fprintf(f, "  hottest NIC      NIC %d (node %d), %s in one all-to-all (layer %d)\n", r->hot_nic,
+			r->hot_nic / s->cluster.nics_per_node, a, r->hot_nic_layer);
+	}
+	fprintf(f, "  network model    analytic bottleneck bound\n");
+	fprintf(f, "  events           %llu\n", (unsigned long long)r->events);
+}
+
+/* ---- HDF5 ---- */
+
+typedef struct h5w {
+	hid_t file;
+	hid_t dcpl; /* dataset creation: no timestamps */
+	hid_t gcpl; /* group creation: no timestamps */
+	const char *path;
+	ms_error *err;
+	int failed;
+} h5w;
+
+static int h5fail(h5w *w, const char *what)
+{
+	if (!w->failed)
+		MS_ERROR(w->err, MS_EIO, "cannot write %s to HDF5 file '%s'", what, w->path);
+	w->failed = 1;
+	return MS_EIO;
+}
+
+static hid_t group(h5w *w, const char *name)
+{
+	hid_t g = H5Gcreate2(w->file, name, H5P_DEFAULT, w->gcpl, H5P_DEFAULT);
+	if (g < 0)
+		h5fail(w, name);
+	return g;
+}
+
+static void dataset(h5w *w, hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims, const void *data,
+		    const char *unit, const char *doc)
+{
+	hid_t sp, ds;
+	if (w->failed)
+		return;
+	sp = H5Screate_simple(rank, dims, NULL);
+	if (sp < 0) {
+		h5fail(w, name);
+		return;
+	}
+	ds = H5Dcreate2(loc, name, type, sp, H5P_DEFAULT, w->dcpl, H5P_DEFAULT);
+	if (ds < 0 || H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+		h5fail(w, name);
+	if (ds >= 0) {
+		hid_t st = H5Tcopy(H5T_C_S1), asp = H5Screate(H5S_SCALAR), at;
+		const char *keys[2] = {"unit", "doc"}, *vals[2] = {unit, doc};
+		for (int i = 0; i < 2; i++) {
+			H5Tset_size(st, strlen(vals[i]) + 1);
+			at = H5Acreate2(ds, keys[i], st, asp, H5P_DEFAULT, H5P_DEFAULT);
+			if (at < 0 || H5Awrite(at, st, vals[i]) < 0)
+				h5fail(w, name);
+			if (at >= 0)
+				H5Aclose(at);
+		}
+		H5Sclose(asp);
+		H5Tclose(st);
+		H5Dclose(ds);
+	}
+	H5Sclose(sp);
+}
+
+static void attr_str(h5w *w, hid_t loc, const char *name, const char *v)
+{
+	hid_t st = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), at;
+	H5Tset_size(st, strlen(v) + 1);
+	at = H5Acreate2(loc, name, st, sp, H5P_DEFAULT, H5P_DEFAULT);
+	if (at < 0 || H5Awrite(at, st, v) < 0)
+		h5fail(w, name);
+	if (at >= 0)
+		H5Aclose(at);
+	H5Sclose(sp);
+	H5Tclose(st);
+}
+
+static void attr_num(h5w *w, hid_t loc, const char *name, hid_t type, const void *v)
+{
+	hid_t sp = H5Screate(H5S_SCALAR), at;
+	at = H5Acreate2(loc, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
+	if (at < 0 || H5Awrite(at, type, v) < 0)
+		h5fail(w, name);
+	if (at >= 0)
+		H5Aclose(at);
+	H5Sclose(sp);
+}
+
+static void attr_f64(h5w *w, hid_t loc, const char *name, double v)
+{
+	attr_num(w, loc, name, H5T_NATIVE_DOUBLE, &v);
+}
+
+static void attr_i64(h5w *w, hid_t loc, const char *name, long long v)
+{
+	attr_num(w, loc, name, H5T_NATIVE_LLONG, &v);
+}
+
+/* A 1-D array of fixed-length strings (e.g. phase names). */
+static void string_list(h5w *w, hid_t loc, const char *name, const char *const *items, int n)
+{
+	size_t width = 1;
+	char *buf;
+	hsize_t dims[1] = {(hsize_t)n};
+	hid_t st;
+	for (int i = 0; i < n; i++)
+		width = strlen(items[i]) + 1 > width ? strlen(items[i]) + 1 : width;
+	buf = calloc((size_t)n, width);
+	if (!buf) {
+		h5fail(w, name);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		memcpy(buf + (size_t)i * width, items[i], strlen(items[i]));
+	st = H5Tcopy(H5T_C_S1);
+	H5Tset_size(st, width);
+	dataset(w, loc, name, st, 1, dims, buf, "", "names, in index order");
+	H5Tclose(st);
+	free(buf);
+}
+
+int out_h5_write(const char *path, int force, const scn_scenario *s, const sim_result *r, const out_summary *o,
+		 ms_error *err)
+{
+	out_file of;
+	h5w w = {0};
+	hid_t g;
+	int rc;
+	char *text = NULL;
+	size_t text_len = 0;
+	FILE *mf;
+	if ((rc = out_file_begin(&of, path, force, err)) < 0)
+		return rc;
+	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+	w.path = path;
+	w.err = err;
+	w.dcpl = H5Pcreate(H5P_DATASET_CREATE);
+	w.gcpl = H5Pcreate(H5P_GROUP_CREATE);
+	H5Pset_obj_track_times(w.dcpl, 0);
+	H5Pset_obj_track_times(w.gcpl, 0);
+	w.file = H5Fcreate(of.tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+	if (w.file < 0) {
+		H5Pclose(w.dcpl);
+		H5Pclose(w.gcpl);
+		return MS_ERROR(err, MS_EIO, "cannot create HDF5 file '%s' (is the directory writable?)", of.tmp_path);
+	}
+	{
+		/* The root group's own timestamps. */
+		hid_t root = H5Gopen2(w.file, "/", H5P_DEFAULT);
+		attr_str(&w, root, "format", "moesim-run");
+		attr_i64(&w, root, "version", 1);
+		attr_str(&w, root, "moesim_version", MOESIM_VERSION);
+		attr_str(&w, root, "scenario_source", s->source);
+		mf = open_memstream(&text, &text_len);
+		if (mf) {
+			scn_write_resolved(mf, s);
+			fclose(mf);
+			attr_str(&w, root, "scenario", text ? text : "");
+		} else {
+			h5fail(&w, "scenario text");
+		}
+		free(text);
+		attr_str(&w, root, "network_model", "analytic");
+		H5Gclose(root);
+	}
+	g = group(&w, "summary");
+	if (g >= 0) {
+		attr_f64(&w, g, "step_time_s", o->step_time_s);
+		attr_f64(&w, g, "tokens_per_s", o->tokens_per_s);
+		attr_f64(&w, g, "dropped_pair_fraction", o->dropped_pair_frac);
+		attr_f64(&w, g, "dropped_token_fraction", o->dropped_token_frac);
+		attr_f64(&w, g, "gpu_load_max_over_mean", o->rank_load_max_mean);
+		attr_f64(&w, g, "expert_load_max_over_mean", o->expert_load_max_mean);
+		attr_i64(&w, g, "gpus", r->world);
+		attr_i64(&w, g, "ep", r->ep);
+		attr_i64(&w, g, "tokens_per_step", r->tokens_per_step);
+		attr_i64(&w, g, "events", (long long)r->events);
+		for (int ph = 0; ph < SIM_NPHASES; ph++) {
+			char name[64];
+			snprintf(name, sizeof name, "phase_%s_s", sim_phase_name(ph));
+			attr_f64(&w, g, name, o->phase_s[ph]);
+		}
+		H5Gclose(g);
+	}
+	g = group(&w, "steps");
+	if (g >= 0) {
+		hsize_t d[1] = {(hsize_t)r->steps};
+		dataset(&w, g, "step_time_s", H5T_NATIVE_DOUBLE, 1, d, r->step_time_s, "s", "time of each step");
+		dataset(&w, g, "pairs", H5T_NATIVE_INT64, 1, d, r->pairs, "token-expert pairs",
+			"pairs routed, all layers and GPUs");
+		dataset(&w, g, "dropped_pairs", H5T_NATIVE_INT64, 1, d, r->dropped_pairs, "token-expert pairs",
+			"pairs dropped by capacity");
+		dataset(&w, g, "tokens", H5T_NATIVE_INT64, 1, d, r->tokens, "token-layers", "tokens routed, summed over layers");
+		dataset(&w, g, "dropped_tokens", H5T_NATIVE_INT64, 1, d, r->dropped_tokens, "token-layers",
+			"tokens that lost every choice, summed over layers");
+		H5Gclose(g);
+	}
+	g = group(&w, "phases");
+	if (g >= 0) {
+		const char *names[SIM_NPHASES], *passes[2] = {"forward", "backward"};
+		hsize_t d[4] = {(hsize_t)r->passes, (hsize_t)r->layers, (hsize_t)r->world, SIM_NPHASES};
+		for (int ph = 0; ph < SIM_NPHASES; ph++)
+			names[ph] = sim_phase_name(ph);
+		dataset(&w, g, "time_s", H5T_NATIVE_DOUBLE, 4, d, r->phase_s, "s",
+			"[pass, layer, gpu, phase]: seconds each GPU spent in each phase of each layer, mean over steps");
+		string_list(&w, g, "phase_names", names, SIM_NPHASES);
+		string_list(&w, g, "pass_names", passes, r->passes);
+		H5Gclose(g);
+	}
+	g = group(&w, "layers");
+	if (g >= 0) {
+		hsize_t d1[1] = {(hsize_t)r->layers};
+		hsize_t dw[2] = {(hsize_t)r->layers, (hsize_t)r->world};
+		hsize_t de[2] = {(hsize_t)r->layers, (hsize_t)r->experts};
+		dataset(&w, g, "dispatch_time_s", H5T_NATIVE_DOUBLE, 1, d1, r->dispatch_s, "s",
+			"forward dispatch all-to-all time, mean over EP groups and steps");
+		dataset(&w, g, "combine_time_s", H5T_NATIVE_DOUBLE, 1, d1, r->combine_s, "s",
+			"forward combine all-to-all time, mean over EP groups and steps");
+		dataset(&w, g, "gpu_load", H5T_NATIVE_DOUBLE, 2, dw, r->rank_load, "token-expert pairs",
+			"[layer, gpu]: pairs each GPU's experts received after drops, mean over steps");
+		dataset(&w, g, "expert_demand", H5T_NATIVE_DOUBLE, 2, de, r->expert_demand, "token-expert pairs",
+			"[layer, expert]: pairs routed to each expert before drops, all EP groups, mean over steps");
+		H5Gclose(g);
+	}
+	H5Pclose(w.dcpl);
+	H5Pclose(w.gcpl);
+	if (H5Fclose(w.file) < 0)
+		h5fail(&w, "the file's last blocks");
+	if (w.failed) {
+		out_file_abort(&of);
+		return err->code;
+	}
+	return out_file_commit(&of, err);
+}

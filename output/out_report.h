@@ -1,0 +1,39 @@
+/*
+ * out_report.h - what a run reports: the terminal summary and the HDF5 file.
+ * Both read a finished sim_result and the scenario; neither changes them.
+ * The HDF5 schema is documented in docs/output-format.md.
+ */
+#ifndef OUT_REPORT_H
+#define OUT_REPORT_H
+
+#include <stdio.h>
+
+#include "common/ms_error.h"
+#include "scenario/scn_scenario.h"
+#include "sim/sim_run.h"
+
+/* Derived numbers shared by the summary and the HDF5 file. */
+typedef struct out_summary {
+	double step_time_s;        /* mean over steps */
+	double tokens_per_s;
+	double phase_s[SIM_NPHASES]; /* per step, mean over GPUs, summed over layers and passes */
+	double dropped_pair_frac;
+	double dropped_token_frac;
+	double rank_load_max_mean; /* mean over layers of (max GPU load / mean GPU load) */
+	double rank_load_worst;    /* worst layer's max / mean */
+	int rank_load_worst_layer;
+	double expert_load_max_mean;
+	double expert_load_worst;
+	int expert_load_worst_layer;
+} out_summary;
+
+void out_summary_compute(const sim_result *r, out_summary *o);
+
+/* Prints the terminal summary. */
+void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, const out_summary *o);
+
+/* Writes the HDF5 file atomically (temporary name, then rename). */
+int out_h5_write(const char *path, int force, const scn_scenario *s, const sim_result *r, const out_summary *o,
+		 ms_error *err);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * rt_router.h - who sends which tokens to which expert: synthetic router decisions,
+ * expert capacity and token drops, and expert placement, for one EP group at a time.
+ *
+ * For one (step, layer, EP group) the router draws every member GPU's tokens' top-k
+ * experts and gate scores, applies the capacity (Megatron-Core's formula, before the
+ * exchange) and returns, per source member and expert, the token-expert pairs routed
+ * (demand) and kept. Placement maps experts to members.
+ *
+ * Determinism: member p of group g at (step, layer) draws from its own gsl_rng stream
+ * seeded by ms_stream_seed(seed, step, layer, g * ep + p), so results do not depend on
+ * the order groups are routed in.
+ *
+ * Capacity (Megatron-Core, moe_utils.get_capacity): C = ceil(tokens x top_k / experts
+ * x capacity_factor), tokens counted over the scope (one GPU's tokens, or the whole
+ * group's). An expert over capacity keeps C pairs: under "probs" the highest gate
+ * scores (ties: earlier position), under "position" the earliest positions. In the
+ * global scope, positions are ordered by token index and then by member, so every
+ * member's first token precedes any member's second.
+ */
+#ifndef RT_ROUTER_H
+#define RT_ROUTER_H
+
+#include <stdint.h>
+
+#include "common/ms_error.h"
+#include "scenario/scn_scenario.h"
+
+typedef struct rt_group_routing {
+	int members;         /* P: GPUs in the EP group */
+	int experts;         /* E */
+	int32_t *demand;     /* [P][E] token-expert pairs routed from member p to expert e */
+	int32_t *kept;       /* [P][E] the same after capacity drops */
+	int64_t pairs;       /* token-expert pairs routed */
+	int64_t dropped_pairs;
+	int64_t tokens;      /* tokens routed */
+	int64_t dropped_tokens; /* tokens that lost every choice */
+	int64_t capacity;    /* per expert over the scope; 0 when dropless */
+} rt_group_routing;
+
+typedef struct rt_router rt_router;
+
+rt_router *rt_router_create(const scn_scenario *s, ms_error *err);
+void rt_router_destroy(rt_router *r);
+
+/* Routes EP group `group` for (step, layer) into out (whose arrays the router owns;
+ * they stay valid until the next call). */
+int rt_route_group(rt_router *r, int step, int layer, int group, const rt_group_routing **out, ms_error *err);
+
+/* The member of an EP group that holds expert e, and its index among that member's experts. */
+int rt_expert_member(const rt_router *r, int e);
+int rt_expert_local(const rt_router *r, int e);
+
+/* Capacity per expert for a scope of `tokens` tokens (Megatron-Core formula); 0 when dropless. */
+int64_t rt_capacity(double capacity_factor, int64_t tokens, int top_k, int experts);
+
+/*
+ * Applies capacity to n token-expert assignments listed in position order (expert
+ * experts[i] with gate score scores[i]). Sets keep[i] to 1 or 0 and returns the number
+ * dropped. Workspaces: order[n], count[experts_n + 1]. Exposed for tests (checked
+ * against a brute-force oracle). O(n + sum over full experts of m log m).
+ */
+int64_t rt_apply_capacity(int64_t n, const int32_t *experts, const float *scores, int experts_n, int64_t capacity,
+			  scn_drop_policy policy, uint8_t *keep, int64_t *order, int64_t *count);
+
+#endif

@@ -1,0 +1,714 @@
+/*
+ * scn_scenario.c - table-driven scenario loading and validation (see scn_scenario.h).
+ *
+ * Each key is one row of `keys`: its type, where it lives in scn_scenario, its
+ * default (NULL: required), the allowed range or choices, its unit and its
+ * documentation. The same row serves the file parser, --set, the range checks and
+ * the generated reference (moesim keys), so they cannot drift apart.
+ *
+ * Order of a load: parse the file (syntax errors with file:line from libconfig), reject
+ * unknown sections and keys (with a suggestion), take each key from --set, else the
+ * file, else the default, checking type and range, then resolve derived defaults
+ * (value 0 = "derive") and check the rules that span keys.
+ */
+#include "scenario/scn_scenario.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { T_INT, T_INT64, T_FLOAT, T_STRING, T_ENUM, T_CF } ktype;
+
+typedef struct keydef {
+	const char *key;     /* "section.name" */
+	ktype type;
+	size_t off;          /* offset in scn_scenario */
+	size_t size;         /* buffer size for strings */
+	const char *def;     /* default as text; NULL when required */
+	double min, max;     /* inclusive range for numbers */
+	const char *choices; /* "a|b|c" for enums, position = value */
+	const char *unit;
+	const char *doc;
+} keydef;
+
+#define OFF(f) offsetof(scn_scenario, f)
+#define STR(f) OFF(f), sizeof(((scn_scenario *)0)->f)
+#define NUM(f) OFF(f), 0
+#define BIG 1e18
+
+static const keydef keys[] = {
+	{"model.name", T_STRING, STR(model.name), "custom", 0, 0, NULL, "", "A label for the model, shown in outputs."},
+	{"model.hidden", T_INT, NUM(model.hidden), NULL, 1, 1 << 20, NULL, "elements", "Model width (d_model)."},
+	{"model.ffn_hidden", T_INT, NUM(model.ffn_hidden), NULL, 1, 1 << 22, NULL, "elements",
+	 "FFN width of one routed expert (SwiGLU: gate and up are hidden x ffn_hidden, down is ffn_hidden x hidden)."},
+	{"model.experts", T_INT, NUM(model.experts), NULL, 1, 65536, NULL, "", "Routed experts per MoE layer."},
+	{"model.top_k", T_INT, NUM(model.top_k), NULL, 1, 64, NULL, "", "Experts per token the model routes to."},
+	{"model.moe_layers", T_INT, NUM(model.moe_layers), NULL, 1, 4096, NULL, "",
+	 "MoE layers; each is an attention block followed by a routed expert FFN."},
+	{"model.heads", T_INT, NUM(model.heads), "32", 1, 4096, NULL, "", "Attention query heads."},
+	{"model.kv_heads", T_INT, NUM(model.kv_heads), "0", 0, 4096, NULL, "",
+	 "Key/value heads (grouped-query attention); 0 means equal to heads. Must divide heads."},
+	{"model.head_dim", T_INT, NUM(model.head_dim), "0", 0, 65536, NULL, "elements",
+	 "Width of one attention head; 0 means hidden / heads."},
+	{"model.dtype", T_ENUM, NUM(model.dtype), "bf16", 0, 0, "bf16|fp16|fp8|fp32", "",
+	 "Activation dtype of expert GEMMs and of tokens on the wire."},
+
+	{"cluster.gpu", T_STRING, STR(cluster.gpu), "h100-sxm", 0, 0, NULL, "",
+	 "GPU model; see `moesim gpus` for the built-in datasheet entries."},
+	{"cluster.nodes", T_INT, NUM(cluster.nodes), NULL, 1, 1 << 20, NULL, "", "Nodes in the cluster."},
+	{"cluster.gpus_per_node", T_INT, NUM(cluster.gpus_per_node), "8", 1, 1024, NULL, "",
+	 "GPUs per node; all GPUs of a node share one NVLink/NVSwitch domain."},
+	{"cluster.nvlink_GBps", T_FLOAT, NUM(cluster.nvlink_GBps), "0", 0, 1e6, NULL, "GB/s",
+	 "NVLink bandwidth per GPU, per direction (1 GB = 1e9 B); 0 takes the GPU's datasheet value."},
+	{"cluster.nvlink_latency_us", T_FLOAT, NUM(cluster.nvlink_latency_us), "3.0", 0, 1e6, NULL, "us",
+	 "Latency of one all-to-all inside a node, paid once per collective (an assumption until calibrated)."},
+	{"cluster.nics_per_node", T_INT, NUM(cluster.nics_per_node), "0", 0, 1024, NULL, "",
+	 "Network interfaces per node; 0 means one per GPU. Must divide gpus_per_node."},
+	{"cluster.nic_Gbps", T_FLOAT, NUM(cluster.nic_Gbps), "400", 1e-3, 1e7, NULL, "Gb/s",
+	 "Bandwidth of one NIC, per direction (1 Gb = 1e9 bit)."},
+	{"cluster.nic_latency_us", T_FLOAT, NUM(cluster.nic_latency_us), "5.0", 0, 1e6, NULL, "us",
+	 "Latency of one all-to-all across nodes, paid once per collective (an assumption until calibrated)."},
+	{"cluster.gemm_efficiency", T_FLOAT, NUM(cluster.gemm_efficiency), "0.6", 1e-3, 1, NULL, "fraction",
+	 "Achieved fraction of the GPU's peak dense FLOP/s in expert GEMMs (used until a calibrated profile is given)."},
+	{"cluster.dense_efficiency", T_FLOAT, NUM(cluster.dense_efficiency), "0.5", 1e-3, 1, NULL, "fraction",
+	 "Achieved fraction of peak FLOP/s in the attention block (projections and attention)."},
+	{"cluster.memory_efficiency", T_FLOAT, NUM(cluster.memory_efficiency), "0.8", 1e-3, 1, NULL, "fraction",
+	 "Achieved fraction of peak HBM bandwidth in permute/unpermute copies."},
+
+	{"parallel.ep", T_INT, NUM(parallel.ep), NULL, 1, 1 << 20, NULL, "",
+	 "Expert-parallel degree: GPUs an MoE layer's experts are spread over. Must divide the GPUs and the experts."},
+	{"parallel.dp", T_INT, NUM(parallel.dp), "0", 0, 1 << 20, NULL, "",
+	 "Data-parallel degree; 0 means GPUs / tp. tp x dp must equal the GPUs."},
+	{"parallel.tp", T_INT, NUM(parallel.tp), "1", 1, 1024, NULL, "", "Tensor-parallel degree (only 1 is modelled yet)."},
+
+	{"workload.mode", T_ENUM, NUM(workload.mode), "training", 0, 0, "training|prefill|decode", "",
+	 "training: forward and backward of every layer; prefill and decode: forward only."},
+	{"workload.tokens_per_rank", T_INT64, NUM(workload.tokens_per_rank), NULL, 1, 1e9, NULL, "tokens",
+	 "Tokens each GPU processes per step (per micro-batch), before routing."},
+	{"workload.seq_len", T_INT, NUM(workload.seq_len), "4096", 1, 1 << 24, NULL, "tokens",
+	 "Sequence length (sets the attention cost in training and prefill)."},
+	{"workload.context_len", T_INT, NUM(workload.context_len), "0", 0, 1 << 24, NULL, "tokens",
+	 "KV-cache length each decoded token attends to; 0 means seq_len."},
+	{"workload.steps", T_INT, NUM(workload.steps), "1", 1, 1000000, NULL, "", "Steps to simulate (fresh routing each step)."},
+	{"workload.seed", T_INT64, NUM(workload.seed), "1", 0, 9.2e18, NULL, "", "Seed of every random stream."},
+
+	{"routing.distribution", T_ENUM, NUM(routing.distribution), "zipf", 0, 0, "uniform|zipf|balanced", "",
+	 "Synthetic routing: uniform (every expert equally likely), zipf (expert popularity ~ 1/rank^zipf_s, "
+	 "ranks shuffled per layer), balanced (token i goes to experts i*k .. i*k+k-1 mod E: exactly even)."},
+	{"routing.zipf_s", T_FLOAT, NUM(routing.zipf_s), "1.0", 0, 10, NULL, "", "Zipf exponent of expert popularity."},
+	{"routing.top_k", T_INT, NUM(routing.top_k), "0", 0, 64, NULL, "",
+	 "Experts per token in the run; 0 means model.top_k. At most model.experts."},
+	{"routing.capacity_factor", T_CF, NUM(routing.capacity_factor), "1.25", 1e-6, 1e6, NULL, "",
+	 "Expert capacity = ceil(capacity_factor x tokens x top_k / experts) over the capacity scope; "
+	 "\"dropless\" for no capacity."},
+	{"routing.capacity_scope", T_ENUM, NUM(routing.capacity_scope), "rank", 0, 0, "rank|global", "",
+	 "rank: each GPU drops against its own tokens' capacity (Megatron-Core); global: one capacity per "
+	 "expert over the tokens of the whole EP group."},
+	{"routing.drop_policy", T_ENUM, NUM(routing.drop_policy), "probs", 0, 0, "probs|position", "",
+	 "Which tokens an over-full expert keeps: probs, the highest router scores; position, the earliest tokens."},
+	{"routing.placement", T_ENUM, NUM(routing.placement), "contiguous", 0, 0, "contiguous|round_robin", "",
+	 "Expert placement: contiguous (experts e*ep/E on one GPU in order) or round_robin (expert e on GPU e mod ep)."},
+
+	{"output.h5", T_STRING, STR(output.h5), "", 0, 0, NULL, "path",
+	 "HDF5 file to write (same as -o); empty for none."},
+};
+
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+_Static_assert(sizeof(scn_mode) == sizeof(int), "enum fields are stored as int");
+_Static_assert(NKEYS <= SCN_MAX_KEYS, "raise SCN_MAX_KEYS");
+
+static const char *const sections[] = {"model", "cluster", "parallel", "workload", "routing", "output"};
+#define NSECTIONS (sizeof sections / sizeof sections[0])
+
+typedef struct loader {
+	scn_scenario *s;
+	const char *name; /* file name for messages */
+	ms_error *err;
+} loader;
+
+static int find_key(const char *key)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].key, key) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Levenshtein distance, for "did you mean" suggestions on short key names. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), prev[128], cur[128];
+	if (la >= 127 || lb >= 127)
+		return 1000;
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+			size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+			cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+		}
+		memcpy(prev, cur, (lb + 1) * sizeof prev[0]);
+	}
+	return prev[lb];
+}
+
+/* Writes a suggestion like " (did you mean 'routing.top_k'?)" or the section's keys. */
+static void suggest(const char *key, char *buf, size_t len)
+{
+	size_t best = 1000;
+	int bi = -1;
+	for (size_t i = 0; i < NKEYS; i++) {
+		size_t d = edit_distance(key, keys[i].key);
+		if (d < best) {
+			best = d;
+			bi = (int)i;
+		}
+	}
+	if (bi >= 0 && best <= 3)
+		snprintf(buf, len, " (did you mean '%s'?)", keys[bi].key);
+	else
+		snprintf(buf, len, "; see `moesim keys` for every key");
+}
+
+const char *scn_where(const scn_scenario *s, const char *key, char *buf, size_t len)
+{
+	int i = find_key(key);
+	int o = i >= 0 ? s->origin[i] : 0;
+	if (o > 0)
+		snprintf(buf, len, "%s:%d", s->source, o);
+	else if (o < 0)
+		snprintf(buf, len, "--set %s", s->override_text[-o - 1]);
+	else
+		snprintf(buf, len, "%s (default of %s)", s->source, key);
+	return buf;
+}
+
+#define WHERE(s, key) scn_where((s), (key), wbuf, sizeof wbuf)
+
+static void store_int(scn_scenario *s, const keydef *k, int64_t v)
+{
+	char *p = (char *)s + k->off;
+	if (k->type == T_INT64) {
+		memcpy(p, &v, sizeof v);
+	} else {
+		int iv = (int)v;
+		memcpy(p, &iv, sizeof iv);
+	}
+}
+
+static void store_double(scn_scenario *s, const keydef *k, double v)
+{
+	memcpy((char *)s + k->off, &v, sizeof v);
+}
+
+static int check_range(loader *L, const keydef *k, const char *where, double v, const char *text)
+{
+	if (!(v >= k->min && v <= k->max)) {
+		if (k->max >= BIG / 10 || k->max >= 9e18)
+			return MS_ERROR(L->err, MS_EINVAL, "%s: %s = %s is out of range: it must be at least %.17g",
+					where, k->key, text, k->min);
+		return MS_ERROR(L->err, MS_EINVAL, "%s: %s = %s is out of range: allowed %.17g to %.17g%s%s", where,
+				k->key, text, k->min, k->max, k->unit[0] ? " " : "", k->unit);
+	}
+	return MS_OK;
+}
+
+static int store_enum(loader *L, const keydef *k, const char *where, const char *v)
+{
+	const char *c = k->choices;
+	int idx = 0;
+	size_t n = strlen(v);
+	while (*c) {
+		const char *bar = strchr(c, '|');
+		size_t len = bar ? (size_t)(bar - c) : strlen(c);
+		if (len == n && strncmp(c, v, n) == 0) {
+			memcpy((char *)L->s + k->off, &idx, sizeof idx);
+			return MS_OK;
+		}
+		idx++;
+		c += len + (bar ? 1 : 0);
+	}
+	return MS_ERROR(L->err, MS_EINVAL, "%s: %s = \"%s\" is not allowed: choose one of %s", where, k->key, v,
+			k->choices);
+}
+
+static int store_string(loader *L, const keydef *k, const char *where, const char *v)
+{
+	if (k->type == T_ENUM)
+		return store_enum(L, k, where, v);
+	if (strlen(v) >= k->size)
+		return MS_ERROR(L->err, MS_EINVAL, "%s: %s is too long (%zu characters, at most %zu)", where, k->key,
+				strlen(v), k->size - 1);
+	memcpy((char *)L->s + k->off, v, strlen(v) + 1);
+	return MS_OK;
+}
+
+/* Parses a value given as text (a default or a --set value) into key k. */
+static int parse_text(loader *L, const keydef *k, const char *where, const char *text)
+{
+	char *end;
+	switch (k->type) {
+	case T_INT:
+	case T_INT64: {
+		long long v;
+		errno = 0;
+		v = strtoll(text, &end, 10);
+		if (errno || end == text || *end)
+			return MS_ERROR(L->err, MS_EINVAL, "%s: %s = %s is not an integer", where, k->key, text);
+		if (check_range(L, k, where, (double)v, text) < 0)
+			return L->err->code;
+		store_int(L->s, k, v);
+		return MS_OK;
+	}
+	case T_CF:
+		if (strcmp(text, "dropless") == 0 || strcmp(text, "\"dropless\"") == 0) {
+			store_double(L->s, k, 0.0);
+			return MS_OK;
+		}
+		/* fall through */
+	case T_FLOAT: {
+		double v;
+		errno = 0;
+		v = strtod(text, &end);
+		if (errno || end == text || *end || !isfinite(v))
+			return MS_ERROR(L->err, MS_EINVAL, "%s: %s = %s is not a number%s", where, k->key, text,
+					k->type == T_CF ? " or \"dropless\"" : "");
+		if (check_range(L, k, where, v, text) < 0)
+			return L->err->code;
+		store_double(L->s, k, v);
+		return MS_OK;
+	}
+	case T_STRING:
+	case T_ENUM: {
+		char buf[SCN_PATH_MAX];
+		size_t n = strlen(text);
+		if (n >= 2 && text[0] == '"' && text[n - 1] == '"') {
+			if (n - 2 >= sizeof buf)
+				return MS_ERROR(L->err, MS_EINVAL, "%s: %s is too long", where, k->key);
+			memcpy(buf, text + 1, n - 2);
+			buf[n - 2] = '\0';
+			return store_string(L, k, where, buf);
+		}
+		return store_string(L, k, where, text);
+	}
+	}
+	return MS_ERROR(L->err, MS_EINVAL, "%s: %s has an unknown type", where, k->key);
+}
+
+static const char *type_name(int t)
+{
+	switch (t) {
+	case CONFIG_TYPE_GROUP: return "a group";
+	case CONFIG_TYPE_INT: return "an integer";
+	case CONFIG_TYPE_INT64: return "an integer";
+	case CONFIG_TYPE_FLOAT: return "a number";
+	case CONFIG_TYPE_STRING: return "a string";
+	case CONFIG_TYPE_BOOL: return "a boolean";
+	case CONFIG_TYPE_ARRAY: return "an array";
+	case CONFIG_TYPE_LIST: return "a list";
+	default: return "an unknown type";
+	}
+}
+
+/* Takes key k from a libconfig setting. */
+static int parse_setting(loader *L, const keydef *k, const char *where, const config_setting_t *st)
+{
+	int t = config_setting_type(st);
+	char text[64];
+	switch (k->type) {
+	case T_INT:
+	case T_INT64:
+		if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
+			return MS_ERROR(L->err, MS_EINVAL, "%s: %s must be an integer, not %s", where, k->key,
+					type_name(t));
+		snprintf(text, sizeof text, "%lld", config_setting_get_int64(st));
+		return parse_text(L, k, where, text);
+	case T_CF:
+		if (t == CONFIG_TYPE_STRING) {
+			const char *v = config_setting_get_string(st);
+			if (strcmp(v, "dropless") == 0)
+				return parse_text(L, k, where, v);
+			return MS_ERROR(L->err, MS_EINVAL, "%s: %s = \"%s\" is not allowed: give a number > 0 or \"dropless\"",
+					where, k->key, v);
+		}
+		/* fall through */
+	case T_FLOAT:
+		if (t == CONFIG_TYPE_FLOAT)
+			snprintf(text, sizeof text, "%.17g", config_setting_get_float(st));
+		else if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64)
+			snprintf(text, sizeof text, "%lld", config_setting_get_int64(st));
+		else
+			return MS_ERROR(L->err, MS_EINVAL, "%s: %s must be a number, not %s", where, k->key, type_name(t));
+		return parse_text(L, k, where, text);
+	case T_STRING:
+	case T_ENUM:
+		if (t != CONFIG_TYPE_STRING)
+			return MS_ERROR(L->err, MS_EINVAL, "%s: %s must be a string in double quotes, not %s", where,
+					k->key, type_name(t));
+		return store_string(L, k, where, config_setting_get_string(st));
+	}
+	return MS_ERROR(L->err, MS_EINVAL, "%s: %s has an unknown type", where, k->key);
+}
+
+/* Rejects sections and keys the table does not know. */
+static int check_unknown(loader *L, const config_t *cfg)
+{
+	const config_setting_t *root = config_root_setting(cfg);
+	char sug[160];
+	for (int i = 0; i < config_setting_length(root); i++) {
+		const config_setting_t *sec = config_setting_get_elem(root, (unsigned)i);
+		const char *name = config_setting_name(sec);
+		size_t j;
+		for (j = 0; j < NSECTIONS; j++)
+			if (strcmp(name, sections[j]) == 0)
+				break;
+		if (j == NSECTIONS)
+			return MS_ERROR(L->err, MS_EINVAL,
+					"%s:%u: unknown section '%s': sections are model, cluster, parallel, workload, "
+					"routing, output",
+					L->name, config_setting_source_line(sec), name);
+		if (config_setting_type(sec) != CONFIG_TYPE_GROUP)
+			return MS_ERROR(L->err, MS_EINVAL, "%s:%u: '%s' must be a group: %s = { key = value; ... };",
+					L->name, config_setting_source_line(sec), name, name);
+		for (int e = 0; e < config_setting_length(sec); e++) {
+			const config_setting_t *st = config_setting_get_elem(sec, (unsigned)e);
+			char full[256];
+			snprintf(full, sizeof full, "%s.%s", name, config_setting_name(st));
+			if (find_key(full) < 0) {
+				suggest(full, sug, sizeof sug);
+				return MS_ERROR(L->err, MS_EINVAL, "%s:%u: unknown key '%s'%s", L->name,
+						config_setting_source_line(st), full, sug);
+			}
+		}
+	}
+	return MS_OK;
+}
+
+/* Splits "--set" items; the last item for a key wins. Returns the item index or -1. */
+static int find_override(const scn_overrides *ov, const char *key, const char **value)
+{
+	int found = -1;
+	size_t n = strlen(key);
+	for (int i = 0; ov && i < ov->n; i++) {
+		const char *it = ov->items[i];
+		if (strncmp(it, key, n) == 0 && it[n] == '=') {
+			found = i;
+			*value = it + n + 1;
+		}
+	}
+	return found;
+}
+
+static int check_overrides(loader *L, const scn_overrides *ov)
+{
+	char sug[160];
+	if (!ov)
+		return MS_OK;
+	if (ov->n > SCN_MAX_OVERRIDES)
+		return MS_ERROR(L->err, MS_EINVAL, "too many --set options (%d, at most %d)", ov->n, SCN_MAX_OVERRIDES);
+	for (int i = 0; i < ov->n; i++) {
+		const char *it = ov->items[i], *eq = strchr(it, '=');
+		char key[SCN_NAME_MAX];
+		size_t n;
+		if (!eq || eq == it)
+			return MS_ERROR(L->err, MS_EINVAL, "--set %s: expected section.key=value, e.g. --set routing.top_k=2",
+					it);
+		n = (size_t)(eq - it);
+		if (n >= sizeof key)
+			return MS_ERROR(L->err, MS_EINVAL, "--set %s: key too long", it);
+		memcpy(key, it, n);
+		key[n] = '\0';
+		if (find_key(key) < 0) {
+			suggest(key, sug, sizeof sug);
+			return MS_ERROR(L->err, MS_EINVAL, "--set %s: unknown key '%s'%s", it, key, sug);
+		}
+		snprintf(L->s->override_text[i], sizeof L->s->override_text[i], "%s", it);
+	}
+	return MS_OK;
+}
+
+static int load_values(loader *L, const config_t *cfg, const scn_overrides *ov)
+{
+	char wbuf[SCN_PATH_MAX + 160];
+	for (size_t i = 0; i < NKEYS; i++) {
+		const keydef *k = &keys[i];
+		const char *value = NULL;
+		int oi = find_override(ov, k->key, &value);
+		const config_setting_t *st = cfg ? config_lookup(cfg, k->key) : NULL;
+		if (oi >= 0) {
+			L->s->origin[i] = -(oi + 1);
+			if (parse_text(L, k, WHERE(L->s, k->key), value) < 0)
+				return L->err->code;
+		} else if (st) {
+			L->s->origin[i] = (int)config_setting_source_line(st);
+			if (parse_setting(L, k, WHERE(L->s, k->key), st) < 0)
+				return L->err->code;
+		} else if (k->def) {
+			L->s->origin[i] = 0;
+			if (parse_text(L, k, WHERE(L->s, k->key), k->def) < 0)
+				return L->err->code;
+		} else {
+			char sec[64];
+			const char *dot = strchr(k->key, '.');
+			snprintf(sec, sizeof sec, "%.*s", (int)(dot - k->key), k->key);
+			return MS_ERROR(L->err, MS_EINVAL, "%s: missing required key %s: add `%s = ...;` to the %s section (%s)",
+					L->name, k->key, dot + 1, sec, k->doc);
+		}
+	}
+	return MS_OK;
+}
+
+/* Resolves "0 means derive" defaults and checks rules that span keys. */
+static int cross_check(loader *L)
+{
+	scn_scenario *s = L->s;
+	char wbuf[SCN_PATH_MAX + 160];
+	int world = s->cluster.nodes * s->cluster.gpus_per_node;
+	static const int dtype_bytes[] = {2, 2, 1, 4};
+
+	s->model.dtype_bytes = dtype_bytes[s->model.dtype];
+	if (s->model.top_k > s->model.experts)
+		return MS_ERROR(L->err, MS_EINVAL, "%s: model.top_k = %d but model.experts = %d: top_k must be at most experts",
+				WHERE(s, "model.top_k"), s->model.top_k, s->model.experts);
+	if (s->routing.top_k == 0)
+		s->routing.top_k = s->model.top_k;
+	if (s->routing.top_k > s->model.experts)
+		return MS_ERROR(L->err, MS_EINVAL,
+				"%s: routing.top_k = %d but model.experts = %d: top_k must be at most experts",
+				WHERE(s, "routing.top_k"), s->routing.top_k, s->model.experts);
+	if (s->model.kv_heads == 0)
+		s->model.kv_heads = s->model.heads;
+	if (s->model.heads % s->model.kv_heads != 0)
+		return MS_ERROR(L->err, MS_EINVAL, "%s: model.kv_heads = %d does not divide model.heads = %d",
+				WHERE(s, "model.kv_heads"), s->model.kv_heads, s->model.heads);
+	if (s->model.head_dim == 0) {
+		if (s->model.hidden % s->model.heads != 0)
+			return MS_ERROR(L->err, MS_EINVAL,
+					"%s: model.heads = %d does not divide model.hidden = %d; set model.head_dim explicitly",
+					WHERE(s, "model.heads"), s->model.heads, s->model.hidden);
+		s->model.head_dim = s->model.hidden / s->model.heads;
+	}
+	if (s->cluster.nics_per_node == 0)
+		s->cluster.nics_per_node = s->cluster.gpus_per_node;
+	if (s->cluster.gpus_per_node % s->cluster.nics_per_node != 0)
+		return MS_ERROR(L->err, MS_EINVAL,
+				"%s: cluster.nics_per_node = %d does not divide cluster.gpus_per_node = %d",
+				WHERE(s, "cluster.nics_per_node"), s->cluster.nics_per_node, s->cluster.gpus_per_node);
+	if ((int64_t)s->cluster.nodes * s->cluster.gpus_per_node > (1 << 20))
+		return MS_ERROR(L->err, MS_EINVAL, "%s: %d nodes x %d GPUs is more than the %d GPUs moesim supports",
+				WHERE(s, "cluster.nodes"), s->cluster.nodes, s->cluster.gpus_per_node, 1 << 20);
+	if (s->parallel.tp != 1)
+		return MS_ERROR(L->err, MS_EINVAL,
+				"%s: parallel.tp = %d: tensor parallelism is not modelled yet; use tp = 1",
+				WHERE(s, "parallel.tp"), s->parallel.tp);
+	if (s->parallel.dp == 0)
+		s->parallel.dp = world / s->parallel.tp;
+	if (s->parallel.dp * s->parallel.tp != world)
+		return MS_ERROR(L->err, MS_EINVAL,
+				"%s: parallel.dp = %d x parallel.tp = %d must equal the cluster's %d GPUs (nodes x gpus_per_node)",
+				WHERE(s, "parallel.dp"), s->parallel.dp, s->parallel.tp, world);
+	if (s->parallel.ep > world || world % s->parallel.ep != 0)
+		return MS_ERROR(L->err, MS_EINVAL,
+				"%s: parallel.ep = %d does not divide the cluster's %d GPUs (nodes x gpus_per_node)",
+				WHERE(s, "parallel.ep"), s->parallel.ep, world);
+	if (s->model.experts % s->parallel.ep != 0)
+		return MS_ERROR(L->err, MS_EINVAL,
+				"%s: parallel.ep = %d does not divide model.experts = %d: every GPU must hold the same "
+				"number of experts",
+				WHERE(s, "parallel.ep"), s->parallel.ep, s->model.experts);
+	if (s->workload.context_len == 0)
+		s->workload.context_len = s->workload.seq_len;
+	if (s->workload.mode != SCN_MODE_DECODE && s->workload.tokens_per_rank % s->workload.seq_len != 0 &&
+	    s->workload.tokens_per_rank > s->workload.seq_len)
+		return MS_ERROR(L->err, MS_EINVAL,
+				"%s: workload.tokens_per_rank = %lld is not a whole number of sequences of seq_len = %d",
+				WHERE(s, "workload.tokens_per_rank"), (long long)s->workload.tokens_per_rank,
+				s->workload.seq_len);
+	{
+		/* Per-rank token-expert pairs must fit the int32 counters of the routing tables. */
+		double pairs = (double)s->workload.tokens_per_rank * s->parallel.ep * s->routing.top_k;
+		if (pairs > 2e9)
+			return MS_ERROR(L->err, MS_EINVAL,
+					"%s: workload.tokens_per_rank = %lld x ep %d x top_k %d token-expert pairs per EP "
+					"group exceed 2e9",
+					WHERE(s, "workload.tokens_per_rank"), (long long)s->workload.tokens_per_rank,
+					s->parallel.ep, s->routing.top_k);
+	}
+	return MS_OK;
+}
+
+static int load(scn_scenario *s, config_t *cfg, const char *name, const scn_overrides *ov, ms_error *err)
+{
+	loader L = {s, name, err};
+	if (check_overrides(&L, ov) < 0)
+		return err->code;
+	if (check_unknown(&L, cfg) < 0)
+		return err->code;
+	if (load_values(&L, cfg, ov) < 0)
+		return err->code;
+	return cross_check(&L);
+}
+
+static int syntax_error(const config_t *cfg, const char *name, ms_error *err)
+{
+	if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)
+		return MS_ERROR(err, MS_EIO, "cannot read scenario file '%s': %s", name, strerror(errno));
+	return MS_ERROR(err, MS_EINVAL, "%s:%d: syntax error: %s (libconfig syntax: key = value; groups in { })",
+			config_error_file(cfg) ? config_error_file(cfg) : name, config_error_line(cfg),
+			config_error_text(cfg));
+}
+
+int scn_scenario_load(scn_scenario *s, const char *path, const scn_overrides *ov, ms_error *err)
+{
+	config_t cfg;
+	int rc;
+	FILE *f;
+	if (!path)
+		return scn_scenario_load_text(s, scn_default_text, "<built-in default>", ov, err);
+	memset(s, 0, sizeof *s);
+	if (strlen(path) >= sizeof s->source)
+		return MS_ERROR(err, MS_EINVAL, "scenario path too long: %s", path);
+	snprintf(s->source, sizeof s->source, "%s", path);
+	/* Open it ourselves first: libconfig reports a missing file without errno. */
+	f = fopen(path, "r");
+	if (!f)
+		return MS_ERROR(err, MS_EIO, "cannot read scenario file '%s': %s", path, strerror(errno));
+	config_init(&cfg);
+	if (!config_read(&cfg, f)) {
+		rc = syntax_error(&cfg, path, err);
+		config_destroy(&cfg);
+		fclose(f);
+		return rc;
+	}
+	fclose(f);
+	rc = load(s, &cfg, path, ov, err);
+	config_destroy(&cfg);
+	return rc;
+}
+
+int scn_scenario_load_text(scn_scenario *s, const char *text, const char *name, const scn_overrides *ov,
+			   ms_error *err)
+{
+	config_t cfg;
+	int rc;
+	memset(s, 0, sizeof *s);
+	snprintf(s->source, sizeof s->source, "%s", name);
+	config_init(&cfg);
+	if (!config_read_string(&cfg, text)) {
+		rc = syntax_error(&cfg, name, err);
+		config_destroy(&cfg);
+		return rc;
+	}
+	rc = load(s, &cfg, name, ov, err);
+	config_destroy(&cfg);
+	return rc;
+}
+
+const char *scn_dtype_name(scn_dtype d)
+{
+	static const char *const names[] = {"bf16", "fp16", "fp8", "fp32"};
+	return (unsigned)d < 4 ? names[d] : "?";
+}
+
+const char *scn_mode_name(scn_mode m)
+{
+	switch (m) {
+	case SCN_MODE_TRAINING: return "training";
+	case SCN_MODE_PREFILL: return "prefill";
+	case SCN_MODE_DECODE: return "decode";
+	}
+	return "?";
+}
+
+void scn_write_reference(FILE *f)
+{
+	fprintf(f, "| key | type | default | allowed | unit | meaning |\n|---|---|---|---|---|---|\n");
+	for (size_t i = 0; i < NKEYS; i++) {
+		const keydef *k = &keys[i];
+		const char *type = k->type == T_INT || k->type == T_INT64 ? "integer"
+				   : k->type == T_FLOAT			  ? "number"
+				   : k->type == T_CF			  ? "number or \"dropless\""
+									  : "string";
+		char allowed[128] = "";
+		if (k->type == T_ENUM)
+			snprintf(allowed, sizeof allowed, "%s", k->choices);
+		else if (k->type != T_STRING && k->max >= 9e17)
+			snprintf(allowed, sizeof allowed, ">= %g", k->min);
+		else if (k->type != T_STRING)
+			snprintf(allowed, sizeof allowed, "%g .. %g", k->min, k->max);
+		fprintf(f, "| `%s` | %s | %s | %s | %s | %s |\n", k->key, type, k->def ? (k->def[0] ? k->def : "\"\"") : "required",
+			allowed, k->unit, k->doc);
+	}
+}
+
+void scn_write_resolved(FILE *f, const scn_scenario *s)
+{
+	const char *cur = "";
+	size_t curlen = 0;
+	for (size_t i = 0; i < NKEYS; i++) {
+		const keydef *k = &keys[i];
+		const char *dot = strchr(k->key, '.');
+		size_t seclen = (size_t)(dot - k->key);
+		const char *p = (const char *)s + k->off;
+		if (seclen != curlen || strncmp(cur, k->key, seclen) != 0) {
+			if (curlen)
+				fprintf(f, "};\n");
+			fprintf(f, "%.*s = {\n", (int)seclen, k->key);
+			cur = k->key;
+			curlen = seclen;
+		}
+		fprintf(f, "  %s = ", dot + 1);
+		switch (k->type) {
+		case T_INT: {
+			int v;
+			memcpy(&v, p, sizeof v);
+			fprintf(f, "%d;\n", v);
+			break;
+		}
+		case T_INT64: {
+			int64_t v;
+			memcpy(&v, p, sizeof v);
+			fprintf(f, "%lldL;\n", (long long)v);
+			break;
+		}
+		case T_FLOAT:
+		case T_CF: {
+			double v;
+			memcpy(&v, p, sizeof v);
+			if (k->type == T_CF && v <= 0)
+				fprintf(f, "\"dropless\";\n");
+			else {
+				char num[64];
+				snprintf(num, sizeof num, "%.17g", v);
+				fprintf(f, "%s%s;\n", num, strpbrk(num, ".e") ? "" : ".0");
+			}
+			break;
+		}
+		case T_STRING:
+			fprintf(f, "\"%s\";\n", p);
+			break;
+		case T_ENUM: {
+			int v;
+			const char *c = k->choices;
+			memcpy(&v, p, sizeof v);
+			for (int j = 0; j < v && c; j++) {
+				c = strchr(c, '|');
+				if (c)
+					c++;
+			}
+			fprintf(f, "\"%.*s\";\n", c ? (int)(strchr(c, '|') ? (size_t)(strchr(c, '|') - c) : strlen(c)) : 1,
+				c ? c : "?");
+			break;
+		}
+		}
+	}
+	if (curlen)
+		fprintf(f, "};\n");
+}

@@ -1,0 +1,141 @@
+/*
+ * scn_scenario.h - the scenario: every input value of a run, loaded once from a
+ * libconfig file (or the built-in default), overridden by --set, and validated.
+ *
+ * Loading is table-driven (scn_scenario.c holds one row per key: type, default,
+ * allowed range, unit, documentation), so unknown keys, wrong types and values out
+ * of range are all reported the same way, naming file:line, the key and what is
+ * allowed. After scn_scenario_load returns MS_OK every field is valid and every
+ * cross-field rule holds (top_k <= experts, ep divides the GPUs, ...); later modules
+ * do not re-validate.
+ *
+ * Data flows one way: scenario -> topology/model -> routing -> engine -> output.
+ */
+#ifndef SCN_SCENARIO_H
+#define SCN_SCENARIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/ms_error.h"
+
+#define SCN_NAME_MAX 128
+#define SCN_PATH_MAX 1024
+#define SCN_MAX_OVERRIDES 64
+#define SCN_MAX_KEYS 64
+
+typedef enum { SCN_DTYPE_BF16, SCN_DTYPE_FP16, SCN_DTYPE_FP8, SCN_DTYPE_FP32 } scn_dtype;
+typedef enum { SCN_MODE_TRAINING, SCN_MODE_PREFILL, SCN_MODE_DECODE } scn_mode;
+typedef enum { SCN_DIST_UNIFORM, SCN_DIST_ZIPF, SCN_DIST_BALANCED } scn_distribution;
+typedef enum { SCN_SCOPE_RANK, SCN_SCOPE_GLOBAL } scn_capacity_scope;
+typedef enum { SCN_DROP_PROBS, SCN_DROP_POSITION } scn_drop_policy;
+typedef enum { SCN_PLACE_CONTIGUOUS, SCN_PLACE_ROUND_ROBIN } scn_placement;
+
+typedef struct scn_scenario {
+	char source[SCN_PATH_MAX]; /* file the scenario came from, or "<built-in default>" */
+
+	struct {
+		char name[SCN_NAME_MAX];
+		int hidden;      /* model width d_model */
+		int ffn_hidden;  /* one expert's FFN width */
+		int experts;     /* routed experts per MoE layer */
+		int top_k;       /* experts per token the model was trained with */
+		int moe_layers;  /* MoE layers (each: attention + routed FFN) */
+		int heads;       /* attention query heads */
+		int kv_heads;    /* key/value heads (GQA) */
+		int head_dim;    /* per-head width */
+		scn_dtype dtype; /* activation dtype on the wire and in GEMMs */
+		int dtype_bytes;
+	} model;
+
+	struct {
+		char gpu[SCN_NAME_MAX];
+		int nodes;
+		int gpus_per_node;
+		double nvlink_GBps;      /* per GPU, per direction, GB/s (1e9 B/s) */
+		double nvlink_latency_us;
+		int nics_per_node;
+		double nic_Gbps;         /* per NIC, per direction, Gb/s (1e9 bit/s) */
+		double nic_latency_us;
+		double gemm_efficiency;  /* achieved / peak dense FLOP/s for expert GEMMs */
+		double dense_efficiency; /* achieved / peak for the attention block */
+		double memory_efficiency;/* achieved / peak HBM bandwidth for copies */
+	} cluster;
+
+	struct {
+		int ep, dp, tp;
+	} parallel;
+
+	struct {
+		scn_mode mode;
+		int64_t tokens_per_rank;
+		int seq_len;
+		int context_len;
+		int steps;
+		uint64_t seed;
+	} workload;
+
+	struct {
+		scn_distribution distribution;
+		double zipf_s;
+		int top_k;                /* experts per token used in the run */
+		double capacity_factor;   /* <= 0 means dropless */
+		scn_capacity_scope capacity_scope;
+		scn_drop_policy drop_policy;
+		scn_placement placement;
+	} routing;
+
+	struct {
+		char h5[SCN_PATH_MAX]; /* HDF5 output path, "" for none */
+	} output;
+
+	/* Where each key's value came from: > 0 a line of source, 0 the default,
+	 * < 0 the (-n)th --set item. Indexed by key id; read through scn_where. */
+	int origin[SCN_MAX_KEYS];
+	char override_text[SCN_MAX_OVERRIDES][SCN_NAME_MAX];
+} scn_scenario;
+
+/* The built-in default scenario's text (scenarios/default.cfg, compiled in). */
+extern const char scn_default_text[];
+
+/* A --set override: "section.key=value". */
+typedef struct scn_overrides {
+	int n;
+	const char *items[SCN_MAX_OVERRIDES];
+} scn_overrides;
+
+/*
+ * Loads and validates a scenario. path NULL loads the built-in default. overrides
+ * may be NULL. On error returns a negative code with err naming file:line (or the
+ * --set item), the key and what is allowed; *s is then unspecified.
+ */
+int scn_scenario_load(scn_scenario *s, const char *path, const scn_overrides *ov, ms_error *err);
+
+/* Same, from text held in memory; name is used in messages in place of a file name. */
+int scn_scenario_load_text(scn_scenario *s, const char *text, const char *name, const scn_overrides *ov,
+			   ms_error *err);
+
+/* Number of GPUs in the cluster. */
+static inline int scn_world(const scn_scenario *s)
+{
+	return s->cluster.nodes * s->cluster.gpus_per_node;
+}
+
+/*
+ * Formats where key ("section.key") got its value, for messages by later modules:
+ * "run.cfg:14", "--set routing.top_k=9" or "run.cfg (default of routing.top_k)".
+ * Returns buf.
+ */
+const char *scn_where(const scn_scenario *s, const char *key, char *buf, size_t len);
+
+/* Writes every resolved value as a libconfig scenario (derived defaults filled in). */
+void scn_write_resolved(FILE *f, const scn_scenario *s);
+
+/* Writes the reference of every key (Markdown table rows) to f. */
+void scn_write_reference(FILE *f);
+
+const char *scn_mode_name(scn_mode m);
+const char *scn_dtype_name(scn_dtype d);
+
+#endif

@@ -1,0 +1,387 @@
+/*
+ * sim_run.c - the MoE step on the event engine (see sim_run.h).
+ *
+ * Each step first builds a plan: routing for every (layer, EP group), from which come
+ * every GPU's compute times and every group's all-to-all times. Then the engine plays
+ * the plan: a GPU is a cursor over its phase sequence; a compute phase is one event at
+ * its end; a collective phase waits for the group and ends with one group event.
+ * Events per step: about (compute phases x GPUs + collectives x groups) x layers x passes.
+ * Memory: the plan (layers x GPUs x 6 doubles) and the results (passes x layers x GPUs x
+ * 7 doubles), plus one group's routing workspace.
+ */
+#include "sim/sim_run.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/moe_model.h"
+#include "network/net_alltoall.h"
+#include "routing/rt_router.h"
+#include "sim/sim_engine.h"
+#include "topology/topo_cluster.h"
+
+enum { EV_RANK_DONE = 1, EV_GROUP_DONE = 2 };
+enum { T_DENSE_F, T_DENSE_B, T_PERMUTE, T_EXPERT_F, T_EXPERT_B, T_UNPERMUTE, T_N };
+
+#define NSEQ 6
+static const int seq[2][NSEQ] = {
+	{SIM_PH_DENSE, SIM_PH_PERMUTE, SIM_PH_DISPATCH, SIM_PH_EXPERT, SIM_PH_COMBINE, SIM_PH_UNPERMUTE},
+	{SIM_PH_UNPERMUTE, SIM_PH_COMBINE, SIM_PH_EXPERT, SIM_PH_DISPATCH, SIM_PH_PERMUTE, SIM_PH_DENSE},
+};
+
+const char *sim_phase_name(int phase)
+{
+	static const char *const names[SIM_NPHASES] = {"dense", "permute", "dispatch", "expert",
+						       "combine", "unpermute", "wait"};
+	return phase >= 0 && phase < SIM_NPHASES ? names[phase] : "?";
+}
+
+typedef struct rank_state {
+	int pos;          /* index in the step's phase sequence */
+	double arrived;   /* when it reached its current collective */
+	double finished;  /* when it finished the step */
+} rank_state;
+
+typedef struct group_state {
+	int arrived;      /* members at the current collective */
+	int pos;          /* the collective's position in the sequence */
+	double start;     /* when the last member arrived */
+} group_state;
+
+typedef struct runner {
+	const scn_scenario *s;
+	moe_model model;
+	topo_cluster topo;
+	rt_router *router;
+	net_alltoall *a2a;
+	sim_engine *eng;
+	sim_result *res;
+	int P, G, L, passes, world, E, local_experts;
+	int n_pos;        /* phases per step per GPU */
+	double *plan_rank;  /* [L][world][T_N] */
+	double *plan_group; /* [L][G][2]: dispatch, combine */
+	double *bytes;      /* [P][P] workspace */
+	double *bytes_t;    /* transposed */
+	int32_t *recv;      /* [local_experts] */
+	int *members;       /* [P] global ranks of a group */
+	rank_state *ranks;
+	group_state *groups;
+	int ranks_done;
+	double inv_steps;
+} runner;
+
+static void decode_pos(const runner *R, int pos, int *pass, int *layer, int *phase)
+{
+	int per_pass = R->L * NSEQ;
+	int li;
+	*pass = pos / per_pass;
+	li = (pos % per_pass) / NSEQ;
+	*layer = *pass == 0 ? li : R->L - 1 - li;
+	*phase = seq[*pass][pos % NSEQ];
+}
+
+static double *acc(runner *R, int pass, int layer, int rank, int phase)
+{
+	return &R->res->phase_s[sim_phase_index(R->res, pass, layer, rank, phase)];
+}
+
+static double compute_time(const runner *R, int pass, int layer, int rank, int phase)
+{
+	const double *t = R->plan_rank + ((size_t)layer * R->world + rank) * T_N;
+	switch (phase) {
+	case SIM_PH_DENSE: return pass ? t[T_DENSE_B] : t[T_DENSE_F];
+	case SIM_PH_PERMUTE: return t[T_PERMUTE];
+	case SIM_PH_EXPERT: return pass ? t[T_EXPERT_B] : t[T_EXPERT_F];
+	case SIM_PH_UNPERMUTE: return t[T_UNPERMUTE];
+	default: break;
+	}
+	MS_ASSERT(0, "phase %d is not a compute phase", phase);
+	return 0;
+}
+
+/* Moves rank to its next phase at the current time. */
+static int advance(runner *R, int rank)
+{
+	rank_state *rs = &R->ranks[rank];
+	double now = sim_now(R->eng);
+	int pass, layer, phase;
+	rs->pos++;
+	if (rs->pos == R->n_pos) {
+		rs->finished = now;
+		R->ranks_done++;
+		return MS_OK;
+	}
+	decode_pos(R, rs->pos, &pass, &layer, &phase);
+	if (phase == SIM_PH_DISPATCH || phase == SIM_PH_COMBINE) {
+		int g = rank / R->P;
+		group_state *gs = &R->groups[g];
+		rs->arrived = now;
+		if (gs->arrived == 0)
+			gs->pos = rs->pos;
+		MS_ASSERT(gs->pos == rs->pos, "group %d: rank %d at phase %d, group at %d", g, rank, rs->pos, gs->pos);
+		if (++gs->arrived == R->P) {
+			const double *tg = R->plan_group + ((size_t)layer * R->G + g) * 2;
+			/* Backward gradients cross combine with the dispatch matrix and vice versa. */
+			int fwd_dispatch = (phase == SIM_PH_DISPATCH) == (pass == 0);
+			double d = fwd_dispatch ? tg[0] : tg[1];
+			gs->start = now;
+			return sim_schedule_new(R->eng, now + d, EV_GROUP_DONE, g, 0, 0);
+		}
+		return MS_OK;
+	}
+	{
+		double d = compute_time(R, pass, layer, rank, phase);
+		*acc(R, pass, layer, rank, phase) += d * R->inv_steps;
+		return sim_schedule_new(R->eng, now + d, EV_RANK_DONE, rank, 0, 0);
+	}
+}
+
+static int handle(void *model, sim_engine *eng, sim_event *ev)
+{
+	runner *R = model;
+	if (ev->type == EV_RANK_DONE)
+		return advance(R, ev->a);
+	if (ev->type == EV_GROUP_DONE) {
+		int g = ev->a, pass, layer, phase;
+		group_state *gs = &R->groups[g];
+		double now = sim_now(eng);
+		decode_pos(R, gs->pos, &pass, &layer, &phase);
+		gs->arrived = 0;
+		for (int p = 0; p < R->P; p++) {
+			int rank = g * R->P + p;
+			*acc(R, pass, layer, rank, SIM_PH_WAIT) += (gs->start - R->ranks[rank].arrived) * R->inv_steps;
+			*acc(R, pass, layer, rank, phase) += (now - gs->start) * R->inv_steps;
+			if (advance(R, rank) < 0)
+				return sim_engine_error(eng)->code;
+		}
+		return MS_OK;
+	}
+	MS_ASSERT(0, "unknown event type %d", (int)ev->type);
+	return MS_EINVAL;
+}
+
+/* Routes every (layer, group) of a step and fills the plan and the routing statistics. */
+static int build_plan(runner *R, int step, ms_error *err)
+{
+	sim_result *res = R->res;
+	double row = moe_row_bytes(&R->model);
+	double T = (double)R->s->workload.tokens_per_rank;
+	for (int l = 0; l < R->L; l++) {
+		for (int g = 0; g < R->G; g++) {
+			const rt_group_routing *rt;
+			net_alltoall_stats st;
+			double *tg = R->plan_group + ((size_t)l * R->G + g) * 2;
+			if (rt_route_group(R->router, step, l, g, &rt, err) < 0)
+				return err->code;
+			res->pairs[step] += rt->pairs;
+			res->dropped_pairs[step] += rt->dropped_pairs;
+			res->tokens[step] += rt->tokens;
+			res->dropped_tokens[step] += rt->dropped_tokens;
+			memset(R->bytes, 0, (size_t)R->P * R->P * sizeof *R->bytes);
+			for (int p = 0; p < R->P; p++) {
+				const int32_t *kept = rt->kept + (size_t)p * R->E;
+				const int32_t *demand = rt->demand + (size_t)p * R->E;
+				double sent = 0;
+				for (int e = 0; e < R->E; e++) {
+					int dst = rt_expert_member(R->router, e);
+					R->bytes[(size_t)p * R->P + dst] += kept[e] * row;
+					sent += kept[e];
+					res->expert_demand[(size_t)l * R->E + e] += demand[e] * R->inv_steps;
+				}
+				{
+					int rank = g * R->P + p;
+					double *t = R->plan_rank + ((size_t)l * R->world + rank) * T_N;
+					t[T_DENSE_F] = moe_dense_time(&R->model, T, MOE_FWD);
+					t[T_DENSE_B] = moe_dense_time(&R->model, T, MOE_BWD);
+					t[T_PERMUTE] = moe_permute_time(&R->model, sent);
+					t[T_UNPERMUTE] = moe_permute_time(&R->model, sent);
+				}
+			}
+			/* What each member receives, per local expert. */
+			for (int p = 0; p < R->P; p++) {
+				int rank = g * R->P + p;
+				double *t = R->plan_rank + ((size_t)l * R->world + rank) * T_N;
+				double recv_total = 0;
+				memset(R->recv, 0, (size_t)R->local_experts * sizeof *R->recv);
+				for (int e = 0; e < R->E; e++) {
+					if (rt_expert_member(R->router, e) != p)
+						continue;
+					for (int src = 0; src < R->P; src++)
+						R->recv[rt_expert_local(R->router, e)] += rt->kept[(size_t)src * R->E + e];
+				}
+				for (int i = 0; i < R->local_experts; i++)
+					recv_total += R->recv[i];
+				res->rank_load[(size_t)l * R->world + rank] += recv_total * R->inv_steps;
+				t[T_EXPERT_F] = moe_expert_time(&R->model, R->recv, R->local_experts, MOE_FWD);
+				t[T_EXPERT_B] = moe_expert_time(&R->model, R->recv, R->local_experts, MOE_BWD);
+			}
+			for (int p = 0; p < R->P; p++)
+				R->members[p] = g * R->P + p;
+			for (int i = 0; i < R->P; i++)
+				for (int j = 0; j < R->P; j++)
+					R->bytes_t[(size_t)j * R->P + i] = R->bytes[(size_t)i * R->P + j];
+			for (int dir = 0; dir < 2; dir++) {
+				net_alltoall_time(R->a2a, R->members, R->P, dir ? R->bytes_t : R->bytes, &st);
+				tg[dir] = st.time_s;
+				(dir ? res->combine_s : res->dispatch_s)[l] += st.time_s * R->inv_steps / R->G;
+				res->nvlink_bytes += st.nvlink_bytes * R->inv_steps;
+				res->nic_bytes += st.nic_bytes * R->inv_steps;
+				if (st.nvlink_max_bytes > res->hot_nvlink_bytes) {
+					res->hot_nvlink_bytes = st.nvlink_max_bytes;
+					res->hot_nvlink_rank = st.hot_nvlink_rank;
+					res->hot_nvlink_layer = l;
+				}
+				if (st.nic_max_bytes > res->hot_nic_bytes) {
+					res->hot_nic_bytes = st.nic_max_bytes;
+					res->hot_nic = st.hot_nic;
+					res->hot_nic_layer = l;
+				}
+			}
+		}
+	}
+	return MS_OK;
+}
+
+void sim_result_free(sim_result *r)
+{
+	if (!r)
+		return;
+	free(r->step_time_s);
+	free(r->pairs);
+	free(r->dropped_pairs);
+	free(r->tokens);
+	free(r->dropped_tokens);
+	free(r->phase_s);
+	free(r->rank_load);
+	free(r->expert_demand);
+	free(r->dispatch_s);
+	free(r->combine_s);
+	free(r);
+}
+
+static sim_result *result_alloc(const scn_scenario *s, int passes, ms_error *err)
+{
+	sim_result *r = ms_calloc(err, 1, sizeof *r, "results");
+	size_t S, L, W, E;
+	if (!r)
+		return NULL;
+	r->world = scn_world(s);
+	r->layers = s->model.moe_layers;
+	r->passes = passes;
+	r->steps = s->workload.steps;
+	r->ep = s->parallel.ep;
+	r->groups = r->world / r->ep;
+	r->experts = s->model.experts;
+	r->tokens_per_step = (int64_t)r->world * s->workload.tokens_per_rank;
+	r->hot_nvlink_rank = r->hot_nic = -1;
+	r->hot_nvlink_layer = r->hot_nic_layer = -1;
+	S = (size_t)r->steps;
+	L = (size_t)r->layers;
+	W = (size_t)r->world;
+	E = (size_t)r->experts;
+	r->step_time_s = ms_calloc(err, S, sizeof(double), "results");
+	r->pairs = ms_calloc(err, S, sizeof(int64_t), "results");
+	r->dropped_pairs = ms_calloc(err, S, sizeof(int64_t), "results");
+	r->tokens = ms_calloc(err, S, sizeof(int64_t), "results");
+	r->dropped_tokens = ms_calloc(err, S, sizeof(int64_t), "results");
+	r->phase_s = ms_calloc(err, (size_t)passes * L * W * SIM_NPHASES, sizeof(double), "per-phase results");
+	r->rank_load = ms_calloc(err, L * W, sizeof(double), "results");
+	r->expert_demand = ms_calloc(err, L * E, sizeof(double), "results");
+	r->dispatch_s = ms_calloc(err, L, sizeof(double), "results");
+	r->combine_s = ms_calloc(err, L, sizeof(double), "results");
+	if (!r->step_time_s || !r->pairs || !r->dropped_pairs || !r->tokens || !r->dropped_tokens || !r->phase_s ||
+	    !r->rank_load || !r->expert_demand || !r->dispatch_s || !r->combine_s) {
+		sim_result_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+static void runner_fini(runner *R)
+{
+	rt_router_destroy(R->router);
+	net_alltoall_destroy(R->a2a);
+	sim_engine_destroy(R->eng);
+	free(R->plan_rank);
+	free(R->plan_group);
+	free(R->bytes);
+	free(R->bytes_t);
+	free(R->recv);
+	free(R->members);
+	free(R->ranks);
+	free(R->groups);
+}
+
+int sim_run(const scn_scenario *s, sim_result **out, ms_error *err)
+{
+	runner R;
+	int rc = MS_OK;
+	double t0 = 0;
+	memset(&R, 0, sizeof R);
+	*out = NULL;
+	R.s = s;
+	if ((rc = moe_model_init(&R.model, s, err)) < 0 || (rc = topo_cluster_init(&R.topo, s, err)) < 0)
+		return rc;
+	R.P = s->parallel.ep;
+	R.world = scn_world(s);
+	R.G = R.world / R.P;
+	R.L = s->model.moe_layers;
+	R.E = s->model.experts;
+	R.local_experts = R.E / R.P;
+	R.passes = s->workload.mode == SCN_MODE_TRAINING ? 2 : 1;
+	R.n_pos = R.passes * R.L * NSEQ;
+	R.inv_steps = 1.0 / s->workload.steps;
+	R.res = result_alloc(s, R.passes, err);
+	R.router = rt_router_create(s, err);
+	R.a2a = net_alltoall_create(&R.topo, R.P, err);
+	R.eng = sim_engine_create((size_t)R.world + (size_t)R.G + 16, handle, &R, err);
+	R.plan_rank = ms_calloc(err, (size_t)R.L * R.world * T_N, sizeof(double), "step plan");
+	R.plan_group = ms_calloc(err, (size_t)R.L * R.G * 2, sizeof(double), "step plan");
+	R.bytes = ms_calloc(err, (size_t)R.P * R.P, sizeof(double), "byte matrix");
+	R.bytes_t = ms_calloc(err, (size_t)R.P * R.P, sizeof(double), "byte matrix");
+	R.recv = ms_calloc(err, (size_t)R.local_experts, sizeof(int32_t), "expert loads");
+	R.members = ms_calloc(err, (size_t)R.P, sizeof(int), "group members");
+	R.ranks = ms_calloc(err, (size_t)R.world, sizeof(rank_state), "rank states");
+	R.groups = ms_calloc(err, (size_t)R.G, sizeof(group_state), "group states");
+	if (!R.res || !R.router || !R.a2a || !R.eng || !R.plan_rank || !R.plan_group || !R.bytes || !R.bytes_t ||
+	    !R.recv || !R.members || !R.ranks || !R.groups) {
+		rc = err->code ? err->code : MS_ENOMEM;
+		goto done;
+	}
+	for (int step = 0; step < s->workload.steps; step++) {
+		double end = t0;
+		if ((rc = build_plan(&R, step, err)) < 0)
+			goto done;
+		R.ranks_done = 0;
+		for (int r = 0; r < R.world; r++) {
+			/* Each GPU starts one position before the first phase and advances into it. */
+			R.ranks[r].pos = -1;
+			if ((rc = sim_schedule_new(R.eng, t0, EV_RANK_DONE, r, 0, 0)) < 0) {
+				MS_ERROR(err, rc, "%s", sim_engine_error(R.eng)->msg);
+				goto done;
+			}
+		}
+		if ((rc = sim_engine_run(R.eng, 1e300)) < 0) {
+			MS_ERROR(err, rc, "%s", sim_engine_error(R.eng)->msg);
+			goto done;
+		}
+		MS_ASSERT(R.ranks_done == R.world, "step %d: %d of %d GPUs finished", step, R.ranks_done, R.world);
+		for (int r = 0; r < R.world; r++)
+			if (R.ranks[r].finished > end)
+				end = R.ranks[r].finished;
+		/* The step barrier: early GPUs wait for the last, charged to their last layer. */
+		for (int r = 0; r < R.world; r++) {
+			int pass = R.passes - 1, layer = pass ? 0 : R.L - 1;
+			*acc(&R, pass, layer, r, SIM_PH_WAIT) += (end - R.ranks[r].finished) * R.inv_steps;
+		}
+		R.res->step_time_s[step] = end - t0;
+		t0 = end;
+	}
+	R.res->events = sim_engine_events(R.eng);
+	*out = R.res;
+	R.res = NULL;
+done:
+	sim_result_free(R.res);
+	runner_fini(&R);
+	return rc;
+}

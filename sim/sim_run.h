@@ -1,0 +1,76 @@
+/*
+ * sim_run.h - plays a scenario on the event engine: every MoE layer on every GPU,
+ * forward (and backward in training), step after step, and collects the results.
+ *
+ * Per layer and GPU, forward: dense (attention + router), permute (gather the
+ * token-expert rows to send), dispatch (all-to-all), expert (the GPU's experts on
+ * the tokens they received), combine (all-to-all back), unpermute (scatter and
+ * weight). Backward runs the layers in reverse with the phases in reverse order:
+ * gradients flow through combine with the dispatch matrix and through dispatch with
+ * the combine matrix; dense and expert cost twice their forward FLOPs.
+ *
+ * An all-to-all is a collective of its EP group: it starts when the last member
+ * arrives (a GPU cannot start its experts before its incoming tokens have arrived,
+ * and every member receives from every other) and ends for all members together.
+ * The time a GPU spends waiting for the others is its "wait" phase. A step ends when
+ * every GPU has finished; a GPU that finishes early waits. So for every GPU the
+ * phases, wait included, add up to the step time exactly.
+ *
+ * EP groups are consecutive ranks: group g holds ranks g*ep .. g*ep + ep - 1.
+ */
+#ifndef SIM_RUN_H
+#define SIM_RUN_H
+
+#include <stdint.h>
+
+#include "common/ms_error.h"
+#include "scenario/scn_scenario.h"
+
+typedef enum {
+	SIM_PH_DENSE,
+	SIM_PH_PERMUTE,
+	SIM_PH_DISPATCH,
+	SIM_PH_EXPERT,
+	SIM_PH_COMBINE,
+	SIM_PH_UNPERMUTE,
+	SIM_PH_WAIT,
+	SIM_NPHASES
+} sim_phase;
+
+const char *sim_phase_name(int phase);
+
+typedef struct sim_result {
+	int world, layers, passes, steps, ep, groups, experts;
+	int64_t tokens_per_step;   /* tokens processed by the whole cluster per step */
+	double *step_time_s;       /* [steps] */
+	int64_t *pairs;            /* [steps] token-expert pairs routed */
+	int64_t *dropped_pairs;    /* [steps] */
+	int64_t *tokens;           /* [steps] tokens routed (per layer, summed over layers) */
+	int64_t *dropped_tokens;   /* [steps] tokens that lost every choice (summed over layers) */
+	double *phase_s;           /* [passes][layers][world][phases], mean over steps */
+	double *rank_load;         /* [layers][world] token-expert pairs received, mean over steps */
+	double *expert_demand;     /* [layers][experts] pairs routed to each expert (all groups), mean over steps */
+	double *dispatch_s;        /* [layers] all-to-all time of dispatch, mean over groups and steps */
+	double *combine_s;         /* [layers] */
+	double nvlink_bytes;       /* per step, forward dispatch + combine (backward doubles it) */
+	double nic_bytes;
+	double hot_nvlink_bytes;   /* largest bytes one NVLink port carried in one all-to-all */
+	int hot_nvlink_rank;
+	int hot_nvlink_layer;
+	double hot_nic_bytes;
+	int hot_nic;
+	int hot_nic_layer;
+	uint64_t events;           /* events the engine processed */
+} sim_result;
+
+/* Runs the scenario. On success *out owns a result to free with sim_result_free. */
+int sim_run(const scn_scenario *s, sim_result **out, ms_error *err);
+void sim_result_free(sim_result *r);
+
+/* Index into phase_s. */
+static inline size_t sim_phase_index(const sim_result *r, int pass, int layer, int rank, int phase)
+{
+	return (((size_t)pass * r->layers + layer) * r->world + rank) * SIM_NPHASES + phase;
+}
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * topo_cluster.h - the cluster as the network sees it: GPUs grouped in nodes, each
+ * node one NVLink/NVSwitch domain, each GPU reaching the network through a NIC
+ * (nics_per_node NICs per node, GPUs split evenly among them).
+ *
+ * Ranks are numbered node-major: rank r is GPU r % gpus_per_node of node
+ * r / gpus_per_node. This is the first, switch-free view; fat-trees and rails come
+ * with the flow-level network.
+ */
+#ifndef TOPO_CLUSTER_H
+#define TOPO_CLUSTER_H
+
+#include "common/ms_error.h"
+#include "scenario/scn_scenario.h"
+
+typedef struct topo_cluster {
+	int nodes;
+	int gpus_per_node;
+	int nics_per_node;
+	int world;
+	double nvlink_Bps;    /* per GPU, per direction */
+	double nvlink_latency_s;
+	double nic_Bps;       /* per NIC, per direction */
+	double nic_latency_s;
+} topo_cluster;
+
+int topo_cluster_init(topo_cluster *t, const scn_scenario *s, ms_error *err);
+
+static inline int topo_node_of(const topo_cluster *t, int rank)
+{
+	return rank / t->gpus_per_node;
+}
+
+/* Global index of the NIC rank uses to leave its node. */
+static inline int topo_nic_of(const topo_cluster *t, int rank)
+{
+	int local = rank % t->gpus_per_node;
+	return topo_node_of(t, rank) * t->nics_per_node + local / (t->gpus_per_node / t->nics_per_node);
+}
+
+#endif
