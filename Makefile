@@ -31,7 +31,7 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 OPT ?= -O2 -g
-CFLAGS_ALL := -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) $(WARN) -I. -I$(BUILD) $(PKG_CFLAGS) $(CFLAGS)
+CFLAGS_ALL := -std=c11 -D_ISOC11_SOURCE -D_POSIX_C_SOURCE=200809L $(OPT) $(WARN) -I. -I$(BUILD) $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS_ALL := $(PKG_LIBS) -lm $(LDLIBS)
 
 LIB_SRCS := $(filter-out cli/main.c,$(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
@@ -84,7 +84,7 @@ $(BUILD)/gen/suites.h: $(filter tests/check_%.c,$(TEST_SRCS))
 	@mkdir -p $(dir $@)
 	{ for f in $^; do sed -n 's/^Suite \*\([a-z0-9_]*_suite\)(void)$$/SUITE(\1)/p' $$f; done; } > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/tests/check_main.o: $(BUILD)/gen/suites.h
+$(TEST_OBJS): $(BUILD)/gen/suites.h
 
 $(BUILD)/check_moesim: $(TEST_OBJS) $(BUILD)/libmoesim.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(CHECK_LIBS) $(LDLIBS_ALL)

@@ -177,15 +177,14 @@ static void begin_setting(cal_profile *p)
 	indent(p);
 }
 
-void cal_profile_format_float(double v, char *buf, size_t len)
+int cal_profile_format_float(double v, char *buf, size_t len)
 {
 	char tmp[48];
 	char *e;
+	int replaced = !isfinite(v);
 
-	if (!isfinite(v)) {
-		cal_warn("non-finite value %g written as 0.0 in the profile", v);
+	if (replaced)
 		v = 0.0;
-	}
 	/* 7 significant digits: timings carry ~3-4, more would only be noise. */
 	snprintf(tmp, sizeof tmp, "%.7g", v);
 	if (strchr(tmp, '.') == NULL) {
@@ -199,12 +198,13 @@ void cal_profile_format_float(double v, char *buf, size_t len)
 			memcpy(mant, tmp, m);
 			mant[m] = '\0';
 			snprintf(buf, len, "%s.0%s", mant, e);
-			return;
+			return replaced;
 		}
 		snprintf(buf, len, "%s.0", tmp);
-		return;
+		return replaced;
 	}
 	snprintf(buf, len, "%s", tmp);
+	return replaced;
 }
 
 /* Writes the escape sequence of one byte into o (at least 5 bytes); returns its
@@ -279,7 +279,8 @@ void cal_profile_float(cal_profile *p, const char *key, double value)
 {
 	char b[48];
 
-	cal_profile_format_float(value, b, sizeof b);
+	if (cal_profile_format_float(value, b, sizeof b))
+		cal_warn("profile key '%s': non-finite value written as 0.0", key);
 	begin_setting(p);
 	out(p, "%s = %s;\n", key, b);
 }
@@ -322,7 +323,8 @@ void cal_profile_float_array(cal_profile *p, const char *key, const double *v, i
 		} else if (i) {
 			out(p, ", ");
 		}
-		cal_profile_format_float(v[i], b, sizeof b);
+		if (cal_profile_format_float(v[i], b, sizeof b))
+			cal_warn("profile key '%s'[%d]: non-finite value written as 0.0", key, i);
 		out(p, "%s", b);
 	}
 	out(p, "];\n");

@@ -79,10 +79,11 @@ const char *cal_profile_tmp_path(const cal_profile *p);
 
 /*
  * Formats a double so that libconfig reads it back as a float: always a decimal
- * point, never "inf"/"nan" (those become 0.0, and the writer warns). buf must hold
- * at least 32 bytes. Exposed for the self-test.
+ * point, never "inf"/"nan" (those become 0.0; the return value is then 1, and the
+ * setting writers warn with the key's name). buf must hold at least 32 bytes.
+ * Exposed for the self-test.
  */
-void cal_profile_format_float(double v, char *buf, size_t len);
+int cal_profile_format_float(double v, char *buf, size_t len);
 
 /* Writes s as a libconfig string literal body (escapes \" \\ and control bytes). */
 void cal_profile_escape(const char *s, char *buf, size_t len);

@@ -541,3 +541,118 @@ int cal_common_opts_handle(cal_common_opts *o, int code, const char *arg)
 		return 0;
 	}
 }
+
+#define MATRIX_MAX_N 4096
+
+int cal_matrix_read(const char *path, int64_t **out, int *n, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char line[65536];
+	int64_t *m = NULL;
+	int rows = 0, cols = -1, lineno = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!f) {
+		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof line, f)) {
+		char *save = NULL, *tok, *hash;
+		int k = 0;
+
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			snprintf(err, errlen, "%s:%d: line longer than %zu characters", path, lineno,
+				 sizeof line - 1);
+			goto fail;
+		}
+		hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		for (tok = strtok_r(line, " \t\r\n,", &save); tok;
+		     tok = strtok_r(NULL, " \t\r\n,", &save)) {
+			int64_t v;
+
+			if (cal_parse_size(tok, &v) != 0) {
+				snprintf(err, errlen,
+					 "%s:%d: '%s' is not a byte count (a non-negative integer, optional K/M/G suffix)",
+					 path, lineno, tok);
+				goto fail;
+			}
+			if (cols < 0) {
+				/* The first row fixes n; allocate the whole matrix then. */
+				if (k >= MATRIX_MAX_N) {
+					snprintf(err, errlen, "%s:%d: more than %d values in a row", path,
+						 lineno, MATRIX_MAX_N);
+					goto fail;
+				}
+				if (!m) {
+					m = malloc((size_t)MATRIX_MAX_N * sizeof *m);
+					if (!m) {
+						snprintf(err, errlen, "out of memory");
+						goto fail;
+					}
+				}
+				m[k] = v;
+			} else {
+				if (rows >= cols) {
+					snprintf(err, errlen,
+						 "%s:%d: more than %d rows; the matrix must be square (%d ranks)",
+						 path, lineno, cols, cols);
+					goto fail;
+				}
+				if (k >= cols) {
+					snprintf(err, errlen, "%s:%d: more than %d values, expected %d (one per rank)",
+						 path, lineno, cols, cols);
+					goto fail;
+				}
+				m[(size_t)rows * cols + k] = v;
+			}
+			k++;
+		}
+		if (k == 0)
+			continue;
+		if (cols < 0) {
+			int64_t *full;
+
+			cols = k;
+			full = malloc((size_t)cols * cols * sizeof *full);
+			if (!full) {
+				snprintf(err, errlen, "out of memory");
+				goto fail;
+			}
+			memcpy(full, m, (size_t)cols * sizeof *full);
+			free(m);
+			m = full;
+		} else if (k != cols) {
+			snprintf(err, errlen, "%s:%d: %d values, expected %d (one per rank)", path, lineno,
+				 k, cols);
+			goto fail;
+		}
+		rows++;
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "reading '%s' failed", path);
+		goto fail;
+	}
+	fclose(f);
+	if (rows == 0) {
+		snprintf(err, errlen, "%s: no values; expected an n x n matrix of byte counts", path);
+		free(m);
+		return -1;
+	}
+	if (rows != cols) {
+		snprintf(err, errlen, "%s: %d rows of %d values; the matrix must be square (n x n for n ranks)",
+			 path, rows, cols);
+		free(m);
+		return -1;
+	}
+	*out = m;
+	*n = rows;
+	return 0;
+fail:
+	fclose(f);
+	free(m);
+	return -1;
+}

@@ -184,6 +184,15 @@ int64_t cal_arg_int(const char *opt, const char *arg, int64_t min, int64_t max);
 /* The same for a finite double in [min, max]. */
 double cal_arg_double(const char *opt, const char *arg, double min, double max);
 
+/*
+ * Reads a square byte matrix from a text file: one row per line, values separated by
+ * blanks or commas, each a byte count with an optional K/M/G/T suffix; '#' starts a
+ * comment; blank lines are ignored. Entry [i][j] is what rank i sends to rank j.
+ * Returns 0 with *out (malloc'd, row-major n*n) and *n, or -1 with a message such as
+ * "m.txt:3: 3 values, expected 4 (one per rank)" in err.
+ */
+int cal_matrix_read(const char *path, int64_t **out, int *n, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,18 +2,16 @@
  * sim_engine.c - clock, queue and pooled events (see sim_engine.h).
  *
  * Invariants: now never decreases; every event is either in the queue, in the free
- * list, or held by the handler that is running; slabs are freed only at destroy.
+ * list, or held by the handler that is running; slabs are freed only at destroy;
+ * event id = slab index * SLAB + index in slab.
  */
 #include "sim/sim_engine.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct slab {
-	struct slab *next;
-	size_t n;
-	sim_event events[];
-} slab;
+#define SLAB_BITS 12
+#define SLAB (1u << SLAB_BITS)
 
 struct sim_engine {
 	sim_queue queue;
@@ -21,27 +19,39 @@ struct sim_engine {
 	uint64_t processed;
 	sim_handler_fn handler;
 	void *model;
-	slab *slabs;
+	sim_event **slabs;
+	size_t n_slabs, slabs_cap;
 	sim_event *free_list;
-	size_t slab_size;
 	ms_error err;
 };
 
+static inline sim_event *event_at(const sim_engine *eng, uint32_t id)
+{
+	return &eng->slabs[id >> SLAB_BITS][id & (SLAB - 1)];
+}
+
 static int grow_pool(sim_engine *eng)
 {
-	size_t n = eng->slab_size;
-	slab *s = malloc(sizeof *s + n * sizeof(sim_event));
-	if (!s)
-		return MS_ERROR(&eng->err, MS_ENOMEM, "out of memory growing the event pool by %zu events", n);
-	s->next = eng->slabs;
-	s->n = n;
-	eng->slabs = s;
-	for (size_t i = n; i-- > 0;) {
-		s->events[i].next_free = eng->free_list;
-		eng->free_list = &s->events[i];
+	sim_event *s;
+	if ((eng->n_slabs + 1) * SLAB > (size_t)SIM_MAX_ID + 1)
+		return MS_ERROR(&eng->err, MS_ENOMEM, "more than %u events allocated at once", SIM_MAX_ID);
+	if (eng->n_slabs == eng->slabs_cap) {
+		size_t cap = eng->slabs_cap ? eng->slabs_cap * 2 : 16;
+		sim_event **t = realloc(eng->slabs, cap * sizeof *t);
+		if (!t)
+			return MS_ERROR(&eng->err, MS_ENOMEM, "out of memory growing the event pool");
+		eng->slabs = t;
+		eng->slabs_cap = cap;
 	}
-	/* Later slabs double, so the number of slabs stays logarithmic in the peak. */
-	eng->slab_size *= 2;
+	s = calloc(SLAB, sizeof *s);
+	if (!s)
+		return MS_ERROR(&eng->err, MS_ENOMEM, "out of memory growing the event pool by %u events", SLAB);
+	for (uint32_t i = SLAB; i-- > 0;) {
+		s[i].id = (uint32_t)(eng->n_slabs * SLAB + i);
+		s[i].next_free = eng->free_list;
+		eng->free_list = &s[i];
+	}
+	eng->slabs[eng->n_slabs++] = s;
 	return MS_OK;
 }
 
@@ -50,21 +60,19 @@ sim_engine *sim_engine_create(size_t capacity_hint, sim_handler_fn handler, void
 	sim_engine *eng = ms_calloc(err, 1, sizeof *eng, "event engine");
 	if (!eng)
 		return NULL;
-	if (capacity_hint < 64)
-		capacity_hint = 64;
 	ms_error_clear(&eng->err);
 	eng->handler = handler;
 	eng->model = model;
-	eng->slab_size = capacity_hint;
 	if (sim_queue_init(&eng->queue, capacity_hint, err) < 0) {
 		free(eng);
 		return NULL;
 	}
-	if (grow_pool(eng) < 0) {
-		MS_ERROR(err, eng->err.code, "%s", eng->err.msg);
-		sim_queue_fini(&eng->queue);
-		free(eng);
-		return NULL;
+	while (eng->n_slabs * SLAB < capacity_hint || eng->n_slabs == 0) {
+		if (grow_pool(eng) < 0) {
+			MS_ERROR(err, eng->err.code, "%s", eng->err.msg);
+			sim_engine_destroy(eng);
+			return NULL;
+		}
 	}
 	return eng;
 }
@@ -73,11 +81,9 @@ void sim_engine_destroy(sim_engine *eng)
 {
 	if (!eng)
 		return;
-	while (eng->slabs) {
-		slab *next = eng->slabs->next;
-		free(eng->slabs);
-		eng->slabs = next;
-	}
+	for (size_t i = 0; i < eng->n_slabs; i++)
+		free(eng->slabs[i]);
+	free(eng->slabs);
 	sim_queue_fini(&eng->queue);
 	free(eng);
 }
@@ -85,18 +91,25 @@ void sim_engine_destroy(sim_engine *eng)
 sim_event *sim_event_new(sim_engine *eng)
 {
 	sim_event *ev;
+	uint32_t id;
 	if (!eng->free_list && grow_pool(eng) < 0)
 		return NULL;
 	ev = eng->free_list;
 	eng->free_list = ev->next_free;
+	id = ev->id;
 	memset(ev, 0, sizeof *ev);
-	ev->heap_pos = SIM_NOT_QUEUED;
+	ev->id = id;
 	return ev;
+}
+
+int sim_event_queued(const sim_engine *eng, const sim_event *ev)
+{
+	return sim_queue_contains(&eng->queue, ev->id);
 }
 
 void sim_event_free(sim_engine *eng, sim_event *ev)
 {
-	MS_ASSERT(ev->heap_pos == SIM_NOT_QUEUED, "freeing a queued event (type %d)", (int)ev->type);
+	MS_ASSERT(!sim_queue_contains(&eng->queue, ev->id), "freeing queued event %u (type %d)", ev->id, (int)ev->type);
 	ev->next_free = eng->free_list;
 	eng->free_list = ev;
 }
@@ -105,7 +118,8 @@ int sim_schedule(sim_engine *eng, sim_event *ev, double time)
 {
 	MS_ASSERT(time >= eng->now, "scheduling into the past: %.17g < now %.17g (type %d)", time, eng->now,
 		  (int)ev->type);
-	return sim_queue_push(&eng->queue, ev, time, &eng->err);
+	ev->time = time;
+	return sim_queue_push(&eng->queue, ev->id, time, &eng->err);
 }
 
 int sim_schedule_new(sim_engine *eng, double time, int32_t type, int32_t a, int32_t b, int64_t c)
@@ -126,26 +140,35 @@ int sim_schedule_new(sim_engine *eng, double time, int32_t type, int32_t a, int3
 
 void sim_cancel(sim_engine *eng, sim_event *ev)
 {
-	sim_queue_remove(&eng->queue, ev);
+	sim_queue_remove(&eng->queue, ev->id);
 	sim_event_free(eng, ev);
 }
 
 void sim_reschedule(sim_engine *eng, sim_event *ev, double time)
 {
 	MS_ASSERT(time >= eng->now, "rescheduling into the past: %.17g < now %.17g", time, eng->now);
-	sim_queue_update(&eng->queue, ev, time);
+	ev->time = time;
+	sim_queue_update(&eng->queue, ev->id, time);
 }
 
 int sim_engine_run(sim_engine *eng, double until)
 {
-	sim_event *ev;
-	while ((ev = sim_queue_peek(&eng->queue)) != NULL && ev->time <= until) {
+	double t;
+	uint32_t id;
+	while ((id = sim_queue_peek(&eng->queue, &t)) != SIM_NOT_QUEUED && t <= until) {
+		sim_event *ev = event_at(eng, id);
+		uint32_t next;
+		double tn;
 		int rc;
-		sim_queue_pop(&eng->queue);
-		eng->now = ev->time;
+		sim_queue_pop(&eng->queue, &t);
+		/* Fetch the next event's storage while this one is handled. */
+		next = sim_queue_peek(&eng->queue, &tn);
+		if (next != SIM_NOT_QUEUED)
+			__builtin_prefetch(event_at(eng, next));
+		eng->now = t;
 		eng->processed++;
 		rc = eng->handler(eng->model, eng, ev);
-		if (ev->heap_pos == SIM_NOT_QUEUED)
+		if (!sim_queue_contains(&eng->queue, id))
 			sim_event_free(eng, ev);
 		if (rc < 0) {
 			if (eng->err.code == MS_OK)

@@ -2,8 +2,8 @@
  * sim_engine.h - the discrete-event engine: a clock, the pending-event queue and an
  * event pool, driving one model through a handler (ROSS's model-as-callbacks shape).
  *
- * Events come from an engine-owned pool that grows in slabs and never moves, so an
- * event pointer stays valid until the event is freed; no allocation happens per event
+ * Events come from an engine-owned pool that grows in slabs of 4096 and never moves,
+ * so an event pointer stays valid until the event is freed; no allocation happens per event
  * once the pool has grown to the run's peak. Time is double seconds throughout moesim.
  *
  * Ownership: after the handler returns, the engine returns the event to the pool
@@ -23,6 +23,19 @@
 #include "sim/sim_queue.h"
 
 typedef struct sim_engine sim_engine;
+typedef struct sim_event sim_event;
+
+/* An event. The engine owns the storage; the payload fields are the model's. */
+struct sim_event {
+	double time;       /* when it fires (set when queued), seconds of simulated time */
+	uint32_t id;       /* the engine's name for it; not for models */
+	int32_t type;      /* model-defined kind */
+	int32_t a, b;      /* model-defined payload (e.g. rank, layer) */
+	int64_t c;         /* model-defined payload */
+	double x;          /* model-defined payload */
+	void *ptr;         /* model-defined payload */
+	sim_event *next_free; /* pool link; not for models */
+};
 
 /* Handles one event. Returns MS_OK, or a negative code (with the engine's error set
  * through sim_engine_error) to stop the run. */
@@ -34,6 +47,9 @@ void sim_engine_destroy(sim_engine *eng);
 
 /* A zeroed event from the pool (NULL and the engine error set when memory runs out). */
 sim_event *sim_event_new(sim_engine *eng);
+
+/* Whether ev is queued. */
+int sim_event_queued(const sim_engine *eng, const sim_event *ev);
 
 /* Returns an unqueued event to the pool. */
 void sim_event_free(sim_engine *eng, sim_event *ev);

@@ -1,0 +1,259 @@
+/*
+ * check_routing.c - capacity and drops against a hand-worked example and a
+ * brute-force oracle; synthetic routers: exact balance, determinism, popularity.
+ */
+#include <check.h>
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "routing/rt_router.h"
+#include "test_util.h"
+
+/* Six tokens, top-2 over four experts, listed in position order. */
+static const int32_t hx_exp[12] = {0, 1, 0, 2, 0, 1, 0, 3, 1, 0, 0, 2};
+static const float hx_score[12] = {0.6f, 0.4f, 0.7f, 0.3f, 0.55f, 0.45f, 0.9f, 0.1f, 0.8f, 0.2f, 0.5f, 0.5f};
+
+static void run_hand(double cf, scn_drop_policy pol, const uint8_t *want_keep, int64_t want_dropped)
+{
+	uint8_t keep[12];
+	int64_t order[12], count[5];
+	int64_t cap = rt_capacity(cf, 6, 2, 4);
+	int64_t d = rt_apply_capacity(12, hx_exp, hx_score, 4, cap, pol, keep, order, count);
+	ck_assert_int_eq(d, want_dropped);
+	for (int i = 0; i < 12; i++)
+		if (keep[i] != want_keep[i])
+			ck_abort_msg("cf %.2f policy %d: assignment %d keep %d, want %d", cf, (int)pol, i, keep[i],
+				     want_keep[i]);
+}
+
+START_TEST(capacity_formula)
+{
+	/* ceil(tokens x k / E x cf) */
+	ck_assert_int_eq(rt_capacity(1.0, 6, 2, 4), 3);
+	ck_assert_int_eq(rt_capacity(1.25, 6, 2, 4), 4);
+	ck_assert_int_eq(rt_capacity(2.0, 6, 2, 4), 6);
+	ck_assert_int_eq(rt_capacity(0.5, 6, 2, 4), 2);
+	ck_assert_int_eq(rt_capacity(1.25, 4096, 2, 8), 1280);
+	ck_assert_int_eq(rt_capacity(1.1, 1000, 8, 256), 35); /* 31.25 x 1.1 = 34.375 */
+	ck_assert_int_eq(rt_capacity(0.0, 4096, 2, 8), 0);   /* dropless */
+}
+END_TEST
+
+START_TEST(drops_by_hand)
+{
+	/* Expert 0 is asked for by all six tokens; worked out on paper in the comments. */
+	/* cf 1.0, C = 3. position keeps t0 t1 t2 on expert 0. */
+	static const uint8_t pos10[12] = {1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 0, 1};
+	/* probs keeps t3 (.9), t1 (.7), t0 (.6) on expert 0. */
+	static const uint8_t prb10[12] = {1, 1, 1, 1, 0, 1, 1, 1, 1, 0, 0, 1};
+	/* cf 1.25, C = 4: position adds t3; probs adds t2 (.55). */
+	static const uint8_t pos125[12] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1};
+	static const uint8_t prb125[12] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1};
+	static const uint8_t all[12] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+	/* cf 0.5, C = 2: expert 1 (t0 .4, t2 .45, t4 .8) is over capacity too. */
+	static const uint8_t pos05[12] = {1, 1, 1, 1, 0, 1, 0, 1, 0, 0, 0, 1};
+	static const uint8_t prb05[12] = {0, 0, 1, 1, 0, 1, 1, 1, 1, 0, 0, 1};
+	run_hand(1.0, SCN_DROP_POSITION, pos10, 3);
+	run_hand(1.0, SCN_DROP_PROBS, prb10, 3);
+	run_hand(1.25, SCN_DROP_POSITION, pos125, 2);
+	run_hand(1.25, SCN_DROP_PROBS, prb125, 2);
+	run_hand(2.0, SCN_DROP_POSITION, all, 0);
+	run_hand(2.0, SCN_DROP_PROBS, all, 0);
+	run_hand(0.5, SCN_DROP_POSITION, pos05, 5);
+	run_hand(0.5, SCN_DROP_PROBS, prb05, 5);
+}
+END_TEST
+
+/* Brute force: per expert, repeatedly pick the best remaining assignment. */
+static int64_t oracle(int64_t n, const int32_t *ex, const float *sc, int E, int64_t cap, scn_drop_policy pol,
+		      uint8_t *keep)
+{
+	int64_t dropped = 0;
+	if (n > 0)
+		memset(keep, 0, (size_t)n);
+	for (int e = 0; e < E; e++) {
+		for (int64_t kept = 0; kept < cap; kept++) {
+			int64_t best = -1;
+			for (int64_t i = 0; i < n; i++) {
+				if (ex[i] != e || keep[i])
+					continue;
+				if (best < 0 || (pol == SCN_DROP_PROBS && sc[i] > sc[best]))
+					best = i;
+			}
+			if (best < 0)
+				break;
+			keep[best] = 1;
+		}
+	}
+	for (int64_t i = 0; i < n; i++)
+		dropped += !keep[i];
+	return dropped;
+}
+
+START_TEST(drops_match_brute_force)
+{
+	gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+	gsl_rng_set(rng, 2385);
+	for (int trial = 0; trial < 300; trial++) {
+		int E = 1 + (int)gsl_rng_uniform_int(rng, 9);
+		int64_t n = 1 + (int64_t)gsl_rng_uniform_int(rng, 120);
+		int32_t ex[120];
+		float sc[120];
+		uint8_t k1[120], k2[120];
+		int64_t order[120], count[11];
+		int64_t cap = 1 + (int64_t)gsl_rng_uniform_int(rng, 12);
+		scn_drop_policy pol = trial % 2 ? SCN_DROP_PROBS : SCN_DROP_POSITION;
+		for (int64_t i = 0; i < n; i++) {
+			ex[i] = (int32_t)gsl_rng_uniform_int(rng, (unsigned long)E);
+			/* Few distinct scores: ties must fall back to position. */
+			sc[i] = (float)gsl_rng_uniform_int(rng, 4) / 4.0f;
+		}
+		ck_assert_int_eq(rt_apply_capacity(n, ex, sc, E, cap, pol, k1, order, count),
+				 oracle(n, ex, sc, E, cap, pol, k2));
+		ck_assert_mem_eq(k1, k2, (size_t)n);
+	}
+	gsl_rng_free(rng);
+}
+END_TEST
+
+static const char *router_cfg(char *buf, size_t len, const char *routing, int E, int k, int T, int ep)
+{
+	snprintf(buf, len,
+		 "model = { hidden = 64; ffn_hidden = 128; experts = %d; top_k = %d; moe_layers = 2; heads = 4; };\n"
+		 "cluster = { nodes = 1; gpus_per_node = %d; };\n"
+		 "parallel = { ep = %d; };\n"
+		 "workload = { tokens_per_rank = %d; seq_len = %d; seed = 2385; };\n"
+		 "routing = { %s };\n",
+		 E, k, ep, ep, T, T, routing);
+	return buf;
+}
+
+static rt_router *make_router(const char *routing, int E, int k, int T, int ep)
+{
+	char text[2048];
+	scn_scenario s;
+	ms_error err;
+	rt_router *r;
+	ms_error_clear(&err);
+	router_cfg(text, sizeof text, routing, E, k, T, ep);
+	if (scn_scenario_load_text(&s, text, "test", NULL, &err) < 0)
+		ck_abort_msg("%s", err.msg);
+	r = rt_router_create(&s, &err);
+	ck_assert_ptr_nonnull(r);
+	return r;
+}
+
+START_TEST(balanced_is_exact)
+{
+	rt_router *r = make_router("distribution = \"balanced\"; capacity_factor = 1.0;", 8, 2, 96, 4);
+	const rt_group_routing *g;
+	ms_error err;
+	ms_error_clear(&err);
+	ck_assert_int_eq(rt_route_group(r, 0, 1, 0, &g, &err), MS_OK);
+	for (int p = 0; p < 4; p++)
+		for (int e = 0; e < 8; e++) {
+			ck_assert_int_eq(g->demand[p * 8 + e], 96 * 2 / 8);
+			ck_assert_int_eq(g->kept[p * 8 + e], 96 * 2 / 8);
+		}
+	ck_assert_int_eq(g->dropped_pairs, 0);
+	ck_assert_int_eq(g->capacity, 24);
+	/* placement: contiguous puts experts 2p, 2p+1 on member p */
+	ck_assert_int_eq(rt_expert_member(r, 5), 2);
+	ck_assert_int_eq(rt_expert_local(r, 5), 1);
+	rt_router_destroy(r);
+}
+END_TEST
+
+START_TEST(deterministic_streams)
+{
+	rt_router *r = make_router("distribution = \"zipf\"; zipf_s = 1.2; capacity_factor = 1.0;", 16, 4, 200, 4);
+	const rt_group_routing *g;
+	int32_t a[4 * 16], b[4 * 16];
+	int64_t da;
+	ms_error err;
+	ms_error_clear(&err);
+	rt_route_group(r, 3, 1, 0, &g, &err);
+	memcpy(a, g->kept, sizeof a);
+	da = g->dropped_pairs;
+	ck_assert_int_gt(da, 0);
+	rt_route_group(r, 0, 0, 0, &g, &err); /* another stream in between */
+	rt_route_group(r, 3, 1, 0, &g, &err);
+	memcpy(b, g->kept, sizeof b);
+	ck_assert_mem_eq(a, b, sizeof a);
+	ck_assert_int_eq(g->dropped_pairs, da);
+	/* pairs are conserved */
+	{
+		int64_t sum = 0;
+		for (int i = 0; i < 4 * 16; i++)
+			sum += g->demand[i];
+		ck_assert_int_eq(sum, 4 * 200 * 4);
+	}
+	rt_router_destroy(r);
+}
+END_TEST
+
+START_TEST(zipf_top1_frequencies)
+{
+	/* With top-1, an expert's share of tokens is its popularity (1/rank^s normalised). */
+	const int E = 8, T = 20000;
+	const double s = 1.0;
+	rt_router *r = make_router("distribution = \"zipf\"; zipf_s = 1.0; capacity_factor = \"dropless\";", E, 1, T, 1);
+	const rt_group_routing *g;
+	double shares[8], H = 0;
+	ms_error err;
+	ms_error_clear(&err);
+	ck_assert_int_eq(rt_route_group(r, 0, 0, 0, &g, &err), MS_OK);
+	for (int i = 1; i <= E; i++)
+		H += 1.0 / pow(i, s);
+	for (int e = 0; e < E; e++)
+		shares[e] = (double)g->demand[e] / T;
+	/* Sort shares descending and compare with 1/(i^s H) within 5 standard errors. */
+	for (int i = 0; i < E; i++)
+		for (int j = i + 1; j < E; j++)
+			if (shares[j] > shares[i]) {
+				double t = shares[i];
+				shares[i] = shares[j];
+				shares[j] = t;
+			}
+	for (int i = 0; i < E; i++) {
+		double p = 1.0 / (pow(i + 1, s) * H);
+		double se = sqrt(p * (1 - p) / T);
+		ck_assert_msg(fabs(shares[i] - p) < 5 * se, "rank %d share %.4f, want %.4f", i, shares[i], p);
+	}
+	ck_assert_int_eq(g->capacity, 0);
+	ck_assert_int_eq(g->dropped_pairs, 0);
+	rt_router_destroy(r);
+}
+END_TEST
+
+START_TEST(topk_near_experts_is_distinct)
+{
+	/* k > E/2 takes the Gumbel-top-k path; every token still has k distinct experts. */
+	rt_router *r = make_router("distribution = \"zipf\"; capacity_factor = \"dropless\";", 6, 5, 50, 1);
+	const rt_group_routing *g;
+	ms_error err;
+	ms_error_clear(&err);
+	rt_route_group(r, 0, 0, 0, &g, &err);
+	for (int e = 0; e < 6; e++)
+		ck_assert_int_le(g->demand[e], 50); /* no expert twice in one token */
+	ck_assert_int_eq(g->pairs, 250);
+	rt_router_destroy(r);
+}
+END_TEST
+
+Suite *routing_suite(void)
+{
+	Suite *s = suite_create("routing");
+	TCase *tc = tcase_create("capacity");
+	tcase_add_test(tc, capacity_formula);
+	tcase_add_test(tc, drops_by_hand);
+	tcase_add_test(tc, drops_match_brute_force);
+	tcase_add_test(tc, balanced_is_exact);
+	tcase_add_test(tc, deterministic_streams);
+	tcase_add_test(tc, zipf_top1_frequencies);
+	tcase_add_test(tc, topk_near_experts_is_distinct);
+	suite_add_tcase(s, tc);
+	return s;
+}

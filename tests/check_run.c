@@ -1,0 +1,188 @@
+/*
+ * check_run.c - whole runs checked against cases worked by hand (docs/model.md has
+ * the formulas): balanced routing on one node and on two, where every phase has a
+ * closed form; and, on skewed runs, the accounting identity that each GPU's phases
+ * (waits included) add up to the step time.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+
+#include "models/moe_gpu.h"
+#include "scenario/scn_scenario.h"
+#include "sim/sim_run.h"
+#include "test_util.h"
+
+/* A small model with awkward numbers, so swapped factors show. */
+static const char hand_cfg[] =
+	"model = { hidden = 1024; ffn_hidden = 2816; experts = 8; top_k = 2; moe_layers = 3;\n"
+	"          heads = 8; kv_heads = 2; };\n"
+	"cluster = { gpu = \"h100-sxm\"; nodes = %d; gpus_per_node = %d; nvlink_GBps = 238.5;\n"
+	"            nvlink_latency_us = 2.385; nic_Gbps = 385.0; nic_latency_us = 7.25;\n"
+	"            gemm_efficiency = 0.615; dense_efficiency = 0.4385; memory_efficiency = 0.7385; };\n"
+	"parallel = { ep = 8; };\n"
+	"workload = { mode = \"%s\"; tokens_per_rank = 4096; seq_len = 2048; steps = 2; };\n"
+	"routing = { distribution = \"balanced\"; capacity_factor = 1.0; };\n";
+
+static sim_result *run_text(const char *text, scn_scenario *s)
+{
+	ms_error err;
+	sim_result *r = NULL;
+	ms_error_clear(&err);
+	if (scn_scenario_load_text(s, text, "hand", NULL, &err) < 0)
+		ck_abort_msg("%s", err.msg);
+	if (sim_run(s, &r, &err) < 0)
+		ck_abort_msg("%s", err.msg);
+	return r;
+}
+
+/* The hand-worked phase times of the balanced case (per layer, forward). */
+typedef struct hand { double dense, permute, a2a, expert; } hand;
+
+static hand work_by_hand(int nodes, int gpn)
+{
+	const moe_gpu *g = moe_gpu_find("h100-sxm");
+	const double h = 1024, f = 2816, H = 8, Hkv = 2, d = 128, E = 8, T = 4096, s = 2048, k = 2;
+	const double row = h * 2;                 /* bf16 */
+	const double pair_rows = T * k / E;       /* 1024 rows from each GPU to each expert */
+	const double mem = g->hbm_Bps * 0.7385;
+	hand o;
+	double flops_tok = 2 * h * (H * d + 2 * Hkv * d) + 2 * H * d * h + 4 * H * d * (s + 1) / 2 + 2 * h * E;
+	double weights = (h * (H * d + 2 * Hkv * d) + H * d * h + h * E) * 2;
+	o.dense = fmax(T * flops_tok / (g->bf16_flops * 0.4385), weights / mem);
+	/* Each GPU sends all T*k rows (its own included) and gets 8 x 1024 rows for its one expert. */
+	o.permute = 2 * T * k * row / mem;
+	o.expert = fmax(8 * pair_rows * 6 * h * f / (g->bf16_flops * 0.615), 3 * h * f * 2 / mem);
+	{
+		/* All-to-all: per GPU, (gpn - 1) peers over NVLink and (8 - gpn) over its own NIC. */
+		double nv = (gpn - 1) * pair_rows * row / 238.5e9 + 2.385e-6;
+		double nic = nodes > 1 ? (8 - gpn) * pair_rows * row / (385e9 / 8) + 7.25e-6 : 0;
+		o.a2a = fmax(nv, nic);
+	}
+	return o;
+}
+
+static void check_hand(int nodes, int gpn, const char *mode)
+{
+	char text[2048];
+	scn_scenario s;
+	sim_result *r;
+	hand o = work_by_hand(nodes, gpn);
+	int training = mode[0] == 't';
+	double layer_f = o.dense + 2 * o.permute + 2 * o.a2a + o.expert;
+	double layer_b = 2 * o.dense + 2 * o.permute + 2 * o.a2a + 2 * o.expert;
+	double want = 3 * (layer_f + (training ? layer_b : 0));
+	snprintf(text, sizeof text, hand_cfg, nodes, gpn, mode);
+	r = run_text(text, &s);
+	for (int st = 0; st < 2; st++)
+		ck_assert_msg(tu_rel(r->step_time_s[st], want) < 1e-9, "%dx%d %s: step %d %.15g s, by hand %.15g s", nodes,
+			      gpn, mode, st, r->step_time_s[st], want);
+	for (int l = 0; l < 3; l++) {
+		ck_assert_msg(tu_rel(r->dispatch_s[l], o.a2a) < 1e-9, "dispatch %.15g vs %.15g", r->dispatch_s[l], o.a2a);
+		ck_assert(tu_rel(r->combine_s[l], o.a2a) < 1e-9);
+		for (int w = 0; w < 8; w++) {
+			double dense = r->phase_s[sim_phase_index(r, 0, l, w, SIM_PH_DENSE)];
+			double expert = r->phase_s[sim_phase_index(r, 0, l, w, SIM_PH_EXPERT)];
+			double disp = r->phase_s[sim_phase_index(r, 0, l, w, SIM_PH_DISPATCH)];
+			double wait = r->phase_s[sim_phase_index(r, 0, l, w, SIM_PH_WAIT)];
+			ck_assert(tu_rel(dense, o.dense) < 1e-9);
+			ck_assert(tu_rel(expert, o.expert) < 1e-9);
+			ck_assert(tu_rel(disp, o.a2a) < 1e-9);
+			ck_assert(fabs(wait) < 1e-15);
+			ck_assert(tu_rel(r->rank_load[l * 8 + w], 8 * 1024) < 1e-12);
+		}
+	}
+	ck_assert_int_eq(r->dropped_pairs[0], 0);
+	ck_assert_int_eq(r->pairs[0], 3 * 8 * 4096 * 2);
+	sim_result_free(r);
+}
+
+START_TEST(hand_one_node_training)
+{
+	check_hand(1, 8, "training");
+}
+END_TEST
+
+START_TEST(hand_two_nodes_prefill)
+{
+	/* 2 nodes x 4 GPUs: half of each GPU's peers are behind the NIC (the bottleneck here). */
+	check_hand(2, 4, "prefill");
+	check_hand(2, 4, "training");
+}
+END_TEST
+
+START_TEST(hand_nvlink_only)
+{
+	/* The issue's worked example: 1 node, 8 GPUs, uniform routing, no drops: dispatch =
+	 * bytes per GPU pair / NVLink bandwidth x 7 peers + latency. */
+	hand o = work_by_hand(1, 8);
+	double pair_bytes = 4096.0 * 2 / 8 * 1024 * 2;
+	ck_assert(tu_rel(o.a2a, 7 * pair_bytes / 238.5e9 + 2.385e-6) < 1e-12);
+}
+END_TEST
+
+START_TEST(phases_add_up_under_skew)
+{
+	static const char cfg[] =
+		"model = { hidden = 512; ffn_hidden = 1408; experts = 16; top_k = 4; moe_layers = 4; heads = 8; };\n"
+		"cluster = { nodes = 2; gpus_per_node = 4; nics_per_node = 2; };\n"
+		"parallel = { ep = 4; };\n"
+		"workload = { mode = \"%s\"; tokens_per_rank = 1024; seq_len = 512; steps = 3; seed = 2385; };\n"
+		"routing = { distribution = \"zipf\"; zipf_s = 1.3; capacity_factor = %s; capacity_scope = \"%s\"; };\n";
+	const char *modes[] = {"training", "decode"}, *cfs[] = {"1.25", "\"dropless\""}, *scopes[] = {"rank", "global"};
+	for (int m = 0; m < 2; m++)
+		for (int c = 0; c < 2; c++)
+			for (int sc = 0; sc < 2; sc++) {
+				char text[2048];
+				scn_scenario s;
+				sim_result *r;
+				double mean_step = 0;
+				snprintf(text, sizeof text, cfg, modes[m], cfs[c], scopes[sc]);
+				r = run_text(text, &s);
+				for (int st = 0; st < 3; st++)
+					mean_step += r->step_time_s[st] / 3;
+				for (int w = 0; w < r->world; w++) {
+					double sum = 0;
+					for (int p = 0; p < r->passes; p++)
+						for (int l = 0; l < r->layers; l++)
+							for (int ph = 0; ph < SIM_NPHASES; ph++)
+								sum += r->phase_s[sim_phase_index(r, p, l, w, ph)];
+					ck_assert_msg(tu_rel(sum, mean_step) < 1e-9, "gpu %d: phases %.15g, step %.15g", w,
+						      sum, mean_step);
+				}
+				if (c == 0)
+					ck_assert_int_gt(r->dropped_pairs[0], 0);
+				else
+					ck_assert_int_eq(r->dropped_pairs[0], 0);
+				sim_result_free(r);
+			}
+}
+END_TEST
+
+START_TEST(same_seed_same_result)
+{
+	scn_scenario s;
+	sim_result *a, *b;
+	a = run_text(scn_default_text, &s);
+	b = run_text(scn_default_text, &s);
+	for (int st = 0; st < a->steps; st++)
+		ck_assert(a->step_time_s[st] == b->step_time_s[st]);
+	ck_assert_mem_eq(a->phase_s, b->phase_s, sizeof(double) * (size_t)a->passes * a->layers * a->world * SIM_NPHASES);
+	sim_result_free(a);
+	sim_result_free(b);
+}
+END_TEST
+
+Suite *run_suite(void)
+{
+	Suite *s = suite_create("run");
+	TCase *tc = tcase_create("hand");
+	tcase_add_test(tc, hand_one_node_training);
+	tcase_add_test(tc, hand_two_nodes_prefill);
+	tcase_add_test(tc, hand_nvlink_only);
+	tcase_add_test(tc, phases_add_up_under_skew);
+	tcase_add_test(tc, same_seed_same_result);
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+	return s;
+}

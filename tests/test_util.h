@@ -1,0 +1,22 @@
+/* test_util.h - helpers shared by the Check suites: temporary files and text checks. */
+#ifndef TEST_UTIL_H
+#define TEST_UTIL_H
+
+#include <check.h>
+#include <stddef.h>
+
+/* Prototypes of every suite (the list the Makefile generates). */
+#define SUITE(name) Suite *name(void);
+#include "gen/suites.h"
+#undef SUITE
+
+/* Writes text to a fresh temporary file; returns its path in buf (caller removes it). */
+const char *tu_write_temp(char *buf, size_t len, const char *text);
+
+/* A fresh temporary directory in buf. */
+const char *tu_temp_dir(char *buf, size_t len);
+
+/* Relative difference |a - b| / max(|a|, |b|, tiny). */
+double tu_rel(double a, double b);
+
+#endif
