@@ -91,13 +91,13 @@ $(BUILD)/check_moesim: $(TEST_OBJS) $(BUILD)/libmoesim.a
 
 check: depcheck moesim $(BUILD)/check_moesim
 	MOESIM_BIN=./moesim MOESIM_SRC=. $(BUILD)/check_moesim
-	MOESIM_BIN=./moesim sh tests/cli_test.sh
+	MOESIM_BIN=./moesim MOESIM_SRC=. sh tests/cli_test.sh
 
 asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 		LDLIBS="-fsanitize=address,undefined" build/asan/check_moesim build/asan/moesim-asan
 	CK_FORK=no ASAN_OPTIONS=detect_leaks=1 MOESIM_BIN=build/asan/moesim-asan MOESIM_SRC=. build/asan/check_moesim
-	MOESIM_BIN=build/asan/moesim-asan sh tests/cli_test.sh
+	MOESIM_BIN=build/asan/moesim-asan MOESIM_SRC=. sh tests/cli_test.sh
 
 $(BUILD)/moesim-asan: $(BUILD)/cli/main.o $(BUILD)/libmoesim.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)

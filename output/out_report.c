@@ -118,13 +118,14 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 	}
 	fprintf(f, "\n  tokens dropped   %.3f %% of token-expert pairs, %.3f %% of tokens lost every choice\n",
 		100.0 * o->dropped_pair_frac, 100.0 * o->dropped_token_frac);
-	fprintf(f, "  GPU load         max/mean %.3f (mean over layers), worst %.3f in layer %d\n", o->rank_load_max_mean,
+	fprintf(f, "  GPU load         max/mean %.3f after drops (mean over layers), worst %.3f in layer %d\n", o->rank_load_max_mean,
 		o->rank_load_worst, o->rank_load_worst_layer);
-	fprintf(f, "  expert load      max/mean %.3f (mean over layers), worst %.3f in layer %d\n",
+	fprintf(f, "  expert load      max/mean %.3f as routed (mean over layers), worst %.3f in layer %d\n",
 		o->expert_load_max_mean, o->expert_load_worst, o->expert_load_worst_layer);
 	fmt_bytes(a, sizeof a, r->nvlink_bytes);
 	fmt_bytes(b, sizeof b, r->nic_bytes);
-	fprintf(f, "  all-to-all bytes %s over NVLink, %s over NICs per forward pass\n", a, b);
+	fprintf(f, "  all-to-all bytes %s over NVLink, %s over NICs per step (forward dispatch + combine;\n"
+		   "                   training moves as much again backward)\n", a, b);
 	if (r->hot_nvlink_rank >= 0) {
 		fmt_bytes(a, sizeof a, r->hot_nvlink_bytes);
 		fprintf(f, "  hottest NVLink   GPU %d's port, %s in one all-to-all (layer %d)\n", r->hot_nvlink_rank, a,

@@ -3,11 +3,13 @@
  *
  * Synthetic top-k: experts are drawn one after another in proportion to the layer's
  * popularity, redrawing a repeat (successive sampling, i.e. Plackett-Luce, the same law
- * as Gumbel-top-k), using a Walker alias table per layer (gsl_ran_discrete) so a draw
- * is O(1). When top_k > experts / 2 repeats become common and we fall back to
- * Gumbel-top-k over all experts. Synthetic gate scores are k exponential(1) draws sorted
- * in decreasing order and normalised to sum 1: they only rank tokens for the "probs"
- * drop policy; recorded traces carry real scores.
+ * as Gumbel-top-k), using a Walker alias table per layer (Vose 1991) so a draw is two
+ * 32-bit outputs of the stream's gsl_rng (mt19937): one picks the column by Lemire's
+ * multiply-shift, one the coin. When top_k > experts / 2 repeats become common and we
+ * fall back to Gumbel-top-k over all experts. Synthetic gate scores are geometric: one
+ * uniform r per token, score_j proportional to r^j, normalised to sum 1 (decreasing
+ * along the ranking, and cheap); they only rank tokens for the "probs" drop policy;
+ * recorded traces carry real scores.
  *
  * Popularity: uniform; Zipf(s) over a random permutation of the experts drawn once per
  * layer (so each layer has its own hot experts, stable across steps); balanced: token
@@ -33,7 +35,8 @@ struct rt_router {
 	scn_capacity_scope scope;
 	scn_drop_policy policy;
 	scn_placement placement;
-	gsl_ran_discrete_t **alias; /* per layer, zipf only */
+	uint32_t **alias_cut;       /* per layer, zipf only: coin thresholds (scaled to 2^32) */
+	int32_t **alias_other;      /* per layer, zipf only: the alias of each column */
 	double **popularity;        /* per layer */
 	gsl_rng *rng;
 	/* workspaces, sized for the scope (T*k pairs per rank, or P*T*k for global) */
@@ -60,14 +63,78 @@ int64_t rt_capacity(double capacity_factor, int64_t tokens, int top_k, int exper
 	return (int64_t)ceil((double)(tokens * top_k) / experts * capacity_factor);
 }
 
+int rt_alias_build(const double *weights, int n, uint32_t *cut, int32_t *other, ms_error *err)
+{
+	/* Vose's method: split columns into under- and over-full, pair them off. */
+	double sum = 0, *scaled = ms_calloc(err, (size_t)n, sizeof *scaled, "alias table");
+	int *small = ms_calloc(err, (size_t)n, sizeof *small, "alias table");
+	int *large = ms_calloc(err, (size_t)n, sizeof *large, "alias table");
+	int ns = 0, nl = 0;
+	if (!scaled || !small || !large) {
+		free(scaled);
+		free(small);
+		free(large);
+		return MS_ENOMEM;
+	}
+	for (int i = 0; i < n; i++)
+		sum += weights[i];
+	for (int i = 0; i < n; i++) {
+		scaled[i] = weights[i] * n / sum;
+		if (scaled[i] < 1.0)
+			small[ns++] = i;
+		else
+			large[nl++] = i;
+	}
+	while (ns > 0 && nl > 0) {
+		int s = small[--ns], l = large[--nl];
+		cut[s] = scaled[s] >= 1.0 ? UINT32_MAX : (uint32_t)(scaled[s] * 4294967296.0);
+		other[s] = l;
+		scaled[l] -= 1.0 - scaled[s];
+		if (scaled[l] < 1.0)
+			small[ns++] = l;
+		else
+			large[nl++] = l;
+	}
+	/* Leftovers are full columns (up to rounding). */
+	while (nl > 0) {
+		int l = large[--nl];
+		cut[l] = UINT32_MAX;
+		other[l] = l;
+	}
+	while (ns > 0) {
+		int s = small[--ns];
+		cut[s] = UINT32_MAX;
+		other[s] = s;
+	}
+	free(scaled);
+	free(small);
+	free(large);
+	return MS_OK;
+}
+
+static inline uint32_t draw_u32(gsl_rng *rng)
+{
+	return (uint32_t)gsl_rng_get(rng);
+}
+
+/* A uniform integer in [0, n) by Lemire's multiply-shift (bias below n / 2^32). */
+static inline int draw_below(gsl_rng *rng, int n)
+{
+	return (int)(((uint64_t)draw_u32(rng) * (uint64_t)n) >> 32);
+}
+
 static void destroy_tables(rt_router *r)
 {
-	for (int l = 0; r->alias && l < r->layers; l++)
-		if (r->alias[l])
-			gsl_ran_discrete_free(r->alias[l]);
-	for (int l = 0; r->popularity && l < r->layers; l++)
-		free(r->popularity[l]);
-	free(r->alias);
+	for (int l = 0; l < r->layers; l++) {
+		if (r->alias_cut)
+			free(r->alias_cut[l]);
+		if (r->alias_other)
+			free(r->alias_other[l]);
+		if (r->popularity)
+			free(r->popularity[l]);
+	}
+	free(r->alias_cut);
+	free(r->alias_other);
 	free(r->popularity);
 }
 
@@ -120,9 +187,10 @@ rt_router *rt_router_create(const scn_scenario *s, ms_error *err)
 		MS_ERROR(err, MS_ENOMEM, "out of memory allocating the router's random stream");
 		goto fail;
 	}
-	r->alias = ms_calloc(err, (size_t)r->layers, sizeof *r->alias, "router tables");
+	r->alias_cut = ms_calloc(err, (size_t)r->layers, sizeof *r->alias_cut, "router tables");
+	r->alias_other = ms_calloc(err, (size_t)r->layers, sizeof *r->alias_other, "router tables");
 	r->popularity = ms_calloc(err, (size_t)r->layers, sizeof *r->popularity, "router tables");
-	if (!r->alias || !r->popularity)
+	if (!r->alias_cut || !r->alias_other || !r->popularity)
 		goto fail;
 	for (int l = 0; l < r->layers; l++) {
 		double *p = ms_calloc(err, (size_t)r->E, sizeof *p, "expert popularity");
@@ -140,11 +208,11 @@ rt_router *rt_router_create(const scn_scenario *s, ms_error *err)
 			for (int e = 0; e < r->E; e++)
 				p[perm[e]] = 1.0 / pow((double)(e + 1), s->routing.zipf_s);
 			free(perm);
-			r->alias[l] = gsl_ran_discrete_preproc((size_t)r->E, p);
-			if (!r->alias[l]) {
-				MS_ERROR(err, MS_ENOMEM, "out of memory building the expert popularity table");
+			r->alias_cut[l] = ms_calloc(err, (size_t)r->E, sizeof(uint32_t), "alias table");
+			r->alias_other[l] = ms_calloc(err, (size_t)r->E, sizeof(int32_t), "alias table");
+			if (!r->alias_cut[l] || !r->alias_other[l] ||
+			    rt_alias_build(p, r->E, r->alias_cut[l], r->alias_other[l], err) < 0)
 				goto fail;
-			}
 		} else {
 			for (int e = 0; e < r->E; e++)
 				p[e] = 1.0;
@@ -183,23 +251,20 @@ int rt_expert_local(const rt_router *r, int e)
 	return r->placement == SCN_PLACE_CONTIGUOUS ? e % (r->E / r->P) : e / r->P;
 }
 
-static int cmp_desc_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x < y) - (x > y);
-}
-
 /* Draws one token's k experts (distinct) and scores. */
 static void draw_token(rt_router *r, int layer, int32_t *ids, float *scores)
 {
-	double w[64], sum = 0;
 	int k = r->k, E = r->E;
+	double w, sum, rr;
 	if (2 * k <= E) {
+		const uint32_t *cut = r->alias_cut[layer];
+		const int32_t *other = r->alias_other[layer];
 		for (int j = 0; j < k; j++) {
 			int e, dup;
 			do {
-				e = r->dist == SCN_DIST_ZIPF ? (int)gsl_ran_discrete(r->rng, r->alias[layer])
-							     : (int)gsl_rng_uniform_int(r->rng, (unsigned long)E);
+				e = draw_below(r->rng, E);
+				if (r->dist == SCN_DIST_ZIPF && draw_u32(r->rng) >= cut[e])
+					e = other[e];
 				dup = 0;
 				for (int i = 0; i < j; i++)
 					dup |= ids[i] == e;
@@ -219,13 +284,18 @@ static void draw_token(rt_router *r, int layer, int32_t *ids, float *scores)
 			r->gumbel[best] = -INFINITY;
 		}
 	}
+	rr = gsl_rng_uniform_pos(r->rng);
+	w = 1.0;
+	sum = 0;
 	for (int j = 0; j < k; j++) {
-		w[j] = gsl_ran_exponential(r->rng, 1.0);
-		sum += w[j];
+		sum += w;
+		w *= rr;
 	}
-	qsort(w, (size_t)k, sizeof w[0], cmp_desc_double);
-	for (int j = 0; j < k; j++)
-		scores[j] = (float)(w[j] / sum);
+	w = 1.0;
+	for (int j = 0; j < k; j++) {
+		scores[j] = (float)(w / sum);
+		w *= rr;
+	}
 }
 
 /* Fills ids/scores for member p of group g. */
@@ -249,15 +319,42 @@ static void draw_member(rt_router *r, int step, int layer, int group, int p)
 		draw_token(r, layer, ids + t * r->k, scores + t * r->k);
 }
 
-/* Position-ordered key comparison for probs: higher score first, then earlier position. */
-static const float *g_cmp_scores;
-static int cmp_probs(const void *a, const void *b)
+/*
+ * Moves the m smallest of keys[0..n) to the front (any order): quickselect with
+ * median-of-three pivots, O(n) on average.
+ */
+static void select_smallest(uint64_t *keys, int64_t n, int64_t m)
 {
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	float sx = g_cmp_scores[x], sy = g_cmp_scores[y];
-	if (sx != sy)
-		return sx < sy ? 1 : -1;
-	return (x > y) - (x < y);
+	int64_t lo = 0, hi = n - 1;
+	while (lo < hi) {
+		int64_t mid = lo + (hi - lo) / 2, i = lo, j = hi;
+		uint64_t a = keys[lo], b = keys[mid], c = keys[hi], pivot;
+		pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+		while (i <= j) {
+			while (keys[i] < pivot)
+				i++;
+			while (keys[j] > pivot)
+				j--;
+			if (i <= j) {
+				uint64_t t = keys[i];
+				keys[i++] = keys[j];
+				keys[j--] = t;
+			}
+		}
+		if (m - 1 <= j)
+			hi = j;
+		else if (m - 1 >= i)
+			lo = i;
+		else
+			break;
+	}
+}
+
+static inline uint32_t float_bits(float f)
+{
+	union { float f; uint32_t u; } v;
+	v.f = f > 0 ? f : 0.0f; /* scores are >= 0; -0.0 and NaN never reach here */
+	return v.u;
 }
 
 int64_t rt_apply_capacity(int64_t n, const int32_t *experts, const float *scores, int experts_n, int64_t capacity,
@@ -268,48 +365,69 @@ int64_t rt_apply_capacity(int64_t n, const int32_t *experts, const float *scores
 		keep[i] = 1;
 	if (capacity <= 0)
 		return 0;
-	/* Stable counting sort by expert: each expert's slice stays in position order. */
 	memset(count, 0, (size_t)(experts_n + 1) * sizeof *count);
+	if (policy == SCN_DROP_POSITION) {
+		/* First come, first kept: one pass. */
+		for (int64_t i = 0; i < n; i++)
+			if (count[experts[i]]++ >= capacity) {
+				keep[i] = 0;
+				dropped++;
+			}
+		return dropped;
+	}
+	/* probs: a stable counting sort puts each expert's assignments in one slice of order;
+	 * an over-full expert keeps the capacity smallest keys, where a key orders by score
+	 * descending, then position (index) ascending. */
 	for (int64_t i = 0; i < n; i++)
 		count[experts[i] + 1]++;
 	for (int e = 0; e < experts_n; e++)
 		count[e + 1] += count[e];
 	for (int64_t i = 0; i < n; i++)
 		order[count[experts[i]]++] = i;
-	/* count[e] is now the end of slice e; its start is count[e-1] (0 for e = 0). */
+	/* count[e] is now the end of slice e; its start is count[e - 1] (0 for e = 0). */
 	for (int e = 0; e < experts_n; e++) {
-		int64_t start = e ? count[e - 1] : 0, end = count[e], m = end - start;
+		int64_t start = e ? count[e - 1] : 0, m = count[e] - start;
+		uint64_t *keys = (uint64_t *)(order + start);
 		if (m <= capacity)
 			continue;
-		if (policy == SCN_DROP_PROBS) {
-			/* qsort is not reentrant-safe with a static key, but the router is single-threaded. */
-			g_cmp_scores = scores;
-			qsort(order + start, (size_t)m, sizeof *order, cmp_probs);
+		for (int64_t j = 0; j < m; j++) {
+			uint64_t i = (uint64_t)order[start + j];
+			keys[j] = (uint64_t)(UINT32_MAX - float_bits(scores[i])) << 32 | i;
 		}
-		for (int64_t i = start + capacity; i < end; i++) {
-			keep[order[i]] = 0;
+		select_smallest(keys, m, capacity);
+		for (int64_t j = capacity; j < m; j++) {
+			keep[keys[j] & UINT32_MAX] = 0;
 			dropped++;
 		}
 	}
 	return dropped;
 }
 
-/* Runs capacity over the scope's assignments (already in sc_* in position order). */
-static void drop_scope(rt_router *r, int64_t n, int64_t scope_tokens, int64_t tokens_for_capacity)
+/*
+ * Runs capacity over one scope: n assignments in position order, exp[i] and score[i],
+ * src[i] their index in ids (NULL: the scope is member `member`'s own, src = i).
+ */
+static void drop_scope(rt_router *r, int64_t n, const int32_t *exp, const float *score, const int64_t *src,
+		       int member, int64_t scope_tokens)
 {
 	rt_group_routing *o = &r->out;
-	int64_t cap = rt_capacity(r->cf, tokens_for_capacity, r->k, r->E);
+	int64_t cap = rt_capacity(r->cf, scope_tokens, r->k, r->E);
 	o->capacity = cap;
-	o->dropped_pairs += rt_apply_capacity(n, r->sc_exp, r->sc_score, r->E, cap, r->policy, r->keep, r->order, r->count);
+	o->dropped_pairs += rt_apply_capacity(n, exp, score, r->E, cap, r->policy, r->keep, r->order, r->count);
 	memset(r->tok_kept, 0, (size_t)scope_tokens);
-	for (int64_t i = 0; i < n; i++) {
-		int64_t src = r->sc_src[i];
-		int p = (int)(src / (r->T * r->k));
-		int e = r->sc_exp[i];
-		o->demand[(size_t)p * r->E + e]++;
-		if (r->keep[i]) {
-			o->kept[(size_t)p * r->E + e]++;
-			r->tok_kept[i / r->k] = 1;
+	if (!src) {
+		int32_t *demand = o->demand + (size_t)member * r->E, *kept = o->kept + (size_t)member * r->E;
+		for (int64_t i = 0; i < n; i++) {
+			demand[exp[i]]++;
+			kept[exp[i]] += r->keep[i];
+			r->tok_kept[i / r->k] |= r->keep[i];
+		}
+	} else {
+		for (int64_t i = 0; i < n; i++) {
+			int p = (int)(src[i] / (r->T * r->k));
+			o->demand[(size_t)p * r->E + exp[i]]++;
+			o->kept[(size_t)p * r->E + exp[i]] += r->keep[i];
+			r->tok_kept[i / r->k] |= r->keep[i];
 		}
 	}
 	for (int64_t t = 0; t < scope_tokens; t++)
@@ -330,15 +448,8 @@ int rt_route_group(rt_router *r, int step, int layer, int group, const rt_group_
 	for (int p = 0; p < r->P; p++)
 		draw_member(r, step, layer, group, p);
 	if (r->scope == SCN_SCOPE_RANK) {
-		for (int p = 0; p < r->P; p++) {
-			for (int64_t i = 0; i < Tk; i++) {
-				int64_t src = (int64_t)p * Tk + i;
-				r->sc_exp[i] = r->ids[src];
-				r->sc_score[i] = r->scores[src];
-				r->sc_src[i] = src;
-			}
-			drop_scope(r, Tk, r->T, r->T);
-		}
+		for (int p = 0; p < r->P; p++)
+			drop_scope(r, Tk, r->ids + (size_t)p * Tk, r->scores + (size_t)p * Tk, NULL, p, r->T);
 	} else {
 		/* Position order: token index, then member; so assignment i belongs to scope token i / k. */
 		int64_t i = 0;
@@ -350,7 +461,7 @@ int rt_route_group(rt_router *r, int step, int layer, int group, const rt_group_
 					r->sc_score[i] = r->scores[src];
 					r->sc_src[i] = src;
 				}
-		drop_scope(r, Tk * r->P, r->T * r->P, r->T * r->P);
+		drop_scope(r, Tk * r->P, r->sc_exp, r->sc_score, r->sc_src, 0, r->T * r->P);
 	}
 	*out = o;
 	return MS_OK;

@@ -63,4 +63,10 @@ int64_t rt_capacity(double capacity_factor, int64_t tokens, int top_k, int exper
 int64_t rt_apply_capacity(int64_t n, const int32_t *experts, const float *scores, int experts_n, int64_t capacity,
 			  scn_drop_policy policy, uint8_t *keep, int64_t *order, int64_t *count);
 
+/*
+ * Builds a Walker alias table for n weights (Vose 1991): column i is kept when a
+ * uniform 32-bit draw is below cut[i], else replaced by other[i]. Exposed for tests.
+ */
+int rt_alias_build(const double *weights, int n, uint32_t *cut, int32_t *other, ms_error *err);
+
 #endif

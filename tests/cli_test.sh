@@ -53,5 +53,12 @@ if ls "$T"/no 2>/dev/null || ls "$T"/*.tmp.* 2>/dev/null; then bad "a temporary 
 "$BIN" run --set workload.seed=7 --set workload.steps=1 -q -o "$T/c.h5"
 if cmp -s "$T/a.h5" "$T/c.h5"; then bad "a different seed gave the same bytes"; else ok; fi
 
+# The scenario reference in docs/ is the one the binary generates.
+"$BIN" keys >"$T/keys.md"
+if [ -n "${MOESIM_SRC:-}" ] && [ -f "$MOESIM_SRC/docs/scenario-reference.md" ]; then
+	missing=$(grep -vxF -f "$MOESIM_SRC/docs/scenario-reference.md" "$T/keys.md" | head -3)
+	if [ -z "$missing" ]; then ok; else bad "docs/scenario-reference.md is stale (regenerate from 'moesim keys'): $missing"; fi
+fi
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

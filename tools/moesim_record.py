@@ -952,7 +952,8 @@ def trace_stats(path: str, top_k: Optional[int] = None, block: int = 1 << 18) ->
     load; per domain, the share of that domain's assignments taken by its most
     used expert ("dominant expert share", uniform = 1/E); per expert, the share
     of its assignments from its most common domain ("expert purity"), and the
-    mutual information between domain and expert in bits.
+    mutual information between domain and expert in bits; and the max/mean
+    load within each step and each (step, rank) micro-batch (mean and worst).
     """
     with h5py.File(path, "r") as f:
         a = f.attrs
@@ -961,11 +962,24 @@ def trace_stats(path: str, top_k: Optional[int] = None, block: int = 1 << 18) ->
         names = [n.decode() for n in f["tokens/domain_names"][:]] if "tokens/domain_names" in f else []
         D = max(1, len(names))
         counts = np.zeros((L, D, E), dtype=np.int64)
+        # per-batch loads: (step) and (step, rank) groups, accumulated across blocks
+        groups: Dict[str, Dict[Tuple[int, ...], np.ndarray]] = {"step": {}, "step_rank": {}}
         for t0, t1 in _iter_blocks(T, block):
             dom = f["tokens/domain"][t0:t1].astype(np.int64) if names else np.zeros(t1 - t0, dtype=np.int64)
+            stp = f["tokens/step"][t0:t1].astype(np.int64)
+            rnk = f["tokens/rank"][t0:t1].astype(np.int64)
+            ids_l = [f["routing/expert_ids"][l, t0:t1, :k].astype(np.int64) for l in range(L)]
             for l in range(L):
-                ids = f["routing/expert_ids"][l, t0:t1, :k].astype(np.int64)
-                np.add.at(counts[l], (np.repeat(dom, k), ids.reshape(-1)), 1)
+                np.add.at(counts[l], (np.repeat(dom, k), ids_l[l].reshape(-1)), 1)
+            for gname, keys in (("step", (stp,)), ("step_rank", (stp, rnk))):
+                kk = np.stack(keys, axis=1)
+                uniq, inv = np.unique(kk, axis=0, return_inverse=True)
+                inv = inv.reshape(-1)
+                for gi, u in enumerate(uniq):
+                    sel = inv == gi
+                    acc = groups[gname].setdefault(tuple(int(v) for v in u), np.zeros((L, E), dtype=np.int64))
+                    for l in range(L):
+                        acc[l] += np.bincount(ids_l[l][sel].reshape(-1), minlength=E)
         dom_tokens = np.bincount(f["tokens/domain"][:], minlength=D).tolist() if names else [T]
     out = {"num_tokens": T, "num_layers": L, "num_experts": E, "depth": K, "top_k_used": k,
            "domains": names, "domain_tokens": dom_tokens, "layers": []}
@@ -983,6 +997,11 @@ def trace_stats(path: str, top_k: Optional[int] = None, block: int = 1 << 18) ->
                "max_over_mean": float(load.max() / max(1e-12, load.mean())),
                "min_over_mean": float(load.min() / max(1e-12, load.mean())),
                "mutual_information_bits": float(mi)}
+        for gname, g in groups.items():
+            if g:
+                mm = np.array([v[l].max() / max(1e-12, v[l].mean()) for v in g.values()])
+                lay[f"per_{gname}_max_over_mean"] = {"groups": len(mm), "mean": float(mm.mean()),
+                                                     "max": float(mm.max())}
         if names:
             lay["dominant_expert"] = {names[d]: {"expert": int(c[d].argmax()),
                                                  "share": float(c[d].max() / max(1, c[d].sum()))}
@@ -1001,6 +1020,11 @@ def format_stats(st: dict) -> str:
     for lay in st["layers"]:
         lines.append(f"layer {lay['layer']}: max/mean load {lay['max_over_mean']:.3f}  "
                      f"min/mean {lay['min_over_mean']:.3f}  MI(domain;expert) {lay['mutual_information_bits']:.3f} bits")
+        for gname in ("step", "step_rank"):
+            g = lay.get(f"per_{gname}_max_over_mean")
+            if g:
+                lines.append(f"   per-{gname.replace('_', '/')} max/mean load: mean {g['mean']:.3f}, "
+                             f"worst {g['max']:.3f} over {g['groups']} batches")
         lines.append("   load share " + " ".join(f"{x:.3f}" for x in lay["load_share"]))
         if "dominant_expert" in lay:
             lines.append("   dominant expert share " + "  ".join(
@@ -1044,9 +1068,8 @@ def _cmd_hf(a) -> int:
         ids = encode(t)
         n = min(a.sequences_per_domain, len(ids) // a.seq_len)
         for i in range(n):
-            seqs.append((d, ids[i * a.seq_len:(i + 1) * a.seq_len]))
-    order = sorted(range(len(seqs)), key=lambda i: (i % max(1, a.sequences_per_domain), i))
-    seqs = [seqs[i] for i in order]
+            seqs.append((i, d, ids[i * a.seq_len:(i + 1) * a.seq_len]))
+    seqs = [(d, x) for (i, d, x) in sorted(seqs, key=lambda r: (r[0], r[1]))]   # interleave domains
     w, rec = record_hf(model, a.out, depth=a.depth, model_name=a.model_name or a.model,
                        domain_names=domains, store_logits=a.logits)
     ok = False

@@ -245,3 +245,28 @@ def test_rank_desc_keys():
     np.testing.assert_array_equal(mr.rank_desc(key, 4, first=first), [[3, 1, 2, 0]])
     ids, sc = mr.softmax_ranking(torch.tensor([[0.0, 2.0, 1.0]]), 3, forced=np.array([[2]]))
     np.testing.assert_array_equal(ids, [[2, 1, 0]])
+
+
+def test_cli_validate_and_stats(tmp_path, capsys):
+    p = tmp_path / "cli.h5"
+    w = make_writer(p, 2, 4, 4, domain_names=["a", "b"], extra_attrs={"top_k": 1})
+    for step in range(2):
+        with w.batch(step=step, sequence=[0, 0, 1, 1], position=[0, 1, 0, 1], rank=0, domain=[0, 0, 1, 1]):
+            for l in range(2):
+                w.record_logits(l, torch.tensor([[4., 0, 0, 0], [4., 0, 0, 0], [0, 0, 4., 0], [0, 4., 0, 0]]))
+    w.close()
+    assert mr.main(["validate", str(p)]) == 0
+    assert "valid moesim trace" in capsys.readouterr().out
+    assert mr.main(["stats", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "max/mean load 2.000" in out
+    st = mr.trace_stats(str(p))
+    lay = st["layers"][0]
+    assert lay["load"] == [4, 2, 2, 0]
+    assert lay["dominant_expert"]["a"] == {"expert": 0, "share": 1.0}
+    assert lay["dominant_expert"]["b"] == {"expert": 1, "share": 0.5}
+    assert abs(lay["mutual_information_bits"] - 1.0) < 1e-9      # expert determines the domain
+    assert lay["per_step_max_over_mean"] == {"groups": 2, "mean": 2.0, "max": 2.0}
+    with h5py.File(p, "r+") as f:
+        f["tokens/rank"][0] = 5
+    assert mr.main(["validate", str(p)]) == 1

@@ -187,6 +187,12 @@ def collect(seed: int = 1234, train_bytes: int = 3_000_000, eval_bytes: int = 26
     return out
 
 
+def collect_defaults() -> dict:
+    import inspect
+    return {k: (v.default.decode("latin-1") if isinstance(v.default, bytes) else v.default)
+            for k, v in inspect.signature(collect).parameters.items() if k not in ("seed", "domains")}
+
+
 def manifest(corpus: Dict[str, DomainText], seed: int, **settings) -> dict:
     m = {"seed": seed, "settings": settings, "domains": {}}
     for name, dt in corpus.items():
@@ -214,4 +220,4 @@ if __name__ == "__main__":
               f"({len(dt.train_files)} files) eval={len(dt.eval):8d} B ({len(dt.eval_files)} files)")
     if a.manifest:
         with open(a.manifest, "w") as f:
-            json.dump(manifest(c, a.seed), f, indent=1)
+            json.dump(manifest(c, a.seed, **collect_defaults()), f, indent=1)

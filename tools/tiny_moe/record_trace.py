@@ -48,6 +48,56 @@ def spaced_windows(data: bytes, seq_len: int, n: int) -> np.ndarray:
     return np.stack([arr[i * stride: i * stride + seq_len] for i in range(n)]).astype(np.int64)
 
 
+BYTE_CLASSES = ("space/tab", "newline", "lowercase", "uppercase", "digit", "other")
+
+
+def byte_class(b: np.ndarray) -> np.ndarray:
+    c = np.full(b.shape, 5, dtype=np.int64)
+    c[(b == 32) | (b == 9)] = 0
+    c[b == 10] = 1
+    c[(b >= 97) & (b <= 122)] = 2
+    c[(b >= 65) & (b <= 90)] = 3
+    c[(b >= 48) & (b <= 57)] = 4
+    return c
+
+
+def _mi_bits(a: np.ndarray, b: np.ndarray, na: int, nb: int) -> float:
+    j = np.zeros((na, nb))
+    np.add.at(j, (a, b), 1)
+    p = j / j.sum()
+    pa, pb = p.sum(1, keepdims=True), p.sum(0, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.nansum(np.where(p > 0, p * np.log2(p / (pa * pb)), 0.0)))
+
+
+def token_specialisation(path: str, input_bytes: np.ndarray) -> str:
+    """Top-1 expert vs. the input byte's class and vs. the domain (the bytes
+    are not in the trace; the recorder knows them)."""
+    import h5py
+    with h5py.File(path, "r") as f:
+        ids = f["routing/expert_ids"][:, :, 0].astype(np.int64)
+        dom = f["tokens/domain"][:].astype(np.int64)
+        names = [n.decode() for n in f["tokens/domain_names"][:]]
+        E = int(f.attrs["num_experts"])
+    bc = byte_class(input_bytes)
+    p = np.bincount(bc, minlength=len(BYTE_CLASSES)) / len(bc)
+    h = float(-(p[p > 0] * np.log2(p[p > 0])).sum())
+    lines = [f"top-1 expert specialisation (entropy of byte class {h:.2f} bits, of domain "
+             f"{np.log2(len(names)):.2f} bits):"]
+    for l in range(ids.shape[0]):
+        t1 = ids[l]
+        lines.append(f"layer {l}: MI(top-1 expert; byte class) {_mi_bits(t1, bc, E, len(BYTE_CLASSES)):.3f} bits, "
+                     f"MI(top-1 expert; domain) {_mi_bits(t1, dom, E, len(names)):.3f} bits")
+        parts = []
+        for c, cname in enumerate(BYTE_CLASSES):
+            sel = t1[bc == c]
+            if len(sel):
+                cnt = np.bincount(sel, minlength=E)
+                parts.append(f"{cname}: e{cnt.argmax()} {cnt.max() / len(sel):.2f}")
+        lines.append("   dominant top-1 expert share by byte class: " + ", ".join(parts))
+    return "\n".join(lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default=os.path.join(HERE, "tiny_moe.pt"))
@@ -123,6 +173,7 @@ def main(argv=None):
     print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes), {w.T} tokens; "
           + ("valid" if not errs else f"INVALID: {errs}"))
     print(mr.format_stats(mr.trace_stats(a.out)))
+    print(token_specialisation(a.out, np.concatenate([b[1] for b in pool])))
     return 1 if errs else 0
 
 

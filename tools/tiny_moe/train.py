@@ -59,7 +59,7 @@ def evaluate(model: TinyMoELM, windows: dict, batch: int = 32) -> dict:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--steps", type=int, default=1400)
     ap.add_argument("--batch-per-domain", type=int, default=8)
     ap.add_argument("--seq-len", type=int, default=128)
     ap.add_argument("--lr", type=float, default=3e-3)
@@ -97,7 +97,7 @@ def main(argv=None):
               f"eval {len(d.eval):7d} B ({len(d.eval_files)} files)", flush=True)
     if a.manifest:
         with open(a.manifest, "w") as f:
-            json.dump(corpus_mod.manifest(corpus, a.seed), f, indent=1)
+            json.dump(corpus_mod.manifest(corpus, a.seed, **corpus_mod.collect_defaults()), f, indent=1)
             f.write("\n")
     train_arrays = [np.frombuffer(corpus[n].train, dtype=np.uint8) for n in names]
     ev = {n: eval_windows(corpus[n].eval, a.seq_len, a.eval_windows) for n in names}

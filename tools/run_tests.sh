@@ -1,0 +1,8 @@
+#!/bin/sh
+# Runs the recorder / tiny-model test suite with Debian's Python
+# (packages: python3-torch python3-h5py python3-numpy python3-pytest).
+# Tests that need Hugging Face transformers are skipped when it is missing.
+set -e
+cd "$(dirname "$0")/.."
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+exec "${PYTHON:-/usr/bin/python3}" -m pytest -q -p no:cacheprovider tools/tests "$@"
