@@ -14,7 +14,7 @@ CC ?= cc
 PKGS := gsl libconfig hdf5
 DEBIAN_PACKAGES := build-essential pkg-config libgsl-dev libconfig-dev libhdf5-dev check
 
-MODULES := common scenario models topology routing network sim output cli
+MODULES := common scenario models topology routing network trace profile sim output cli
 BUILD := build
 
 -include config.mak

@@ -17,20 +17,28 @@
 #define MOESIM_VERSION "0.1.0"
 #endif
 
-enum { EXIT_BAD_INPUT = 1, EXIT_USAGE = 2 };
+#define EXIT_BAD_INPUT CLI_EXIT_BAD_INPUT
+#define EXIT_USAGE CLI_EXIT_USAGE
 
-static const char usage_main[] =
-	"usage: moesim COMMAND [ARGS]\n"
-	"\n"
-	"Simulates expert-parallel Mixture-of-Experts training and serving on GPU clusters.\n"
-	"\n"
-	"commands:\n"
-	"  run [SCENARIO]   simulate a scenario (no argument: the built-in default)\n"
-	"  show [SCENARIO]  print the scenario with every default and derived value filled in\n"
-	"  keys             list every scenario key with its type, default, unit and meaning\n"
-	"  gpus             list the built-in GPU datasheet entries\n"
-	"\n"
-	"Run `moesim COMMAND --help` for a command's options; `moesim --version` for the version.\n";
+/* Every subcommand; add a line here and a cli/cmd_*.c file to add one. */
+static const cli_command commands[] = {
+	{"run", "run [SCENARIO]   simulate a scenario (no argument: the built-in default)", cli_cmd_run},
+	{"show", "show [SCENARIO]  print the scenario with every default and derived value filled in", cli_cmd_show},
+	{"keys", "keys             list every scenario key with its type, default, unit and meaning", cli_cmd_keys},
+	{"gpus", "gpus             list the built-in GPU datasheet entries", cli_cmd_gpus},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage_main(FILE *f)
+{
+	fputs("usage: moesim COMMAND [ARGS]\n\n"
+	      "Simulates expert-parallel Mixture-of-Experts training and serving on GPU clusters.\n\ncommands:\n",
+	      f);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %s\n", commands[i].summary);
+	fputs("\nRun `moesim COMMAND --help` for a command's options; `moesim --version` for the version.\n", f);
+}
 
 static const char usage_run[] =
 	"usage: moesim run [SCENARIO] [--set section.key=value]... [-o FILE.h5] [--force] [-q]\n"
@@ -107,7 +115,7 @@ static int load_scenario(const args *a, scn_scenario *s)
 	return 0;
 }
 
-static int cmd_run(int argc, char **argv)
+int cli_cmd_run(int argc, char **argv)
 {
 	args a;
 	scn_scenario *s;
@@ -165,7 +173,7 @@ done:
 	return rc;
 }
 
-static int cmd_show(int argc, char **argv)
+int cli_cmd_show(int argc, char **argv)
 {
 	args a;
 	scn_scenario *s;
@@ -189,7 +197,7 @@ static int cmd_show(int argc, char **argv)
 	return rc;
 }
 
-static int cmd_keys(int argc, char **argv)
+int cli_cmd_keys(int argc, char **argv)
 {
 	(void)argv;
 	if (argc > 0 && strcmp(argv[0], "--help") != 0) {
@@ -200,7 +208,7 @@ static int cmd_keys(int argc, char **argv)
 	return 0;
 }
 
-static int cmd_gpus(int argc, char **argv)
+int cli_cmd_gpus(int argc, char **argv)
 {
 	(void)argv;
 	if (argc > 0 && strcmp(argv[0], "--help") != 0) {
@@ -223,26 +231,24 @@ int cli_main(int argc, char **argv)
 {
 	const char *cmd;
 	if (argc < 2) {
-		fputs(usage_main, stderr);
+		usage_main(stderr);
 		return EXIT_USAGE;
 	}
 	cmd = argv[1];
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
-		fputs(usage_main, stdout);
+		usage_main(stdout);
 		return 0;
 	}
 	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
 		printf("moesim %s\n", MOESIM_VERSION);
 		return 0;
 	}
-	if (strcmp(cmd, "run") == 0)
-		return cmd_run(argc - 2, argv + 2);
-	if (strcmp(cmd, "show") == 0)
-		return cmd_show(argc - 2, argv + 2);
-	if (strcmp(cmd, "keys") == 0)
-		return cmd_keys(argc - 2, argv + 2);
-	if (strcmp(cmd, "gpus") == 0)
-		return cmd_gpus(argc - 2, argv + 2);
-	fprintf(stderr, "moesim: unknown command '%s'; commands: run, show, keys, gpus (see moesim --help)\n", cmd);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(cmd, commands[i].name) == 0)
+			return commands[i].fn(argc - 2, argv + 2);
+	fprintf(stderr, "moesim: unknown command '%s'; commands:", cmd);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(stderr, "%s %s", i ? "," : "", commands[i].name);
+	fprintf(stderr, " (see moesim --help)\n");
 	return EXIT_USAGE;
 }

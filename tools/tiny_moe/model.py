@@ -19,6 +19,7 @@ Written for torch >= 1.13 (no scaled_dot_product_attention needed).
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
 
@@ -159,13 +160,27 @@ class TinyMoELM(nn.Module):
 
 
 def save_checkpoint(model: TinyMoELM, path: str, extra: dict | None = None):
-    """fp16 weights + config; loads back into an fp32 model."""
+    """fp16 weights + config; loads back into an fp32 model.  Config and extra
+    information are stored as JSON strings so that the file holds only
+    strings and tensors and loads with ``torch.load(weights_only=True)`` on
+    every torch from 1.13 (whose safe unpickler rejects floats) on."""
     sd = {k: v.detach().to(torch.float16).clone() for k, v in model.state_dict().items()}
-    torch.save({"config": model.cfg.to_dict(), "state_dict": sd, "extra": extra or {}}, path)
+    torch.save({"config_json": json.dumps(model.cfg.to_dict(), sort_keys=True),
+                "extra_json": json.dumps(extra or {}, sort_keys=True), "state_dict": sd}, path)
+
+
+def read_checkpoint(path: str) -> dict:
+    """{"config": dict, "extra": dict, "state_dict": {name: fp16 tensor}}."""
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except TypeError:  # torch without weights_only
+        ck = torch.load(path, map_location="cpu")
+    return {"config": json.loads(ck["config_json"]), "extra": json.loads(ck["extra_json"]),
+            "state_dict": ck["state_dict"]}
 
 
 def load_checkpoint(path: str) -> TinyMoELM:
-    ck = torch.load(path, map_location="cpu")
+    ck = read_checkpoint(path)
     model = TinyMoELM(TinyMoEConfig(**ck["config"]))
     model.load_state_dict({k: v.float() for k, v in ck["state_dict"].items()})
     model.eval()

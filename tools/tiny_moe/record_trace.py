@@ -37,7 +37,7 @@ if TOOLS not in sys.path:
 import moesim_record as mr  # noqa: E402
 
 from . import corpus as corpus_mod  # noqa: E402
-from .model import load_checkpoint  # noqa: E402
+from .model import load_checkpoint, read_checkpoint  # noqa: E402
 
 
 def spaced_windows(data: bytes, seq_len: int, n: int) -> np.ndarray:
@@ -115,7 +115,7 @@ def main(argv=None):
 
     model = load_checkpoint(a.checkpoint)
     cfg = model.cfg
-    ck_extra = torch.load(a.checkpoint, map_location="cpu").get("extra", {})
+    ck_extra = read_checkpoint(a.checkpoint).get("extra", {})
     corpus = corpus_mod.collect(a.seed)
     names = list(corpus_mod.DOMAINS)
     if os.path.exists(a.manifest):

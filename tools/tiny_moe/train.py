@@ -179,7 +179,7 @@ def main(argv=None):
     final = evaluate(model, ev)
     extra = {"steps_done": step + 1, "steps_planned": a.steps, "stopped_early": stopped_early,
              "train_seconds": round(time.time() - t_start, 1), "final_eval_ce_nats": final,
-             "args": vars(a), "torch": torch.__version__, "domains": names}
+             "args": vars(a), "torch": str(torch.__version__), "domains": names}
     save_checkpoint(model, a.out, extra)
     print(json.dumps({k: v for k, v in extra.items() if k != "args"}, indent=1))
     print(f"saved {a.out} ({os.path.getsize(a.out)} bytes)")
