@@ -9,6 +9,7 @@
 #   make calibrate  build the CUDA calibration programs (only where nvcc exists)
 #   make deps       install the Debian packages moesim needs (as root)
 #   WERROR=1        turn warnings into errors (CI does)
+#   BUILD=dir BIN=path  build elsewhere (e.g. BUILD=build/x BIN=build/x/moesim)
 
 CC ?= cc
 PKGS := gsl libconfig hdf5
@@ -16,6 +17,7 @@ DEBIAN_PACKAGES := build-essential pkg-config libgsl-dev libconfig-dev libhdf5-d
 
 MODULES := common scenario models topology routing network trace profile sim output cli
 BUILD := build
+BIN := moesim
 
 -include config.mak
 
@@ -42,8 +44,8 @@ TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check asan valgrind bench deps clean calibrate depcheck
-all: depcheck moesim
+.PHONY: all check asan valgrind bench deps clean calibrate depcheck docs
+all: depcheck $(BIN)
 
 depcheck:
 	@pkg-config --exists $(PKGS) check || { echo "moesim: missing libraries; run 'make deps' as root (or: apt-get install $(DEBIAN_PACKAGES))" >&2; exit 1; }
@@ -55,7 +57,7 @@ deps:
 		echo "run as root: apt-get install -y $(DEBIAN_PACKAGES)"; exit 1; \
 	fi
 
-moesim: $(BUILD)/cli/main.o $(BUILD)/libmoesim.a
+$(BIN): $(BUILD)/cli/main.o $(BUILD)/libmoesim.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/libmoesim.a: $(LIB_OBJS)
@@ -89,9 +91,9 @@ $(TEST_OBJS): $(BUILD)/gen/suites.h
 $(BUILD)/check_moesim: $(TEST_OBJS) $(BUILD)/libmoesim.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(CHECK_LIBS) $(LDLIBS_ALL)
 
-check: depcheck moesim $(BUILD)/check_moesim
-	MOESIM_BIN=./moesim MOESIM_SRC=. $(BUILD)/check_moesim
-	MOESIM_BIN=./moesim MOESIM_SRC=. sh tests/cli_test.sh
+check: depcheck $(BIN) $(BUILD)/check_moesim
+	MOESIM_BIN=./$(BIN) MOESIM_SRC=. $(BUILD)/check_moesim
+	MOESIM_BIN=./$(BIN) MOESIM_SRC=. sh tests/cli_test.sh
 
 asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
@@ -102,14 +104,14 @@ asan:
 $(BUILD)/moesim-asan: $(BUILD)/cli/main.o $(BUILD)/libmoesim.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
-valgrind: moesim $(BUILD)/check_moesim
-	CK_FORK=no MOESIM_BIN=./moesim MOESIM_SRC=. valgrind --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite $(BUILD)/check_moesim
+valgrind: $(BIN) $(BUILD)/check_moesim
+	CK_FORK=no MOESIM_BIN=./$(BIN) MOESIM_SRC=. valgrind --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite $(BUILD)/check_moesim
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libmoesim.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -O3 -o $@ $^ $(LDLIBS_ALL)
 
-bench: depcheck moesim $(BENCH_BINS)
+bench: depcheck $(BIN) $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 
 -include calibrate/calibrate.mk
@@ -118,3 +120,6 @@ clean:
 	rm -rf build moesim
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+docs: $(BIN)
+	sh tools/gen_scenario_reference.sh ./$(BIN)

@@ -79,6 +79,32 @@ static const keydef keys[] = {
 	{"cluster.memory_efficiency", T_FLOAT, NUM(cluster.memory_efficiency), "0.8", 1e-3, 1, NULL, "fraction",
 	 "Achieved fraction of peak HBM bandwidth in permute/unpermute copies."},
 
+	{"cluster.profile", T_STRING, STR(cluster.profile), "", 0, 0, NULL, "path",
+	 "Calibration profile (docs/profile-format.md) whose measured tables replace the datasheet peaks and "
+	 "efficiencies; empty for none."},
+
+	{"network.model", T_ENUM, NUM(network.model), "analytic", 0, 0, "analytic|flow", "",
+	 "analytic: bottleneck bound per link class (fast); flow: flow-level max-min sharing over the topology."},
+	{"network.topology", T_ENUM, NUM(network.topology), "fat_tree", 0, 0, "single_switch|fat_tree|rail|custom", "",
+	 "How NICs are connected: one switch; a fat-tree; rail-optimized (NIC i of every node on rail switch i, "
+	 "spines across rails); or a custom topology from network.file."},
+	{"network.tiers", T_INT, NUM(network.tiers), "2", 2, 3, NULL, "", "Switch levels of a fat-tree."},
+	{"network.oversubscription", T_FLOAT, NUM(network.oversubscription), "1.0", 1, 64, NULL, "ratio",
+	 "Leaf switch down:up bandwidth (1 = non-blocking, 2 = 2:1)."},
+	{"network.switch_radix", T_INT, NUM(network.switch_radix), "64", 4, 1024, NULL, "ports", "Ports per switch."},
+	{"network.link_latency_us", T_FLOAT, NUM(network.link_latency_us), "0.5", 0, 1e6, NULL, "us",
+	 "Latency per network hop (cable and switch), paid before a flow takes bandwidth."},
+	{"network.pcie_GBps", T_FLOAT, NUM(network.pcie_GBps), "0", 0, 1e6, NULL, "GB/s",
+	 "GPU to NIC PCIe bandwidth per direction; 0 means it is not a bottleneck."},
+	{"network.nvlink_domain", T_INT, NUM(network.nvlink_domain), "0", 0, 1 << 20, NULL, "GPUs",
+	 "GPUs per NVLink/NVSwitch domain (e.g. 72 for NVL72); 0 means gpus_per_node."},
+	{"network.file", T_STRING, STR(network.file), "", 0, 0, NULL, "path", "Custom topology file (network.topology = \"custom\")."},
+	{"network.ecmp", T_ENUM, NUM(network.ecmp), "hash", 0, 0, "hash|even", "",
+	 "Equal-cost paths: hash (each flow on one path, chosen by a seeded hash) or even (split over all)."},
+	{"network.alltoall", T_ENUM, NUM(network.alltoall), "flat", 0, 0, "flat|pairwise|hierarchical", "",
+	 "All-to-all algorithm: flat (all pairs at once), pairwise (staged like NCCL), hierarchical (once per "
+	 "node over the network to the same-rail GPU, then NVLink, as DeepEP)."},
+
 	{"parallel.ep", T_INT, NUM(parallel.ep), NULL, 1, 1 << 20, NULL, "",
 	 "Expert-parallel degree: GPUs an MoE layer's experts are spread over. Must divide the GPUs and the experts."},
 	{"parallel.dp", T_INT, NUM(parallel.dp), "0", 0, 1 << 20, NULL, "",
@@ -122,7 +148,7 @@ static const keydef keys[] = {
 _Static_assert(sizeof(scn_mode) == sizeof(int), "enum fields are stored as int");
 _Static_assert(NKEYS <= SCN_MAX_KEYS, "raise SCN_MAX_KEYS");
 
-static const char *const sections[] = {"model", "cluster", "parallel", "workload", "routing", "output"};
+static const char *const sections[] = {"model", "cluster", "network", "parallel", "workload", "routing", "output"};
 #define NSECTIONS (sizeof sections / sizeof sections[0])
 
 typedef struct loader {
@@ -371,7 +397,7 @@ static int check_unknown(loader *L, const config_t *cfg)
 				break;
 		if (j == NSECTIONS)
 			return MS_ERROR(L->err, MS_EINVAL,
-					"%s:%u: unknown section '%s': sections are model, cluster, parallel, workload, "
+					"%s:%u: unknown section '%s': sections are model, cluster, network, parallel, workload, "
 					"routing, output",
 					L->name, config_setting_source_line(sec), name);
 		if (config_setting_type(sec) != CONFIG_TYPE_GROUP)

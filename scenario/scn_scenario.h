@@ -23,7 +23,7 @@
 #define SCN_NAME_MAX 128
 #define SCN_PATH_MAX 1024
 #define SCN_MAX_OVERRIDES 64
-#define SCN_MAX_KEYS 64
+#define SCN_MAX_KEYS 96
 
 typedef enum { SCN_DTYPE_BF16, SCN_DTYPE_FP16, SCN_DTYPE_FP8, SCN_DTYPE_FP32 } scn_dtype;
 typedef enum { SCN_MODE_TRAINING, SCN_MODE_PREFILL, SCN_MODE_DECODE } scn_mode;
@@ -31,6 +31,10 @@ typedef enum { SCN_DIST_UNIFORM, SCN_DIST_ZIPF, SCN_DIST_BALANCED } scn_distribu
 typedef enum { SCN_SCOPE_RANK, SCN_SCOPE_GLOBAL } scn_capacity_scope;
 typedef enum { SCN_DROP_PROBS, SCN_DROP_POSITION } scn_drop_policy;
 typedef enum { SCN_PLACE_CONTIGUOUS, SCN_PLACE_ROUND_ROBIN } scn_placement;
+typedef enum { SCN_NET_ANALYTIC, SCN_NET_FLOW } scn_net_model;
+typedef enum { SCN_TOPO_SINGLE_SWITCH, SCN_TOPO_FAT_TREE, SCN_TOPO_RAIL, SCN_TOPO_CUSTOM } scn_topology;
+typedef enum { SCN_ECMP_HASH, SCN_ECMP_EVEN } scn_ecmp;
+typedef enum { SCN_A2A_FLAT, SCN_A2A_PAIRWISE, SCN_A2A_HIERARCHICAL } scn_alltoall;
 
 typedef struct scn_scenario {
 	char source[SCN_PATH_MAX]; /* file the scenario came from, or "<built-in default>" */
@@ -61,7 +65,22 @@ typedef struct scn_scenario {
 		double gemm_efficiency;  /* achieved / peak dense FLOP/s for expert GEMMs */
 		double dense_efficiency; /* achieved / peak for the attention block */
 		double memory_efficiency;/* achieved / peak HBM bandwidth for copies */
+		char profile[SCN_PATH_MAX]; /* calibration profile, "" for datasheet + efficiencies */
 	} cluster;
+
+	struct {
+		scn_net_model model;
+		scn_topology topology;
+		int tiers;               /* fat-tree levels above the NICs: 2 or 3 */
+		double oversubscription; /* leaf down:up bandwidth ratio, >= 1 */
+		int switch_radix;        /* ports per switch */
+		double link_latency_us;  /* per hop, cables and switches */
+		double pcie_GBps;        /* GPU <-> NIC, per direction; 0 = not a bottleneck */
+		int nvlink_domain;       /* GPUs per NVLink domain; 0 = gpus_per_node */
+		char file[SCN_PATH_MAX]; /* custom topology */
+		scn_ecmp ecmp;
+		scn_alltoall alltoall;
+	} network;
 
 	struct {
 		int ep, dp, tp;
