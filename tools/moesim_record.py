@@ -38,7 +38,6 @@ import argparse
 import contextlib
 import datetime as _dt
 import json
-import math
 import os
 import sys
 from dataclasses import dataclass, field

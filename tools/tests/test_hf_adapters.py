@@ -6,7 +6,6 @@ in float64 from the gate weight; expected top-k = the model's own selection
 (softmax top-k for Mixtral/Qwen/OLMoE, the gate's returned indices for
 DeepSeek-V3), scores = softmax / sigmoid of the logits.
 """
-import importlib
 
 import h5py
 import numpy as np

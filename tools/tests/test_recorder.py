@@ -203,7 +203,7 @@ def test_hooks_idle_outside_batch_and_errors(tmp_path):
 
 def test_empty_trace_and_context_manager(tmp_path):
     p = tmp_path / "empty.h5"
-    with make_writer(p, 2, 4, 4) as w:
+    with make_writer(p, 2, 4, 4):
         pass
     assert mr.validate(str(p)) == []
     with h5py.File(p, "r") as f:
@@ -270,3 +270,29 @@ def test_cli_validate_and_stats(tmp_path, capsys):
     with h5py.File(p, "r+") as f:
         f["tokens/rank"][0] = 5
     assert mr.main(["validate", str(p)]) == 1
+
+
+def test_default_chunking_streams_whole_chunks(tmp_path):
+    """More than one 65536-token chunk: whole chunks go to disk as soon as they
+    are complete, the file uses the format's chunk shape, tail written at close."""
+    L, E, K = 2, 8, 3
+    p = tmp_path / "big.h5"
+    w = make_writer(p, L, E, K)
+    rng = np.random.default_rng(0)
+    perm = np.argsort(rng.random((4096, E)), axis=1)[:, :K]
+    sc = np.tile(np.array([[0.5, 0.3, 0.2]], np.float32), (4096, 1))
+    n_batches = 35                                   # 143360 tokens
+    for s in range(n_batches):
+        w.begin_batch(step=s, sequence=0, position=np.arange(4096), rank=0)
+        for l in range(L):
+            w.record_ranked(l, np.roll(perm, s + l, axis=0), sc)
+        w.end_batch()
+        assert w.T % 65536 == 0 and w._pending_n < 65536 + 4096
+    assert w.T == 131072
+    w.close()
+    assert mr.validate(str(p)) == []
+    with h5py.File(p, "r") as f:
+        assert f["routing/expert_ids"].chunks == (1, 65536, K)
+        assert f["tokens/step"].chunks == (65536,)
+        assert f.attrs["num_tokens"] == n_batches * 4096
+        np.testing.assert_array_equal(f["routing/expert_ids"][1, -4096:], np.roll(perm, n_batches, axis=0))

@@ -30,7 +30,7 @@ import json
 import os
 import random
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Sequence
 
 DOMAINS = ("c_headers", "python", "english_docs", "structured_data")
 
