@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "common/ms_rng.h"
+#include "routing/rt_placement.h"
 
 struct rt_router {
 	int P, E, k, layers;
@@ -34,7 +35,7 @@ struct rt_router {
 	double cf;
 	scn_capacity_scope scope;
 	scn_drop_policy policy;
-	scn_placement placement;
+	scn_placement placement_kind;
 	uint32_t **alias_cut;       /* per layer, zipf only: coin thresholds (scaled to 2^32) */
 	int32_t **alias_other;      /* per layer, zipf only: the alias of each column */
 	double **popularity;        /* per layer */
@@ -51,6 +52,7 @@ struct rt_router {
 	int64_t *count;
 	uint8_t *tok_kept; /* per token of the scope: any choice kept */
 	double *gumbel;
+	rt_placement placement;
 	rt_group_routing out;
 };
 
@@ -157,7 +159,36 @@ void rt_router_destroy(rt_router *r)
 	free(r->gumbel);
 	free(r->out.demand);
 	free(r->out.kept);
+	free(r->out.sent);
+	free(r->out.slot_load);
+	rt_placement_fini(&r->placement);
 	free(r);
+}
+
+/* Builds the placement the scenario asks for; load-aware uses the expected loads. */
+static int init_placement(rt_router *r, const scn_scenario *s, ms_error *err)
+{
+	switch (r->placement_kind) {
+	case SCN_PLACE_CONTIGUOUS:
+	case SCN_PLACE_ROUND_ROBIN:
+		return rt_placement_init_static(&r->placement, r->E, r->P, r->layers,
+						r->placement_kind == SCN_PLACE_ROUND_ROBIN, err);
+	case SCN_PLACE_FILE:
+		return rt_placement_init_file(&r->placement, s->routing.placement_file, r->E, r->P, r->layers, err);
+	case SCN_PLACE_LOAD_AWARE: {
+		double *load = ms_calloc(err, (size_t)r->layers * r->E, sizeof *load, "expert loads");
+		int rc;
+		if (!load)
+			return MS_ENOMEM;
+		for (int l = 0; l < r->layers; l++)
+			for (int e = 0; e < r->E; e++)
+				load[(size_t)l * r->E + e] = r->popularity[l][e];
+		rc = rt_placement_init_eplb(&r->placement, r->E, r->P, r->layers, s->routing.redundant_experts, load, err);
+		free(load);
+		return rc;
+	}
+	}
+	return MS_ERROR(err, MS_EINVAL, "unknown placement");
 }
 
 rt_router *rt_router_create(const scn_scenario *s, ms_error *err)
@@ -177,7 +208,7 @@ rt_router *rt_router_create(const scn_scenario *s, ms_error *err)
 	r->cf = s->routing.capacity_factor;
 	r->scope = s->routing.capacity_scope;
 	r->policy = s->routing.drop_policy;
-	r->placement = s->routing.placement;
+	r->placement_kind = s->routing.placement;
 	pairs_rank = r->T * r->k;
 	pairs_group = pairs_rank * r->P;
 	scope_pairs = r->scope == SCN_SCOPE_GLOBAL ? pairs_group : pairs_rank;
@@ -235,20 +266,22 @@ rt_router *rt_router_create(const scn_scenario *s, ms_error *err)
 		goto fail;
 	r->out.members = r->P;
 	r->out.experts = r->E;
+	if (init_placement(r, s, err) < 0)
+		goto fail;
+	r->out.slots = r->placement.slots;
+	r->out.sent = ms_calloc(err, (size_t)r->P * (size_t)r->P, sizeof(int64_t), "routing matrix");
+	r->out.slot_load = ms_calloc(err, (size_t)r->P * (size_t)r->placement.slots, sizeof(int64_t), "expert loads");
+	if (!r->out.sent || !r->out.slot_load)
+		goto fail;
 	return r;
 fail:
 	rt_router_destroy(r);
 	return NULL;
 }
 
-int rt_expert_member(const rt_router *r, int e)
+const rt_placement *rt_router_placement(const rt_router *r)
 {
-	return r->placement == SCN_PLACE_CONTIGUOUS ? e / (r->E / r->P) : e % r->P;
-}
-
-int rt_expert_local(const rt_router *r, int e)
-{
-	return r->placement == SCN_PLACE_CONTIGUOUS ? e % (r->E / r->P) : e / r->P;
+	return &r->placement;
 }
 
 /* Draws one token's k experts (distinct) and scores. */
@@ -463,6 +496,11 @@ int rt_route_group(rt_router *r, int step, int layer, int group, const rt_group_
 				}
 		drop_scope(r, Tk * r->P, r->sc_exp, r->sc_score, r->sc_src, 0, r->T * r->P);
 	}
+	memset(o->sent, 0, (size_t)r->P * (size_t)r->P * sizeof *o->sent);
+	memset(o->slot_load, 0, (size_t)r->P * (size_t)o->slots * sizeof *o->slot_load);
+	for (int p = 0; p < r->P; p++)
+		for (int e = 0; e < r->E; e++)
+			rt_placement_split(&r->placement, layer, e, p, o->kept[(size_t)p * r->E + e], o->sent, o->slot_load);
 	*out = o;
 	return MS_OK;
 }

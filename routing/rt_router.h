@@ -5,7 +5,8 @@
  * For one (step, layer, EP group) the router draws every member GPU's tokens' top-k
  * experts and gate scores, applies the capacity (Megatron-Core's formula, before the
  * exchange) and returns, per source member and expert, the token-expert pairs routed
- * (demand) and kept. Placement maps experts to members.
+ * (demand) and kept, and, through the placement (rt_placement.h), the pairs each
+ * member sends to each other member and the load of every expert replica.
  *
  * Determinism: member p of group g at (step, layer) draws from its own gsl_rng stream
  * seeded by ms_stream_seed(seed, step, layer, g * ep + p), so results do not depend on
@@ -36,6 +37,9 @@ typedef struct rt_group_routing {
 	int64_t tokens;      /* tokens routed */
 	int64_t dropped_tokens; /* tokens that lost every choice */
 	int64_t capacity;    /* per expert over the scope; 0 when dropless */
+	int slots;           /* expert replicas per member (placement) */
+	int64_t *sent;       /* [P][P] kept pairs sent from member i to member j (placement applied) */
+	int64_t *slot_load;  /* [P][slots] kept pairs each replica slot computes */
 } rt_group_routing;
 
 typedef struct rt_router rt_router;
@@ -47,9 +51,8 @@ void rt_router_destroy(rt_router *r);
  * they stay valid until the next call). */
 int rt_route_group(rt_router *r, int step, int layer, int group, const rt_group_routing **out, ms_error *err);
 
-/* The member of an EP group that holds expert e, and its index among that member's experts. */
-int rt_expert_member(const rt_router *r, int e);
-int rt_expert_local(const rt_router *r, int e);
+/* The placement of experts on the members of every EP group (the same for all groups). */
+const struct rt_placement *rt_router_placement(const rt_router *r);
 
 /* Capacity per expert for a scope of `tokens` tokens (Megatron-Core formula); 0 when dropless. */
 int64_t rt_capacity(double capacity_factor, int64_t tokens, int top_k, int experts);

@@ -122,6 +122,10 @@ static const keydef keys[] = {
 	{"workload.steps", T_INT, NUM(workload.steps), "1", 1, 1000000, NULL, "", "Steps to simulate (fresh routing each step)."},
 	{"workload.seed", T_INT64, NUM(workload.seed), "1", 0, 9.2e18, NULL, "", "Seed of every random stream."},
 
+	{"routing.source", T_ENUM, NUM(routing.source), "synthetic", 0, 0, "synthetic|trace", "",
+	 "synthetic: draw router decisions (routing.distribution); trace: replay a recorded router trace (routing.trace)."},
+	{"routing.trace", T_STRING, STR(routing.trace), "", 0, 0, NULL, "path",
+	 "Router trace to replay (HDF5, docs/trace-format.md); a relative path is taken from the scenario file's directory."},
 	{"routing.distribution", T_ENUM, NUM(routing.distribution), "zipf", 0, 0, "uniform|zipf|balanced", "",
 	 "Synthetic routing: uniform (every expert equally likely), zipf (expert popularity ~ 1/rank^zipf_s, "
 	 "ranks shuffled per layer), balanced (token i goes to experts i*k .. i*k+k-1 mod E: exactly even)."},
@@ -136,8 +140,18 @@ static const keydef keys[] = {
 	 "expert over the tokens of the whole EP group."},
 	{"routing.drop_policy", T_ENUM, NUM(routing.drop_policy), "probs", 0, 0, "probs|position", "",
 	 "Which tokens an over-full expert keeps: probs, the highest router scores; position, the earliest tokens."},
-	{"routing.placement", T_ENUM, NUM(routing.placement), "contiguous", 0, 0, "contiguous|round_robin", "",
-	 "Expert placement: contiguous (experts e*ep/E on one GPU in order) or round_robin (expert e on GPU e mod ep)."},
+	{"routing.placement", T_ENUM, NUM(routing.placement), "contiguous", 0, 0, "contiguous|round_robin|file|load_aware", "",
+	 "Expert placement in each EP group: contiguous (expert e on GPU e / (E/ep)), round_robin (GPU e mod ep), "
+	 "file (routing.placement_file), or load_aware (DeepSeek's EPLB with routing.redundant_experts replicas)."},
+	{"routing.placement_file", T_STRING, STR(routing.placement_file), "", 0, 0, NULL, "path",
+	 "Placement file: lines \"EXPERT GPU\" or \"LAYER EXPERT GPU\" (GPU = index in the EP group); an expert on "
+	 "several GPUs is replicated."},
+	{"routing.redundant_experts", T_INT, NUM(routing.redundant_experts), "0", 0, 65536, NULL, "replicas",
+	 "Extra expert replicas per EP group for load_aware placement; experts + redundant_experts must be a "
+	 "multiple of ep."},
+	{"routing.node_limit", T_INT, NUM(routing.node_limit), "0", 0, 1 << 20, NULL, "nodes",
+	 "Node-limited routing: each token's experts come from at most this many nodes, the nodes with the best "
+	 "scores (DeepSeek-V3); 0 for no limit."},
 
 	{"output.h5", T_STRING, STR(output.h5), "", 0, 0, NULL, "path",
 	 "HDF5 file to write (same as -o); empty for none."},
@@ -544,11 +558,32 @@ static int cross_check(loader *L)
 		return MS_ERROR(L->err, MS_EINVAL,
 				"%s: parallel.ep = %d does not divide the cluster's %d GPUs (nodes x gpus_per_node)",
 				WHERE(s, "parallel.ep"), s->parallel.ep, world);
-	if (s->model.experts % s->parallel.ep != 0)
+	if ((s->routing.placement == SCN_PLACE_CONTIGUOUS || s->routing.placement == SCN_PLACE_ROUND_ROBIN) &&
+	    s->model.experts % s->parallel.ep != 0)
 		return MS_ERROR(L->err, MS_EINVAL,
 				"%s: parallel.ep = %d does not divide model.experts = %d: every GPU must hold the same "
-				"number of experts",
+				"number of experts (or use routing.placement = \"file\" or \"load_aware\")",
 				WHERE(s, "parallel.ep"), s->parallel.ep, s->model.experts);
+	if (s->routing.placement == SCN_PLACE_LOAD_AWARE &&
+	    (s->model.experts + s->routing.redundant_experts) % s->parallel.ep != 0)
+		return MS_ERROR(L->err, MS_EINVAL,
+				"%s: model.experts + routing.redundant_experts = %d + %d is not a multiple of parallel.ep = %d",
+				WHERE(s, "routing.redundant_experts"), s->model.experts, s->routing.redundant_experts,
+				s->parallel.ep);
+	if (s->routing.placement != SCN_PLACE_LOAD_AWARE && s->routing.redundant_experts > 0)
+		return MS_ERROR(L->err, MS_EINVAL,
+				"%s: routing.redundant_experts = %d needs routing.placement = \"load_aware\"",
+				WHERE(s, "routing.redundant_experts"), s->routing.redundant_experts);
+	if (s->routing.placement == SCN_PLACE_FILE && !s->routing.placement_file[0])
+		return MS_ERROR(L->err, MS_EINVAL, "%s: routing.placement = \"file\" needs routing.placement_file",
+				WHERE(s, "routing.placement"));
+	if (s->routing.source == SCN_SRC_TRACE && !s->routing.trace[0])
+		return MS_ERROR(L->err, MS_EINVAL, "%s: routing.source = \"trace\" needs routing.trace = \"FILE.h5\"",
+				WHERE(s, "routing.source"));
+	if (s->routing.node_limit > 0 && s->routing.node_limit * s->cluster.gpus_per_node < s->parallel.ep &&
+	    s->routing.node_limit * s->routing.top_k < s->routing.top_k)
+		return MS_ERROR(L->err, MS_EINVAL, "%s: routing.node_limit = %d is invalid", WHERE(s, "routing.node_limit"),
+				s->routing.node_limit);
 	if (s->workload.context_len == 0)
 		s->workload.context_len = s->workload.seq_len;
 	if (s->workload.mode != SCN_MODE_DECODE && s->workload.tokens_per_rank % s->workload.seq_len != 0 &&

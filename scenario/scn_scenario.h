@@ -30,7 +30,8 @@ typedef enum { SCN_MODE_TRAINING, SCN_MODE_PREFILL, SCN_MODE_DECODE } scn_mode;
 typedef enum { SCN_DIST_UNIFORM, SCN_DIST_ZIPF, SCN_DIST_BALANCED } scn_distribution;
 typedef enum { SCN_SCOPE_RANK, SCN_SCOPE_GLOBAL } scn_capacity_scope;
 typedef enum { SCN_DROP_PROBS, SCN_DROP_POSITION } scn_drop_policy;
-typedef enum { SCN_PLACE_CONTIGUOUS, SCN_PLACE_ROUND_ROBIN } scn_placement;
+typedef enum { SCN_PLACE_CONTIGUOUS, SCN_PLACE_ROUND_ROBIN, SCN_PLACE_FILE, SCN_PLACE_LOAD_AWARE } scn_placement;
+typedef enum { SCN_SRC_SYNTHETIC, SCN_SRC_TRACE } scn_routing_source;
 typedef enum { SCN_NET_ANALYTIC, SCN_NET_FLOW } scn_net_model;
 typedef enum { SCN_TOPO_SINGLE_SWITCH, SCN_TOPO_FAT_TREE, SCN_TOPO_RAIL, SCN_TOPO_CUSTOM } scn_topology;
 typedef enum { SCN_ECMP_HASH, SCN_ECMP_EVEN } scn_ecmp;
@@ -96,6 +97,8 @@ typedef struct scn_scenario {
 	} workload;
 
 	struct {
+		scn_routing_source source;
+		char trace[SCN_PATH_MAX];  /* router trace (HDF5) when source = trace */
 		scn_distribution distribution;
 		double zipf_s;
 		int top_k;                /* experts per token used in the run */
@@ -103,6 +106,9 @@ typedef struct scn_scenario {
 		scn_capacity_scope capacity_scope;
 		scn_drop_policy drop_policy;
 		scn_placement placement;
+		char placement_file[SCN_PATH_MAX];
+		int redundant_experts;    /* extra replicas per EP group (load_aware) */
+		int node_limit;           /* max nodes a token's experts may span; 0 = no limit */
 	} routing;
 
 	struct {

@@ -16,6 +16,7 @@
 
 #include "models/moe_model.h"
 #include "network/net_alltoall.h"
+#include "routing/rt_placement.h"
 #include "routing/rt_router.h"
 #include "sim/sim_engine.h"
 #include "topology/topo_cluster.h"
@@ -177,43 +178,30 @@ static int build_plan(runner *R, int step, ms_error *err)
 			res->dropped_pairs[step] += rt->dropped_pairs;
 			res->tokens[step] += rt->tokens;
 			res->dropped_tokens[step] += rt->dropped_tokens;
-			memset(R->bytes, 0, (size_t)R->P * R->P * sizeof *R->bytes);
 			for (int p = 0; p < R->P; p++) {
-				const int32_t *kept = rt->kept + (size_t)p * R->E;
 				const int32_t *demand = rt->demand + (size_t)p * R->E;
-				double sent = 0;
-				for (int e = 0; e < R->E; e++) {
-					int dst = rt_expert_member(R->router, e);
-					R->bytes[(size_t)p * R->P + dst] += kept[e] * row;
-					sent += kept[e];
-					res->expert_demand[(size_t)l * R->E + e] += demand[e] * R->inv_steps;
-				}
-				{
-					int rank = g * R->P + p;
-					double *t = R->plan_rank + ((size_t)l * R->world + rank) * T_N;
-					t[T_DENSE_F] = moe_dense_time(&R->model, T, MOE_FWD);
-					t[T_DENSE_B] = moe_dense_time(&R->model, T, MOE_BWD);
-					t[T_PERMUTE] = moe_permute_time(&R->model, sent);
-					t[T_UNPERMUTE] = moe_permute_time(&R->model, sent);
-				}
-			}
-			/* What each member receives, per local expert. */
-			for (int p = 0; p < R->P; p++) {
 				int rank = g * R->P + p;
 				double *t = R->plan_rank + ((size_t)l * R->world + rank) * T_N;
-				double recv_total = 0;
-				memset(R->recv, 0, (size_t)R->local_experts * sizeof *R->recv);
-				for (int e = 0; e < R->E; e++) {
-					if (rt_expert_member(R->router, e) != p)
-						continue;
-					for (int src = 0; src < R->P; src++)
-						R->recv[rt_expert_local(R->router, e)] += rt->kept[(size_t)src * R->E + e];
+				double sent = 0, recv_total = 0;
+				for (int e = 0; e < R->E; e++)
+					res->expert_demand[(size_t)l * R->E + e] += demand[e] * R->inv_steps;
+				for (int j = 0; j < R->P; j++) {
+					R->bytes[(size_t)p * R->P + j] = (double)rt->sent[(size_t)p * R->P + j] * row;
+					sent += (double)rt->sent[(size_t)p * R->P + j];
 				}
-				for (int i = 0; i < R->local_experts; i++)
-					recv_total += R->recv[i];
+				/* What this member's expert replicas receive, one entry per slot. */
+				for (int k = 0; k < rt->slots; k++) {
+					int64_t v = rt->slot_load[(size_t)p * rt->slots + k];
+					R->recv[k] = (int32_t)v;
+					recv_total += (double)v;
+				}
 				res->rank_load[(size_t)l * R->world + rank] += recv_total * R->inv_steps;
-				t[T_EXPERT_F] = moe_expert_time(&R->model, R->recv, R->local_experts, MOE_FWD);
-				t[T_EXPERT_B] = moe_expert_time(&R->model, R->recv, R->local_experts, MOE_BWD);
+				t[T_DENSE_F] = moe_dense_time(&R->model, T, MOE_FWD);
+				t[T_DENSE_B] = moe_dense_time(&R->model, T, MOE_BWD);
+				t[T_PERMUTE] = moe_permute_time(&R->model, sent);
+				t[T_UNPERMUTE] = moe_permute_time(&R->model, sent);
+				t[T_EXPERT_F] = moe_expert_time(&R->model, R->recv, rt->slots, MOE_FWD);
+				t[T_EXPERT_B] = moe_expert_time(&R->model, R->recv, rt->slots, MOE_BWD);
 			}
 			for (int p = 0; p < R->P; p++)
 				R->members[p] = g * R->P + p;
@@ -327,7 +315,7 @@ int sim_run(const scn_scenario *s, sim_result **out, ms_error *err)
 	R.G = R.world / R.P;
 	R.L = s->model.moe_layers;
 	R.E = s->model.experts;
-	R.local_experts = R.E / R.P;
+	R.local_experts = 0; /* set from the placement below */
 	R.passes = s->workload.mode == SCN_MODE_TRAINING ? 2 : 1;
 	R.n_pos = R.passes * R.L * NSEQ;
 	R.inv_steps = 1.0 / s->workload.steps;
@@ -339,7 +327,9 @@ int sim_run(const scn_scenario *s, sim_result **out, ms_error *err)
 	R.plan_group = ms_calloc(err, (size_t)R.L * R.G * 2, sizeof(double), "step plan");
 	R.bytes = ms_calloc(err, (size_t)R.P * R.P, sizeof(double), "byte matrix");
 	R.bytes_t = ms_calloc(err, (size_t)R.P * R.P, sizeof(double), "byte matrix");
-	R.recv = ms_calloc(err, (size_t)R.local_experts, sizeof(int32_t), "expert loads");
+	if (R.router)
+		R.local_experts = rt_router_placement(R.router)->slots;
+	R.recv = ms_calloc(err, (size_t)R.local_experts + 1, sizeof(int32_t), "expert loads");
 	R.members = ms_calloc(err, (size_t)R.P, sizeof(int), "group members");
 	R.ranks = ms_calloc(err, (size_t)R.world, sizeof(rank_state), "rank states");
 	R.groups = ms_calloc(err, (size_t)R.G, sizeof(group_state), "group states");

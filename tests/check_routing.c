@@ -6,8 +6,10 @@
 #include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "routing/rt_placement.h"
 #include "routing/rt_router.h"
 #include "test_util.h"
 
@@ -159,9 +161,15 @@ START_TEST(balanced_is_exact)
 		}
 	ck_assert_int_eq(g->dropped_pairs, 0);
 	ck_assert_int_eq(g->capacity, 24);
-	/* placement: contiguous puts experts 2p, 2p+1 on member p */
-	ck_assert_int_eq(rt_expert_member(r, 5), 2);
-	ck_assert_int_eq(rt_expert_local(r, 5), 1);
+	/* placement: contiguous puts experts 2p, 2p+1 on member p; each member sends
+	 * 2 x 24 pairs to each member and each slot computes 4 x 24 */
+	ck_assert_int_eq(rt_router_placement(r)->slots, 2);
+	ck_assert_int_eq(rt_router_placement(r)->rep_member[1][5], 2);
+	ck_assert_int_eq(rt_router_placement(r)->rep_slot[1][5], 1);
+	for (int i = 0; i < 16; i++)
+		ck_assert_int_eq(g->sent[i], 48);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(g->slot_load[i], 96);
 	rt_router_destroy(r);
 }
 END_TEST
@@ -243,6 +251,104 @@ START_TEST(topk_near_experts_is_distinct)
 }
 END_TEST
 
+START_TEST(eplb_by_hand)
+{
+	/* 4 experts with loads 10, 6, 3, 1 on 2 GPUs with 2 redundant replicas (worked in
+	 * the comments): replicas go to expert 0 (10 -> 5 + 5) then expert 1 (6 -> 3 + 3);
+	 * packing 5, 5, 3, 3, 3, 1 gives GPU 0 {e0, e1, e2} = 11 and GPU 1 {e0, e1, e3} = 9. */
+	static const double load[4] = {10, 6, 3, 1};
+	rt_placement pl;
+	ms_error err;
+	int64_t sent[4] = {0}, slot[6] = {0};
+	static const int32_t start[5] = {0, 2, 4, 5, 6}, member[6] = {0, 1, 0, 1, 0, 1}, slotn[6] = {0, 0, 1, 1, 2, 2};
+	ms_error_clear(&err);
+	ck_assert_int_eq(rt_placement_init_eplb(&pl, 4, 2, 1, 2, load, &err), MS_OK);
+	ck_assert_int_eq(pl.slots, 3);
+	ck_assert_mem_eq(pl.rep_start[0], start, sizeof start);
+	ck_assert_mem_eq(pl.rep_member[0], member, sizeof member);
+	ck_assert_mem_eq(pl.rep_slot[0], slotn, sizeof slotn);
+	/* 7 pairs from GPU 1 to expert 0: 4 to the replica on GPU 1 (its turn first), 3 to GPU 0 */
+	rt_placement_split(&pl, 0, 0, 1, 7, sent, slot);
+	ck_assert_int_eq(sent[1 * 2 + 1], 4);
+	ck_assert_int_eq(sent[1 * 2 + 0], 3);
+	ck_assert_int_eq(slot[1 * 3 + 0], 4);
+	ck_assert_int_eq(slot[0 * 3 + 0], 3);
+	rt_placement_fini(&pl);
+	ck_assert_int_eq(rt_placement_init_eplb(&pl, 4, 3, 1, 1, load, &err), MS_EINVAL);
+	ck_assert(strstr(err.msg, "= 5 is not a multiple of the 3 GPUs") != NULL);
+}
+END_TEST
+
+START_TEST(placement_file)
+{
+	rt_placement pl;
+	ms_error err;
+	char path[256];
+	tu_write_temp(path, sizeof path, "# expert gpu\n0 0\n1 0\n2 1\n3 1\n3 0   # replica of 3\n1 2 0\n");
+	ms_error_clear(&err);
+	ck_assert_int_eq(rt_placement_init_file(&pl, path, 4, 2, 2, &err), MS_OK);
+	ck_assert_int_eq(rt_placement_replicas(&pl, 0, 3), 2);
+	ck_assert_int_eq(rt_placement_replicas(&pl, 1, 2), 2); /* layer 1 adds expert 2 on GPU 0 */
+	ck_assert_int_eq(rt_placement_replicas(&pl, 0, 2), 1);
+	ck_assert_int_eq(rt_placement_member_slots(&pl, 0, 0), 3);
+	ck_assert_int_eq(pl.slots, 4);
+	rt_placement_fini(&pl);
+	remove(path);
+
+	tu_write_temp(path, sizeof path, "0 0\n1 0\n2 5\n");
+	ms_error_clear(&err);
+	ck_assert_int_eq(rt_placement_init_file(&pl, path, 4, 2, 1, &err), MS_EINVAL);
+	ck_assert(strstr(err.msg, ":3: GPU 5 is out of range: an EP group has 2 GPUs (0 .. 1)") != NULL);
+	remove(path);
+	tu_write_temp(path, sizeof path, "0 0\n1 0\n2 1\n");
+	ms_error_clear(&err);
+	ck_assert_int_eq(rt_placement_init_file(&pl, path, 4, 2, 1, &err), MS_EINVAL);
+	ck_assert(strstr(err.msg, "expert 3 of layer 0 is not placed on any GPU") != NULL);
+	remove(path);
+	tu_write_temp(path, sizeof path, "0 0\n0 x\n");
+	ms_error_clear(&err);
+	ck_assert_int_eq(rt_placement_init_file(&pl, path, 4, 2, 1, &err), MS_EINVAL);
+	ck_assert(strstr(err.msg, ":2: 'x' is not an integer") != NULL);
+	remove(path);
+}
+END_TEST
+
+START_TEST(load_aware_evens_the_load)
+{
+	/* Zipf-skewed experts: EPLB with replicas must lower the busiest GPU's load. */
+	rt_router *a = make_router("distribution = \"zipf\"; zipf_s = 1.2; capacity_factor = \"dropless\";", 16, 2, 2000, 4);
+	rt_router *b = make_router("distribution = \"zipf\"; zipf_s = 1.2; capacity_factor = \"dropless\"; "
+				   "placement = \"load_aware\"; redundant_experts = 4;", 16, 2, 2000, 4);
+	const rt_group_routing *g;
+	ms_error err;
+	int64_t max_a = 0, max_b = 0, sum_a = 0, sum_b = 0;
+	ms_error_clear(&err);
+	rt_route_group(a, 0, 0, 0, &g, &err);
+	for (int m = 0; m < 4; m++) {
+		int64_t v = 0;
+		for (int k = 0; k < g->slots; k++)
+			v += g->slot_load[m * g->slots + k];
+		max_a = v > max_a ? v : max_a;
+		sum_a += v;
+	}
+	rt_route_group(b, 0, 0, 0, &g, &err);
+	ck_assert_int_eq(g->slots, 5);
+	for (int m = 0; m < 4; m++) {
+		int64_t v = 0;
+		for (int k = 0; k < g->slots; k++)
+			v += g->slot_load[m * g->slots + k];
+		max_b = v > max_b ? v : max_b;
+		sum_b += v;
+	}
+	ck_assert_int_eq(sum_a, 4 * 2000 * 2);
+	ck_assert_int_eq(sum_b, sum_a);
+	ck_assert_msg(max_b < max_a, "load-aware max %lld, contiguous max %lld", (long long)max_b, (long long)max_a);
+	ck_assert_msg((double)max_b / (sum_b / 4.0) < 1.1, "load-aware max/mean %.3f", (double)max_b / (sum_b / 4.0));
+	rt_router_destroy(a);
+	rt_router_destroy(b);
+}
+END_TEST
+
 Suite *routing_suite(void)
 {
 	Suite *s = suite_create("routing");
@@ -254,6 +360,9 @@ Suite *routing_suite(void)
 	tcase_add_test(tc, deterministic_streams);
 	tcase_add_test(tc, zipf_top1_frequencies);
 	tcase_add_test(tc, topk_near_experts_is_distinct);
+	tcase_add_test(tc, eplb_by_hand);
+	tcase_add_test(tc, placement_file);
+	tcase_add_test(tc, load_aware_evens_the_load);
 	suite_add_tcase(s, tc);
 	return s;
 }
