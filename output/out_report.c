@@ -104,6 +104,15 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 			 s->routing.drop_policy == SCN_DROP_PROBS ? "probs" : "position");
 	else
 		snprintf(a, sizeof a, "dropless");
+	if (s->routing.source == SCN_SRC_TRACE)
+		fprintf(f, "  routing    trace %s, top-%d%s\n", s->routing.trace, s->routing.top_k,
+			s->routing.node_limit ? ", node-limited" : "");
+	else
+		fprintf(f, "  routing    synthetic %s%s\n",
+			s->routing.distribution == SCN_DIST_UNIFORM ? "uniform"
+			: s->routing.distribution == SCN_DIST_ZIPF  ? "Zipf"
+								    : "balanced",
+			s->routing.distribution == SCN_DIST_ZIPF ? " (see routing.zipf_s)" : "");
 	fprintf(f, "  workload   %s, %lld tokens/GPU, %d step%s, seed %llu; %s\n", scn_mode_name(s->workload.mode),
 		(long long)s->workload.tokens_per_rank, r->steps, r->steps == 1 ? "" : "s",
 		(unsigned long long)s->workload.seed, a);

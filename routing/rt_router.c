@@ -25,6 +25,7 @@
 
 #include "common/ms_rng.h"
 #include "routing/rt_placement.h"
+#include "routing/rt_trace.h"
 
 struct rt_router {
 	int P, E, k, layers;
@@ -53,6 +54,17 @@ struct rt_router {
 	uint8_t *tok_kept; /* per token of the scope: any choice kept */
 	double *gumbel;
 	rt_placement placement;
+	/* trace replay */
+	rt_trace *trace;
+	int depth;          /* recorded ranking depth K */
+	int16_t *rank_ids;  /* [T * K] one member's recorded rankings */
+	float *rank_scores;
+	int node_limit;     /* M, 0 = none */
+	int gpus_per_node;
+	int *node_of_member; /* [P] node index of each member, relative to the group's first */
+	int n_nodes;        /* nodes an EP group spans */
+	double *node_score; /* [n_nodes] workspace */
+	int *node_pick;     /* [n_nodes] */
 	rt_group_routing out;
 };
 
@@ -162,6 +174,12 @@ void rt_router_destroy(rt_router *r)
 	free(r->out.sent);
 	free(r->out.slot_load);
 	rt_placement_fini(&r->placement);
+	rt_trace_close(r->trace);
+	free(r->rank_ids);
+	free(r->rank_scores);
+	free(r->node_of_member);
+	free(r->node_score);
+	free(r->node_pick);
 	free(r);
 }
 
@@ -180,9 +198,16 @@ static int init_placement(rt_router *r, const scn_scenario *s, ms_error *err)
 		int rc;
 		if (!load)
 			return MS_ENOMEM;
-		for (int l = 0; l < r->layers; l++)
-			for (int e = 0; e < r->E; e++)
-				load[(size_t)l * r->E + e] = r->popularity[l][e];
+		if (r->trace) {
+			if (rt_trace_layer_loads(r->trace, r->k, load, err) < 0) {
+				free(load);
+				return err->code;
+			}
+		} else {
+			for (int l = 0; l < r->layers; l++)
+				for (int e = 0; e < r->E; e++)
+					load[(size_t)l * r->E + e] = r->popularity[l][e];
+		}
 		rc = rt_placement_init_eplb(&r->placement, r->E, r->P, r->layers, s->routing.redundant_experts, load, err);
 		free(load);
 		return rc;
@@ -266,6 +291,25 @@ rt_router *rt_router_create(const scn_scenario *s, ms_error *err)
 		goto fail;
 	r->out.members = r->P;
 	r->out.experts = r->E;
+	r->node_limit = s->routing.node_limit;
+	r->gpus_per_node = s->cluster.gpus_per_node;
+	if (s->routing.source == SCN_SRC_TRACE) {
+		r->trace = rt_trace_open(s, err);
+		if (!r->trace)
+			goto fail;
+		r->depth = rt_trace_depth(r->trace);
+		r->rank_ids = ms_calloc(err, (size_t)(r->T * r->depth), sizeof *r->rank_ids, "trace rankings");
+		r->rank_scores = ms_calloc(err, (size_t)(r->T * r->depth), sizeof *r->rank_scores, "trace rankings");
+		if (!r->rank_ids || !r->rank_scores)
+			goto fail;
+	}
+	/* An EP group of P consecutive ranks spans at most this many nodes. */
+	r->n_nodes = (r->P + r->gpus_per_node - 2) / r->gpus_per_node + 1;
+	r->node_of_member = ms_calloc(err, (size_t)r->P, sizeof *r->node_of_member, "node map");
+	r->node_score = ms_calloc(err, (size_t)r->n_nodes, sizeof *r->node_score, "node map");
+	r->node_pick = ms_calloc(err, (size_t)r->n_nodes * 2, sizeof *r->node_pick, "node map");
+	if (!r->node_of_member || !r->node_score || !r->node_pick)
+		goto fail;
 	if (init_placement(r, s, err) < 0)
 		goto fail;
 	r->out.slots = r->placement.slots;
@@ -331,11 +375,76 @@ static void draw_token(rt_router *r, int layer, int32_t *ids, float *scores)
 	}
 }
 
+/* The member holding expert e's first replica in layer l. */
+static inline int expert_member(const rt_router *r, int l, int e)
+{
+	return r->placement.rep_member[l][r->placement.rep_start[l][e]];
+}
+
+/*
+ * Chooses a token's k experts from its recorded ranking (rid, rsc, depth K): the first
+ * k, or under a node limit M, the first k among the experts on the token's best M
+ * nodes, a node's score being the sum of its ceil(k / M) best recorded scores
+ * (DeepSeek-V3, sec. 2.1.2). Scores are renormalised over the chosen experts. If the
+ * recorded ranking runs out under the limit, the remaining slots get id -1 (no pair).
+ */
+static void pick_topk(rt_router *r, int layer, const int16_t *rid, const float *rsc, int32_t *ids, float *scores)
+{
+	int K = r->depth, k = r->k, n = 0, M = r->node_limit;
+	double sum = 0;
+	int *allowed = NULL;
+	if (M > 0 && M < r->n_nodes) {
+		int per = (k + M - 1) / M, *taken = r->node_pick + r->n_nodes;
+		allowed = r->node_pick;
+		for (int i = 0; i < r->n_nodes; i++) {
+			r->node_score[i] = 0;
+			taken[i] = 0;
+			allowed[i] = 0;
+		}
+		for (int j = 0; j < K; j++) {
+			int node = r->node_of_member[expert_member(r, layer, rid[j])];
+			if (taken[node] < per) {
+				r->node_score[node] += rsc[j];
+				taken[node]++;
+			}
+		}
+		for (int m = 0; m < M; m++) {
+			int best = -1;
+			for (int i = 0; i < r->n_nodes; i++)
+				if (!allowed[i] && (best < 0 || r->node_score[i] > r->node_score[best]))
+					best = i;
+			allowed[best] = 1;
+		}
+	}
+	for (int j = 0; j < K && n < k; j++) {
+		if (allowed && !allowed[r->node_of_member[expert_member(r, layer, rid[j])]])
+			continue;
+		ids[n] = rid[j];
+		scores[n] = rsc[j];
+		sum += rsc[j];
+		n++;
+	}
+	for (int j = 0; j < n; j++)
+		scores[j] = sum > 0 ? (float)(scores[j] / sum) : 1.0f / (float)n;
+	for (int j = n; j < k; j++) {
+		ids[j] = -1;
+		scores[j] = 0;
+	}
+}
+
 /* Fills ids/scores for member p of group g. */
-static void draw_member(rt_router *r, int step, int layer, int group, int p)
+static int draw_member(rt_router *r, int step, int layer, int group, int p, ms_error *err)
 {
 	int32_t *ids = r->ids + (size_t)p * (size_t)(r->T * r->k);
 	float *scores = r->scores + (size_t)p * (size_t)(r->T * r->k);
+	if (r->trace) {
+		int64_t K = r->depth;
+		if (rt_trace_fetch(r->trace, step, layer, group * r->P + p, r->rank_ids, r->rank_scores, err) < 0)
+			return err->code;
+		for (int64_t t = 0; t < r->T; t++)
+			pick_topk(r, layer, r->rank_ids + t * K, r->rank_scores + t * K, ids + t * r->k, scores + t * r->k);
+		return MS_OK;
+	}
 	if (r->dist == SCN_DIST_BALANCED) {
 		for (int64_t t = 0; t < r->T; t++) {
 			int64_t gi = (int64_t)p * r->T + t;
@@ -344,12 +453,13 @@ static void draw_member(rt_router *r, int step, int layer, int group, int p)
 				scores[t * r->k + j] = 1.0f / (float)r->k;
 			}
 		}
-		return;
+		return MS_OK;
 	}
 	gsl_rng_set(r->rng, ms_stream_seed(r->seed, (uint64_t)step, (uint64_t)layer,
 					   (uint64_t)group * (uint64_t)r->P + (uint64_t)p, 0));
 	for (int64_t t = 0; t < r->T; t++)
 		draw_token(r, layer, ids + t * r->k, scores + t * r->k);
+	return MS_OK;
 }
 
 /*
@@ -395,14 +505,14 @@ int64_t rt_apply_capacity(int64_t n, const int32_t *experts, const float *scores
 {
 	int64_t dropped = 0;
 	for (int64_t i = 0; i < n; i++)
-		keep[i] = 1;
+		keep[i] = experts[i] >= 0; /* -1: an empty slot (node-limited ranking ran out) */
 	if (capacity <= 0)
 		return 0;
 	memset(count, 0, (size_t)(experts_n + 1) * sizeof *count);
 	if (policy == SCN_DROP_POSITION) {
 		/* First come, first kept: one pass. */
 		for (int64_t i = 0; i < n; i++)
-			if (count[experts[i]]++ >= capacity) {
+			if (experts[i] >= 0 && count[experts[i]]++ >= capacity) {
 				keep[i] = 0;
 				dropped++;
 			}
@@ -412,11 +522,13 @@ int64_t rt_apply_capacity(int64_t n, const int32_t *experts, const float *scores
 	 * an over-full expert keeps the capacity smallest keys, where a key orders by score
 	 * descending, then position (index) ascending. */
 	for (int64_t i = 0; i < n; i++)
-		count[experts[i] + 1]++;
+		if (experts[i] >= 0)
+			count[experts[i] + 1]++;
 	for (int e = 0; e < experts_n; e++)
 		count[e + 1] += count[e];
 	for (int64_t i = 0; i < n; i++)
-		order[count[experts[i]]++] = i;
+		if (experts[i] >= 0)
+			order[count[experts[i]]++] = i;
 	/* count[e] is now the end of slice e; its start is count[e - 1] (0 for e = 0). */
 	for (int e = 0; e < experts_n; e++) {
 		int64_t start = e ? count[e - 1] : 0, m = count[e] - start;
@@ -451,13 +563,19 @@ static void drop_scope(rt_router *r, int64_t n, const int32_t *exp, const float 
 	if (!src) {
 		int32_t *demand = o->demand + (size_t)member * r->E, *kept = o->kept + (size_t)member * r->E;
 		for (int64_t i = 0; i < n; i++) {
+			if (exp[i] < 0)
+				continue;
 			demand[exp[i]]++;
 			kept[exp[i]] += r->keep[i];
 			r->tok_kept[i / r->k] |= r->keep[i];
+			o->pairs++;
 		}
 	} else {
 		for (int64_t i = 0; i < n; i++) {
 			int p = (int)(src[i] / (r->T * r->k));
+			if (exp[i] < 0)
+				continue;
+			o->pairs++;
 			o->demand[(size_t)p * r->E + exp[i]]++;
 			o->kept[(size_t)p * r->E + exp[i]] += r->keep[i];
 			r->tok_kept[i / r->k] |= r->keep[i];
@@ -471,15 +589,17 @@ int rt_route_group(rt_router *r, int step, int layer, int group, const rt_group_
 {
 	rt_group_routing *o = &r->out;
 	int64_t Tk = r->T * r->k;
-	(void)err;
 	memset(o->demand, 0, (size_t)r->P * (size_t)r->E * sizeof(int32_t));
 	memset(o->kept, 0, (size_t)r->P * (size_t)r->E * sizeof(int32_t));
-	o->pairs = Tk * r->P;
+	o->pairs = 0;
 	o->tokens = r->T * r->P;
 	o->dropped_pairs = 0;
 	o->dropped_tokens = 0;
 	for (int p = 0; p < r->P; p++)
-		draw_member(r, step, layer, group, p);
+		r->node_of_member[p] = (group * r->P + p) / r->gpus_per_node - (group * r->P) / r->gpus_per_node;
+	for (int p = 0; p < r->P; p++)
+		if (draw_member(r, step, layer, group, p, err) < 0)
+			return err->code;
 	if (r->scope == SCN_SCOPE_RANK) {
 		for (int p = 0; p < r->P; p++)
 			drop_scope(r, Tk, r->ids + (size_t)p * Tk, r->scores + (size_t)p * Tk, NULL, p, r->T);

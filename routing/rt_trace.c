@@ -1,0 +1,391 @@
+/*
+ * rt_trace.c - a router trace as the simulator's source of decisions (see rt_trace.h
+ * for the token mapping, docs/trace-format.md for the file).
+ *
+ * Reads only what a run needs, by hyperslab: per (layer, member) tokens_per_rank
+ * rankings, so memory does not grow with the trace. At open, one streaming pass over
+ * /tokens/rank builds the runs of consecutive tokens of each recorded rank (a run
+ * list, small: about steps x ranks entries).
+ *
+ * The trace's full validation (ids in range, distinct, finite scores) is `moesim trace
+ * validate`; here every ranking read is checked for ids in range, since a bad id would
+ * index out of bounds downstream.
+ */
+#include "routing/rt_trace.h"
+
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct run {
+	int64_t start;  /* first trace token */
+	int64_t len;
+	int64_t offset; /* position of the run's first token in its rank's stream */
+} run;
+
+typedef struct stream {
+	run *runs;
+	int n, cap;
+	int64_t len;    /* tokens in the stream */
+	int warned;
+} stream;
+
+struct rt_trace {
+	char path[SCN_PATH_MAX];
+	hid_t file, ids, scores;
+	int L, E, K, layers, top_k, world;
+	int64_t T, tokens_per_rank;
+	int n_streams;      /* recorded ranks R */
+	stream *streams;
+	int share;          /* simulated ranks per stream: ceil(world / R) */
+};
+
+static int read_int_attr(hid_t file, const char *path, const char *name, long long *v, ms_error *err)
+{
+	hid_t a;
+	if (H5Aexists(file, name) <= 0)
+		return MS_ERROR(err, MS_EFORMAT, "%s: missing root attribute '%s'; is this a moesim trace "
+				"(docs/trace-format.md)?", path, name);
+	a = H5Aopen(file, name, H5P_DEFAULT);
+	if (a < 0 || H5Aread(a, H5T_NATIVE_LLONG, v) < 0) {
+		if (a >= 0)
+			H5Aclose(a);
+		return MS_ERROR(err, MS_EFORMAT, "%s: root attribute '%s' is not an integer", path, name);
+	}
+	H5Aclose(a);
+	return MS_OK;
+}
+
+/* Opens a routing dataset and checks its shape [L, T, K]. */
+static hid_t open_routing(rt_trace *t, const char *name, ms_error *err)
+{
+	hid_t d = H5Dopen2(t->file, name, H5P_DEFAULT), sp;
+	hsize_t dims[3];
+	if (d < 0) {
+		MS_ERROR(err, MS_EFORMAT, "%s: missing dataset %s", t->path, name);
+		return -1;
+	}
+	sp = H5Dget_space(d);
+	if (H5Sget_simple_extent_ndims(sp) != 3 || H5Sget_simple_extent_dims(sp, dims, NULL) != 3 ||
+	    dims[0] != (hsize_t)t->L || dims[1] != (hsize_t)t->T || dims[2] != (hsize_t)t->K) {
+		MS_ERROR(err, MS_EFORMAT, "%s: %s must have shape [num_layers, num_tokens, depth] = [%d, %lld, %d]",
+			 t->path, name, t->L, (long long)t->T, t->K);
+		H5Sclose(sp);
+		H5Dclose(d);
+		return -1;
+	}
+	H5Sclose(sp);
+	return d;
+}
+
+static int add_run(stream *s, int64_t start, ms_error *err)
+{
+	if (s->n > 0 && s->runs[s->n - 1].start + s->runs[s->n - 1].len == start) {
+		s->runs[s->n - 1].len++;
+	} else {
+		if (s->n == s->cap) {
+			int cap = s->cap ? s->cap * 2 : 16;
+			run *r = realloc(s->runs, (size_t)cap * sizeof *r);
+			if (!r)
+				return MS_ERROR(err, MS_ENOMEM, "out of memory indexing the trace's ranks");
+			s->runs = r;
+			s->cap = cap;
+		}
+		s->runs[s->n] = (run){start, 1, s->len};
+		s->n++;
+	}
+	s->len++;
+	return MS_OK;
+}
+
+/* One pass over /tokens/rank: the runs of each recorded rank. */
+static int index_ranks(rt_trace *t, ms_error *err)
+{
+	enum { BLOCK = 65536 };
+	hid_t d = H5Dopen2(t->file, "/tokens/rank", H5P_DEFAULT), fsp = -1, msp = -1;
+	int32_t *buf = NULL;
+	int max_rank = -1, rc = MS_OK;
+	if (d < 0)
+		return MS_ERROR(err, MS_EFORMAT, "%s: missing dataset /tokens/rank", t->path);
+	buf = ms_malloc(err, BLOCK * sizeof *buf, "trace index");
+	if (!buf) {
+		H5Dclose(d);
+		return MS_ENOMEM;
+	}
+	fsp = H5Dget_space(d);
+	if (H5Sget_simple_extent_npoints(fsp) != t->T) {
+		rc = MS_ERROR(err, MS_EFORMAT, "%s: /tokens/rank must have num_tokens = %lld entries", t->path,
+			      (long long)t->T);
+		goto done;
+	}
+	for (int64_t t0 = 0; t0 < t->T; t0 += BLOCK) {
+		hsize_t start = (hsize_t)t0, count = (hsize_t)(t->T - t0 < BLOCK ? t->T - t0 : BLOCK);
+		msp = H5Screate_simple(1, &count, NULL);
+		if (H5Sselect_hyperslab(fsp, H5S_SELECT_SET, &start, NULL, &count, NULL) < 0 ||
+		    H5Dread(d, H5T_NATIVE_INT32, msp, fsp, H5P_DEFAULT, buf) < 0) {
+			rc = MS_ERROR(err, MS_EFORMAT, "%s: cannot read /tokens/rank[%lld..]: the file is truncated or corrupt",
+				      t->path, (long long)t0);
+			goto done;
+		}
+		H5Sclose(msp);
+		msp = -1;
+		for (hsize_t i = 0; i < count; i++) {
+			int r = buf[i];
+			if (r < 0 || r >= (1 << 20)) {
+				rc = MS_ERROR(err, MS_EFORMAT, "%s: /tokens/rank[%lld] = %d is out of range (0 .. 2^20)",
+					      t->path, (long long)(t0 + (int64_t)i), r);
+				goto done;
+			}
+			if (r > max_rank) {
+				stream *ns = realloc(t->streams, (size_t)(r + 1) * sizeof *ns);
+				if (!ns) {
+					rc = MS_ERROR(err, MS_ENOMEM, "out of memory indexing the trace's ranks");
+					goto done;
+				}
+				memset(ns + max_rank + 1, 0, (size_t)(r - max_rank) * sizeof *ns);
+				t->streams = ns;
+				max_rank = r;
+			}
+			if ((rc = add_run(&t->streams[r], t0 + (int64_t)i, err)) < 0)
+				goto done;
+		}
+	}
+	t->n_streams = max_rank + 1;
+	for (int r = 0; r < t->n_streams; r++)
+		if (t->streams[r].len == 0) {
+			rc = MS_ERROR(err, MS_EFORMAT, "%s: recorded rank %d has no tokens (ranks must be 0 .. %d without gaps)",
+				      t->path, r, t->n_streams - 1);
+			goto done;
+		}
+done:
+	if (msp >= 0)
+		H5Sclose(msp);
+	H5Sclose(fsp);
+	H5Dclose(d);
+	free(buf);
+	return rc;
+}
+
+void rt_trace_close(rt_trace *t)
+{
+	if (!t)
+		return;
+	if (t->ids >= 0)
+		H5Dclose(t->ids);
+	if (t->scores >= 0)
+		H5Dclose(t->scores);
+	if (t->file >= 0)
+		H5Fclose(t->file);
+	for (int r = 0; t->streams && r < t->n_streams; r++)
+		free(t->streams[r].runs);
+	free(t->streams);
+	free(t);
+}
+
+static int exists(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (f)
+		fclose(f);
+	return f != NULL;
+}
+
+/*
+ * A relative trace path is taken from the scenario file's directory. The built-in
+ * default stands for scenarios/default.cfg: its paths are taken from scenarios/ in
+ * the working directory, else in the source tree moesim was built from
+ * (MOESIM_DATADIR), so `moesim run` works from anywhere on the machine that built it.
+ */
+static int resolve_path(char *out, size_t len, const scn_scenario *s)
+{
+	const char *tr = s->routing.trace, *slash = strrchr(s->source, '/');
+	int n;
+	if (tr[0] == '/')
+		n = snprintf(out, len, "%s", tr);
+	else if (s->source[0] == '<') {
+		n = snprintf(out, len, "scenarios/%s", tr);
+#ifdef MOESIM_DATADIR
+		if (n >= 0 && (size_t)n < len && !exists(out))
+			n = snprintf(out, len, "%s/scenarios/%s", MOESIM_DATADIR, tr);
+#endif
+	} else if (slash)
+		n = snprintf(out, len, "%.*s/%s", (int)(slash - s->source), s->source, tr);
+	else
+		n = snprintf(out, len, "%s", tr);
+	return n >= 0 && (size_t)n < len ? MS_OK : MS_EINVAL;
+}
+
+rt_trace *rt_trace_open(const scn_scenario *s, ms_error *err)
+{
+	char wbuf[SCN_PATH_MAX + 160];
+	rt_trace *t = ms_calloc(err, 1, sizeof *t, "trace");
+	long long v;
+	hid_t fapl;
+	if (!t)
+		return NULL;
+	t->file = t->ids = t->scores = -1;
+	if (resolve_path(t->path, sizeof t->path, s) < 0) {
+		MS_ERROR(err, MS_EINVAL, "%s: trace path too long", scn_where(s, "routing.trace", wbuf, sizeof wbuf));
+		goto fail;
+	}
+	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+	fapl = H5Pcreate(H5P_FILE_ACCESS);
+	/* Enough chunk cache for the blocks of one layer that the members of a group read. */
+	H5Pset_cache(fapl, 0, 521, 64u << 20, 1.0);
+	t->file = H5Fopen(t->path, H5F_ACC_RDONLY, fapl);
+	H5Pclose(fapl);
+	if (t->file < 0) {
+		int there = exists(t->path);
+		MS_ERROR(err, there ? MS_EFORMAT : MS_EIO, "%s: routing.trace: %s: %s",
+			 scn_where(s, "routing.trace", wbuf, sizeof wbuf), t->path,
+			 there ? "not an HDF5 file, or truncated or corrupt" : "cannot open it (no such file?)");
+		goto fail;
+	}
+	if (read_int_attr(t->file, t->path, "num_layers", &v, err) < 0)
+		goto fail;
+	t->L = (int)v;
+	if (read_int_attr(t->file, t->path, "num_experts", &v, err) < 0)
+		goto fail;
+	t->E = (int)v;
+	if (read_int_attr(t->file, t->path, "depth", &v, err) < 0)
+		goto fail;
+	t->K = (int)v;
+	if (read_int_attr(t->file, t->path, "num_tokens", &v, err) < 0)
+		goto fail;
+	t->T = v;
+	if (t->L < 1 || t->E < 1 || t->K < 1 || t->K > t->E || t->T < 1) {
+		MS_ERROR(err, MS_EFORMAT, "%s: bad header: num_layers %d, num_experts %d, depth %d, num_tokens %lld",
+			 t->path, t->L, t->E, t->K, (long long)t->T);
+		goto fail;
+	}
+	if (t->E != s->model.experts) {
+		MS_ERROR(err, MS_EINVAL, "%s: the trace %s has %d experts per layer but model.experts = %d",
+			 scn_where(s, "routing.trace", wbuf, sizeof wbuf), t->path, t->E, s->model.experts);
+		goto fail;
+	}
+	if (t->K < s->routing.top_k) {
+		MS_ERROR(err, MS_EINVAL, "%s: routing.top_k = %d but the trace %s ranks only %d experts per token",
+			 scn_where(s, "routing.top_k", wbuf, sizeof wbuf), s->routing.top_k, t->path, t->K);
+		goto fail;
+	}
+	if ((t->ids = open_routing(t, "/routing/expert_ids", err)) < 0 ||
+	    (t->scores = open_routing(t, "/routing/scores", err)) < 0)
+		goto fail;
+	if (index_ranks(t, err) < 0)
+		goto fail;
+	t->layers = s->model.moe_layers;
+	t->top_k = s->routing.top_k;
+	t->world = scn_world(s);
+	t->tokens_per_rank = s->workload.tokens_per_rank;
+	t->share = (t->world + t->n_streams - 1) / t->n_streams;
+	if (t->L < t->layers)
+		fprintf(stderr, "moesim: warning: the trace %s has %d MoE layers, the model %d: layer l replays trace "
+			"layer l mod %d\n", t->path, t->L, t->layers, t->L);
+	{
+		/* Tokens a run takes from the shortest stream. */
+		int64_t need = (int64_t)s->workload.steps * t->share * t->tokens_per_rank, shortest = t->streams[0].len;
+		for (int r = 1; r < t->n_streams; r++)
+			shortest = t->streams[r].len < shortest ? t->streams[r].len : shortest;
+		if (need > shortest)
+			fprintf(stderr, "moesim: warning: the run replays %lld tokens per recorded rank but the trace %s "
+				"has %lld for its shortest rank: tokens are reused from the start\n",
+				(long long)need, t->path, (long long)shortest);
+	}
+	return t;
+fail:
+	rt_trace_close(t);
+	return NULL;
+}
+
+int rt_trace_depth(const rt_trace *t)
+{
+	return t->K;
+}
+
+/* Reads n rankings of trace layer tl from trace token t0 into ids/scores. */
+static int read_block(rt_trace *t, int tl, int64_t t0, int64_t n, int16_t *ids, float *scores, ms_error *err)
+{
+	hsize_t start[3] = {(hsize_t)tl, (hsize_t)t0, 0}, count[3] = {1, (hsize_t)n, (hsize_t)t->K};
+	hsize_t mdims[1] = {(hsize_t)(n * t->K)};
+	hid_t fsp = H5Dget_space(t->ids), msp = H5Screate_simple(1, mdims, NULL);
+	int rc = MS_OK;
+	if (H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+	    H5Dread(t->ids, H5T_NATIVE_INT16, msp, fsp, H5P_DEFAULT, ids) < 0 ||
+	    H5Dread(t->scores, H5T_NATIVE_FLOAT, msp, fsp, H5P_DEFAULT, scores) < 0)
+		rc = MS_ERROR(err, MS_EFORMAT, "%s: cannot read /routing/*[%d, %lld..%lld]: the file is truncated or corrupt",
+			      t->path, tl, (long long)t0, (long long)(t0 + n - 1));
+	H5Sclose(msp);
+	H5Sclose(fsp);
+	for (int64_t i = 0; rc == MS_OK && i < n * t->K; i++)
+		if (ids[i] < 0 || ids[i] >= t->E)
+			rc = MS_ERROR(err, MS_EFORMAT, "%s: /routing/expert_ids[%d, %lld, %lld] = %d is out of range: "
+				      "num_experts = %d (run `moesim trace validate`)",
+				      t->path, tl, (long long)(t0 + i / t->K), (long long)(i % t->K), ids[i], t->E);
+	return rc;
+}
+
+int rt_trace_fetch(rt_trace *t, int step, int layer, int rank, int16_t *ids, float *scores, ms_error *err)
+{
+	stream *s = &t->streams[rank % t->n_streams];
+	int64_t pos = (((int64_t)step * t->share + rank / t->n_streams) * t->tokens_per_rank) % s->len;
+	int64_t done = 0;
+	int tl = layer % t->L;
+	/* Find the run holding pos (binary search on offsets), then copy run pieces. */
+	int lo = 0, hi = s->n - 1;
+	while (lo < hi) {
+		int mid = (lo + hi + 1) / 2;
+		if (s->runs[mid].offset <= pos)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	while (done < t->tokens_per_rank) {
+		const run *r = &s->runs[lo];
+		int64_t in_run = pos - r->offset, n = r->len - in_run;
+		if (n > t->tokens_per_rank - done)
+			n = t->tokens_per_rank - done;
+		if (read_block(t, tl, r->start + in_run, n, ids + done * t->K, scores + done * t->K, err) < 0)
+			return err->code;
+		done += n;
+		pos += n;
+		if (pos == r->offset + r->len) {
+			lo++;
+			if (lo == s->n) { /* cycle */
+				lo = 0;
+				pos = 0;
+			}
+		}
+	}
+	return MS_OK;
+}
+
+int rt_trace_layer_loads(rt_trace *t, int top_k, double *load, ms_error *err)
+{
+	enum { BLOCK = 16384 };
+	int16_t *ids = ms_malloc(err, (size_t)BLOCK * t->K * sizeof *ids, "trace loads");
+	float *scores = ms_malloc(err, (size_t)BLOCK * t->K * sizeof *scores, "trace loads");
+	double *tl_load = ms_calloc(err, (size_t)t->L * t->E, sizeof *tl_load, "trace loads");
+	int rc = MS_OK;
+	if (!ids || !scores || !tl_load) {
+		rc = MS_ENOMEM;
+		goto done;
+	}
+	for (int l = 0; l < t->L; l++)
+		for (int64_t t0 = 0; t0 < t->T; t0 += BLOCK) {
+			int64_t n = t->T - t0 < BLOCK ? t->T - t0 : BLOCK;
+			if ((rc = read_block(t, l, t0, n, ids, scores, err)) < 0)
+				goto done;
+			for (int64_t i = 0; i < n; i++)
+				for (int j = 0; j < top_k; j++)
+					tl_load[(size_t)l * t->E + ids[i * t->K + j]] += 1.0;
+		}
+	for (int l = 0; l < t->layers; l++)
+		for (int e = 0; e < t->E; e++)
+			load[(size_t)l * t->E + e] = tl_load[(size_t)(l % t->L) * t->E + e] / (double)t->T;
+done:
+	free(ids);
+	free(scores);
+	free(tl_load);
+	return rc;
+}

@@ -1,0 +1,41 @@
+/*
+ * rt_trace.h - a recorded router trace as a source of routing decisions for the
+ * simulator: which trace tokens play which GPU's tokens at which step and layer.
+ *
+ * Mapping (docs/model.md, "Replaying a trace"): the trace's tokens are grouped by
+ * recorded rank into streams (in trace order). Simulated rank r replays stream
+ * r mod R (R = recorded ranks); the ranks sharing a stream take consecutive chunks of
+ * tokens_per_rank tokens, and steps continue where the previous step stopped; a
+ * stream is cycled from its start when it runs out (with a warning). A trace recorded
+ * in one process (R = 1) is thus cut into contiguous chunks. Model layer l replays
+ * trace layer l mod L_trace (a warning when the trace has fewer layers). A trace with
+ * a different expert count, or a ranking shallower than top_k, is an error.
+ */
+#ifndef RT_TRACE_H
+#define RT_TRACE_H
+
+#include <stdint.h>
+
+#include "common/ms_error.h"
+#include "scenario/scn_scenario.h"
+
+typedef struct rt_trace rt_trace;
+
+/* Opens the scenario's trace and checks it against the model; prints warnings to stderr. */
+rt_trace *rt_trace_open(const scn_scenario *s, ms_error *err);
+void rt_trace_close(rt_trace *t);
+
+/* Recorded ranking depth K. */
+int rt_trace_depth(const rt_trace *t);
+
+/*
+ * The rankings of the n = tokens_per_rank tokens that simulated rank `rank` routes at
+ * (step, layer): ids[n * K] and scores[n * K], best first.
+ */
+int rt_trace_fetch(rt_trace *t, int step, int layer, int rank, int16_t *ids, float *scores, ms_error *err);
+
+/* Mean pairs per expert in each model layer over the whole trace, counting each token's
+ * first top_k choices: load[layers * experts] (for load-aware placement). */
+int rt_trace_layer_loads(rt_trace *t, int top_k, double *load, ms_error *err);
+
+#endif
