@@ -19,4 +19,11 @@ const char *tu_temp_dir(char *buf, size_t len);
 /* Relative difference |a - b| / max(|a|, |b|, tiny). */
 double tu_rel(double a, double b);
 
+/*
+ * Writes a minimal moesim trace (docs/trace-format.md) by hand through the HDF5 API:
+ * ids and scores are [L][T][K]; ranks[T] (NULL: all 0). For tests of the replay.
+ */
+void tu_write_trace(const char *path, int L, int E, int K, long long T, const short *ids, const float *scores,
+		    const int *ranks);
+
 #endif

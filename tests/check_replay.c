@@ -1,0 +1,245 @@
+/*
+ * check_replay.c - replaying a recorded trace: drops counted by hand for a small trace
+ * at capacity factors 1.0, 1.25 and 2.0, under both drop policies and both scopes; the
+ * token mapping (recorded ranks, layer cycling); top-k re-chosen from the ranking;
+ * node-limited routing; bad traces rejected with the dataset named.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "routing/rt_router.h"
+#include "scenario/scn_scenario.h"
+#include "sim/sim_run.h"
+#include "test_util.h"
+
+/*
+ * Two recorded ranks of six tokens, four experts, full rankings (K = 4). Top-2 scores
+ * of each token sum to 1, so renormalisation keeps them. Rank 0:
+ *   t0: e0 .6  e1 .4    t1: e0 .7  e2 .3    t2: e0 .55 e1 .45
+ *   t3: e0 .9  e3 .1    t4: e1 .8  e0 .2    t5: e0 .5  e2 .5
+ * Rank 1:
+ *   u0: e0 .7  e3 .3    u1: e2 .75 e0 .25   u2: e0 .85 e1 .15
+ *   u3: e3 .65 e2 .35   u4: e0 .55 e2 .45   u5: e1 .95 e0 .05
+ * Demand per expert: rank 0 {6, 3, 2, 1}, rank 1 {5, 2, 3, 2}.
+ */
+static const short top2[12][2] = {{0, 1}, {0, 2}, {0, 1}, {0, 3}, {1, 0}, {0, 2},
+				  {0, 3}, {2, 0}, {0, 1}, {3, 2}, {0, 2}, {1, 0}};
+static const float sc2[12][2] = {{.6f, .4f}, {.7f, .3f}, {.55f, .45f}, {.9f, .1f}, {.8f, .2f}, {.5f, .5f},
+				 {.7f, .3f}, {.75f, .25f}, {.85f, .15f}, {.65f, .35f}, {.55f, .45f}, {.95f, .05f}};
+
+static void write_hand_trace(const char *path)
+{
+	short ids[12 * 4];
+	float scores[12 * 4];
+	int ranks[12];
+	for (int t = 0; t < 12; t++) {
+		int n = 2;
+		ranks[t] = t / 6;
+		ids[t * 4] = top2[t][0];
+		ids[t * 4 + 1] = top2[t][1];
+		scores[t * 4] = sc2[t][0];
+		scores[t * 4 + 1] = sc2[t][1];
+		for (short e = 0; e < 4; e++) /* the rest of the ranking, lower scores */
+			if (e != top2[t][0] && e != top2[t][1]) {
+				ids[t * 4 + n] = e;
+				scores[t * 4 + n] = 0.01f / (float)n;
+				n++;
+			}
+	}
+	tu_write_trace(path, 1, 4, 4, 12, ids, scores, ranks);
+}
+
+static const char cfg[] =
+	"model = { hidden = 64; ffn_hidden = 128; experts = 4; top_k = 2; moe_layers = 1; heads = 4; };\n"
+	"cluster = { nodes = 1; gpus_per_node = 2; };\n"
+	"parallel = { ep = 2; };\n"
+	"workload = { mode = \"prefill\"; tokens_per_rank = 6; seq_len = 6; };\n"
+	"routing = { source = \"trace\"; trace = \"%s\"; capacity_factor = %s; capacity_scope = \"%s\"; "
+	"drop_policy = \"%s\"; };\n";
+
+static void load(scn_scenario *s, const char *trace, const char *cf, const char *scope, const char *policy)
+{
+	char text[2048];
+	ms_error err;
+	ms_error_clear(&err);
+	snprintf(text, sizeof text, cfg, trace, cf, scope, policy);
+	if (scn_scenario_load_text(s, text, "replay", NULL, &err) < 0)
+		ck_abort_msg("%s", err.msg);
+}
+
+START_TEST(drops_by_hand)
+{
+	/* Dropped pairs, worked by hand (see the table in the comment above):
+	 * rank scope, C = ceil(3 cf) per GPU: cf 1 -> 3 (rank 0 drops 3 of expert 0's 6,
+	 * rank 1 drops 2 of 5) = 5; cf 1.25 -> 4: 2 + 1 = 3; cf 2 -> 6: 0.
+	 * global scope, C = ceil(6 cf): expert 0 is asked 11 times: cf 1 -> 6: 5;
+	 * cf 1.25 -> 8: 3; cf 2 -> 12: 0. Policies choose which pairs, not how many. */
+	static const char *cfs[3] = {"1.0", "1.25", "2.0"};
+	static const long long want_rank[3] = {5, 3, 0}, want_global[3] = {5, 3, 0};
+	/* Expert 0's kept pairs from GPU 0 and GPU 1 in the global scope:
+	 * position keeps the first C in (token, GPU) order; probs the C best scores with
+	 * ties to the earlier position. cf 1: position t0 u0 t1 u1 t2 u2 -> 3 + 3; probs
+	 * t3 .9, u2 .85, u0 .7, t1 .7, t0 .6, t2 .55 -> 4 + 2. cf 1.25: position adds t3, t4
+	 * -> 5 + 3; probs adds u4 .55, t5 .5 -> 5 + 3. */
+	static const int keep0_pos[3][2] = {{3, 3}, {5, 3}, {6, 5}}, keep0_probs[3][2] = {{4, 2}, {5, 3}, {6, 5}};
+	char path[256];
+	tu_write_temp(path, sizeof path, "");
+	write_hand_trace(path);
+	for (int c = 0; c < 3; c++)
+		for (int g = 0; g < 2; g++)
+			for (int pol = 0; pol < 2; pol++) {
+				scn_scenario s;
+				sim_result *r = NULL;
+				rt_router *rt;
+				const rt_group_routing *gr;
+				ms_error err;
+				ms_error_clear(&err);
+				load(&s, path, cfs[c], g ? "global" : "rank", pol ? "probs" : "position");
+				ck_assert_int_eq(sim_run(&s, &r, &err), MS_OK);
+				ck_assert_msg(r->dropped_pairs[0] == (g ? want_global[c] : want_rank[c]),
+					      "cf %s %s %s: simulator dropped %lld", cfs[c], g ? "global" : "rank",
+					      pol ? "probs" : "position", (long long)r->dropped_pairs[0]);
+				ck_assert_int_eq(r->pairs[0], 24);
+				sim_result_free(r);
+				rt = rt_router_create(&s, &err);
+				ck_assert_ptr_nonnull(rt);
+				ck_assert_int_eq(rt_route_group(rt, 0, 0, 0, &gr, &err), MS_OK);
+				if (g) {
+					const int *want = pol ? keep0_probs[c] : keep0_pos[c];
+					ck_assert_int_eq(gr->kept[0 * 4 + 0], want[0]);
+					ck_assert_int_eq(gr->kept[1 * 4 + 0], want[1]);
+				} else {
+					/* rank scope: each GPU keeps min(demand, C) of each expert */
+					static const int cap[3] = {3, 4, 6};
+					ck_assert_int_eq(gr->kept[0 * 4 + 0], cap[c] < 6 ? cap[c] : 6);
+					ck_assert_int_eq(gr->kept[1 * 4 + 0], cap[c] < 5 ? cap[c] : 5);
+				}
+				rt_router_destroy(rt);
+			}
+	remove(path);
+}
+END_TEST
+
+START_TEST(mapping_and_topk)
+{
+	/* Recorded rank 1's tokens go to simulated rank 1; top-1 re-chosen from the ranking. */
+	char path[256], text[2048];
+	scn_scenario s;
+	rt_router *rt;
+	const rt_group_routing *gr;
+	ms_error err;
+	scn_overrides ov = {1, {"routing.top_k=1"}};
+	tu_write_temp(path, sizeof path, "");
+	write_hand_trace(path);
+	snprintf(text, sizeof text, cfg, path, "\"dropless\"", "rank", "probs");
+	ms_error_clear(&err);
+	ck_assert_int_eq(scn_scenario_load_text(&s, text, "replay", &ov, &err), MS_OK);
+	rt = rt_router_create(&s, &err);
+	ck_assert_ptr_nonnull(rt);
+	ck_assert_int_eq(rt_route_group(rt, 0, 0, 0, &gr, &err), MS_OK);
+	/* rank 0 first choices: e0 x5, e1 x1; rank 1: e0 x3, e2 x1, e3 x1, e1 x1 */
+	ck_assert_int_eq(gr->demand[0], 5);
+	ck_assert_int_eq(gr->demand[1], 1);
+	ck_assert_int_eq(gr->demand[4 + 0], 3);
+	ck_assert_int_eq(gr->demand[4 + 1], 1);
+	ck_assert_int_eq(gr->demand[4 + 2], 1);
+	ck_assert_int_eq(gr->demand[4 + 3], 1);
+	rt_router_destroy(rt);
+	remove(path);
+}
+END_TEST
+
+START_TEST(node_limited)
+{
+	/* 2 nodes x 1 GPU, experts 0-1 on node 0, 2-3 on node 1, node_limit 1: each token keeps
+	 * its experts on the node with the best top-1 score (ceil(2/1) = 2 best per node).
+	 * t1: e0 .7 e2 .3 e1/e3 small -> node 0 (.7 + .005) beats node 1 (.3 + .01/3): e0, e1. */
+	char path[256], text[2048];
+	scn_scenario s;
+	rt_router *rt;
+	const rt_group_routing *gr;
+	ms_error err;
+	int64_t total = 0;
+	tu_write_temp(path, sizeof path, "");
+	write_hand_trace(path);
+	snprintf(text, sizeof text,
+		 "model = { hidden = 64; ffn_hidden = 128; experts = 4; top_k = 2; moe_layers = 1; heads = 4; };\n"
+		 "cluster = { nodes = 2; gpus_per_node = 1; };\nparallel = { ep = 2; };\n"
+		 "workload = { mode = \"prefill\"; tokens_per_rank = 6; seq_len = 6; };\n"
+		 "routing = { source = \"trace\"; trace = \"%s\"; capacity_factor = \"dropless\"; node_limit = 1; };\n",
+		 path);
+	ms_error_clear(&err);
+	ck_assert_int_eq(scn_scenario_load_text(&s, text, "replay", NULL, &err), MS_OK);
+	rt = rt_router_create(&s, &err);
+	ck_assert_ptr_nonnull(rt);
+	ck_assert_int_eq(rt_route_group(rt, 0, 0, 0, &gr, &err), MS_OK);
+	/* Every token's two experts are on one node (one GPU here), so the pairs a GPU sends
+	 * to the other come in whole tokens. */
+	for (int i = 0; i < 4; i++)
+		total += gr->sent[i];
+	ck_assert_int_eq(total, 24);
+	ck_assert_int_eq(gr->sent[0 * 2 + 1] % 2, 0);
+	ck_assert_int_eq(gr->sent[1 * 2 + 0] % 2, 0);
+	/* Rank 0's tokens all pick node 0: t1 (.7 + .005 against .3 + .0033), t3 (.9 against .1),
+	 * t5 (.5 + .005 against .5 + .0033), the others have both choices there already. */
+	ck_assert_int_eq(gr->sent[0 * 2 + 0], 12);
+	rt_router_destroy(rt);
+	remove(path);
+}
+END_TEST
+
+START_TEST(bad_traces)
+{
+	char path[256], text[2048];
+	scn_scenario s;
+	sim_result *r = NULL;
+	ms_error err;
+	short ids[12 * 4];
+	float scores[12 * 4];
+	for (int i = 0; i < 48; i++) {
+		ids[i] = (short)(i % 4);
+		scores[i] = 0.25f;
+	}
+	tu_write_temp(path, sizeof path, "");
+	/* wrong expert count */
+	tu_write_trace(path, 1, 8, 4, 12, ids, scores, NULL);
+	load(&s, path, "1.0", "rank", "probs");
+	ms_error_clear(&err);
+	ck_assert_int_lt(sim_run(&s, &r, &err), 0);
+	ck_assert_msg(strstr(err.msg, "has 8 experts per layer but model.experts = 4") != NULL, "%s", err.msg);
+	/* an id out of range */
+	ids[5 * 4 + 1] = 7;
+	tu_write_trace(path, 1, 4, 4, 12, ids, scores, NULL);
+	ms_error_clear(&err);
+	ck_assert_int_lt(sim_run(&s, &r, &err), 0);
+	ck_assert_msg(strstr(err.msg, "/routing/expert_ids[0, 5, 1] = 7 is out of range: num_experts = 4") != NULL, "%s",
+		      err.msg);
+	/* not HDF5 at all */
+	tu_write_temp(path, sizeof path, "this is not a trace\n");
+	load(&s, path, "1.0", "rank", "probs");
+	ms_error_clear(&err);
+	ck_assert_int_lt(sim_run(&s, &r, &err), 0);
+	ck_assert_msg(strstr(err.msg, "not an HDF5 file, or truncated or corrupt") != NULL, "%s", err.msg);
+	remove(path);
+	/* missing file */
+	snprintf(text, sizeof text, "%s.missing", path);
+	load(&s, text, "1.0", "rank", "probs");
+	ms_error_clear(&err);
+	ck_assert_int_lt(sim_run(&s, &r, &err), 0);
+	ck_assert_msg(strstr(err.msg, "cannot open it") != NULL, "%s", err.msg);
+}
+END_TEST
+
+Suite *replay_suite(void)
+{
+	Suite *s = suite_create("replay");
+	TCase *tc = tcase_create("trace");
+	tcase_add_test(tc, drops_by_hand);
+	tcase_add_test(tc, mapping_and_topk);
+	tcase_add_test(tc, node_limited);
+	tcase_add_test(tc, bad_traces);
+	suite_add_tcase(s, tc);
+	return s;
+}
