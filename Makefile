@@ -14,6 +14,8 @@
 CC ?= cc
 PKGS := gsl libconfig hdf5
 DEBIAN_PACKAGES := build-essential pkg-config libgsl-dev libconfig-dev libhdf5-dev check
+# The Python recorder (tools/) and its tests:
+PY_PACKAGES := python3-torch python3-h5py python3-numpy python3-pytest
 
 MODULES := common scenario models topology routing network trace profile sim output cli
 BUILD := build
@@ -52,9 +54,9 @@ depcheck:
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEBIAN_PACKAGES); \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEBIAN_PACKAGES) $(PY_PACKAGES); \
 	else \
-		echo "run as root: apt-get install -y $(DEBIAN_PACKAGES)"; exit 1; \
+		echo "run as root: apt-get install -y $(DEBIAN_PACKAGES) $(PY_PACKAGES)"; exit 1; \
 	fi
 
 $(BIN): $(BUILD)/cli/main.o $(BUILD)/libmoesim.a
@@ -94,6 +96,8 @@ $(BUILD)/check_moesim: $(TEST_OBJS) $(BUILD)/libmoesim.a
 check: depcheck $(BIN) $(BUILD)/check_moesim
 	MOESIM_BIN=./$(BIN) MOESIM_SRC=. $(BUILD)/check_moesim
 	MOESIM_BIN=./$(BIN) MOESIM_SRC=. sh tests/cli_test.sh
+	@if /usr/bin/python3 -c 'import torch, h5py, pytest' 2>/dev/null; then sh tools/run_tests.sh; \
+	else echo "check: skipping the Python recorder tests (install: $(PY_PACKAGES))"; fi
 
 asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
