@@ -19,6 +19,28 @@
 #define MOESIM_VERSION "0.1.0"
 #endif
 
+/* For a [layers][n] table: the mean over layers of max/mean, and the worst layer. */
+static void imbalance(const double *v, int layers, int n, double *mean_ratio, double *worst, int *worst_layer)
+{
+	*mean_ratio = 0;
+	*worst = 0;
+	*worst_layer = -1;
+	for (int l = 0; l < layers; l++) {
+		double mx = 0, sum = 0, ratio;
+		for (int i = 0; i < n; i++) {
+			double x = v[(size_t)l * n + i];
+			sum += x;
+			mx = x > mx ? x : mx;
+		}
+		ratio = sum > 0 ? mx / (sum / n) : 1.0;
+		*mean_ratio += ratio / layers;
+		if (ratio > *worst) {
+			*worst = ratio;
+			*worst_layer = l;
+		}
+	}
+}
+
 void out_summary_compute(const sim_result *r, out_summary *o)
 {
 	double step_sum = 0, pairs = 0, dpairs = 0, toks = 0, dtoks = 0;
@@ -39,33 +61,10 @@ void out_summary_compute(const sim_result *r, out_summary *o)
 			for (int w = 0; w < r->world; w++)
 				for (int ph = 0; ph < SIM_NPHASES; ph++)
 					o->phase_s[ph] += r->phase_s[sim_phase_index(r, p, l, w, ph)] / r->world;
-	o->rank_load_worst_layer = o->expert_load_worst_layer = -1;
-	for (int l = 0; l < r->layers; l++) {
-		double mx = 0, sum = 0, ratio;
-		for (int w = 0; w < r->world; w++) {
-			double v = r->rank_load[(size_t)l * r->world + w];
-			sum += v;
-			mx = v > mx ? v : mx;
-		}
-		ratio = sum > 0 ? mx / (sum / r->world) : 1.0;
-		o->rank_load_max_mean += ratio / r->layers;
-		if (ratio > o->rank_load_worst) {
-			o->rank_load_worst = ratio;
-			o->rank_load_worst_layer = l;
-		}
-		mx = sum = 0;
-		for (int e = 0; e < r->experts; e++) {
-			double v = r->expert_demand[(size_t)l * r->experts + e];
-			sum += v;
-			mx = v > mx ? v : mx;
-		}
-		ratio = sum > 0 ? mx / (sum / r->experts) : 1.0;
-		o->expert_load_max_mean += ratio / r->layers;
-		if (ratio > o->expert_load_worst) {
-			o->expert_load_worst = ratio;
-			o->expert_load_worst_layer = l;
-		}
-	}
+	imbalance(r->rank_load, r->layers, r->world, &o->rank_load_max_mean, &o->rank_load_worst,
+		  &o->rank_load_worst_layer);
+	imbalance(r->expert_demand, r->layers, r->experts, &o->expert_load_max_mean, &o->expert_load_worst,
+		  &o->expert_load_worst_layer);
 }
 
 static void fmt_time(char *buf, size_t n, double s)
