@@ -35,7 +35,7 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 OPT ?= -O2 -g
-CFLAGS_ALL := -std=c11 -D_ISOC11_SOURCE -D_POSIX_C_SOURCE=200809L -DMOESIM_DATADIR='"$(CURDIR)"' $(OPT) $(WARN) -I. -I$(BUILD) $(PKG_CFLAGS) $(CFLAGS)
+CFLAGS_ALL := -pthread -std=c11 -D_ISOC11_SOURCE -D_POSIX_C_SOURCE=200809L -DMOESIM_DATADIR='"$(CURDIR)"' $(OPT) $(WARN) -I. -I$(BUILD) $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS_ALL := $(PKG_LIBS) -lm $(LDLIBS)
 
 LIB_SRCS := $(filter-out cli/main.c,$(foreach m,$(MODULES),$(wildcard $(m)/*.c)))

@@ -40,9 +40,10 @@ struct rt_router {
 	uint32_t **alias_cut;       /* per layer, zipf only: coin thresholds (scaled to 2^32) */
 	int32_t **alias_other;      /* per layer, zipf only: the alias of each column */
 	double **popularity;        /* per layer */
+	int owns_tables;            /* 0 in a clone: tables, placement and trace are shared */
+	int64_t scope_pairs, scope_tokens;
 	gsl_rng *rng;
 	/* workspaces, sized for the scope (T*k pairs per rank, or P*T*k for global) */
-	int64_t cap_pairs;
 	int32_t *ids;      /* [P*T*k] member-major: ids[(p*T + t)*k + j] */
 	float *scores;
 	int32_t *sc_exp;   /* capacity input in position order */
@@ -156,7 +157,11 @@ void rt_router_destroy(rt_router *r)
 {
 	if (!r)
 		return;
-	destroy_tables(r);
+	if (r->owns_tables) {
+		destroy_tables(r);
+		rt_placement_fini(&r->placement);
+		rt_trace_close(r->trace);
+	}
 	if (r->rng)
 		gsl_rng_free(r->rng);
 	free(r->ids);
@@ -173,8 +178,6 @@ void rt_router_destroy(rt_router *r)
 	free(r->out.kept);
 	free(r->out.sent);
 	free(r->out.slot_load);
-	rt_placement_fini(&r->placement);
-	rt_trace_close(r->trace);
 	free(r->rank_ids);
 	free(r->rank_scores);
 	free(r->node_of_member);
@@ -216,10 +219,79 @@ static int init_placement(rt_router *r, const scn_scenario *s, ms_error *err)
 	return MS_ERROR(err, MS_EINVAL, "unknown placement");
 }
 
+/* The per-thread part: random stream aside, every buffer a routing call writes. */
+static int alloc_workspace(rt_router *r, ms_error *err)
+{
+	int64_t pairs_group = r->T * r->k * r->P;
+	if (!r->rng && !(r->rng = gsl_rng_alloc(gsl_rng_mt19937)))
+		return MS_ERROR(err, MS_ENOMEM, "out of memory allocating the router's random stream");
+	r->ids = ms_calloc(err, (size_t)pairs_group, sizeof *r->ids, "routing decisions");
+	r->scores = ms_calloc(err, (size_t)pairs_group, sizeof *r->scores, "routing scores");
+	r->sc_exp = ms_calloc(err, (size_t)r->scope_pairs, sizeof *r->sc_exp, "capacity workspace");
+	r->sc_score = ms_calloc(err, (size_t)r->scope_pairs, sizeof *r->sc_score, "capacity workspace");
+	r->sc_src = ms_calloc(err, (size_t)r->scope_pairs, sizeof *r->sc_src, "capacity workspace");
+	r->keep = ms_calloc(err, (size_t)r->scope_pairs, sizeof *r->keep, "capacity workspace");
+	r->order = ms_calloc(err, (size_t)r->scope_pairs, sizeof *r->order, "capacity workspace");
+	r->count = ms_calloc(err, (size_t)r->E + 1, sizeof *r->count, "capacity workspace");
+	r->tok_kept = ms_calloc(err, (size_t)r->scope_tokens, sizeof *r->tok_kept, "capacity workspace");
+	r->gumbel = ms_calloc(err, (size_t)r->E, sizeof *r->gumbel, "router workspace");
+	r->out.demand = ms_calloc(err, (size_t)r->P * (size_t)r->E, sizeof(int32_t), "routing matrix");
+	r->out.kept = ms_calloc(err, (size_t)r->P * (size_t)r->E, sizeof(int32_t), "routing matrix");
+	r->node_of_member = ms_calloc(err, (size_t)r->P, sizeof *r->node_of_member, "node map");
+	r->node_score = ms_calloc(err, (size_t)r->n_nodes, sizeof *r->node_score, "node map");
+	r->node_pick = ms_calloc(err, (size_t)r->n_nodes * 2, sizeof *r->node_pick, "node map");
+	r->out.sent = ms_calloc(err, (size_t)r->P * (size_t)r->P, sizeof(int64_t), "routing matrix");
+	r->out.slot_load = ms_calloc(err, (size_t)r->P * (size_t)r->placement.slots, sizeof(int64_t), "expert loads");
+	if (!r->ids || !r->scores || !r->sc_exp || !r->sc_score || !r->sc_src || !r->keep || !r->order ||
+	    !r->count || !r->tok_kept || !r->gumbel || !r->out.demand || !r->out.kept || !r->node_of_member ||
+	    !r->node_score || !r->node_pick || !r->out.sent || !r->out.slot_load)
+		return MS_ENOMEM;
+	if (r->trace) {
+		r->rank_ids = ms_calloc(err, (size_t)(r->T * r->depth), sizeof *r->rank_ids, "trace rankings");
+		r->rank_scores = ms_calloc(err, (size_t)(r->T * r->depth), sizeof *r->rank_scores, "trace rankings");
+		if (!r->rank_ids || !r->rank_scores)
+			return MS_ENOMEM;
+	}
+	r->out.members = r->P;
+	r->out.experts = r->E;
+	r->out.slots = r->placement.slots;
+	return MS_OK;
+}
+
+rt_router *rt_router_clone(const rt_router *src, ms_error *err)
+{
+	rt_router *r = ms_malloc(err, sizeof *r, "router");
+	if (!r)
+		return NULL;
+	*r = *src;
+	r->owns_tables = 0;
+	r->rng = NULL;
+	r->ids = NULL;
+	r->scores = NULL;
+	r->sc_exp = NULL;
+	r->sc_score = NULL;
+	r->sc_src = NULL;
+	r->keep = NULL;
+	r->order = NULL;
+	r->count = NULL;
+	r->tok_kept = NULL;
+	r->gumbel = NULL;
+	r->rank_ids = NULL;
+	r->rank_scores = NULL;
+	r->node_of_member = NULL;
+	r->node_score = NULL;
+	r->node_pick = NULL;
+	memset(&r->out, 0, sizeof r->out);
+	if (alloc_workspace(r, err) < 0) {
+		rt_router_destroy(r);
+		return NULL;
+	}
+	return r;
+}
+
 rt_router *rt_router_create(const scn_scenario *s, ms_error *err)
 {
 	rt_router *r = ms_calloc(err, 1, sizeof *r, "router");
-	int64_t pairs_rank, pairs_group, scope_pairs, scope_tokens;
 	if (!r)
 		return NULL;
 	r->P = s->parallel.ep;
@@ -234,10 +306,9 @@ rt_router *rt_router_create(const scn_scenario *s, ms_error *err)
 	r->scope = s->routing.capacity_scope;
 	r->policy = s->routing.drop_policy;
 	r->placement_kind = s->routing.placement;
-	pairs_rank = r->T * r->k;
-	pairs_group = pairs_rank * r->P;
-	scope_pairs = r->scope == SCN_SCOPE_GLOBAL ? pairs_group : pairs_rank;
-	scope_tokens = r->scope == SCN_SCOPE_GLOBAL ? r->T * r->P : r->T;
+	r->owns_tables = 1;
+	r->scope_pairs = r->scope == SCN_SCOPE_GLOBAL ? r->T * r->k * r->P : r->T * r->k;
+	r->scope_tokens = r->scope == SCN_SCOPE_GLOBAL ? r->T * r->P : r->T;
 	r->rng = gsl_rng_alloc(gsl_rng_mt19937);
 	if (!r->rng) {
 		MS_ERROR(err, MS_ENOMEM, "out of memory allocating the router's random stream");
@@ -274,21 +345,6 @@ rt_router *rt_router_create(const scn_scenario *s, ms_error *err)
 				p[e] = 1.0;
 		}
 	}
-	r->ids = ms_calloc(err, (size_t)pairs_group, sizeof *r->ids, "routing decisions");
-	r->scores = ms_calloc(err, (size_t)pairs_group, sizeof *r->scores, "routing scores");
-	r->sc_exp = ms_calloc(err, (size_t)scope_pairs, sizeof *r->sc_exp, "capacity workspace");
-	r->sc_score = ms_calloc(err, (size_t)scope_pairs, sizeof *r->sc_score, "capacity workspace");
-	r->sc_src = ms_calloc(err, (size_t)scope_pairs, sizeof *r->sc_src, "capacity workspace");
-	r->keep = ms_calloc(err, (size_t)scope_pairs, sizeof *r->keep, "capacity workspace");
-	r->order = ms_calloc(err, (size_t)scope_pairs, sizeof *r->order, "capacity workspace");
-	r->count = ms_calloc(err, (size_t)r->E + 1, sizeof *r->count, "capacity workspace");
-	r->tok_kept = ms_calloc(err, (size_t)scope_tokens, sizeof *r->tok_kept, "capacity workspace");
-	r->gumbel = ms_calloc(err, (size_t)r->E, sizeof *r->gumbel, "router workspace");
-	r->out.demand = ms_calloc(err, (size_t)r->P * (size_t)r->E, sizeof(int32_t), "routing matrix");
-	r->out.kept = ms_calloc(err, (size_t)r->P * (size_t)r->E, sizeof(int32_t), "routing matrix");
-	if (!r->ids || !r->scores || !r->sc_exp || !r->sc_score || !r->sc_src || !r->keep || !r->order ||
-	    !r->count || !r->tok_kept || !r->gumbel || !r->out.demand || !r->out.kept)
-		goto fail;
 	r->out.members = r->P;
 	r->out.experts = r->E;
 	r->node_limit = s->routing.node_limit;
@@ -298,24 +354,12 @@ rt_router *rt_router_create(const scn_scenario *s, ms_error *err)
 		if (!r->trace)
 			goto fail;
 		r->depth = rt_trace_depth(r->trace);
-		r->rank_ids = ms_calloc(err, (size_t)(r->T * r->depth), sizeof *r->rank_ids, "trace rankings");
-		r->rank_scores = ms_calloc(err, (size_t)(r->T * r->depth), sizeof *r->rank_scores, "trace rankings");
-		if (!r->rank_ids || !r->rank_scores)
-			goto fail;
 	}
 	/* An EP group of P consecutive ranks spans at most this many nodes. */
 	r->n_nodes = (r->P + r->gpus_per_node - 2) / r->gpus_per_node + 1;
-	r->node_of_member = ms_calloc(err, (size_t)r->P, sizeof *r->node_of_member, "node map");
-	r->node_score = ms_calloc(err, (size_t)r->n_nodes, sizeof *r->node_score, "node map");
-	r->node_pick = ms_calloc(err, (size_t)r->n_nodes * 2, sizeof *r->node_pick, "node map");
-	if (!r->node_of_member || !r->node_score || !r->node_pick)
-		goto fail;
 	if (init_placement(r, s, err) < 0)
 		goto fail;
-	r->out.slots = r->placement.slots;
-	r->out.sent = ms_calloc(err, (size_t)r->P * (size_t)r->P, sizeof(int64_t), "routing matrix");
-	r->out.slot_load = ms_calloc(err, (size_t)r->P * (size_t)r->placement.slots, sizeof(int64_t), "expert loads");
-	if (!r->out.sent || !r->out.slot_load)
+	if (alloc_workspace(r, err) < 0)
 		goto fail;
 	return r;
 fail:

@@ -47,6 +47,13 @@ typedef struct rt_router rt_router;
 rt_router *rt_router_create(const scn_scenario *s, ms_error *err);
 void rt_router_destroy(rt_router *r);
 
+/*
+ * A router for another thread: it shares src's read-only tables (popularity, placement,
+ * trace) and has its own workspaces and random stream. Destroy clones before src.
+ * Routing the same (step, layer, group) through any clone gives the same result.
+ */
+rt_router *rt_router_clone(const rt_router *src, ms_error *err);
+
 /* Routes EP group `group` for (step, layer) into out (whose arrays the router owns;
  * they stay valid until the next call). */
 int rt_route_group(rt_router *r, int step, int layer, int group, const rt_group_routing **out, ms_error *err);

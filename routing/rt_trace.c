@@ -14,6 +14,7 @@
 #include "routing/rt_trace.h"
 
 #include <hdf5.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,8 @@ struct rt_trace {
 	int n_streams;      /* recorded ranks R */
 	stream *streams;
 	int share;          /* simulated ranks per stream: ceil(world / R) */
+	pthread_mutex_t lock; /* the HDF5 library is not thread-safe: one reader at a time */
+	int lock_ready;
 };
 
 static int read_int_attr(hid_t file, const char *path, const char *name, long long *v, ms_error *err)
@@ -171,6 +174,8 @@ void rt_trace_close(rt_trace *t)
 {
 	if (!t)
 		return;
+	if (t->lock_ready)
+		pthread_mutex_destroy(&t->lock);
 	if (t->ids >= 0)
 		H5Dclose(t->ids);
 	if (t->scores >= 0)
@@ -225,6 +230,12 @@ rt_trace *rt_trace_open(const scn_scenario *s, ms_error *err)
 	if (!t)
 		return NULL;
 	t->file = t->ids = t->scores = -1;
+	if (pthread_mutex_init(&t->lock, NULL) != 0) {
+		MS_ERROR(err, MS_ENOMEM, "cannot create the trace reader's lock");
+		free(t);
+		return NULL;
+	}
+	t->lock_ready = 1;
 	if (resolve_path(t->path, sizeof t->path, s) < 0) {
 		MS_ERROR(err, MS_EINVAL, "%s: trace path too long", scn_where(s, "routing.trace", wbuf, sizeof wbuf));
 		goto fail;
@@ -325,7 +336,18 @@ static int read_block(rt_trace *t, int tl, int64_t t0, int64_t n, int16_t *ids, 
 	return rc;
 }
 
+static int fetch(rt_trace *t, int step, int layer, int rank, int16_t *ids, float *scores, ms_error *err);
+
 int rt_trace_fetch(rt_trace *t, int step, int layer, int rank, int16_t *ids, float *scores, ms_error *err)
+{
+	int rc;
+	pthread_mutex_lock(&t->lock);
+	rc = fetch(t, step, layer, rank, ids, scores, err);
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+static int fetch(rt_trace *t, int step, int layer, int rank, int16_t *ids, float *scores, ms_error *err)
 {
 	stream *s = &t->streams[rank % t->n_streams];
 	int64_t pos = (((int64_t)step * t->share + rank / t->n_streams) * t->tokens_per_rank) % s->len;

@@ -11,8 +11,10 @@
  */
 #include "sim/sim_run.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "models/moe_model.h"
 #include "network/net_alltoall.h"
@@ -53,18 +55,16 @@ typedef struct runner {
 	const scn_scenario *s;
 	moe_model model;
 	topo_cluster topo;
-	rt_router *router;
-	net_alltoall *a2a;
 	sim_engine *eng;
 	sim_result *res;
-	int P, G, L, passes, world, E, local_experts;
+	int P, G, L, passes, world, E;
 	int n_pos;        /* phases per step per GPU */
 	double *plan_rank;  /* [L][world][T_N] */
 	double *plan_group; /* [L][G][2]: dispatch, combine */
-	double *bytes;      /* [P][P] workspace */
-	double *bytes_t;    /* transposed */
-	int32_t *recv;      /* [local_experts] */
-	int *members;       /* [P] global ranks of a group */
+	net_alltoall_stats *gstats; /* [L][G][2] all-to-all statistics of the step */
+	struct worker *workers;
+	pthread_t *threads;
+	int n_workers;
 	rank_state *ranks;
 	group_state *groups;
 	int ranks_done;
@@ -161,71 +161,203 @@ static int handle(void *model, sim_engine *eng, sim_event *ev)
 	return MS_EINVAL;
 }
 
+/*
+ * Plan building runs on worker threads, each routing the EP groups g = id, id + n, ...
+ * with its own router clone and workspaces. Everything a worker writes is its own
+ * (plan entries of its groups and ranks, its counters, the per-group statistics);
+ * the statistics are reduced afterwards in group order, so the result does not depend
+ * on the number of threads (tested).
+ */
+typedef struct worker {
+	runner *R;
+	int id, n, step;
+	rt_router *router;
+	net_alltoall *a2a;
+	double *bytes, *bytes_t;  /* [P][P] */
+	int32_t *recv;            /* [slots] */
+	int *members;             /* [P] */
+	int64_t *demand;          /* [L][E] pairs routed, this step */
+	int64_t pairs, dropped_pairs, tokens, dropped_tokens;
+	ms_error err;
+	int rc;
+} worker;
+
+/* Routes group g of layer l and writes its plan entries and statistics. */
+static int plan_group(worker *w, int l, int g)
+{
+	runner *R = w->R;
+	sim_result *res = R->res;
+	double row = moe_row_bytes(&R->model);
+	double T = (double)R->s->workload.tokens_per_rank;
+	const rt_group_routing *rt;
+	double *tg = R->plan_group + ((size_t)l * R->G + g) * 2;
+	net_alltoall_stats *st = R->gstats + ((size_t)l * R->G + g) * 2;
+	if (rt_route_group(w->router, w->step, l, g, &rt, &w->err) < 0)
+		return w->err.code;
+	w->pairs += rt->pairs;
+	w->dropped_pairs += rt->dropped_pairs;
+	w->tokens += rt->tokens;
+	w->dropped_tokens += rt->dropped_tokens;
+	for (int p = 0; p < R->P; p++) {
+		const int32_t *demand = rt->demand + (size_t)p * R->E;
+		int rank = g * R->P + p;
+		double *t = R->plan_rank + ((size_t)l * R->world + rank) * T_N;
+		double sent = 0, recv_total = 0;
+		for (int e = 0; e < R->E; e++)
+			w->demand[(size_t)l * R->E + e] += demand[e];
+		for (int j = 0; j < R->P; j++) {
+			w->bytes[(size_t)p * R->P + j] = (double)rt->sent[(size_t)p * R->P + j] * row;
+			sent += (double)rt->sent[(size_t)p * R->P + j];
+		}
+		/* What this member's expert replicas receive, one entry per slot. */
+		for (int k = 0; k < rt->slots; k++) {
+			int64_t v = rt->slot_load[(size_t)p * rt->slots + k];
+			w->recv[k] = (int32_t)v;
+			recv_total += (double)v;
+		}
+		res->rank_load[(size_t)l * R->world + rank] += recv_total * R->inv_steps;
+		t[T_DENSE_F] = moe_dense_time(&R->model, T, MOE_FWD);
+		t[T_DENSE_B] = moe_dense_time(&R->model, T, MOE_BWD);
+		t[T_PERMUTE] = moe_permute_time(&R->model, sent);
+		t[T_UNPERMUTE] = moe_permute_time(&R->model, sent);
+		t[T_EXPERT_F] = moe_expert_time(&R->model, w->recv, rt->slots, MOE_FWD);
+		t[T_EXPERT_B] = moe_expert_time(&R->model, w->recv, rt->slots, MOE_BWD);
+	}
+	for (int p = 0; p < R->P; p++)
+		w->members[p] = g * R->P + p;
+	for (int i = 0; i < R->P; i++)
+		for (int j = 0; j < R->P; j++)
+			w->bytes_t[(size_t)j * R->P + i] = w->bytes[(size_t)i * R->P + j];
+	for (int dir = 0; dir < 2; dir++) {
+		net_alltoall_time(w->a2a, w->members, R->P, dir ? w->bytes_t : w->bytes, &st[dir]);
+		tg[dir] = st[dir].time_s;
+	}
+	return MS_OK;
+}
+
+static void *worker_main(void *arg)
+{
+	worker *w = arg;
+	for (int l = 0; l < w->R->L && w->rc == MS_OK; l++)
+		for (int g = w->id; g < w->R->G && w->rc == MS_OK; g += w->n)
+			w->rc = plan_group(w, l, g);
+	return NULL;
+}
+
 /* Routes every (layer, group) of a step and fills the plan and the routing statistics. */
 static int build_plan(runner *R, int step, ms_error *err)
 {
 	sim_result *res = R->res;
-	double row = moe_row_bytes(&R->model);
-	double T = (double)R->s->workload.tokens_per_rank;
+	int started = 0;
+	for (int i = 0; i < R->n_workers; i++) {
+		worker *w = &R->workers[i];
+		w->step = step;
+		w->pairs = w->dropped_pairs = w->tokens = w->dropped_tokens = 0;
+		w->rc = MS_OK;
+		ms_error_clear(&w->err);
+		memset(w->demand, 0, (size_t)R->L * R->E * sizeof *w->demand);
+	}
+	if (R->n_workers == 1) {
+		worker_main(&R->workers[0]);
+	} else {
+		for (; started < R->n_workers; started++)
+			if (pthread_create(&R->threads[started], NULL, worker_main, &R->workers[started]) != 0)
+				break;
+		if (started < R->n_workers) {
+			/* Could not start them all: the started ones finish, the rest run here. */
+			for (int i = started; i < R->n_workers; i++)
+				worker_main(&R->workers[i]);
+		}
+		for (int i = 0; i < started; i++)
+			pthread_join(R->threads[i], NULL);
+	}
+	for (int i = 0; i < R->n_workers; i++) {
+		worker *w = &R->workers[i];
+		if (w->rc < 0)
+			return MS_ERROR(err, w->rc, "%s", w->err.msg);
+		res->pairs[step] += w->pairs;
+		res->dropped_pairs[step] += w->dropped_pairs;
+		res->tokens[step] += w->tokens;
+		res->dropped_tokens[step] += w->dropped_tokens;
+	}
 	for (int l = 0; l < R->L; l++) {
-		for (int g = 0; g < R->G; g++) {
-			const rt_group_routing *rt;
-			net_alltoall_stats st;
-			double *tg = R->plan_group + ((size_t)l * R->G + g) * 2;
-			if (rt_route_group(R->router, step, l, g, &rt, err) < 0)
-				return err->code;
-			res->pairs[step] += rt->pairs;
-			res->dropped_pairs[step] += rt->dropped_pairs;
-			res->tokens[step] += rt->tokens;
-			res->dropped_tokens[step] += rt->dropped_tokens;
-			for (int p = 0; p < R->P; p++) {
-				const int32_t *demand = rt->demand + (size_t)p * R->E;
-				int rank = g * R->P + p;
-				double *t = R->plan_rank + ((size_t)l * R->world + rank) * T_N;
-				double sent = 0, recv_total = 0;
-				for (int e = 0; e < R->E; e++)
-					res->expert_demand[(size_t)l * R->E + e] += demand[e] * R->inv_steps;
-				for (int j = 0; j < R->P; j++) {
-					R->bytes[(size_t)p * R->P + j] = (double)rt->sent[(size_t)p * R->P + j] * row;
-					sent += (double)rt->sent[(size_t)p * R->P + j];
-				}
-				/* What this member's expert replicas receive, one entry per slot. */
-				for (int k = 0; k < rt->slots; k++) {
-					int64_t v = rt->slot_load[(size_t)p * rt->slots + k];
-					R->recv[k] = (int32_t)v;
-					recv_total += (double)v;
-				}
-				res->rank_load[(size_t)l * R->world + rank] += recv_total * R->inv_steps;
-				t[T_DENSE_F] = moe_dense_time(&R->model, T, MOE_FWD);
-				t[T_DENSE_B] = moe_dense_time(&R->model, T, MOE_BWD);
-				t[T_PERMUTE] = moe_permute_time(&R->model, sent);
-				t[T_UNPERMUTE] = moe_permute_time(&R->model, sent);
-				t[T_EXPERT_F] = moe_expert_time(&R->model, R->recv, rt->slots, MOE_FWD);
-				t[T_EXPERT_B] = moe_expert_time(&R->model, R->recv, rt->slots, MOE_BWD);
-			}
-			for (int p = 0; p < R->P; p++)
-				R->members[p] = g * R->P + p;
-			for (int i = 0; i < R->P; i++)
-				for (int j = 0; j < R->P; j++)
-					R->bytes_t[(size_t)j * R->P + i] = R->bytes[(size_t)i * R->P + j];
+		for (int e = 0; e < R->E; e++) {
+			int64_t c = 0;
+			for (int i = 0; i < R->n_workers; i++)
+				c += R->workers[i].demand[(size_t)l * R->E + e];
+			res->expert_demand[(size_t)l * R->E + e] += (double)c * R->inv_steps;
+		}
+		for (int g = 0; g < R->G; g++)
 			for (int dir = 0; dir < 2; dir++) {
-				net_alltoall_time(R->a2a, R->members, R->P, dir ? R->bytes_t : R->bytes, &st);
-				tg[dir] = st.time_s;
-				(dir ? res->combine_s : res->dispatch_s)[l] += st.time_s * R->inv_steps / R->G;
-				res->nvlink_bytes += st.nvlink_bytes * R->inv_steps;
-				res->nic_bytes += st.nic_bytes * R->inv_steps;
-				if (st.nvlink_max_bytes > res->hot_nvlink_bytes) {
-					res->hot_nvlink_bytes = st.nvlink_max_bytes;
-					res->hot_nvlink_rank = st.hot_nvlink_rank;
+				const net_alltoall_stats *st = R->gstats + ((size_t)l * R->G + g) * 2 + dir;
+				(dir ? res->combine_s : res->dispatch_s)[l] += st->time_s * R->inv_steps / R->G;
+				res->nvlink_bytes += st->nvlink_bytes * R->inv_steps;
+				res->nic_bytes += st->nic_bytes * R->inv_steps;
+				if (st->nvlink_max_bytes > res->hot_nvlink_bytes) {
+					res->hot_nvlink_bytes = st->nvlink_max_bytes;
+					res->hot_nvlink_rank = st->hot_nvlink_rank;
 					res->hot_nvlink_layer = l;
 				}
-				if (st.nic_max_bytes > res->hot_nic_bytes) {
-					res->hot_nic_bytes = st.nic_max_bytes;
-					res->hot_nic = st.hot_nic;
+				if (st->nic_max_bytes > res->hot_nic_bytes) {
+					res->hot_nic_bytes = st->nic_max_bytes;
+					res->hot_nic = st->hot_nic;
 					res->hot_nic_layer = l;
 				}
 			}
-		}
+	}
+	return MS_OK;
+}
+
+static void workers_fini(runner *R)
+{
+	for (int i = 0; R->workers && i < R->n_workers; i++) {
+		worker *w = &R->workers[i];
+		/* Clones first: worker 0 holds the router that owns the shared tables. */
+		if (i > 0)
+			rt_router_destroy(w->router);
+		net_alltoall_destroy(w->a2a);
+		free(w->bytes);
+		free(w->bytes_t);
+		free(w->recv);
+		free(w->members);
+		free(w->demand);
+	}
+	if (R->workers)
+		rt_router_destroy(R->workers[0].router);
+	free(R->workers);
+	free(R->threads);
+}
+
+static int workers_init(runner *R, int threads, ms_error *err)
+{
+	int slots;
+	if (threads <= 0) {
+		const char *env = getenv("MOESIM_THREADS");
+		long n = env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+		threads = n > 0 && n < 1024 ? (int)n : 1;
+	}
+	R->n_workers = threads < R->G ? threads : R->G;
+	R->workers = ms_calloc(err, (size_t)R->n_workers, sizeof *R->workers, "workers");
+	R->threads = ms_calloc(err, (size_t)R->n_workers, sizeof *R->threads, "workers");
+	if (!R->workers || !R->threads)
+		return MS_ENOMEM;
+	for (int i = 0; i < R->n_workers; i++) {
+		worker *w = &R->workers[i];
+		w->R = R;
+		w->id = i;
+		w->n = R->n_workers;
+		w->router = i == 0 ? rt_router_create(R->s, err) : rt_router_clone(R->workers[0].router, err);
+		if (!w->router)
+			return err->code ? err->code : MS_ENOMEM;
+		slots = rt_router_placement(w->router)->slots;
+		w->a2a = net_alltoall_create(&R->topo, R->P, err);
+		w->bytes = ms_calloc(err, (size_t)R->P * R->P, sizeof(double), "byte matrix");
+		w->bytes_t = ms_calloc(err, (size_t)R->P * R->P, sizeof(double), "byte matrix");
+		w->recv = ms_calloc(err, (size_t)slots + 1, sizeof(int32_t), "expert loads");
+		w->members = ms_calloc(err, (size_t)R->P, sizeof(int), "group members");
+		w->demand = ms_calloc(err, (size_t)R->L * R->E, sizeof(int64_t), "expert demand");
+		if (!w->a2a || !w->bytes || !w->bytes_t || !w->recv || !w->members || !w->demand)
+			return MS_ENOMEM;
 	}
 	return MS_OK;
 }
@@ -287,20 +419,21 @@ static sim_result *result_alloc(const scn_scenario *s, int passes, ms_error *err
 
 static void runner_fini(runner *R)
 {
-	rt_router_destroy(R->router);
-	net_alltoall_destroy(R->a2a);
+	workers_fini(R);
 	sim_engine_destroy(R->eng);
 	free(R->plan_rank);
 	free(R->plan_group);
-	free(R->bytes);
-	free(R->bytes_t);
-	free(R->recv);
-	free(R->members);
+	free(R->gstats);
 	free(R->ranks);
 	free(R->groups);
 }
 
 int sim_run(const scn_scenario *s, sim_result **out, ms_error *err)
+{
+	return sim_run_threads(s, 0, out, err);
+}
+
+int sim_run_threads(const scn_scenario *s, int threads, sim_result **out, ms_error *err)
 {
 	runner R;
 	int rc = MS_OK;
@@ -315,26 +448,19 @@ int sim_run(const scn_scenario *s, sim_result **out, ms_error *err)
 	R.G = R.world / R.P;
 	R.L = s->model.moe_layers;
 	R.E = s->model.experts;
-	R.local_experts = 0; /* set from the placement below */
 	R.passes = s->workload.mode == SCN_MODE_TRAINING ? 2 : 1;
 	R.n_pos = R.passes * R.L * NSEQ;
 	R.inv_steps = 1.0 / s->workload.steps;
 	R.res = result_alloc(s, R.passes, err);
-	R.router = rt_router_create(s, err);
-	R.a2a = net_alltoall_create(&R.topo, R.P, err);
+	if ((rc = workers_init(&R, threads, err)) < 0)
+		goto done;
 	R.eng = sim_engine_create((size_t)R.world + (size_t)R.G + 16, handle, &R, err);
 	R.plan_rank = ms_calloc(err, (size_t)R.L * R.world * T_N, sizeof(double), "step plan");
 	R.plan_group = ms_calloc(err, (size_t)R.L * R.G * 2, sizeof(double), "step plan");
-	R.bytes = ms_calloc(err, (size_t)R.P * R.P, sizeof(double), "byte matrix");
-	R.bytes_t = ms_calloc(err, (size_t)R.P * R.P, sizeof(double), "byte matrix");
-	if (R.router)
-		R.local_experts = rt_router_placement(R.router)->slots;
-	R.recv = ms_calloc(err, (size_t)R.local_experts + 1, sizeof(int32_t), "expert loads");
-	R.members = ms_calloc(err, (size_t)R.P, sizeof(int), "group members");
+	R.gstats = ms_calloc(err, (size_t)R.L * R.G * 2, sizeof *R.gstats, "all-to-all statistics");
 	R.ranks = ms_calloc(err, (size_t)R.world, sizeof(rank_state), "rank states");
 	R.groups = ms_calloc(err, (size_t)R.G, sizeof(group_state), "group states");
-	if (!R.res || !R.router || !R.a2a || !R.eng || !R.plan_rank || !R.plan_group || !R.bytes || !R.bytes_t ||
-	    !R.recv || !R.members || !R.ranks || !R.groups) {
+	if (!R.res || !R.eng || !R.plan_rank || !R.plan_group || !R.gstats || !R.ranks || !R.groups) {
 		rc = err->code ? err->code : MS_ENOMEM;
 		goto done;
 	}

@@ -63,8 +63,12 @@ typedef struct sim_result {
 	uint64_t events;           /* events the engine processed */
 } sim_result;
 
-/* Runs the scenario. On success *out owns a result to free with sim_result_free. */
+/* Runs the scenario. On success *out owns a result to free with sim_result_free.
+ * Routing runs on $MOESIM_THREADS threads (default: the online CPUs). */
 int sim_run(const scn_scenario *s, sim_result **out, ms_error *err);
+
+/* The same on `threads` threads (0: as sim_run). The result does not depend on it. */
+int sim_run_threads(const scn_scenario *s, int threads, sim_result **out, ms_error *err);
 void sim_result_free(sim_result *r);
 
 /* Index into phase_s. */
