@@ -26,6 +26,9 @@ static const cli_command commands[] = {
 	{"show", "show [SCENARIO]  print the scenario with every default and derived value filled in", cli_cmd_show},
 	{"keys", "keys             list every scenario key with its type, default, unit and meaning", cli_cmd_keys},
 	{"gpus", "gpus             list the built-in GPU datasheet entries", cli_cmd_gpus},
+	{"calibrate", "calibrate COMMAND calibration profiles: fit, import-nccl-tests (moesim calibrate --help)", cli_cmd_calibrate},
+	{"trace", "trace COMMAND    router traces: info, validate, stats, synth, import (moesim trace --help)", cli_cmd_trace},
+	{"topo", "topo [SCENARIO]  the network: GPUs, NICs, switches, links, bisection bandwidth, a route", cli_cmd_topo},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

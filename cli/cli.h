@@ -26,5 +26,8 @@ int cli_cmd_run(int argc, char **argv);
 int cli_cmd_show(int argc, char **argv);
 int cli_cmd_keys(int argc, char **argv);
 int cli_cmd_gpus(int argc, char **argv);
+int cli_cmd_calibrate(int argc, char **argv);
+int cli_cmd_trace(int argc, char **argv);
+int cli_cmd_topo(int argc, char **argv);
 
 #endif

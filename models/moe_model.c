@@ -1,13 +1,186 @@
 /*
- * moe_model.c - roofline compute costs of one MoE layer (formulas in moe_model.h).
+ * moe_model.c - compute costs of one MoE layer: rooflines, or measured tables from a
+ * calibration profile (formulas and rules in moe_model.h).
  *
  * Invariant: every time returned is finite and >= 0, and zero work costs zero time
- * (an expert that receives no token launches no GEMM).
+ * (an expert that receives no token launches no GEMM). Without cluster.profile the
+ * results are exactly the rooflines' (the calibrated branches are never taken).
  */
 #include "models/moe_model.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
+
+#define MAX_PROFILE_FILES PROF_MAX_FILES
+
+/* Peak tensor FLOP/s of the GPU (or a datasheet profile) for the model's expert dtype. */
+static double dtype_peak(scn_dtype d, double bf16, double fp8, double tf32)
+{
+	switch (d) {
+	case SCN_DTYPE_FP8: return fp8;
+	case SCN_DTYPE_FP32: return tf32;
+	default: return bf16;
+	}
+}
+
+/* The profile's dtype name for the model's (fp16 has bf16's tensor rate and size). */
+static const char *gemm_dtype(scn_dtype d, int alt)
+{
+	switch (d) {
+	case SCN_DTYPE_FP8: return "fp8_e4m3";
+	case SCN_DTYPE_FP32: return "fp32";
+	case SCN_DTYPE_FP16: return alt ? "bf16" : "fp16";
+	default: return "bf16";
+	}
+}
+
+/*
+ * Splits cluster.profile at commas into paths[], each resolved: absolute as given;
+ * relative from the scenario file's directory, or from the working directory when the
+ * value came from --set (or the scenario has no file). buf holds the strings.
+ */
+static int split_paths(const scn_scenario *s, const char *where, char *buf, size_t len, const char **paths,
+		       int *n, ms_error *err)
+{
+	char dir[SCN_PATH_MAX] = "";
+	const char *p = s->cluster.profile, *slash = strrchr(s->source, '/');
+	size_t used = 0;
+	if (strncmp(where, "--set", 5) != 0 && slash && s->source[0] != '<')
+		snprintf(dir, sizeof dir, "%.*s/", (int)(slash - s->source), s->source);
+	*n = 0;
+	while (*p) {
+		size_t k = strcspn(p, ","), need;
+		const char *q = p;
+		while (k > 0 && (*q == ' ' || *q == '\t'))
+			q++, k--;
+		while (k > 0 && (q[k - 1] == ' ' || q[k - 1] == '\t'))
+			k--;
+		if (k == 0)
+			return MS_ERROR(err, MS_EINVAL, "%s: cluster.profile = \"%s\" has an empty file name", where,
+					s->cluster.profile);
+		if (*n == MAX_PROFILE_FILES)
+			return MS_ERROR(err, MS_EINVAL, "%s: cluster.profile names more than %d files", where, MAX_PROFILE_FILES);
+		need = (q[0] == '/' ? 0 : strlen(dir)) + k + 1;
+		if (used + need > len)
+			return MS_ERROR(err, MS_EINVAL, "%s: cluster.profile is too long", where);
+		paths[(*n)++] = buf + used;
+		used += (size_t)snprintf(buf + used, len - used, "%s%.*s", q[0] == '/' ? "" : dir, (int)k, q) + 1;
+		p = q + k;
+		while (*p && *p != ',')
+			p++;
+		if (*p == ',')
+			p++;
+	}
+	if (*n == 0)
+		return MS_ERROR(err, MS_EINVAL, "%s: cluster.profile = \"%s\" names no file", where, s->cluster.profile);
+	return MS_OK;
+}
+
+/* The largest bytes/s a copy table shows. */
+static double copy_rate(const prof_table *t)
+{
+	double best = 0;
+	for (int i = 0; i < t->n; i++)
+		best = fmax(best, t->x[i] / t->t_s[i]);
+	return best;
+}
+
+static int use_profile(moe_model *m, const scn_scenario *s, ms_error *err)
+{
+	char wbuf[SCN_PATH_MAX + 160], pbuf[2 * SCN_PATH_MAX + 64];
+	const char *paths[MAX_PROFILE_FILES];
+	const char *where = scn_where(s, "cluster.profile", wbuf, sizeof wbuf);
+	prof_profile *p = NULL;
+	const prof_gpu *pg;
+	const prof_table *copy;
+	ms_error perr;
+	int n, rc;
+	if ((rc = split_paths(s, where, pbuf, sizeof pbuf, paths, &n, err)) < 0)
+		return rc;
+	ms_error_clear(&perr);
+	if ((rc = prof_profile_load(&p, paths, n, &perr)) < 0)
+		return MS_ERROR(err, rc, "%s: cluster.profile: %s", where, perr.msg);
+	m->calibrated = 1;
+	snprintf(m->profile_name, sizeof m->profile_name, "%s", prof_profile_name(p));
+
+	/* Datasheet peaks replace the built-in table's; the efficiencies still apply. */
+	pg = prof_profile_gpu(p);
+	if (pg->has_peaks) {
+		double peak = dtype_peak(s->model.dtype, pg->bf16_Fps, pg->fp8_Fps, pg->tf32_Fps);
+		if (peak <= 0) {
+			rc = MS_ERROR(err, MS_EINVAL, "%s: model.dtype = \"fp8\" but %s gives gpu.peak_fp8_TFLOPs = 0 (no FP8 "
+				      "tensor cores); use bf16",
+				      where, pg->file);
+			goto done;
+		}
+		m->gemm_Fps = peak * s->cluster.gemm_efficiency;
+		m->dense_Fps = (s->model.dtype == SCN_DTYPE_FP32 ? pg->tf32_Fps : pg->bf16_Fps) * s->cluster.dense_efficiency;
+		m->mem_Bps = pg->hbm_Bps * s->cluster.memory_efficiency;
+	}
+	/* A measured copy: the achieved HBM rate (it reads and writes every byte). */
+	if ((copy = prof_profile_find(p, PROF_COPY)) != NULL)
+		m->mem_Bps = 2.0 * copy_rate(copy);
+
+	/* Expert GEMMs. */
+	for (int i = 0; i < prof_profile_ntables(p) && !m->gemm_tables; i++)
+		m->gemm_tables = prof_profile_table(p, i)->kind == PROF_GEMM;
+	if (m->gemm_tables) {
+		int local = s->model.experts / s->parallel.ep;
+		int npass = s->workload.mode == SCN_MODE_TRAINING ? PROF_NPASSES : 1;
+		for (int ps = 0; ps < npass; ps++) {
+			const prof_table *t = prof_profile_find_gemm(p, gemm_dtype(s->model.dtype, 0), m->hidden, m->ffn_hidden,
+								     (prof_pass)ps, local);
+			if (!t && s->model.dtype == SCN_DTYPE_FP16)
+				t = prof_profile_find_gemm(p, gemm_dtype(s->model.dtype, 1), m->hidden, m->ffn_hidden,
+							   (prof_pass)ps, local);
+			if (!t) {
+				char shapes[1024];
+				rc = MS_ERROR(err, MS_EINVAL,
+					      "%s: cluster.profile: %s has no %s gemm table for hidden %d x ffn %d, pass %s (the "
+					      "model's dtype and shape%s); it has: %s. Measure it: cal_gemm --hidden %d --ffn %d "
+					      "--experts %s%d%s",
+					      where, prof_profile_paths(p), gemm_dtype(s->model.dtype, 0), m->hidden, m->ffn_hidden,
+					      prof_pass_name((prof_pass)ps), ps ? ", training" : "",
+					      prof_profile_gemm_shapes(p, shapes, sizeof shapes), m->hidden, m->ffn_hidden,
+					      local > 1 ? "1," : "", local, s->model.dtype == SCN_DTYPE_FP8 ? " --dtype fp8" : "");
+				goto done;
+			}
+			prof_table_curve(t, &m->gemm[ps]);
+			m->gemm_experts[ps] = t->experts;
+		}
+	}
+
+	/* Permute and unpermute: measured kernels, or a measured copy of the same bytes. */
+	{
+		double row = (double)m->hidden * m->dtype_bytes;
+		const prof_table *g = prof_profile_find_permute(p, PROF_GATHER, m->hidden, 1);
+		const prof_table *u = prof_profile_find_permute(p, PROF_UNPERMUTE, m->hidden, m->top_k);
+		if (g) {
+			prof_table_curve(g, &m->gather);
+			m->gather_x_per_row = 2.0 * row / prof_table_bytes_per_x(g);
+			m->gather_table = 1;
+		} else if (copy) {
+			prof_table_curve(copy, &m->gather);
+			m->gather_x_per_row = row; /* r rows read and written = a copy of r rows */
+			m->gather_table = 1;
+		}
+		if (u) {
+			prof_table_curve(u, &m->unpermute);
+			m->unpermute_x_per_row = (1.0 + 1.0 / m->top_k) * row / prof_table_bytes_per_x(u);
+			m->unpermute_table = 1;
+		} else if (copy) {
+			/* Reads every row and writes one per token: (1 + 1/k) rows moved = a copy of half. */
+			prof_table_curve(copy, &m->unpermute);
+			m->unpermute_x_per_row = 0.5 * (1.0 + 1.0 / m->top_k) * row;
+			m->unpermute_table = 1;
+		}
+	}
+	rc = MS_OK;
+done:
+	prof_profile_destroy(p);
+	return rc;
+}
 
 int moe_model_init(moe_model *m, const scn_scenario *s, ms_error *err)
 {
@@ -53,6 +226,10 @@ int moe_model_init(moe_model *m, const scn_scenario *s, ms_error *err)
 	/* Attention runs in bf16 even when expert GEMMs use fp8 (as in DeepSeek-V3's recipe). */
 	m->dense_Fps = (s->model.dtype == SCN_DTYPE_FP32 ? g->fp32_flops : g->bf16_flops) * s->cluster.dense_efficiency;
 	m->mem_Bps = g->hbm_Bps * s->cluster.memory_efficiency;
+	m->calibrated = m->gemm_tables = m->gather_table = m->unpermute_table = 0;
+	m->profile_name[0] = '\0';
+	if (s->cluster.profile[0])
+		return use_profile(m, s, err);
 	return MS_OK;
 }
 
@@ -83,6 +260,20 @@ double moe_dense_time(const moe_model *m, double tokens, moe_pass pass)
 double moe_expert_time(const moe_model *m, const int32_t *tokens_per_expert, int n_local, moe_pass pass)
 {
 	double t = 0.0;
+	if (m->gemm_tables) {
+		/* Each expert is charged its share of a row measured for gemm_experts experts. */
+		for (int e = 0; e < n_local; e++) {
+			double n = tokens_per_expert[e];
+			if (n <= 0)
+				continue;
+			if (pass == MOE_FWD)
+				t += prof_curve_eval(&m->gemm[PROF_FWD], n) / m->gemm_experts[PROF_FWD];
+			else
+				t += prof_curve_eval(&m->gemm[PROF_BWD_DGRAD], n) / m->gemm_experts[PROF_BWD_DGRAD] +
+				     prof_curve_eval(&m->gemm[PROF_BWD_WGRAD], n) / m->gemm_experts[PROF_BWD_WGRAD];
+		}
+		return t;
+	}
 	double per_token = 6.0 * (double)m->hidden * m->ffn_hidden;
 	double weights = 3.0 * (double)m->hidden * m->ffn_hidden * m->dtype_bytes;
 	for (int e = 0; e < n_local; e++) {
@@ -94,8 +285,22 @@ double moe_expert_time(const moe_model *m, const int32_t *tokens_per_expert, int
 	return pass == MOE_BWD ? 2.0 * t : t;
 }
 
-double moe_permute_time(const moe_model *m, double rows)
+static double roofline_permute(const moe_model *m, double rows)
 {
 	/* Each row is read once and written once. */
 	return rows > 0 ? 2.0 * rows * moe_row_bytes(m) / m->mem_Bps : 0.0;
+}
+
+double moe_permute_time(const moe_model *m, double rows)
+{
+	if (m->gather_table)
+		return rows > 0 ? prof_curve_eval(&m->gather, rows * m->gather_x_per_row) : 0.0;
+	return roofline_permute(m, rows);
+}
+
+double moe_unpermute_time(const moe_model *m, double rows)
+{
+	if (m->unpermute_table)
+		return rows > 0 ? prof_curve_eval(&m->unpermute, rows * m->unpermute_x_per_row) : 0.0;
+	return roofline_permute(m, rows);
 }

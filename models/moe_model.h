@@ -1,10 +1,28 @@
 /*
  * moe_model.h - what one MoE layer costs to compute on one GPU.
  *
- * Costs are rooflines over datasheet peaks scaled by named efficiencies from the
- * scenario (cluster.gemm_efficiency, dense_efficiency, memory_efficiency): a
- * kernel takes max(FLOPs / (peak x efficiency), bytes / (HBM x memory_efficiency)).
- * A calibrated profile replaces these with measured tables (see docs/model.md).
+ * Without a profile, costs are rooflines over datasheet peaks scaled by named
+ * efficiencies from the scenario (cluster.gemm_efficiency, dense_efficiency,
+ * memory_efficiency): a kernel takes max(FLOPs / (peak x efficiency), bytes / (HBM x
+ * memory_efficiency)).
+ *
+ * With a calibration profile (cluster.profile, docs/profile-format.md):
+ *   - a datasheet profile's peaks replace the built-in table's (efficiencies still apply);
+ *   - measured expert GEMM tables replace the expert roofline: each local expert that
+ *     receives n tokens costs table(n) / E_t, the table of the model's dtype and shape
+ *     (hidden x ffn) measured for E_t experts at once (E_t = the GPU's local experts if
+ *     measured, else the nearest below, else above); backward is the bwd_dgrad table
+ *     plus the bwd_wgrad table. A profile with GEMM tables but not for the model's shape
+ *     or dtype is an error that lists the shapes it has: scaling another shape by FLOPs
+ *     would hide exactly the efficiency differences the tables are there to measure;
+ *   - measured gather / unpermute tables replace the permute and unpermute rooflines
+ *     (another row width or top-k is converted at equal bytes moved); without them a
+ *     copy table stands in (a gather of r rows copies r rows);
+ *   - a copy table's best rate, x2 for read + write, replaces HBM x memory_efficiency;
+ *   - the dense part (attention, router) stays FLOPs x dense_efficiency: no table
+ *     measures it.
+ * Tables are interpolated monotonically and extrapolated with their fitted model
+ * (profile/prof_curve.h).
  *
  * FLOP counts (multiply-add = 2 FLOPs), per token, one layer, forward:
  *   attention projections  2 h (H d + 2 Hkv d) + 2 H d h      (Q, K, V, O)
@@ -22,6 +40,8 @@
 
 #include "common/ms_error.h"
 #include "models/moe_gpu.h"
+#include "profile/prof_curve.h"
+#include "profile/prof_profile.h"
 #include "scenario/scn_scenario.h"
 
 typedef enum { MOE_FWD = 0, MOE_BWD = 1 } moe_pass;
@@ -38,9 +58,25 @@ typedef struct moe_model {
 	double gemm_Fps;      /* achieved FLOP/s in expert GEMMs */
 	double dense_Fps;     /* achieved FLOP/s in the attention block */
 	double mem_Bps;       /* achieved HBM bytes/s */
+	/* calibration (cluster.profile); all 0 without one */
+	int calibrated;                    /* a profile was loaded */
+	char profile_name[256];            /* its name, for reports */
+	int gemm_tables;                   /* expert times from measured GEMM tables */
+	int gemm_experts[PROF_NPASSES];    /* experts of the table used per pass (fwd, dgrad, wgrad) */
+	prof_curve gemm[PROF_NPASSES];     /* seconds vs tokens per expert, for gemm_experts experts */
+	int gather_table, unpermute_table; /* permute / unpermute from measured tables */
+	prof_curve gather, unpermute;      /* seconds vs the table's x (rows, or bytes of a copy) */
+	double gather_x_per_row;           /* table x per model row: equal bytes moved */
+	double unpermute_x_per_row;
 } moe_model;
 
-/* Builds the cost model from a validated scenario (resolves the GPU; fp8 needs FP8 tensor cores). */
+/*
+ * Builds the cost model from a validated scenario: resolves the GPU (fp8 needs FP8
+ * tensor cores) and loads cluster.profile if set (a comma-separated list of files read
+ * as one profile; a relative path is taken from the scenario file's directory, or from
+ * the working directory when it came from --set). Needs no _fini: the model keeps no
+ * heap memory (the profile is read, copied into the curves it needs and freed).
+ */
 int moe_model_init(moe_model *m, const scn_scenario *s, ms_error *err);
 
 /* FLOPs of the dense part of one layer (attention + router) for tokens tokens, forward. */
@@ -52,8 +88,12 @@ double moe_dense_time(const moe_model *m, double tokens, moe_pass pass);
 /* Seconds for one GPU's local experts, given the tokens each receives (n_local entries). */
 double moe_expert_time(const moe_model *m, const int32_t *tokens_per_expert, int n_local, moe_pass pass);
 
-/* Seconds to gather (permute) or scatter (unpermute) rows token-expert rows of width hidden. */
+/* Seconds to gather (permute) rows token-expert rows of width hidden. */
 double moe_permute_time(const moe_model *m, double rows);
+
+/* Seconds to unpermute (combine the top-k rows of each token back) rows token-expert
+ * rows; equal to moe_permute_time unless a profile measured the unpermute. */
+double moe_unpermute_time(const moe_model *m, double rows);
 
 /* Bytes of one token's activation row on the wire. */
 static inline double moe_row_bytes(const moe_model *m)

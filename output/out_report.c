@@ -103,6 +103,8 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 			 s->routing.drop_policy == SCN_DROP_PROBS ? "probs" : "position");
 	else
 		snprintf(a, sizeof a, "dropless");
+	if (s->cluster.profile[0])
+		fprintf(f, "  profile    %s\n", s->cluster.profile);
 	if (s->routing.source == SCN_SRC_TRACE)
 		fprintf(f, "  routing    trace %s, top-%d%s\n", s->routing.trace, s->routing.top_k,
 			s->routing.node_limit ? ", node-limited" : "");

@@ -219,7 +219,7 @@ static int plan_group(worker *w, int l, int g)
 		t[T_DENSE_F] = moe_dense_time(&R->model, T, MOE_FWD);
 		t[T_DENSE_B] = moe_dense_time(&R->model, T, MOE_BWD);
 		t[T_PERMUTE] = moe_permute_time(&R->model, sent);
-		t[T_UNPERMUTE] = moe_permute_time(&R->model, sent);
+		t[T_UNPERMUTE] = moe_unpermute_time(&R->model, sent);
 		t[T_EXPERT_F] = moe_expert_time(&R->model, w->recv, rt->slots, MOE_FWD);
 		t[T_EXPERT_B] = moe_expert_time(&R->model, w->recv, rt->slots, MOE_BWD);
 	}
