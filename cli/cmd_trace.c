@@ -1,0 +1,756 @@
+/*
+ * cmd_trace.c - `moesim trace info|validate|stats|synth|import` (docs/trace-tools.md).
+ * Every error is one line on stderr starting with "moesim: " and a non-zero exit (1 bad
+ * input, 2 bad usage); `validate` prints one line per problem found.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+#include "trace/tr_import.h"
+#include "trace/tr_reader.h"
+#include "trace/tr_stats.h"
+#include "trace/tr_synth.h"
+#include "trace/tr_validate.h"
+
+static const char usage_trace[] =
+	"usage: moesim trace COMMAND [ARGS]\n"
+	"\n"
+	"Router traces: per MoE layer and token, the ranked experts and their scores (HDF5;\n"
+	"schema in docs/trace-format.md, commands in docs/trace-tools.md).\n"
+	"\n"
+	"  info FILE              shape and provenance\n"
+	"  validate FILE          check every value against the format\n"
+	"  stats FILE             expert load, repeat rate and domain specialisation per layer\n"
+	"  synth -o OUT [...]     write a synthetic trace (uniform, zipf, dirichlet, or a popularity table)\n"
+	"  import --format F IN.. -o OUT   convert vLLM, Megatron-Core or JSONL routing records\n"
+	"\n"
+	"Run `moesim trace COMMAND --help` for a command's options.\n";
+
+static const char usage_info[] = "usage: moesim trace info FILE\n"
+				 "\n"
+				 "Prints a trace's shape (layers, experts, ranking depth, tokens, steps, ranks,\n"
+				 "sequences, domains) and provenance (model, source, creation date).\n";
+
+static const char usage_validate[] =
+	"usage: moesim trace validate FILE [--max-problems N]\n"
+	"\n"
+	"Checks every attribute, dataset, dtype, shape and value of a trace against\n"
+	"docs/trace-format.md: ids in range and distinct per token, finite scores (softmax:\n"
+	"in [0, 1] and non-increasing), logits consistent with scores, token metadata\n"
+	"(ranks, positions, domains, order), readable chunks. Prints one line per problem\n"
+	"(the first N, default 20) and exits 1 if there is any.\n";
+
+static const char usage_stats[] =
+	"usage: moesim trace stats FILE [--top-k K] [--per-expert] [--per-domain] [--csv]\n"
+	"\n"
+	"Per layer, over each token's first K ranked experts (default: the trace's top_k\n"
+	"attribute, else min(2, depth)): expert load max/mean, min/mean and coefficient of\n"
+	"variation; the rate at which consecutive tokens of a sequence repeat their first\n"
+	"choice (and the rate independent draws would give); with domain labels, expert\n"
+	"purity and domain concentration (and their domain-blind baselines).\n"
+	"\n"
+	"  --top-k K      experts per token to count\n"
+	"  --per-expert   also each expert's load share, purity and dominant domain\n"
+	"  --per-domain   also each domain's concentration and its K most used experts\n"
+	"  --csv          one CSV row per layer instead of the table\n";
+
+static const char usage_synth[] =
+	"usage: moesim trace synth -o OUT.h5 --layers L --experts E --tokens T [options]\n"
+	"\n"
+	"Writes a synthetic trace in the trace format. Each token's ranking is drawn by\n"
+	"successive sampling without replacement (Plackett-Luce) with per-layer weights;\n"
+	"scores are a softmax consistent with the ranking (docs/trace-tools.md).\n"
+	"\n"
+	"  --depth K            ranked experts stored per token (default min(E, 8))\n"
+	"  --top-k k            experts the model uses (attribute top_k; the k a table is\n"
+	"                       matched at; default min(2, K))\n"
+	"  --seed S             random seed (default 1)\n"
+	"  --dist D             uniform (default) | zipf | dirichlet | table\n"
+	"  --zipf-s s           zipf: weight of the expert ranked i is 1/i^s (default 1.0)\n"
+	"  --alpha a            dirichlet: concentration (default 1.0)\n"
+	"  --table FILE.csv     table: lines layer,expert,share (shares of the top-k\n"
+	"                       assignments; --layers/--experts default to the table's)\n"
+	"  --match-selection    zipf, dirichlet: make the popularity the selection shares\n"
+	"  --correlation rho    a token repeats the previous token's ranking with\n"
+	"                       probability rho (within a sequence; default 0)\n"
+	"  --domains D          D domain labels, one per sequence, each with home experts\n"
+	"  --domain-skew b      weight moved to a domain's home experts (default 0.5)\n"
+	"  --steps S, --ranks R, --seq-len N   token metadata (default 1, 1, 1024)\n"
+	"  --logits             also write /routing/logits\n"
+	"  --model NAME, --created ISO-DATE    provenance (default synthetic, 1970-01-01T00:00:00Z)\n"
+	"  --force              overwrite OUT\n";
+
+static const char usage_import[] =
+	"usage: moesim trace import --format vllm|megatron|jsonl IN... -o OUT.h5 [options]\n"
+	"\n"
+	"Converts recorded routing into a trace (docs/trace-tools.md, \"Importers\"):\n"
+	"  jsonl     one JSON object per line and (token, layer): {\"layer\":..,\"token\":..,\n"
+	"            \"experts\":[..], \"probs\":[..], optional \"step\",\"sequence\",\"position\",\n"
+	"            \"rank\",\"domain\"}\n"
+	"  vllm      vLLM --enable-return-routed-experts output: .npy files of expert ids\n"
+	"            [tokens, moe_layers, top_k] (one per sequence), or JSON responses with\n"
+	"            prompt_routed_experts / choices[].routed_experts (base64 .npy or lists)\n"
+	"  megatron  Megatron-Core --moe-routing-trace-path output: router_trace_rank*.jsonl\n"
+	"            files or their directory (logits_rank*.bin sidecars are used if present)\n"
+	"\n"
+	"  --experts E          experts per layer (default: logits width, else largest id + 1)\n"
+	"  --score-kind K       softmax | sigmoid | other, for inputs with probabilities or logits\n"
+	"  --top-k k            write the attribute top_k\n"
+	"  --model NAME, --created ISO-DATE    provenance\n"
+	"  --force              overwrite OUT\n";
+
+/* --name VALUE or --name=VALUE at argv[*i]; NULL if argv[*i] is not that option. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name, int *missing)
+{
+	size_t n = strlen(name);
+	const char *s = argv[*i];
+	*missing = 0;
+	if (strncmp(s, name, n) != 0)
+		return NULL;
+	if (s[n] == '=')
+		return s + n + 1;
+	if (s[n] != '\0')
+		return NULL;
+	if (*i + 1 >= argc) {
+		*missing = 1;
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+static int parse_ll(const char *opt, const char *s, long long lo, long long hi, long long *v)
+{
+	char *end;
+	errno = 0;
+	*v = strtoll(s, &end, 10);
+	if (end == s || *end != '\0' || errno) {
+		fprintf(stderr, "moesim: %s '%s' is not an integer\n", opt, s);
+		return CLI_EXIT_USAGE;
+	}
+	if (*v < lo || *v > hi) {
+		fprintf(stderr, "moesim: %s %s must be in %lld..%lld\n", opt, s, lo, hi);
+		return CLI_EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int parse_int(const char *opt, const char *s, int lo, int hi, int *v)
+{
+	long long x;
+	int rc = parse_ll(opt, s, lo, hi, &x);
+	if (!rc)
+		*v = (int)x;
+	return rc;
+}
+
+static int parse_double(const char *opt, const char *s, double *v)
+{
+	char *end;
+	errno = 0;
+	*v = strtod(s, &end);
+	if (end == s || *end != '\0' || errno || !isfinite(*v)) {
+		fprintf(stderr, "moesim: %s '%s' is not a number\n", opt, s);
+		return CLI_EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int is_help(const char *s)
+{
+	return strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0;
+}
+
+static int unknown(const char *s, const char *usage)
+{
+	fprintf(stderr, "moesim: unknown option '%s'\n%s", s, usage);
+	return CLI_EXIT_USAGE;
+}
+
+/* Parses the common "FILE" argument of info/validate/stats. */
+static int one_file(const char *cmd, const char *file, const char *s, const char **out)
+{
+	if (file) {
+		fprintf(stderr, "moesim: trace %s takes one file ('%s' and '%s' given)\n", cmd, file, s);
+		return CLI_EXIT_USAGE;
+	}
+	*out = s;
+	return 0;
+}
+
+static void print_count(const char *what, long long n)
+{
+	printf("%lld %s%s", n, what, n == 1 ? "" : "s");
+}
+
+static int cmd_info(int argc, char **argv)
+{
+	const char *file = NULL;
+	tr_reader *r;
+	const tr_info *in;
+	ms_error err;
+	int rc;
+	tr_token *tok = NULL;
+	long long steps = 0, ranks = 0, seqs = 0;
+	int64_t *dcount = NULL, block = TR_CHUNK_TOKENS;
+	int32_t max_pos = 0;
+	struct stat st;
+	for (int i = 0; i < argc; i++) {
+		if (is_help(argv[i])) {
+			fputs(usage_info, stdout);
+			return 0;
+		}
+		if (argv[i][0] == '-' && argv[i][1])
+			return unknown(argv[i], usage_info);
+		if ((rc = one_file("info", file, argv[i], &file)) != 0)
+			return rc;
+	}
+	if (!file) {
+		fputs(usage_info, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	ms_error_clear(&err);
+	r = tr_open(file, &err);
+	if (!r) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		return CLI_EXIT_BAD_INPUT;
+	}
+	in = tr_get_info(r);
+	tok = malloc((size_t)block * sizeof *tok);
+	dcount = calloc((size_t)(in->num_domains > 0 ? in->num_domains : 1), sizeof *dcount);
+	if (!tok || !dcount) {
+		fprintf(stderr, "moesim: out of memory\n");
+		rc = CLI_EXIT_BAD_INPUT;
+		goto out;
+	}
+	{
+		/* Tokens are sorted by (step, rank, sequence, position): count the changes. */
+		tr_token prev;
+		int have = 0;
+		int32_t max_rank = -1;
+		memset(&prev, 0, sizeof prev);
+		for (int64_t t0 = 0; t0 < in->num_tokens; t0 += block) {
+			int64_t n = in->num_tokens - t0 < block ? in->num_tokens - t0 : block;
+			if (tr_read_tokens(r, t0, n, tok, &err) < 0) {
+				fprintf(stderr, "moesim: %s\n", err.msg);
+				rc = CLI_EXIT_BAD_INPUT;
+				goto out;
+			}
+			for (int64_t i = 0; i < n; i++) {
+				const tr_token *t = &tok[i];
+				steps += !have || t->step != prev.step;
+				seqs += !have || t->step != prev.step || t->rank != prev.rank || t->sequence != prev.sequence;
+				max_rank = t->rank > max_rank ? t->rank : max_rank;
+				max_pos = t->position > max_pos ? t->position : max_pos;
+				if (t->domain >= 0 && t->domain < in->num_domains)
+					dcount[t->domain]++;
+				prev = *t;
+				have = 1;
+			}
+		}
+		ranks = max_rank + 1;
+	}
+	printf("%s\n", file);
+	printf("  format     %s version %d\n", TR_FORMAT_NAME, TR_FORMAT_VERSION);
+	printf("  model      %s\n", in->model);
+	printf("  source     %s\n", in->source);
+	printf("  created    %s\n", in->created);
+	printf("  layers     %d MoE layer%s\n", in->num_layers, in->num_layers == 1 ? "" : "s");
+	printf("  experts    %d routed experts; ranking depth %d", in->num_experts, in->depth);
+	if (in->top_k > 0)
+		printf("; top_k %d", in->top_k);
+	printf("\n  tokens     %lld (", (long long)in->num_tokens);
+	print_count("step", steps);
+	printf(", ");
+	print_count("rank", ranks);
+	printf(", ");
+	print_count("sequence", seqs);
+	printf("; positions up to %d)\n", max_pos);
+	printf("  scores     %s; logits %s\n", tr_score_kind_name(in->score_kind), in->has_logits ? "yes" : "no");
+	if (in->has_domain) {
+		printf("  domains    %d:", in->num_domains);
+		for (int d = 0; d < in->num_domains; d++)
+			printf("%s %s (%lld tokens)", d ? "," : "", in->domain_names[d], (long long)dcount[d]);
+		printf("\n");
+	} else {
+		printf("  domains    none\n");
+	}
+	if (stat(file, &st) == 0)
+		printf("  storage    %.2f MB; chunks of %lld tokens\n", (double)st.st_size / 1e6, (long long)in->chunk_tokens);
+	rc = 0;
+out:
+	free(tok);
+	free(dcount);
+	tr_close(r);
+	return rc;
+}
+
+static void print_problem(void *ctx, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "moesim: %s\n", msg);
+}
+
+static int cmd_validate(int argc, char **argv)
+{
+	const char *file = NULL, *v;
+	long long max = 20;
+	int64_t n;
+	ms_error err;
+	int rc, missing;
+	for (int i = 0; i < argc; i++) {
+		if (is_help(argv[i])) {
+			fputs(usage_validate, stdout);
+			return 0;
+		}
+		if ((v = opt_value(argc, argv, &i, "--max-problems", &missing)) != NULL) {
+			if ((rc = parse_ll("--max-problems", v, 0, 1LL << 40, &max)) != 0)
+				return rc;
+		} else if (missing) {
+			fprintf(stderr, "moesim: %s needs a value\n", argv[i]);
+			return CLI_EXIT_USAGE;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			return unknown(argv[i], usage_validate);
+		} else if ((rc = one_file("validate", file, argv[i], &file)) != 0) {
+			return rc;
+		}
+	}
+	if (!file) {
+		fputs(usage_validate, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	ms_error_clear(&err);
+	n = tr_validate(file, print_problem, NULL, max, &err);
+	if (n < 0) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		return CLI_EXIT_BAD_INPUT;
+	}
+	if (n > 0) {
+		fprintf(stderr, "moesim: %s: %lld problem%s%s; not a valid moesim trace\n", file, (long long)n, n == 1 ? "" : "s",
+			n > max ? " (the first shown)" : "");
+		return CLI_EXIT_BAD_INPUT;
+	}
+	{
+		tr_reader *r = tr_open(file, &err);
+		if (r) {
+			const tr_info *in = tr_get_info(r);
+			printf("%s: valid moesim trace (%d layers x %lld tokens, %d experts, depth %d)\n", file, in->num_layers,
+			       (long long)in->num_tokens, in->num_experts, in->depth);
+			tr_close(r);
+		}
+	}
+	return 0;
+}
+
+/* A ratio with three decimals, or "-" when undefined. */
+static void fmt_num(char *buf, size_t n, double v)
+{
+	if (isnan(v))
+		snprintf(buf, n, "-");
+	else
+		snprintf(buf, n, "%.3f", v);
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+	const char *file = NULL, *v;
+	int top_k = 0, per_expert = 0, per_domain = 0, csv = 0, rc, missing;
+	tr_reader *r;
+	tr_stats *s;
+	const tr_info *in;
+	ms_error err;
+	for (int i = 0; i < argc; i++) {
+		if (is_help(argv[i])) {
+			fputs(usage_stats, stdout);
+			return 0;
+		}
+		if ((v = opt_value(argc, argv, &i, "--top-k", &missing)) != NULL) {
+			if ((rc = parse_int("--top-k", v, 1, TR_MAX_EXPERTS, &top_k)) != 0)
+				return rc;
+		} else if (missing) {
+			fprintf(stderr, "moesim: %s needs a value\n", argv[i]);
+			return CLI_EXIT_USAGE;
+		} else if (strcmp(argv[i], "--per-expert") == 0) {
+			per_expert = 1;
+		} else if (strcmp(argv[i], "--per-domain") == 0) {
+			per_domain = 1;
+		} else if (strcmp(argv[i], "--csv") == 0) {
+			csv = 1;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			return unknown(argv[i], usage_stats);
+		} else if ((rc = one_file("stats", file, argv[i], &file)) != 0) {
+			return rc;
+		}
+	}
+	if (!file) {
+		fputs(usage_stats, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	ms_error_clear(&err);
+	r = tr_open(file, &err);
+	if (!r) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		return CLI_EXIT_BAD_INPUT;
+	}
+	in = tr_get_info(r);
+	if (top_k == 0)
+		top_k = tr_stats_default_top_k(in);
+	if (top_k > in->depth) {
+		fprintf(stderr, "moesim: --top-k %d exceeds the trace's ranking depth %d\n", top_k, in->depth);
+		tr_close(r);
+		return CLI_EXIT_BAD_INPUT;
+	}
+	if (tr_stats_compute(r, top_k, &s, &err) < 0) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		tr_close(r);
+		return CLI_EXIT_BAD_INPUT;
+	}
+	if (csv) {
+		printf("layer,max_over_mean,min_over_mean,cv,repeat_rate,repeat_independent,purity,purity_baseline,"
+		       "concentration,concentration_baseline\n");
+		for (int l = 0; l < s->layers; l++) {
+			tr_layer_summary o;
+			tr_stats_summary(s, l, &o);
+			printf("%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f\n", l, o.max_mean, o.min_mean, o.cv, o.repeat_rate,
+			       o.repeat_independent, o.purity, o.purity_baseline, o.concentration, o.concentration_baseline);
+		}
+		tr_stats_free(s);
+		tr_close(r);
+		return 0;
+	}
+	printf("%s: %d layers x %lld tokens, %d experts; load over each token's first %d ranked expert%s%s\n", file,
+	       s->layers, (long long)s->tokens, s->experts, top_k, top_k == 1 ? "" : "s",
+	       in->top_k > 0 ? (top_k == in->top_k ? " (the model's top_k)" : "") : "");
+	printf("%lld consecutive token pairs within sequences\n\n", (long long)s->seq_pairs);
+	printf("layer  max/mean  min/mean     cv   repeat (indep)");
+	if (s->domains > 0)
+		printf("   purity (blind)   concentr. (blind)");
+	printf("\n");
+	{
+		double sum[8] = {0};
+		for (int l = 0; l < s->layers; l++) {
+			tr_layer_summary o;
+			char a[16], b[16], c[16], d[16];
+			tr_stats_summary(s, l, &o);
+			fmt_num(a, sizeof a, o.repeat_rate);
+			fmt_num(b, sizeof b, o.repeat_independent);
+			printf("%5d  %8.3f  %8.3f  %5.3f  %7s (%5s)", l, o.max_mean, o.min_mean, o.cv, a, b);
+			if (s->domains > 0) {
+				fmt_num(a, sizeof a, o.purity);
+				fmt_num(b, sizeof b, o.purity_baseline);
+				fmt_num(c, sizeof c, o.concentration);
+				fmt_num(d, sizeof d, o.concentration_baseline);
+				printf("   %6s (%5s)   %9s (%5s)", a, b, c, d);
+			}
+			printf("\n");
+			sum[0] += o.max_mean;
+			sum[1] += o.min_mean;
+			sum[2] += o.cv;
+			sum[3] += o.repeat_rate;
+			sum[4] += o.repeat_independent;
+			sum[5] += o.purity;
+			sum[6] += o.concentration;
+		}
+		if (s->layers > 1) {
+			char a[16], b[16];
+			fmt_num(a, sizeof a, sum[3] / s->layers);
+			fmt_num(b, sizeof b, sum[4] / s->layers);
+			printf(" mean  %8.3f  %8.3f  %5.3f  %7s (%5s)", sum[0] / s->layers, sum[1] / s->layers, sum[2] / s->layers,
+			       a, b);
+			if (s->domains > 0) {
+				fmt_num(a, sizeof a, sum[5] / s->layers);
+				fmt_num(b, sizeof b, sum[6] / s->layers);
+				printf("   %6s          %9s", a, b);
+			}
+			printf("\n");
+		}
+	}
+	if (per_expert) {
+		printf("\nper expert: load share of the layer's assignments");
+		if (s->domains > 0)
+			printf(", purity and dominant domain");
+		printf("\n");
+		for (int l = 0; l < s->layers; l++) {
+			int64_t tot = 0;
+			for (int e = 0; e < s->experts; e++)
+				tot += s->load[(size_t)l * s->experts + e];
+			printf("layer %d:\n", l);
+			for (int e = 0; e < s->experts; e++) {
+				int dom;
+				double p = tr_stats_expert_purity(s, l, e, &dom);
+				printf("  e%-4d %6.4f", e, tot > 0 ? (double)s->load[(size_t)l * s->experts + e] / (double)tot : 0.0);
+				if (s->domains > 0 && !isnan(p))
+					printf("  purity %.3f (%s)", p, in->domain_names[dom]);
+				printf("\n");
+			}
+		}
+	}
+	if (per_domain && s->domains > 0) {
+		printf("\nper domain: tokens; per layer the concentration and the %d most used expert%s\n", top_k,
+		       top_k == 1 ? "" : "s");
+		for (int d = 0; d < s->domains; d++) {
+			printf("%s (%lld tokens):\n", in->domain_names[d], (long long)s->domain_tokens[d]);
+			for (int l = 0; l < s->layers; l++) {
+				const int64_t *c = s->domain_load + ((size_t)l * s->domains + d) * s->experts;
+				char used[TR_MAX_EXPERTS / 8 + 1];
+				memset(used, 0, sizeof used);
+				printf("  layer %-3d %.3f  experts", l, tr_stats_domain_concentration(s, l, d));
+				for (int q = 0; q < top_k && q < s->experts; q++) {
+					int best = -1;
+					for (int e = 0; e < s->experts; e++)
+						if (!(used[e / 8] & (1 << (e % 8))) && (best < 0 || c[e] > c[best]))
+							best = e;
+					used[best / 8] |= (char)(1 << (best % 8));
+					printf(" e%d", best);
+				}
+				printf("\n");
+			}
+		}
+	} else if (per_domain) {
+		printf("\n(no domain labels in this trace)\n");
+	}
+	tr_stats_free(s);
+	tr_close(r);
+	return 0;
+}
+
+static int cmd_synth(int argc, char **argv)
+{
+	tr_synth_opts o;
+	const char *out = NULL, *table = NULL, *v;
+	double *shares = NULL;
+	int force = 0, rc, missing, depth = 0, top_k = 0, tl = 0, te = 0;
+	ms_error err;
+	tr_synth_defaults(&o);
+	for (int i = 0; i < argc; i++) {
+		const char *s = argv[i];
+		long long x;
+		if (is_help(s)) {
+			fputs(usage_synth, stdout);
+			return 0;
+		}
+#define OPT(name) ((v = opt_value(argc, argv, &i, name, &missing)) != NULL)
+		if (OPT("-o") || OPT("--output"))
+			out = v;
+		else if (OPT("--layers")) {
+			if ((rc = parse_int("--layers", v, 1, 100000, &o.layers)) != 0)
+				return rc;
+		} else if (OPT("--experts")) {
+			if ((rc = parse_int("--experts", v, 1, TR_MAX_EXPERTS, &o.experts)) != 0)
+				return rc;
+		} else if (OPT("--depth")) {
+			if ((rc = parse_int("--depth", v, 1, TR_MAX_EXPERTS, &depth)) != 0)
+				return rc;
+		} else if (OPT("--top-k")) {
+			if ((rc = parse_int("--top-k", v, 1, TR_MAX_EXPERTS, &top_k)) != 0)
+				return rc;
+		} else if (OPT("--tokens")) {
+			if ((rc = parse_ll("--tokens", v, 0, 1LL << 40, &x)) != 0)
+				return rc;
+			o.tokens = x;
+		} else if (OPT("--seed")) {
+			if ((rc = parse_ll("--seed", v, 0, 1LL << 62, &x)) != 0)
+				return rc;
+			o.seed = (uint64_t)x;
+		} else if (OPT("--dist")) {
+			if (tr_dist_parse(v, &o.dist) < 0) {
+				fprintf(stderr, "moesim: --dist '%s': expected uniform, zipf, dirichlet or table\n", v);
+				return CLI_EXIT_USAGE;
+			}
+		} else if (OPT("--zipf-s")) {
+			if ((rc = parse_double("--zipf-s", v, &o.zipf_s)) != 0)
+				return rc;
+		} else if (OPT("--alpha")) {
+			if ((rc = parse_double("--alpha", v, &o.alpha)) != 0)
+				return rc;
+		} else if (OPT("--correlation")) {
+			if ((rc = parse_double("--correlation", v, &o.correlation)) != 0)
+				return rc;
+		} else if (OPT("--table")) {
+			table = v;
+		} else if (OPT("--domains")) {
+			if ((rc = parse_int("--domains", v, 0, TR_MAX_EXPERTS, &o.domains)) != 0)
+				return rc;
+		} else if (OPT("--domain-skew")) {
+			if ((rc = parse_double("--domain-skew", v, &o.domain_skew)) != 0)
+				return rc;
+		} else if (OPT("--steps")) {
+			if ((rc = parse_int("--steps", v, 1, 1000000, &o.steps)) != 0)
+				return rc;
+		} else if (OPT("--ranks")) {
+			if ((rc = parse_int("--ranks", v, 1, 1000000, &o.ranks)) != 0)
+				return rc;
+		} else if (OPT("--seq-len")) {
+			if ((rc = parse_int("--seq-len", v, 1, 1 << 30, &o.seq_len)) != 0)
+				return rc;
+		} else if (OPT("--model")) {
+			o.model = v;
+		} else if (OPT("--created")) {
+			o.created = v;
+		} else if (missing) {
+			fprintf(stderr, "moesim: %s needs a value\n", s);
+			return CLI_EXIT_USAGE;
+		} else if (strcmp(s, "--logits") == 0) {
+			o.logits = 1;
+		} else if (strcmp(s, "--match-selection") == 0) {
+			o.match_selection = 1;
+		} else if (strcmp(s, "--force") == 0) {
+			force = 1;
+		} else if (s[0] == '-') {
+			return unknown(s, usage_synth);
+		} else {
+			fprintf(stderr, "moesim: trace synth takes no file arguments ('%s'); the output is -o OUT.h5\n", s);
+			return CLI_EXIT_USAGE;
+		}
+#undef OPT
+	}
+	if (!out) {
+		fprintf(stderr, "moesim: trace synth needs -o OUT.h5\n");
+		return CLI_EXIT_USAGE;
+	}
+	ms_error_clear(&err);
+	if (table && o.dist != TR_DIST_TABLE) {
+		fprintf(stderr, "moesim: --table needs --dist table\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (o.dist == TR_DIST_TABLE) {
+		if (!table) {
+			fprintf(stderr, "moesim: --dist table needs --table FILE.csv\n");
+			return CLI_EXIT_USAGE;
+		}
+		if (tr_table_load(table, &tl, &te, &shares, &err) < 0) {
+			fprintf(stderr, "moesim: %s\n", err.msg);
+			return CLI_EXIT_BAD_INPUT;
+		}
+		if ((o.layers && o.layers != tl) || (o.experts && o.experts != te)) {
+			fprintf(stderr, "moesim: %s has %d layers x %d experts but --layers %d --experts %d were given\n", table, tl,
+				te, o.layers, o.experts);
+			free(shares);
+			return CLI_EXIT_BAD_INPUT;
+		}
+		o.layers = tl;
+		o.experts = te;
+		o.table = shares;
+	}
+	if (!o.layers || !o.experts) {
+		fprintf(stderr, "moesim: trace synth needs --layers and --experts (or --dist table --table FILE)\n");
+		free(shares);
+		return CLI_EXIT_USAGE;
+	}
+	o.depth = depth ? depth : (o.experts < 8 ? o.experts : 8);
+	o.top_k = top_k ? top_k : (o.depth < 2 ? o.depth : 2);
+	if (tr_synth_write(out, force, &o, &err) < 0) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		free(shares);
+		return CLI_EXIT_BAD_INPUT;
+	}
+	printf("written %s: %d layers x %lld tokens, %d experts, depth %d, top_k %d (%s)\n", out, o.layers,
+	       (long long)o.tokens, o.experts, o.depth, o.top_k, tr_dist_name(o.dist));
+	free(shares);
+	return 0;
+}
+
+static int cmd_import(int argc, char **argv)
+{
+	tr_import_opts o;
+	tr_import_result res;
+	const char *out = NULL, *v, **inputs;
+	int n = 0, force = 0, have_format = 0, rc, missing;
+	ms_error err;
+	memset(&o, 0, sizeof o);
+	inputs = calloc((size_t)(argc > 0 ? argc : 1), sizeof *inputs);
+	if (!inputs) {
+		fprintf(stderr, "moesim: out of memory\n");
+		return CLI_EXIT_BAD_INPUT;
+	}
+	for (int i = 0; i < argc; i++) {
+		const char *s = argv[i];
+		if (is_help(s)) {
+			fputs(usage_import, stdout);
+			free(inputs);
+			return 0;
+		}
+#define OPT(name) ((v = opt_value(argc, argv, &i, name, &missing)) != NULL)
+		rc = 0;
+		if (OPT("-o") || OPT("--output")) {
+			out = v;
+		} else if (OPT("--format")) {
+			if (tr_import_format_parse(v, &o.format) < 0) {
+				fprintf(stderr, "moesim: --format '%s': expected vllm, megatron or jsonl\n", v);
+				rc = CLI_EXIT_USAGE;
+			}
+			have_format = 1;
+		} else if (OPT("--experts")) {
+			rc = parse_int("--experts", v, 1, TR_MAX_EXPERTS, &o.experts);
+		} else if (OPT("--top-k")) {
+			rc = parse_int("--top-k", v, 1, TR_MAX_EXPERTS, &o.top_k);
+		} else if (OPT("--score-kind")) {
+			if (tr_score_kind_parse(v, &o.score_kind) < 0) {
+				fprintf(stderr, "moesim: --score-kind '%s': expected softmax, sigmoid or other\n", v);
+				rc = CLI_EXIT_USAGE;
+			}
+			o.score_kind_set = 1;
+		} else if (OPT("--model")) {
+			o.model = v;
+		} else if (OPT("--created")) {
+			o.created = v;
+		} else if (missing) {
+			fprintf(stderr, "moesim: %s needs a value\n", s);
+			rc = CLI_EXIT_USAGE;
+		} else if (strcmp(s, "--force") == 0) {
+			force = 1;
+		} else if (s[0] == '-' && s[1]) {
+			free(inputs);
+			return unknown(s, usage_import);
+		} else {
+			inputs[n++] = s;
+		}
+#undef OPT
+		if (rc) {
+			free(inputs);
+			return rc;
+		}
+	}
+	if (!have_format || !out || n == 0) {
+		fprintf(stderr, "moesim: trace import needs --format vllm|megatron|jsonl, input files and -o OUT.h5\n");
+		free(inputs);
+		return CLI_EXIT_USAGE;
+	}
+	ms_error_clear(&err);
+	if (tr_import(inputs, n, out, force, &o, &res, &err) < 0) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		free(inputs);
+		return CLI_EXIT_BAD_INPUT;
+	}
+	printf("written %s: %d layers x %lld tokens, %d experts, depth %d\n", out, res.layers, (long long)res.tokens,
+	       res.experts, res.depth);
+	if (res.note[0])
+		printf("note: %s\n", res.note);
+	free(inputs);
+	return 0;
+}
+
+int cli_cmd_trace(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} sub[] = {{"info", cmd_info}, {"validate", cmd_validate}, {"stats", cmd_stats}, {"synth", cmd_synth}, {"import", cmd_import}};
+	if (argc < 1) {
+		fputs(usage_trace, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (is_help(argv[0]) || strcmp(argv[0], "help") == 0) {
+		fputs(usage_trace, stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
+		if (strcmp(argv[0], sub[i].name) == 0)
+			return sub[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "moesim: unknown trace command '%s'; commands: info, validate, stats, synth, import\n", argv[0]);
+	return CLI_EXIT_USAGE;
+}

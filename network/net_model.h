@@ -1,0 +1,101 @@
+/*
+ * net_model.h - the flow-level network: every transfer is a flow over the directed
+ * links of a topology, sharing link capacity by max-min fairness.
+ *
+ * A flow added at time `now` first pays its route's latency (it holds no bandwidth
+ * meanwhile), then joins the sharing. Rates are the max-min fair allocation (every
+ * flow has a saturated link on which no flow gets more), computed by progressive
+ * filling: all unfrozen flows grow together until a link saturates, its flows freeze,
+ * repeat (Bertsekas and Gallager 1992, "Data Networks", section 6.5.2). With even ECMP
+ * a flow crosses link l with a fraction w of its rate, and l's constraint is
+ * sum of w x rate <= capacity. Rates are re-solved whenever flows join or leave, and
+ * only over the connected component (links and the flows crossing them) that the
+ * joining and leaving flows touch: other components keep their rates, exactly.
+ * Events closer than 1e-9 relative (1e-15 s absolute) are handled as one batch
+ * with one re-solve.
+ *
+ * Plugging into an event engine: after adding flows, or after handling a network
+ * event, schedule (or move) one engine event at net_model_next_time(); when it fires
+ * at T, call net_model_advance(m, T, done, ctx), which reports each flow that finished
+ * by T through done(ctx, time, tag). Callbacks may add flows at that time (they are
+ * included in the same re-solve when their latency is 0); they must not call advance.
+ * A flow added at now must have now >= the time of the last advance.
+ *
+ * Memory: flows, incidences (flow x link) and per-link flow lists live in pools that
+ * grow geometrically and are reused; nothing is allocated per flow once they have
+ * grown to the run's peak. Cost of one re-solve: O(I log L) for the I flow-link
+ * incidences and L links of the component.
+ */
+#ifndef NET_MODEL_H
+#define NET_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/ms_error.h"
+#include "topology/topo_graph.h"
+#include "topology/topo_route.h"
+
+typedef struct net_model net_model;
+
+/* Called once per finished flow, in (time, add order) order. */
+typedef void (*net_done_fn)(void *ctx, double time_s, uint64_t tag);
+
+/* A model over g's links (g must outlive it), routing with ecmp and seed. */
+net_model *net_model_create(const topo_graph *g, topo_ecmp ecmp, uint64_t seed, ms_error *err);
+
+/*
+ * A model over n_links abstract links of the given capacities (B/s; INFINITY = no
+ * constraint), for flows with explicit routes only (tests, cross-checks).
+ */
+net_model *net_model_create_links(int n_links, const double *bw_Bps, ms_error *err);
+
+void net_model_destroy(net_model *m);
+
+/*
+ * Adds a flow of bytes from GPU src to GPU dst at time now, routed over the topology.
+ * Returns the flow's id (>= 0; valid until it finishes, then reused) or a negative
+ * code (only MS_ENOMEM). A flow from a GPU to itself, or of 0 bytes, finishes after its
+ * route's latency without taking bandwidth.
+ */
+int net_model_add(net_model *m, double now_s, int src, int dst, double bytes, uint64_t tag, ms_error *err);
+
+/* Same, over an explicit route (link ids of this model, with fractions, and latency). */
+int net_model_add_route(net_model *m, double now_s, const topo_route *route, double bytes, uint64_t tag,
+			ms_error *err);
+
+/* Time of the next event (a flow joining the sharing or finishing); INFINITY if none. */
+double net_model_next_time(const net_model *m);
+
+/*
+ * Handles every event up to time t (INFINITY: until no flow is left), reporting each
+ * finished flow through done (may be NULL). Returns the number of flows finished, or
+ * a negative code (MS_ENOMEM).
+ */
+long net_model_advance(net_model *m, double t_s, net_done_fn done, void *ctx, ms_error *err);
+
+/* Flows added and not finished yet. */
+size_t net_model_flows(const net_model *m);
+
+/* The time of the last advance. */
+double net_model_now(const net_model *m);
+
+/* Current rate (B/s) of an active flow; 0 while it pays its latency. */
+double net_model_rate(const net_model *m, int flow);
+
+/* Bytes routed over each link since the last reset (counted when a flow is added). */
+const double *net_model_link_bytes(const net_model *m);
+int net_model_n_links(const net_model *m);
+double net_model_link_capacity(const net_model *m, int link);
+
+/* The topology (NULL for net_model_create_links) and the router. */
+const topo_graph *net_model_graph(const net_model *m);
+topo_router *net_model_router(net_model *m);
+
+/* Counters: re-solves, and flow-link incidences visited by them. */
+void net_model_counters(const net_model *m, uint64_t *solves, uint64_t *incidences);
+
+/* Back to time 0 with link byte counters cleared; requires no flow in flight. */
+void net_model_reset(net_model *m);
+
+#endif

@@ -1,0 +1,649 @@
+/*
+ * check_network.c - the flow model against closed forms (N flows on a link,
+ * processor sharing, latency before bandwidth, parking lot, dumbbell, weighted
+ * split), against a naive from-scratch max-min oracle and the bottleneck definition
+ * on random static cases and random dynamic ones (starts, latencies, finishes), and
+ * the all-to-all algorithms against times worked out by hand.
+ */
+#include <check.h>
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "network/net_coll.h"
+#include "network/net_model.h"
+#include "test_util.h"
+#include "topology/topo_graph.h"
+
+#define MAXL 6   /* links per flow in random cases */
+#define MAXF 12
+#define MAXLINKS 8
+
+typedef struct rflow {
+	int n;
+	int link[MAXL];
+	double w[MAXL];
+	double start, latency, bytes;
+} rflow;
+
+static net_model *links_model(int n, const double *cap)
+{
+	ms_error err;
+	net_model *m;
+	ms_error_clear(&err);
+	m = net_model_create_links(n, cap, &err);
+	ck_assert_ptr_nonnull(m);
+	return m;
+}
+
+static int add_rflow(net_model *m, const rflow *f, uint64_t tag)
+{
+	ms_error err;
+	int lk[MAXL];
+	double w[MAXL];
+	topo_route rt;
+	memcpy(lk, f->link, sizeof lk);
+	memcpy(w, f->w, sizeof w);
+	rt.n = f->n;
+	rt.cap = MAXL;
+	rt.link = lk;
+	rt.weight = w;
+	rt.latency_s = f->latency;
+	rt.hops = f->n;
+	ms_error_clear(&err);
+	{
+		int id = net_model_add_route(m, f->start, &rt, f->bytes, tag, &err);
+		ck_assert_msg(id >= 0, "%s", err.msg);
+		return id;
+	}
+}
+
+/* done callback: records finishing times by tag. */
+static void record(void *ctx, double t, uint64_t tag)
+{
+	((double *)ctx)[tag] = t;
+}
+
+static void run_all(net_model *m, double *fin)
+{
+	ms_error err;
+	ms_error_clear(&err);
+	ck_assert(net_model_advance(m, INFINITY, record, fin, &err) >= 0);
+	ck_assert_int_eq((int)net_model_flows(m), 0);
+}
+
+/* ---- closed forms ------------------------------------------------------------------ */
+
+START_TEST(n_flows_one_link)
+{
+	double cap = 2.385e9, fin[7];
+	net_model *m = links_model(1, &cap);
+	rflow f = {1, {0}, {1}, 0, 0, 1.5e9};
+	int ids[7];
+	ms_error err;
+	ms_error_clear(&err);
+	for (int i = 0; i < 7; i++)
+		ids[i] = add_rflow(m, &f, (uint64_t)i);
+	ck_assert_int_eq(net_model_advance(m, 0, NULL, NULL, &err), 0);
+	for (int i = 0; i < 7; i++)
+		ck_assert(tu_rel(net_model_rate(m, ids[i]), cap / 7) < 1e-12);
+	run_all(m, fin);
+	for (int i = 0; i < 7; i++)
+		ck_assert(tu_rel(fin[i], 7 * 1.5e9 / cap) < 1e-12);
+	net_model_destroy(m);
+}
+END_TEST
+
+START_TEST(processor_sharing)
+{
+	/* 1, 2 and 3 GB on a 1 GB/s link: C/3 each until 3 s, C/2 until 5 s, then C. */
+	double cap = 1e9, fin[3];
+	net_model *m = links_model(1, &cap);
+	for (int i = 0; i < 3; i++) {
+		rflow f = {1, {0}, {1}, 0, 0, (i + 1) * 1e9};
+		add_rflow(m, &f, (uint64_t)i);
+	}
+	run_all(m, fin);
+	ck_assert(tu_rel(fin[0], 3.0) < 1e-12);
+	ck_assert(tu_rel(fin[1], 5.0) < 1e-12);
+	ck_assert(tu_rel(fin[2], 6.0) < 1e-12);
+	net_model_destroy(m);
+}
+END_TEST
+
+START_TEST(latency_before_bandwidth)
+{
+	/* A: 1 GB, no latency. B: 0.3 GB, 0.4 s of latency: A alone until 0.4 s (0.4 GB),
+	 * both at 0.5 GB/s until B is done at 1.0 s, A's last 0.3 GB alone: 1.3 s. */
+	double cap = 1e9, fin[2];
+	net_model *m = links_model(1, &cap);
+	rflow a = {1, {0}, {1}, 0, 0, 1e9}, b = {1, {0}, {1}, 0, 0.4, 0.3e9};
+	add_rflow(m, &a, 0);
+	add_rflow(m, &b, 1);
+	ck_assert(net_model_next_time(m) == 0);
+	run_all(m, fin);
+	ck_assert(tu_rel(fin[1], 1.0) < 1e-12);
+	ck_assert(tu_rel(fin[0], 1.3) < 1e-12);
+	net_model_destroy(m);
+	/* Alone: latency then bytes / capacity. */
+	m = links_model(1, &cap);
+	b.start = 0.25;
+	add_rflow(m, &b, 0);
+	ck_assert(tu_rel(net_model_next_time(m), 0.65) < 1e-15);
+	run_all(m, fin);
+	ck_assert(tu_rel(fin[0], 0.25 + 0.4 + 0.3) < 1e-12);
+	net_model_destroy(m);
+}
+END_TEST
+
+START_TEST(parking_lot)
+{
+	/* Links of 10, 6, 8; a long flow over all three and one short flow per link.
+	 * Link 1 saturates first at 3 (long, short1); then short0 gets 10 - 3 = 7 and
+	 * short2 gets 8 - 3 = 5. */
+	double cap[3] = {10, 6, 8};
+	net_model *m = links_model(3, cap);
+	rflow lng = {3, {0, 1, 2}, {1, 1, 1}, 0, 0, 1e6};
+	int id[4];
+	ms_error err;
+	ms_error_clear(&err);
+	id[0] = add_rflow(m, &lng, 0);
+	for (int i = 0; i < 3; i++) {
+		rflow s = {1, {i}, {1}, 0, 0, 1e6};
+		id[i + 1] = add_rflow(m, &s, (uint64_t)i + 1);
+	}
+	net_model_advance(m, 0, NULL, NULL, &err);
+	ck_assert(tu_rel(net_model_rate(m, id[0]), 3) < 1e-12);
+	ck_assert(tu_rel(net_model_rate(m, id[1]), 7) < 1e-12);
+	ck_assert(tu_rel(net_model_rate(m, id[2]), 3) < 1e-12);
+	ck_assert(tu_rel(net_model_rate(m, id[3]), 5) < 1e-12);
+	net_model_destroy(m);
+}
+END_TEST
+
+START_TEST(dumbbell)
+{
+	/* Access links of 1, 5, 10 into a middle link of 9: flow 0 is held to 1 by its
+	 * access link, the other two share the remaining 8. */
+	double cap[4] = {1, 5, 10, 9};
+	net_model *m = links_model(4, cap);
+	int id[3];
+	ms_error err;
+	ms_error_clear(&err);
+	for (int i = 0; i < 3; i++) {
+		rflow f = {2, {i, 3}, {1, 1}, 0, 0, 1e6};
+		id[i] = add_rflow(m, &f, (uint64_t)i);
+	}
+	net_model_advance(m, 0, NULL, NULL, &err);
+	ck_assert(tu_rel(net_model_rate(m, id[0]), 1) < 1e-12);
+	ck_assert(tu_rel(net_model_rate(m, id[1]), 4) < 1e-12);
+	ck_assert(tu_rel(net_model_rate(m, id[2]), 4) < 1e-12);
+	net_model_destroy(m);
+}
+END_TEST
+
+START_TEST(weighted_split)
+{
+	/* Flow 0 split half and half over links 0 and 1 (capacity 1 each); flow 1 on
+	 * link 0: 0.5 x0 + x1 <= 1 saturates at x = 2/3 for both. */
+	double cap[2] = {1, 1};
+	net_model *m = links_model(2, cap);
+	rflow a = {2, {0, 1}, {0.5, 0.5}, 0, 0, 1e3}, b = {1, {0}, {1}, 0, 0, 1e3};
+	int ia, ib;
+	ms_error err;
+	ms_error_clear(&err);
+	ia = add_rflow(m, &a, 0);
+	ib = add_rflow(m, &b, 1);
+	net_model_advance(m, 0, NULL, NULL, &err);
+	ck_assert(tu_rel(net_model_rate(m, ia), 2.0 / 3) < 1e-12);
+	ck_assert(tu_rel(net_model_rate(m, ib), 2.0 / 3) < 1e-12);
+	ck_assert(tu_rel(net_model_link_bytes(m)[1], 500) < 1e-12);
+	net_model_destroy(m);
+}
+END_TEST
+
+typedef struct chain {
+	net_model *m;
+	int left;
+	double bytes;
+} chain;
+
+static void chain_next(void *ctx, double t, uint64_t tag)
+{
+	chain *c = ctx;
+	ms_error err;
+	double lat = 0;
+	int lk = 0;
+	double w = 1;
+	topo_route rt = {1, 1, &lk, &w, lat, 1};
+	(void)tag;
+	ms_error_clear(&err);
+	if (c->left-- > 0)
+		ck_assert(net_model_add_route(c->m, t, &rt, c->bytes, 0, &err) >= 0);
+}
+
+START_TEST(callbacks_start_flows)
+{
+	/* The engine pattern: each finished flow starts the next at its finishing time. */
+	double cap = 2.385e9;
+	chain c;
+	rflow f = {1, {0}, {1}, 0, 0, 1e9};
+	ms_error err;
+	c.m = links_model(1, &cap);
+	c.left = 4;
+	c.bytes = 1e9;
+	add_rflow(c.m, &f, 0);
+	ms_error_clear(&err);
+	while (isfinite(net_model_next_time(c.m))) {
+		double t = net_model_next_time(c.m);
+		ck_assert(net_model_advance(c.m, t, chain_next, &c, &err) >= 0);
+		ck_assert(net_model_now(c.m) == t);
+	}
+	ck_assert(tu_rel(net_model_now(c.m), 5e9 / cap) < 1e-12);
+	net_model_destroy(c.m);
+}
+END_TEST
+
+START_TEST(components_are_independent)
+{
+	/* Flows on links {0, 1} finish at the same times whether or not flows on the
+	 * disjoint links {2, 3} come and go meanwhile. */
+	double cap[4] = {3.1, 1.7, 2.2, 0.9}, alone[6], both[12];
+	gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+	rflow fl[12];
+	net_model *m;
+	gsl_rng_set(r, 2385);
+	for (int i = 0; i < 12; i++) {
+		int base = i < 6 ? 0 : 2;
+		fl[i] = (rflow){1 + (int)gsl_rng_uniform_int(r, 2), {base, base + 1}, {1, 1},
+				gsl_rng_uniform(r) * 3, gsl_rng_uniform(r) * 0.2, 0.5 + gsl_rng_uniform(r) * 4};
+		if (fl[i].n == 1)
+			fl[i].link[0] = base + (int)gsl_rng_uniform_int(r, 2);
+	}
+	m = links_model(4, cap);
+	for (int i = 0; i < 6; i++)
+		add_rflow(m, &fl[i], (uint64_t)i);
+	run_all(m, alone);
+	net_model_destroy(m);
+	m = links_model(4, cap);
+	for (int i = 0; i < 12; i++)
+		add_rflow(m, &fl[i], (uint64_t)i);
+	run_all(m, both);
+	for (int i = 0; i < 6; i++)
+		ck_assert_msg(tu_rel(alone[i], both[i]) < 1e-12, "flow %d: %.17g alone, %.17g with others", i, alone[i],
+			      both[i]);
+	net_model_destroy(m);
+	gsl_rng_free(r);
+}
+END_TEST
+
+/* ---- the oracle ---------------------------------------------------------------------- */
+
+/* Progressive filling from scratch, O(F x L) per level, no cleverness. */
+static void naive_maxmin(int nf, const rflow *f, const int *active, int nl, const double *cap, double *rate)
+{
+	double resid[MAXLINKS];
+	int frozen[MAXF];
+	memcpy(resid, cap, (size_t)nl * sizeof(double));
+	for (int i = 0; i < nf; i++) {
+		frozen[i] = !active[i];
+		rate[i] = 0;
+	}
+	for (;;) {
+		double best = INFINITY, share[MAXLINKS];
+		for (int l = 0; l < nl; l++) {
+			double w = 0;
+			for (int i = 0; i < nf; i++)
+				for (int k = 0; k < f[i].n; k++)
+					if (!frozen[i] && f[i].link[k] == l)
+						w += f[i].w[k];
+			share[l] = w > 0 ? resid[l] / w : INFINITY;
+			if (share[l] < best)
+				best = share[l];
+		}
+		if (!isfinite(best))
+			break;
+		for (int i = 0; i < nf; i++) {
+			int hit = 0;
+			if (frozen[i])
+				continue;
+			for (int k = 0; k < f[i].n; k++)
+				hit |= share[f[i].link[k]] <= best * (1 + 1e-13);
+			if (!hit)
+				continue;
+			frozen[i] = 1;
+			rate[i] = best;
+		}
+		for (int l = 0; l < nl; l++)
+			resid[l] = cap[l];
+		for (int i = 0; i < nf; i++)
+			if (frozen[i] && active[i])
+				for (int k = 0; k < f[i].n; k++)
+					resid[f[i].link[k]] -= f[i].w[k] * rate[i];
+	}
+}
+
+/* The definition: feasible, and every flow has a saturated link where no flow gets more. */
+static void check_bottlenecks(int nf, const rflow *f, const int *active, int nl, const double *cap,
+			      const double *rate)
+{
+	double load[MAXLINKS] = {0}, maxr[MAXLINKS] = {0};
+	for (int i = 0; i < nf; i++)
+		if (active[i])
+			for (int k = 0; k < f[i].n; k++) {
+				load[f[i].link[k]] += f[i].w[k] * rate[i];
+				if (rate[i] > maxr[f[i].link[k]])
+					maxr[f[i].link[k]] = rate[i];
+			}
+	for (int l = 0; l < nl; l++)
+		ck_assert_msg(load[l] <= cap[l] * (1 + 1e-9), "link %d carries %g > %g", l, load[l], cap[l]);
+	for (int i = 0; i < nf; i++) {
+		int ok = 0;
+		if (!active[i])
+			continue;
+		for (int k = 0; k < f[i].n; k++) {
+			int l = f[i].link[k];
+			ok |= load[l] >= cap[l] * (1 - 1e-9) && rate[i] >= maxr[l] * (1 - 1e-9);
+		}
+		ck_assert_msg(ok, "flow %d (rate %g) has no bottleneck", i, rate[i]);
+	}
+}
+
+static void random_case(gsl_rng *r, int *nf, rflow *f, int *nl, double *cap, int weighted)
+{
+	*nl = 2 + (int)gsl_rng_uniform_int(r, MAXLINKS - 1);
+	*nf = 1 + (int)gsl_rng_uniform_int(r, MAXF);
+	for (int l = 0; l < *nl; l++)
+		cap[l] = 0.5 + gsl_rng_uniform(r) * 9.5;
+	for (int i = 0; i < *nf; i++) {
+		int want = 1 + (int)gsl_rng_uniform_int(r, (unsigned long)(*nl < 4 ? *nl : 4));
+		f[i].n = 0;
+		while (f[i].n < want) {
+			int l = (int)gsl_rng_uniform_int(r, (unsigned long)*nl), dup = 0;
+			for (int k = 0; k < f[i].n; k++)
+				dup |= f[i].link[k] == l;
+			if (dup)
+				continue;
+			f[i].link[f[i].n] = l;
+			f[i].w[f[i].n] = weighted ? 0.1 + 0.9 * gsl_rng_uniform(r) : 1.0;
+			f[i].n++;
+		}
+		f[i].start = gsl_rng_uniform(r) * 4;
+		f[i].latency = gsl_rng_uniform_int(r, 3) == 0 ? 0 : gsl_rng_uniform(r) * 0.5;
+		f[i].bytes = gsl_rng_uniform_int(r, 8) == 0 ? 0 : 0.2 + gsl_rng_uniform(r) * 10;
+	}
+}
+
+START_TEST(static_matches_oracle)
+{
+	gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+	gsl_rng_set(r, 2385);
+	for (int c = 0; c < 600; c++) {
+		int nf, nl, active[MAXF], id[MAXF];
+		rflow f[MAXF];
+		double cap[MAXLINKS], want[MAXF], got[MAXF];
+		net_model *m;
+		ms_error err;
+		random_case(r, &nf, f, &nl, cap, c % 2);
+		m = links_model(nl, cap);
+		for (int i = 0; i < nf; i++) {
+			f[i].start = f[i].latency = 0;
+			f[i].bytes = 1e9;
+			active[i] = 1;
+			id[i] = add_rflow(m, &f[i], (uint64_t)i);
+		}
+		ms_error_clear(&err);
+		net_model_advance(m, 0, NULL, NULL, &err);
+		for (int i = 0; i < nf; i++)
+			got[i] = net_model_rate(m, id[i]);
+		naive_maxmin(nf, f, active, nl, cap, want);
+		check_bottlenecks(nf, f, active, nl, cap, got);
+		for (int i = 0; i < nf; i++)
+			ck_assert_msg(tu_rel(got[i], want[i]) < 1e-9, "case %d flow %d: %.17g, oracle %.17g", c, i, got[i],
+				      want[i]);
+		net_model_destroy(m);
+	}
+	gsl_rng_free(r);
+}
+END_TEST
+
+/* Event-by-event simulation with the naive solver re-run from scratch at every event. */
+static void naive_run(int nf, const rflow *f, int nl, const double *cap, double *fin)
+{
+	double rem[MAXF], rate[MAXF], t = 0;
+	int active[MAXF], state[MAXF]; /* 0 waiting, 1 active, 2 done */
+	for (int i = 0; i < nf; i++) {
+		rem[i] = f[i].bytes;
+		state[i] = 0;
+		active[i] = 0;
+	}
+	for (;;) {
+		double next = INFINITY;
+		int left = 0;
+		naive_maxmin(nf, f, active, nl, cap, rate);
+		for (int i = 0; i < nf; i++) {
+			if (state[i] == 0 && f[i].start + f[i].latency < next)
+				next = f[i].start + f[i].latency;
+			if (state[i] == 1 && t + rem[i] / rate[i] < next)
+				next = t + rem[i] / rate[i];
+			left += state[i] != 2;
+		}
+		if (!left)
+			break;
+		for (int i = 0; i < nf; i++)
+			if (state[i] == 1)
+				rem[i] -= rate[i] * (next - t);
+		t = next;
+		for (int i = 0; i < nf; i++) {
+			if (state[i] == 0 && f[i].start + f[i].latency <= t * (1 + 1e-12)) {
+				state[i] = 1;
+				active[i] = 1;
+			}
+			if (state[i] == 1 && (rem[i] <= 1e-9 * f[i].bytes || f[i].n == 0)) {
+				state[i] = 2;
+				active[i] = 0;
+				fin[i] = t;
+			}
+		}
+	}
+}
+
+START_TEST(dynamic_matches_oracle)
+{
+	gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+	gsl_rng_set(r, 4711);
+	for (int c = 0; c < 400; c++) {
+		int nf, nl;
+		rflow f[MAXF];
+		double cap[MAXLINKS], want[MAXF], got[MAXF];
+		net_model *m;
+		random_case(r, &nf, f, &nl, cap, c % 3 == 0);
+		/* Add flows in start order, advancing to each start first, as an engine would. */
+		{
+			int order[MAXF];
+			ms_error err;
+			for (int i = 0; i < nf; i++)
+				order[i] = i;
+			for (int i = 1; i < nf; i++)
+				for (int j = i; j > 0 && f[order[j]].start < f[order[j - 1]].start; j--) {
+					int t = order[j];
+					order[j] = order[j - 1];
+					order[j - 1] = t;
+				}
+			m = links_model(nl, cap);
+			ms_error_clear(&err);
+			for (int i = 0; i < nf; i++) {
+				net_model_advance(m, f[order[i]].start, record, got, &err);
+				add_rflow(m, &f[order[i]], (uint64_t)order[i]);
+			}
+			run_all(m, got);
+		}
+		naive_run(nf, f, nl, cap, want);
+		for (int i = 0; i < nf; i++)
+			ck_assert_msg(tu_rel(got[i], want[i]) < 1e-8, "case %d flow %d: finished at %.17g, oracle %.17g", c,
+				      i, got[i], want[i]);
+		net_model_destroy(m);
+	}
+	gsl_rng_free(r);
+}
+END_TEST
+
+/* ---- collectives on topologies --------------------------------------------------------- */
+
+static topo_graph *small_switch(int nodes, int gpn, int domain, double nic_lat, double link_lat)
+{
+	topo_spec s;
+	ms_error err;
+	topo_graph *g;
+	memset(&s, 0, sizeof s);
+	s.shape = TOPO_SINGLE_SWITCH;
+	s.nodes = nodes;
+	s.gpus_per_node = gpn;
+	s.nvlink_domain = domain;
+	s.nics_per_node = gpn;
+	s.nvlink_Bps = 100e9;
+	s.nvlink_latency_s = 2e-6;
+	s.nic_Bps = 50e9;
+	s.nic_latency_s = nic_lat;
+	s.link_latency_s = link_lat;
+	ms_error_clear(&err);
+	g = topo_graph_create(&s, NULL, &err);
+	ck_assert_msg(g != NULL, "%s", err.msg);
+	return g;
+}
+
+static double a2a(topo_graph *g, net_a2a_algo algo, int n, const double *bytes, const double *dbytes,
+		  net_a2a_result *res)
+{
+	ms_error err;
+	net_model *m;
+	int ranks[64];
+	ms_error_clear(&err);
+	m = net_model_create(g, TOPO_ECMP_HASH, 1, &err);
+	ck_assert_ptr_nonnull(m);
+	for (int i = 0; i < n; i++)
+		ranks[i] = i;
+	ck_assert_int_eq(net_a2a_time(m, algo, ranks, n, bytes, dbytes, res, &err), 0);
+	net_model_destroy(m);
+	return res->time_s;
+}
+
+START_TEST(flat_uniform)
+{
+	/* 2 nodes x 4 GPUs, b = 1e8 per pair. NVLink: 3 flows per port at 100 GB/s / 3:
+	 * 2 us + 3 ms. Network: 4 flows per NIC at 50 GB/s / 4, route latency 2 + 1 + 1 +
+	 * 2 us: 8 ms + 6 us. */
+	topo_graph *g = small_switch(2, 4, 4, 4e-6, 1e-6);
+	double b[64];
+	net_a2a_result res;
+	for (int i = 0; i < 64; i++)
+		b[i] = 1e8;
+	ck_assert(tu_rel(a2a(g, NET_A2A_FLAT, 8, b, NULL, &res), 8e-3 + 6e-6) < 1e-12);
+	ck_assert_int_eq(res.flows, 56);
+	ck_assert(tu_rel(res.class_bytes[TOPO_LC_NVLINK], 8 * 3 * 1e8 * 2) < 1e-12);
+	ck_assert(tu_rel(res.class_bytes[TOPO_LC_NIC], 8 * 4 * 1e8 * 2) < 1e-12);
+	ck_assert(tu_rel(res.class_max_bytes[TOPO_LC_NIC], 4e8) < 1e-12);
+	/* NIC links are busy all along but for the latency. */
+	ck_assert_int_gt(res.n_hot, 0);
+	ck_assert_int_eq(g->links[res.hot[0].link].cls, TOPO_LC_NIC);
+	ck_assert(tu_rel(res.hot[0].utilisation, 8e-3 / (8e-3 + 6e-6)) < 1e-9);
+	topo_graph_destroy(g);
+}
+END_TEST
+
+START_TEST(pairwise_stages)
+{
+	/* 4 GPUs, each alone in its NVLink domain, one switch: every stage is one flow per
+	 * NIC each way, 2 ms + 6 us, and 3 stages. */
+	topo_graph *g = small_switch(1, 4, 1, 4e-6, 1e-6);
+	double b[16];
+	net_a2a_result res;
+	for (int i = 0; i < 16; i++)
+		b[i] = 1e8;
+	ck_assert(tu_rel(a2a(g, NET_A2A_PAIRWISE, 4, b, NULL, &res), 3 * (2e-3 + 6e-6)) < 1e-12);
+	topo_graph_destroy(g);
+	/* 3 GPUs, no latency, t = b / C = 2 ms; 0 -> 1 carries 3b. Stage 1: member 2 is done
+	 * at t, members 0 and 1 at 3t; stage 2 (0 -> 2, 1 -> 0, 2 -> 1) waits for them: 4t.
+	 * Flat: every flow at C/2 until the b flows finish at 2t, then 0 -> 1's last 2b
+	 * alone: 4t as well (NIC 0 sends 4b). */
+	g = small_switch(1, 3, 1, 0, 0);
+	for (int i = 0; i < 9; i++)
+		b[i] = 1e8;
+	b[0 * 3 + 1] = 3e8;
+	ck_assert(tu_rel(a2a(g, NET_A2A_PAIRWISE, 3, b, NULL, &res), 4 * 2e-3) < 1e-12);
+	ck_assert(tu_rel(a2a(g, NET_A2A_FLAT, 3, b, NULL, &res), 4 * 2e-3) < 1e-12);
+	/* A pair with 0 bytes still synchronises: a zero-latency 0-byte flow. */
+	b[0 * 3 + 1] = 0;
+	ck_assert(tu_rel(a2a(g, NET_A2A_PAIRWISE, 3, b, NULL, &res), 2 * 2e-3) < 1e-12);
+	topo_graph_destroy(g);
+}
+END_TEST
+
+START_TEST(hierarchical_relay)
+{
+	/* 2 nodes x 2 GPUs, no network latency, b = 1e8 per pair. Member 0 sends 2b to relay
+	 * GPU 2 over the network (4 ms at 50 GB/s), then GPU 2 forwards b to GPU 3 over
+	 * NVLink (2 us + 1 ms at 100 GB/s). With per-domain bytes of 1.5b (tokens shared by
+	 * both GPUs of the node counted once): 3 ms, then the same forwarding. */
+	topo_graph *g = small_switch(2, 2, 2, 0, 0);
+	double b[16], db[8];
+	net_a2a_result res;
+	for (int i = 0; i < 16; i++)
+		b[i] = 1e8;
+	for (int i = 0; i < 8; i++)
+		db[i] = 1.5e8;
+	ck_assert(tu_rel(a2a(g, NET_A2A_HIERARCHICAL, 4, b, NULL, &res), 5e-3 + 2e-6) < 1e-12);
+	/* Network: 4 legs of 2b, each over NIC up and NIC down. */
+	ck_assert(tu_rel(res.class_bytes[TOPO_LC_NIC], 4 * 2e8 * 2) < 1e-12);
+	ck_assert_int_eq(res.flows, 4 /* direct */ + 4 /* legs */ + 4 /* fan-out */);
+	ck_assert(tu_rel(a2a(g, NET_A2A_HIERARCHICAL, 4, b, db, &res), 4e-3 + 2e-6) < 1e-12);
+	ck_assert(tu_rel(res.class_bytes[TOPO_LC_NIC], 4 * 1.5e8 * 2) < 1e-12);
+	/* Flat: each NIC carries 2 flows of b each way: 4 ms. */
+	ck_assert(tu_rel(a2a(g, NET_A2A_FLAT, 4, b, NULL, &res), 4e-3) < 1e-12);
+	topo_graph_destroy(g);
+}
+END_TEST
+
+START_TEST(self_and_empty_flows)
+{
+	topo_graph *g = small_switch(1, 2, 2, 0, 0);
+	ms_error err;
+	net_model *m;
+	double fin[3] = {-1, -1, -1};
+	ms_error_clear(&err);
+	m = net_model_create(g, TOPO_ECMP_HASH, 1, &err);
+	ck_assert_int_ge(net_model_add(m, 0.5, 1, 1, 1e9, 0, &err), 0); /* to itself: done at once */
+	ck_assert_int_ge(net_model_add(m, 0.5, 0, 1, 0, 1, &err), 0);   /* 0 bytes: NVLink latency */
+	ck_assert_int_ge(net_model_add(m, 0.5, 0, 1, 1e8, 2, &err), 0);
+	run_all(m, fin);
+	ck_assert(fin[0] == 0.5);
+	ck_assert(tu_rel(fin[1], 0.5 + 2e-6) < 1e-12);
+	ck_assert(tu_rel(fin[2], 0.5 + 2e-6 + 1e-3) < 1e-12);
+	net_model_destroy(m);
+	topo_graph_destroy(g);
+}
+END_TEST
+
+Suite *network_suite(void)
+{
+	Suite *s = suite_create("network");
+	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, n_flows_one_link);
+	tcase_add_test(tc, processor_sharing);
+	tcase_add_test(tc, latency_before_bandwidth);
+	tcase_add_test(tc, parking_lot);
+	tcase_add_test(tc, dumbbell);
+	tcase_add_test(tc, weighted_split);
+	tcase_add_test(tc, callbacks_start_flows);
+	tcase_add_test(tc, components_are_independent);
+	tcase_add_test(tc, static_matches_oracle);
+	tcase_add_test(tc, dynamic_matches_oracle);
+	tcase_add_test(tc, flat_uniform);
+	tcase_add_test(tc, pairwise_stages);
+	tcase_add_test(tc, hierarchical_relay);
+	tcase_add_test(tc, self_and_empty_flows);
+	suite_add_tcase(s, tc);
+	return s;
+}

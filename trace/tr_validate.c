@@ -1,0 +1,269 @@
+/*
+ * tr_validate.c - full trace validation (see tr_validate.h).
+ *
+ * The header is checked by tr__header_open in strict mode; when it is usable the data is
+ * scanned in blocks of one chunk (token metadata once per block, then every layer), so
+ * each chunk is decompressed once and memory does not depend on T. Duplicate ids are
+ * found with a stamp array over experts (O(K) per token, not O(K^2): full rankings of 256
+ * experts are common). Problems past max_report are counted without being formatted.
+ */
+#include "trace/tr_validate.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "trace/tr_h5.h"
+
+typedef struct vctx {
+	tr_problem_fn report;
+	void *ctx;
+	int64_t max_report;
+	int64_t count;
+	const char *path;
+} vctx;
+
+static void forward(void *c, const char *msg)
+{
+	vctx *v = c;
+	if (v->count < v->max_report && v->report)
+		v->report(v->ctx, msg);
+	v->count++;
+}
+
+static void problem(vctx *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void problem(vctx *v, const char *fmt, ...)
+{
+	char msg[MS_ERROR_MSG_MAX];
+	int n;
+	va_list ap;
+	if (v->count >= v->max_report || !v->report) {
+		v->count++;
+		return;
+	}
+	n = snprintf(msg, sizeof msg, "%s: ", v->path);
+	if (n < 0 || (size_t)n >= sizeof msg)
+		n = 0;
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+	va_end(ap);
+	forward(v, msg);
+}
+
+typedef struct buffers {
+	int16_t *ids;
+	float *scores, *logits;
+	int32_t *step, *pos, *rank;
+	int64_t *seq;
+	int16_t *dom;
+	uint64_t *stamp; /* [E]: last token-serial that listed the expert, + its rank in the low bits */
+} buffers;
+
+static void free_buffers(buffers *b)
+{
+	free(b->ids);
+	free(b->scores);
+	free(b->logits);
+	free(b->step);
+	free(b->pos);
+	free(b->rank);
+	free(b->seq);
+	free(b->dom);
+	free(b->stamp);
+}
+
+/* 0 if every piece of token metadata in the block is readable, else reports and returns -1. */
+static int check_tokens(vctx *v, tr__header *h, buffers *b, int64_t t0, int64_t n, int *have_prev, int64_t prev[4])
+{
+	struct {
+		int which;
+		hid_t type;
+		void *buf;
+	} rd[5] = {
+		{TR__DS_STEP, H5T_NATIVE_INT32, b->step},     {TR__DS_SEQUENCE, H5T_NATIVE_INT64, b->seq},
+		{TR__DS_POSITION, H5T_NATIVE_INT32, b->pos},  {TR__DS_RANK, H5T_NATIVE_INT32, b->rank},
+		{TR__DS_DOMAIN, H5T_NATIVE_INT16, b->dom},
+	};
+	int D = h->info.num_domains, ok = 1;
+	for (int i = 0; i < 5; i++) {
+		if (h->ds[rd[i].which] < 0)
+			continue;
+		if (tr__read1(h->ds[rd[i].which], rd[i].type, t0, n, rd[i].buf) < 0) {
+			problem(v, "%s: cannot read tokens %lld..%lld: the file is truncated or corrupt", tr__ds_path[rd[i].which],
+				(long long)t0, (long long)(t0 + n - 1));
+			ok = 0;
+		}
+	}
+	if (!ok) {
+		*have_prev = 0;
+		return -1;
+	}
+	for (int64_t i = 0; i < n; i++) {
+		int64_t t = t0 + i, key[4] = {b->step[i], b->rank[i], b->seq[i], b->pos[i]};
+		if (b->rank[i] < 0)
+			problem(v, "/tokens/rank[%lld] = %d is negative", (long long)t, b->rank[i]);
+		if (b->pos[i] < 0)
+			problem(v, "/tokens/position[%lld] = %d is negative", (long long)t, b->pos[i]);
+		if (h->ds[TR__DS_DOMAIN] >= 0 && (b->dom[i] < 0 || b->dom[i] >= D))
+			problem(v, "/tokens/domain[%lld] = %d is out of range: %d domain names", (long long)t, b->dom[i], D);
+		if (*have_prev) {
+			int c = 0;
+			for (int q = 0; q < 4 && c == 0; q++)
+				c = key[q] > prev[q] ? 1 : key[q] < prev[q] ? -1 : 0;
+			if (c <= 0)
+				problem(v,
+					"token %lld (step %lld, rank %lld, sequence %lld, position %lld) %s token %lld (step %lld, "
+					"rank %lld, sequence %lld, position %lld): tokens must be strictly ordered by step, rank, "
+					"sequence, position",
+					(long long)t, (long long)key[0], (long long)key[1], (long long)key[2], (long long)key[3],
+					c == 0 ? "repeats" : "comes after", (long long)t - 1, (long long)prev[0], (long long)prev[1],
+					(long long)prev[2], (long long)prev[3]);
+		}
+		memcpy(prev, key, sizeof key);
+		*have_prev = 1;
+	}
+	return 0;
+}
+
+static int close_enough(double got, double want)
+{
+	return fabs(got - want) <= 1e-6 + 1e-4 * fabs(want);
+}
+
+static void check_layer(vctx *v, tr__header *h, buffers *b, int l, int64_t t0, int64_t n, uint64_t *serial)
+{
+	const int K = h->info.depth, E = h->info.num_experts;
+	const tr_score_kind kind = h->info.score_kind;
+	int have_logits = h->ds[TR__DS_LOGITS] >= 0, ok = 1;
+	if (tr__read3(h->ds[TR__DS_IDS], H5T_NATIVE_INT16, l, t0, n, K, b->ids) < 0) {
+		problem(v, "/routing/expert_ids: cannot read layer %d, tokens %lld..%lld: the file is truncated or corrupt", l,
+			(long long)t0, (long long)(t0 + n - 1));
+		ok = 0;
+	}
+	if (tr__read3(h->ds[TR__DS_SCORES], H5T_NATIVE_FLOAT, l, t0, n, K, b->scores) < 0) {
+		problem(v, "/routing/scores: cannot read layer %d, tokens %lld..%lld: the file is truncated or corrupt", l,
+			(long long)t0, (long long)(t0 + n - 1));
+		ok = 0;
+	}
+	if (have_logits && tr__read3(h->ds[TR__DS_LOGITS], H5T_NATIVE_FLOAT, l, t0, n, E, b->logits) < 0) {
+		problem(v, "/routing/logits: cannot read layer %d, tokens %lld..%lld: the file is truncated or corrupt", l,
+			(long long)t0, (long long)(t0 + n - 1));
+		have_logits = 0;
+	}
+	if (!ok)
+		return;
+	for (int64_t i = 0; i < n; i++) {
+		const int16_t *id = b->ids + i * K;
+		const float *sc = b->scores + i * K;
+		const float *lg = have_logits ? b->logits + i * E : NULL;
+		long long t = (long long)(t0 + i);
+		int logits_ok = lg != NULL;
+		uint64_t s = ++*serial;
+		for (int j = 0; j < K; j++) {
+			if (id[j] < 0 || id[j] >= E) {
+				problem(v, "/routing/expert_ids[%d, %lld, %d] = %d is out of range: num_experts = %d", l, t, j, id[j], E);
+				logits_ok = 0;
+			} else if ((b->stamp[id[j]] >> 16) == s) {
+				problem(v, "/routing/expert_ids[%d, %lld, %d] = %d repeats [%d, %lld, %d]: a token's experts must be distinct",
+					l, t, j, id[j], l, t, (int)(b->stamp[id[j]] & 0xFFFF));
+			} else {
+				b->stamp[id[j]] = s << 16 | (uint64_t)j;
+			}
+			if (!isfinite(sc[j])) {
+				problem(v, "/routing/scores[%d, %lld, %d] = %g is not finite", l, t, j, (double)sc[j]);
+				logits_ok = 0;
+				continue;
+			}
+			if (kind != TR_SCORE_OTHER && (sc[j] < 0 || sc[j] > 1))
+				problem(v, "/routing/scores[%d, %lld, %d] = %g is outside [0, 1] (score_kind %s)", l, t, j, (double)sc[j],
+					tr_score_kind_name(kind));
+			if (kind == TR_SCORE_SOFTMAX && j > 0 && isfinite(sc[j - 1]) && sc[j] > sc[j - 1])
+				problem(v,
+					"/routing/scores[%d, %lld, %d] = %g exceeds [%d, %lld, %d] = %g: softmax scores must not "
+					"increase along the ranking",
+					l, t, j, (double)sc[j], l, t, j - 1, (double)sc[j - 1]);
+		}
+		if (lg) {
+			double mx = -INFINITY, sum = 0;
+			for (int e = 0; e < E; e++) {
+				if (!isfinite(lg[e])) {
+					problem(v, "/routing/logits[%d, %lld, %d] = %g is not finite", l, t, e, (double)lg[e]);
+					logits_ok = 0;
+				} else if (lg[e] > mx) {
+					mx = lg[e];
+				}
+			}
+			if (logits_ok && kind == TR_SCORE_SOFTMAX) {
+				for (int e = 0; e < E; e++)
+					sum += exp((double)lg[e] - mx);
+				for (int j = 0; j < K; j++) {
+					double want = exp((double)lg[id[j]] - mx) / sum;
+					if (!close_enough(sc[j], want)) {
+						problem(v, "/routing/scores[%d, %lld, %d] = %g does not match /routing/logits: softmax gives %g",
+							l, t, j, (double)sc[j], want);
+						break;
+					}
+				}
+			} else if (logits_ok && kind == TR_SCORE_SIGMOID) {
+				for (int j = 0; j < K; j++) {
+					double want = 1.0 / (1.0 + exp(-(double)lg[id[j]]));
+					if (!close_enough(sc[j], want)) {
+						problem(v, "/routing/scores[%d, %lld, %d] = %g does not match /routing/logits: sigmoid gives %g",
+							l, t, j, (double)sc[j], want);
+						break;
+					}
+				}
+			}
+		}
+	}
+}
+
+int64_t tr_validate(const char *path, tr_problem_fn report, void *ctx, int64_t max_report, ms_error *err)
+{
+	vctx v = {report, ctx, max_report, 0, path};
+	tr__header h;
+	buffers b;
+	int64_t block, T;
+	size_t K, E;
+	int have_prev = 0;
+	int64_t prev[4];
+	uint64_t serial = 0;
+	memset(&b, 0, sizeof b);
+	if (tr__header_open(&h, path, 1, forward, &v) < 0) {
+		tr__header_close(&h);
+		return v.count > 0 ? v.count : 1;
+	}
+	T = h.info.num_tokens;
+	K = (size_t)h.info.depth;
+	E = (size_t)h.info.num_experts;
+	block = h.info.chunk_tokens > 0 ? h.info.chunk_tokens : TR_CHUNK_TOKENS;
+	if (block > T)
+		block = T > 0 ? T : 1;
+	b.ids = malloc((size_t)block * K * sizeof *b.ids);
+	b.scores = malloc((size_t)block * K * sizeof *b.scores);
+	b.logits = h.info.has_logits ? malloc((size_t)block * E * sizeof *b.logits) : NULL;
+	b.step = malloc((size_t)block * sizeof *b.step);
+	b.pos = malloc((size_t)block * sizeof *b.pos);
+	b.rank = malloc((size_t)block * sizeof *b.rank);
+	b.seq = malloc((size_t)block * sizeof *b.seq);
+	b.dom = malloc((size_t)block * sizeof *b.dom);
+	b.stamp = calloc(E, sizeof *b.stamp);
+	if (!b.ids || !b.scores || (h.info.has_logits && !b.logits) || !b.step || !b.pos || !b.rank || !b.seq || !b.dom ||
+	    !b.stamp) {
+		free_buffers(&b);
+		tr__header_close(&h);
+		return MS_ERROR(err, MS_ENOMEM, "out of memory validating '%s' (blocks of %lld tokens)", path, (long long)block);
+	}
+	for (int64_t t0 = 0; t0 < T; t0 += block) {
+		int64_t n = T - t0 < block ? T - t0 : block;
+		check_tokens(&v, &h, &b, t0, n, &have_prev, prev);
+		for (int l = 0; l < h.info.num_layers; l++)
+			check_layer(&v, &h, &b, l, t0, n, &serial);
+	}
+	free_buffers(&b);
+	tr__header_close(&h);
+	return v.count;
+}
