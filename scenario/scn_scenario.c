@@ -80,8 +80,9 @@ static const keydef keys[] = {
 	 "Achieved fraction of peak HBM bandwidth in permute/unpermute copies."},
 
 	{"cluster.profile", T_STRING, STR(cluster.profile), "", 0, 0, NULL, "path",
-	 "Calibration profile (docs/profile-format.md) whose measured tables replace the datasheet peaks and "
-	 "efficiencies; empty for none."},
+	 "Calibration profile (docs/profile-format.md): one file or a comma-separated list read as one; its "
+	 "measured tables replace the expert GEMM and copy rooflines, a datasheet profile's peaks the built-in "
+	 "ones. Relative paths are taken from the scenario file's directory. Empty for none."},
 
 	{"network.model", T_ENUM, NUM(network.model), "analytic", 0, 0, "analytic|flow", "",
 	 "analytic: bottleneck bound per link class (fast); flow: flow-level max-min sharing over the topology."},
