@@ -11,6 +11,7 @@
  */
 #include "sim/sim_run.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +19,15 @@
 
 #include "models/moe_model.h"
 #include "network/net_alltoall.h"
+#include "network/net_coll.h"
+#include "network/net_model.h"
+#include "topology/topo_graph.h"
 #include "routing/rt_placement.h"
 #include "routing/rt_router.h"
 #include "sim/sim_engine.h"
 #include "topology/topo_cluster.h"
 
-enum { EV_RANK_DONE = 1, EV_GROUP_DONE = 2 };
+enum { EV_RANK_DONE = 1, EV_GROUP_DONE = 2, EV_NET = 3 };
 enum { T_DENSE_F, T_DENSE_B, T_PERMUTE, T_EXPERT_F, T_EXPERT_B, T_UNPERMUTE, T_N };
 
 #define NSEQ 6
@@ -62,6 +66,18 @@ typedef struct runner {
 	double *plan_rank;  /* [L][world][T_N] */
 	double *plan_group; /* [L][G][2]: dispatch, combine */
 	net_alltoall_stats *gstats; /* [L][G][2] all-to-all statistics of the step */
+	/* flow-level network (network.model = "flow") */
+	int flow;
+	topo_graph *graph;
+	net_model *net;
+	net_coll **colls;         /* [G]: each group's running all-to-all */
+	int32_t *pairs_plan;      /* [L][G][P][P] kept pairs of the step, for the flows */
+	double *coll_bytes;       /* [P][P] workspace */
+	int *coll_ranks;          /* [P] */
+	int *net_done;            /* [G] groups whose all-to-all finished in one advance */
+	int n_net_done;
+	sim_event *net_ev;        /* the pending network event, or NULL */
+	net_a2a_algo algo;
 	struct worker *workers;
 	pthread_t *threads;
 	int n_workers;
@@ -100,6 +116,81 @@ static double compute_time(const runner *R, int pass, int layer, int rank, int p
 	return 0;
 }
 
+/* Keeps one engine event at the network's next event time. */
+static int net_resched(runner *R)
+{
+	double t = net_model_next_time(R->net);
+	if (t == INFINITY) {
+		if (R->net_ev) {
+			sim_cancel(R->eng, R->net_ev);
+			R->net_ev = NULL;
+		}
+		return MS_OK;
+	}
+	if (t < sim_now(R->eng))
+		t = sim_now(R->eng);
+	if (R->net_ev) {
+		sim_reschedule(R->eng, R->net_ev, t);
+		return MS_OK;
+	}
+	R->net_ev = sim_event_new(R->eng);
+	if (!R->net_ev)
+		return sim_engine_error(R->eng)->code;
+	R->net_ev->type = EV_NET;
+	return sim_schedule(R->eng, R->net_ev, t);
+}
+
+/* Starts group g's all-to-all of layer l on the flow model: dispatch direction
+ * (pairs i -> j) or its transpose. */
+static int start_flows(runner *R, int g, int l, int dispatch_dir)
+{
+	const int32_t *pp = R->pairs_plan + ((size_t)l * R->G + g) * (size_t)R->P * R->P;
+	double row = moe_row_bytes(&R->model);
+	ms_error *err = sim_engine_error(R->eng);
+	for (int i = 0; i < R->P; i++) {
+		R->coll_ranks[i] = g * R->P + i;
+		for (int j = 0; j < R->P; j++)
+			R->coll_bytes[(size_t)i * R->P + j] =
+				(double)(dispatch_dir ? pp[(size_t)i * R->P + j] : pp[(size_t)j * R->P + i]) * row;
+	}
+	if (net_coll_start(R->colls[g], R->net, sim_now(R->eng), R->algo, R->coll_ranks, R->P, R->coll_bytes, NULL,
+			   (uint32_t)g, err) < 0)
+		return err->code;
+	if (!net_coll_running(R->colls[g])) {
+		/* Nothing to send (every pair empty or local): done at once. */
+		return sim_schedule_new(R->eng, sim_now(R->eng), EV_GROUP_DONE, g, 0, 0);
+	}
+	return net_resched(R);
+}
+
+static int group_done(runner *R, int g);
+
+static void on_flow_done(void *ctx, double time_s, uint64_t tag)
+{
+	runner *R = ctx;
+	int g = (int)NET_COLL_TAG_ID(tag);
+	ms_error *err = sim_engine_error(R->eng);
+	int rc = net_coll_flow_done(R->colls[g], R->net, time_s, tag, err);
+	if (rc == 1)
+		R->net_done[R->n_net_done++] = g;
+}
+
+/* The network's event: advance the flows; finished all-to-alls end their collectives. */
+static int net_event(runner *R)
+{
+	ms_error *err = sim_engine_error(R->eng);
+	R->net_ev = NULL; /* the engine frees the event that fired */
+	R->n_net_done = 0;
+	if (net_model_advance(R->net, sim_now(R->eng), on_flow_done, R, err) < 0)
+		return err->code ? err->code : MS_ENOMEM;
+	if (err->code < 0)
+		return err->code;
+	for (int i = 0; i < R->n_net_done; i++)
+		if (group_done(R, R->net_done[i]) < 0)
+			return err->code;
+	return net_resched(R);
+}
+
 /* Moves rank to its next phase at the current time. */
 static int advance(runner *R, int rank)
 {
@@ -126,6 +217,8 @@ static int advance(runner *R, int rank)
 			int fwd_dispatch = (phase == SIM_PH_DISPATCH) == (pass == 0);
 			double d = fwd_dispatch ? tg[0] : tg[1];
 			gs->start = now;
+			if (R->flow)
+				return start_flows(R, g, layer, fwd_dispatch);
 			return sim_schedule_new(R->eng, now + d, EV_GROUP_DONE, g, 0, 0);
 		}
 		return MS_OK;
@@ -137,26 +230,37 @@ static int advance(runner *R, int rank)
 	}
 }
 
+/* Group g's all-to-all has finished now: every member records it and moves on. */
+static int group_done(runner *R, int g)
+{
+	int pass, layer, phase;
+	group_state *gs = &R->groups[g];
+	double now = sim_now(R->eng);
+	decode_pos(R, gs->pos, &pass, &layer, &phase);
+	gs->arrived = 0;
+	if (R->flow && pass == 0)
+		(phase == SIM_PH_DISPATCH ? R->res->dispatch_s : R->res->combine_s)[layer] +=
+			(now - gs->start) * R->inv_steps / R->G;
+	for (int p = 0; p < R->P; p++) {
+		int rank = g * R->P + p;
+		*acc(R, pass, layer, rank, SIM_PH_WAIT) += (gs->start - R->ranks[rank].arrived) * R->inv_steps;
+		*acc(R, pass, layer, rank, phase) += (now - gs->start) * R->inv_steps;
+		if (advance(R, rank) < 0)
+			return sim_engine_error(R->eng)->code;
+	}
+	return MS_OK;
+}
+
 static int handle(void *model, sim_engine *eng, sim_event *ev)
 {
 	runner *R = model;
+	(void)eng;
 	if (ev->type == EV_RANK_DONE)
 		return advance(R, ev->a);
-	if (ev->type == EV_GROUP_DONE) {
-		int g = ev->a, pass, layer, phase;
-		group_state *gs = &R->groups[g];
-		double now = sim_now(eng);
-		decode_pos(R, gs->pos, &pass, &layer, &phase);
-		gs->arrived = 0;
-		for (int p = 0; p < R->P; p++) {
-			int rank = g * R->P + p;
-			*acc(R, pass, layer, rank, SIM_PH_WAIT) += (gs->start - R->ranks[rank].arrived) * R->inv_steps;
-			*acc(R, pass, layer, rank, phase) += (now - gs->start) * R->inv_steps;
-			if (advance(R, rank) < 0)
-				return sim_engine_error(eng)->code;
-		}
-		return MS_OK;
-	}
+	if (ev->type == EV_GROUP_DONE)
+		return group_done(R, ev->a);
+	if (ev->type == EV_NET)
+		return net_event(R);
 	MS_ASSERT(0, "unknown event type %d", (int)ev->type);
 	return MS_EINVAL;
 }
@@ -222,6 +326,11 @@ static int plan_group(worker *w, int l, int g)
 		t[T_UNPERMUTE] = moe_unpermute_time(&R->model, sent);
 		t[T_EXPERT_F] = moe_expert_time(&R->model, w->recv, rt->slots, MOE_FWD);
 		t[T_EXPERT_B] = moe_expert_time(&R->model, w->recv, rt->slots, MOE_BWD);
+	}
+	if (R->flow) {
+		int32_t *pp = R->pairs_plan + ((size_t)l * R->G + g) * (size_t)R->P * R->P;
+		for (size_t i = 0; i < (size_t)R->P * R->P; i++)
+			pp[i] = (int32_t)rt->sent[i];
 	}
 	for (int p = 0; p < R->P; p++)
 		w->members[p] = g * R->P + p;
@@ -290,7 +399,8 @@ static int build_plan(runner *R, int step, ms_error *err)
 		for (int g = 0; g < R->G; g++)
 			for (int dir = 0; dir < 2; dir++) {
 				const net_alltoall_stats *st = R->gstats + ((size_t)l * R->G + g) * 2 + dir;
-				(dir ? res->combine_s : res->dispatch_s)[l] += st->time_s * R->inv_steps / R->G;
+				if (!R->flow)
+					(dir ? res->combine_s : res->dispatch_s)[l] += st->time_s * R->inv_steps / R->G;
 				res->nvlink_bytes += st->nvlink_bytes * R->inv_steps;
 				res->nic_bytes += st->nic_bytes * R->inv_steps;
 				if (st->nvlink_max_bytes > res->hot_nvlink_bytes) {
@@ -362,6 +472,32 @@ static int workers_init(runner *R, int threads, ms_error *err)
 	return MS_OK;
 }
 
+static int flow_init(runner *R, ms_error *err)
+{
+	const scn_scenario *s = R->s;
+	R->algo = s->network.alltoall == SCN_A2A_PAIRWISE	 ? NET_A2A_PAIRWISE
+		  : s->network.alltoall == SCN_A2A_HIERARCHICAL ? NET_A2A_HIERARCHICAL
+							       : NET_A2A_FLAT;
+	R->graph = topo_graph_from_scenario(s, err);
+	if (!R->graph)
+		return err->code;
+	R->net = net_model_create(R->graph, s->network.ecmp == SCN_ECMP_EVEN ? TOPO_ECMP_EVEN : TOPO_ECMP_HASH,
+				  s->workload.seed, err);
+	if (!R->net)
+		return err->code;
+	R->colls = ms_calloc(err, (size_t)R->G, sizeof *R->colls, "collectives");
+	R->pairs_plan = ms_calloc(err, (size_t)R->L * R->G * R->P * R->P, sizeof *R->pairs_plan, "all-to-all plan");
+	R->coll_bytes = ms_calloc(err, (size_t)R->P * R->P, sizeof *R->coll_bytes, "byte matrix");
+	R->coll_ranks = ms_calloc(err, (size_t)R->P, sizeof *R->coll_ranks, "group ranks");
+	R->net_done = ms_calloc(err, (size_t)R->G, sizeof *R->net_done, "collectives");
+	if (!R->colls || !R->pairs_plan || !R->coll_bytes || !R->coll_ranks || !R->net_done)
+		return MS_ENOMEM;
+	for (int g = 0; g < R->G; g++)
+		if (!(R->colls[g] = net_coll_create(R->graph, R->P, err)))
+			return err->code;
+	return MS_OK;
+}
+
 void sim_result_free(sim_result *r)
 {
 	if (!r)
@@ -420,6 +556,15 @@ static sim_result *result_alloc(const scn_scenario *s, int passes, ms_error *err
 static void runner_fini(runner *R)
 {
 	workers_fini(R);
+	for (int g = 0; R->colls && g < R->G; g++)
+		net_coll_destroy(R->colls[g]);
+	free(R->colls);
+	net_model_destroy(R->net);
+	topo_graph_destroy(R->graph);
+	free(R->pairs_plan);
+	free(R->coll_bytes);
+	free(R->coll_ranks);
+	free(R->net_done);
 	sim_engine_destroy(R->eng);
 	free(R->plan_rank);
 	free(R->plan_group);
@@ -458,6 +603,9 @@ int sim_run_threads(const scn_scenario *s, int threads, sim_result **out, ms_err
 	R.plan_rank = ms_calloc(err, (size_t)R.L * R.world * T_N, sizeof(double), "step plan");
 	R.plan_group = ms_calloc(err, (size_t)R.L * R.G * 2, sizeof(double), "step plan");
 	R.gstats = ms_calloc(err, (size_t)R.L * R.G * 2, sizeof *R.gstats, "all-to-all statistics");
+	R.flow = s->network.model == SCN_NET_FLOW;
+	if (R.flow && (rc = flow_init(&R, err)) < 0)
+		goto done;
 	R.ranks = ms_calloc(err, (size_t)R.world, sizeof(rank_state), "rank states");
 	R.groups = ms_calloc(err, (size_t)R.G, sizeof(group_state), "group states");
 	if (!R.res || !R.eng || !R.plan_rank || !R.plan_group || !R.gstats || !R.ranks || !R.groups) {

@@ -20,6 +20,7 @@ static const char hand_cfg[] =
 	"cluster = { gpu = \"h100-sxm\"; nodes = %d; gpus_per_node = %d; nvlink_GBps = 238.5;\n"
 	"            nvlink_latency_us = 2.385; nic_Gbps = 385.0; nic_latency_us = 7.25;\n"
 	"            gemm_efficiency = 0.615; dense_efficiency = 0.4385; memory_efficiency = 0.7385; };\n"
+	"network = { model = \"%s\"; link_latency_us = 0.0; };\n"
 	"parallel = { ep = 8; };\n"
 	"workload = { mode = \"%s\"; tokens_per_rank = 4096; seq_len = 2048; steps = 2; };\n"
 	"routing = { distribution = \"balanced\"; capacity_factor = 1.0; };\n";
@@ -62,7 +63,13 @@ static hand work_by_hand(int nodes, int gpn)
 	return o;
 }
 
-static void check_hand(int nodes, int gpn, const char *mode)
+/*
+ * Both network models must give the closed form here: in the flow model each class's
+ * ports carry equal flows that finish together, the NIC flows cross a non-blocking
+ * switch, and with switch-hop latency 0 a path's latency is its class latency (paid
+ * half at each end).
+ */
+static void check_hand_model(int nodes, int gpn, const char *mode, const char *net)
 {
 	char text[2048];
 	scn_scenario s;
@@ -72,11 +79,11 @@ static void check_hand(int nodes, int gpn, const char *mode)
 	double layer_f = o.dense + 2 * o.permute + 2 * o.a2a + o.expert;
 	double layer_b = 2 * o.dense + 2 * o.permute + 2 * o.a2a + 2 * o.expert;
 	double want = 3 * (layer_f + (training ? layer_b : 0));
-	snprintf(text, sizeof text, hand_cfg, nodes, gpn, mode);
+	snprintf(text, sizeof text, hand_cfg, nodes, gpn, net, mode);
 	r = run_text(text, &s);
 	for (int st = 0; st < 2; st++)
-		ck_assert_msg(tu_rel(r->step_time_s[st], want) < 1e-9, "%dx%d %s: step %d %.15g s, by hand %.15g s", nodes,
-			      gpn, mode, st, r->step_time_s[st], want);
+		ck_assert_msg(tu_rel(r->step_time_s[st], want) < 1e-9, "%dx%d %s %s: step %d %.15g s, by hand %.15g s",
+			      nodes, gpn, mode, net, st, r->step_time_s[st], want);
 	for (int l = 0; l < 3; l++) {
 		ck_assert_msg(tu_rel(r->dispatch_s[l], o.a2a) < 1e-9, "dispatch %.15g vs %.15g", r->dispatch_s[l], o.a2a);
 		ck_assert(tu_rel(r->combine_s[l], o.a2a) < 1e-9);
@@ -95,6 +102,12 @@ static void check_hand(int nodes, int gpn, const char *mode)
 	ck_assert_int_eq(r->dropped_pairs[0], 0);
 	ck_assert_int_eq(r->pairs[0], 3 * 8 * 4096 * 2);
 	sim_result_free(r);
+}
+
+static void check_hand(int nodes, int gpn, const char *mode)
+{
+	check_hand_model(nodes, gpn, mode, "analytic");
+	check_hand_model(nodes, gpn, mode, "flow");
 }
 
 START_TEST(hand_one_node_training)
@@ -126,10 +139,13 @@ START_TEST(phases_add_up_under_skew)
 	static const char cfg[] =
 		"model = { hidden = 512; ffn_hidden = 1408; experts = 16; top_k = 4; moe_layers = 4; heads = 8; };\n"
 		"cluster = { nodes = 2; gpus_per_node = 4; nics_per_node = 2; };\n"
-		"parallel = { ep = 4; };\n"
+		"network = { model = \"%s\"; topology = \"rail\"; };\n"
+		"parallel = { ep = 8; };\n"
 		"workload = { mode = \"%s\"; tokens_per_rank = 1024; seq_len = 512; steps = 3; seed = 2385; };\n"
 		"routing = { distribution = \"zipf\"; zipf_s = 1.3; capacity_factor = %s; capacity_scope = \"%s\"; };\n";
 	const char *modes[] = {"training", "decode"}, *cfs[] = {"1.25", "\"dropless\""}, *scopes[] = {"rank", "global"};
+	const char *nets[] = {"analytic", "flow"};
+	for (int nm = 0; nm < 2; nm++)
 	for (int m = 0; m < 2; m++)
 		for (int c = 0; c < 2; c++)
 			for (int sc = 0; sc < 2; sc++) {
@@ -137,7 +153,7 @@ START_TEST(phases_add_up_under_skew)
 				scn_scenario s;
 				sim_result *r;
 				double mean_step = 0;
-				snprintf(text, sizeof text, cfg, modes[m], cfs[c], scopes[sc]);
+				snprintf(text, sizeof text, cfg, nets[nm], modes[m], cfs[c], scopes[sc]);
 				r = run_text(text, &s);
 				for (int st = 0; st < 3; st++)
 					mean_step += r->step_time_s[st] / 3;
