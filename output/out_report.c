@@ -146,7 +146,19 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 		fprintf(f, "  hottest NIC      NIC %d (node %d), %s in one all-to-all (layer %d)\n", r->hot_nic,
 			r->hot_nic / s->cluster.nics_per_node, a, r->hot_nic_layer);
 	}
-	fprintf(f, "  network model    analytic bottleneck bound\n");
+	if (r->network_flow) {
+		static const char *const shapes[] = {"single switch", "fat-tree", "rail-optimized", "custom"};
+		static const char *const algos[] = {"flat", "pairwise", "hierarchical"};
+		fprintf(f, "  network model    flow-level max-min sharing, %s, %s all-to-all\n",
+			shapes[s->network.topology], algos[s->network.alltoall]);
+		for (int i = 0; i < r->n_hot_links && i < 3; i++) {
+			fmt_bytes(a, sizeof a, r->hot_link_bytes[i]);
+			fprintf(f, "  %s %s: %.1f %% busy over the run, %s\n", i ? "                " : "hottest links   ",
+				r->hot_link_name[i], 100.0 * r->hot_link_util[i], a);
+		}
+	} else {
+		fprintf(f, "  network model    analytic bottleneck bound\n");
+	}
 	fprintf(f, "  events           %llu\n", (unsigned long long)r->events);
 }
 
@@ -307,7 +319,7 @@ int out_h5_write(const char *path, int force, const scn_scenario *s, const sim_r
 			h5fail(&w, "scenario text");
 		}
 		free(text);
-		attr_str(&w, root, "network_model", "analytic");
+		attr_str(&w, root, "network_model", r->network_flow ? "flow" : "analytic");
 		H5Gclose(root);
 	}
 	g = group(&w, "summary");

@@ -13,6 +13,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -472,6 +473,22 @@ static int workers_init(runner *R, int threads, ms_error *err)
 	return MS_OK;
 }
 
+/* The run's most utilised links, named, for the summary and the HDF5 file. */
+static void hot_links(runner *R, double total_s)
+{
+	net_link_load hot[8];
+	int n = net_hot_links(R->net, total_s, 8, hot);
+	R->res->network_flow = 1;
+	R->res->n_hot_links = n;
+	for (int i = 0; i < n; i++) {
+		const topo_link *lk = &R->graph->links[hot[i].link];
+		snprintf(R->res->hot_link_name[i], sizeof R->res->hot_link_name[i], "%s -> %s (%s)",
+			 R->graph->names[lk->src], R->graph->names[lk->dst], topo_link_class_name(lk->cls));
+		R->res->hot_link_util[i] = hot[i].utilisation;
+		R->res->hot_link_bytes[i] = hot[i].bytes;
+	}
+}
+
 static int flow_init(runner *R, ms_error *err)
 {
 	const scn_scenario *s = R->s;
@@ -642,6 +659,8 @@ int sim_run_threads(const scn_scenario *s, int threads, sim_result **out, ms_err
 		t0 = end;
 	}
 	R.res->events = sim_engine_events(R.eng);
+	if (R.flow)
+		hot_links(&R, t0);
 	*out = R.res;
 	R.res = NULL;
 done:

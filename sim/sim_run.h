@@ -61,6 +61,12 @@ typedef struct sim_result {
 	int hot_nic;
 	int hot_nic_layer;
 	uint64_t events;           /* events the engine processed */
+	/* flow model only: the most utilised links over the whole run */
+	int network_flow;
+	int n_hot_links;
+	char hot_link_name[8][96]; /* "gpu3 -> nvswitch0 (nvlink)" */
+	double hot_link_util[8];   /* bytes / (capacity x simulated time) */
+	double hot_link_bytes[8];
 } sim_result;
 
 /* Runs the scenario. On success *out owns a result to free with sim_result_free.
