@@ -84,7 +84,7 @@ static const keydef keys[] = {
 	 "measured tables replace the expert GEMM and copy rooflines, a datasheet profile's peaks the built-in "
 	 "ones. Relative paths are taken from the scenario file's directory. Empty for none."},
 
-	{"network.model", T_ENUM, NUM(network.model), "analytic", 0, 0, "analytic|flow", "",
+	{"network.model", T_ENUM, NUM(network.model), "flow", 0, 0, "analytic|flow", "",
 	 "analytic: bottleneck bound per link class (fast); flow: flow-level max-min sharing over the topology."},
 	{"network.topology", T_ENUM, NUM(network.topology), "fat_tree", 0, 0, "single_switch|fat_tree|rail|custom", "",
 	 "How NICs are connected: one switch; a fat-tree; rail-optimized (NIC i of every node on rail switch i, "
