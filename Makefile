@@ -13,7 +13,7 @@
 
 CC ?= cc
 PKGS := gsl libconfig hdf5
-DEBIAN_PACKAGES := build-essential pkg-config libgsl-dev libconfig-dev libhdf5-dev check
+DEBIAN_PACKAGES := build-essential pkg-config libgsl-dev libconfig-dev libhdf5-dev check libsimgrid-dev
 # The Python recorder (tools/) and its tests:
 PY_PACKAGES := python3-torch python3-h5py python3-numpy python3-pytest
 
@@ -96,6 +96,7 @@ $(BUILD)/check_moesim: $(TEST_OBJS) $(BUILD)/libmoesim.a
 check: depcheck $(BIN) $(BUILD)/check_moesim
 	MOESIM_BIN=./$(BIN) MOESIM_SRC=. $(BUILD)/check_moesim
 	MOESIM_BIN=./$(BIN) MOESIM_SRC=. sh tests/cli_test.sh
+	$(MAKE) --no-print-directory net-simgrid-check
 	@if /usr/bin/python3 -c 'import torch, h5py, pytest' 2>/dev/null; then sh tools/run_tests.sh; \
 	else echo "check: skipping the Python recorder tests (install: $(PY_PACKAGES))"; fi
 
@@ -118,8 +119,10 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmoesim.a
 bench: depcheck $(BIN) $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 	@echo "== bench/analytic_vs_flow.sh"; sh bench/analytic_vs_flow.sh ./$(BIN)
+	$(MAKE) --no-print-directory net-simgrid-bench
 
 -include calibrate/calibrate.mk
+-include network/network.mk
 
 clean:
 	rm -rf build moesim

@@ -9,12 +9,15 @@
  * joining and leaving are O(links of the flow).
  *
  * Re-solve: the links touched by flows that joined or left are "dirty"; a BFS over
- * link -> flows -> links collects their connected component, and progressive filling
- * runs on it with a lazy min-heap of links keyed by fair share r_l / W_l (residual
- * capacity over the summed fractions of unfrozen flows). Freezing a flow at level t
- * on link m changes m's share from r/W to (r - w t)/(W - w) >= r/W because t <= r/W,
- * so shares only grow: a popped entry whose share is stale is pushed back with the
- * new value instead of being updated in place.
+ * link -> flows -> links collects the part of their connected component whose rates
+ * can change (see solve()), and progressive filling runs on it with a lazy min-heap
+ * of links keyed by fair share r_l / W_l (residual capacity over the summed fractions
+ * of unfrozen flows). Freezing a flow at level t on link m changes m's share from r/W
+ * to (r - w t)/(W - w) >= r/W because t <= r/W, so shares only grow: a popped entry
+ * whose share is stale is pushed back with the new value instead of being updated.
+ *
+ * Time per re-solve: O(visited links' flows + re-solved incidences x log links);
+ * memory: O(flows + incidences + links), all in pools reused across flows.
  */
 #include "network/net_model.h"
 
@@ -59,9 +62,16 @@ typedef struct lnk {
 	lent *fl;           /* the active flows crossing it */
 	int n, lcap;
 	int nun;            /* unfrozen flows during a fill */
+	double dthr;        /* dirty: smallest rate that left it, 0 if a flow joined it */
 	uint32_t stamp;
 	uint8_t dirty;
 } lnk;
+
+/* A flow's use of one constrained link: which, where in its list, what fraction. */
+typedef struct incid {
+	int link, pos;
+	double w;
+} incid;
 
 typedef struct lheap_ent {
 	double share;
@@ -80,14 +90,16 @@ struct net_model {
 	int nf, fcap, free_head; /* free flows chained through inc0 */
 	size_t live;
 
-	int *inc_link, *inc_pos;
-	double *inc_w;
+	incid *inc;              /* flow x constrained link, in per-flow blocks */
 	int inc_len, inc_cap;
-	int free_cls[NCLASS];    /* heads of free blocks, chained through inc_link[start] */
+	int free_cls[NCLASS];    /* heads of free blocks, chained through inc[start].link */
 
-	int *heap, heap_n, heap_cap;
+	struct hent *heap;
+	int heap_n, heap_cap;
 
 	int *dirty, ndirty, dirty_cap;
+	struct dseed *seeds;
+	int nseed_cap;
 	int *comp_links, ncl, cl_cap;
 	int *comp_flows, ncf, cf_cap;
 	lheap_ent *lh;
@@ -95,6 +107,7 @@ struct net_model {
 	int *done, ndone, done_cap;
 
 	double now;
+	double tol;              /* relative batching window (net_model_set_tolerance) */
 	uint64_t seq;
 	uint32_t gen;
 	uint64_t solves, incidences;
@@ -119,76 +132,111 @@ static int grow_ints(int **p, int *cap, int need, ms_error *err)
 
 /* ---- event heap of flows keyed by (key, seq) ---------------------------------- */
 
-static inline int hless(const net_model *m, int a, int b)
-{
-	const flow *x = &m->f[a], *y = &m->f[b];
-	return x->key < y->key || (x->key == y->key && x->seq < y->seq);
-}
+/* Keys live in the heap itself, so sifting does not touch the flows. */
+typedef struct hent {
+	double key;
+	uint64_t seq;
+	int id;
+} hent;
 
-static void hset(net_model *m, int pos, int id)
+static inline int hless(const hent *x, const hent *y)
 {
-	m->heap[pos] = id;
-	m->f[id].hpos = pos;
+	return x->key < y->key || (x->key == y->key && x->seq < y->seq);
 }
 
 static void sift_up(net_model *m, int pos)
 {
-	int id = m->heap[pos];
+	hent e = m->heap[pos];
 	while (pos > 0) {
 		int parent = (pos - 1) / 2;
-		if (!hless(m, id, m->heap[parent]))
+		if (!hless(&e, &m->heap[parent]))
 			break;
-		hset(m, pos, m->heap[parent]);
+		m->heap[pos] = m->heap[parent];
+		m->f[m->heap[pos].id].hpos = pos;
 		pos = parent;
 	}
-	hset(m, pos, id);
+	m->heap[pos] = e;
+	m->f[e.id].hpos = pos;
 }
 
 static void sift_down(net_model *m, int pos)
 {
-	int id = m->heap[pos], n = m->heap_n;
+	hent e = m->heap[pos];
+	int n = m->heap_n;
 	for (;;) {
 		int c = 2 * pos + 1;
 		if (c >= n)
 			break;
-		if (c + 1 < n && hless(m, m->heap[c + 1], m->heap[c]))
+		if (c + 1 < n && hless(&m->heap[c + 1], &m->heap[c]))
 			c++;
-		if (!hless(m, m->heap[c], id))
+		if (!hless(&m->heap[c], &e))
 			break;
-		hset(m, pos, m->heap[c]);
+		m->heap[pos] = m->heap[c];
+		m->f[m->heap[pos].id].hpos = pos;
 		pos = c;
 	}
-	hset(m, pos, id);
+	m->heap[pos] = e;
+	m->f[e.id].hpos = pos;
 }
 
 static int heap_push(net_model *m, int id, ms_error *err)
 {
-	if (grow_ints(&m->heap, &m->heap_cap, m->heap_n + 1, err) < 0)
-		return err->code;
-	m->heap[m->heap_n++] = id;
-	sift_up(m, m->heap_n - 1);
+	if (m->heap_n == m->heap_cap) {
+		int nc = m->heap_cap ? m->heap_cap * 2 : 1024;
+		hent *q = realloc(m->heap, (size_t)nc * sizeof *q);
+		if (!q)
+			return MS_ERROR(err, MS_ENOMEM, "out of memory in the flow model (event heap of %d)", nc);
+		m->heap = q;
+		m->heap_cap = nc;
+	}
+	m->heap[m->heap_n] = (hent){m->f[id].key, m->f[id].seq, id};
+	sift_up(m, m->heap_n++);
 	return MS_OK;
 }
 
+static void clean_top(net_model *m);
+
+/* Pops the top (which is exact) and leaves the new top exact. */
 static int heap_pop(net_model *m)
 {
-	int id = m->heap[0];
+	int id = m->heap[0].id;
 	m->f[id].hpos = -1;
 	if (--m->heap_n > 0) {
 		m->heap[0] = m->heap[m->heap_n];
-		m->f[m->heap[0]].hpos = 0;
 		sift_down(m, 0);
+		clean_top(m);
 	}
 	return id;
 }
 
+/*
+ * The flow's key changed. An earlier key moves up at once (usually a level or two);
+ * a later one is left in place, lazily: heap keys are lower bounds of the flows' keys,
+ * and clean_top() moves a stale entry down only when it reaches the top. A re-solve
+ * changes many keys, most by little, so this saves the sift-downs of flows that will
+ * be re-keyed again before they come near the top.
+ */
 static void heap_update(net_model *m, int id)
 {
 	int pos = m->f[id].hpos;
-	if (pos > 0 && hless(m, id, m->heap[(pos - 1) / 2]))
+	if (m->f[id].key < m->heap[pos].key) {
+		m->heap[pos].key = m->f[id].key;
 		sift_up(m, pos);
-	else
-		sift_down(m, pos);
+	}
+}
+
+/* Makes the top entry exact (every entry's key is <= its flow's key). */
+static void clean_top(net_model *m)
+{
+	while (m->heap_n > 0 && m->heap[0].key < m->f[m->heap[0].id].key) {
+		m->heap[0].key = m->f[m->heap[0].id].key;
+		sift_down(m, 0);
+	}
+}
+
+static inline double top_key(const net_model *m)
+{
+	return m->heap[0].key;
 }
 
 /* ---- pools ---------------------------------------------------------------------- */
@@ -202,7 +250,7 @@ static int block_alloc(net_model *m, int n, int *cls_out, ms_error *err)
 	*cls_out = c;
 	if (m->free_cls[c] >= 0) {
 		start = m->free_cls[c];
-		m->free_cls[c] = m->inc_link[start];
+		m->free_cls[c] = m->inc[start].link;
 		return start;
 	}
 	start = m->inc_len;
@@ -210,18 +258,10 @@ static int block_alloc(net_model *m, int n, int *cls_out, ms_error *err)
 		int nc = m->inc_cap ? m->inc_cap : 4096;
 		while (nc < start + (1 << c))
 			nc *= 2;
-		int *a = realloc(m->inc_link, (size_t)nc * sizeof *a);
+		incid *a = realloc(m->inc, (size_t)nc * sizeof *a);
 		if (!a)
 			return MS_ERROR(err, MS_ENOMEM, "out of memory in the flow model (%d incidences)", nc);
-		m->inc_link = a;
-		a = realloc(m->inc_pos, (size_t)nc * sizeof *a);
-		if (!a)
-			return MS_ERROR(err, MS_ENOMEM, "out of memory in the flow model (%d incidences)", nc);
-		m->inc_pos = a;
-		double *w = realloc(m->inc_w, (size_t)nc * sizeof *w);
-		if (!w)
-			return MS_ERROR(err, MS_ENOMEM, "out of memory in the flow model (%d incidences)", nc);
-		m->inc_w = w;
+		m->inc = a;
 		m->inc_cap = nc;
 	}
 	m->inc_len += 1 << c;
@@ -232,7 +272,7 @@ static void block_free(net_model *m, int start, int cls)
 {
 	if (cls < 0)
 		return;
-	m->inc_link[start] = m->free_cls[cls];
+	m->inc[start].link = m->free_cls[cls];
 	m->free_cls[cls] = start;
 }
 
@@ -275,6 +315,7 @@ static net_model *model_alloc(int n_links, ms_error *err)
 		return NULL;
 	m->n_links = n_links;
 	m->free_head = -1;
+	m->tol = BATCH_REL;
 	for (int c = 0; c < NCLASS; c++)
 		m->free_cls[c] = -1;
 	m->L = ms_calloc(err, (size_t)n_links + 1, sizeof *m->L, "flow model links");
@@ -323,11 +364,10 @@ void net_model_destroy(net_model *m)
 	free(m->L);
 	free(m->link_bytes);
 	free(m->f);
-	free(m->inc_link);
-	free(m->inc_pos);
-	free(m->inc_w);
+	free(m->inc);
 	free(m->heap);
 	free(m->dirty);
+	free(m->seeds);
 	free(m->comp_links);
 	free(m->comp_flows);
 	free(m->lh);
@@ -343,8 +383,12 @@ int net_model_add_route(net_model *m, double now, const topo_route *rt, double b
 {
 	int id, nc = 0, start = 0, cls = -1;
 	flow *f;
-	MS_ASSERT(now >= m->now - 1e-12 * (1 + fabs(m->now)), "flow added at %.17g before the model's time %.17g", now,
-		  m->now);
+	/* A batch ends at its last event, which may lie up to the window after the time the
+	 * caller advanced to; a flow added in between joins at the model's time. */
+	MS_ASSERT(m->tol > BATCH_REL || now >= m->now - (m->tol * fabs(m->now) + BATCH_ABS) - 1e-12 * (1 + fabs(m->now)),
+		  "flow added at %.17g before the model's time %.17g", now, m->now);
+	if (now < m->now)
+		now = m->now;
 	MS_ASSERT(bytes >= 0 && isfinite(bytes), "flow of %g bytes", bytes);
 	for (int i = 0; i < rt->n; i++) {
 		MS_ASSERT(rt->link[i] >= 0 && rt->link[i] < m->n_links, "link %d of %d", rt->link[i], m->n_links);
@@ -368,8 +412,8 @@ int net_model_add_route(net_model *m, double now, const topo_route *rt, double b
 		int l = rt->link[i];
 		m->link_bytes[l] += rt->weight[i] * bytes;
 		if (isfinite(m->L[l].cap) && rt->weight[i] > 0) {
-			m->inc_link[start + f->ninc] = l;
-			m->inc_w[start + f->ninc] = rt->weight[i];
+			m->inc[start + f->ninc].link = l;
+			m->inc[start + f->ninc].w = rt->weight[i];
 			f->ninc++;
 		}
 	}
@@ -400,13 +444,18 @@ int net_model_add(net_model *m, double now, int src, int dst, double bytes, uint
 
 /* ---- joining and leaving the sharing --------------------------------------------- */
 
-static int mark_dirty(net_model *m, int l, ms_error *err)
+/* Link l changed: a flow of rate thr left it (thr = 0: a flow joined it). */
+static int mark_dirty(net_model *m, int l, double thr, ms_error *err)
 {
-	if (m->L[l].dirty)
+	if (m->L[l].dirty) {
+		if (thr < m->L[l].dthr)
+			m->L[l].dthr = thr;
 		return MS_OK;
+	}
 	if (grow_ints(&m->dirty, &m->dirty_cap, m->ndirty + 1, err) < 0)
 		return err->code;
 	m->L[l].dirty = 1;
+	m->L[l].dthr = thr;
 	m->dirty[m->ndirty++] = l;
 	return MS_OK;
 }
@@ -415,7 +464,7 @@ static int join(net_model *m, int id, ms_error *err)
 {
 	flow *f = &m->f[id];
 	for (int i = 0; i < f->ninc; i++) {
-		int inc = f->inc0 + i, l = m->inc_link[inc];
+		int inc = f->inc0 + i, l = m->inc[inc].link;
 		lnk *k = &m->L[l];
 		if (k->n == k->lcap) {
 			int nc = k->lcap ? k->lcap * 2 : 8;
@@ -425,9 +474,9 @@ static int join(net_model *m, int id, ms_error *err)
 			k->fl = q;
 			k->lcap = nc;
 		}
-		k->fl[k->n] = (lent){id, inc, m->inc_w[inc], 0.0};
-		m->inc_pos[inc] = k->n++;
-		if (mark_dirty(m, l, err) < 0)
+		k->fl[k->n] = (lent){id, inc, m->inc[inc].w, 0.0};
+		m->inc[inc].pos = k->n++;
+		if (mark_dirty(m, l, 0.0, err) < 0)
 			return err->code;
 		f = &m->f[id];
 	}
@@ -438,14 +487,14 @@ static int leave(net_model *m, int id, ms_error *err)
 {
 	const flow *f = &m->f[id];
 	for (int i = 0; i < f->ninc; i++) {
-		int inc = f->inc0 + i, l = m->inc_link[inc], pos = m->inc_pos[inc];
+		int inc = f->inc0 + i, l = m->inc[inc].link, pos = m->inc[inc].pos;
 		lnk *k = &m->L[l];
 		int last = --k->n;
 		if (pos != last) {
 			k->fl[pos] = k->fl[last];
-			m->inc_pos[k->fl[pos].inc] = pos;
+			m->inc[k->fl[pos].inc].pos = pos;
 		}
-		if (mark_dirty(m, l, err) < 0)
+		if (mark_dirty(m, l, f->rate, err) < 0)
 			return err->code;
 	}
 	return MS_OK;
@@ -505,91 +554,132 @@ static lheap_ent lh_pop(net_model *m)
 }
 
 /*
- * Collects the flows whose rates may change and the links they cross, and prepares
- * each link for the fill: flows with a rate below thr keep it (they are "fixed" and
- * only reduce the link's residual capacity); the others are re-solved. The BFS runs
- * from the dirty links through re-solved flows only. See solve() for why this is exact.
+ * Collecting what a re-solve recomputes. gather() prepares link q of comp_links for
+ * the fill: flows with a rate below thr keep it (they are "fixed" and only reduce the
+ * link's residual capacity); the others are re-solved, and the links they cross are
+ * queued. The BFS runs from the dirty links through re-solved flows only. See solve()
+ * for why this is exact.
  */
-static int collect_component(net_model *m, double T, double thr, ms_error *err)
+static int gather(net_model *m, int q, double T, double thr, uint32_t gen, ms_error *err)
+{
+	lnk *k = &m->L[m->comp_links[q]];
+	double fixed = 0, wsum = 0;
+	int nun = 0, fresh = 0;
+	m->incidences += (uint64_t)k->n;
+	/* A tight pass first (no calls, so the sums stay in registers)... */
+	for (int i = 0; i < k->n; i++) {
+		const lent *e = &k->fl[i];
+		if (e->rate >= 0 && e->rate < thr) {
+			fixed += e->w * e->rate;
+		} else {
+			wsum += e->w;
+			nun++;
+			fresh |= e->rate >= 0;
+		}
+	}
+	/* ...then collect the flows seen here first (rate >= thr, not yet -1). */
+	for (int i = 0; fresh && i < k->n; i++) {
+		const lent *e = &k->fl[i];
+		int id;
+		flow *f;
+		if (e->rate < thr)
+			continue;
+		id = e->flow;
+		f = &m->f[id];
+		if (grow_ints(&m->comp_flows, &m->cf_cap, m->ncf + 1, err) < 0 ||
+		    grow_ints(&m->comp_links, &m->cl_cap, m->ncl + f->ninc, err) < 0)
+			return err->code;
+		m->comp_flows[m->ncf++] = id;
+		/* Integrate its progress at the old rate before the fill changes it. */
+		if (f->rate > 0 && T > f->t_last) {
+			f->remaining -= f->rate * (T - f->t_last);
+			if (f->remaining < 0)
+				f->remaining = 0;
+		}
+		f->t_last = T;
+		f->frozen = 0;
+		for (int j = 0; j < f->ninc; j++) {
+			const incid *ic = &m->inc[f->inc0 + j];
+			int l2 = ic->link;
+			m->L[l2].fl[ic->pos].rate = -1;
+			if (m->L[l2].stamp != gen) {
+				m->L[l2].stamp = gen;
+				m->comp_links[m->ncl++] = l2;
+			}
+		}
+		k = &m->L[m->comp_links[q]];
+	}
+	k->resid = k->cap - fixed;
+	k->wsum = wsum;
+	k->nun = nun;
+	return MS_OK;
+}
+
+typedef struct dseed {
+	double thr;
+	int link;
+} dseed;
+
+static int cmp_seed(const void *a, const void *b)
+{
+	const dseed *x = a, *y = b;
+	if (x->thr != y->thr)
+		return x->thr < y->thr ? -1 : 1;
+	return (x->link > y->link) - (x->link < y->link);
+}
+
+static int collect_component(net_model *m, double T, ms_error *err)
 {
 	uint32_t gen = m->gen;
+	int q = 0;
 	m->ncl = m->ncf = 0;
+	/* Seeds by increasing threshold: a region reached from a lower threshold contains
+	 * whatever a higher one would reach from inside it (more flows count as re-solved),
+	 * so each region is gathered once, with the lowest threshold among its seeds. */
+	if (m->nseed_cap < m->ndirty) {
+		dseed *q2 = realloc(m->seeds, (size_t)m->dirty_cap * sizeof *q2);
+		if (!q2)
+			return MS_ERROR(err, MS_ENOMEM, "out of memory in the flow model (%d dirty links)", m->ndirty);
+		m->seeds = q2;
+		m->nseed_cap = m->dirty_cap;
+	}
 	for (int d = 0; d < m->ndirty; d++) {
-		int l = m->dirty[d];
-		m->L[l].dirty = 0;
+		m->seeds[d].thr = m->L[m->dirty[d]].dthr;
+		m->seeds[d].link = m->dirty[d];
+		m->L[m->dirty[d]].dirty = 0;
+	}
+	if (m->ndirty > 1)
+		qsort(m->seeds, (size_t)m->ndirty, sizeof *m->seeds, cmp_seed);
+	for (int d = 0; d < m->ndirty; d++) {
+		int l = m->seeds[d].link;
+		double thr = m->seeds[d].thr * (1 - 1e-9);
 		if (m->L[l].stamp == gen || m->L[l].n == 0)
 			continue;
 		m->L[l].stamp = gen;
 		if (grow_ints(&m->comp_links, &m->cl_cap, m->ncl + 1, err) < 0)
 			return err->code;
 		m->comp_links[m->ncl++] = l;
+		for (; q < m->ncl; q++) {
+			if (gather(m, q, T, thr, gen, err) < 0)
+				return err->code;
+		}
 	}
 	m->ndirty = 0;
-	for (int q = 0; q < m->ncl; q++) {
-		lnk *k = &m->L[m->comp_links[q]];
-		double fixed = 0, wsum = 0;
-		int nun = 0, fresh = 0;
-		m->incidences += (uint64_t)k->n;
-		/* A tight pass first (no calls, so the sums stay in registers)... */
-		for (int i = 0; i < k->n; i++) {
-			const lent *e = &k->fl[i];
-			if (e->rate >= 0 && e->rate < thr) {
-				fixed += e->w * e->rate;
-			} else {
-				wsum += e->w;
-				nun++;
-				fresh |= e->rate >= 0;
-			}
-		}
-		/* ...then collect the flows seen here first (rate >= thr, not yet -1). */
-		for (int i = 0; fresh && i < k->n; i++) {
-			const lent *e = &k->fl[i];
-			int id;
-			flow *f;
-			if (e->rate < thr)
-				continue;
-			id = e->flow;
-			f = &m->f[id];
-			if (grow_ints(&m->comp_flows, &m->cf_cap, m->ncf + 1, err) < 0 ||
-			    grow_ints(&m->comp_links, &m->cl_cap, m->ncl + f->ninc, err) < 0)
-				return err->code;
-			m->comp_flows[m->ncf++] = id;
-			/* Integrate its progress at the old rate before the fill changes it. */
-			if (f->rate > 0 && T > f->t_last) {
-				f->remaining -= f->rate * (T - f->t_last);
-				if (f->remaining < 0)
-					f->remaining = 0;
-			}
-			f->t_last = T;
-			f->frozen = 0;
-			for (int j = 0; j < f->ninc; j++) {
-				int inc = f->inc0 + j, l2 = m->inc_link[inc];
-				m->L[l2].fl[m->inc_pos[inc]].rate = -1;
-				if (m->L[l2].stamp != gen) {
-					m->L[l2].stamp = gen;
-					m->comp_links[m->ncl++] = l2;
-				}
-			}
-			k = &m->L[m->comp_links[q]];
-		}
-		k->resid = k->cap - fixed;
-		k->wsum = wsum;
-		k->nun = nun;
-	}
 	return MS_OK;
 }
 
 /*
- * Progressive filling over what collect_component gathered. thr > 0 only when the
- * batch removed flows and added none: then flows with rates below the smallest
- * removed rate x keep their rates exactly. (Filling levels below x is the same with
- * and without the removed flows: a link on a removed flow's path cannot saturate
- * below x, or the flow would have frozen there; taking the flow away only lowers
- * those links' load. So the same links saturate at the same levels below x.) Among
- * the rest, only those connected to the removed flows' links through other such
- * flows can change; the others' fill sees the same residuals as before.
+ * Progressive filling over what collect_component gathered. A dirty link's threshold
+ * is the smallest rate of the flows that left it (0 if a flow joined it). When flows
+ * only leave, flows with rates below the smallest departed rate x keep their rates
+ * exactly: filling levels below x is the same with and without the departed flows (a
+ * link on a departed flow's path cannot saturate below x, or the flow would have
+ * frozen there; taking the flow away only lowers those links' load, so the same links
+ * saturate at the same levels below x). Among the rest, only flows connected to the
+ * dirty links through other such flows can change; the others' fill sees the same
+ * residuals as before. Regions gathered from different thresholds are disjoint.
  */
-static int solve(net_model *m, double T, double thr, ms_error *err)
+static int solve(net_model *m, double T, ms_error *err)
 {
 	double fill;
 	if (++m->gen == 0) {
@@ -597,7 +687,7 @@ static int solve(net_model *m, double T, double thr, ms_error *err)
 			m->L[l].stamp = 0;
 		m->gen = 1;
 	}
-	if (collect_component(m, T, thr, err) < 0)
+	if (collect_component(m, T, err) < 0)
 		return err->code;
 	if (m->ncf == 0)
 		return MS_OK;
@@ -609,7 +699,7 @@ static int solve(net_model *m, double T, double thr, ms_error *err)
 		if (k->nun > 0 && lh_push(m, k->resid / k->wsum, l, err) < 0)
 			return err->code;
 	}
-	fill = thr;
+	fill = 0;
 	while (m->lh_n > 0) {
 		lheap_ent e = lh_pop(m);
 		lnk *k = &m->L[e.link];
@@ -636,9 +726,10 @@ static int solve(net_model *m, double T, double thr, ms_error *err)
 			f->rate = level;
 			for (int j = 0; j < f->ninc; j++) {
 				int inc = f->inc0 + j;
-				lnk *k2 = &m->L[m->inc_link[inc]];
-				double w = m->inc_w[inc];
-				k2->fl[m->inc_pos[inc]].rate = level;
+				const incid *ic = &m->inc[inc];
+				lnk *k2 = &m->L[ic->link];
+				double w = ic->w;
+				k2->fl[ic->pos].rate = level;
 				k2->resid -= w * level;
 				k2->wsum -= w;
 				k2->nun--;
@@ -665,38 +756,36 @@ static int solve(net_model *m, double T, double thr, ms_error *err)
 
 double net_model_next_time(const net_model *m)
 {
-	return m->heap_n ? m->f[m->heap[0]].key : INFINITY;
+	return m->heap_n ? top_key(m) : INFINITY;
 }
 
 long net_model_advance(net_model *m, double t, net_done_fn done_fn, void *ctx, ms_error *err)
 {
 	long finished = 0;
-	while (m->heap_n > 0 && m->f[m->heap[0]].key <= t) {
-		double T = m->f[m->heap[0]].key;
-		double horizon = T + T * BATCH_REL + BATCH_ABS;
-		double thr = INFINITY; /* smallest rate that left; 0 once a flow joins */
+	clean_top(m);
+	while (m->heap_n > 0 && top_key(m) <= t) {
+		double T = top_key(m);
+		double horizon = T + T * m->tol + BATCH_ABS;
+		double Tb = T;         /* the batch's last event: the re-solve happens then */
 		MS_ASSERT(isfinite(T), "event at time %g", T);
-		while (m->heap_n > 0 && m->f[m->heap[0]].key <= horizon) {
+		while (m->heap_n > 0 && top_key(m) <= horizon) {
 			m->ndone = 0;
-			while (m->heap_n > 0 && m->f[m->heap[0]].key <= horizon) {
+			while (m->heap_n > 0 && top_key(m) <= horizon) {
 				int id = heap_pop(m);
 				flow *f = &m->f[id];
+				if (f->key > Tb)
+					Tb = f->key;
 				if (f->state == F_PENDING && f->ninc > 0 && f->bytes > 0) {
 					f->state = F_ACTIVE;
-					f->t_last = T;
+					f->t_last = T; /* reset to Tb by the re-solve */
 					f->rate = 0;
 					f->frozen = 0;
-					thr = 0;
 					if (join(m, id, err) < 0)
 						return err->code;
 					continue;
 				}
-				if (f->state == F_ACTIVE) {
-					if (f->rate < thr)
-						thr = f->rate;
-					if (leave(m, id, err) < 0)
-						return err->code;
-				}
+				if (f->state == F_ACTIVE && leave(m, id, err) < 0)
+					return err->code;
 				if (grow_ints(&m->done, &m->done_cap, m->ndone + 1, err) < 0)
 					return err->code;
 				m->done[m->ndone++] = id;
@@ -708,12 +797,13 @@ long net_model_advance(net_model *m, double t, net_done_fn done_fn, void *ctx, m
 				flow_release(m, id);
 				finished++;
 				if (done_fn)
-					done_fn(ctx, T, m->f[id].tag);
+					done_fn(ctx, m->f[id].key, m->f[id].tag);
 			}
 		}
-		if (solve(m, T, thr * (1 - 1e-9), err) < 0)
+		if (solve(m, Tb, err) < 0)
 			return err->code;
-		m->now = T;
+		clean_top(m);
+		m->now = Tb;
 	}
 	if (isfinite(t) && t > m->now)
 		m->now = t;
@@ -767,6 +857,12 @@ void net_model_counters(const net_model *m, uint64_t *solves, uint64_t *incidenc
 {
 	*solves = m->solves;
 	*incidences = m->incidences;
+}
+
+void net_model_set_tolerance(net_model *m, double rel)
+{
+	MS_ASSERT(rel >= 0 && rel < 1, "tolerance %g", rel);
+	m->tol = rel > BATCH_REL ? rel : BATCH_REL;
 }
 
 void net_model_reset(net_model *m)

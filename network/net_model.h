@@ -10,7 +10,9 @@
  * a flow crosses link l with a fraction w of its rate, and l's constraint is
  * sum of w x rate <= capacity. Rates are re-solved whenever flows join or leave, and
  * only over the connected component (links and the flows crossing them) that the
- * joining and leaving flows touch: other components keep their rates, exactly.
+ * joining and leaving flows touch: other components keep their rates, exactly; within
+ * it, when flows only leave, flows slower than the slowest that left keep theirs too
+ * (docs/network.md gives the argument).
  * Events closer than 1e-9 relative (1e-15 s absolute) are handled as one batch
  * with one re-solve.
  *
@@ -19,7 +21,10 @@
  * at T, call net_model_advance(m, T, done, ctx), which reports each flow that finished
  * by T through done(ctx, time, tag). Callbacks may add flows at that time (they are
  * included in the same re-solve when their latency is 0); they must not call advance.
- * A flow added at now must have now >= the time of the last advance.
+ * Flows are added at now >= the time last advanced to. A batch of events closer than
+ * the batching window is re-solved at its last event, so net_model_now() may run
+ * ahead of that time by up to the window; a flow added in between joins at
+ * net_model_now().
  *
  * Memory: flows, incidences (flow x link) and per-link flow lists live in pools that
  * grow geometrically and are reused; nothing is allocated per flow once they have
@@ -94,6 +99,18 @@ topo_router *net_model_router(net_model *m);
 
 /* Counters: re-solves, and flow-link incidences visited by them. */
 void net_model_counters(const net_model *m, uint64_t *solves, uint64_t *incidences);
+
+/*
+ * Batching window, relative to the time of the earliest pending event (default 1e-9:
+ * exact up to rounding). Events up to T x (1 + rel) are handled together with one
+ * re-solve at the last of them: flows finishing in the window finish at their own
+ * times under the rates in force (exact), freed bandwidth is handed out at the end
+ * of the window and flows joining in it wait until then (both pessimistic, by at
+ * most rel x T). A larger window trades accuracy for speed on very large collectives
+ * (docs/network.md gives measured errors); flows added behind the model's time then
+ * join at the model's time.
+ */
+void net_model_set_tolerance(net_model *m, double rel);
 
 /* Back to time 0 with link byte counters cleared; requires no flow in flight. */
 void net_model_reset(net_model *m);

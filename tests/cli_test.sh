@@ -35,6 +35,10 @@ expect 0 "dropless" -- "$BIN" run --set routing.capacity_factor=dropless --set w
 expect 0 "parallel = {" -- "$BIN" show
 expect 0 "workload.tokens_per_rank" -- "$BIN" keys
 expect 0 "h100-sxm" -- "$BIN" gpus
+expect 0 "bisection" -- "$BIN" topo
+expect 2 "unknown option" -- "$BIN" topo --bogus
+expect 1 "needs network.file" -- "$BIN" topo --set network.topology=custom
+expect 0 "hottest links" -- "$BIN" run --set routing.source=synthetic --set cluster.nodes=2 --set parallel.ep=16 --set model.experts=16 --set model.moe_layers=2
 
 printf 'model = { hidden = 64; ffn_hidden = 128; experts = 4; top_k = 2; moe_layers = 2; heads = 4; };\ncluster = { nodes = 1; gpus_per_node = 4; };\nparallel = { ep = 3; };\nworkload = { tokens_per_rank = 64; seq_len = 64; };\n' >"$T/bad_ep.cfg"
 expect 1 "bad_ep.cfg:3: parallel.ep = 3 does not divide" -- "$BIN" run "$T/bad_ep.cfg"

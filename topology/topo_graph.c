@@ -386,7 +386,7 @@ static int build_custom(builder *b, const scn_scenario *s)
 	int lineno = 0, first_switch = g->n_vertices, rc = MS_OK;
 	int *switch_line = NULL, sl_cap = 0;
 	if (!path[0])
-		return SPEC_ERR(b, s, "network.file", "network.topology = \"custom\" needs network.file (docs/network.md "
+		return SPEC_ERR(b, s, "network.topology", "network.topology = \"custom\" needs network.file (docs/network.md "
 				"describes the format)");
 	f = fopen(path, "r");
 	if (!f)
