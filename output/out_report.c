@@ -381,6 +381,21 @@ int out_h5_write(const char *path, int force, const scn_scenario *s, const sim_r
 			"[layer, expert]: pairs routed to each expert before drops, all EP groups, mean over steps");
 		H5Gclose(g);
 	}
+	if (r->network_flow && r->n_hot_links > 0) {
+		g = group(&w, "network");
+		if (g >= 0) {
+			const char *names[8];
+			hsize_t d[1] = {(hsize_t)r->n_hot_links};
+			for (int i = 0; i < r->n_hot_links; i++)
+				names[i] = r->hot_link_name[i];
+			string_list(&w, g, "hot_link_names", names, r->n_hot_links);
+			dataset(&w, g, "hot_link_utilisation", H5T_NATIVE_DOUBLE, 1, d, r->hot_link_util, "fraction",
+				"bytes / (capacity x simulated time) of the most utilised links, highest first");
+			dataset(&w, g, "hot_link_bytes", H5T_NATIVE_DOUBLE, 1, d, r->hot_link_bytes, "bytes",
+				"bytes the same links carried over the run");
+			H5Gclose(g);
+		}
+	}
 	H5Pclose(w.dcpl);
 	H5Pclose(w.gcpl);
 	if (H5Fclose(w.file) < 0)
