@@ -361,7 +361,7 @@ static int jerr(reader *R, const prof__json *at, const char *fmt, const char *a,
 static int jnum(reader *R, const prof__json *o, const char *where, const char *key, int required, double *v)
 {
 	const prof__json *m = prof__json_get(o, key);
-	char what[160];
+	char what[640];
 	snprintf(what, sizeof what, "%s%s%s", where, where[0] ? "." : "", key);
 	if (!m || m->type == PROF__J_NULL) {
 		*v = 0;
@@ -462,7 +462,7 @@ static int read_json(reader *R, const char *text, size_t len)
 			break;
 		side = prof__json_get(e, key);
 		if (!side || side->type != PROF__J_OBJ) {
-			char what[160];
+			char what[640];
 			snprintf(what, sizeof what, "%s.%s is %s", where, key, side ? "null" : "missing");
 			rc = jerr(R, side ? side : e, what, "",
 				  key[0] == 'o' ? " (use --in-place for runs without out-of-place results)" : "");
@@ -475,7 +475,7 @@ static int read_json(reader *R, const char *text, size_t len)
 			break;
 		rc = MS_OK;
 		if (wrong != 0) {
-			char what[160];
+			char what[640];
 			snprintf(what, sizeof what, "%s.nwrong = %g: nccl-tests found wrong results at %.0f bytes", where, wrong,
 				 size);
 			rc = jerr(R, side, "; the run is not a valid measurement", what, "");

@@ -8,6 +8,7 @@
  * `moesim trace` command line.
  */
 #include <check.h>
+#include <dirent.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -23,6 +24,43 @@
 #include "trace/tr_synth.h"
 #include "trace/tr_validate.h"
 #include "trace/tr_writer.h"
+
+/* Temporary directories of the running test, removed by its teardown (traces of tens of
+ * MB would otherwise pile up in /tmp). */
+static char made_dirs[64][256];
+static int n_made;
+
+static const char *tmpdir(char *buf, size_t len)
+{
+	tu_temp_dir(buf, len);
+	if (n_made < 64)
+		snprintf(made_dirs[n_made++], sizeof made_dirs[0], "%s", buf);
+	return buf;
+}
+
+static void remove_dirs(void)
+{
+	for (int i = 0; i < n_made; i++) {
+		DIR *d = opendir(made_dirs[i]);
+		struct dirent *e;
+		char path[520];
+		if (!d)
+			continue;
+		while ((e = readdir(d)) != NULL) {
+			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+				continue;
+			snprintf(path, sizeof path, "%.255s/%.255s", made_dirs[i], e->d_name);
+			remove(path);
+		}
+		closedir(d);
+		rmdir(made_dirs[i]);
+	}
+	n_made = 0;
+}
+
+static void no_setup(void)
+{
+}
 
 static const char *src_path(char *buf, size_t n, const char *rel)
 {
@@ -157,7 +195,7 @@ START_TEST(round_trip)
 	const tr_info *in;
 	tr_token tok[300];
 	float lg[4 * 8];
-	snprintf(path, sizeof path, "%s/a.h5", tu_temp_dir(dir, sizeof dir));
+	snprintf(path, sizeof path, "%s/a.h5", tmpdir(dir, sizeof dir));
 	write_formula(path, 3, 2385, 8, 3, 3, 1, 0);
 	ms_error_clear(&err);
 	r = tr_open(path, &err);
@@ -217,7 +255,7 @@ START_TEST(streams_past_one_chunk)
 	ms_error err;
 	tr_reader *r;
 	tr_token *tok = malloc(10007 * sizeof *tok);
-	snprintf(path, sizeof path, "%s/big.h5", tu_temp_dir(dir, sizeof dir));
+	snprintf(path, sizeof path, "%s/big.h5", tmpdir(dir, sizeof dir));
 	write_formula(path, 2, T, 16, 2, 0, 0, 0);
 	ms_error_clear(&err);
 	r = tr_open(path, &err);
@@ -236,15 +274,90 @@ START_TEST(streams_past_one_chunk)
 	ck_assert_int_eq(tr_set_cache(r, 0, &err), MS_OK);
 	for (int l = 0; l < 2; l++)
 		check_block(r, l, 0, T, 2);
+	/* A replay of several recorded ranks jumps between distant token streams: blocks
+	 * from chunks 0, 2, 1, 0, 2... of both layers, through a cache of two score chunks
+	 * (four id chunks), so chunks are evicted and decoded again. */
+	ck_assert_int_eq(tr_set_cache(r, 2 * (size_t)TR_CHUNK_TOKENS * 2 * sizeof(float), &err), MS_OK);
+	for (int i = 0; i < 24; i++) {
+		int64_t base = (int64_t)((i * 2) % 3) * TR_CHUNK_TOKENS;
+		int64_t t0 = base + (base == 2 * TR_CHUNK_TOKENS ? i % 100 : (i * 4099) % 60000);
+		check_block(r, i % 2, t0, T - t0 < 5000 ? T - t0 : 5000, i % 3 == 0 ? 1 : 2);
+	}
 	tr_close(r);
 	free(tok);
+}
+END_TEST
+
+/* Rewrites /routing/expert_ids of the formula trace with another storage layout. */
+static void restore_ids(const char *path, int L, int64_t T, int K, int E, int layout)
+{
+	hid_t f, sp, dcpl, ds;
+	hsize_t dims[3] = {(hsize_t)L, (hsize_t)T, (hsize_t)K}, chunk[3] = {1, 7, (hsize_t)K};
+	int16_t *v = malloc((size_t)L * T * K * sizeof *v);
+	for (int l = 0; l < L; l++)
+		for (int64_t t = 0; t < T; t++)
+			for (int j = 0; j < K; j++)
+				v[((size_t)l * T + t) * K + j] = f_id(l, t, j, E);
+	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+	f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+	ck_assert_int_ge(H5Ldelete(f, "/routing/expert_ids", H5P_DEFAULT), 0);
+	sp = H5Screate_simple(3, dims, NULL);
+	dcpl = H5Pcreate(H5P_DATASET_CREATE);
+	if (layout >= 1)
+		H5Pset_chunk(dcpl, 3, chunk); /* chunks of 7 tokens: reads straddle them */
+	if (layout == 2)
+		H5Pset_deflate(dcpl, 1); /* deflate without shuffle */
+	if (layout == 3) {
+		H5Pset_fletcher32(dcpl); /* a filter the fast path leaves to HDF5 */
+		H5Pset_shuffle(dcpl);
+	}
+	ds = H5Dcreate2(f, "/routing/expert_ids", layout == 3 ? H5T_STD_I16BE : H5T_STD_I16LE, sp, H5P_DEFAULT, dcpl,
+			H5P_DEFAULT);
+	ck_assert_int_ge(ds, 0);
+	ck_assert_int_ge(H5Dwrite(ds, H5T_NATIVE_INT16, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), 0);
+	H5Dclose(ds);
+	H5Pclose(dcpl);
+	H5Sclose(sp);
+	H5Fclose(f);
+	free(v);
+}
+
+START_TEST(other_layouts_and_paths)
+{
+	/* The reader's own chunk decoder and HDF5's read path agree on every layout: the
+	 * writer's (shuffle + deflate), contiguous, chunked unfiltered, deflate without shuffle
+	 * (the last two decoded by the reader), fletcher32 + shuffle with big-endian ids (HDF5). */
+	char dir[256], path[512];
+	tmpdir(dir, sizeof dir);
+	snprintf(path, sizeof path, "%s/l.h5", dir);
+	for (int hdf5_path = 0; hdf5_path <= 1; hdf5_path++) {
+		if (hdf5_path)
+			setenv("MOESIM_TRACE_HDF5_READ", "1", 1);
+		for (int layout = -1; layout <= 3; layout++) {
+			ms_error err;
+			tr_reader *r;
+			write_formula(path, 2, 300, 8, 3, 0, 0, 64);
+			if (layout >= 0)
+				restore_ids(path, 2, 300, 3, 8, layout);
+			ms_error_clear(&err);
+			r = tr_open(path, &err);
+			ck_assert_msg(r != NULL, "%s", err.msg);
+			for (int l = 0; l < 2; l++) {
+				check_block(r, l, 0, 300, 3);
+				check_block(r, l, 60, 70, 2);
+				check_block(r, l, 299, 1, 1);
+			}
+			tr_close(r);
+		}
+	}
+	unsetenv("MOESIM_TRACE_HDF5_READ");
 }
 END_TEST
 
 START_TEST(same_bytes_twice)
 {
 	char dir[256], a[512], b[512];
-	tu_temp_dir(dir, sizeof dir);
+	tmpdir(dir, sizeof dir);
 	snprintf(a, sizeof a, "%s/a.h5", dir);
 	snprintf(b, sizeof b, "%s/b.h5", dir);
 	write_formula(a, 2, 5000, 8, 2, 2, 0, 1000);
@@ -263,7 +376,7 @@ START_TEST(writer_refuses_bad_values)
 	int16_t ids[4] = {1, 2, 3, 3};
 	float sc[4] = {0.5f, 0.25f, 0.5f, 0.25f};
 	tr_token tok[2] = {{0, 0, 0, 0, -1}, {0, 0, 1, 0, -1}};
-	snprintf(path, sizeof path, "%s/w.h5", tu_temp_dir(dir, sizeof dir));
+	snprintf(path, sizeof path, "%s/w.h5", tmpdir(dir, sizeof dir));
 	memset(&m, 0, sizeof m);
 	m.num_layers = 1;
 	m.num_experts = 4;
@@ -350,7 +463,7 @@ static int64_t validate(const char *path, problems *p)
 /* The base trace for the bad cases: 2 layers, 50 tokens, 8 experts, depth 2, 2 domains. */
 static void base_trace(char *path, size_t n, char *dir, int logits)
 {
-	snprintf(path, n, "%s/t.h5", tu_temp_dir(dir, 256));
+	snprintf(path, n, "%s/t.h5", tmpdir(dir, 256));
 	write_formula(path, 2, 50, 8, 2, 2, logits, 0);
 }
 
@@ -665,7 +778,7 @@ START_TEST(stats_by_hand)
 	tr_stats *s;
 	tr_layer_summary o;
 	int dom;
-	snprintf(path, sizeof path, "%s/hand.h5", tu_temp_dir(dir, sizeof dir));
+	snprintf(path, sizeof path, "%s/hand.h5", tmpdir(dir, sizeof dir));
 	write_hand_trace(path);
 	ms_error_clear(&err);
 	r = tr_open(path, &err);
@@ -831,7 +944,7 @@ START_TEST(synth_uniform)
 	tr_synth_opts o;
 	tr_stats *s;
 	base_opts(&o, 2, 8, 2, 2, 100000);
-	s = synth_stats(&o, tu_temp_dir(dir, sizeof dir), "u.h5");
+	s = synth_stats(&o, tmpdir(dir, sizeof dir), "u.h5");
 	for (int l = 0; l < 2; l++)
 		for (int e = 0; e < 8; e++)
 			ck_assert_msg(fabs(s->load[l * 8 + e] / 25000.0 - 1) < 0.03, "layer %d expert %d: %lld", l, e,
@@ -866,7 +979,7 @@ START_TEST(synth_zipf_and_dirichlet)
 	tr_synth_opts o;
 	double *w;
 	ms_error err;
-	tu_temp_dir(dir, sizeof dir);
+	tmpdir(dir, sizeof dir);
 	base_opts(&o, 2, 8, 4, 1, 100000);
 	o.dist = TR_DIST_ZIPF;
 	o.zipf_s = 1.2;
@@ -904,7 +1017,7 @@ START_TEST(synth_match_selection)
 	base_opts(&o, 1, 8, 2, 2, 100000);
 	o.dist = TR_DIST_ZIPF;
 	o.match_selection = 1;
-	s = synth_stats(&o, tu_temp_dir(dir, sizeof dir), "ms.h5");
+	s = synth_stats(&o, tmpdir(dir, sizeof dir), "ms.h5");
 	ms_error_clear(&err);
 	o.match_selection = 0;
 	ck_assert_int_eq(tr_synth_weights(&o, pop, NULL, &err), MS_OK); /* the plain popularity */
@@ -926,7 +1039,7 @@ START_TEST(synth_correlation)
 	o.correlation = 0.6;
 	o.seq_len = 100;
 	o.ranks = 3;
-	s = synth_stats(&o, tu_temp_dir(dir, sizeof dir), "c.h5");
+	s = synth_stats(&o, tmpdir(dir, sizeof dir), "c.h5");
 	ck_assert_int_eq(s->seq_pairs, 60000 - 600);
 	for (int l = 0; l < 2; l++) {
 		tr_stats_summary(s, l, &sum);
@@ -943,7 +1056,7 @@ START_TEST(synth_domains)
 	tr_synth_opts o;
 	tr_stats *s;
 	tr_layer_summary sum;
-	tu_temp_dir(dir, sizeof dir);
+	tmpdir(dir, sizeof dir);
 	base_opts(&o, 1, 8, 4, 2, 40000);
 	o.domains = 4;
 	o.domain_skew = 1.0;
@@ -968,7 +1081,7 @@ START_TEST(synth_deterministic_and_valid)
 	tr_synth_opts o;
 	ms_error err;
 	problems p;
-	tu_temp_dir(dir, sizeof dir);
+	tmpdir(dir, sizeof dir);
 	snprintf(a, sizeof a, "%s/a.h5", dir);
 	snprintf(b, sizeof b, "%s/b.h5", dir);
 	snprintf(c, sizeof c, "%s/c.h5", dir);
@@ -1100,7 +1213,7 @@ START_TEST(mixtral_popularity_within_2_percent)
 	base_opts(&o, L, E, 2, 2, 200000);
 	o.dist = TR_DIST_TABLE;
 	o.table = t;
-	s = synth_stats(&o, tu_temp_dir(dir, sizeof dir), "mixtral.h5");
+	s = synth_stats(&o, tmpdir(dir, sizeof dir), "mixtral.h5");
 	for (int l = 0; l < L; l++) {
 		tr_layer_summary sum;
 		double want = table_max_mean(t, l, E), rel;
@@ -1167,7 +1280,7 @@ START_TEST(import_jsonl)
 	char dir[256];
 	const char *in[1] = {"tests/data/traces/sample.jsonl"};
 	tr_import_result res;
-	tr_reader *r = import("jsonl", in, 1, 4, tu_temp_dir(dir, sizeof dir), &res);
+	tr_reader *r = import("jsonl", in, 1, 4, tmpdir(dir, sizeof dir), &res);
 	const tr_info *info = tr_get_info(r);
 	/* Sorted by (step, rank, sequence, position): token 2 (seq 7), token 1 (9, 0), token 0 (9, 1). */
 	static const int16_t l0[6] = {0, 1, 2, 3, 1, 2}, l1[6] = {3, 0, 1, 3, 0, 1};
@@ -1216,7 +1329,7 @@ START_TEST(import_jsonl_errors)
 		 "tokens 0 and 1 have the same step 0, rank 0, sequence 3, position 0"},
 	};
 	char dir[256], out[512];
-	tu_temp_dir(dir, sizeof dir);
+	tmpdir(dir, sizeof dir);
 	snprintf(out, sizeof out, "%s/out.h5", dir);
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char in[256];
@@ -1240,7 +1353,7 @@ START_TEST(import_vllm)
 	char dir[256];
 	const char *in[2] = {"tests/data/traces/vllm-seq0.npy", "tests/data/traces/vllm-response.json"};
 	tr_import_result res;
-	tr_reader *r = import("vllm", in, 2, 0, tu_temp_dir(dir, sizeof dir), &res);
+	tr_reader *r = import("vllm", in, 2, 0, tmpdir(dir, sizeof dir), &res);
 	const tr_info *info = tr_get_info(r);
 	/* seq 0: the .npy (4 tokens); seq 1: the response's 2 prompt tokens, then 1 generated. */
 	static const int16_t l0[14] = {0, 1, 1, 0, 6, 7, 7, 6, 5, 4, 4, 5, 7, 1};
@@ -1270,7 +1383,7 @@ START_TEST(import_megatron)
 	const char *in[1] = {"tests/data/traces/megatron"};
 	const char *inl[1] = {"tests/data/traces/megatron-logits"};
 	tr_import_result res;
-	tr_reader *r = import("megatron", in, 1, 8, tu_temp_dir(dir, sizeof dir), &res);
+	tr_reader *r = import("megatron", in, 1, 8, tmpdir(dir, sizeof dir), &res);
 	const tr_info *info = tr_get_info(r);
 	/* (step 0, rank 0): micro-batches of 2 and 1 tokens; (0, 1): 2; (1, 0): 1; (1, 1): 1.
 	 * Megatron layers 1 and 3 become MoE layers 0 and 1; the MTP record is skipped. */
@@ -1319,7 +1432,7 @@ START_TEST(import_vllm_and_megatron_errors)
 	const char *inputs[1] = {in};
 	tr_import_opts o;
 	ms_error err;
-	tu_temp_dir(dir, sizeof dir);
+	tmpdir(dir, sizeof dir);
 	snprintf(out, sizeof out, "%s/out.h5", dir);
 	memset(&o, 0, sizeof o);
 	o.format = TR_IMPORT_VLLM;
@@ -1388,7 +1501,7 @@ START_TEST(cli_trace_commands)
 {
 	static char out[16384], errs[8192];
 	char dir[256], a[512], table[512];
-	tu_temp_dir(dir, sizeof dir);
+	tmpdir(dir, sizeof dir);
 	snprintf(a, sizeof a, "%s/s.h5", dir);
 	{
 		const char *argv[] = {"moesim", "trace", "synth", "-o", a, "--layers", "3", "--experts", "8", "--tokens", "5000",
@@ -1465,13 +1578,16 @@ Suite *trace_suite(void)
 {
 	Suite *s = suite_create("trace");
 	TCase *tc = tcase_create("format");
+	tcase_add_checked_fixture(tc, no_setup, remove_dirs);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, round_trip);
 	tcase_add_test(tc, streams_past_one_chunk);
+	tcase_add_test(tc, other_layouts_and_paths);
 	tcase_add_test(tc, same_bytes_twice);
 	tcase_add_test(tc, writer_refuses_bad_values);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("validate");
+	tcase_add_checked_fixture(tc, no_setup, remove_dirs);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, validate_accepts_good);
 	tcase_add_test(tc, validate_id_range_and_duplicates);
@@ -1483,9 +1599,11 @@ Suite *trace_suite(void)
 	tcase_add_test(tc, validate_broken_files);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("stats");
+	tcase_add_checked_fixture(tc, no_setup, remove_dirs);
 	tcase_add_test(tc, stats_by_hand);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("synth");
+	tcase_add_checked_fixture(tc, no_setup, remove_dirs);
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, pl_inclusion_vs_brute_force);
 	tcase_add_test(tc, pl_solve_inverts);
@@ -1501,6 +1619,7 @@ Suite *trace_suite(void)
 	tcase_add_test(tc, mixtral_popularity_within_2_percent);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("import");
+	tcase_add_checked_fixture(tc, no_setup, remove_dirs);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, import_jsonl);
 	tcase_add_test(tc, import_jsonl_errors);
@@ -1509,6 +1628,7 @@ Suite *trace_suite(void)
 	tcase_add_test(tc, import_vllm_and_megatron_errors);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("cli");
+	tcase_add_checked_fixture(tc, no_setup, remove_dirs);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, cli_trace_commands);
 	suite_add_tcase(s, tc);

@@ -16,6 +16,7 @@
 #define ZLIB_CONST /* const next_in */
 #include <zlib.h>
 
+#include "trace/tr_h5.h"
 #include "trace/tr_reader.h"
 
 typedef struct zfuncs {
@@ -55,8 +56,10 @@ struct tr__chunks {
 	size_t cbytes;      /* C W elem */
 	int shuffle_at, deflate_at; /* pipeline positions, -1 if absent */
 	int nslots;
-	unsigned char **slot; /* [layers]; only the first nslots are used */
-	int64_t *key;       /* [layers]: layer * tchunks + tc held by the slot, -1 empty */
+	unsigned char **slot; /* [nslots] decoded chunks, allocated when first filled */
+	int64_t *key;       /* [nslots]: layer * tchunks + tc held by the slot, -1 empty */
+	uint64_t *used;     /* [nslots]: tick of the last use (least recently used goes first) */
+	uint64_t tick;
 	unsigned char *raw;
 	size_t raw_cap;
 	zfuncs z;
@@ -95,17 +98,35 @@ static int zlib_load(zfuncs *z)
 
 static int slots_for(const tr__chunks *c, size_t cache_bytes)
 {
-	size_t n;
-	if (cache_bytes == 0) {
-		n = (size_t)c->layers;
-		if (n * c->cbytes > TR_CACHE_CAP_BYTES)
-			n = TR_CACHE_CAP_BYTES / c->cbytes;
-		n = n < 2 ? 2 : n;
-	} else {
-		n = cache_bytes / c->cbytes;
-	}
+	size_t n = (cache_bytes ? cache_bytes : tr__cache_default(c->cbytes, c->layers, (size_t)(c->layers * c->tchunks))) /
+		   c->cbytes;
+	size_t all = (size_t)c->layers * (size_t)c->tchunks;
+	n = n < all ? n : all;
 	n = n < 1 ? 1 : n;
-	return n > (size_t)c->layers ? c->layers : (int)n;
+	return n > 1000000 ? 1000000 : (int)n;
+}
+
+/* The slot holding chunk `key`, or -1. A linear scan: a few hundred slots at most, once
+ * per chunk a read touches. */
+static int find(const tr__chunks *c, int64_t key)
+{
+	for (int s = 0; s < c->nslots; s++)
+		if (c->key[s] == key)
+			return s;
+	return -1;
+}
+
+/* An empty slot, else the least recently used one. */
+static int victim(const tr__chunks *c)
+{
+	int best = 0;
+	for (int s = 0; s < c->nslots; s++) {
+		if (c->key[s] < 0)
+			return s;
+		if (c->used[s] < c->used[best])
+			best = s;
+	}
+	return best;
 }
 
 static int decoder_init(tr__chunks *c, decoder *d)
@@ -317,11 +338,7 @@ static int64_t predict(const tr__chunks *c, int64_t key)
 /* Starts decoding `key` on the worker unless a slot already holds it. */
 static void prefetch(tr__chunks *c, int64_t key)
 {
-	int s;
-	if (key < 0 || !c->threaded)
-		return;
-	s = (int)(key / c->tchunks) % c->nslots;
-	if (c->key[s] == key)
+	if (key < 0 || !c->threaded || find(c, key) >= 0 || c->job.key == key)
 		return;
 	job_wait(c);
 	if (read_raw(c, key, &c->job.raw, &c->job.cap, &c->job.len, &c->job.mask) < 0) {
@@ -341,14 +358,17 @@ void tr__chunks_set_cache(tr__chunks *c, size_t cache_bytes)
 	if (c->threaded)
 		job_wait(c);
 	job_reset(c);
-	for (int i = 0; i < c->layers; i++) {
-		if (i >= n) {
-			free(c->slot[i]);
-			c->slot[i] = NULL;
-		}
-		c->key[i] = -1;
-	}
-	c->nslots = n;
+	for (int s = 0; s < c->nslots; s++)
+		free(c->slot[s]);
+	free(c->slot);
+	free(c->key);
+	free(c->used);
+	c->slot = calloc((size_t)n, sizeof *c->slot);
+	c->key = malloc((size_t)n * sizeof *c->key);
+	c->used = calloc((size_t)n, sizeof *c->used);
+	c->nslots = c->slot && c->key && c->used ? n : 0;
+	for (int s = 0; s < c->nslots; s++)
+		c->key[s] = -1;
 	c->last_key = -1;
 }
 
@@ -397,9 +417,7 @@ tr__chunks *tr__chunks_open(hid_t ds, hid_t mem_type, int layers, size_t cache_b
 	}
 	if (c->deflate_at >= 0 && zlib_load(&c->z) < 0)
 		goto out;
-	c->slot = calloc((size_t)layers, sizeof *c->slot);
-	c->key = malloc((size_t)layers * sizeof *c->key);
-	if (!c->slot || !c->key || decoder_init(c, &c->dec) < 0)
+	if (decoder_init(c, &c->dec) < 0)
 		goto out;
 	/* The worker only pays off when there is more than one chunk to read. */
 	if ((int64_t)layers * c->tchunks > 1 && decoder_init(c, &c->wdec) == 0 && (c->job.out = malloc(c->cbytes)) != NULL &&
@@ -414,7 +432,7 @@ tr__chunks *tr__chunks_open(hid_t ds, hid_t mem_type, int layers, size_t cache_b
 		}
 	}
 	tr__chunks_set_cache(c, cache_bytes);
-	ok = 1;
+	ok = c->nslots > 0;
 out:
 	if (dcpl >= 0)
 		H5Pclose(dcpl);
@@ -444,21 +462,24 @@ void tr__chunks_close(tr__chunks *c)
 	}
 	decoder_fini(c, &c->dec);
 	decoder_fini(c, &c->wdec);
-	if (c->slot)
-		for (int i = 0; i < c->layers; i++)
-			free(c->slot[i]);
+	for (int s = 0; c->slot && s < c->nslots; s++)
+		free(c->slot[s]);
 	free(c->slot);
 	free(c->key);
+	free(c->used);
 	free(c->raw);
 	free(c->job.raw);
 	free(c->job.out);
 	free(c);
 }
 
-/* Makes slot s hold chunk `key`: from the worker's finished job, or decoded here. */
-static int fill(tr__chunks *c, int s, int64_t key)
+/* Puts chunk `key` into a slot (the worker's finished job, or decoded here); its index. */
+static int fill(tr__chunks *c, int64_t key)
 {
+	int s = victim(c);
 	c->key[s] = -1;
+	if (!c->slot[s] && !(c->slot[s] = malloc(c->cbytes)))
+		return -1;
 	if (c->threaded && c->job.key == key) {
 		int ok;
 		job_wait(c);
@@ -469,13 +490,13 @@ static int fill(tr__chunks *c, int s, int64_t key)
 			c->slot[s] = c->job.out; /* swap the decoded buffer in */
 			c->job.out = t;
 			c->key[s] = key;
-			return 0;
+			return s;
 		}
 	}
 	if (decode(c, key, c->slot[s]) < 0)
 		return -1;
 	c->key[s] = key;
-	return 0;
+	return s;
 }
 
 int tr__chunks_read(tr__chunks *c, int layer, int64_t t0, int64_t n, int k, void *out)
@@ -484,17 +505,16 @@ int tr__chunks_read(tr__chunks *c, int layer, int64_t t0, int64_t n, int k, void
 	const size_t row = (size_t)c->width * c->elem, orow = (size_t)k * c->elem;
 	for (int64_t t = t0; t < t0 + n;) {
 		int64_t tc = t / c->chunk, a = t - tc * c->chunk, b = t0 + n - tc * c->chunk;
-		int s = layer % c->nslots;
 		int64_t key = (int64_t)layer * c->tchunks + tc;
+		int s = find(c, key);
 		b = b < c->chunk ? b : c->chunk;
-		if (!c->slot[s] && !(c->slot[s] = malloc(c->cbytes)))
-			return -1;
-		if (c->key[s] != key) {
-			if (fill(c, s, key) < 0)
+		if (s < 0) {
+			if ((s = fill(c, key)) < 0)
 				return -1;
 			prefetch(c, predict(c, key));
 			c->last_key = key;
 		}
+		c->used[s] = ++c->tick;
 		if (orow == row) {
 			memcpy(o, c->slot[s] + (size_t)a * row, (size_t)(b - a) * row);
 			o += (size_t)(b - a) * row;

@@ -11,8 +11,9 @@
  * reader uses H5Dread. Integrity is kept: zlib checks each chunk's adler32, and sizes are
  * checked against the chunk shape.
  *
- * Slots: one decoded chunk per layer (so layer-major and token-major reading both decode
- * every chunk once), fewer when the cache budget is smaller (slot = layer mod slots).
+ * Slots: decoded chunks, as many as the budget allows (tr_set_cache; by default at least
+ * one per layer, so layer-major and token-major reading both decode every chunk once),
+ * found by key and evicted least recently used first.
  *
  * zlib: libhdf5 already links it, but the Makefile links only what pkg-config gives for
  * gsl, libconfig and hdf5, so inflate is resolved at run time from the libz.so.1 that
@@ -31,7 +32,7 @@ typedef struct tr__chunks tr__chunks;
 /*
  * Fast reader of a 3-D routing dataset [L, T, W] whose elements are mem_type; NULL when
  * the dataset does not qualify (the caller then reads with H5Dread). cache_bytes: budget
- * for decoded chunks (0: one per layer, capped at TR_CACHE_CAP_BYTES, at least 2).
+ * for decoded chunks (0: the default of tr_set_cache).
  */
 tr__chunks *tr__chunks_open(hid_t ds, hid_t mem_type, int layers, size_t cache_bytes);
 void tr__chunks_close(tr__chunks *c);

@@ -25,6 +25,15 @@ void tr__h5_quiet(void)
 	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
+size_t tr__cache_default(size_t chunk_bytes, int layers, size_t chunks)
+{
+	size_t want = ((size_t)layers + 1) * chunk_bytes, all = chunks * chunk_bytes;
+	want = want > TR_CACHE_MIN_BYTES ? want : TR_CACHE_MIN_BYTES;
+	want = want < TR_CACHE_MAX_BYTES ? want : TR_CACHE_MAX_BYTES;
+	want = want > 2 * chunk_bytes ? want : 2 * chunk_bytes;
+	return want < all ? want : all;
+}
+
 size_t tr__next_prime(size_t n)
 {
 	if (n <= 2)
@@ -285,6 +294,15 @@ static int open_ds(tr__header *h, const ds_spec *s, const hsize_t *want)
 		if (H5Tget_class(ft) != s->cls) {
 			tr__problem(h, "%s has type %s, expected %s", path, tn,
 				    s->cls == H5T_FLOAT ? "float32" : s->size == 8 ? "int64" : s->size == 4 ? "int32" : "int16");
+			bad = 1;
+		} else if (s->cls == H5T_INTEGER && H5Tget_size(ft) != 1 && H5Tget_size(ft) != 2 && H5Tget_size(ft) != 4 &&
+			   H5Tget_size(ft) != 8) {
+			/* Even the lenient reader wants a width HDF5 converts sanely (a corrupt type of
+			 * 26,628-byte integers made H5Dread overrun its buffers in fuzzing). */
+			tr__problem(h, "%s has type %s, expected int%d", path, tn, (int)s->size * 8);
+			bad = 1;
+		} else if (s->cls == H5T_FLOAT && H5Tget_size(ft) != 4 && H5Tget_size(ft) != 8) {
+			tr__problem(h, "%s has type %s, expected float32", path, tn);
 			bad = 1;
 		} else if (h->strict && s->cls != H5T_STRING &&
 			   (H5Tget_size(ft) != s->size || (s->cls == H5T_INTEGER && (H5Tget_sign(ft) == H5T_SGN_2) != s->is_signed))) {

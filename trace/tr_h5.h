@@ -65,6 +65,9 @@ void tr__h5_quiet(void);
 herr_t tr__read3(hid_t ds, hid_t mem_type, int layer, int64_t t0, int64_t n, int k, void *buf);
 herr_t tr__read1(hid_t ds, hid_t mem_type, int64_t t0, int64_t n, void *buf);
 
+/* The default cache budget of a routing dataset (see tr_set_cache). */
+size_t tr__cache_default(size_t chunk_bytes, int layers, size_t chunks);
+
 /* Smallest prime >= n (n <= 2^31). */
 size_t tr__next_prime(size_t n);
 

@@ -97,9 +97,7 @@ static int reopen_cached(tr_reader *r, int which, size_t bytes, ms_error *err)
 		return MS_OK; /* contiguous: no chunk cache */
 	if (bytes == 0) {
 		if (which <= TR__DS_LOGITS) {
-			size_t want = ((size_t)h->info.num_layers + 1) * cb, floor = 2 * cb;
-			bytes = want < TR_CACHE_CAP_BYTES ? want : TR_CACHE_CAP_BYTES;
-			bytes = bytes > floor ? bytes : floor;
+			bytes = tr__cache_default(cb, h->info.num_layers, nchunks);
 		} else {
 			bytes = 2 * cb;
 		}

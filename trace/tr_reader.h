@@ -14,9 +14,11 @@
  *
  * Memory is independent of T: reads are hyperslabs of [layer, t0 .. t0+n) and the only
  * buffers are a per-dataset HDF5 chunk cache and a fixed scratch for token metadata.
- * The chunk cache holds up to one chunk per layer (capped, see tr_set_cache), so reading
- * blocks in either order - every layer of one token block, or every token block of one
- * layer - decompresses each chunk once, whatever the block length.
+ * The cache of decoded chunks holds at least one chunk per layer (up to a cap, see
+ * tr_set_cache), so reading blocks in either order - every layer of one token block, or
+ * every token block of one layer - decompresses each chunk once, whatever the block
+ * length; replays that jump between the token streams of several recorded ranks get more
+ * chunks (64 MiB or more per dataset) before anything is decoded twice.
  *
  * Invariants after tr_open succeeds: 1 <= L, 1 <= K <= E <= TR_MAX_EXPERTS, 0 <= T, every
  * required dataset exists with the shape the attributes give. Ids and scores may still be
@@ -111,11 +113,14 @@ int tr_read_logits(tr_reader *r, int layer, int64_t t0, int64_t n, float *logits
 int tr_read_tokens(tr_reader *r, int64_t t0, int64_t n, tr_token *out, ms_error *err);
 
 /*
- * Sets the HDF5 chunk cache of each routing dataset (ids, scores, logits) to `bytes`
- * (at least one chunk is always kept). The default is one chunk per layer plus one,
- * capped at TR_CACHE_CAP_BYTES per dataset but never below two chunks.
+ * Sets the cache of decoded chunks of each routing dataset (ids, scores, logits) to `bytes`
+ * (at least one chunk is always kept). 0 restores the default: room for L + 1 chunks or
+ * TR_CACHE_MIN_BYTES, whichever is more, at most TR_CACHE_MAX_BYTES (but never fewer than
+ * two chunks), and never more chunks than the dataset has. Chunks are evicted least
+ * recently used first; memory is taken only as chunks are read.
  */
-#define TR_CACHE_CAP_BYTES ((size_t)128 << 20)
+#define TR_CACHE_MIN_BYTES ((size_t)64 << 20)
+#define TR_CACHE_MAX_BYTES ((size_t)256 << 20)
 int tr_set_cache(tr_reader *r, size_t bytes, ms_error *err);
 
 #endif
