@@ -2,10 +2,11 @@
  * rt_trace.c - a router trace as the simulator's source of decisions (see rt_trace.h
  * for the token mapping, docs/trace-format.md for the file).
  *
- * Reads only what a run needs, by hyperslab: per (layer, member) tokens_per_rank
- * rankings, so memory does not grow with the trace. At open, one streaming pass over
- * /tokens/rank builds the runs of consecutive tokens of each recorded rank (a run
- * list, small: about steps x ranks entries).
+ * Reads through the trace module's streaming reader (trace/tr_reader.h): per (layer,
+ * member) tokens_per_rank rankings, so memory does not grow with the trace. At open, one
+ * streaming pass over the token metadata builds the runs of consecutive tokens of each
+ * recorded rank (a run list, small: about steps x ranks entries). The reader serves one
+ * thread at a time, so fetches take a lock (routing runs on several threads).
  *
  * The trace's full validation (ids in range, distinct, finite scores) is `moesim trace
  * validate`; here every ranking read is checked for ids in range, since a bad id would
@@ -13,7 +14,8 @@
  */
 #include "routing/rt_trace.h"
 
-#include <hdf5.h>
+#include "trace/tr_reader.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +36,7 @@ typedef struct stream {
 
 struct rt_trace {
 	char path[SCN_PATH_MAX];
-	hid_t file, ids, scores;
+	tr_reader *rd;
 	int L, E, K, layers, top_k, world;
 	int64_t T, tokens_per_rank;
 	int n_streams;      /* recorded ranks R */
@@ -43,44 +45,6 @@ struct rt_trace {
 	pthread_mutex_t lock; /* the HDF5 library is not thread-safe: one reader at a time */
 	int lock_ready;
 };
-
-static int read_int_attr(hid_t file, const char *path, const char *name, long long *v, ms_error *err)
-{
-	hid_t a;
-	if (H5Aexists(file, name) <= 0)
-		return MS_ERROR(err, MS_EFORMAT, "%s: missing root attribute '%s'; is this a moesim trace "
-				"(docs/trace-format.md)?", path, name);
-	a = H5Aopen(file, name, H5P_DEFAULT);
-	if (a < 0 || H5Aread(a, H5T_NATIVE_LLONG, v) < 0) {
-		if (a >= 0)
-			H5Aclose(a);
-		return MS_ERROR(err, MS_EFORMAT, "%s: root attribute '%s' is not an integer", path, name);
-	}
-	H5Aclose(a);
-	return MS_OK;
-}
-
-/* Opens a routing dataset and checks its shape [L, T, K]. */
-static hid_t open_routing(rt_trace *t, const char *name, ms_error *err)
-{
-	hid_t d = H5Dopen2(t->file, name, H5P_DEFAULT), sp;
-	hsize_t dims[3];
-	if (d < 0) {
-		MS_ERROR(err, MS_EFORMAT, "%s: missing dataset %s", t->path, name);
-		return -1;
-	}
-	sp = H5Dget_space(d);
-	if (H5Sget_simple_extent_ndims(sp) != 3 || H5Sget_simple_extent_dims(sp, dims, NULL) != 3 ||
-	    dims[0] != (hsize_t)t->L || dims[1] != (hsize_t)t->T || dims[2] != (hsize_t)t->K) {
-		MS_ERROR(err, MS_EFORMAT, "%s: %s must have shape [num_layers, num_tokens, depth] = [%d, %lld, %d]",
-			 t->path, name, t->L, (long long)t->T, t->K);
-		H5Sclose(sp);
-		H5Dclose(d);
-		return -1;
-	}
-	H5Sclose(sp);
-	return d;
-}
 
 static int add_run(stream *s, int64_t start, ms_error *err)
 {
@@ -102,42 +66,23 @@ static int add_run(stream *s, int64_t start, ms_error *err)
 	return MS_OK;
 }
 
-/* One pass over /tokens/rank: the runs of each recorded rank. */
+/* One pass over the token metadata: the runs of each recorded rank. */
 static int index_ranks(rt_trace *t, ms_error *err)
 {
 	enum { BLOCK = 65536 };
-	hid_t d = H5Dopen2(t->file, "/tokens/rank", H5P_DEFAULT), fsp = -1, msp = -1;
-	int32_t *buf = NULL;
+	tr_token *buf = ms_malloc(err, BLOCK * sizeof *buf, "trace index");
 	int max_rank = -1, rc = MS_OK;
-	if (d < 0)
-		return MS_ERROR(err, MS_EFORMAT, "%s: missing dataset /tokens/rank", t->path);
-	buf = ms_malloc(err, BLOCK * sizeof *buf, "trace index");
-	if (!buf) {
-		H5Dclose(d);
+	if (!buf)
 		return MS_ENOMEM;
-	}
-	fsp = H5Dget_space(d);
-	if (H5Sget_simple_extent_npoints(fsp) != t->T) {
-		rc = MS_ERROR(err, MS_EFORMAT, "%s: /tokens/rank must have num_tokens = %lld entries", t->path,
-			      (long long)t->T);
-		goto done;
-	}
 	for (int64_t t0 = 0; t0 < t->T; t0 += BLOCK) {
-		hsize_t start = (hsize_t)t0, count = (hsize_t)(t->T - t0 < BLOCK ? t->T - t0 : BLOCK);
-		msp = H5Screate_simple(1, &count, NULL);
-		if (H5Sselect_hyperslab(fsp, H5S_SELECT_SET, &start, NULL, &count, NULL) < 0 ||
-		    H5Dread(d, H5T_NATIVE_INT32, msp, fsp, H5P_DEFAULT, buf) < 0) {
-			rc = MS_ERROR(err, MS_EFORMAT, "%s: cannot read /tokens/rank[%lld..]: the file is truncated or corrupt",
-				      t->path, (long long)t0);
+		int64_t count = t->T - t0 < BLOCK ? t->T - t0 : BLOCK;
+		if ((rc = tr_read_tokens(t->rd, t0, count, buf, err)) < 0)
 			goto done;
-		}
-		H5Sclose(msp);
-		msp = -1;
-		for (hsize_t i = 0; i < count; i++) {
-			int r = buf[i];
+		for (int64_t i = 0; i < count; i++) {
+			int r = buf[i].rank;
 			if (r < 0 || r >= (1 << 20)) {
 				rc = MS_ERROR(err, MS_EFORMAT, "%s: /tokens/rank[%lld] = %d is out of range (0 .. 2^20)",
-					      t->path, (long long)(t0 + (int64_t)i), r);
+					      t->path, (long long)(t0 + i), r);
 				goto done;
 			}
 			if (r > max_rank) {
@@ -149,8 +94,9 @@ static int index_ranks(rt_trace *t, ms_error *err)
 				memset(ns + max_rank + 1, 0, (size_t)(r - max_rank) * sizeof *ns);
 				t->streams = ns;
 				max_rank = r;
+				t->n_streams = max_rank + 1;
 			}
-			if ((rc = add_run(&t->streams[r], t0 + (int64_t)i, err)) < 0)
+			if ((rc = add_run(&t->streams[r], t0 + i, err)) < 0)
 				goto done;
 		}
 	}
@@ -162,10 +108,6 @@ static int index_ranks(rt_trace *t, ms_error *err)
 			goto done;
 		}
 done:
-	if (msp >= 0)
-		H5Sclose(msp);
-	H5Sclose(fsp);
-	H5Dclose(d);
 	free(buf);
 	return rc;
 }
@@ -176,12 +118,7 @@ void rt_trace_close(rt_trace *t)
 		return;
 	if (t->lock_ready)
 		pthread_mutex_destroy(&t->lock);
-	if (t->ids >= 0)
-		H5Dclose(t->ids);
-	if (t->scores >= 0)
-		H5Dclose(t->scores);
-	if (t->file >= 0)
-		H5Fclose(t->file);
+	tr_close(t->rd);
 	for (int r = 0; t->streams && r < t->n_streams; r++)
 		free(t->streams[r].runs);
 	free(t->streams);
@@ -225,11 +162,8 @@ rt_trace *rt_trace_open(const scn_scenario *s, ms_error *err)
 {
 	char wbuf[SCN_PATH_MAX + 160];
 	rt_trace *t = ms_calloc(err, 1, sizeof *t, "trace");
-	long long v;
-	hid_t fapl;
 	if (!t)
 		return NULL;
-	t->file = t->ids = t->scores = -1;
 	if (pthread_mutex_init(&t->lock, NULL) != 0) {
 		MS_ERROR(err, MS_ENOMEM, "cannot create the trace reader's lock");
 		free(t);
@@ -240,34 +174,24 @@ rt_trace *rt_trace_open(const scn_scenario *s, ms_error *err)
 		MS_ERROR(err, MS_EINVAL, "%s: trace path too long", scn_where(s, "routing.trace", wbuf, sizeof wbuf));
 		goto fail;
 	}
-	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-	fapl = H5Pcreate(H5P_FILE_ACCESS);
-	/* Enough chunk cache for the blocks of one layer that the members of a group read. */
-	H5Pset_cache(fapl, 0, 521, 64u << 20, 1.0);
-	t->file = H5Fopen(t->path, H5F_ACC_RDONLY, fapl);
-	H5Pclose(fapl);
-	if (t->file < 0) {
-		int there = exists(t->path);
-		MS_ERROR(err, there ? MS_EFORMAT : MS_EIO, "%s: routing.trace: %s: %s",
-			 scn_where(s, "routing.trace", wbuf, sizeof wbuf), t->path,
-			 there ? "not an HDF5 file, or truncated or corrupt" : "cannot open it (no such file?)");
-		goto fail;
+	{
+		ms_error rerr;
+		const tr_info *info;
+		ms_error_clear(&rerr);
+		t->rd = tr_open(t->path, &rerr);
+		if (!t->rd) {
+			MS_ERROR(err, rerr.code, "%s: routing.trace: %s", scn_where(s, "routing.trace", wbuf, sizeof wbuf),
+				 rerr.msg);
+			goto fail;
+		}
+		info = tr_get_info(t->rd);
+		t->L = info->num_layers;
+		t->E = info->num_experts;
+		t->K = info->depth;
+		t->T = info->num_tokens;
 	}
-	if (read_int_attr(t->file, t->path, "num_layers", &v, err) < 0)
-		goto fail;
-	t->L = (int)v;
-	if (read_int_attr(t->file, t->path, "num_experts", &v, err) < 0)
-		goto fail;
-	t->E = (int)v;
-	if (read_int_attr(t->file, t->path, "depth", &v, err) < 0)
-		goto fail;
-	t->K = (int)v;
-	if (read_int_attr(t->file, t->path, "num_tokens", &v, err) < 0)
-		goto fail;
-	t->T = v;
-	if (t->L < 1 || t->E < 1 || t->K < 1 || t->K > t->E || t->T < 1) {
-		MS_ERROR(err, MS_EFORMAT, "%s: bad header: num_layers %d, num_experts %d, depth %d, num_tokens %lld",
-			 t->path, t->L, t->E, t->K, (long long)t->T);
+	if (t->T < 1) {
+		MS_ERROR(err, MS_EFORMAT, "%s: the trace has no tokens", t->path);
 		goto fail;
 	}
 	if (t->E != s->model.experts) {
@@ -280,9 +204,6 @@ rt_trace *rt_trace_open(const scn_scenario *s, ms_error *err)
 			 scn_where(s, "routing.top_k", wbuf, sizeof wbuf), s->routing.top_k, t->path, t->K);
 		goto fail;
 	}
-	if ((t->ids = open_routing(t, "/routing/expert_ids", err)) < 0 ||
-	    (t->scores = open_routing(t, "/routing/scores", err)) < 0)
-		goto fail;
 	if (index_ranks(t, err) < 0)
 		goto fail;
 	t->layers = s->model.moe_layers;
@@ -317,23 +238,14 @@ int rt_trace_depth(const rt_trace *t)
 /* Reads n rankings of trace layer tl from trace token t0 into ids/scores. */
 static int read_block(rt_trace *t, int tl, int64_t t0, int64_t n, int16_t *ids, float *scores, ms_error *err)
 {
-	hsize_t start[3] = {(hsize_t)tl, (hsize_t)t0, 0}, count[3] = {1, (hsize_t)n, (hsize_t)t->K};
-	hsize_t mdims[1] = {(hsize_t)(n * t->K)};
-	hid_t fsp = H5Dget_space(t->ids), msp = H5Screate_simple(1, mdims, NULL);
-	int rc = MS_OK;
-	if (H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
-	    H5Dread(t->ids, H5T_NATIVE_INT16, msp, fsp, H5P_DEFAULT, ids) < 0 ||
-	    H5Dread(t->scores, H5T_NATIVE_FLOAT, msp, fsp, H5P_DEFAULT, scores) < 0)
-		rc = MS_ERROR(err, MS_EFORMAT, "%s: cannot read /routing/*[%d, %lld..%lld]: the file is truncated or corrupt",
-			      t->path, tl, (long long)t0, (long long)(t0 + n - 1));
-	H5Sclose(msp);
-	H5Sclose(fsp);
-	for (int64_t i = 0; rc == MS_OK && i < n * t->K; i++)
+	if (tr_read_routing(t->rd, tl, t0, n, ids, scores, err) < 0)
+		return err->code;
+	for (int64_t i = 0; i < n * t->K; i++)
 		if (ids[i] < 0 || ids[i] >= t->E)
-			rc = MS_ERROR(err, MS_EFORMAT, "%s: /routing/expert_ids[%d, %lld, %lld] = %d is out of range: "
-				      "num_experts = %d (run `moesim trace validate`)",
-				      t->path, tl, (long long)(t0 + i / t->K), (long long)(i % t->K), ids[i], t->E);
-	return rc;
+			return MS_ERROR(err, MS_EFORMAT, "%s: /routing/expert_ids[%d, %lld, %lld] = %d is out of range: "
+					"num_experts = %d (run `moesim trace validate`)",
+					t->path, tl, (long long)(t0 + i / t->K), (long long)(i % t->K), ids[i], t->E);
+	return MS_OK;
 }
 
 static int fetch(rt_trace *t, int step, int layer, int rank, int16_t *ids, float *scores, ms_error *err);
