@@ -209,6 +209,8 @@ static int read_text(reader *R, char *text)
 {
 	char *line = text, *tok[MAX_TOKENS], raw[2048];
 	int lineno = 0, ncols = 0, group[2] = {-1, -1}, ngroups = 0, header_line = 0, has_ts = 0, footer = 0;
+	int redop_col = -1;
+	static char empty[] = "";
 	while (line && *line) {
 		char *nl = strchr(line, '\n'), *next = nl ? nl + 1 : NULL;
 		int n;
@@ -250,7 +252,10 @@ static int read_text(reader *R, char *text)
 				header_line = lineno;
 				ngroups = 0;
 				has_ts = 0;
+				redop_col = -1;
 				for (int i = 0; i < m; i++) {
+					if (strcmp(t[i], "redop") == 0)
+						redop_col = i;
 					if ((strcmp(t[i], "time") == 0 || strcmp(t[i], "cputime") == 0) && ngroups < 2 &&
 					    i + 3 < m && strcmp(t[i + 1], "algbw") == 0 && strcmp(t[i + 2], "busbw") == 0)
 						group[ngroups++] = i;
@@ -298,6 +303,13 @@ static int read_text(reader *R, char *text)
 						"%s:%d: a result line before the column header ('#  size  count  type ...'): not "
 						"complete nccl-tests output",
 						R->path, lineno);
+			/* Older nccl-tests (before the root column) print nothing under redop for
+			 * collectives without a reduction, such as alltoall: put the blank back. */
+			if (n == want - 1 && redop_col >= 0 && n + 1 <= MAX_TOKENS) {
+				memmove(tok + redop_col + 1, tok + redop_col, (size_t)(n - redop_col) * sizeof *tok);
+				tok[redop_col] = empty;
+				n++;
+			}
 			if (n != want)
 				return MS_ERROR(R->err, MS_EFORMAT,
 						"%s:%d: %d fields, but the column header on line %d has %d (a truncated or edited "

@@ -694,6 +694,10 @@ START_TEST(nccl_text_and_json)
 	ck_assert_msg(nccl_read(NCCL "alltoall_2node.txt", 0, -1, 0, &w, &err) == MS_OK, "%s", err.msg);
 	ck_assert(w.ranks == 16 && w.nodes == 2 && w.scope == PROF_INTER_NODE && w.n == 11 && !w.program[0]);
 	ck_assert_str_eq(w.hosts, "node-a, node-b");
+	/* Older still: no root column, and alltoall rows print nothing under redop. */
+	ck_assert_msg(nccl_read(NCCL "alltoall_v100_no_redop.txt", 0, -1, 0, &w, &err) == MS_OK, "%s", err.msg);
+	ck_assert(w.ranks == 2 && w.nodes == 2 && w.scope == PROF_INTER_NODE && w.n == 2);
+	ck_assert(w.bytes[1] == 536870912.0 && w.time_us[1] == 47512.4);
 	/* In-place columns. */
 	ck_assert_int_eq(nccl_read(NCCL "alltoall_h100x8.txt", 0, -1, 1, &w, &err), MS_OK);
 	ck_assert(w.time_us[0] == 27.50 && strcmp(w.columns, "in_place") == 0);
