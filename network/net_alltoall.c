@@ -57,13 +57,13 @@ void net_alltoall_time(net_alltoall *a, const int *ranks, int n, const double *b
 	for (int i = 0; i < n; i++)
 		a->nic_tx[topo_nic_of(t, ranks[i])] = a->nic_rx[topo_nic_of(t, ranks[i])] = 0.0;
 	for (int i = 0; i < n; i++) {
-		int ni = topo_node_of(t, ranks[i]);
+		int di = topo_domain_of(t, ranks[i]);
 		const double *row = bytes + (size_t)i * n;
 		for (int j = 0; j < n; j++) {
 			double b = row[j];
 			if (i == j || b <= 0)
 				continue;
-			if (topo_node_of(t, ranks[j]) == ni) {
+			if (topo_domain_of(t, ranks[j]) == di) {
 				a->nv_tx[i] += b;
 				a->nv_rx[j] += b;
 				nv_total += b;

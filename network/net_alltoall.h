@@ -3,7 +3,8 @@
  * byte matrix.
  *
  * The analytic model is the bottleneck bound per link class: NVLink ports (each
- * GPU's egress and ingress inside its node) and NICs (each NIC's egress and ingress
+ * GPU's egress and ingress inside its NVLink domain: its node, or network.nvlink_domain
+ * GPUs) and NICs (each NIC's egress and ingress
  * for traffic between nodes; the network core is taken as non-blocking). Per class,
  * time = max bytes over one port / port bandwidth + the class's latency, paid only
  * when the class carries traffic; the all-to-all takes the larger of the two. A

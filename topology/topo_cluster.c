@@ -11,6 +11,7 @@ int topo_cluster_init(topo_cluster *t, const scn_scenario *s, ms_error *err)
 	t->gpus_per_node = s->cluster.gpus_per_node;
 	t->nics_per_node = s->cluster.nics_per_node;
 	t->world = t->nodes * t->gpus_per_node;
+	t->domain_size = s->network.nvlink_domain > 0 ? s->network.nvlink_domain : t->gpus_per_node;
 	t->nvlink_Bps = s->cluster.nvlink_GBps * 1e9;
 	if (t->nvlink_Bps <= 0) {
 		if (!g)

@@ -18,6 +18,7 @@ typedef struct topo_cluster {
 	int gpus_per_node;
 	int nics_per_node;
 	int world;
+	int domain_size;      /* GPUs per NVLink domain (network.nvlink_domain, else gpus_per_node) */
 	double nvlink_Bps;    /* per GPU, per direction */
 	double nvlink_latency_s;
 	double nic_Bps;       /* per NIC, per direction */
@@ -29,6 +30,12 @@ int topo_cluster_init(topo_cluster *t, const scn_scenario *s, ms_error *err);
 static inline int topo_node_of(const topo_cluster *t, int rank)
 {
 	return rank / t->gpus_per_node;
+}
+
+/* The NVLink domain of a rank: GPUs of one domain talk over NVLink, others over NICs. */
+static inline int topo_domain_of(const topo_cluster *t, int rank)
+{
+	return rank / t->domain_size;
 }
 
 /* Global index of the NIC rank uses to leave its node. */
