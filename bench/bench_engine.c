@@ -85,6 +85,34 @@ int main(void)
 		}
 		printf("  %8zu pending  %7.2f M events/s\n", n, best / 1e6);
 	}
+	printf("hold model on the bare queue (pop + push, no engine): pending events, ops/s\n");
+	for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+		size_t n = sizes[si];
+		uint64_t ops = 20000000;
+		double best = 0;
+		for (int rep = 0; rep < 3; rep++) {
+			sim_queue q;
+			ms_error err;
+			double t0, t1, now = 0, tt;
+			uint32_t i32 = 0;
+			ms_error_clear(&err);
+			if (sim_queue_init(&q, n, &err) < 0)
+				return 1;
+			for (size_t i = 0; i < n; i++)
+				sim_queue_push(&q, (uint32_t)i, h.inc[i32++ & (NINC - 1)], &err);
+			t0 = now_s();
+			for (uint64_t k = 0; k < ops; k++) {
+				uint32_t id = sim_queue_pop(&q, &tt);
+				now = tt;
+				sim_queue_push(&q, id, now + h.inc[i32++ & (NINC - 1)], &err);
+			}
+			t1 = now_s();
+			if ((double)ops / (t1 - t0) > best)
+				best = (double)ops / (t1 - t0);
+			sim_queue_fini(&q);
+		}
+		printf("  %8zu pending  %7.2f M ops/s\n", n, best / 1e6);
+	}
 	free(h.inc);
 	gsl_rng_free(rng);
 	return 0;
