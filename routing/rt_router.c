@@ -65,6 +65,10 @@ struct rt_router {
 	int *node_of_member; /* [P] node index of each member, relative to the group's first */
 	int n_nodes;        /* nodes an EP group spans */
 	double *node_score; /* [n_nodes] workspace */
+	int want_domains;   /* count tokens per destination NVLink domain (hierarchical flows) */
+	int domain_size;    /* GPUs per NVLink domain */
+	int n_dom_max;      /* domains an EP group spans at most */
+	int *dom_of_member; /* [P] domain of each member, relative to the group's first */
 	int *node_pick;     /* [n_nodes] */
 	rt_group_routing out;
 };
@@ -183,6 +187,8 @@ void rt_router_destroy(rt_router *r)
 	free(r->node_of_member);
 	free(r->node_score);
 	free(r->node_pick);
+	free(r->dom_of_member);
+	free(r->out.domain_tokens);
 	free(r);
 }
 
@@ -241,6 +247,11 @@ static int alloc_workspace(rt_router *r, ms_error *err)
 	r->node_score = ms_calloc(err, (size_t)r->n_nodes, sizeof *r->node_score, "node map");
 	r->node_pick = ms_calloc(err, (size_t)r->n_nodes * 2, sizeof *r->node_pick, "node map");
 	r->out.sent = ms_calloc(err, (size_t)r->P * (size_t)r->P, sizeof(int64_t), "routing matrix");
+	r->dom_of_member = ms_calloc(err, (size_t)r->P, sizeof *r->dom_of_member, "domain map");
+	r->out.domain_tokens = ms_calloc(err, (size_t)r->P * (size_t)r->n_dom_max, sizeof(int64_t), "domain counts");
+	r->out.domains_max = r->n_dom_max;
+	if (!r->dom_of_member || !r->out.domain_tokens)
+		return MS_ENOMEM;
 	r->out.slot_load = ms_calloc(err, (size_t)r->P * (size_t)r->placement.slots, sizeof(int64_t), "expert loads");
 	if (!r->ids || !r->scores || !r->sc_exp || !r->sc_score || !r->sc_src || !r->keep || !r->order ||
 	    !r->count || !r->tok_kept || !r->gumbel || !r->out.demand || !r->out.kept || !r->node_of_member ||
@@ -281,6 +292,7 @@ rt_router *rt_router_clone(const rt_router *src, ms_error *err)
 	r->node_of_member = NULL;
 	r->node_score = NULL;
 	r->node_pick = NULL;
+	r->dom_of_member = NULL;
 	memset(&r->out, 0, sizeof r->out);
 	if (alloc_workspace(r, err) < 0) {
 		rt_router_destroy(r);
@@ -355,8 +367,11 @@ rt_router *rt_router_create(const scn_scenario *s, ms_error *err)
 			goto fail;
 		r->depth = rt_trace_depth(r->trace);
 	}
-	/* An EP group of P consecutive ranks spans at most this many nodes. */
+	/* An EP group of P consecutive ranks spans at most this many nodes (and domains). */
 	r->n_nodes = (r->P + r->gpus_per_node - 2) / r->gpus_per_node + 1;
+	r->domain_size = s->network.nvlink_domain > 0 ? s->network.nvlink_domain : r->gpus_per_node;
+	r->n_dom_max = (r->P + r->domain_size - 2) / r->domain_size + 1;
+	r->want_domains = s->network.model == SCN_NET_FLOW && s->network.alltoall == SCN_A2A_HIERARCHICAL;
 	if (init_placement(r, s, err) < 0)
 		goto fail;
 	if (alloc_workspace(r, err) < 0)
@@ -596,8 +611,36 @@ int64_t rt_apply_capacity(int64_t n, const int32_t *experts, const float *scores
  * Runs capacity over one scope: n assignments in position order, exp[i] and score[i],
  * src[i] their index in ids (NULL: the scope is member `member`'s own, src = i).
  */
-static void drop_scope(rt_router *r, int64_t n, const int32_t *exp, const float *score, const int64_t *src,
-		       int member, int64_t scope_tokens)
+/*
+ * For hierarchical all-to-alls: each token of the scope counted once per destination
+ * NVLink domain among its kept choices (a token crosses the network once per domain, as
+ * DeepEP sends it). A replicated expert counts at its first replica's domain.
+ */
+static void count_domains(rt_router *r, int layer, int64_t scope_tokens, const int32_t *exp, const int64_t *src,
+			  int member)
+{
+	rt_group_routing *o = &r->out;
+	for (int64_t t = 0; t < scope_tokens; t++) {
+		int seen[64], ns = 0;
+		int p = src ? (int)(src[t * r->k] / (r->T * r->k)) : member;
+		for (int j = 0; j < r->k; j++) {
+			int64_t i = t * r->k + j;
+			int d, dup = 0;
+			if (exp[i] < 0 || !r->keep[i])
+				continue;
+			d = r->dom_of_member[expert_member(r, layer, exp[i])];
+			for (int q = 0; q < ns; q++)
+				dup |= seen[q] == d;
+			if (!dup)
+				seen[ns++] = d;
+		}
+		for (int q = 0; q < ns; q++)
+			o->domain_tokens[(size_t)p * r->n_dom_max + seen[q]]++;
+	}
+}
+
+static void drop_scope(rt_router *r, int layer, int64_t n, const int32_t *exp, const float *score,
+		       const int64_t *src, int member, int64_t scope_tokens)
 {
 	rt_group_routing *o = &r->out;
 	int64_t cap = rt_capacity(r->cf, scope_tokens, r->k, r->E);
@@ -627,6 +670,8 @@ static void drop_scope(rt_router *r, int64_t n, const int32_t *exp, const float 
 	}
 	for (int64_t t = 0; t < scope_tokens; t++)
 		o->dropped_tokens += !r->tok_kept[t];
+	if (r->want_domains)
+		count_domains(r, layer, scope_tokens, exp, src, member);
 }
 
 int rt_route_group(rt_router *r, int step, int layer, int group, const rt_group_routing **out, ms_error *err)
@@ -639,14 +684,19 @@ int rt_route_group(rt_router *r, int step, int layer, int group, const rt_group_
 	o->tokens = r->T * r->P;
 	o->dropped_pairs = 0;
 	o->dropped_tokens = 0;
-	for (int p = 0; p < r->P; p++)
+	for (int p = 0; p < r->P; p++) {
 		r->node_of_member[p] = (group * r->P + p) / r->gpus_per_node - (group * r->P) / r->gpus_per_node;
+		r->dom_of_member[p] = (group * r->P + p) / r->domain_size - (group * r->P) / r->domain_size;
+	}
+	o->n_domains = r->dom_of_member[r->P - 1] + 1;
+	if (r->want_domains)
+		memset(o->domain_tokens, 0, (size_t)r->P * r->n_dom_max * sizeof *o->domain_tokens);
 	for (int p = 0; p < r->P; p++)
 		if (draw_member(r, step, layer, group, p, err) < 0)
 			return err->code;
 	if (r->scope == SCN_SCOPE_RANK) {
 		for (int p = 0; p < r->P; p++)
-			drop_scope(r, Tk, r->ids + (size_t)p * Tk, r->scores + (size_t)p * Tk, NULL, p, r->T);
+			drop_scope(r, layer, Tk, r->ids + (size_t)p * Tk, r->scores + (size_t)p * Tk, NULL, p, r->T);
 	} else {
 		/* Position order: token index, then member; so assignment i belongs to scope token i / k. */
 		int64_t i = 0;
@@ -658,7 +708,7 @@ int rt_route_group(rt_router *r, int step, int layer, int group, const rt_group_
 					r->sc_score[i] = r->scores[src];
 					r->sc_src[i] = src;
 				}
-		drop_scope(r, Tk * r->P, r->sc_exp, r->sc_score, r->sc_src, 0, r->T * r->P);
+		drop_scope(r, layer, Tk * r->P, r->sc_exp, r->sc_score, r->sc_src, 0, r->T * r->P);
 	}
 	memset(o->sent, 0, (size_t)r->P * (size_t)r->P * sizeof *o->sent);
 	memset(o->slot_load, 0, (size_t)r->P * (size_t)o->slots * sizeof *o->slot_load);

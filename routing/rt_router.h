@@ -40,6 +40,10 @@ typedef struct rt_group_routing {
 	int slots;           /* expert replicas per member (placement) */
 	int64_t *sent;       /* [P][P] kept pairs sent from member i to member j (placement applied) */
 	int64_t *slot_load;  /* [P][slots] kept pairs each replica slot computes */
+	/* hierarchical all-to-alls only (network.alltoall = "hierarchical", flow model): */
+	int n_domains;       /* NVLink domains the group spans, in member order */
+	int domains_max;     /* row stride of domain_tokens */
+	int64_t *domain_tokens; /* [P][domains_max] tokens member p sends to each domain, each once */
 } rt_group_routing;
 
 typedef struct rt_router rt_router;

@@ -73,6 +73,10 @@ typedef struct runner {
 	net_model *net;
 	net_coll **colls;         /* [G]: each group's running all-to-all */
 	int32_t *pairs_plan;      /* [L][G][P][P] kept pairs of the step, for the flows */
+	int32_t *domain_plan;     /* [L][G][P][nd] tokens per destination domain (hierarchical), or NULL */
+	int *domains;             /* [G] NVLink domains each group spans */
+	int nd_max;
+	double *coll_domain_bytes; /* [P][nd] workspace */
 	double *coll_bytes;       /* [P][P] workspace */
 	int *coll_ranks;          /* [P] */
 	int *net_done;            /* [G] groups whose all-to-all finished in one advance */
@@ -154,8 +158,17 @@ static int start_flows(runner *R, int g, int l, int dispatch_dir)
 			R->coll_bytes[(size_t)i * R->P + j] =
 				(double)(dispatch_dir ? pp[(size_t)i * R->P + j] : pp[(size_t)j * R->P + i]) * row;
 	}
-	if (net_coll_start(R->colls[g], R->net, sim_now(R->eng), R->algo, R->coll_ranks, R->P, R->coll_bytes, NULL,
-			   (uint32_t)g, err) < 0)
+	/* Dispatch crosses the network once per (token, destination domain), as DeepEP does;
+	 * combine is given without deduplication (the per-domain reduction is not modelled). */
+	if (R->domain_plan && dispatch_dir) {
+		const int32_t *dp = R->domain_plan + ((size_t)l * R->G + g) * (size_t)R->P * R->nd_max;
+		int nd = R->domains[g];
+		for (int i = 0; i < R->P; i++)
+			for (int d = 0; d < nd; d++)
+				R->coll_domain_bytes[(size_t)i * nd + d] = (double)dp[(size_t)i * R->nd_max + d] * row;
+	}
+	if (net_coll_start(R->colls[g], R->net, sim_now(R->eng), R->algo, R->coll_ranks, R->P, R->coll_bytes,
+			   R->domain_plan && dispatch_dir ? R->coll_domain_bytes : NULL, (uint32_t)g, err) < 0)
 		return err->code;
 	if (!net_coll_running(R->colls[g])) {
 		/* Nothing to send (every pair empty or local): done at once. */
@@ -332,6 +345,13 @@ static int plan_group(worker *w, int l, int g)
 		int32_t *pp = R->pairs_plan + ((size_t)l * R->G + g) * (size_t)R->P * R->P;
 		for (size_t i = 0; i < (size_t)R->P * R->P; i++)
 			pp[i] = (int32_t)rt->sent[i];
+		if (R->domain_plan) {
+			int32_t *dp = R->domain_plan + ((size_t)l * R->G + g) * (size_t)R->P * R->nd_max;
+			MS_ASSERT(rt->domains_max == R->nd_max, "domain stride %d vs %d", rt->domains_max, R->nd_max);
+			R->domains[g] = rt->n_domains;
+			for (size_t i = 0; i < (size_t)R->P * R->nd_max; i++)
+				dp[i] = (int32_t)rt->domain_tokens[i];
+		}
 	}
 	for (int p = 0; p < R->P; p++)
 		w->members[p] = g * R->P + p;
@@ -509,6 +529,17 @@ static int flow_init(runner *R, ms_error *err)
 	R->net_done = ms_calloc(err, (size_t)R->G, sizeof *R->net_done, "collectives");
 	if (!R->colls || !R->pairs_plan || !R->coll_bytes || !R->coll_ranks || !R->net_done)
 		return MS_ENOMEM;
+	if (R->algo == NET_A2A_HIERARCHICAL) {
+		int ds = s->network.nvlink_domain > 0 ? s->network.nvlink_domain : s->cluster.gpus_per_node;
+		R->nd_max = (R->P + ds - 2) / ds + 1; /* as the router computes it */
+		R->domain_plan = ms_calloc(err, (size_t)R->L * R->G * R->P * R->nd_max, sizeof *R->domain_plan,
+					   "all-to-all plan");
+		R->domains = ms_calloc(err, (size_t)R->G, sizeof *R->domains, "all-to-all plan");
+		R->coll_domain_bytes = ms_calloc(err, (size_t)R->P * R->nd_max, sizeof *R->coll_domain_bytes,
+						 "byte matrix");
+		if (!R->domain_plan || !R->domains || !R->coll_domain_bytes)
+			return MS_ENOMEM;
+	}
 	for (int g = 0; g < R->G; g++)
 		if (!(R->colls[g] = net_coll_create(R->graph, R->P, err)))
 			return err->code;
@@ -579,6 +610,9 @@ static void runner_fini(runner *R)
 	net_model_destroy(R->net);
 	topo_graph_destroy(R->graph);
 	free(R->pairs_plan);
+	free(R->domain_plan);
+	free(R->domains);
+	free(R->coll_domain_bytes);
 	free(R->coll_bytes);
 	free(R->coll_ranks);
 	free(R->net_done);

@@ -349,6 +349,41 @@ START_TEST(load_aware_evens_the_load)
 }
 END_TEST
 
+START_TEST(domain_dedup_for_hierarchical)
+{
+	/* 2 nodes x 4 GPUs, experts e on GPU e, balanced top-2: token i picks experts
+	 * 2i, 2i+1 (mod 8), both on one node, so it crosses to that node once: each GPU
+	 * sends 48 of its 96 tokens to each node, though it sends 96 pairs there. */
+	char text[2048];
+	scn_scenario sc;
+	rt_router *r;
+	const rt_group_routing *g;
+	ms_error err;
+	snprintf(text, sizeof text,
+		 "model = { hidden = 64; ffn_hidden = 128; experts = 8; top_k = 2; moe_layers = 1; heads = 4; };\n"
+		 "cluster = { nodes = 2; gpus_per_node = 4; };\n"
+		 "network = { model = \"flow\"; alltoall = \"hierarchical\"; };\n"
+		 "parallel = { ep = 8; };\n"
+		 "workload = { tokens_per_rank = 96; seq_len = 96; };\n"
+		 "routing = { distribution = \"balanced\"; capacity_factor = \"dropless\"; };\n");
+	ms_error_clear(&err);
+	ck_assert_int_eq(scn_scenario_load_text(&sc, text, "dedup", NULL, &err), MS_OK);
+	r = rt_router_create(&sc, &err);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(rt_route_group(r, 0, 0, 0, &g, &err), MS_OK);
+	ck_assert_int_eq(g->n_domains, 2);
+	for (int p = 0; p < 8; p++) {
+		int64_t to_node1 = 0;
+		for (int d = 0; d < 2; d++)
+			ck_assert_int_eq(g->domain_tokens[p * g->domains_max + d], 48);
+		for (int j = 4; j < 8; j++)
+			to_node1 += g->sent[p * 8 + j];
+		ck_assert_int_eq(to_node1, 96);
+	}
+	rt_router_destroy(r);
+}
+END_TEST
+
 Suite *routing_suite(void)
 {
 	Suite *s = suite_create("routing");
@@ -363,6 +398,7 @@ Suite *routing_suite(void)
 	tcase_add_test(tc, eplb_by_hand);
 	tcase_add_test(tc, placement_file);
 	tcase_add_test(tc, load_aware_evens_the_load);
+	tcase_add_test(tc, domain_dedup_for_hierarchical);
 	suite_add_tcase(s, tc);
 	return s;
 }
