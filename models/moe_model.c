@@ -8,11 +8,13 @@
  */
 #include "models/moe_model.h"
 
+#include "profile/prof_scenario.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#define MAX_PROFILE_FILES PROF_MAX_FILES
+
 
 /* Peak tensor FLOP/s of the GPU (or a datasheet profile) for the model's expert dtype. */
 static double dtype_peak(scn_dtype d, double bf16, double fp8, double tf32)
@@ -35,48 +37,6 @@ static const char *gemm_dtype(scn_dtype d, int alt)
 	}
 }
 
-/*
- * Splits cluster.profile at commas into paths[], each resolved: absolute as given;
- * relative from the scenario file's directory, or from the working directory when the
- * value came from --set (or the scenario has no file). buf holds the strings.
- */
-static int split_paths(const scn_scenario *s, const char *where, char *buf, size_t len, const char **paths,
-		       int *n, ms_error *err)
-{
-	char dir[SCN_PATH_MAX] = "";
-	const char *p = s->cluster.profile, *slash = strrchr(s->source, '/');
-	size_t used = 0;
-	if (strncmp(where, "--set", 5) != 0 && slash && s->source[0] != '<')
-		snprintf(dir, sizeof dir, "%.*s/", (int)(slash - s->source), s->source);
-	*n = 0;
-	while (*p) {
-		size_t k = strcspn(p, ","), need;
-		const char *q = p;
-		while (k > 0 && (*q == ' ' || *q == '\t'))
-			q++, k--;
-		while (k > 0 && (q[k - 1] == ' ' || q[k - 1] == '\t'))
-			k--;
-		if (k == 0)
-			return MS_ERROR(err, MS_EINVAL, "%s: cluster.profile = \"%s\" has an empty file name", where,
-					s->cluster.profile);
-		if (*n == MAX_PROFILE_FILES)
-			return MS_ERROR(err, MS_EINVAL, "%s: cluster.profile names more than %d files", where, MAX_PROFILE_FILES);
-		need = (q[0] == '/' ? 0 : strlen(dir)) + k + 1;
-		if (used + need > len)
-			return MS_ERROR(err, MS_EINVAL, "%s: cluster.profile is too long", where);
-		paths[(*n)++] = buf + used;
-		used += (size_t)snprintf(buf + used, len - used, "%s%.*s", q[0] == '/' ? "" : dir, (int)k, q) + 1;
-		p = q + k;
-		while (*p && *p != ',')
-			p++;
-		if (*p == ',')
-			p++;
-	}
-	if (*n == 0)
-		return MS_ERROR(err, MS_EINVAL, "%s: cluster.profile = \"%s\" names no file", where, s->cluster.profile);
-	return MS_OK;
-}
-
 /* The largest bytes/s a copy table shows. */
 static double copy_rate(const prof_table *t)
 {
@@ -88,19 +48,14 @@ static double copy_rate(const prof_table *t)
 
 static int use_profile(moe_model *m, const scn_scenario *s, ms_error *err)
 {
-	char wbuf[SCN_PATH_MAX + 160], pbuf[2 * SCN_PATH_MAX + 64];
-	const char *paths[MAX_PROFILE_FILES];
+	char wbuf[SCN_PATH_MAX + 160];
 	const char *where = scn_where(s, "cluster.profile", wbuf, sizeof wbuf);
 	prof_profile *p = NULL;
 	const prof_gpu *pg;
 	const prof_table *copy;
-	ms_error perr;
-	int n, rc;
-	if ((rc = split_paths(s, where, pbuf, sizeof pbuf, paths, &n, err)) < 0)
+	int rc;
+	if ((rc = prof_profile_load_scenario(s, &p, err)) < 0)
 		return rc;
-	ms_error_clear(&perr);
-	if ((rc = prof_profile_load(&p, paths, n, &perr)) < 0)
-		return MS_ERROR(err, rc, "%s: cluster.profile: %s", where, perr.msg);
 	m->calibrated = 1;
 	snprintf(m->profile_name, sizeof m->profile_name, "%s", prof_profile_name(p));
 

@@ -154,6 +154,9 @@ static inline int scn_world(const scn_scenario *s)
  */
 const char *scn_where(const scn_scenario *s, const char *key, char *buf, size_t len);
 
+/* Whether key ("section.key") was given in the file or by --set (not a default). */
+int scn_is_set(const scn_scenario *s, const char *key);
+
 /* Writes every resolved value as a libconfig scenario (derived defaults filled in). */
 void scn_write_resolved(FILE *f, const scn_scenario *s);
 

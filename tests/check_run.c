@@ -9,6 +9,8 @@
 #include <stdio.h>
 
 #include "models/moe_gpu.h"
+#include "profile/prof_scenario.h"
+#include "topology/topo_cluster.h"
 #include "scenario/scn_scenario.h"
 #include "sim/sim_run.h"
 #include "test_util.h"
@@ -238,6 +240,36 @@ START_TEST(threads_do_not_change_results)
 }
 END_TEST
 
+START_TEST(alltoall_calibration_sets_links)
+{
+	/* The profile's intra-node all-to-all fit t = lat + S / B over 8 ranks gives the
+	 * NVLink port B x 7/8 and the latency; an explicit scenario value wins. */
+	scn_scenario s;
+	topo_cluster t;
+	prof_profile *p;
+	ms_error err;
+	double scale;
+	const prof_table *a;
+	scn_overrides ov = {1, {"cluster.profile=tests/data/profiles/h100-synthetic/alltoall.cfg"}};
+	scn_overrides ov2 = {2, {"cluster.profile=tests/data/profiles/h100-synthetic/alltoall.cfg",
+				 "cluster.nvlink_GBps=238.5"}};
+	ms_error_clear(&err);
+	ck_assert_int_eq(scn_scenario_load(&s, NULL, &ov, &err), MS_OK);
+	ck_assert_msg(topo_cluster_init(&t, &s, &err) == MS_OK, "%s", err.msg);
+	ck_assert_int_eq(prof_profile_load_scenario(&s, &p, &err), MS_OK);
+	a = prof_profile_find_alltoall(p, PROF_INTRA_NODE, 8, &scale);
+	ck_assert_ptr_nonnull(a);
+	ck_assert(t.calibrated_nvlink);
+	ck_assert(tu_rel(t.nvlink_Bps, 1.0 / a->fit.p[1] * 7.0 / 8.0) < 1e-12);
+	ck_assert(tu_rel(t.nvlink_latency_s, a->fit.p[0]) < 1e-12);
+	ck_assert(t.nvlink_Bps > 300e9 && t.nvlink_Bps < 400e9); /* the samples: ~400 GB/s algbw */
+	prof_profile_destroy(p);
+	ck_assert_int_eq(scn_scenario_load(&s, NULL, &ov2, &err), MS_OK);
+	ck_assert_int_eq(topo_cluster_init(&t, &s, &err), MS_OK);
+	ck_assert(t.nvlink_Bps == 238.5e9);
+}
+END_TEST
+
 Suite *run_suite(void)
 {
 	Suite *s = suite_create("run");
@@ -248,6 +280,7 @@ Suite *run_suite(void)
 	tcase_add_test(tc, phases_add_up_under_skew);
 	tcase_add_test(tc, same_seed_same_result);
 	tcase_add_test(tc, threads_do_not_change_results);
+	tcase_add_test(tc, alltoall_calibration_sets_links);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	return s;

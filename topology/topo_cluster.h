@@ -3,6 +3,9 @@
  * node one NVLink/NVSwitch domain, each GPU reaching the network through a NIC
  * (nics_per_node NICs per node, GPUs split evenly among them).
  *
+ * With a calibration profile (cluster.profile), its all-to-all tables set the NVLink
+ * and NIC rates and latencies the scenario leaves at their defaults (topo_cluster.c).
+ *
  * Ranks are numbered node-major: rank r is GPU r % gpus_per_node of node
  * r / gpus_per_node. This is the first, switch-free view; fat-trees and rails come
  * with the flow-level network.
@@ -23,6 +26,8 @@ typedef struct topo_cluster {
 	double nvlink_latency_s;
 	double nic_Bps;       /* per NIC, per direction */
 	double nic_latency_s;
+	int calibrated_nvlink;  /* NVLink rate and latency from a profile's intra-node all-to-all */
+	int calibrated_nic;     /* NIC rate and latency from its inter-node all-to-all */
 } topo_cluster;
 
 int topo_cluster_init(topo_cluster *t, const scn_scenario *s, ms_error *err);
