@@ -1,13 +1,18 @@
 /*
  * sim_run.c - the MoE step on the event engine (see sim_run.h).
  *
- * Each step first builds a plan: routing for every (layer, EP group), from which come
- * every GPU's compute times and every group's all-to-all times. Then the engine plays
- * the plan: a GPU is a cursor over its phase sequence; a compute phase is one event at
- * its end; a collective phase waits for the group and ends with one group event.
- * Events per step: about (compute phases x GPUs + collectives x groups) x layers x passes.
- * Memory: the plan (layers x GPUs x 6 doubles) and the results (passes x layers x GPUs x
- * 7 doubles), plus one group's routing workspace.
+ * Each step first builds a plan, on worker threads (one router clone each): routing for
+ * every (layer, EP group), from which come every GPU's compute times, every group's
+ * analytic all-to-all times and, for the flow model, its pair (and per-domain) token
+ * counts. Then the engine plays the plan: a GPU is a cursor over its phase sequence; a
+ * compute phase is one event at its end; a collective phase waits for the group. With
+ * the analytic model the collective ends with one group event; with the flow model its
+ * flows go to the network model, and one network event, moved as flows start and
+ * finish, reports finished collectives.
+ * Events per step: about (compute phases x GPUs + collectives x groups) x layers x passes,
+ * plus the network's. Memory: the plan (layers x GPUs x 6 doubles; flow model: layers x
+ * groups x ep^2 int32 pair counts) and the results (passes x layers x GPUs x 7 doubles),
+ * plus one group's routing workspace per thread.
  */
 #include "sim/sim_run.h"
 
