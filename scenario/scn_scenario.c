@@ -587,10 +587,11 @@ static int cross_check(loader *L)
 	if (s->routing.source == SCN_SRC_TRACE && !s->routing.trace[0])
 		return MS_ERROR(L->err, MS_EINVAL, "%s: routing.source = \"trace\" needs routing.trace = \"FILE.h5\"",
 				WHERE(s, "routing.source"));
-	if (s->routing.node_limit > 0 && s->routing.node_limit * s->cluster.gpus_per_node < s->parallel.ep &&
-	    s->routing.node_limit * s->routing.top_k < s->routing.top_k)
-		return MS_ERROR(L->err, MS_EINVAL, "%s: routing.node_limit = %d is invalid", WHERE(s, "routing.node_limit"),
-				s->routing.node_limit);
+	if (s->routing.node_limit > 0 && s->routing.source != SCN_SRC_TRACE)
+		return MS_ERROR(L->err, MS_EINVAL,
+				"%s: routing.node_limit = %d needs routing.source = \"trace\": node limits choose among "
+				"recorded rankings, and synthetic routing draws only top_k experts per token",
+				WHERE(s, "routing.node_limit"), s->routing.node_limit);
 	if (s->workload.context_len == 0)
 		s->workload.context_len = s->workload.seq_len;
 	if (s->workload.mode != SCN_MODE_DECODE && s->workload.tokens_per_rank % s->workload.seq_len != 0 &&

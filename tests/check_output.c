@@ -73,6 +73,13 @@ START_TEST(h5_schema_and_values)
 	ck_assert(v == o.step_time_s);
 	H5Aclose(a);
 	H5Gclose(g);
+	/* the default runs the flow model: its hottest links are written */
+	ck_assert_int_gt(r->n_hot_links, 0);
+	ds = H5Dopen2(f, "/network/hot_link_utilisation", H5P_DEFAULT);
+	ck_assert_int_ge(ds, 0);
+	ck_assert_int_ge(H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v), 0);
+	ck_assert(v == r->hot_link_util[0] && v > 0 && v <= 1);
+	H5Dclose(ds);
 	H5Fclose(f);
 	remove(path);
 	rmdir(dir);

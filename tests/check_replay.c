@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "routing/rt_router.h"
 #include "scenario/scn_scenario.h"
@@ -232,6 +233,47 @@ START_TEST(bad_traces)
 }
 END_TEST
 
+START_TEST(cycling_and_relative_paths)
+{
+	/* A 1-layer trace under a 3-layer model replays its layer in every layer; a second
+	 * step past the stream's end starts it again; the trace path is taken from the
+	 * scenario file's directory. */
+	char dir[256], trace[512], cfgpath[512];
+	FILE *f;
+	scn_scenario s;
+	rt_router *rt;
+	const rt_group_routing *gr;
+	int32_t first[8];
+	ms_error err;
+	tu_temp_dir(dir, sizeof dir);
+	snprintf(trace, sizeof trace, "%s/hand.h5", dir);
+	write_hand_trace(trace);
+	snprintf(cfgpath, sizeof cfgpath, "%s/run.cfg", dir);
+	f = fopen(cfgpath, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "model = { hidden = 64; ffn_hidden = 128; experts = 4; top_k = 2; moe_layers = 3; heads = 4; };\n"
+		   "cluster = { nodes = 1; gpus_per_node = 2; };\nparallel = { ep = 2; };\n"
+		   "workload = { mode = \"prefill\"; tokens_per_rank = 6; seq_len = 6; steps = 2; };\n"
+		   "routing = { source = \"trace\"; trace = \"hand.h5\"; capacity_factor = \"dropless\"; };\n");
+	fclose(f);
+	ms_error_clear(&err);
+	ck_assert_int_eq(scn_scenario_load(&s, cfgpath, NULL, &err), MS_OK);
+	rt = rt_router_create(&s, &err);
+	ck_assert_msg(rt != NULL, "%s", err.msg);
+	ck_assert_int_eq(rt_route_group(rt, 0, 0, 0, &gr, &err), MS_OK);
+	memcpy(first, gr->demand, sizeof first);
+	ck_assert_int_eq(first[0], 6); /* rank 0's expert 0, as in drops_by_hand */
+	ck_assert_int_eq(rt_route_group(rt, 0, 2, 0, &gr, &err), MS_OK);
+	ck_assert_mem_eq(gr->demand, first, sizeof first);
+	ck_assert_int_eq(rt_route_group(rt, 1, 1, 0, &gr, &err), MS_OK);
+	ck_assert_mem_eq(gr->demand, first, sizeof first);
+	rt_router_destroy(rt);
+	remove(trace);
+	remove(cfgpath);
+	rmdir(dir);
+}
+END_TEST
+
 Suite *replay_suite(void)
 {
 	Suite *s = suite_create("replay");
@@ -240,6 +282,7 @@ Suite *replay_suite(void)
 	tcase_add_test(tc, mapping_and_topk);
 	tcase_add_test(tc, node_limited);
 	tcase_add_test(tc, bad_traces);
+	tcase_add_test(tc, cycling_and_relative_paths);
 	suite_add_tcase(s, tc);
 	return s;
 }

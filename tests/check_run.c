@@ -7,6 +7,7 @@
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "models/moe_gpu.h"
 #include "profile/prof_scenario.h"
@@ -123,6 +124,32 @@ START_TEST(hand_two_nodes_prefill)
 	/* 2 nodes x 4 GPUs: half of each GPU's peers are behind the NIC (the bottleneck here). */
 	check_hand(2, 4, "prefill");
 	check_hand(2, 4, "training");
+}
+END_TEST
+
+START_TEST(nvlink_domain_spans_nodes)
+{
+	/* 2 nodes x 4 GPUs in one NVLink domain of 8 (network.nvlink_domain): both models
+	 * send everything over NVLink, so dispatch is the one-node closed form. */
+	char text[2048];
+	scn_scenario s;
+	sim_result *r;
+	hand o = work_by_hand(1, 8);
+	const char *nets[2] = {"analytic", "flow"};
+	for (int i = 0; i < 2; i++) {
+		static const char add[] = "nvlink_domain = 8; ";
+		char *at;
+		snprintf(text, sizeof text, hand_cfg, 2, 4, nets[i], "prefill");
+		/* add the NVLink domain to the network group */
+		at = strstr(text, "link_latency_us = 0.0;");
+		memmove(at + strlen(add), at, strlen(at) + 1);
+		memcpy(at, add, strlen(add));
+		r = run_text(text, &s);
+		ck_assert_msg(tu_rel(r->dispatch_s[0], o.a2a) < 1e-9, "%s: dispatch %.15g, by hand %.15g", nets[i],
+			      r->dispatch_s[0], o.a2a);
+		ck_assert(r->nic_bytes == 0);
+		sim_result_free(r);
+	}
 }
 END_TEST
 
@@ -277,6 +304,7 @@ Suite *run_suite(void)
 	tcase_add_test(tc, hand_one_node_training);
 	tcase_add_test(tc, hand_two_nodes_prefill);
 	tcase_add_test(tc, hand_nvlink_only);
+	tcase_add_test(tc, nvlink_domain_spans_nodes);
 	tcase_add_test(tc, phases_add_up_under_skew);
 	tcase_add_test(tc, same_seed_same_result);
 	tcase_add_test(tc, threads_do_not_change_results);

@@ -81,6 +81,12 @@ START_TEST(valid_and_derived)
 	ck_assert_double_eq(s.routing.capacity_factor, 1.25);
 	ck_assert_int_eq(s.workload.context_len, 512);
 	remove(path);
+	/* 12 experts do not split over 8 GPUs, but 12 + 4 replicas do under load_aware */
+	ck_assert_int_eq(load_variant(&s, &err, 3, "  experts = 12;\n",
+				      "routing = { placement = \"load_aware\"; redundant_experts = 4; };\n", NULL, path,
+				      sizeof path),
+			 MS_OK);
+	remove(path);
 }
 END_TEST
 
@@ -108,6 +114,17 @@ START_TEST(impossible_values)
 	expect_error(9, "workload = { tokens_per_rank = 700; seq_len = 512; };\n", NULL,
 		     "%s:9: workload.tokens_per_rank = 700 is not a whole number of sequences");
 	expect_error(0, NULL, "routing = { top_k = 9; };\n", "%s:10: routing.top_k = 9 but model.experts = 8");
+	expect_error(0, NULL, "routing = { placement = \"load_aware\"; redundant_experts = 3; };\n",
+		     "%s:10: model.experts + routing.redundant_experts = 8 + 3 is not a multiple of parallel.ep = 8");
+	expect_error(0, NULL, "routing = { redundant_experts = 8; };\n",
+		     "%s:10: routing.redundant_experts = 8 needs routing.placement = \"load_aware\"");
+	expect_error(0, NULL, "routing = { placement = \"file\"; };\n",
+		     "%s:10: routing.placement = \"file\" needs routing.placement_file");
+	expect_error(0, NULL, "routing = { source = \"trace\"; };\n",
+		     "%s:10: routing.source = \"trace\" needs routing.trace = \"FILE.h5\"");
+	expect_error(0, NULL, "routing = { node_limit = 1; };\n",
+		     "%s:10: routing.node_limit = 1 needs routing.source = \"trace\"");
+
 }
 END_TEST
 
