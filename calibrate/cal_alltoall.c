@@ -218,22 +218,11 @@ static void write_profile(const options *o, const comm_set *cs, const cal_device
 			  const cal_versions *v, const series *even, const series *uneven,
 			  const int64_t *M, int budget_hit, const char *command)
 {
-	char err[512], name[512];
-	cal_profile *p = cal_profile_open(o->c.out, o->c.force, err, sizeof err);
-
-	if (!p)
-		cal_die(CAL_EXIT_FAIL, "%s", err);
-	if (o->c.name)
-		snprintf(name, sizeof name, "%s", o->c.name);
-	else
-		cal_device_default_name(dev, "measured", name, sizeof name);
-	cal_profile_comment(p, "moesim calibration profile written by cal_alltoall (docs/profile-format.md)");
-	cal_profile_group_begin(p, "profile");
-	cal_device_write_head(p, name, dev, v, command,
+	cal_profile *p = cal_profile_start(&o->c, dev, v, command,
 #ifdef CAL_WITH_MPI
-			      "cal_alltoall_mpi"
+					   "cal_alltoall_mpi"
 #else
-			      "cal_alltoall"
+					   "cal_alltoall"
 #endif
 	);
 	cal_profile_list_begin(p, "alltoall");
@@ -257,12 +246,7 @@ static void write_profile(const options *o, const comm_set *cs, const cal_device
 		}
 		cal_profile_list_end(p);
 	}
-	if (budget_hit)
-		cal_profile_comment(p, "the time budget (--budget-s) ended the run early; larger points are missing");
-	cal_profile_group_end(p);
-	if (cal_profile_commit(p, err, sizeof err) != 0)
-		cal_die(CAL_EXIT_FAIL, "%s", err);
-	printf("\n# wrote %s\n", o->c.out);
+	cal_profile_finish(p, &o->c, budget_hit);
 }
 
 /* --- command line ------------------------------------------------------------------ */

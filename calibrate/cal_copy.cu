@@ -358,18 +358,7 @@ static void write_profile(ctx *c, const series *copy, const series *gath, const 
 			  const char *command)
 {
 	options *o = c->o;
-	char err[512], name[512];
-	cal_profile *p = cal_profile_open(o->c.out, o->c.force, err, sizeof err);
-
-	if (!p)
-		cal_die(CAL_EXIT_FAIL, "%s", err);
-	if (o->c.name)
-		snprintf(name, sizeof name, "%s", o->c.name);
-	else
-		cal_device_default_name(&c->dev, "measured", name, sizeof name);
-	cal_profile_comment(p, "moesim calibration profile written by cal_copy (docs/profile-format.md)");
-	cal_profile_group_begin(p, "profile");
-	cal_device_write_head(p, name, &c->dev, NULL, command, "cal_copy");
+	cal_profile *p = cal_profile_start(&o->c, &c->dev, NULL, command, "cal_copy");
 
 	cal_profile_group_begin(p, "copy");
 	cal_profile_str(p, "method", "cudaMemcpyAsync_d2d");
@@ -399,12 +388,7 @@ static void write_profile(ctx *c, const series *copy, const series *gath, const 
 		}
 	}
 	cal_profile_list_end(p);
-	if (c->budget_hit)
-		cal_profile_comment(p, "the time budget (--budget-s) ended the run early; larger points are missing");
-	cal_profile_group_end(p);
-	if (cal_profile_commit(p, err, sizeof err) != 0)
-		cal_die(CAL_EXIT_FAIL, "%s", err);
-	printf("\n# wrote %s\n", o->c.out);
+	cal_profile_finish(p, &o->c, c->budget_hit);
 }
 
 /* --- command line ------------------------------------------------------------------ */

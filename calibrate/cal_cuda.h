@@ -111,6 +111,20 @@ void cal_device_default_name(const cal_device_info *info, const char *what, char
 void cal_device_write_head(cal_profile *p, const char *name, const cal_device_info *info,
 			   const cal_versions *v, const char *command, const char *program);
 
+/*
+ * Opens the output profile (c->out, refusing to overwrite without c->force; dies with
+ * the message on failure) and writes the comment line, opens profile{} and writes its
+ * head (name: c->name, else the device's default). The three programs start so.
+ */
+cal_profile *cal_profile_start(const cal_common_opts *c, const cal_device_info *info, const cal_versions *v,
+			       const char *command, const char *program);
+
+/*
+ * Closes profile{} (noting a time budget that cut the run short), commits the file
+ * under its final name (dies on failure) and says where it went.
+ */
+void cal_profile_finish(cal_profile *p, const cal_common_opts *c, int budget_hit);
+
 /* Prints a two-line human-readable description of the device and versions. */
 void cal_device_print(const cal_device_info *info, const cal_versions *v);
 

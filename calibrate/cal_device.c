@@ -171,3 +171,32 @@ void cal_device_print(const cal_device_info *info, const cal_versions *v)
 	       v && v->cublaslt ? ", cuBLASLt " : "", v && v->cublaslt ? v->cublaslt : "",
 	       v && v->nccl ? ", NCCL " : "", v && v->nccl ? v->nccl : "");
 }
+
+cal_profile *cal_profile_start(const cal_common_opts *c, const cal_device_info *info, const cal_versions *v,
+			       const char *command, const char *program)
+{
+	char err[512], name[512], comment[160];
+	cal_profile *p = cal_profile_open(c->out, c->force, err, sizeof err);
+	if (!p)
+		cal_die(CAL_EXIT_FAIL, "%s", err);
+	if (c->name)
+		snprintf(name, sizeof name, "%s", c->name);
+	else
+		cal_device_default_name(info, "measured", name, sizeof name);
+	snprintf(comment, sizeof comment, "moesim calibration profile written by %s (docs/profile-format.md)", program);
+	cal_profile_comment(p, comment);
+	cal_profile_group_begin(p, "profile");
+	cal_device_write_head(p, name, info, v, command, program);
+	return p;
+}
+
+void cal_profile_finish(cal_profile *p, const cal_common_opts *c, int budget_hit)
+{
+	char err[512];
+	if (budget_hit)
+		cal_profile_comment(p, "the time budget (--budget-s) ended the run early; larger points are missing");
+	cal_profile_group_end(p);
+	if (cal_profile_commit(p, err, sizeof err) != 0)
+		cal_die(CAL_EXIT_FAIL, "%s", err);
+	printf("\n# wrote %s\n", c->out);
+}

@@ -778,18 +778,7 @@ static void write_profile(ctx *c, table *tables, int ntables, const char *comman
 			  const cal_versions *v)
 {
 	options *o = c->o;
-	char err[512], name[512];
-	cal_profile *p = cal_profile_open(o->c.out, o->c.force, err, sizeof err);
-
-	if (!p)
-		cal_die(CAL_EXIT_FAIL, "%s", err);
-	if (o->c.name)
-		snprintf(name, sizeof name, "%s", o->c.name);
-	else
-		cal_device_default_name(&c->dev, "measured", name, sizeof name);
-	cal_profile_comment(p, "moesim calibration profile written by cal_gemm (docs/profile-format.md)");
-	cal_profile_group_begin(p, "profile");
-	cal_device_write_head(p, name, &c->dev, v, command, "cal_gemm");
+	cal_profile *p = cal_profile_start(&o->c, &c->dev, v, command, "cal_gemm");
 	cal_profile_list_begin(p, "gemm");
 	for (int i = 0; i < ntables; i++) {
 		table *t = &tables[i];
@@ -842,10 +831,7 @@ static void write_profile(ctx *c, table *tables, int ntables, const char *comman
 		}
 	}
 	cal_profile_list_end(p);
-	cal_profile_group_end(p);
-	if (cal_profile_commit(p, err, sizeof err) != 0)
-		cal_die(CAL_EXIT_FAIL, "%s", err);
-	printf("\n# wrote %s\n", o->c.out);
+	cal_profile_finish(p, &o->c, 0);
 }
 
 /* --- command line ------------------------------------------------------------------ */

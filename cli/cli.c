@@ -59,15 +59,9 @@ static const char usage_show[] =
 	"\n"
 	"Prints the scenario as moesim resolved it: every key, defaults and derived values filled in.\n";
 
-typedef struct args {
-	const char *scenario;
-	scn_overrides ov;
-	const char *out;
-	int force, quiet, help;
-} args;
-
-static int parse_args(int argc, char **argv, args *a, int allow_output, const char *usage)
+int cli_parse_args(int argc, char **argv, cli_args *a, unsigned allow, const char *usage)
 {
+	int allow_output = (allow & CLI_ALLOW_OUTPUT) != 0;
 	memset(a, 0, sizeof *a);
 	for (int i = 0; i < argc; i++) {
 		const char *s = argv[i];
@@ -90,6 +84,12 @@ static int parse_args(int argc, char **argv, args *a, int allow_output, const ch
 				return EXIT_USAGE;
 			}
 			a->out = argv[++i];
+		} else if ((allow & CLI_ALLOW_DOT) && strcmp(s, "--dot") == 0) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "moesim: %s needs a file name\n", s);
+				return EXIT_USAGE;
+			}
+			a->dot = argv[++i];
 		} else if (allow_output && strcmp(s, "--force") == 0) {
 			a->force = 1;
 		} else if (allow_output && (strcmp(s, "-q") == 0 || strcmp(s, "--quiet") == 0)) {
@@ -107,7 +107,7 @@ static int parse_args(int argc, char **argv, args *a, int allow_output, const ch
 	return 0;
 }
 
-static int load_scenario(const args *a, scn_scenario *s)
+static int load_scenario(const cli_args *a, scn_scenario *s)
 {
 	ms_error err;
 	ms_error_clear(&err);
@@ -120,13 +120,13 @@ static int load_scenario(const args *a, scn_scenario *s)
 
 int cli_cmd_run(int argc, char **argv)
 {
-	args a;
+	cli_args a;
 	scn_scenario *s;
 	sim_result *r = NULL;
 	out_summary sum;
 	ms_error err;
 	const char *out;
-	int rc = parse_args(argc, argv, &a, 1, usage_run);
+	int rc = cli_parse_args(argc, argv, &a, CLI_ALLOW_OUTPUT, usage_run);
 	if (rc)
 		return rc;
 	if (a.help) {
@@ -178,9 +178,9 @@ done:
 
 int cli_cmd_show(int argc, char **argv)
 {
-	args a;
+	cli_args a;
 	scn_scenario *s;
-	int rc = parse_args(argc, argv, &a, 0, usage_show);
+	int rc = cli_parse_args(argc, argv, &a, 0, usage_show);
 	if (rc)
 		return rc;
 	if (a.help) {

@@ -6,6 +6,8 @@
 #ifndef CLI_H
 #define CLI_H
 
+#include "scenario/scn_scenario.h"
+
 int cli_main(int argc, char **argv);
 
 enum { CLI_EXIT_BAD_INPUT = 1, CLI_EXIT_USAGE = 2 };
@@ -21,6 +23,21 @@ typedef struct cli_command {
 	const char *summary; /* one line for `moesim --help` */
 	cli_cmd_fn fn;
 } cli_command;
+
+/* What a scenario command's arguments say: [SCENARIO] [--set K=V]... and the options
+ * allowed by its flags. */
+enum { CLI_ALLOW_OUTPUT = 1, CLI_ALLOW_DOT = 2 };
+
+typedef struct cli_args {
+	const char *scenario;
+	scn_overrides ov;
+	const char *out;  /* -o (CLI_ALLOW_OUTPUT) */
+	const char *dot;  /* --dot (CLI_ALLOW_DOT) */
+	int force, quiet, help;
+} cli_args;
+
+/* Parses them; returns 0, or CLI_EXIT_USAGE after printing a one-line message. */
+int cli_parse_args(int argc, char **argv, cli_args *a, unsigned allow, const char *usage);
 
 int cli_cmd_run(int argc, char **argv);
 int cli_cmd_show(int argc, char **argv);

@@ -143,46 +143,18 @@ static int print_route(const topo_graph *g, uint64_t seed)
 
 int cli_cmd_topo(int argc, char **argv)
 {
-	const char *scenario = NULL, *dot = NULL;
-	scn_overrides ov;
+	cli_args a;
 	scn_scenario *s;
 	topo_graph *g;
 	ms_error err;
 	double bis;
 	char buf[32];
-	int rc = 0;
-	memset(&ov, 0, sizeof ov);
-	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			fputs(usage_topo, stdout);
-			return 0;
-		} else if (strcmp(a, "--set") == 0 || strncmp(a, "--set=", 6) == 0) {
-			const char *v = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
-			if (!v) {
-				fprintf(stderr, "moesim: --set needs section.key=value\n");
-				return CLI_EXIT_USAGE;
-			}
-			if (ov.n == SCN_MAX_OVERRIDES) {
-				fprintf(stderr, "moesim: too many --set options (at most %d)\n", SCN_MAX_OVERRIDES);
-				return CLI_EXIT_USAGE;
-			}
-			ov.items[ov.n++] = v;
-		} else if (strcmp(a, "--dot") == 0) {
-			if (i + 1 >= argc) {
-				fprintf(stderr, "moesim: --dot needs a file name\n");
-				return CLI_EXIT_USAGE;
-			}
-			dot = argv[++i];
-		} else if (a[0] == '-' && a[1] != '\0') {
-			fprintf(stderr, "moesim: unknown option '%s'\n%s", a, usage_topo);
-			return CLI_EXIT_USAGE;
-		} else if (!scenario) {
-			scenario = a;
-		} else {
-			fprintf(stderr, "moesim: more than one scenario given ('%s' and '%s')\n", scenario, a);
-			return CLI_EXIT_USAGE;
-		}
+	int rc = cli_parse_args(argc, argv, &a, CLI_ALLOW_DOT, usage_topo);
+	if (rc)
+		return rc;
+	if (a.help) {
+		fputs(usage_topo, stdout);
+		return 0;
 	}
 	s = malloc(sizeof *s);
 	if (!s) {
@@ -190,7 +162,7 @@ int cli_cmd_topo(int argc, char **argv)
 		return CLI_EXIT_BAD_INPUT;
 	}
 	ms_error_clear(&err);
-	if (scn_scenario_load(s, scenario, &ov, &err) < 0 || !(g = topo_graph_from_scenario(s, &err))) {
+	if (scn_scenario_load(s, a.scenario, &a.ov, &err) < 0 || !(g = topo_graph_from_scenario(s, &err))) {
 		fprintf(stderr, "moesim: %s\n", err.msg);
 		free(s);
 		return CLI_EXIT_BAD_INPUT;
@@ -230,8 +202,8 @@ int cli_cmd_topo(int argc, char **argv)
 		       bis / 1e9 / (g->spec.nodes / 2 * g->spec.gpus_per_node));
 	else
 		printf("  bisection    (one node)\n");
-	if ((rc = print_route(g, s->workload.seed)) == 0 && dot)
-		rc = write_dot(g, dot);
+	if ((rc = print_route(g, s->workload.seed)) == 0 && a.dot)
+		rc = write_dot(g, a.dot);
 done:
 	topo_graph_destroy(g);
 	free(s);

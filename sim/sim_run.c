@@ -10,7 +10,7 @@
  * flows go to the network model, and one network event, moved as flows start and
  * finish, reports finished collectives.
  * Events per step: about (compute phases x GPUs + collectives x groups) x layers x passes,
- * plus the network's. Memory: the plan (layers x GPUs x 6 doubles; flow model: layers x
+ * plus the network's. Memory: the plan (layers x GPUs x 4 doubles; flow model: layers x
  * groups x ep^2 int32 pair counts) and the results (passes x layers x GPUs x 7 doubles),
  * plus one group's routing workspace per thread.
  */
@@ -34,7 +34,7 @@
 #include "topology/topo_cluster.h"
 
 enum { EV_RANK_DONE = 1, EV_GROUP_DONE = 2, EV_NET = 3 };
-enum { T_DENSE_F, T_DENSE_B, T_PERMUTE, T_EXPERT_F, T_EXPERT_B, T_UNPERMUTE, T_N };
+enum { T_PERMUTE, T_EXPERT_F, T_EXPERT_B, T_UNPERMUTE, T_N };
 
 #define NSEQ 6
 static const int seq[2][NSEQ] = {
@@ -68,6 +68,7 @@ typedef struct runner {
 	sim_engine *eng;
 	sim_result *res;
 	int P, G, L, passes, world, E;
+	double dense_s[2];  /* dense part of one layer, forward and backward */
 	int n_pos;        /* phases per step per GPU */
 	double *plan_rank;  /* [L][world][T_N] */
 	double *plan_group; /* [L][G][2]: dispatch, combine */
@@ -116,7 +117,7 @@ static double compute_time(const runner *R, int pass, int layer, int rank, int p
 {
 	const double *t = R->plan_rank + ((size_t)layer * R->world + rank) * T_N;
 	switch (phase) {
-	case SIM_PH_DENSE: return pass ? t[T_DENSE_B] : t[T_DENSE_F];
+	case SIM_PH_DENSE: return R->dense_s[pass]; /* the same on every GPU and layer */
 	case SIM_PH_PERMUTE: return t[T_PERMUTE];
 	case SIM_PH_EXPERT: return pass ? t[T_EXPERT_B] : t[T_EXPERT_F];
 	case SIM_PH_UNPERMUTE: return t[T_UNPERMUTE];
@@ -311,7 +312,6 @@ static int plan_group(worker *w, int l, int g)
 	runner *R = w->R;
 	sim_result *res = R->res;
 	double row = moe_row_bytes(&R->model);
-	double T = (double)R->s->workload.tokens_per_rank;
 	const rt_group_routing *rt;
 	double *tg = R->plan_group + ((size_t)l * R->G + g) * 2;
 	net_alltoall_stats *st = R->gstats + ((size_t)l * R->G + g) * 2;
@@ -339,8 +339,6 @@ static int plan_group(worker *w, int l, int g)
 			recv_total += (double)v;
 		}
 		res->rank_load[(size_t)l * R->world + rank] += recv_total * R->inv_steps;
-		t[T_DENSE_F] = moe_dense_time(&R->model, T, MOE_FWD);
-		t[T_DENSE_B] = moe_dense_time(&R->model, T, MOE_BWD);
 		t[T_PERMUTE] = moe_permute_time(&R->model, sent);
 		t[T_UNPERMUTE] = moe_unpermute_time(&R->model, sent);
 		t[T_EXPERT_F] = moe_expert_time(&R->model, w->recv, rt->slots, MOE_FWD);
@@ -652,6 +650,8 @@ int sim_run_threads(const scn_scenario *s, int threads, sim_result **out, ms_err
 	R.passes = s->workload.mode == SCN_MODE_TRAINING ? 2 : 1;
 	R.n_pos = R.passes * R.L * NSEQ;
 	R.inv_steps = 1.0 / s->workload.steps;
+	R.dense_s[MOE_FWD] = moe_dense_time(&R.model, (double)s->workload.tokens_per_rank, MOE_FWD);
+	R.dense_s[MOE_BWD] = moe_dense_time(&R.model, (double)s->workload.tokens_per_rank, MOE_BWD);
 	R.res = result_alloc(s, R.passes, err);
 	if ((rc = workers_init(&R, threads, err)) < 0)
 		goto done;
