@@ -13,7 +13,7 @@
 
 CC ?= cc
 PKGS := gsl libconfig hdf5
-DEBIAN_PACKAGES := build-essential pkg-config libgsl-dev libconfig-dev libhdf5-dev check libsimgrid-dev
+DEBIAN_PACKAGES := build-essential pkg-config libgsl-dev libconfig-dev libhdf5-dev check libsimgrid-dev hdf5-tools
 # The Python recorder (tools/) and its tests:
 PY_PACKAGES := python3-torch python3-h5py python3-numpy python3-pytest
 
@@ -96,6 +96,7 @@ $(BUILD)/check_moesim: $(TEST_OBJS) $(BUILD)/libmoesim.a
 check: depcheck $(BIN) $(BUILD)/check_moesim
 	MOESIM_BIN=./$(BIN) MOESIM_SRC=. $(BUILD)/check_moesim
 	MOESIM_BIN=./$(BIN) MOESIM_SRC=. sh tests/cli_test.sh
+	MOESIM_BIN=./$(BIN) sh tests/ref_test.sh
 	$(MAKE) --no-print-directory net-simgrid-check
 	@if /usr/bin/python3 -c 'import torch, h5py, pytest' 2>/dev/null; then sh tools/run_tests.sh; \
 	else echo "check: skipping the Python recorder tests (install: $(PY_PACKAGES))"; fi
