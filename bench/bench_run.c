@@ -27,7 +27,7 @@ static int bench(const char *path, const char *label, const scn_overrides *ov)
 	double t0, t1, decisions;
 	struct rusage ru;
 	ms_error_clear(&err);
-	if (!s || scn_scenario_load(s, path, ov, &err) < 0 || (t0 = now_s(), sim_run(s, &r, &err)) < 0) {
+	if (!s || scn_scenario_load(s, path, ov, &err) < 0 || (t0 = now_s(), sim_run_scenario(s, 0, &r, &err)) < 0) {
 		fprintf(stderr, "bench_run: %s\n", err.msg);
 		free(s);
 		return 1;

@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/moe_gpu.h"
+#include "common/ms_path.h"
+#include "hardware/hw_gpu.h"
 #include "output/out_report.h"
 #include "scenario/scn_scenario.h"
 #include "sim/sim_run.h"
@@ -118,10 +119,38 @@ static int load_scenario(const cli_args *a, scn_scenario *s)
 	return 0;
 }
 
+static void print_warning(void *ctx, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "moesim: warning: %s\n", msg);
+}
+
+const ms_warn cli_warn = {print_warning, NULL};
+
+int cli_threads(int *threads)
+{
+	const char *env = getenv("MOESIM_THREADS");
+	char *end;
+	long n;
+	*threads = 0;
+	if (!env || !env[0])
+		return 0;
+	n = strtol(env, &end, 10);
+	if (*end != '\0' || n < 1 || n > 1024) {
+		fprintf(stderr, "moesim: MOESIM_THREADS = '%s' is not a thread count: use an integer from 1 to 1024, or "
+			"unset it for one thread per CPU\n", env);
+		return EXIT_BAD_INPUT;
+	}
+	*threads = (int)n;
+	return 0;
+}
+
 int cli_cmd_run(int argc, char **argv)
 {
 	cli_args a;
 	scn_scenario *s;
+	sim_inputs in;
+	int threads;
 	sim_result *r = NULL;
 	out_summary sum;
 	ms_error err;
@@ -154,7 +183,16 @@ int cli_cmd_run(int argc, char **argv)
 			}
 		}
 	}
-	if (sim_run(s, &r, &err) < 0) {
+	if ((rc = cli_threads(&threads)) != 0)
+		goto done;
+	if (sim_inputs_open(&in, s, &cli_warn, &err) < 0) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		rc = EXIT_BAD_INPUT;
+		goto done;
+	}
+	rc = sim_run(&in, threads, &r, &err);
+	sim_inputs_close(&in);
+	if (rc < 0) {
 		fprintf(stderr, "moesim: %s\n", err.msg);
 		rc = EXIT_BAD_INPUT;
 		goto done;
@@ -219,20 +257,22 @@ int cli_cmd_gpus(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	printf("%-10s %-26s %10s %10s %9s %12s\n", "name", "GPU", "BF16 TF/s", "FP8 TF/s", "HBM TB/s", "NVLink GB/s");
-	for (int i = 0; moe_gpu_at(i); i++) {
-		const moe_gpu *g = moe_gpu_at(i);
+	for (int i = 0; hw_gpu_at(i); i++) {
+		const hw_gpu *g = hw_gpu_at(i);
 		printf("%-10s %-26s %10.1f %10.1f %9.2f %12.0f\n", g->name, g->label, g->bf16_flops / 1e12,
 		       g->fp8_flops / 1e12, g->hbm_Bps / 1e12, g->nvlink_Bps / 1e9);
 	}
 	printf("\n(dense rates; NVLink per direction)\nsources:\n");
-	for (int i = 0; moe_gpu_at(i); i++)
-		printf("  %s: %s\n", moe_gpu_at(i)->name, moe_gpu_at(i)->citation);
+	for (int i = 0; hw_gpu_at(i); i++)
+		printf("  %s: %s\n", hw_gpu_at(i)->name, hw_gpu_at(i)->citation);
 	return 0;
 }
 
 int cli_main(int argc, char **argv)
 {
 	const char *cmd;
+	/* The shipped scenarios and traces: found from the executable's place (common/ms_path.h). */
+	ms_data_dir(getenv("MOESIM_DATADIR"));
 	if (argc < 2) {
 		usage_main(stderr);
 		return EXIT_USAGE;

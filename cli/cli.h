@@ -6,6 +6,7 @@
 #ifndef CLI_H
 #define CLI_H
 
+#include "common/ms_error.h"
 #include "scenario/scn_scenario.h"
 
 int cli_main(int argc, char **argv);
@@ -38,6 +39,13 @@ typedef struct cli_args {
 
 /* Parses them; returns 0, or CLI_EXIT_USAGE after printing a one-line message. */
 int cli_parse_args(int argc, char **argv, cli_args *a, unsigned allow, const char *usage);
+
+/* The warning channel of every command: "moesim: warning: ..." on stderr. */
+extern const ms_warn cli_warn;
+
+/* $MOESIM_THREADS as a thread count (0 when unset: one per CPU); an invalid value is
+ * refused with a message (returns CLI_EXIT_BAD_INPUT). */
+int cli_threads(int *threads);
 
 int cli_cmd_run(int argc, char **argv);
 int cli_cmd_show(int argc, char **argv);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "profile/prof_scenario.h"
 #include "scenario/scn_scenario.h"
 #include "topology/topo_graph.h"
 #include "topology/topo_route.h"
@@ -146,6 +147,7 @@ int cli_cmd_topo(int argc, char **argv)
 	cli_args a;
 	scn_scenario *s;
 	topo_graph *g;
+	prof_profile *profile = NULL;
 	ms_error err;
 	double bis;
 	char buf[32];
@@ -162,11 +164,15 @@ int cli_cmd_topo(int argc, char **argv)
 		return CLI_EXIT_BAD_INPUT;
 	}
 	ms_error_clear(&err);
-	if (scn_scenario_load(s, a.scenario, &a.ov, &err) < 0 || !(g = topo_graph_from_scenario(s, &err))) {
+	if (scn_scenario_load(s, a.scenario, &a.ov, &err) < 0 ||
+	    (s->cluster.profile[0] && prof_profile_load_scenario(s, &profile, &err) < 0) ||
+	    !(g = topo_graph_from_scenario(s, profile, &err))) {
 		fprintf(stderr, "moesim: %s\n", err.msg);
+		prof_profile_destroy(profile);
 		free(s);
 		return CLI_EXIT_BAD_INPUT;
 	}
+	prof_profile_destroy(profile); /* the graph keeps what it needs */
 	bis = topo_graph_bisection_Bps(g, &err);
 	if (bis < 0) {
 		fprintf(stderr, "moesim: %s\n", err.msg);

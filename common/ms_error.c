@@ -76,3 +76,15 @@ void *ms_malloc(ms_error *err, size_t size, const char *what)
 		MS_ERROR(err, MS_ENOMEM, "out of memory allocating %s (%zu bytes)", what, size);
 	return p;
 }
+
+void ms_warn_emit(const ms_warn *w, const char *fmt, ...)
+{
+	char msg[MS_ERROR_MSG_MAX];
+	va_list ap;
+	if (!w || !w->fn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	w->fn(w->ctx, msg);
+}

@@ -61,6 +61,20 @@ void ms_assert_fail(const char *file, int line, const char *expr, const char *fm
 			ms_assert_fail(__FILE__, __LINE__, #expr, __VA_ARGS__); \
 	} while (0)
 
+/*
+ * The warning channel. Library code that has something to say that does not stop the
+ * work (a trace shorter than the run, layers replayed modulo) reports it through an
+ * ms_warn the caller chose; the library never prints. A NULL channel, or one without
+ * a function, drops warnings.
+ */
+typedef struct ms_warn {
+	void (*fn)(void *ctx, const char *msg); /* msg: one line, no trailing newline */
+	void *ctx;
+} ms_warn;
+
+/* Formats a warning and hands it to w's function (if any). */
+void ms_warn_emit(const ms_warn *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Allocation helpers that report MS_ENOMEM through err; they return NULL on failure. */
 void *ms_calloc(ms_error *err, size_t n, size_t size, const char *what);
 void *ms_malloc(ms_error *err, size_t size, const char *what);

@@ -1,5 +1,9 @@
-/* ms_rng.c - stream seed derivation (see ms_rng.h). */
+/* ms_rng.c - stream seed derivation and Zipf popularity (see ms_rng.h). */
 #include "ms_rng.h"
+
+#include <math.h>
+
+#include <gsl/gsl_randist.h>
 
 uint64_t ms_mix64(uint64_t x)
 {
@@ -17,4 +21,13 @@ uint64_t ms_stream_seed(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint6
 	h = ms_mix64(h ^ c);
 	h = ms_mix64(h ^ d);
 	return h;
+}
+
+void ms_zipf_popularity(gsl_rng *rng, int n, double s, size_t *perm, double *p)
+{
+	for (int i = 0; i < n; i++)
+		perm[i] = (size_t)i;
+	gsl_ran_shuffle(rng, perm, (size_t)n, sizeof *perm);
+	for (int i = 0; i < n; i++)
+		p[perm[i]] = 1.0 / pow(i + 1.0, s);
 }

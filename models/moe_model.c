@@ -8,23 +8,13 @@
  */
 #include "models/moe_model.h"
 
-#include "profile/prof_scenario.h"
+#include "hardware/hw_rates.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 
-
-/* Peak tensor FLOP/s of the GPU (or a datasheet profile) for the model's expert dtype. */
-static double dtype_peak(scn_dtype d, double bf16, double fp8, double tf32)
-{
-	switch (d) {
-	case SCN_DTYPE_FP8: return fp8;
-	case SCN_DTYPE_FP32: return tf32;
-	default: return bf16;
-	}
-}
 
 /* The profile's dtype name for the model's (fp16 has bf16's tensor rate and size). */
 static const char *gemm_dtype(scn_dtype d, int alt)
@@ -37,45 +27,15 @@ static const char *gemm_dtype(scn_dtype d, int alt)
 	}
 }
 
-/* The largest bytes/s a copy table shows. */
-static double copy_rate(const prof_table *t)
-{
-	double best = 0;
-	for (int i = 0; i < t->n; i++)
-		best = fmax(best, t->x[i] / t->t_s[i]);
-	return best;
-}
-
-static int use_profile(moe_model *m, const scn_scenario *s, ms_error *err)
+/* The profile's measured tables: expert GEMMs, permute and unpermute. Its scalar rates
+ * (peaks, HBM) were resolved by hardware/hw_rates.c. */
+static int use_profile(moe_model *m, const scn_scenario *s, const prof_profile *p, ms_error *err)
 {
 	char wbuf[SCN_PATH_MAX + 160];
 	const char *where = scn_where(s, "cluster.profile", wbuf, sizeof wbuf);
-	prof_profile *p = NULL;
-	const prof_gpu *pg;
-	const prof_table *copy;
-	int rc;
-	if ((rc = prof_profile_load_scenario(s, &p, err)) < 0)
-		return rc;
+	const prof_table *copy = prof_profile_find(p, PROF_COPY);
 	m->calibrated = 1;
 	snprintf(m->profile_name, sizeof m->profile_name, "%s", prof_profile_name(p));
-
-	/* Datasheet peaks replace the built-in table's; the efficiencies still apply. */
-	pg = prof_profile_gpu(p);
-	if (pg->has_peaks) {
-		double peak = dtype_peak(s->model.dtype, pg->bf16_Fps, pg->fp8_Fps, pg->tf32_Fps);
-		if (peak <= 0) {
-			rc = MS_ERROR(err, MS_EINVAL, "%s: model.dtype = \"fp8\" but %s gives gpu.peak_fp8_TFLOPs = 0 (no FP8 "
-				      "tensor cores); use bf16",
-				      where, pg->file);
-			goto done;
-		}
-		m->gemm_Fps = peak * s->cluster.gemm_efficiency;
-		m->dense_Fps = (s->model.dtype == SCN_DTYPE_FP32 ? pg->tf32_Fps : pg->bf16_Fps) * s->cluster.dense_efficiency;
-		m->mem_Bps = pg->hbm_Bps * s->cluster.memory_efficiency;
-	}
-	/* A measured copy: the achieved HBM rate (it reads and writes every byte). */
-	if ((copy = prof_profile_find(p, PROF_COPY)) != NULL)
-		m->mem_Bps = 2.0 * copy_rate(copy);
 
 	/* Expert GEMMs. */
 	for (int i = 0; i < prof_profile_ntables(p) && !m->gemm_tables; i++)
@@ -91,7 +51,7 @@ static int use_profile(moe_model *m, const scn_scenario *s, ms_error *err)
 							   (prof_pass)ps, local);
 			if (!t) {
 				char shapes[1024];
-				rc = MS_ERROR(err, MS_EINVAL,
+				return MS_ERROR(err, MS_EINVAL,
 					      "%s: cluster.profile: %s has no %s gemm table for hidden %d x ffn %d, pass %s (the "
 					      "model's dtype and shape%s); it has: %s. Measure it: cal_gemm --hidden %d --ffn %d "
 					      "--experts %s%d%s",
@@ -99,7 +59,6 @@ static int use_profile(moe_model *m, const scn_scenario *s, ms_error *err)
 					      prof_pass_name((prof_pass)ps), ps ? ", training" : "",
 					      prof_profile_gemm_shapes(p, shapes, sizeof shapes), m->hidden, m->ffn_hidden,
 					      local > 1 ? "1," : "", local, s->model.dtype == SCN_DTYPE_FP8 ? " --dtype fp8" : "");
-				goto done;
 			}
 			prof_table_curve(t, &m->gemm[ps]);
 			m->gemm_experts[ps] = t->experts;
@@ -131,40 +90,15 @@ static int use_profile(moe_model *m, const scn_scenario *s, ms_error *err)
 			m->unpermute_table = 1;
 		}
 	}
-	rc = MS_OK;
-done:
-	prof_profile_destroy(p);
-	return rc;
+	return MS_OK;
 }
 
-int moe_model_init(moe_model *m, const scn_scenario *s, ms_error *err)
+int moe_model_init(moe_model *m, const scn_scenario *s, const prof_profile *p, ms_error *err)
 {
-	char wbuf[SCN_PATH_MAX + 160];
-	const moe_gpu *g = moe_gpu_find(s->cluster.gpu);
-	double peak;
-	if (!g) {
-		char list[256] = "";
-		for (int i = 0; moe_gpu_at(i); i++) {
-			strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
-			strncat(list, moe_gpu_at(i)->name, sizeof list - strlen(list) - 1);
-		}
-		return MS_ERROR(err, MS_EINVAL, "%s: cluster.gpu = \"%s\" is not a known GPU: choose one of %s",
-				scn_where(s, "cluster.gpu", wbuf, sizeof wbuf), s->cluster.gpu, list);
-	}
-	switch (s->model.dtype) {
-	case SCN_DTYPE_FP8:
-		if (g->fp8_flops <= 0)
-			return MS_ERROR(err, MS_EINVAL, "%s: model.dtype = \"fp8\" but %s has no FP8 tensor cores; use bf16",
-					scn_where(s, "model.dtype", wbuf, sizeof wbuf), g->label);
-		peak = g->fp8_flops;
-		break;
-	case SCN_DTYPE_FP32:
-		peak = g->fp32_flops;
-		break;
-	default:
-		peak = g->bf16_flops;
-		break;
-	}
+	hw_compute hw;
+	int rc;
+	if ((rc = hw_compute_resolve(&hw, s, p, err)) < 0)
+		return rc;
 	m->hidden = s->model.hidden;
 	m->ffn_hidden = s->model.ffn_hidden;
 	m->experts = s->model.experts;
@@ -176,15 +110,14 @@ int moe_model_init(moe_model *m, const scn_scenario *s, ms_error *err)
 	m->dtype_bytes = s->model.dtype_bytes;
 	m->decode = s->workload.mode == SCN_MODE_DECODE;
 	m->attended = m->decode ? (double)s->workload.context_len : (s->workload.seq_len + 1) / 2.0;
-	m->gpu = g;
-	m->gemm_Fps = peak * s->cluster.gemm_efficiency;
-	/* Attention runs in bf16 even when expert GEMMs use fp8 (as in DeepSeek-V3's recipe). */
-	m->dense_Fps = (s->model.dtype == SCN_DTYPE_FP32 ? g->fp32_flops : g->bf16_flops) * s->cluster.dense_efficiency;
-	m->mem_Bps = g->hbm_Bps * s->cluster.memory_efficiency;
+	m->gpu = hw.gpu;
+	m->gemm_Fps = hw.gemm_Fps;
+	m->dense_Fps = hw.dense_Fps;
+	m->mem_Bps = hw.mem_Bps;
 	m->calibrated = m->gemm_tables = m->gather_table = m->unpermute_table = 0;
 	m->profile_name[0] = '\0';
-	if (s->cluster.profile[0])
-		return use_profile(m, s, err);
+	if (p)
+		return use_profile(m, s, p, err);
 	return MS_OK;
 }
 

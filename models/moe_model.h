@@ -39,7 +39,7 @@
 #include <stdint.h>
 
 #include "common/ms_error.h"
-#include "models/moe_gpu.h"
+#include "hardware/hw_gpu.h"
 #include "profile/prof_curve.h"
 #include "profile/prof_profile.h"
 #include "scenario/scn_scenario.h"
@@ -54,7 +54,7 @@ typedef struct moe_model {
 	double attended;      /* attention positions per token (c above) */
 	int decode;           /* 1: decode step, weights and KV read once per step */
 	/* rates */
-	const moe_gpu *gpu;
+	const hw_gpu *gpu;
 	double gemm_Fps;      /* achieved FLOP/s in expert GEMMs */
 	double dense_Fps;     /* achieved FLOP/s in the attention block */
 	double mem_Bps;       /* achieved HBM bytes/s */
@@ -71,13 +71,13 @@ typedef struct moe_model {
 } moe_model;
 
 /*
- * Builds the cost model from a validated scenario: resolves the GPU (fp8 needs FP8
- * tensor cores) and loads cluster.profile if set (a comma-separated list of files read
- * as one profile; a relative path is taken from the scenario file's directory, or from
- * the working directory when it came from --set). Needs no _fini: the model keeps no
- * heap memory (the profile is read, copied into the curves it needs and freed).
+ * Builds the cost model from a validated scenario and the run's calibration profile p
+ * (cluster.profile, loaded once by the run's setup; NULL without one): the rates come
+ * from hardware/hw_rates.h (which decides what overrides what), the measured tables
+ * from p. Needs no _fini: the model keeps no heap memory (what it needs of p is copied
+ * into its curves, so p may be freed after the call).
  */
-int moe_model_init(moe_model *m, const scn_scenario *s, ms_error *err);
+int moe_model_init(moe_model *m, const scn_scenario *s, const prof_profile *p, ms_error *err);
 
 /* FLOPs of the dense part of one layer (attention + router) for tokens tokens, forward. */
 double moe_dense_flops(const moe_model *m, double tokens);

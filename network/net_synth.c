@@ -17,7 +17,8 @@ int net_synth_dispatch(uint64_t seed, int n, int experts, int top_k, long tokens
 {
 	int per_gpu, nd, rc = MS_OK;
 	double *pop = NULL;
-	int *perm = NULL, *chosen = NULL, *dom_seen = NULL;
+	size_t *perm = NULL;
+	int *chosen = NULL, *dom_seen = NULL;
 	gsl_rng *r = NULL;
 	gsl_ran_discrete_t *alias = NULL;
 	if (n < 1 || experts < n || experts % n != 0)
@@ -32,7 +33,7 @@ int net_synth_dispatch(uint64_t seed, int n, int experts, int top_k, long tokens
 	per_gpu = experts / n;
 	nd = n / domain_size;
 	pop = ms_calloc(err, (size_t)experts, sizeof(double), "synthetic popularity");
-	perm = ms_calloc(err, (size_t)experts, sizeof(int), "synthetic popularity");
+	perm = ms_calloc(err, (size_t)experts, sizeof *perm, "synthetic popularity");
 	chosen = ms_calloc(err, (size_t)top_k, sizeof(int), "synthetic popularity");
 	dom_seen = ms_calloc(err, (size_t)nd, sizeof(int), "synthetic popularity");
 	r = gsl_rng_alloc(gsl_rng_mt19937);
@@ -42,11 +43,7 @@ int net_synth_dispatch(uint64_t seed, int n, int experts, int top_k, long tokens
 	}
 	/* The ranking: a random permutation of experts, drawn from the seed's own stream. */
 	gsl_rng_set(r, ms_stream_seed(seed, 0x706f70u, 0, 0, 0));
-	for (int e = 0; e < experts; e++)
-		perm[e] = e;
-	gsl_ran_shuffle(r, perm, (size_t)experts, sizeof(int));
-	for (int k = 0; k < experts; k++)
-		pop[perm[k]] = 1.0 / pow(k + 1.0, zipf_s);
+	ms_zipf_popularity(r, experts, zipf_s, perm, pop);
 	alias = gsl_ran_discrete_preproc((size_t)experts, pop);
 	if (!alias) {
 		rc = MS_ERROR(err, MS_ENOMEM, "out of memory for a synthetic all-to-all");

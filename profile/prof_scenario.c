@@ -11,22 +11,19 @@
 #define MAX_PROFILE_FILES PROF_MAX_FILES
 
 /*
- * Splits cluster.profile at commas into paths[], each resolved: absolute as given;
- * relative from the scenario file's directory, or from the working directory when the
- * value came from --set (or the scenario has no file). buf holds the strings.
+ * Splits cluster.profile at commas into paths[], each resolved by the scenario's one
+ * rule for file names (scn_resolve_path). buf holds the strings.
  */
 static int split_paths(const scn_scenario *s, const char *where, char *buf, size_t len, const char **paths,
 		       int *n, ms_error *err)
 {
-	char dir[SCN_PATH_MAX] = "";
-	const char *p = s->cluster.profile, *slash = strrchr(s->source, '/');
+	const char *p = s->cluster.profile;
 	size_t used = 0;
-	if (strncmp(where, "--set", 5) != 0 && slash && s->source[0] != '<')
-		snprintf(dir, sizeof dir, "%.*s/", (int)(slash - s->source), s->source);
 	*n = 0;
 	while (*p) {
-		size_t k = strcspn(p, ","), need;
+		size_t k = strcspn(p, ",");
 		const char *q = p;
+		char name[SCN_PATH_MAX];
 		while (k > 0 && (*q == ' ' || *q == '\t'))
 			q++, k--;
 		while (k > 0 && (q[k - 1] == ' ' || q[k - 1] == '\t'))
@@ -36,11 +33,14 @@ static int split_paths(const scn_scenario *s, const char *where, char *buf, size
 					s->cluster.profile);
 		if (*n == MAX_PROFILE_FILES)
 			return MS_ERROR(err, MS_EINVAL, "%s: cluster.profile names more than %d files", where, MAX_PROFILE_FILES);
-		need = (q[0] == '/' ? 0 : strlen(dir)) + k + 1;
-		if (used + need > len)
+		if (k >= sizeof name)
 			return MS_ERROR(err, MS_EINVAL, "%s: cluster.profile is too long", where);
+		memcpy(name, q, k);
+		name[k] = '\0';
+		if (scn_resolve_path(s, "cluster.profile", name, buf + used, len - used, err) < 0)
+			return err->code;
 		paths[(*n)++] = buf + used;
-		used += (size_t)snprintf(buf + used, len - used, "%s%.*s", q[0] == '/' ? "" : dir, (int)k, q) + 1;
+		used += strlen(buf + used) + 1;
 		p = q + k;
 		while (*p && *p != ',')
 			p++;

@@ -26,6 +26,7 @@
 #include "common/ms_rng.h"
 #include "routing/rt_placement.h"
 #include "routing/rt_trace.h"
+#include "topology/topo_cluster.h"
 
 struct rt_router {
 	int P, E, k, layers;
@@ -164,7 +165,6 @@ void rt_router_destroy(rt_router *r)
 	if (r->owns_tables) {
 		destroy_tables(r);
 		rt_placement_fini(&r->placement);
-		rt_trace_close(r->trace);
 	}
 	if (r->rng)
 		gsl_rng_free(r->rng);
@@ -200,8 +200,12 @@ static int init_placement(rt_router *r, const scn_scenario *s, ms_error *err)
 	case SCN_PLACE_ROUND_ROBIN:
 		return rt_placement_init_static(&r->placement, r->E, r->P, r->layers,
 						r->placement_kind == SCN_PLACE_ROUND_ROBIN, err);
-	case SCN_PLACE_FILE:
-		return rt_placement_init_file(&r->placement, s->routing.placement_file, r->E, r->P, r->layers, err);
+	case SCN_PLACE_FILE: {
+		char path[SCN_PATH_MAX];
+		if (scn_resolve_path(s, "routing.placement_file", s->routing.placement_file, path, sizeof path, err) < 0)
+			return err->code;
+		return rt_placement_init_file(&r->placement, path, r->E, r->P, r->layers, err);
+	}
 	case SCN_PLACE_LOAD_AWARE: {
 		double *load = ms_calloc(err, (size_t)r->layers * r->E, sizeof *load, "expert loads");
 		int rc;
@@ -301,7 +305,7 @@ rt_router *rt_router_clone(const rt_router *src, ms_error *err)
 	return r;
 }
 
-rt_router *rt_router_create(const scn_scenario *s, ms_error *err)
+rt_router *rt_router_create(const scn_scenario *s, rt_trace *trace, ms_error *err)
 {
 	rt_router *r = ms_calloc(err, 1, sizeof *r, "router");
 	if (!r)
@@ -340,12 +344,8 @@ rt_router *rt_router_create(const scn_scenario *s, ms_error *err)
 			size_t *perm = ms_calloc(err, (size_t)r->E, sizeof *perm, "expert permutation");
 			if (!perm)
 				goto fail;
-			for (int e = 0; e < r->E; e++)
-				perm[e] = (size_t)e;
 			gsl_rng_set(r->rng, ms_stream_seed(r->seed, 0xB0B, (uint64_t)l, 0, 0));
-			gsl_ran_shuffle(r->rng, perm, (size_t)r->E, sizeof *perm);
-			for (int e = 0; e < r->E; e++)
-				p[perm[e]] = 1.0 / pow((double)(e + 1), s->routing.zipf_s);
+			ms_zipf_popularity(r->rng, r->E, s->routing.zipf_s, perm, p);
 			free(perm);
 			r->alias_cut[l] = ms_calloc(err, (size_t)r->E, sizeof(uint32_t), "alias table");
 			r->alias_other[l] = ms_calloc(err, (size_t)r->E, sizeof(int32_t), "alias table");
@@ -361,16 +361,16 @@ rt_router *rt_router_create(const scn_scenario *s, ms_error *err)
 	r->out.experts = r->E;
 	r->node_limit = s->routing.node_limit;
 	r->gpus_per_node = s->cluster.gpus_per_node;
-	if (s->routing.source == SCN_SRC_TRACE) {
-		r->trace = rt_trace_open(s, err);
-		if (!r->trace)
-			goto fail;
+	MS_ASSERT((trace != NULL) == (s->routing.source == SCN_SRC_TRACE), "routing.source %d with trace %p",
+		  (int)s->routing.source, (void *)trace);
+	if (trace) {
+		r->trace = trace;
 		r->depth = rt_trace_depth(r->trace);
 	}
 	/* An EP group of P consecutive ranks spans at most this many nodes (and domains). */
-	r->n_nodes = (r->P + r->gpus_per_node - 2) / r->gpus_per_node + 1;
+	r->n_nodes = topo_span_max(r->P, r->gpus_per_node);
 	r->domain_size = s->network.nvlink_domain > 0 ? s->network.nvlink_domain : r->gpus_per_node;
-	r->n_dom_max = (r->P + r->domain_size - 2) / r->domain_size + 1;
+	r->n_dom_max = topo_span_max(r->P, r->domain_size);
 	r->want_domains = s->network.model == SCN_NET_FLOW && s->network.alltoall == SCN_A2A_HIERARCHICAL;
 	if (init_placement(r, s, err) < 0)
 		goto fail;

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "common/ms_error.h"
+#include "routing/rt_trace.h"
 #include "scenario/scn_scenario.h"
 
 typedef struct rt_group_routing {
@@ -48,7 +49,9 @@ typedef struct rt_group_routing {
 
 typedef struct rt_router rt_router;
 
-rt_router *rt_router_create(const scn_scenario *s, ms_error *err);
+/* A router for scenario s. trace: the run's opened trace when routing.source = "trace"
+ * (else NULL), borrowed: it must outlive the router and its clones. */
+rt_router *rt_router_create(const scn_scenario *s, rt_trace *trace, ms_error *err);
 void rt_router_destroy(rt_router *r);
 
 /*

@@ -125,40 +125,7 @@ void rt_trace_close(rt_trace *t)
 	free(t);
 }
 
-static int exists(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (f)
-		fclose(f);
-	return f != NULL;
-}
-
-/*
- * A relative trace path is taken from the scenario file's directory. The built-in
- * default stands for scenarios/default.cfg: its paths are taken from scenarios/ in
- * the working directory, else in the source tree moesim was built from
- * (MOESIM_DATADIR), so `moesim run` works from anywhere on the machine that built it.
- */
-static int resolve_path(char *out, size_t len, const scn_scenario *s)
-{
-	const char *tr = s->routing.trace, *slash = strrchr(s->source, '/');
-	int n;
-	if (tr[0] == '/')
-		n = snprintf(out, len, "%s", tr);
-	else if (s->source[0] == '<') {
-		n = snprintf(out, len, "scenarios/%s", tr);
-#ifdef MOESIM_DATADIR
-		if (n >= 0 && (size_t)n < len && !exists(out))
-			n = snprintf(out, len, "%s/scenarios/%s", MOESIM_DATADIR, tr);
-#endif
-	} else if (slash)
-		n = snprintf(out, len, "%.*s/%s", (int)(slash - s->source), s->source, tr);
-	else
-		n = snprintf(out, len, "%s", tr);
-	return n >= 0 && (size_t)n < len ? MS_OK : MS_EINVAL;
-}
-
-rt_trace *rt_trace_open(const scn_scenario *s, ms_error *err)
+rt_trace *rt_trace_open(const scn_scenario *s, const ms_warn *warn, ms_error *err)
 {
 	char wbuf[SCN_PATH_MAX + 160];
 	rt_trace *t = ms_calloc(err, 1, sizeof *t, "trace");
@@ -170,10 +137,8 @@ rt_trace *rt_trace_open(const scn_scenario *s, ms_error *err)
 		return NULL;
 	}
 	t->lock_ready = 1;
-	if (resolve_path(t->path, sizeof t->path, s) < 0) {
-		MS_ERROR(err, MS_EINVAL, "%s: trace path too long", scn_where(s, "routing.trace", wbuf, sizeof wbuf));
+	if (scn_resolve_path(s, "routing.trace", s->routing.trace, t->path, sizeof t->path, err) < 0)
 		goto fail;
-	}
 	{
 		ms_error rerr;
 		const tr_info *info;
@@ -212,17 +177,17 @@ rt_trace *rt_trace_open(const scn_scenario *s, ms_error *err)
 	t->tokens_per_rank = s->workload.tokens_per_rank;
 	t->share = (t->world + t->n_streams - 1) / t->n_streams;
 	if (t->L < t->layers)
-		fprintf(stderr, "moesim: warning: the trace %s has %d MoE layers, the model %d: layer l replays trace "
-			"layer l mod %d\n", t->path, t->L, t->layers, t->L);
+		ms_warn_emit(warn, "the trace %s has %d MoE layers, the model %d: layer l replays trace layer l mod %d",
+			     t->path, t->L, t->layers, t->L);
 	{
 		/* Tokens a run takes from the shortest stream. */
 		int64_t need = (int64_t)s->workload.steps * t->share * t->tokens_per_rank, shortest = t->streams[0].len;
 		for (int r = 1; r < t->n_streams; r++)
 			shortest = t->streams[r].len < shortest ? t->streams[r].len : shortest;
 		if (need > shortest)
-			fprintf(stderr, "moesim: warning: the run replays %lld tokens per recorded rank but the trace %s "
-				"has %lld for its shortest rank: tokens are reused from the start\n",
-				(long long)need, t->path, (long long)shortest);
+			ms_warn_emit(warn, "the run replays %lld tokens per recorded rank but the trace %s has %lld for its "
+				     "shortest rank: tokens are reused from the start",
+				     (long long)need, t->path, (long long)shortest);
 	}
 	return t;
 fail:

@@ -21,8 +21,9 @@
 
 typedef struct rt_trace rt_trace;
 
-/* Opens the scenario's trace and checks it against the model; prints warnings to stderr. */
-rt_trace *rt_trace_open(const scn_scenario *s, ms_error *err);
+/* Opens the scenario's trace (routing.trace, resolved by scn_resolve_path) and checks
+ * it against the model; what it warns about goes to warn (may be NULL). */
+rt_trace *rt_trace_open(const scn_scenario *s, const ms_warn *warn, ms_error *err);
 void rt_trace_close(rt_trace *t);
 
 /* Recorded ranking depth K. */

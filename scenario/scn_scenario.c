@@ -237,6 +237,12 @@ int scn_is_set(const scn_scenario *s, const char *key)
 	return i >= 0 && s->origin[i] != 0;
 }
 
+int scn_from_set(const scn_scenario *s, const char *key)
+{
+	int i = find_key(key);
+	return i >= 0 && s->origin[i] < 0;
+}
+
 #define WHERE(s, key) scn_where((s), (key), wbuf, sizeof wbuf)
 
 static void store_int(scn_scenario *s, const keydef *k, int64_t v)

@@ -157,6 +157,19 @@ const char *scn_where(const scn_scenario *s, const char *key, char *buf, size_t 
 /* Whether key ("section.key") was given in the file or by --set (not a default). */
 int scn_is_set(const scn_scenario *s, const char *key);
 
+/* 1 if key's value came from a --set item. */
+int scn_from_set(const scn_scenario *s, const char *key);
+
+/*
+ * The file that scenario key `key` names with `value` (one name; cluster.profile's
+ * comma list is split by its reader), written into out[len]. The one rule for every
+ * such key: an absolute name as given; a name from --set from the working directory
+ * (where the user typed it); a name from a scenario file from that file's directory;
+ * a name in the built-in default from the data directory's scenarios/ (ms_path.h),
+ * as the built-in default is scenarios/default.cfg. Errors name the key's origin.
+ */
+int scn_resolve_path(const scn_scenario *s, const char *key, const char *value, char *out, size_t len, ms_error *err);
+
 /* Writes every resolved value as a libconfig scenario (derived defaults filled in). */
 void scn_write_resolved(FILE *f, const scn_scenario *s);
 

@@ -25,6 +25,7 @@
 
 #include "common/ms_error.h"
 #include "scenario/scn_scenario.h"
+#include "sim/sim_inputs.h"
 
 typedef enum {
 	SIM_PH_DENSE,
@@ -69,12 +70,16 @@ typedef struct sim_result {
 	double hot_link_bytes[8];
 } sim_result;
 
-/* Runs the scenario. On success *out owns a result to free with sim_result_free.
- * Routing runs on $MOESIM_THREADS threads (default: the online CPUs). */
-int sim_run(const scn_scenario *s, sim_result **out, ms_error *err);
+/*
+ * Runs the scenario of the opened inputs (sim_inputs.h). On success *out owns a result
+ * to free with sim_result_free. Routing runs on `threads` threads (0: the online CPUs),
+ * created once for the run; the result does not depend on their number (tested).
+ */
+int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err);
 
-/* The same on `threads` threads (0: as sim_run). The result does not depend on it. */
-int sim_run_threads(const scn_scenario *s, int threads, sim_result **out, ms_error *err);
+/* The same for a scenario whose inputs it opens and closes itself (warnings dropped):
+ * for tests and benchmarks. */
+int sim_run_scenario(const scn_scenario *s, int threads, sim_result **out, ms_error *err);
 void sim_result_free(sim_result *r);
 
 /* Index into phase_s. */

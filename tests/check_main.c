@@ -6,6 +6,8 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "test_util.h"
+
 #define SUITE(name) Suite *name(void);
 #include "gen/suites.h"
 #undef SUITE
@@ -20,5 +22,6 @@ int main(void)
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	tu_inputs_release();
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

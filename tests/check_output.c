@@ -20,7 +20,7 @@ static sim_result *run_default(scn_scenario *s, const char *set)
 	scn_overrides ov = {set ? 1 : 0, {set}};
 	ms_error_clear(&err);
 	ck_assert_int_eq(scn_scenario_load(s, NULL, &ov, &err), MS_OK);
-	ck_assert_int_eq(sim_run(s, &r, &err), MS_OK);
+	ck_assert_int_eq(sim_run_scenario(s, 0, &r, &err), MS_OK);
 	return r;
 }
 

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "models/moe_gpu.h"
+#include "hardware/hw_gpu.h"
 #include "models/moe_model.h"
 #include "profile/prof_curve.h"
 #include "profile/prof_fit.h"
@@ -30,6 +30,7 @@
 #include "profile/prof_nccl.h"
 #include "profile/prof_profile.h"
 #include "scenario/scn_scenario.h"
+#include "sim/sim_inputs.h"
 #include "sim/sim_run.h"
 #include "test_util.h"
 
@@ -334,7 +335,7 @@ START_TEST(shipped_datasheet_profiles_load)
 		const char *s;
 		prof_profile *p;
 		const prof_gpu *g;
-		const moe_gpu *m = moe_gpu_find(ship[i].gpu);
+		const hw_gpu *m = hw_gpu_find(ship[i].gpu);
 		snprintf(rel, sizeof rel, "calibrate/profiles/%s", ship[i].file);
 		p = load_ok(rel, NULL);
 		g = prof_profile_gpu(p);
@@ -342,7 +343,7 @@ START_TEST(shipped_datasheet_profiles_load)
 		/* The shipped profile and the built-in table agree. */
 		ck_assert_msg(m && tu_rel(g->bf16_Fps, m->bf16_flops) < 1e-3 && tu_rel(g->fp8_Fps, m->fp8_flops) < 1e-3 &&
 				      tu_rel(g->hbm_Bps, m->hbm_Bps) < 1e-3 && tu_rel(g->nvlink_Bps, m->nvlink_Bps) < 1e-3,
-			      "%s disagrees with moe_gpu %s", rel, ship[i].gpu);
+			      "%s disagrees with hw_gpu %s", rel, ship[i].gpu);
 		prof_profile_destroy(p);
 		/* It states its source. */
 		config_init(&cfg);
@@ -854,7 +855,14 @@ static int model_with(moe_model *m, scn_scenario *s, int experts, const char *dt
 	ms_error_clear(err);
 	if (scn_scenario_load_text(s, text, "hand", NULL, err) < 0)
 		ck_abort_msg("%s", err->msg);
-	return moe_model_init(m, s, err);
+	{
+		sim_inputs in;
+		int rc = sim_inputs_open(&in, s, NULL, err);
+		if (rc == MS_OK)
+			rc = moe_model_init(m, s, in.profile, err);
+		sim_inputs_close(&in);
+		return rc;
+	}
 }
 
 /* The index of x value v in table t. */
@@ -993,7 +1001,7 @@ START_TEST(relative_profile_path_from_the_scenario_directory)
 	spit(path, text);
 	ms_error_clear(&err);
 	ck_assert_msg(scn_scenario_load(&s, path, NULL, &err) == MS_OK, "%s", err.msg);
-	ck_assert_msg(moe_model_init(&m, &s, &err) == MS_OK, "%s", err.msg);
+	ck_assert_msg(moe_model_init(&m, &s, tu_inputs(&s)->profile, &err) == MS_OK, "%s", err.msg);
 	ck_assert(m.gemm_tables);
 	unlink(path);
 	snprintf(path, sizeof path, "%s/gemm.cfg", dir);
@@ -1018,7 +1026,7 @@ START_TEST(run_with_profile_by_hand)
 	snprintf(text, sizeof text, model_cfg, 8, "bf16", prof, "training");
 	ms_error_clear(&err);
 	ck_assert(scn_scenario_load_text(&s, text, "hand", NULL, &err) == MS_OK);
-	ck_assert_msg(sim_run(&s, &r, &err) == MS_OK, "%s", err.msg);
+	ck_assert_msg(sim_run_scenario(&s, 0, &r, &err) == MS_OK, "%s", err.msg);
 	int gi = x_index(gt, 4096);
 	for (int rank = 0; rank < 8; rank++)
 		for (int l = 0; l < 2; l++) {

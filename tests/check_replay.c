@@ -98,13 +98,13 @@ START_TEST(drops_by_hand)
 				ms_error err;
 				ms_error_clear(&err);
 				load(&s, path, cfs[c], g ? "global" : "rank", pol ? "probs" : "position");
-				ck_assert_int_eq(sim_run(&s, &r, &err), MS_OK);
+				ck_assert_int_eq(sim_run_scenario(&s, 0, &r, &err), MS_OK);
 				ck_assert_msg(r->dropped_pairs[0] == (g ? want_global[c] : want_rank[c]),
 					      "cf %s %s %s: simulator dropped %lld", cfs[c], g ? "global" : "rank",
 					      pol ? "probs" : "position", (long long)r->dropped_pairs[0]);
 				ck_assert_int_eq(r->pairs[0], 24);
 				sim_result_free(r);
-				rt = rt_router_create(&s, &err);
+				rt = rt_router_create(&s, tu_inputs(&s)->trace, &err);
 				ck_assert_ptr_nonnull(rt);
 				ck_assert_int_eq(rt_route_group(rt, 0, 0, 0, &gr, &err), MS_OK);
 				if (g) {
@@ -137,7 +137,7 @@ START_TEST(mapping_and_topk)
 	snprintf(text, sizeof text, cfg, path, "\"dropless\"", "rank", "probs");
 	ms_error_clear(&err);
 	ck_assert_int_eq(scn_scenario_load_text(&s, text, "replay", &ov, &err), MS_OK);
-	rt = rt_router_create(&s, &err);
+	rt = rt_router_create(&s, tu_inputs(&s)->trace, &err);
 	ck_assert_ptr_nonnull(rt);
 	ck_assert_int_eq(rt_route_group(rt, 0, 0, 0, &gr, &err), MS_OK);
 	/* rank 0 first choices: e0 x5, e1 x1; rank 1: e0 x3, e2 x1, e3 x1, e1 x1 */
@@ -173,7 +173,7 @@ START_TEST(node_limited)
 		 path);
 	ms_error_clear(&err);
 	ck_assert_int_eq(scn_scenario_load_text(&s, text, "replay", NULL, &err), MS_OK);
-	rt = rt_router_create(&s, &err);
+	rt = rt_router_create(&s, tu_inputs(&s)->trace, &err);
 	ck_assert_ptr_nonnull(rt);
 	ck_assert_int_eq(rt_route_group(rt, 0, 0, 0, &gr, &err), MS_OK);
 	/* Every token's two experts are on one node (one GPU here), so the pairs a GPU sends
@@ -208,27 +208,27 @@ START_TEST(bad_traces)
 	tu_write_trace(path, 1, 8, 4, 12, ids, scores, NULL);
 	load(&s, path, "1.0", "rank", "probs");
 	ms_error_clear(&err);
-	ck_assert_int_lt(sim_run(&s, &r, &err), 0);
+	ck_assert_int_lt(sim_run_scenario(&s, 0, &r, &err), 0);
 	ck_assert_msg(strstr(err.msg, "has 8 experts per layer but model.experts = 4") != NULL, "%s", err.msg);
 	/* an id out of range */
 	ids[5 * 4 + 1] = 7;
 	tu_write_trace(path, 1, 4, 4, 12, ids, scores, NULL);
 	ms_error_clear(&err);
-	ck_assert_int_lt(sim_run(&s, &r, &err), 0);
+	ck_assert_int_lt(sim_run_scenario(&s, 0, &r, &err), 0);
 	ck_assert_msg(strstr(err.msg, "/routing/expert_ids[0, 5, 1] = 7 is out of range: num_experts = 4") != NULL, "%s",
 		      err.msg);
 	/* not HDF5 at all */
 	tu_write_temp(path, sizeof path, "this is not a trace\n");
 	load(&s, path, "1.0", "rank", "probs");
 	ms_error_clear(&err);
-	ck_assert_int_lt(sim_run(&s, &r, &err), 0);
+	ck_assert_int_lt(sim_run_scenario(&s, 0, &r, &err), 0);
 	ck_assert_msg(strstr(err.msg, "not an HDF5 file, or truncated or corrupt") != NULL, "%s", err.msg);
 	remove(path);
 	/* missing file */
 	snprintf(text, sizeof text, "%s.missing", path);
 	load(&s, text, "1.0", "rank", "probs");
 	ms_error_clear(&err);
-	ck_assert_int_lt(sim_run(&s, &r, &err), 0);
+	ck_assert_int_lt(sim_run_scenario(&s, 0, &r, &err), 0);
 	ck_assert_msg(strstr(err.msg, "routing.trace: ") && strstr(err.msg, "No such file or directory"), "%s", err.msg);
 }
 END_TEST
@@ -258,7 +258,7 @@ START_TEST(cycling_and_relative_paths)
 	fclose(f);
 	ms_error_clear(&err);
 	ck_assert_int_eq(scn_scenario_load(&s, cfgpath, NULL, &err), MS_OK);
-	rt = rt_router_create(&s, &err);
+	rt = rt_router_create(&s, tu_inputs(&s)->trace, &err);
 	ck_assert_msg(rt != NULL, "%s", err.msg);
 	ck_assert_int_eq(rt_route_group(rt, 0, 0, 0, &gr, &err), MS_OK);
 	memcpy(first, gr->demand, sizeof first);

@@ -142,7 +142,7 @@ static rt_router *make_router(const char *routing, int E, int k, int T, int ep)
 	router_cfg(text, sizeof text, routing, E, k, T, ep);
 	if (scn_scenario_load_text(&s, text, "test", NULL, &err) < 0)
 		ck_abort_msg("%s", err.msg);
-	r = rt_router_create(&s, &err);
+	r = rt_router_create(&s, tu_inputs(&s)->trace, &err);
 	ck_assert_ptr_nonnull(r);
 	return r;
 }
@@ -368,7 +368,7 @@ START_TEST(domain_dedup_for_hierarchical)
 		 "routing = { distribution = \"balanced\"; capacity_factor = \"dropless\"; };\n");
 	ms_error_clear(&err);
 	ck_assert_int_eq(scn_scenario_load_text(&sc, text, "dedup", NULL, &err), MS_OK);
-	r = rt_router_create(&sc, &err);
+	r = rt_router_create(&sc, tu_inputs(&sc)->trace, &err);
 	ck_assert_ptr_nonnull(r);
 	ck_assert_int_eq(rt_route_group(r, 0, 0, 0, &g, &err), MS_OK);
 	ck_assert_int_eq(g->n_domains, 2);

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "models/moe_gpu.h"
+#include "hardware/hw_gpu.h"
 #include "profile/prof_scenario.h"
 #include "topology/topo_cluster.h"
 #include "scenario/scn_scenario.h"
@@ -35,7 +35,7 @@ static sim_result *run_text(const char *text, scn_scenario *s)
 	ms_error_clear(&err);
 	if (scn_scenario_load_text(s, text, "hand", NULL, &err) < 0)
 		ck_abort_msg("%s", err.msg);
-	if (sim_run(s, &r, &err) < 0)
+	if (sim_run_scenario(s, 0, &r, &err) < 0)
 		ck_abort_msg("%s", err.msg);
 	return r;
 }
@@ -45,7 +45,7 @@ typedef struct hand { double dense, permute, a2a, expert; } hand;
 
 static hand work_by_hand(int nodes, int gpn)
 {
-	const moe_gpu *g = moe_gpu_find("h100-sxm");
+	const hw_gpu *g = hw_gpu_find("h100-sxm");
 	const double h = 1024, f = 2816, H = 8, Hkv = 2, d = 128, E = 8, T = 4096, s = 2048, k = 2;
 	const double row = h * 2;                 /* bf16 */
 	const double pair_rows = T * k / E;       /* 1024 rows from each GPU to each expert */
@@ -210,7 +210,7 @@ static sim_result *run_default(scn_scenario *s, const char *set)
 	sim_result *r = NULL;
 	scn_overrides ov = {set ? 1 : 0, {set}};
 	ms_error_clear(&err);
-	if (scn_scenario_load(s, NULL, &ov, &err) < 0 || sim_run(s, &r, &err) < 0)
+	if (scn_scenario_load(s, NULL, &ov, &err) < 0 || sim_run_scenario(s, 0, &r, &err) < 0)
 		ck_abort_msg("%s", err.msg);
 	return r;
 }
@@ -251,8 +251,8 @@ START_TEST(threads_do_not_change_results)
 	size_t nph;
 	ms_error_clear(&err);
 	ck_assert_int_eq(scn_scenario_load_text(&s, cfg, "threads", NULL, &err), MS_OK);
-	ck_assert_int_eq(sim_run_threads(&s, 1, &a, &err), MS_OK);
-	ck_assert_int_eq(sim_run_threads(&s, 3, &b, &err), MS_OK);
+	ck_assert_int_eq(sim_run_scenario(&s, 1, &a, &err), MS_OK);
+	ck_assert_int_eq(sim_run_scenario(&s, 3, &b, &err), MS_OK);
 	nph = (size_t)a->passes * a->layers * a->world * SIM_NPHASES;
 	ck_assert_mem_eq(a->phase_s, b->phase_s, nph * sizeof(double));
 	ck_assert_mem_eq(a->step_time_s, b->step_time_s, 2 * sizeof(double));
@@ -282,7 +282,7 @@ START_TEST(alltoall_calibration_sets_links)
 				 "cluster.nvlink_GBps=238.5"}};
 	ms_error_clear(&err);
 	ck_assert_int_eq(scn_scenario_load(&s, NULL, &ov, &err), MS_OK);
-	ck_assert_msg(topo_cluster_init(&t, &s, &err) == MS_OK, "%s", err.msg);
+	ck_assert_msg(topo_cluster_init(&t, &s, tu_inputs(&s)->profile, &err) == MS_OK, "%s", err.msg);
 	ck_assert_int_eq(prof_profile_load_scenario(&s, &p, &err), MS_OK);
 	a = prof_profile_find_alltoall(p, PROF_INTRA_NODE, 8, &scale);
 	ck_assert_ptr_nonnull(a);
@@ -292,7 +292,7 @@ START_TEST(alltoall_calibration_sets_links)
 	ck_assert(t.nvlink_Bps > 300e9 && t.nvlink_Bps < 400e9); /* the samples: ~400 GB/s algbw */
 	prof_profile_destroy(p);
 	ck_assert_int_eq(scn_scenario_load(&s, NULL, &ov2, &err), MS_OK);
-	ck_assert_int_eq(topo_cluster_init(&t, &s, &err), MS_OK);
+	ck_assert_int_eq(topo_cluster_init(&t, &s, tu_inputs(&s)->profile, &err), MS_OK);
 	ck_assert(t.nvlink_Bps == 238.5e9);
 }
 END_TEST

@@ -421,7 +421,7 @@ START_TEST(from_scenario)
 	topo_graph *g;
 	ms_error_clear(&err);
 	ck_assert_int_eq(scn_scenario_load_text(sc, base_scn, "t.cfg", &ov, &err), 0);
-	g = topo_graph_from_scenario(sc, &err);
+	g = topo_graph_from_scenario(sc, NULL, &err);
 	ck_assert_msg(g != NULL, "%s", err.msg);
 	ck_assert_int_eq(g->spec.shape, TOPO_RAIL);
 	ck_assert_int_eq(g->n_nics, 16);
@@ -434,7 +434,7 @@ START_TEST(from_scenario)
 	ov.items[0] = "network.topology=custom";
 	ms_error_clear(&err);
 	ck_assert_int_eq(scn_scenario_load_text(sc, base_scn, "t.cfg", &ov, &err), 0);
-	ck_assert_ptr_null(topo_graph_from_scenario(sc, &err));
+	ck_assert_ptr_null(topo_graph_from_scenario(sc, NULL, &err));
 	ck_assert_ptr_nonnull(strstr(err.msg, "needs network.file"));
 	/* A radix too small for a 2-tier tree names the key. */
 	ov.n = 2;
@@ -442,7 +442,7 @@ START_TEST(from_scenario)
 	ov.items[1] = "network.switch_radix=4";
 	ms_error_clear(&err);
 	ck_assert_int_eq(scn_scenario_load_text(sc, base_scn, "t.cfg", &ov, &err), 0);
-	ck_assert_ptr_null(topo_graph_from_scenario(sc, &err));
+	ck_assert_ptr_null(topo_graph_from_scenario(sc, NULL, &err));
 	ck_assert_ptr_nonnull(strstr(err.msg, "--set network.switch_radix=4"));
 	ck_assert_ptr_nonnull(strstr(err.msg, "set network.tiers = 3"));
 	free(sc);

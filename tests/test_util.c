@@ -1,6 +1,8 @@
 /* test_util.c - see test_util.h. */
 #include "test_util.h"
 
+#include "sim/sim_inputs.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,4 +103,25 @@ void tu_write_trace(const char *path, int L, int E, int K, long long T, const sh
 	free(seq);
 	free(zeros);
 	free(pos);
+}
+
+static sim_inputs tu_in;
+static int tu_in_open;
+
+const sim_inputs *tu_inputs(const scn_scenario *scenario)
+{
+	ms_error err;
+	tu_inputs_release();
+	ms_error_clear(&err);
+	if (sim_inputs_open(&tu_in, scenario, NULL, &err) < 0)
+		ck_abort_msg("opening the scenario's inputs: %s", err.msg);
+	tu_in_open = 1;
+	return &tu_in;
+}
+
+void tu_inputs_release(void)
+{
+	if (tu_in_open)
+		sim_inputs_close(&tu_in);
+	tu_in_open = 0;
 }

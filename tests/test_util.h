@@ -5,6 +5,8 @@
 #include <check.h>
 #include <stddef.h>
 
+#include "sim/sim_inputs.h"
+
 /* Prototypes of every suite (the list the Makefile generates). */
 #define SUITE(name) Suite *name(void);
 #include "gen/suites.h"
@@ -25,5 +27,13 @@ double tu_rel(double a, double b);
  */
 void tu_write_trace(const char *path, int L, int E, int K, long long T, const short *ids, const float *scores,
 		    const int *ranks);
+
+/*
+ * The inputs (profile, trace) of scenario s, opened for a test as a run's setup opens
+ * them; the previous call's are closed. Fails the test if they cannot be opened.
+ * tu_inputs_release closes the last ones (check_main calls it).
+ */
+const sim_inputs *tu_inputs(const scn_scenario *s);
+void tu_inputs_release(void);
 
 #endif

@@ -4,7 +4,7 @@
  * (nics_per_node NICs per node, GPUs split evenly among them).
  *
  * With a calibration profile (cluster.profile), its all-to-all tables set the NVLink
- * and NIC rates and latencies the scenario leaves at their defaults (topo_cluster.c).
+ * and NIC rates and latencies the scenario leaves at their defaults (hardware/hw_rates.h).
  *
  * Ranks are numbered node-major: rank r is GPU r % gpus_per_node of node
  * r / gpus_per_node. This is the first, switch-free view; fat-trees and rails come
@@ -14,6 +14,7 @@
 #define TOPO_CLUSTER_H
 
 #include "common/ms_error.h"
+#include "profile/prof_profile.h"
 #include "scenario/scn_scenario.h"
 
 typedef struct topo_cluster {
@@ -30,7 +31,9 @@ typedef struct topo_cluster {
 	int calibrated_nic;     /* NIC rate and latency from its inter-node all-to-all */
 } topo_cluster;
 
-int topo_cluster_init(topo_cluster *t, const scn_scenario *s, ms_error *err);
+/* The cluster of scenario s; its link rates come from hardware/hw_rates.h with the
+ * run's profile p (NULL without one), which decides what overrides what. */
+int topo_cluster_init(topo_cluster *t, const scn_scenario *s, const prof_profile *p, ms_error *err);
 
 static inline int topo_node_of(const topo_cluster *t, int rank)
 {
@@ -41,6 +44,14 @@ static inline int topo_node_of(const topo_cluster *t, int rank)
 static inline int topo_domain_of(const topo_cluster *t, int rank)
 {
 	return rank / t->domain_size;
+}
+
+/* The most domains (NVLink domains, or nodes) of `per` GPUs that `members` consecutive
+ * ranks can span, starting anywhere: one more than fit when the start is not aligned.
+ * The router and the flow model size their per-domain tables with it. */
+static inline int topo_span_max(int members, int per)
+{
+	return (members + per - 2) / per + 1;
 }
 
 /* Global index of the NIC rank uses to leave its node. */

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/moe_gpu.h"
+#include "hardware/hw_gpu.h"
 #include "topology/topo_cluster.h"
 
 typedef struct builder {
@@ -639,12 +639,13 @@ fail:
 	return NULL;
 }
 
-int topo_spec_from_scenario(topo_spec *sp, char *path_buf, const scn_scenario *s, ms_error *err)
+int topo_spec_from_scenario(topo_spec *sp, char *path_buf, const scn_scenario *s, const prof_profile *p,
+			    ms_error *err)
 {
 	topo_cluster c;
 	int rc;
 	memset(sp, 0, sizeof *sp);
-	if ((rc = topo_cluster_init(&c, s, err)) < 0)
+	if ((rc = topo_cluster_init(&c, s, p, err)) < 0)
 		return rc;
 	switch (s->network.topology) {
 	case SCN_TOPO_SINGLE_SWITCH: sp->shape = TOPO_SINGLE_SWITCH; break;
@@ -683,11 +684,11 @@ int topo_spec_from_scenario(topo_spec *sp, char *path_buf, const scn_scenario *s
 	return MS_OK;
 }
 
-topo_graph *topo_graph_from_scenario(const scn_scenario *s, ms_error *err)
+topo_graph *topo_graph_from_scenario(const scn_scenario *s, const prof_profile *p, ms_error *err)
 {
 	topo_spec sp;
 	char path[SCN_PATH_MAX];
-	if (topo_spec_from_scenario(&sp, path, s, err) < 0)
+	if (topo_spec_from_scenario(&sp, path, s, p, err) < 0)
 		return NULL;
 	return topo_graph_create(&sp, s, err);
 }

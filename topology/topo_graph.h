@@ -33,6 +33,7 @@
 #include <stdio.h>
 
 #include "common/ms_error.h"
+#include "profile/prof_profile.h"
 #include "scenario/scn_scenario.h"
 
 typedef enum { TOPO_SINGLE_SWITCH, TOPO_FAT_TREE, TOPO_RAIL, TOPO_CUSTOM } topo_shape;
@@ -106,7 +107,9 @@ typedef struct topo_graph {
  * Checks what the scenario loader cannot: NVLink domain vs nodes, the GPU's NVLink
  * datasheet value, custom needing a file. Messages name the scenario line.
  */
-int topo_spec_from_scenario(topo_spec *spec, char *path_buf, const scn_scenario *s, ms_error *err);
+/* p: the run's calibration profile (NULL without one), handed to topo_cluster_init. */
+int topo_spec_from_scenario(topo_spec *spec, char *path_buf, const scn_scenario *s, const prof_profile *p,
+			    ms_error *err);
 
 /*
  * Builds the graph. Errors (one line): a shape that does not fit the switch radix,
@@ -117,7 +120,7 @@ topo_graph *topo_graph_create(const topo_spec *spec, const scn_scenario *s, ms_e
 void topo_graph_destroy(topo_graph *g);
 
 /* Convenience: topo_spec_from_scenario + topo_graph_create. */
-topo_graph *topo_graph_from_scenario(const scn_scenario *s, ms_error *err);
+topo_graph *topo_graph_from_scenario(const scn_scenario *s, const prof_profile *p, ms_error *err);
 
 static inline int topo_graph_domain_of(const topo_graph *g, int gpu)
 {

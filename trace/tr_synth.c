@@ -448,11 +448,7 @@ int tr_synth_weights(const tr_synth_opts *o, double *w, double *pop, ms_error *e
 			break;
 		case TR_DIST_ZIPF:
 			gsl_rng_set(rng, ms_stream_seed(o->seed, 0x21F, (uint64_t)l, 0, 0));
-			for (int e = 0; e < E; e++)
-				perm[e] = (size_t)e;
-			gsl_ran_shuffle(rng, perm, (size_t)E, sizeof *perm);
-			for (int i = 0; i < E; i++)
-				p[perm[i]] = 1.0 / pow(i + 1.0, o->zipf_s);
+			ms_zipf_popularity(rng, E, o->zipf_s, perm, p);
 			break;
 		case TR_DIST_DIRICHLET: {
 			double *alpha = target;

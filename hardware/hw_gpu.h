@@ -1,14 +1,14 @@
 /*
- * moe_gpu.h - GPU datasheet entries: peak tensor-core FLOP/s, HBM and NVLink bandwidth.
+ * hw_gpu.h - GPU datasheet entries: peak tensor-core FLOP/s, HBM and NVLink bandwidth.
  *
  * These are the datasheet numbers the compute model starts from until a measured
- * calibration profile replaces them. Every entry cites its datasheet in moe_gpu.c.
+ * calibration profile replaces them. Every entry cites its datasheet in hw_gpu.c.
  * All rates are dense (no structured sparsity).
  */
-#ifndef MOE_GPU_H
-#define MOE_GPU_H
+#ifndef HW_GPU_H
+#define HW_GPU_H
 
-typedef struct moe_gpu {
+typedef struct hw_gpu {
 	const char *name;         /* scenario name, e.g. "h100-sxm" */
 	const char *label;        /* e.g. "NVIDIA H100 SXM5 80GB" */
 	double bf16_flops;        /* dense BF16/FP16 tensor FLOP/s */
@@ -17,12 +17,12 @@ typedef struct moe_gpu {
 	double hbm_Bps;           /* HBM bandwidth, B/s */
 	double nvlink_Bps;        /* NVLink bandwidth per GPU per direction, B/s */
 	const char *citation;
-} moe_gpu;
+} hw_gpu;
 
 /* The entry named name, or NULL. */
-const moe_gpu *moe_gpu_find(const char *name);
+const hw_gpu *hw_gpu_find(const char *name);
 
 /* The i-th entry (NULL past the end), for listings. */
-const moe_gpu *moe_gpu_at(int i);
+const hw_gpu *hw_gpu_at(int i);
 
 #endif

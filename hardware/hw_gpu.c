@@ -1,13 +1,13 @@
 /*
- * moe_gpu.c - the built-in datasheet table (see moe_gpu.h). Numbers are per GPU,
+ * hw_gpu.c - the built-in datasheet table (see hw_gpu.h). Numbers are per GPU,
  * dense, taken from the cited vendor datasheets; NVLink figures are the datasheets'
  * bidirectional totals halved to get one direction.
  */
-#include "models/moe_gpu.h"
+#include "hardware/hw_gpu.h"
 
 #include <string.h>
 
-static const moe_gpu gpus[] = {
+static const hw_gpu gpus[] = {
 	{"h100-sxm", "NVIDIA H100 SXM5 80GB", 989.4e12, 1978.9e12, 494.7e12, 3.35e12, 450e9,
 	 "NVIDIA H100 Tensor Core GPU datasheet (2023), SXM column: BF16 1,979 TFLOPS and FP8 3,958 TFLOPS with "
 	 "sparsity (half without), TF32 989 with sparsity, HBM3 3.35 TB/s, NVLink 900 GB/s"},
@@ -24,7 +24,7 @@ static const moe_gpu gpus[] = {
 	 "without), HBM3e 8 TB/s, NVLink 5 1.8 TB/s"},
 };
 
-const moe_gpu *moe_gpu_find(const char *name)
+const hw_gpu *hw_gpu_find(const char *name)
 {
 	for (size_t i = 0; i < sizeof gpus / sizeof gpus[0]; i++)
 		if (strcmp(gpus[i].name, name) == 0)
@@ -32,7 +32,7 @@ const moe_gpu *moe_gpu_find(const char *name)
 	return NULL;
 }
 
-const moe_gpu *moe_gpu_at(int i)
+const hw_gpu *hw_gpu_at(int i)
 {
 	if (i < 0 || (size_t)i >= sizeof gpus / sizeof gpus[0])
 		return NULL;

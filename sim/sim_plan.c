@@ -1,0 +1,209 @@
+/*
+ * sim_plan.c - the step plan (see sim_internal.h): routing of every (layer, EP group),
+ * and from it every GPU's compute times, every group's analytic all-to-all times and,
+ * for the flow model, its pair (and per-domain) token counts.
+ *
+ * Plan building runs on the run's worker threads (a pool created once per run, not per
+ * step), each routing the EP groups g = id, id + n, ... with its own router clone and
+ * workspaces. Everything a worker writes is its own
+ * (plan entries of its groups and ranks, its counters, the per-group statistics);
+ * the statistics are reduced afterwards in group order, so the result does not depend
+ * on the number of threads (tested).
+ */
+#include "sim/sim_internal.h"
+
+#include "routing/rt_placement.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct sim_worker worker;
+struct sim_worker {
+	runner *R;
+	int id, n, step;
+	rt_router *router;
+	net_alltoall *a2a;
+	double *bytes, *bytes_t;  /* [P][P] */
+	int32_t *recv;            /* [slots] */
+	int *members;             /* [P] */
+	int64_t *demand;          /* [L][E] pairs routed, this step */
+	int64_t pairs, dropped_pairs, tokens, dropped_tokens;
+	ms_error err;
+	int rc;
+};
+
+/* Routes group g of layer l and writes its plan entries and statistics. */
+static int plan_group(worker *w, int l, int g)
+{
+	runner *R = w->R;
+	sim_result *res = R->res;
+	double row = moe_row_bytes(&R->model);
+	const rt_group_routing *rt;
+	double *tg = R->plan_group + ((size_t)l * R->G + g) * 2;
+	net_alltoall_stats *st = R->gstats + ((size_t)l * R->G + g) * 2;
+	if (rt_route_group(w->router, w->step, l, g, &rt, &w->err) < 0)
+		return w->err.code;
+	w->pairs += rt->pairs;
+	w->dropped_pairs += rt->dropped_pairs;
+	w->tokens += rt->tokens;
+	w->dropped_tokens += rt->dropped_tokens;
+	for (int p = 0; p < R->P; p++) {
+		const int32_t *demand = rt->demand + (size_t)p * R->E;
+		int rank = g * R->P + p;
+		double *t = R->plan_rank + ((size_t)l * R->world + rank) * SIM_T_N;
+		double sent = 0, recv_total = 0;
+		for (int e = 0; e < R->E; e++)
+			w->demand[(size_t)l * R->E + e] += demand[e];
+		for (int j = 0; j < R->P; j++) {
+			w->bytes[(size_t)p * R->P + j] = (double)rt->sent[(size_t)p * R->P + j] * row;
+			sent += (double)rt->sent[(size_t)p * R->P + j];
+		}
+		/* What this member's expert replicas receive, one entry per slot. */
+		for (int k = 0; k < rt->slots; k++) {
+			int64_t v = rt->slot_load[(size_t)p * rt->slots + k];
+			w->recv[k] = (int32_t)v;
+			recv_total += (double)v;
+		}
+		res->rank_load[(size_t)l * R->world + rank] += recv_total * R->inv_steps;
+		t[SIM_T_PERMUTE] = moe_permute_time(&R->model, sent);
+		t[SIM_T_UNPERMUTE] = moe_unpermute_time(&R->model, sent);
+		t[SIM_T_EXPERT_F] = moe_expert_time(&R->model, w->recv, rt->slots, MOE_FWD);
+		t[SIM_T_EXPERT_B] = moe_expert_time(&R->model, w->recv, rt->slots, MOE_BWD);
+	}
+	if (R->flow) {
+		int32_t *pp = R->fl.pairs_plan + ((size_t)l * R->G + g) * (size_t)R->P * R->P;
+		for (size_t i = 0; i < (size_t)R->P * R->P; i++)
+			pp[i] = (int32_t)rt->sent[i];
+		if (R->fl.domain_plan) {
+			int32_t *dp = R->fl.domain_plan + ((size_t)l * R->G + g) * (size_t)R->P * R->fl.nd_max;
+			MS_ASSERT(rt->domains_max == R->fl.nd_max, "domain stride %d vs %d", rt->domains_max, R->fl.nd_max);
+			R->fl.domains[g] = rt->n_domains;
+			for (size_t i = 0; i < (size_t)R->P * R->fl.nd_max; i++)
+				dp[i] = (int32_t)rt->domain_tokens[i];
+		}
+	}
+	for (int p = 0; p < R->P; p++)
+		w->members[p] = g * R->P + p;
+	for (int i = 0; i < R->P; i++)
+		for (int j = 0; j < R->P; j++)
+			w->bytes_t[(size_t)j * R->P + i] = w->bytes[(size_t)i * R->P + j];
+	for (int dir = 0; dir < 2; dir++) {
+		net_alltoall_time(w->a2a, w->members, R->P, dir ? w->bytes_t : w->bytes, &st[dir]);
+		tg[dir] = st[dir].time_s;
+	}
+	return MS_OK;
+}
+
+/* The pool's job i: worker i routes its groups of every layer. */
+static void worker_job(void *arg, int i)
+{
+	worker *w = &((runner *)arg)->workers[i];
+	for (int l = 0; l < w->R->L && w->rc == MS_OK; l++)
+		for (int g = w->id; g < w->R->G && w->rc == MS_OK; g += w->n)
+			w->rc = plan_group(w, l, g);
+}
+
+/* Routes every (layer, group) of a step and fills the plan and the routing statistics. */
+int sim_plan_build(runner *R, int step, ms_error *err)
+{
+	sim_result *res = R->res;
+	for (int i = 0; i < R->n_workers; i++) {
+		worker *w = &R->workers[i];
+		w->step = step;
+		w->pairs = w->dropped_pairs = w->tokens = w->dropped_tokens = 0;
+		w->rc = MS_OK;
+		ms_error_clear(&w->err);
+		memset(w->demand, 0, (size_t)R->L * R->E * sizeof *w->demand);
+	}
+	ms_pool_run(R->pool, worker_job, R);
+	for (int i = 0; i < R->n_workers; i++) {
+		worker *w = &R->workers[i];
+		if (w->rc < 0)
+			return MS_ERROR(err, w->rc, "%s", w->err.msg);
+		res->pairs[step] += w->pairs;
+		res->dropped_pairs[step] += w->dropped_pairs;
+		res->tokens[step] += w->tokens;
+		res->dropped_tokens[step] += w->dropped_tokens;
+	}
+	for (int l = 0; l < R->L; l++) {
+		for (int e = 0; e < R->E; e++) {
+			int64_t c = 0;
+			for (int i = 0; i < R->n_workers; i++)
+				c += R->workers[i].demand[(size_t)l * R->E + e];
+			res->expert_demand[(size_t)l * R->E + e] += (double)c * R->inv_steps;
+		}
+		for (int g = 0; g < R->G; g++)
+			for (int dir = 0; dir < 2; dir++) {
+				const net_alltoall_stats *st = R->gstats + ((size_t)l * R->G + g) * 2 + dir;
+				if (!R->flow)
+					(dir ? res->combine_s : res->dispatch_s)[l] += st->time_s * R->inv_steps / R->G;
+				res->nvlink_bytes += st->nvlink_bytes * R->inv_steps;
+				res->nic_bytes += st->nic_bytes * R->inv_steps;
+				if (st->nvlink_max_bytes > res->hot_nvlink_bytes) {
+					res->hot_nvlink_bytes = st->nvlink_max_bytes;
+					res->hot_nvlink_rank = st->hot_nvlink_rank;
+					res->hot_nvlink_layer = l;
+				}
+				if (st->nic_max_bytes > res->hot_nic_bytes) {
+					res->hot_nic_bytes = st->nic_max_bytes;
+					res->hot_nic = st->hot_nic;
+					res->hot_nic_layer = l;
+				}
+			}
+	}
+	return MS_OK;
+}
+
+void sim_plan_fini(runner *R)
+{
+	for (int i = 0; R->workers && i < R->n_workers; i++) {
+		worker *w = &R->workers[i];
+		/* Clones first: worker 0 holds the router that owns the shared tables. */
+		if (i > 0)
+			rt_router_destroy(w->router);
+		net_alltoall_destroy(w->a2a);
+		free(w->bytes);
+		free(w->bytes_t);
+		free(w->recv);
+		free(w->members);
+		free(w->demand);
+	}
+	if (R->workers)
+		rt_router_destroy(R->workers[0].router);
+	free(R->workers);
+	ms_pool_destroy(R->pool);
+}
+
+int sim_plan_init(runner *R, int threads, ms_error *err)
+{
+	int slots;
+	if (threads <= 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = n > 0 && n < 1024 ? (int)n : 1;
+	}
+	R->n_workers = threads < R->G ? threads : R->G;
+	R->workers = ms_calloc(err, (size_t)R->n_workers, sizeof *R->workers, "workers");
+	if (!R->workers || !(R->pool = ms_pool_create(R->n_workers, err)))
+		return MS_ENOMEM;
+	for (int i = 0; i < R->n_workers; i++) {
+		worker *w = &R->workers[i];
+		w->R = R;
+		w->id = i;
+		w->n = R->n_workers;
+		w->router = i == 0 ? rt_router_create(R->s, R->in->trace, err) : rt_router_clone(R->workers[0].router, err);
+		if (!w->router)
+			return err->code ? err->code : MS_ENOMEM;
+		slots = rt_router_placement(w->router)->slots;
+		w->a2a = net_alltoall_create(&R->topo, R->P, err);
+		w->bytes = ms_calloc(err, (size_t)R->P * R->P, sizeof(double), "byte matrix");
+		w->bytes_t = ms_calloc(err, (size_t)R->P * R->P, sizeof(double), "byte matrix");
+		w->recv = ms_calloc(err, (size_t)slots + 1, sizeof(int32_t), "expert loads");
+		w->members = ms_calloc(err, (size_t)R->P, sizeof(int), "group members");
+		w->demand = ms_calloc(err, (size_t)R->L * R->E, sizeof(int64_t), "expert demand");
+		if (!w->a2a || !w->bytes || !w->bytes_t || !w->recv || !w->members || !w->demand)
+			return MS_ENOMEM;
+	}
+	return MS_OK;
+}
+
