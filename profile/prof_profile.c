@@ -12,6 +12,8 @@
 
 #include <errno.h>
 #include <libconfig.h>
+
+#include "common/ms_config.h"
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -114,21 +116,6 @@ static int line_of(const config_setting_t *s)
 	return s ? (int)config_setting_source_line(s) : 0;
 }
 
-static const char *type_word(int t)
-{
-	switch (t) {
-	case CONFIG_TYPE_GROUP: return "a group";
-	case CONFIG_TYPE_INT:
-	case CONFIG_TYPE_INT64: return "an integer";
-	case CONFIG_TYPE_FLOAT: return "a number";
-	case CONFIG_TYPE_STRING: return "a string";
-	case CONFIG_TYPE_BOOL: return "a boolean";
-	case CONFIG_TYPE_ARRAY: return "an array";
-	case CONFIG_TYPE_LIST: return "a list";
-	default: return "of unknown type";
-	}
-}
-
 static int missing(const ctx *c, const config_setting_t *grp, const char *key)
 {
 	return MS_ERROR(c->err, MS_EFORMAT, "%s:%d: %s.%s is missing", c->file, line_of(grp), c->pfx, key);
@@ -137,7 +124,7 @@ static int missing(const ctx *c, const config_setting_t *grp, const char *key)
 static int wrong_type(const ctx *c, const config_setting_t *s, const char *key, const char *want)
 {
 	return MS_ERROR(c->err, MS_EFORMAT, "%s:%d: %s.%s must be %s, not %s", c->file, line_of(s), c->pfx, key, want,
-			type_word(config_setting_type(s)));
+			ms_config_type_name(config_setting_type(s)));
 }
 
 /* *out = the string member key of grp; NULL when absent and not required. */
@@ -221,7 +208,7 @@ static int get_array(const ctx *c, const config_setting_t *grp, const char *key,
 			v[i] = config_setting_get_float(e);
 		else
 			return MS_ERROR(c->err, MS_EFORMAT, "%s:%d: %s.%s[%d] must be %s, not %s", c->file, line_of(s),
-					c->pfx, key, i, integer ? "an integer" : "a number", type_word(t));
+					c->pfx, key, i, integer ? "an integer" : "a number", ms_config_type_name(t));
 	}
 	*n = len;
 	return MS_OK;
@@ -354,7 +341,7 @@ static int read_table(prof_profile *p, const char *file, const config_setting_t 
 		snprintf(c.pfx, sizeof c.pfx, "%s[%d]", prof_kind_key(kind), index);
 	if (config_setting_type(g) != CONFIG_TYPE_GROUP)
 		return MS_ERROR(err, MS_EFORMAT, "%s:%d: %s must be a group { ... }, not %s", file, line_of(g), c.pfx,
-				type_word(config_setting_type(g)));
+				ms_config_type_name(config_setting_type(g)));
 	t = calloc(1, sizeof *t);
 	if (!t)
 		return MS_ERROR(err, MS_ENOMEM, "out of memory reading %s", file);
@@ -465,7 +452,7 @@ static int read_tables(prof_profile *p, const char *file, const config_setting_t
 		return read_table(p, file, l, PROF_COPY, 0, err);
 	if (config_setting_type(l) != CONFIG_TYPE_LIST)
 		return MS_ERROR(err, MS_EFORMAT, "%s:%d: profile.%s must be a list ( { ... }, ... ), not %s", file, line_of(l),
-				key, type_word(config_setting_type(l)));
+				key, ms_config_type_name(config_setting_type(l)));
 	for (int i = 0; i < config_setting_length(l); i++) {
 		const config_setting_t *g = config_setting_get_elem(l, (unsigned)i);
 		prof_kind k = kind;

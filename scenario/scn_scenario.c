@@ -16,6 +16,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <libconfig.h>
+
+#include "common/ms_config.h"
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -355,21 +357,6 @@ static int parse_text(loader *L, const keydef *k, const char *where, const char 
 	return MS_ERROR(L->err, MS_EINVAL, "%s: %s has an unknown type", where, k->key);
 }
 
-static const char *type_name(int t)
-{
-	switch (t) {
-	case CONFIG_TYPE_GROUP: return "a group";
-	case CONFIG_TYPE_INT: return "an integer";
-	case CONFIG_TYPE_INT64: return "an integer";
-	case CONFIG_TYPE_FLOAT: return "a number";
-	case CONFIG_TYPE_STRING: return "a string";
-	case CONFIG_TYPE_BOOL: return "a boolean";
-	case CONFIG_TYPE_ARRAY: return "an array";
-	case CONFIG_TYPE_LIST: return "a list";
-	default: return "an unknown type";
-	}
-}
-
 /* Takes key k from a libconfig setting. */
 static int parse_setting(loader *L, const keydef *k, const char *where, const config_setting_t *st)
 {
@@ -380,7 +367,7 @@ static int parse_setting(loader *L, const keydef *k, const char *where, const co
 	case T_INT64:
 		if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
 			return MS_ERROR(L->err, MS_EINVAL, "%s: %s must be an integer, not %s", where, k->key,
-					type_name(t));
+					ms_config_type_name(t));
 		snprintf(text, sizeof text, "%lld", config_setting_get_int64(st));
 		return parse_text(L, k, where, text);
 	case T_CF:
@@ -398,13 +385,13 @@ static int parse_setting(loader *L, const keydef *k, const char *where, const co
 		else if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64)
 			snprintf(text, sizeof text, "%lld", config_setting_get_int64(st));
 		else
-			return MS_ERROR(L->err, MS_EINVAL, "%s: %s must be a number, not %s", where, k->key, type_name(t));
+			return MS_ERROR(L->err, MS_EINVAL, "%s: %s must be a number, not %s", where, k->key, ms_config_type_name(t));
 		return parse_text(L, k, where, text);
 	case T_STRING:
 	case T_ENUM:
 		if (t != CONFIG_TYPE_STRING)
 			return MS_ERROR(L->err, MS_EINVAL, "%s: %s must be a string in double quotes, not %s", where,
-					k->key, type_name(t));
+					k->key, ms_config_type_name(t));
 		return store_string(L, k, where, config_setting_get_string(st));
 	}
 	return MS_ERROR(L->err, MS_EINVAL, "%s: %s has an unknown type", where, k->key);

@@ -39,10 +39,6 @@
 static const char *src_dir(void)
 {
 	const char *src = getenv("MOESIM_SRC");
-#ifdef MOESIM_DATADIR
-	if (!src)
-		src = MOESIM_DATADIR;
-#endif
 	return src ? src : ".";
 }
 

@@ -66,10 +66,6 @@ static double bisection(const topo_graph *g)
 static const char *data_path(char *buf, size_t len, const char *name)
 {
 	const char *src = getenv("MOESIM_SRC");
-#ifdef MOESIM_DATADIR
-	if (!src)
-		src = MOESIM_DATADIR;
-#endif
 	snprintf(buf, len, "%s/tests/data/topologies/%s", src ? src : ".", name);
 	return buf;
 }

@@ -58,6 +58,25 @@ if ls "$T"/no 2>/dev/null || ls "$T"/*.tmp.* 2>/dev/null; then bad "a temporary 
 "$BIN" run --set routing.source=synthetic --set workload.seed=8 -q -o "$T/d.h5" 2>/dev/null
 if cmp -s "$T/c.h5" "$T/d.h5"; then bad "a different seed gave the same bytes"; else ok; fi
 
+# Inputs are opened once per run: the profile (read by the compute model and by the
+# topology) and the trace (routing, load-aware placement) are each opened by one
+# system call, seen with strace (make deps installs it). The wrapper of `make valgrind`
+# or a sanitizer build opens what it opens itself, so only the file names are counted.
+if command -v strace >/dev/null 2>&1 && [ -n "${MOESIM_SRC:-}" ]; then
+	P=$MOESIM_SRC/tests/data/profiles/h100-synthetic
+	for extra in "" "--set routing.placement=load_aware --set routing.redundant_experts=8 --set parallel.ep=4"; do
+		# shellcheck disable=SC2086 # the extra overrides are split on purpose
+		strace -f -qq -e trace=open,openat -o "$T/strace" "$BIN" run -q --set network.alltoall=hierarchical \
+			--set cluster.profile="$P/gemm.cfg,$P/alltoall.cfg" $extra 2>/dev/null
+		for f in gemm.cfg alltoall.cfg tiny-moe-4dom.h5; do
+			n=$(grep -c "/$f\"" "$T/strace")
+			if [ "$n" -eq 1 ]; then ok; else bad "run ${extra:-(plain)} opened $f $n times, expected once"; fi
+		done
+	done
+else
+	echo "cli: skipping the opened-once checks (needs strace and MOESIM_SRC)"
+fi
+
 # The scenario reference in docs/ is the one the binary generates.
 "$BIN" keys >"$T/keys.md"
 if [ -n "${MOESIM_SRC:-}" ] && [ -f "$MOESIM_SRC/docs/scenario-reference.md" ]; then
