@@ -1,4 +1,11 @@
-/* topo_cluster.c - the node/NVLink/NIC view of the cluster (see topo_cluster.h). */
+/*
+ * topo_cluster.c - the node/NVLink/NIC view of the cluster (see topo_cluster.h): the
+ * scenario's cluster values, the GPU datasheet's NVLink rate where the scenario gives
+ * none, then a calibration profile's fits over what the scenario leaves at defaults.
+ *
+ * Reading the profile is one function, read_profile(), so that how a profile reaches
+ * the topology can change in one place. O(1) apart from reading the profile.
+ */
 #include "topology/topo_cluster.h"
 
 #include "models/moe_gpu.h"
@@ -38,6 +45,20 @@ static void apply_profile(topo_cluster *t, const scn_scenario *s, const prof_pro
 	}
 }
 
+/* Loads cluster.profile, if the scenario names one, and applies it. */
+static int read_profile(topo_cluster *t, const scn_scenario *s, ms_error *err)
+{
+	prof_profile *p;
+	int rc;
+	if (!s->cluster.profile[0])
+		return MS_OK;
+	if ((rc = prof_profile_load_scenario(s, &p, err)) < 0)
+		return rc;
+	apply_profile(t, s, p);
+	prof_profile_destroy(p);
+	return MS_OK;
+}
+
 int topo_cluster_init(topo_cluster *t, const scn_scenario *s, ms_error *err)
 {
 	char wbuf[SCN_PATH_MAX + 160];
@@ -46,7 +67,7 @@ int topo_cluster_init(topo_cluster *t, const scn_scenario *s, ms_error *err)
 	t->gpus_per_node = s->cluster.gpus_per_node;
 	t->nics_per_node = s->cluster.nics_per_node;
 	t->world = t->nodes * t->gpus_per_node;
-	t->domain_size = s->network.nvlink_domain > 0 ? s->network.nvlink_domain : t->gpus_per_node;
+	t->domain_size = topo_rank_domain_size(s->network.nvlink_domain, t->gpus_per_node);
 	t->nvlink_Bps = s->cluster.nvlink_GBps * 1e9;
 	if (t->nvlink_Bps <= 0) {
 		if (!g)
@@ -58,13 +79,5 @@ int topo_cluster_init(topo_cluster *t, const scn_scenario *s, ms_error *err)
 	t->nic_Bps = s->cluster.nic_Gbps * 1e9 / 8.0;
 	t->nic_latency_s = s->cluster.nic_latency_us * 1e-6;
 	t->calibrated_nvlink = t->calibrated_nic = 0;
-	if (s->cluster.profile[0]) {
-		prof_profile *p;
-		int rc = prof_profile_load_scenario(s, &p, err);
-		if (rc < 0)
-			return rc;
-		apply_profile(t, s, p);
-		prof_profile_destroy(p);
-	}
-	return MS_OK;
+	return read_profile(t, s, err);
 }
