@@ -26,7 +26,7 @@
 #include "common/ms_rng.h"
 #include "routing/rt_placement.h"
 #include "routing/rt_trace.h"
-#include "topology/topo_cluster.h"
+#include "topology/topo_rank.h"
 
 struct rt_router {
 	int P, E, k, layers;
@@ -368,9 +368,9 @@ rt_router *rt_router_create(const scn_scenario *s, rt_trace *trace, ms_error *er
 		r->depth = rt_trace_depth(r->trace);
 	}
 	/* An EP group of P consecutive ranks spans at most this many nodes (and domains). */
-	r->n_nodes = topo_span_max(r->P, r->gpus_per_node);
-	r->domain_size = s->network.nvlink_domain > 0 ? s->network.nvlink_domain : r->gpus_per_node;
-	r->n_dom_max = topo_span_max(r->P, r->domain_size);
+	r->n_nodes = topo_rank_span_max(r->P, r->gpus_per_node);
+	r->domain_size = topo_rank_domain_size(s->network.nvlink_domain, r->gpus_per_node);
+	r->n_dom_max = topo_rank_span_max(r->P, r->domain_size);
 	r->want_domains = s->network.model == SCN_NET_FLOW && s->network.alltoall == SCN_A2A_HIERARCHICAL;
 	if (init_placement(r, s, err) < 0)
 		goto fail;

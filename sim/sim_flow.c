@@ -130,7 +130,7 @@ int sim_flow_init(runner *R, ms_error *err)
 	if (!R->fl.colls || !R->fl.pairs_plan || !R->fl.coll_bytes || !R->fl.coll_ranks || !R->fl.net_done)
 		return MS_ENOMEM;
 	if (R->fl.algo == NET_A2A_HIERARCHICAL) {
-		R->fl.nd_max = topo_span_max(R->P, R->topo.domain_size); /* as the router sizes it */
+		R->fl.nd_max = topo_rank_span_max(R->P, R->topo.domain_size); /* as the router sizes it */
 		R->fl.domain_plan = ms_calloc(err, (size_t)R->L * R->G * R->P * R->fl.nd_max, sizeof *R->fl.domain_plan,
 					   "all-to-all plan");
 		R->fl.domains = ms_calloc(err, (size_t)R->G, sizeof *R->fl.domains, "all-to-all plan");

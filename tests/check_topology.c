@@ -1,7 +1,8 @@
 /*
  * check_topology.c - topology shapes against counts and bisection bandwidths worked
- * out by hand, routes (valid paths, ECMP path counts, hashing spread and
- * determinism, even split fractions), custom files and their error messages.
+ * out by hand, the rank arithmetic against the cables laid, routes (valid paths,
+ * ECMP path counts, hashing spread and determinism, even split fractions), custom
+ * files and their error messages.
  */
 #include <check.h>
 #include <math.h>
@@ -11,6 +12,7 @@
 
 #include "scenario/scn_scenario.h"
 #include "test_util.h"
+#include "topology/topo_cluster.h"
 #include "topology/topo_graph.h"
 #include "topology/topo_route.h"
 
@@ -336,6 +338,50 @@ START_TEST(nvlink_domain_spanning_nodes)
 }
 END_TEST
 
+/*
+ * The rank arithmetic (topo_rank.h) as both views use it, against the cables the
+ * builder laid: rank r's PCIe cable ends at the NIC topo_graph_nic_of and
+ * topo_nic_of name, its NVLink cable at its domain's NVSwitch. The expected NIC is
+ * counted out, not computed: each node's GPUs fill its NICs in order, gpn / nics each.
+ */
+START_TEST(rank_arithmetic_matches_cables)
+{
+	static const int shapes[][4] = {/* nodes, gpus per node, NICs per node, NVLink domain */
+					{3, 4, 2, 4}, {2, 8, 8, 8}, {4, 4, 1, 2}, {4, 4, 4, 8}, {2, 6, 3, 3}, {5, 1, 1, 1}};
+	for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+		topo_spec s = spec(TOPO_SINGLE_SWITCH, shapes[k][0], shapes[k][1], shapes[k][2]);
+		topo_cluster c;
+		topo_graph *g;
+		int per_nic = shapes[k][1] / shapes[k][2], r = 0;
+		s.nvlink_domain = shapes[k][3];
+		g = make(&s);
+		memset(&c, 0, sizeof c);
+		c.nodes = shapes[k][0];
+		c.gpus_per_node = shapes[k][1];
+		c.nics_per_node = shapes[k][2];
+		c.domain_size = topo_rank_domain_size(shapes[k][3], shapes[k][1]);
+		ck_assert_int_eq(topo_rank_domain_size(0, shapes[k][1]), shapes[k][1]);
+		for (int node = 0, nic = 0; node < c.nodes; node++)
+			for (int n = 0; n < c.nics_per_node; n++, nic++)
+				for (int j = 0; j < per_nic; j++, r++) {
+					int cable_nic = g->links[g->pcie_up[r]].dst - g->v_nic0;
+					ck_assert_int_eq(cable_nic, nic);
+					ck_assert_int_eq(topo_graph_nic_of(g, r), nic);
+					ck_assert_int_eq(topo_nic_of(&c, r), nic);
+					ck_assert_int_eq(topo_node_of(&c, r), node);
+					ck_assert_int_eq(topo_domain_of(&c, r), topo_graph_domain_of(g, r));
+					if (g->gpu_up[r] >= 0)
+						ck_assert_int_eq(g->links[g->gpu_up[r]].dst - g->v_nvswitch0,
+								 topo_graph_domain_of(g, r));
+					else
+						ck_assert_int_eq(g->domain_size, 1);
+				}
+		ck_assert_int_eq(r, g->world);
+		topo_graph_destroy(g);
+	}
+}
+END_TEST
+
 START_TEST(custom_files)
 {
 	char path[1024];
@@ -456,6 +502,7 @@ Suite *topology_suite(void)
 	tcase_add_test(tc, hash_routes_are_paths_and_spread);
 	tcase_add_test(tc, even_split_fractions);
 	tcase_add_test(tc, nvlink_domain_spanning_nodes);
+	tcase_add_test(tc, rank_arithmetic_matches_cables);
 	tcase_add_test(tc, custom_files);
 	tcase_add_test(tc, custom_file_errors);
 	tcase_add_test(tc, from_scenario);

@@ -6,9 +6,10 @@
  * With a calibration profile (cluster.profile), its all-to-all tables set the NVLink
  * and NIC rates and latencies the scenario leaves at their defaults (hardware/hw_rates.h).
  *
- * Ranks are numbered node-major: rank r is GPU r % gpus_per_node of node
- * r / gpus_per_node. This is the first, switch-free view; fat-trees and rails come
- * with the flow-level network.
+ * Ranks are numbered node-major (topo_rank.h holds the rank arithmetic, shared with
+ * topo_graph.h). This is the first, switch-free view; fat-trees and rails come with
+ * the flow-level network (topo_graph.h). topo_cluster_init is O(1) plus reading the
+ * profile, if any.
  */
 #ifndef TOPO_CLUSTER_H
 #define TOPO_CLUSTER_H
@@ -16,6 +17,7 @@
 #include "common/ms_error.h"
 #include "profile/prof_profile.h"
 #include "scenario/scn_scenario.h"
+#include "topology/topo_rank.h"
 
 typedef struct topo_cluster {
 	int nodes;
@@ -37,28 +39,19 @@ int topo_cluster_init(topo_cluster *t, const scn_scenario *s, const prof_profile
 
 static inline int topo_node_of(const topo_cluster *t, int rank)
 {
-	return rank / t->gpus_per_node;
+	return topo_rank_node(rank, t->gpus_per_node);
 }
 
 /* The NVLink domain of a rank: GPUs of one domain talk over NVLink, others over NICs. */
 static inline int topo_domain_of(const topo_cluster *t, int rank)
 {
-	return rank / t->domain_size;
-}
-
-/* The most domains (NVLink domains, or nodes) of `per` GPUs that `members` consecutive
- * ranks can span, starting anywhere: one more than fit when the start is not aligned.
- * The router and the flow model size their per-domain tables with it. */
-static inline int topo_span_max(int members, int per)
-{
-	return (members + per - 2) / per + 1;
+	return topo_rank_domain(rank, t->domain_size);
 }
 
 /* Global index of the NIC rank uses to leave its node. */
 static inline int topo_nic_of(const topo_cluster *t, int rank)
 {
-	int local = rank % t->gpus_per_node;
-	return topo_node_of(t, rank) * t->nics_per_node + local / (t->gpus_per_node / t->nics_per_node);
+	return topo_rank_nic(rank, t->gpus_per_node, t->nics_per_node);
 }
 
 #endif

@@ -1,10 +1,10 @@
 /*
  * topo_graph.h - the cluster as a graph of directed links: GPUs, NVLink/NVSwitch
  * domains, the PCIe hop to each NIC, NICs and switches, for the flow-level network
- * (network/net_flow.h) and `moesim topo`.
+ * (network/net_model.h) and `moesim topo`.
  *
  * Vertices are numbered by kind: GPUs first (vertex g is rank g, numbered node-major
- * as topo_cluster.h does: rank r is GPU r % gpus_per_node of node r / gpus_per_node),
+ * as topo_rank.h does: rank r is GPU r % gpus_per_node of node r / gpus_per_node),
  * then one NVSwitch per NVLink domain of two or more GPUs, then NICs (NIC n is NIC
  * n % nics_per_node of node n / nics_per_node; GPU r uses topo_nic_of), then switches.
  * Every link is directed and comes with its reverse: links 2i and 2i+1 are the two
@@ -25,6 +25,10 @@
  * and may be shared read-only.
  *
  * Memory: O(V + E); building is O(V + E) (plus O(NICs x (V + E)) to check a custom file).
+ *
+ * Files: topo_graph.c (the object: spec, create, destroy), topo_build.c (the switch
+ * side of each generated shape), topo_file.c (custom files), topo_maxflow.c
+ * (bisection), topo_dot.c (DOT); topo_build.h is their internal interface.
  */
 #ifndef TOPO_GRAPH_H
 #define TOPO_GRAPH_H
@@ -35,6 +39,7 @@
 #include "common/ms_error.h"
 #include "profile/prof_profile.h"
 #include "scenario/scn_scenario.h"
+#include "topology/topo_rank.h"
 
 typedef enum { TOPO_SINGLE_SWITCH, TOPO_FAT_TREE, TOPO_RAIL, TOPO_CUSTOM } topo_shape;
 
@@ -124,13 +129,12 @@ topo_graph *topo_graph_from_scenario(const scn_scenario *s, const prof_profile *
 
 static inline int topo_graph_domain_of(const topo_graph *g, int gpu)
 {
-	return gpu / g->domain_size;
+	return topo_rank_domain(gpu, g->domain_size);
 }
 
 static inline int topo_graph_nic_of(const topo_graph *g, int gpu)
 {
-	int gpn = g->spec.gpus_per_node;
-	return (gpu / gpn) * g->spec.nics_per_node + (gpu % gpn) / (gpn / g->spec.nics_per_node);
+	return topo_rank_nic(gpu, g->spec.gpus_per_node, g->spec.nics_per_node);
 }
 
 const char *topo_link_class_name(int cls);
