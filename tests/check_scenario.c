@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "scenario/scn_scenario.h"
 #include "test_util.h"
@@ -213,6 +214,45 @@ START_TEST(resolved_round_trip)
 }
 END_TEST
 
+START_TEST(one_rule_for_named_files)
+{
+	/* Every key naming a file follows scn_resolve_path's rule, whatever the key. */
+	char path[512], out[512];
+	scn_scenario s;
+	ms_error err;
+	const char *keys[] = {"routing.trace", "cluster.profile", "network.file", "routing.placement_file"};
+	scn_overrides ov = {1, {"routing.placement_file=from/set.txt"}};
+	ms_error_clear(&err);
+	ck_assert_int_eq(load_variant(&s, &err, 0, NULL, "", &ov, path, sizeof path), MS_OK);
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		char dir[512];
+		const char *slash = strrchr(path, '/');
+		snprintf(dir, sizeof dir, "%.*s/rel/x.h5", (int)(slash - path), path);
+		/* From the file (or its default): the scenario file's directory. */
+		if (strcmp(keys[i], "routing.placement_file") != 0) {
+			ck_assert_int_eq(scn_resolve_path(&s, keys[i], "rel/x.h5", out, sizeof out, &err), MS_OK);
+			ck_assert_str_eq(out, dir);
+		}
+		/* Absolute: as given. */
+		ck_assert_int_eq(scn_resolve_path(&s, keys[i], "/abs/x.h5", out, sizeof out, &err), MS_OK);
+		ck_assert_str_eq(out, "/abs/x.h5");
+	}
+	/* From --set: the working directory, as typed. */
+	ck_assert_int_eq(scn_resolve_path(&s, "routing.placement_file", "from/set.txt", out, sizeof out, &err), MS_OK);
+	ck_assert_str_eq(out, "from/set.txt");
+	/* Too long for the buffer: an error naming the key's origin, no truncated name. */
+	ck_assert_int_eq(scn_resolve_path(&s, "routing.trace", "a/long/name.h5", out, 8, &err), MS_EINVAL);
+	ck_assert_msg(strstr(err.msg, "routing.trace: the path is longer than 7 bytes") != NULL, "%s", err.msg);
+	ck_assert_str_eq(out, "");
+	unlink(path);
+	/* The built-in default: the data directory's scenarios/ (the checkout here). */
+	ms_error_clear(&err);
+	ck_assert_int_eq(scn_scenario_load(&s, NULL, NULL, &err), MS_OK);
+	ck_assert_int_eq(scn_resolve_path(&s, "routing.trace", s.routing.trace, out, sizeof out, &err), MS_OK);
+	ck_assert_msg(strstr(out, "scenarios/traces/tiny-moe-4dom.h5") != NULL && access(out, R_OK) == 0, "%s", out);
+}
+END_TEST
+
 Suite *scenario_suite(void)
 {
 	Suite *s = suite_create("scenario");
@@ -224,6 +264,7 @@ Suite *scenario_suite(void)
 	tcase_add_test(tc, overrides);
 	tcase_add_test(tc, missing_file);
 	tcase_add_test(tc, resolved_round_trip);
+	tcase_add_test(tc, one_rule_for_named_files);
 	suite_add_tcase(s, tc);
 	return s;
 }
