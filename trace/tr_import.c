@@ -19,7 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "trace/tr_json.h"
+#include "common/ms_json.h"
 #include "trace/tr_npy.h"
 #include "trace/tr_writer.h"
 
@@ -346,13 +346,13 @@ static int slurp(const char *path, char **buf, size_t *len, ms_error *err)
 }
 
 /* A JSON integer field: 1 when present and an integer in [lo, hi], 0 when absent, -1 on error. */
-static int int_field(const tr__json *j, const tr__json_node *obj, const char *key, int64_t lo, int64_t hi, int64_t *v,
+static int int_field(const ms_json *j, const ms_json_node *obj, const char *key, int64_t lo, int64_t hi, int64_t *v,
 		     const char *where, ms_error *err)
 {
-	const tr__json_node *n = tr__json_get(j, obj, key);
-	if (!n || n->type == TJ_NULL)
+	const ms_json_node *n = ms_json_get(j, obj, key);
+	if (!n || n->type == MS_JSON_NULL)
 		return 0;
-	if (n->type != TJ_NUMBER || !n->is_int || n->i < lo || n->i > hi) {
+	if (n->type != MS_JSON_NUMBER || !n->is_int || n->i < lo || n->i > hi) {
 		MS_ERROR(err, MS_EINVAL, "%s: \"%s\" must be an integer in %lld..%lld", where, key, (long long)lo, (long long)hi);
 		return -1;
 	}
@@ -362,29 +362,29 @@ static int int_field(const tr__json *j, const tr__json_node *obj, const char *ke
 
 /* ---- generic jsonl ---- */
 
-static int jsonl_line(imp *m, tr__json *j, const char *path, int lineno, int pass, const tr_import_opts *o,
+static int jsonl_line(imp *m, ms_json *j, const char *path, int lineno, int pass, const tr_import_opts *o,
 		      ms_error *err)
 {
 	char where[1100];
-	const tr__json_node *root = &j->nodes[0], *ex, *pr, *dn;
+	const ms_json_node *root = ms_json_root(j), *ex, *pr, *dn;
 	int64_t layer, token, v;
 	int k, has_probs;
 	snprintf(where, sizeof where, "%s:%d", path, lineno);
-	if (root->type != TJ_OBJECT)
+	if (root->type != MS_JSON_OBJECT)
 		return MS_ERROR(err, MS_EINVAL, "%s: expected a JSON object per line", where);
 	if (int_field(j, root, "layer", 0, MAX_LAYERS - 1, &layer, where, err) <= 0 ||
 	    int_field(j, root, "token", 0, MAX_TOKENS - 1, &token, where, err) <= 0)
 		return err && err->code ? err->code
 					: MS_ERROR(err, MS_EINVAL, "%s: \"layer\" and \"token\" are required", where);
-	ex = tr__json_get(j, root, "experts");
-	if (!ex || ex->type != TJ_ARRAY || ex->len == 0 || ex->len > TR_MAX_EXPERTS)
+	ex = ms_json_get(j, root, "experts");
+	if (!ex || ex->type != MS_JSON_ARRAY || ex->count == 0 || ex->count > TR_MAX_EXPERTS)
 		return MS_ERROR(err, MS_EINVAL, "%s: \"experts\" must be a non-empty array of expert ids", where);
-	k = (int)ex->len;
-	pr = tr__json_get(j, root, "probs");
-	if (pr && pr->type == TJ_NULL)
+	k = (int)ex->count;
+	pr = ms_json_get(j, root, "probs");
+	if (pr && pr->type == MS_JSON_NULL)
 		pr = NULL;
 	has_probs = pr != NULL;
-	if (pr && (pr->type != TJ_ARRAY || pr->len != ex->len))
+	if (pr && (pr->type != MS_JSON_ARRAY || pr->count != ex->count))
 		return MS_ERROR(err, MS_EINVAL, "%s: \"probs\" must be an array as long as \"experts\" (%d)", where, k);
 	if (pass == 1) {
 		if (m->K == 0) {
@@ -405,20 +405,20 @@ static int jsonl_line(imp *m, tr__json *j, const char *path, int lineno, int pas
 		int16_t *id = m->ids + cell * m->K;
 		float *sc = m->scores + cell * m->K;
 		tr_token *tk = &m->tok[token];
-		const tr__json_node *e = tr__json_first(j, ex), *p = tr__json_first(j, pr);
+		const ms_json_node *e = ms_json_first(j, ex), *p = ms_json_first(j, pr);
 		int rc;
 		if (m->have[cell])
 			return MS_ERROR(err, MS_EINVAL, "%s: layer %lld of token %lld was already given", where, (long long)layer,
 					(long long)token);
 		m->have[cell] = 1;
-		for (int q = 0; q < k; q++, e = tr__json_next(j, e)) {
-			if (e->type != TJ_NUMBER || !e->is_int || e->i < 0 || e->i >= TR_MAX_EXPERTS ||
+		for (int q = 0; q < k; q++, e = ms_json_next(j, e)) {
+			if (e->type != MS_JSON_NUMBER || !e->is_int || e->i < 0 || e->i >= TR_MAX_EXPERTS ||
 			    (o->experts > 0 && e->i >= o->experts))
 				return MS_ERROR(err, MS_EINVAL, "%s: \"experts\"[%d] must be an expert id in 0..%d", where, q,
 						(o->experts > 0 ? o->experts : TR_MAX_EXPERTS) - 1);
 			id[q] = (int16_t)e->i;
 			if (p) {
-				if (p->type != TJ_NUMBER || !isfinite(p->d))
+				if (p->type != MS_JSON_NUMBER || !isfinite(p->d))
 					return MS_ERROR(err, MS_EINVAL, "%s: \"probs\"[%d] must be a finite number", where, q);
 				sc[q] = (float)p->d;
 				if (m->kind != TR_SCORE_OTHER && (sc[q] < 0 || sc[q] > 1))
@@ -429,7 +429,7 @@ static int jsonl_line(imp *m, tr__json *j, const char *path, int lineno, int pas
 							"%s: \"probs\"[%d] = %g exceeds \"probs\"[%d]: softmax probabilities must be listed "
 							"best first (sort them, or pass --score-kind other)",
 							where, q, p->d, q - 1);
-				p = tr__json_next(j, p);
+				p = ms_json_next(j, p);
 			} else {
 				sc[q] = 1.0f / (float)k;
 			}
@@ -468,14 +468,14 @@ static int jsonl_line(imp *m, tr__json *j, const char *path, int lineno, int pas
 				m->mask[token] |= (uint8_t)f[i].bit;
 			}
 		}
-		dn = tr__json_get(j, root, "domain");
-		if (dn && dn->type != TJ_NULL) {
+		dn = ms_json_get(j, root, "domain");
+		if (dn && dn->type != MS_JSON_NULL) {
 			char num[32];
 			const char *name;
 			int d;
-			if (dn->type == TJ_STRING) {
-				name = tr__json_str(j, dn);
-			} else if (dn->type == TJ_NUMBER && dn->is_int && dn->i >= 0 && dn->i < 32767) {
+			if (dn->type == MS_JSON_STRING) {
+				name = ms_json_str(j, dn);
+			} else if (dn->type == MS_JSON_NUMBER && dn->is_int && dn->i >= 0 && dn->i < 32767) {
 				snprintf(num, sizeof num, "%lld", (long long)dn->i);
 				name = num;
 			} else {
@@ -497,11 +497,11 @@ static int jsonl_line(imp *m, tr__json *j, const char *path, int lineno, int pas
 
 static int import_jsonl(imp *m, const char *const *inputs, int n, const tr_import_opts *o, ms_error *err)
 {
-	tr__json j;
+	ms_json j;
 	char *line = NULL;
 	size_t cap = 0;
 	int rc = MS_OK;
-	tr__json_init(&j);
+	ms_json_init(&j);
 	m->kind = TR_SCORE_OTHER;
 	for (int pass = 1; pass <= 2 && rc == MS_OK; pass++) {
 		if (pass == 2) {
@@ -541,16 +541,14 @@ static int import_jsonl(imp *m, const char *const *inputs, int n, const tr_impor
 					b--;
 				if (a == b)
 					continue;
-				if (tr__json_parse(&j, line + a, b - a) < 0)
-					rc = MS_ERROR(err, MS_EINVAL, "%s:%d: not JSON: %s", inputs[f], lineno, j.err);
-				else
+				if ((rc = ms_json_parse(&j, line, b, inputs[f], lineno, err)) == MS_OK)
 					rc = jsonl_line(m, &j, inputs[f], lineno, pass, o, err);
 			}
 			fclose(fp);
 		}
 	}
 	free(line);
-	tr__json_free(&j);
+	ms_json_fini(&j);
 	snprintf(m->source, sizeof m->source, "moesim trace import --format jsonl from %s%s%s", inputs[0],
 		 n > 1 ? " and more" : "", m->has_scores ? "" : " (no probabilities recorded: scores set to 1/depth)");
 	return rc;
@@ -559,7 +557,7 @@ static int import_jsonl(imp *m, const char *const *inputs, int n, const tr_impor
 /* ---- vLLM ---- */
 
 /* Appends one [tokens, layers, k] block of ids as a new sequence (or its continuation). */
-static int vllm_add(imp *m, const tr__npy *a, const tr__json *j, const tr__json_node *list, int64_t n, int L, int k,
+static int vllm_add(imp *m, const tr__npy *a, const ms_json *j, const ms_json_node *list, int64_t n, int L, int k,
 		    int64_t seq, int32_t pos0, const char *where, ms_error *err)
 {
 	int rc;
@@ -573,17 +571,17 @@ static int vllm_add(imp *m, const tr__npy *a, const tr__json *j, const tr__json_
 	if ((rc = imp_reserve(m, m->T + n, err)) < 0)
 		return rc;
 	{
-		const tr__json_node *tn = list ? tr__json_first(j, list) : NULL;
+		const ms_json_node *tn = list ? ms_json_first(j, list) : NULL;
 		for (int64_t t = 0; t < n; t++) {
 			int64_t T = m->T + t;
-			const tr__json_node *ln = tn ? tr__json_first(j, tn) : NULL;
-			if (tn && (tn->type != TJ_ARRAY || (int)tn->len != L))
+			const ms_json_node *ln = tn ? ms_json_first(j, tn) : NULL;
+			if (tn && (tn->type != MS_JSON_ARRAY || (int)tn->count != L))
 				return MS_ERROR(err, MS_EINVAL, "%s: token %lld: expected %d layers", where, (long long)t, L);
 			for (int l = 0; l < L; l++) {
 				int16_t *id = m->ids + ((size_t)T * L + l) * k;
-				const tr__json_node *en = ln ? tr__json_first(j, ln) : NULL;
+				const ms_json_node *en = ln ? ms_json_first(j, ln) : NULL;
 				char w2[1200];
-				if (ln && (ln->type != TJ_ARRAY || (int)ln->len != k))
+				if (ln && (ln->type != MS_JSON_ARRAY || (int)ln->count != k))
 					return MS_ERROR(err, MS_EINVAL, "%s: token %lld, layer %d: expected %d expert ids", where,
 							(long long)t, l, k);
 				for (int q = 0; q < k; q++) {
@@ -592,11 +590,11 @@ static int vllm_add(imp *m, const tr__npy *a, const tr__json *j, const tr__json_
 						int64_t ix[3] = {t, l, q};
 						v = tr__npy_get_int(a, tr__npy_flat(a, ix));
 					} else {
-						if (en->type != TJ_NUMBER || !en->is_int)
+						if (en->type != MS_JSON_NUMBER || !en->is_int)
 							return MS_ERROR(err, MS_EINVAL, "%s: token %lld, layer %d: expert ids must be integers",
 									where, (long long)t, l);
 						v = en->i;
-						en = tr__json_next(j, en);
+						en = ms_json_next(j, en);
 					}
 					if (v < 0 || v >= TR_MAX_EXPERTS)
 						return MS_ERROR(err, MS_EINVAL, "%s: token %lld, layer %d: expert id %lld is out of range",
@@ -609,13 +607,13 @@ static int vllm_add(imp *m, const tr__npy *a, const tr__json *j, const tr__json_
 					return rc;
 				m->have[(size_t)T * L + l] = 1;
 				if (ln)
-					ln = tr__json_next(j, ln);
+					ln = ms_json_next(j, ln);
 			}
 			m->tok[T].sequence = seq;
 			m->tok[T].position = (int32_t)(pos0 + t);
 			m->mask[T] = M_SEQ | M_POS;
 			if (tn)
-				tn = tr__json_next(j, tn);
+				tn = ms_json_next(j, tn);
 		}
 	}
 	m->T += n;
@@ -623,7 +621,7 @@ static int vllm_add(imp *m, const tr__npy *a, const tr__json *j, const tr__json_
 }
 
 /* Adds a routed-experts value: a .npy buffer, a base64 .npy string or nested lists. */
-static int vllm_value(imp *m, const tr__json *j, const tr__json_node *v, const unsigned char *npy, size_t npy_len,
+static int vllm_value(imp *m, const ms_json *j, const ms_json_node *v, const unsigned char *npy, size_t npy_len,
 		      int64_t seq, int32_t pos0, int64_t *added, const char *where, ms_error *err)
 {
 	tr__npy a;
@@ -632,8 +630,8 @@ static int vllm_value(imp *m, const tr__json *j, const tr__json_node *v, const u
 	size_t dlen;
 	int rc;
 	*added = 0;
-	if (v && v->type == TJ_STRING) {
-		if (tr__base64_decode(tr__json_str(j, v), v->len, &dec, &dlen) < 0)
+	if (v && v->type == MS_JSON_STRING) {
+		if (tr__base64_decode(ms_json_str(j, v), v->len, &dec, &dlen) < 0)
 			return MS_ERROR(err, MS_EINVAL, "%s: routed experts string is not base64", where);
 		npy = dec;
 		npy_len = dlen;
@@ -657,51 +655,51 @@ static int vllm_value(imp *m, const tr__json *j, const tr__json_node *v, const u
 		free(dec);
 		return rc;
 	}
-	if (!v || v->type == TJ_NULL)
+	if (!v || v->type == MS_JSON_NULL)
 		return MS_OK;
-	if (v->type != TJ_ARRAY)
+	if (v->type != MS_JSON_ARRAY)
 		return MS_ERROR(err, MS_EINVAL, "%s: routed experts must be a base64 .npy string or nested lists", where);
-	if (v->len == 0)
+	if (v->count == 0)
 		return MS_OK;
 	{
-		const tr__json_node *t0 = tr__json_first(j, v), *l0 = tr__json_first(j, t0);
-		if (t0->type != TJ_ARRAY || !l0 || l0->type != TJ_ARRAY || l0->len == 0)
+		const ms_json_node *t0 = ms_json_first(j, v), *l0 = ms_json_first(j, t0);
+		if (t0->type != MS_JSON_ARRAY || !l0 || l0->type != MS_JSON_ARRAY || l0->count == 0)
 			return MS_ERROR(err, MS_EINVAL, "%s: routed experts lists must be [tokens][moe_layers][top_k]", where);
-		rc = vllm_add(m, NULL, j, v, (int64_t)v->len, (int)t0->len, (int)l0->len, seq, pos0, where, err);
+		rc = vllm_add(m, NULL, j, v, (int64_t)v->count, (int)t0->count, (int)l0->count, seq, pos0, where, err);
 		if (rc == MS_OK)
-			*added = (int64_t)v->len;
+			*added = (int64_t)v->count;
 		return rc;
 	}
 }
 
 /* One response object: prompt_routed_experts, then each choice's routed_experts. */
-static int vllm_response(imp *m, const tr__json *j, const tr__json_node *r, int64_t *seq, const char *where,
+static int vllm_response(imp *m, const ms_json *j, const ms_json_node *r, int64_t *seq, const char *where,
 			 ms_error *err)
 {
-	const tr__json_node *prompt, *choices, *direct;
+	const ms_json_node *prompt, *choices, *direct;
 	int64_t plen = 0, got;
 	int rc, any = 0;
-	if (r->type != TJ_OBJECT)
+	if (r->type != MS_JSON_OBJECT)
 		return MS_ERROR(err, MS_EINVAL, "%s: expected a JSON object (a vLLM response or completion output)", where);
-	prompt = tr__json_get(j, r, "prompt_routed_experts");
-	choices = tr__json_get(j, r, "choices");
-	direct = tr__json_get(j, r, "routed_experts");
-	if (prompt && prompt->type != TJ_NULL) {
+	prompt = ms_json_get(j, r, "prompt_routed_experts");
+	choices = ms_json_get(j, r, "choices");
+	direct = ms_json_get(j, r, "routed_experts");
+	if (prompt && prompt->type != MS_JSON_NULL) {
 		if ((rc = vllm_value(m, j, prompt, NULL, 0, *seq, 0, &plen, where, err)) < 0)
 			return rc;
 		any = 1;
 	}
-	if (choices && choices->type == TJ_ARRAY) {
+	if (choices && choices->type == MS_JSON_ARRAY) {
 		int c = 0;
-		for (const tr__json_node *ch = tr__json_first(j, choices); ch; ch = tr__json_next(j, ch), c++) {
+		for (const ms_json_node *ch = ms_json_first(j, choices); ch; ch = ms_json_next(j, ch), c++) {
 			/* Choice 0 continues the prompt's sequence; later choices are sequences of their own. */
 			int64_t s = c == 0 ? *seq : ++*seq;
-			if ((rc = vllm_value(m, j, tr__json_get(j, ch, "routed_experts"), NULL, 0, s, (int32_t)plen, &got, where,
+			if ((rc = vllm_value(m, j, ms_json_get(j, ch, "routed_experts"), NULL, 0, s, (int32_t)plen, &got, where,
 					     err)) < 0)
 				return rc;
 			any |= got > 0;
 		}
-	} else if (direct && direct->type != TJ_NULL) {
+	} else if (direct && direct->type != MS_JSON_NULL) {
 		if ((rc = vllm_value(m, j, direct, NULL, 0, *seq, (int32_t)plen, &got, where, err)) < 0)
 			return rc;
 		any = 1;
@@ -719,8 +717,8 @@ static int import_vllm(imp *m, const char *const *inputs, int n, const tr_import
 {
 	int64_t seq = 0;
 	int rc = MS_OK;
-	tr__json j;
-	tr__json_init(&j);
+	ms_json j;
+	ms_json_init(&j);
 	m->kind = TR_SCORE_OTHER;
 	if (o->score_kind_set && o->score_kind != TR_SCORE_OTHER)
 		return MS_ERROR(err, MS_EINVAL, "--score-kind: vLLM records expert ids only, no scores");
@@ -733,11 +731,11 @@ static int import_vllm(imp *m, const char *const *inputs, int n, const tr_import
 			int64_t got;
 			rc = vllm_value(m, NULL, NULL, (const unsigned char *)buf, len, seq, 0, &got, inputs[f], err);
 			seq++;
-		} else if (tr__json_parse(&j, buf, len) == 0) {
+		} else if (ms_json_parse(&j, buf, len, inputs[f], MS_JSON_FILE, NULL) == MS_OK) {
 			/* One JSON document: a response, or an array of responses. */
-			const tr__json_node *root = &j.nodes[0];
-			if (root->type == TJ_ARRAY) {
-				for (const tr__json_node *r = tr__json_first(&j, root); r && rc == MS_OK; r = tr__json_next(&j, r))
+			const ms_json_node *root = ms_json_root(&j);
+			if (root->type == MS_JSON_ARRAY) {
+				for (const ms_json_node *r = ms_json_first(&j, root); r && rc == MS_OK; r = ms_json_next(&j, r))
 					rc = vllm_response(m, &j, r, &seq, inputs[f], err);
 			} else {
 				rc = vllm_response(m, &j, root, &seq, inputs[f], err);
@@ -756,17 +754,19 @@ static int import_vllm(imp *m, const char *const *inputs, int n, const tr_import
 					b--;
 				snprintf(where, sizeof where, "%s:%d", inputs[f], lineno);
 				if (a < b) {
-					if (tr__json_parse(&j, p + a, b - a) < 0)
-						rc = MS_ERROR(err, MS_EINVAL, "%s: neither a .npy array nor JSON: %s", where, j.err);
+					ms_error perr;
+					ms_error_clear(&perr);
+					if ((rc = ms_json_parse(&j, p, b, inputs[f], lineno, &perr)) < 0)
+						rc = MS_ERROR(err, rc, "%s (the file is neither a .npy array nor JSON)", perr.msg);
 					else
-						rc = vllm_response(m, &j, &j.nodes[0], &seq, where, err);
+						rc = vllm_response(m, &j, ms_json_root(&j), &seq, where, err);
 				}
 				p = nl ? nl + 1 : end;
 			}
 		}
 		free(buf);
 	}
-	tr__json_free(&j);
+	ms_json_fini(&j);
 	snprintf(m->source, sizeof m->source,
 		 "moesim trace import --format vllm from %s%s (vLLM routed_experts: expert ids only; scores set to 1/top_k)",
 		 inputs[0], n > 1 ? " and more" : "");
@@ -826,18 +826,18 @@ static float bf16_to_float(const unsigned char *p)
 	return x;
 }
 
-static int megatron_line(imp *m, mstate *s, tr__json *j, const char *path, int fidx, int lineno, int pass,
+static int megatron_line(imp *m, mstate *s, ms_json *j, const char *path, int fidx, int lineno, int pass,
 			 int64_t *rec, const tr_import_opts *o, ms_error *err)
 {
 	char where[1100];
-	const tr__json_node *root = &j->nodes[0], *blk, *ti;
+	const ms_json_node *root = ms_json_root(j), *blk, *ti;
 	int64_t step, layer, rank, ntok, topk, loff = -1, v;
 	int lwidth = 0;
 	snprintf(where, sizeof where, "%s:%d", path, lineno);
-	if (root->type != TJ_OBJECT)
+	if (root->type != MS_JSON_OBJECT)
 		return MS_ERROR(err, MS_EINVAL, "%s: expected a JSON object (a Megatron router trace record)", where);
-	blk = tr__json_get(j, root, "block");
-	if (blk && blk->type == TJ_STRING && strcmp(tr__json_str(j, blk), "decoder") != 0) {
+	blk = ms_json_get(j, root, "block");
+	if (blk && blk->type == MS_JSON_STRING && strcmp(ms_json_str(j, blk), "decoder") != 0) {
 		if (pass == 1)
 			s->skipped++;
 		return MS_OK; /* MTP heads are not MoE layers of the model proper */
@@ -852,15 +852,15 @@ static int megatron_line(imp *m, mstate *s, tr__json *j, const char *path, int f
 						   "%s: a router trace record needs \"step\", \"layer\", \"rank\", \"num_tokens\", "
 						   "\"topk\"",
 						   where);
-	ti = tr__json_get(j, root, "top_indices");
-	if (!ti || ti->type != TJ_ARRAY || (int64_t)ti->len != ntok)
+	ti = ms_json_get(j, root, "top_indices");
+	if (!ti || ti->type != MS_JSON_ARRAY || (int64_t)ti->count != ntok)
 		return MS_ERROR(err, MS_EINVAL, "%s: \"top_indices\" must be an array of num_tokens = %lld rows", where,
 				(long long)ntok);
 	if (int_field(j, root, "logit_offset", 0, INT64_MAX, &v, where, err) > 0) {
-		const tr__json_node *shape = tr__json_get(j, root, "logit_shape"), *a, *b;
-		a = tr__json_first(j, shape);
-		b = tr__json_next(j, a);
-		if (!shape || shape->type != TJ_ARRAY || shape->len != 2 || !a->is_int || !b->is_int || a->i != ntok ||
+		const ms_json_node *shape = ms_json_get(j, root, "logit_shape"), *a, *b;
+		a = ms_json_first(j, shape);
+		b = ms_json_next(j, a);
+		if (!shape || shape->type != MS_JSON_ARRAY || shape->count != 2 || !a->is_int || !b->is_int || a->i != ntok ||
 		    b->i < 1 || b->i > TR_MAX_EXPERTS)
 			return MS_ERROR(err, MS_EINVAL, "%s: \"logit_shape\" must be [num_tokens, num_experts]", where);
 		loff = v;
@@ -912,22 +912,22 @@ static int megatron_line(imp *m, mstate *s, tr__json *j, const char *path, int f
 		}
 		{
 			int64_t t = r->t0;
-			const tr__json_node *row = tr__json_first(j, ti);
-			for (int64_t i = 0; i < ntok && rc == MS_OK; i++, t++, row = tr__json_next(j, row)) {
+			const ms_json_node *row = ms_json_first(j, ti);
+			for (int64_t i = 0; i < ntok && rc == MS_OK; i++, t++, row = ms_json_next(j, row)) {
 				size_t cell = (size_t)t * L + (size_t)r->li;
 				int16_t *id = m->ids + cell * K;
 				float *sc = m->scores + cell * K;
-				const tr__json_node *e;
+				const ms_json_node *e;
 				char w2[1200];
-				if (row->type != TJ_ARRAY || (int)row->len != K) {
+				if (row->type != MS_JSON_ARRAY || (int)row->count != K) {
 					rc = MS_ERROR(err, MS_EINVAL, "%s: top_indices[%lld] must list topk = %d experts", where,
 						      (long long)i, K);
 					break;
 				}
-				e = tr__json_first(j, row);
-				for (int q = 0; q < K; q++, e = tr__json_next(j, e)) {
+				e = ms_json_first(j, row);
+				for (int q = 0; q < K; q++, e = ms_json_next(j, e)) {
 					int lim = LE > 0 ? LE : o->experts > 0 ? o->experts : TR_MAX_EXPERTS;
-					if (e->type != TJ_NUMBER || !e->is_int || e->i < 0 || e->i >= lim) {
+					if (e->type != MS_JSON_NUMBER || !e->is_int || e->i < 0 || e->i >= lim) {
 						rc = MS_ERROR(err, MS_EINVAL, "%s: top_indices[%lld][%d] must be an expert id in 0..%d", where,
 							      (long long)i, q, lim - 1);
 						break;
@@ -1200,9 +1200,9 @@ static int import_megatron(imp *m, const char *const *inputs, int n, const tr_im
 	int nfiles = 0, rc;
 	size_t cap = 0;
 	mstate s;
-	tr__json j;
+	ms_json j;
 	memset(&s, 0, sizeof s);
-	tr__json_init(&j);
+	ms_json_init(&j);
 	if ((rc = megatron_files(inputs, n, &files, &nfiles, err)) < 0)
 		return rc;
 	for (int pass = 1; pass <= 2 && rc == MS_OK; pass++) {
@@ -1255,9 +1255,7 @@ static int import_megatron(imp *m, const char *const *inputs, int n, const tr_im
 					b--;
 				if (b == 0)
 					continue;
-				if (tr__json_parse(&j, line, b) < 0)
-					rc = MS_ERROR(err, MS_EINVAL, "%s:%d: not JSON: %s", files[f], lineno, j.err);
-				else
+				if ((rc = ms_json_parse(&j, line, b, files[f], lineno, err)) == MS_OK)
 					rc = megatron_line(m, &s, &j, files[f], f, lineno, pass, &rec, o, err);
 			}
 			fclose(fp);
@@ -1280,7 +1278,7 @@ static int import_megatron(imp *m, const char *const *inputs, int n, const tr_im
 	free(line);
 	free(s.r);
 	free(s.layers);
-	tr__json_free(&j);
+	ms_json_fini(&j);
 	return rc;
 }
 
