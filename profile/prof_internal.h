@@ -61,30 +61,4 @@ int prof__format_float(double v, int sig, char *buf, size_t len);
 void prof__w_float_sig(prof__w *w, const char *key, double value, int sig);
 void prof__w_float_array_sig(prof__w *w, const char *key, const double *v, int n, int sig);
 
-/*
- * A small JSON reader for nccl-tests' -J output (RFC 8259; no streaming, depth at most
- * 64). Values remember their line for messages.
- */
-typedef enum { PROF__J_NULL, PROF__J_BOOL, PROF__J_NUM, PROF__J_STR, PROF__J_ARR, PROF__J_OBJ } prof__jtype;
-
-typedef struct prof__json {
-	prof__jtype type;
-	int line, col;            /* where the value starts (1-based) */
-	double num;               /* PROF__J_NUM */
-	int boolean;              /* PROF__J_BOOL */
-	char *str;                /* PROF__J_STR */
-	int n;                    /* PROF__J_ARR, PROF__J_OBJ: items */
-	struct prof__json *items; /* [n] */
-	char **keys;              /* PROF__J_OBJ: [n] */
-} prof__json;
-
-/* Parses text (len bytes) into *out; name is used in messages ("run.json:12: ..."). */
-int prof__json_parse(const char *text, size_t len, const char *name, prof__json *out, ms_error *err);
-
-/* Frees what prof__json_parse allocated under v (not v itself). */
-void prof__json_free(prof__json *v);
-
-/* The member key of object o, or NULL (also when o is not an object). */
-const prof__json *prof__json_get(const prof__json *o, const char *key);
-
 #endif

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/ms_json.h"
 #include "profile/prof_internal.h"
 
 #define MAX_FILE_BYTES (256L << 20)
@@ -364,116 +365,122 @@ static int read_text(reader *R, char *text)
 /* --- JSON -------------------------------------------------------------------------- */
 
 /* JSON positions are line:column: nccl-tests writes the whole document on one line. */
-static int jerr(reader *R, const prof__json *at, const char *fmt, const char *a, const char *b)
+static int jerr(reader *R, const ms_json_node *at, const char *fmt, const char *a, const char *b)
 {
 	return MS_ERROR(R->err, MS_EFORMAT, "%s:%d:%d: %s%s%s", R->path, at ? at->line : 1, at ? at->col : 1, a, fmt, b);
 }
 
 /* The number o.key; *v = 0 and 1 returned when it is absent or null and not required. */
-static int jnum(reader *R, const prof__json *o, const char *where, const char *key, int required, double *v)
+static int jnum(reader *R, const ms_json *j, const ms_json_node *o, const char *where, const char *key, int required,
+		double *v)
 {
-	const prof__json *m = prof__json_get(o, key);
+	const ms_json_node *m = ms_json_get(j, o, key);
 	char what[640];
 	snprintf(what, sizeof what, "%s%s%s", where, where[0] ? "." : "", key);
-	if (!m || m->type == PROF__J_NULL) {
+	if (!m || m->type == MS_JSON_NULL) {
 		*v = 0;
 		return required ? jerr(R, m ? m : o, " is missing", what, "") : 1;
 	}
-	if (m->type == PROF__J_STR && strcmp(m->str, "nan") == 0)
+	if (m->type == MS_JSON_STRING && strcmp(ms_json_str(j, m), "nan") == 0)
 		return jerr(R, m, " is \"nan\": nccl-tests could not time it", what, "");
-	if (m->type != PROF__J_NUM)
+	if (m->type != MS_JSON_NUMBER)
 		return jerr(R, m, " must be a number", what, "");
-	*v = m->num;
+	*v = m->d;
 	return MS_OK;
 }
 
 static int read_json(reader *R, const char *text, size_t len)
 {
-	prof__json root;
-	const prof__json *args, *cfg, *devs, *res, *oob, *abw, *v;
-	int rc = prof__json_parse(text, len, R->path, &root, R->err);
+	ms_json j;
+	const ms_json_node *root, *args, *cfg, *devs, *res, *oob, *abw, *v;
+	int rc, i;
 	double d;
-	if (rc < 0)
-		return rc;
-	if (root.type != PROF__J_OBJ) {
-		rc = jerr(R, &root, "the JSON is not an object: not nccl-tests -J output", "", "");
+	ms_json_init(&j);
+	if ((rc = ms_json_parse(&j, text, len, R->path, MS_JSON_FILE, R->err)) < 0)
+		goto done;
+	root = ms_json_root(&j);
+	if (root->type != MS_JSON_OBJECT) {
+		rc = jerr(R, root, "the JSON is not an object: not nccl-tests -J output", "", "");
 		goto done;
 	}
-	if ((args = prof__json_get(&root, "args")) && args->type == PROF__J_ARR) {
+	if ((args = ms_json_get(&j, root, "args")) && args->type == MS_JSON_ARRAY) {
 		size_t used = 0;
-		for (int i = 0; i < args->n; i++) {
-			const prof__json *a = &args->items[i];
-			if (a->type != PROF__J_STR)
+		i = 0;
+		for (const ms_json_node *a = ms_json_first(&j, args); a; a = ms_json_next(&j, a), i++) {
+			if (a->type != MS_JSON_STRING)
 				continue;
 			if (i == 0) {
-				set_program(R, a->str, a->line);
+				set_program(R, ms_json_str(&j, a), a->line);
 				R->prog_col = a->col;
 			}
 			if (used < sizeof R->r->command)
 				used += (size_t)snprintf(R->r->command + used, sizeof R->r->command - used, "%s%s", i ? " " : "",
-							 a->str);
+							 ms_json_str(&j, a));
 		}
 	}
-	if ((v = prof__json_get(&root, "nccl_version")) && v->type == PROF__J_NUM)
-		nccl_code_string((long)v->num, R->r->nccl, sizeof R->r->nccl);
-	if ((v = prof__json_get(&root, "start_time")) && v->type == PROF__J_STR)
-		snprintf(R->r->date, sizeof R->r->date, "%s", v->str);
-	cfg = prof__json_get(&root, "config");
+	if ((v = ms_json_get(&j, root, "nccl_version")) && v->type == MS_JSON_NUMBER)
+		nccl_code_string((long)v->d, R->r->nccl, sizeof R->r->nccl);
+	if ((v = ms_json_get(&j, root, "start_time")) && v->type == MS_JSON_STRING)
+		snprintf(R->r->date, sizeof R->r->date, "%s", ms_json_str(&j, v));
+	cfg = ms_json_get(&j, root, "config");
 	if (cfg) {
 		double nt = 0, ng = 0;
-		if ((rc = jnum(R, cfg, "config", "nthreads", 0, &nt)) < 0 || (rc = jnum(R, cfg, "config", "ngpus", 0, &ng)) < 0 ||
-		    (rc = jnum(R, cfg, "config", "iterations", 0, &d)) < 0)
+		if ((rc = jnum(R, &j, cfg, "config", "nthreads", 0, &nt)) < 0 ||
+		    (rc = jnum(R, &j, cfg, "config", "ngpus", 0, &ng)) < 0 ||
+		    (rc = jnum(R, &j, cfg, "config", "iterations", 0, &d)) < 0)
 			goto done;
 		R->r->iters = (int)d;
-		if ((rc = jnum(R, cfg, "config", "warmup_iters", 0, &d)) < 0)
+		if ((rc = jnum(R, &j, cfg, "config", "warmup_iters", 0, &d)) < 0)
 			goto done;
 		R->r->warmup = (int)d;
-		devs = prof__json_get(cfg, "devices");
-		if (devs && devs->type == PROF__J_ARR && devs->n > 0) {
+		devs = ms_json_get(&j, cfg, "devices");
+		if (devs && devs->type == MS_JSON_ARRAY && devs->count > 0) {
 			/* One entry per process (its first GPU): ranks = processes x threads x GPUs. */
-			for (int i = 0; i < devs->n; i++) {
-				const prof__json *h = prof__json_get(&devs->items[i], "hostname");
-				const prof__json *gi = prof__json_get(&devs->items[i], "device_info");
-				if (h && h->type == PROF__J_STR)
-					add_host(R, h->str);
-				if (i == 0 && gi && gi->type == PROF__J_STR)
-					snprintf(R->r->gpu, sizeof R->r->gpu, "%s", gi->str);
+			i = 0;
+			for (const ms_json_node *e = ms_json_first(&j, devs); e; e = ms_json_next(&j, e), i++) {
+				const ms_json_node *h = ms_json_get(&j, e, "hostname");
+				const ms_json_node *gi = ms_json_get(&j, e, "device_info");
+				if (h && h->type == MS_JSON_STRING)
+					add_host(R, ms_json_str(&j, h));
+				if (i == 0 && gi && gi->type == MS_JSON_STRING)
+					snprintf(R->r->gpu, sizeof R->r->gpu, "%s", ms_json_str(&j, gi));
 			}
 			if (nt >= 1 && ng >= 1)
-				R->max_rank = (int)(devs->n * nt * ng) - 1;
+				R->max_rank = (int)((double)devs->count * nt * ng) - 1;
 			R->rank_line = devs->line;
 			R->rank_col = devs->col;
 		}
 	}
 	rc = MS_OK;
-	if ((oob = prof__json_get(&root, "out_of_bounds")) && (v = prof__json_get(oob, "okay")) &&
-	    ((v->type == PROF__J_STR && strcmp(v->str, "false") == 0) || (v->type == PROF__J_BOOL && !v->boolean))) {
+	if ((oob = ms_json_get(&j, root, "out_of_bounds")) && (v = ms_json_get(&j, oob, "okay")) &&
+	    ((v->type == MS_JSON_STRING && strcmp(ms_json_str(&j, v), "false") == 0) || v->type == MS_JSON_FALSE)) {
 		rc = jerr(R, v, "nccl-tests reports out-of-bounds values: the run is not a valid measurement", "", "");
 		goto done;
 	}
-	if ((abw = prof__json_get(&root, "average_bus_bandwidth")) && (v = prof__json_get(abw, "bandwidth")) &&
-	    v->type == PROF__J_NUM)
-		R->r->avg_busbw_GBps = v->num;
-	res = prof__json_get(&root, "results");
-	if (!res || res->type != PROF__J_ARR) {
-		rc = jerr(R, res ? res : &root, "no \"results\" list: not nccl-tests -J output (or the run was cut short)", "",
+	if ((abw = ms_json_get(&j, root, "average_bus_bandwidth")) && (v = ms_json_get(&j, abw, "bandwidth")) &&
+	    v->type == MS_JSON_NUMBER)
+		R->r->avg_busbw_GBps = v->d;
+	res = ms_json_get(&j, root, "results");
+	if (!res || res->type != MS_JSON_ARRAY) {
+		rc = jerr(R, res ? res : root, "no \"results\" list: not nccl-tests -J output (or the run was cut short)", "",
 			  "");
 		goto done;
 	}
-	for (int i = 0; i < res->n && rc == MS_OK; i++) {
-		const prof__json *e = &res->items[i], *side;
+	i = 0;
+	for (const ms_json_node *e = ms_json_first(&j, res); e && rc == MS_OK; e = ms_json_next(&j, e), i++) {
+		const ms_json_node *side;
 		const char *key = R->r->columns;
 		char where[96];
 		double size, t, alg, bus, wrong;
 		snprintf(where, sizeof where, "results[%d]", i);
-		if (e->type != PROF__J_OBJ) {
+		if (e->type != MS_JSON_OBJECT) {
 			rc = jerr(R, e, " is not an object", where, "");
 			break;
 		}
-		if ((rc = jnum(R, e, where, "size", 1, &size)) < 0)
+		if ((rc = jnum(R, &j, e, where, "size", 1, &size)) < 0)
 			break;
-		side = prof__json_get(e, key);
-		if (!side || side->type != PROF__J_OBJ) {
+		side = ms_json_get(&j, e, key);
+		if (!side || side->type != MS_JSON_OBJECT) {
 			char what[640];
 			snprintf(what, sizeof what, "%s.%s is %s", where, key, side ? "null" : "missing");
 			rc = jerr(R, side ? side : e, what, "",
@@ -481,9 +488,10 @@ static int read_json(reader *R, const char *text, size_t len)
 			break;
 		}
 		snprintf(where + strlen(where), sizeof where - strlen(where), ".%s", key);
-		if ((rc = jnum(R, side, where, prof__json_get(side, "cpu_time") ? "cpu_time" : "time", 1, &t)) < 0 ||
-		    (rc = jnum(R, side, where, "alg_bw", 1, &alg)) < 0 || (rc = jnum(R, side, where, "bus_bw", 1, &bus)) < 0 ||
-		    (rc = jnum(R, side, where, "nwrong", 0, &wrong)) < 0)
+		if ((rc = jnum(R, &j, side, where, ms_json_get(&j, side, "cpu_time") ? "cpu_time" : "time", 1, &t)) < 0 ||
+		    (rc = jnum(R, &j, side, where, "alg_bw", 1, &alg)) < 0 ||
+		    (rc = jnum(R, &j, side, where, "bus_bw", 1, &bus)) < 0 ||
+		    (rc = jnum(R, &j, side, where, "nwrong", 0, &wrong)) < 0)
 			break;
 		rc = MS_OK;
 		if (wrong != 0) {
@@ -508,7 +516,7 @@ static int read_json(reader *R, const char *text, size_t len)
 		}
 	}
 done:
-	prof__json_free(&root);
+	ms_json_fini(&j);
 	return rc;
 }
 

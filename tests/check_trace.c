@@ -1322,7 +1322,7 @@ START_TEST(import_jsonl_errors)
 		{"{\"layer\":0,\"token\":0,\"experts\":[1,9]}\n", ":1: \"experts\"[1] must be an expert id in 0..7"},
 		{"{\"layer\":0,\"token\":0,\"experts\":[1,2]}\n{\"layer\":0,\"token\":1,\"experts\":[1,2,3]}\n",
 		 ":2: 3 experts listed, earlier lines list 2"},
-		{"{\"layer\":0,\"token\":0,\"experts\":[1,2]\n", ":1: not JSON: column 37: expected ',' or '}'"},
+		{"{\"layer\":0,\"token\":0,\"experts\":[1,2]\n", ":1:37: expected ',' or '}' in an object, but the line ends (truncated JSON?)"},
 		{"{\"layer\":0,\"token\":0,\"experts\":[1,2],\"probs\":[0.25,0.5]}\n", "exceeds \"probs\"[0]"},
 		{"{\"layer\":0,\"token\":0,\"experts\":[1,2],\"sequence\":3}\n{\"layer\":0,\"token\":1,\"experts\":[1,2],"
 		 "\"sequence\":3,\"position\":0}\n",

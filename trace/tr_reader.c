@@ -54,6 +54,19 @@ int tr_score_kind_parse(const char *s, tr_score_kind *out)
 	return 0;
 }
 
+int tr_token_cmp(const tr_token *a, const tr_token *b)
+{
+	if (a->step != b->step)
+		return a->step < b->step ? -1 : 1;
+	if (a->rank != b->rank)
+		return a->rank < b->rank ? -1 : 1;
+	if (a->sequence != b->sequence)
+		return a->sequence < b->sequence ? -1 : 1;
+	if (a->position != b->position)
+		return a->position < b->position ? -1 : 1;
+	return 0;
+}
+
 /* The first header problem becomes the error message. */
 static void first_problem(void *ctx, const char *msg)
 {

@@ -57,6 +57,10 @@ typedef struct tr_token {
 	int16_t domain;   /* index into tr_info.domain_names; -1 when the trace has no domains */
 } tr_token;
 
+/* -1, 0, 1 comparing tokens in the order a trace stores them: by (step, rank, sequence,
+ * position); domain is not part of the key. */
+int tr_token_cmp(const tr_token *a, const tr_token *b);
+
 /* What the header says. Strings and arrays are owned by the reader (valid until tr_close). */
 typedef struct tr_info {
 	const char *path;         /* as passed to tr_open */

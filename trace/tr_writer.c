@@ -304,20 +304,6 @@ static int flush(tr_writer *w, ms_error *err)
 	return rc;
 }
 
-/* -1, 0, 1 comparing tokens by (step, rank, sequence, position). */
-static int token_cmp(const tr_token *a, const tr_token *b)
-{
-	if (a->step != b->step)
-		return a->step < b->step ? -1 : 1;
-	if (a->rank != b->rank)
-		return a->rank < b->rank ? -1 : 1;
-	if (a->sequence != b->sequence)
-		return a->sequence < b->sequence ? -1 : 1;
-	if (a->position != b->position)
-		return a->position < b->position ? -1 : 1;
-	return 0;
-}
-
 /* Checks one token's values; returns MS_OK or MS_EINVAL with a message. */
 static int check_token(tr_writer *w, int64_t t, const tr_token *tok, ms_error *err)
 {
@@ -327,7 +313,7 @@ static int check_token(tr_writer *w, int64_t t, const tr_token *tok, ms_error *e
 	if (w->m.num_domains > 0 && (tok->domain < 0 || tok->domain >= w->m.num_domains))
 		return MS_ERROR(err, MS_EINVAL, "%s: token %lld has domain %d, out of range: %d domain names", w->path,
 				(long long)t, tok->domain, w->m.num_domains);
-	if (w->have_last && token_cmp(&w->last, tok) >= 0)
+	if (w->have_last && tr_token_cmp(&w->last, tok) >= 0)
 		return MS_ERROR(err, MS_EINVAL,
 				"%s: token %lld (step %d, rank %d, sequence %lld, position %d) does not follow token %lld "
 				"(step %d, rank %d, sequence %lld, position %d): tokens must be strictly ordered by step, rank, "
