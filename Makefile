@@ -88,10 +88,12 @@ $(BUILD)/gen/scn_default_text.c: scenarios/default.cfg
 	  echo ';'; } > $@.tmp && mv $@.tmp $@
 
 # The test runner's suite list is generated from the suites the test files define,
-# so adding tests/check_<module>.c is all it takes to add a suite.
+# so adding tests/check_<module>.c is all it takes to add a suite. It is replaced only
+# when the list changes, so editing one test file does not recompile the others.
 $(BUILD)/gen/suites.h: $(filter tests/check_%.c,$(TEST_SRCS))
 	@mkdir -p $(dir $@)
-	{ for f in $^; do sed -n 's/^Suite \*\([a-z0-9_]*_suite\)(void)$$/SUITE(\1)/p' $$f; done; } > $@.tmp && mv $@.tmp $@
+	@{ for f in $^; do sed -n 's/^Suite \*\([a-z0-9_]*_suite\)(void)$$/SUITE(\1)/p' $$f; done; } > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
 $(TEST_OBJS): $(BUILD)/gen/suites.h
 
