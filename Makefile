@@ -4,12 +4,15 @@
 #   make            build ./moesim
 #   make check      build and run every Check suite (tests/check_*.c)
 #   make asan       the same suites under AddressSanitizer + UBSan
-#   make valgrind   the same suites under valgrind
+#   make valgrind   the same suites and command-line tests under valgrind
+#   make install    the binary, the shipped scenarios and the recorder under PREFIX
+#                   (default /usr/local; DESTDIR=dir stages into dir/PREFIX)
 #   make bench      build and run the benchmarks in bench/
 #   make calibrate  build the CUDA calibration programs (only where nvcc exists)
 #   make deps       install the Debian packages moesim needs (as root)
 #   WERROR=1        turn warnings into errors (CI does)
-#   BUILD=dir BIN=path  build elsewhere (e.g. BUILD=build/x BIN=build/x/moesim)
+#   BUILD=dir BIN=path  build elsewhere (e.g. BUILD=build/x BIN=build/x/moesim); make clean
+#                       with the same BUILD and BIN removes that build only
 
 CC ?= cc
 PKGS := gsl libconfig hdf5
@@ -20,6 +23,8 @@ PY_PACKAGES := python3-torch python3-h5py python3-numpy python3-pytest
 MODULES := common scenario hardware models topology routing network trace profile sim output cli
 BUILD := build
 BIN := moesim
+PREFIX := /usr/local
+DESTDIR :=
 
 -include config.mak
 
@@ -46,7 +51,7 @@ TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check asan valgrind bench deps clean calibrate depcheck docs
+.PHONY: all check asan valgrind bench deps clean calibrate depcheck docs install
 all: depcheck $(BIN)
 
 depcheck:
@@ -83,10 +88,12 @@ $(BUILD)/gen/scn_default_text.c: scenarios/default.cfg
 	  echo ';'; } > $@.tmp && mv $@.tmp $@
 
 # The test runner's suite list is generated from the suites the test files define,
-# so adding tests/check_<module>.c is all it takes to add a suite.
+# so adding tests/check_<module>.c is all it takes to add a suite. It is replaced only
+# when the list changes, so editing one test file does not recompile the others.
 $(BUILD)/gen/suites.h: $(filter tests/check_%.c,$(TEST_SRCS))
 	@mkdir -p $(dir $@)
-	{ for f in $^; do sed -n 's/^Suite \*\([a-z0-9_]*_suite\)(void)$$/SUITE(\1)/p' $$f; done; } > $@.tmp && mv $@.tmp $@
+	@{ for f in $^; do sed -n 's/^Suite \*\([a-z0-9_]*_suite\)(void)$$/SUITE(\1)/p' $$f; done; } > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
 $(TEST_OBJS): $(BUILD)/gen/suites.h
 
@@ -98,7 +105,7 @@ check: depcheck $(BIN) $(BUILD)/check_moesim
 	MOESIM_BIN=./$(BIN) MOESIM_SRC=. sh tests/cli_test.sh
 	MOESIM_BIN=./$(BIN) sh tests/ref_test.sh
 	$(MAKE) --no-print-directory net-simgrid-check
-	@if /usr/bin/python3 -c 'import torch, h5py, pytest' 2>/dev/null; then sh tools/run_tests.sh; \
+	@if /usr/bin/python3 -c 'import torch, h5py, pytest' 2>/dev/null; then MOESIM_BIN=./$(BIN) sh tools/run_tests.sh; \
 	else echo "check: skipping the Python recorder tests (install: $(PY_PACKAGES))"; fi
 
 asan:
@@ -110,8 +117,15 @@ asan:
 $(BUILD)/moesim-asan: $(BUILD)/cli/main.o $(BUILD)/libmoesim.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
+VALGRIND := valgrind --error-exitcode=3 -q --leak-check=full --errors-for-leak-kinds=definite
+
+# The command-line tests run the binary through a wrapper that puts it under valgrind:
+# a memory error or a definite leak exits 3, which no test expects, so it fails the test.
 valgrind: $(BIN) $(BUILD)/check_moesim
-	CK_FORK=no MOESIM_BIN=./$(BIN) MOESIM_SRC=. valgrind --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite $(BUILD)/check_moesim
+	CK_FORK=no MOESIM_BIN=./$(BIN) MOESIM_SRC=. $(VALGRIND) $(BUILD)/check_moesim
+	@{ echo '#!/bin/sh'; echo 'exec $(VALGRIND) "$(abspath $(BIN))" "$$@"'; } > $(BUILD)/moesim-valgrind.tmp && \
+		chmod +x $(BUILD)/moesim-valgrind.tmp && mv $(BUILD)/moesim-valgrind.tmp $(BUILD)/moesim-valgrind
+	MOESIM_BIN=$(BUILD)/moesim-valgrind MOESIM_SRC=. sh tests/cli_test.sh
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libmoesim.a
 	@mkdir -p $(dir $@)
@@ -125,10 +139,24 @@ bench: depcheck $(BIN) $(BENCH_BINS)
 -include calibrate/calibrate.mk
 -include network/network.mk
 
-clean:
-	rm -rf build moesim
+# Installed layout: the lead's run-time lookup finds the data from the binary's own
+# directory, <exe dir>/../share/moesim.
+SHARE := $(DESTDIR)$(PREFIX)/share/moesim
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(SHARE)/scenarios/traces $(SHARE)/tools/tiny_moe
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/moesim
+	install -m 644 scenarios/*.cfg $(SHARE)/scenarios/
+	install -m 644 scenarios/traces/* $(SHARE)/scenarios/traces/
+	install -m 755 tools/moesim_record.py $(SHARE)/tools/
+	install -m 644 tools/tiny_moe/*.py tools/tiny_moe/README.md tools/tiny_moe/corpus_manifest.json \
+		tools/tiny_moe/tiny_moe.pt $(SHARE)/tools/tiny_moe/
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# Removes this build (BUILD and BIN as given; by default build/ and ./moesim).
+clean:
+	rm -rf -- "$(BUILD)" "$(BIN)"
+
+# Only this build's dependency files: other builds live under build/ too (build/asan/).
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/cli/main.d
 
 docs: $(BIN)
 	sh tools/gen_scenario_reference.sh ./$(BIN)

@@ -153,13 +153,57 @@ START_TEST(nvlink_domain_spans_nodes)
 }
 END_TEST
 
+/*
+ * NVLink only, worked by hand: 1 node of 4 GPUs, 12 experts (3 per GPU), top-3, 1000
+ * tokens per GPU, hidden 1536 (3072-byte bf16 rows), NVLink 123.45 GB/s and 3.125 us.
+ * Balanced routing gives token i experts 3i .. 3i+2 mod 12, so each GPU sends 1000 x 3 /
+ * 12 = 250 rows to every expert: 3 x 250 = 750 rows to each of its 3 peers, 2250 rows
+ * = 6,912,000 bytes out of (and into) its port. An all-to-all then takes
+ * 6.912e6 / 123.45e9 + 3.125e-6 s, dispatch and combine alike, in both models (the
+ * flow model shares each port equally among 3 flows that finish together). Nothing
+ * crosses a NIC.
+ */
 START_TEST(hand_nvlink_only)
 {
-	/* The issue's worked example: 1 node, 8 GPUs, uniform routing, no drops: dispatch =
-	 * bytes per GPU pair / NVLink bandwidth x 7 peers + latency. */
-	hand o = work_by_hand(1, 8);
-	double pair_bytes = 4096.0 * 2 / 8 * 1024 * 2;
-	ck_assert(tu_rel(o.a2a, 7 * pair_bytes / 238.5e9 + 2.385e-6) < 1e-12);
+	static const char cfg[] =
+		"model = { hidden = 1536; ffn_hidden = 4224; experts = 12; top_k = 3; moe_layers = 2; heads = 12; };\n"
+		"cluster = { gpu = \"h100-sxm\"; nodes = 1; gpus_per_node = 4; nvlink_GBps = 123.45;\n"
+		"            nvlink_latency_us = 3.125; };\n"
+		"network = { model = \"%s\"; link_latency_us = 0.0; };\n"
+		"parallel = { ep = 4; };\n"
+		"workload = { mode = \"prefill\"; tokens_per_rank = 1000; seq_len = 500; steps = 2; };\n"
+		"routing = { distribution = \"balanced\"; capacity_factor = 1.0; };\n";
+	const double port_bytes = 3 * 750 * 1536 * 2.0;   /* 6,912,000 */
+	const double a2a = port_bytes / 123.45e9 + 3.125e-6;
+	const char *nets[2] = {"analytic", "flow"};
+	for (int i = 0; i < 2; i++) {
+		char text[2048];
+		scn_scenario s;
+		sim_result *r;
+		snprintf(text, sizeof text, cfg, nets[i]);
+		r = run_text(text, &s);
+		ck_assert_int_eq(r->world, 4);
+		for (int l = 0; l < 2; l++) {
+			ck_assert_msg(tu_rel(r->dispatch_s[l], a2a) < 1e-9, "%s: dispatch %.15g s, by hand %.15g s", nets[i],
+				      r->dispatch_s[l], a2a);
+			ck_assert_msg(tu_rel(r->combine_s[l], a2a) < 1e-9, "%s: combine %.15g s, by hand %.15g s", nets[i],
+				      r->combine_s[l], a2a);
+			for (int w = 0; w < 4; w++) {
+				ck_assert(tu_rel(r->phase_s[sim_phase_index(r, 0, l, w, SIM_PH_DISPATCH)], a2a) < 1e-9);
+				ck_assert(tu_rel(r->phase_s[sim_phase_index(r, 0, l, w, SIM_PH_COMBINE)], a2a) < 1e-9);
+				ck_assert(fabs(r->phase_s[sim_phase_index(r, 0, l, w, SIM_PH_WAIT)]) < 1e-15);
+				/* 4 sources x 250 rows x 3 local experts */
+				ck_assert(tu_rel(r->rank_load[l * 4 + w], 3000) < 1e-12);
+			}
+		}
+		/* Per step: 4 GPUs x 2250 rows, out and back, in 2 layers. */
+		ck_assert_msg(tu_rel(r->nvlink_bytes, 4 * port_bytes * 2 * 2) < 1e-12, "%s: nvlink bytes %.15g", nets[i],
+			      r->nvlink_bytes);
+		ck_assert(tu_rel(r->hot_nvlink_bytes, port_bytes) < 1e-12);
+		ck_assert(r->nic_bytes == 0 && r->hot_nic_bytes == 0);
+		ck_assert_int_eq(r->dropped_pairs[0], 0);
+		sim_result_free(r);
+	}
 }
 END_TEST
 
