@@ -5,7 +5,7 @@
  * moe_model_init, and expert times from a measured GEMM table (which table, its share
  * per expert, interpolation between its points and extrapolation beyond them).
  *
- * Everything goes through the public functions (moe_gpu_find/_at, moe_model_init and the
+ * Everything goes through the public functions (hw_gpu_find/_at, moe_model_init and the
  * moe_*_time functions), so the tests hold when the datasheet table moves to another
  * module. The oracles are written from the datasheet numbers and the formulas of
  * moe_model.h, not from the model's own fields; the numbers are awkward (1536 x 4224,
@@ -18,7 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "models/moe_gpu.h"
+#include "hardware/hw_gpu.h"
+#include "sim/sim_inputs.h"
 #include "models/moe_model.h"
 #include "scenario/scn_scenario.h"
 #include "test_util.h"
@@ -57,7 +58,15 @@ static int model_init(moe_model *m, scn_scenario *s, cfg c, ms_error *err)
 	ms_error_clear(err);
 	if (scn_scenario_load_text(s, text, "hand", NULL, err) < 0)
 		ck_abort_msg("%s", err->msg);
-	return moe_model_init(m, s, err);
+	{
+		/* The profile is opened once by the run's setup, as sim_run's caller does. */
+		sim_inputs in;
+		int rc = sim_inputs_open(&in, s, NULL, err);
+		if (rc == MS_OK)
+			rc = moe_model_init(m, s, in.profile, err);
+		sim_inputs_close(&in);
+		return rc;
+	}
 }
 
 static void model_ok(moe_model *m, scn_scenario *s, cfg c)
@@ -70,7 +79,7 @@ static void model_ok(moe_model *m, scn_scenario *s, cfg c)
 
 START_TEST(datasheet_table)
 {
-	const moe_gpu *h = moe_gpu_find("h100-sxm"), *a = moe_gpu_find("a100-sxm");
+	const hw_gpu *h = hw_gpu_find("h100-sxm"), *a = hw_gpu_find("a100-sxm");
 	int n = 0;
 	ck_assert_ptr_nonnull(h);
 	ck_assert(h->bf16_flops == H100_BF16 && h->fp8_flops == H100_FP8 && h->fp32_flops == H100_TF32 &&
@@ -78,8 +87,8 @@ START_TEST(datasheet_table)
 	/* A100 SXM 80GB datasheet (2021): BF16 312, TF32 156 TFLOPS, 2,039 GB/s, no FP8. */
 	ck_assert_ptr_nonnull(a);
 	ck_assert(a->bf16_flops == 312e12 && a->fp32_flops == 156e12 && a->hbm_Bps == 2.039e12 && a->fp8_flops == 0);
-	for (const moe_gpu *g; (g = moe_gpu_at(n)) != NULL; n++) {
-		ck_assert_msg(moe_gpu_find(g->name) == g, "%s is not found by its name", g->name);
+	for (const hw_gpu *g; (g = hw_gpu_at(n)) != NULL; n++) {
+		ck_assert_msg(hw_gpu_find(g->name) == g, "%s is not found by its name", g->name);
 		ck_assert_msg(g->label[0] && g->citation && strlen(g->citation) > 20, "%s has no citation", g->name);
 		ck_assert(g->bf16_flops > 0 && g->fp32_flops > 0 && g->hbm_Bps > 0 && g->nvlink_Bps > 0);
 		/* Dense rates: TF32 at most half of BF16; FP8 twice BF16 where there is one. */
@@ -88,13 +97,13 @@ START_TEST(datasheet_table)
 		ck_assert_msg(g->fp8_flops == 0 || fabs(g->fp8_flops / g->bf16_flops - 2) < 1e-3, "%s: fp8 %g, bf16 %g",
 			      g->name, g->fp8_flops, g->bf16_flops);
 		for (int j = 0; j < n; j++)
-			ck_assert_str_ne(moe_gpu_at(j)->name, g->name);
+			ck_assert_str_ne(hw_gpu_at(j)->name, g->name);
 	}
 	ck_assert_int_ge(n, 5);
-	ck_assert_ptr_null(moe_gpu_at(n));
-	ck_assert_ptr_null(moe_gpu_at(-1));
-	ck_assert_ptr_null(moe_gpu_find("H100-SXM"));
-	ck_assert_ptr_null(moe_gpu_find(""));
+	ck_assert_ptr_null(hw_gpu_at(n));
+	ck_assert_ptr_null(hw_gpu_at(-1));
+	ck_assert_ptr_null(hw_gpu_find("H100-SXM"));
+	ck_assert_ptr_null(hw_gpu_find(""));
 }
 END_TEST
 
