@@ -58,15 +58,7 @@ static int model_init(moe_model *m, scn_scenario *s, cfg c, ms_error *err)
 	ms_error_clear(err);
 	if (scn_scenario_load_text(s, text, "hand", NULL, err) < 0)
 		ck_abort_msg("%s", err->msg);
-	{
-		/* The profile is opened once by the run's setup, as sim_run's caller does. */
-		sim_inputs in;
-		int rc = sim_inputs_open(&in, s, NULL, err);
-		if (rc == MS_OK)
-			rc = moe_model_init(m, s, in.profile, err);
-		sim_inputs_close(&in);
-		return rc;
-	}
+	return tu_model_init(m, s, err);
 }
 
 static void model_ok(moe_model *m, scn_scenario *s, cfg c)

@@ -851,14 +851,7 @@ static int model_with(moe_model *m, scn_scenario *s, int experts, const char *dt
 	ms_error_clear(err);
 	if (scn_scenario_load_text(s, text, "hand", NULL, err) < 0)
 		ck_abort_msg("%s", err->msg);
-	{
-		sim_inputs in;
-		int rc = sim_inputs_open(&in, s, NULL, err);
-		if (rc == MS_OK)
-			rc = moe_model_init(m, s, in.profile, err);
-		sim_inputs_close(&in);
-		return rc;
-	}
+	return tu_model_init(m, s, err);
 }
 
 /* The index of x value v in table t. */

@@ -1,6 +1,7 @@
 /* test_util.c - see test_util.h. */
 #include "test_util.h"
 
+#include "models/moe_model.h"
 #include "sim/sim_inputs.h"
 
 #include <math.h>
@@ -124,4 +125,14 @@ void tu_inputs_release(void)
 	if (tu_in_open)
 		sim_inputs_close(&tu_in);
 	tu_in_open = 0;
+}
+
+int tu_model_init(moe_model *m, const scn_scenario *s, ms_error *err)
+{
+	sim_inputs in;
+	int rc = sim_inputs_open(&in, s, NULL, err);
+	if (rc == MS_OK)
+		rc = moe_model_init(m, s, in.profile, err);
+	sim_inputs_close(&in);
+	return rc;
 }

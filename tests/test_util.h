@@ -36,4 +36,9 @@ void tu_write_trace(const char *path, int L, int E, int K, long long T, const sh
 const sim_inputs *tu_inputs(const scn_scenario *s);
 void tu_inputs_release(void);
 
+/* moe_model_init with s's profile opened as a run's setup opens it (errors of either
+ * returned, not failed on). */
+struct moe_model;
+int tu_model_init(struct moe_model *m, const scn_scenario *s, ms_error *err);
+
 #endif
