@@ -12,11 +12,11 @@
  * from joining until the first re-solve), so that integration uses the old rate.
  * A flow's id is its solver variable's id.
  *
- * Events: a binary heap (net_heap.h) of (key, seq, flow id) with a position per flow
- * kept beside the flows; keys in the
- * heap are lower bounds of the flows' keys, made exact when they reach the top, so a
- * re-solve that moves many finishing times later costs no sift-downs until needed.
- * Ties in key are broken by add order (seq), so runs are deterministic.
+ * Events: a binary heap (net_heap.h) of (key, seq, flow id), with each flow's
+ * position kept beside the flows; keys in the heap are lower bounds of the flows'
+ * keys, made exact when they reach the top, so a re-solve that moves many finishing
+ * times later costs no sift-downs until needed. Ties in key are broken by add order
+ * (seq), so runs are deterministic.
  *
  * Time: adding a flow O(route + log F); handling an event O(links of the flow + log
  * F) plus one re-solve per batch (net_maxmin.h); memory O(flows + links), in pools
