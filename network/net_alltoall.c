@@ -1,6 +1,6 @@
 /*
  * net_alltoall.c - bottleneck-bound all-to-all timing (see net_alltoall.h).
- * O(n^2) per call in the group size n; the workspace is sized once.
+ * O(n^2) per call in the group size n; the workspace is sized once, in one block.
  */
 #include "network/net_alltoall.h"
 
@@ -23,14 +23,15 @@ net_alltoall *net_alltoall_create(const topo_cluster *t, int max_group, ms_error
 	a->t = t;
 	a->max_group = max_group;
 	a->n_nics = t->nodes * t->nics_per_node;
-	a->nv_tx = ms_calloc(err, (size_t)max_group, sizeof(double), "all-to-all workspace");
-	a->nv_rx = ms_calloc(err, (size_t)max_group, sizeof(double), "all-to-all workspace");
-	a->nic_tx = ms_calloc(err, (size_t)a->n_nics, sizeof(double), "all-to-all workspace");
-	a->nic_rx = ms_calloc(err, (size_t)a->n_nics, sizeof(double), "all-to-all workspace");
-	if (!a->nv_tx || !a->nv_rx || !a->nic_tx || !a->nic_rx) {
-		net_alltoall_destroy(a);
+	/* One block: nv_tx, nv_rx (max_group each), nic_tx, nic_rx (n_nics each). */
+	a->nv_tx = ms_calloc(err, 2 * (size_t)max_group + 2 * (size_t)a->n_nics, sizeof(double), "all-to-all workspace");
+	if (!a->nv_tx) {
+		free(a);
 		return NULL;
 	}
+	a->nv_rx = a->nv_tx + max_group;
+	a->nic_tx = a->nv_rx + max_group;
+	a->nic_rx = a->nic_tx + a->n_nics;
 	return a;
 }
 
@@ -38,10 +39,7 @@ void net_alltoall_destroy(net_alltoall *a)
 {
 	if (!a)
 		return;
-	free(a->nv_tx);
-	free(a->nv_rx);
-	free(a->nic_tx);
-	free(a->nic_rx);
+	free(a->nv_tx); /* the whole workspace */
 	free(a);
 }
 

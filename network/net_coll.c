@@ -3,7 +3,8 @@
  * net_coll.h). State per collective: the byte matrix (copied), per member its stage
  * (pairwise), per member its group-domain index (hierarchical), and the number of
  * flows in flight. Local flow numbers: i*n + j for a pair (direct or relayed), and
- * n*n + i*nd + d for member i's network transfer to domain d.
+ * n*n + i*nd + d for member i's network transfer to domain d. The workspace is sized
+ * once, for max_n members, in one block per element type.
  */
 #include "network/net_coll.h"
 
@@ -46,17 +47,9 @@ void net_coll_destroy(net_coll *c)
 {
 	if (!c)
 		return;
-	free(c->ranks);
-	free(c->bytes);
-	free(c->dbytes_buf);
-	free(c->dom);
-	free(c->dom_phys);
-	free(c->dom_start);
-	free(c->dom_members);
-	free(c->phys_to_group);
-	free(c->stage);
-	free(c->sent);
-	free(c->recvd);
+	free(c->bytes);  /* also holds dbytes_buf */
+	free(c->ranks);  /* also holds the other int arrays */
+	free(c->sent);   /* also holds recvd */
 	free(c);
 }
 
@@ -68,22 +61,22 @@ net_coll *net_coll_create(const topo_graph *g, int max_n, ms_error *err)
 		return NULL;
 	c->g = g;
 	c->max_n = max_n;
-	c->ranks = ms_calloc(err, n, sizeof(int), "collective");
-	c->bytes = ms_calloc(err, n * n, sizeof(double), "collective byte matrix");
-	c->dbytes_buf = ms_calloc(err, n * n, sizeof(double), "collective byte matrix");
-	c->dom = ms_calloc(err, n, sizeof(int), "collective");
-	c->dom_phys = ms_calloc(err, n, sizeof(int), "collective");
-	c->dom_start = ms_calloc(err, n + 1, sizeof(int), "collective");
-	c->dom_members = ms_calloc(err, n, sizeof(int), "collective");
-	c->phys_to_group = ms_calloc(err, (size_t)g->n_domains, sizeof(int), "collective");
-	c->stage = ms_calloc(err, n, sizeof(int), "collective");
-	c->sent = ms_calloc(err, n, 1, "collective");
-	c->recvd = ms_calloc(err, n, 1, "collective");
-	if (!c->ranks || !c->bytes || !c->dbytes_buf || !c->dom || !c->dom_phys || !c->dom_start || !c->dom_members ||
-	    !c->phys_to_group || !c->stage || !c->sent || !c->recvd) {
+	/* The workspace is sized once, in three blocks by element type. */
+	c->bytes = ms_calloc(err, 2 * n * n, sizeof(double), "collective byte matrix");
+	c->ranks = ms_calloc(err, 6 * n + 1 + (size_t)g->n_domains, sizeof(int), "collective");
+	c->sent = ms_calloc(err, 2 * n, 1, "collective");
+	if (!c->bytes || !c->ranks || !c->sent) {
 		net_coll_destroy(c);
 		return NULL;
 	}
+	c->dbytes_buf = c->bytes + n * n;
+	c->dom = c->ranks + n;
+	c->dom_phys = c->dom + n;
+	c->dom_start = c->dom_phys + n;      /* n + 1 */
+	c->dom_members = c->dom_start + n + 1;
+	c->stage = c->dom_members + n;
+	c->phys_to_group = c->stage + n;     /* n_domains */
+	c->recvd = c->sent + n;
 	for (int d = 0; d < g->n_domains; d++)
 		c->phys_to_group[d] = -1;
 	return c;

@@ -2,6 +2,10 @@
  * net_model.h - the flow-level network: every transfer is a flow over the directed
  * links of a topology, sharing link capacity by max-min fairness.
  *
+ * Two layers, as in SimGrid: this flow layer (net_model.c: latency, the event heap,
+ * the batching window, the pools) over the max-min solver (net_maxmin.h), which
+ * re-solves after each batch of joins and leaves and hands back the flows it re-solved.
+ *
  * A flow added at time `now` first pays its route's latency (it holds no bandwidth
  * meanwhile), then joins the sharing. Rates are the max-min fair allocation (every
  * flow has a saturated link on which no flow gets more), computed by progressive

@@ -2,8 +2,9 @@
  * check_network.c - the flow model against closed forms (N flows on a link,
  * processor sharing, latency before bandwidth, parking lot, dumbbell, weighted
  * split), against a naive from-scratch max-min oracle and the bottleneck definition
- * on random static cases and random dynamic ones (starts, latencies, finishes), and
- * the all-to-all algorithms against times worked out by hand.
+ * on random static cases and random dynamic ones (starts, latencies, finishes), the
+ * solver's re-solved set against a brute-force re-solve after every change, and the
+ * all-to-all algorithms against times worked out by hand.
  */
 #include <check.h>
 #include <gsl/gsl_rng.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "network/net_coll.h"
+#include "network/net_maxmin.h"
 #include "network/net_model.h"
 #include "test_util.h"
 #include "topology/topo_graph.h"
@@ -489,6 +491,105 @@ START_TEST(dynamic_matches_oracle)
 }
 END_TEST
 
+/* ---- the solver alone ---------------------------------------------------------------- */
+
+/*
+ * net_maxmin's "re-solved" set against a brute-force re-solve from scratch, the way
+ * the flow layer drives it: on random instances (fixed seed; a quarter with one link
+ * that is not a constraint), variables join and leave a few at a time, each at most
+ * once between solves, and one that left is given back and initialised again before
+ * it rejoins (as a reused flow id is). After every solve: every variable in the
+ * sharing has the brute-force rate; one outside the set kept its rate bit for bit;
+ * every variable whose brute-force rate moved, and every one that just joined, is in
+ * the set; the set names only variables in the sharing, each once.
+ */
+START_TEST(solver_changed_set_matches_resolve)
+{
+	gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+	long moved = 0, kept = 0;
+	gsl_rng_set(r, 90125);
+	for (int c = 0; c < 500; c++) {
+		int nf, nl, active[MAXF] = {0}, ninc[MAXF];
+		rflow f[MAXF];
+		double cap[MAXLINKS], prev[MAXF] = {0}, want[MAXF];
+		const int *ids;
+		net_maxmin *s;
+		ms_error err;
+		ms_error_clear(&err);
+		random_case(r, &nf, f, &nl, cap, c % 2);
+		if (c % 4 == 3)
+			cap[gsl_rng_uniform_int(r, (unsigned long)nl)] = INFINITY;
+		s = net_maxmin_create(nl, &err);
+		ck_assert_ptr_nonnull(s);
+		for (int l = 0; l < nl; l++)
+			net_maxmin_set_capacity(s, l, cap[l]);
+		for (int i = 0; i < nf; i++) {
+			int finite = 0;
+			for (int k = 0; k < f[i].n; k++)
+				finite += isfinite(cap[f[i].link[k]]);
+			ninc[i] = net_maxmin_var_init(s, i, f[i].link, f[i].w, f[i].n, &err);
+			ck_assert_int_eq(ninc[i], finite);
+		}
+		for (int step = 0; step < 4 * nf; step++) {
+			int toggled[MAXF] = {0}, joined[MAXF] = {0}, inset[MAXF] = {0}, n;
+			for (int j = 1 + (int)gsl_rng_uniform_int(r, 3); j > 0; j--) {
+				int i = (int)gsl_rng_uniform_int(r, (unsigned long)nf);
+				if (toggled[i] || ninc[i] == 0)
+					continue;
+				toggled[i] = 1;
+				if (active[i]) {
+					ck_assert_int_eq(net_maxmin_var_leave(s, i, &err), MS_OK);
+					net_maxmin_var_fini(s, i);
+					ck_assert_int_eq(net_maxmin_var_init(s, i, f[i].link, f[i].w, f[i].n, &err), ninc[i]);
+					active[i] = 0;
+				} else {
+					ck_assert_int_eq(net_maxmin_var_join(s, i, &err), MS_OK);
+					active[i] = joined[i] = 1;
+				}
+			}
+			n = net_maxmin_solve(s, &ids, &err);
+			ck_assert_int_ge(n, 0);
+			for (int k = 0; k < n; k++) {
+				ck_assert_msg(ids[k] >= 0 && ids[k] < nf && active[ids[k]] && !inset[ids[k]],
+					      "case %d step %d: re-solved variable %d is not in the sharing or named twice", c,
+					      step, ids[k]);
+				inset[ids[k]] = 1;
+			}
+			naive_maxmin(nf, f, active, nl, cap, want);
+			for (int i = 0; i < nf; i++) {
+				double got;
+				if (!active[i])
+					continue;
+				got = net_maxmin_var_rate(s, i);
+				ck_assert_msg(tu_rel(got, want[i]) < 1e-9, "case %d step %d var %d: %.17g, oracle %.17g", c,
+					      step, i, got, want[i]);
+				ck_assert_msg(inset[i] || !joined[i], "case %d step %d: var %d joined but was not solved", c,
+					      step, i);
+				ck_assert_msg(inset[i] || tu_rel(want[i], prev[i]) < 1e-9,
+					      "case %d step %d: var %d moved %.17g -> %.17g outside the set", c, step, i,
+					      prev[i], want[i]);
+				ck_assert_msg(inset[i] || got == prev[i], "case %d step %d: var %d changed outside the set", c,
+					      step, i);
+				if (!joined[i]) {
+					moved += inset[i];
+					kept += !inset[i];
+				}
+				prev[i] = got;
+			}
+		}
+		for (int i = 0; i < nf; i++)
+			if (active[i])
+				ck_assert_int_eq(net_maxmin_var_leave(s, i, &err), MS_OK);
+		/* Nothing is left in the sharing: the last solve re-solves nothing. */
+		ck_assert_int_eq(net_maxmin_solve(s, &ids, &err), 0);
+		net_maxmin_destroy(s);
+	}
+	/* Both sides of the contract were exercised. */
+	ck_assert_msg(moved > 1000 && kept > 1000, "%ld re-solved, %ld kept", moved, kept);
+	gsl_rng_free(r);
+}
+END_TEST
+
 /* ---- collectives on topologies --------------------------------------------------------- */
 
 static topo_graph *small_switch(int nodes, int gpn, int domain, double nic_lat, double link_lat)
@@ -640,6 +741,7 @@ Suite *network_suite(void)
 	tcase_add_test(tc, components_are_independent);
 	tcase_add_test(tc, static_matches_oracle);
 	tcase_add_test(tc, dynamic_matches_oracle);
+	tcase_add_test(tc, solver_changed_set_matches_resolve);
 	tcase_add_test(tc, flat_uniform);
 	tcase_add_test(tc, pairwise_stages);
 	tcase_add_test(tc, hierarchical_relay);
