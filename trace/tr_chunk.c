@@ -17,7 +17,6 @@
 #include <zlib.h>
 
 #include "trace/tr_h5.h"
-#include "trace/tr_reader.h"
 
 typedef struct zfuncs {
 	int (*init2)(z_streamp, int, const char *, int);
@@ -375,20 +374,20 @@ void tr__chunks_set_cache(tr__chunks *c, size_t cache_bytes)
 tr__chunks *tr__chunks_open(hid_t ds, hid_t mem_type, int layers, size_t cache_bytes)
 {
 	tr__chunks *c = NULL;
-	hid_t dcpl = -1, ft = -1, sp = -1;
-	hsize_t cd[3], dims[3];
+	tr__layout lay;
+	hid_t dcpl = -1, ft = -1;
+	const hsize_t *cd = lay.chunk, *dims = lay.dims;
 	int nf, ok = 0;
 	const char *off = getenv("MOESIM_TRACE_HDF5_READ");
 	if (off && *off && strcmp(off, "0") != 0)
 		return NULL;
+	if (tr__layout_get(ds, &lay) < 0 || lay.rank != 3 || !lay.chunked)
+		return NULL;
+	if (cd[0] != 1 || cd[2] != dims[2] || cd[1] < 1 || dims[0] != (hsize_t)layers || dims[1] == 0)
+		return NULL;
 	dcpl = H5Dget_create_plist(ds);
 	ft = H5Dget_type(ds);
-	sp = H5Dget_space(ds);
-	if (dcpl < 0 || ft < 0 || sp < 0 || H5Sget_simple_extent_ndims(sp) != 3 || H5Pget_layout(dcpl) != H5D_CHUNKED ||
-	    H5Pget_chunk(dcpl, 3, cd) != 3 || H5Tequal(ft, mem_type) <= 0)
-		goto out;
-	H5Sget_simple_extent_dims(sp, dims, NULL);
-	if (cd[0] != 1 || cd[2] != dims[2] || cd[1] < 1 || dims[0] != (hsize_t)layers || dims[1] == 0)
+	if (dcpl < 0 || ft < 0 || H5Tequal(ft, mem_type) <= 0)
 		goto out;
 	c = calloc(1, sizeof *c);
 	if (!c)
@@ -438,8 +437,6 @@ out:
 		H5Pclose(dcpl);
 	if (ft >= 0)
 		H5Tclose(ft);
-	if (sp >= 0)
-		H5Sclose(sp);
 	if (!ok) {
 		tr__chunks_close(c);
 		return NULL;

@@ -47,18 +47,20 @@ size_t tr__next_prime(size_t n)
 	}
 }
 
-herr_t tr__read3(hid_t ds, hid_t mem_type, int layer, int64_t t0, int64_t n, int k, void *buf)
+herr_t tr__read_block(hid_t ds, hid_t mem_type, int rank, int layer, int64_t t0, int64_t n, int k, void *buf)
 {
 	hsize_t start[3] = {(hsize_t)layer, (hsize_t)t0, 0}, count[3] = {1, (hsize_t)n, (hsize_t)k};
+	const hsize_t *s0 = rank == 3 ? start : start + 1, *c0 = rank == 3 ? count : count + 1;
 	herr_t rc = -1;
 	hid_t fs, ms;
 	if (n == 0)
 		return 0;
 	fs = H5Dget_space(ds);
 	/* The memory space has the selection's own shape: with a flattened 1-D one, HDF5 maps
-	 * elements to chunks one by one (H5S_select_iterate) instead of by hyperslab. */
-	ms = H5Screate_simple(3, count, NULL);
-	if (fs >= 0 && ms >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0)
+	 * the elements of a 3-D selection to chunks one by one (H5S_select_iterate) instead of
+	 * by hyperslab. */
+	ms = H5Screate_simple(rank, c0, NULL);
+	if (fs >= 0 && ms >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, s0, NULL, c0, NULL) >= 0)
 		rc = H5Dread(ds, mem_type, ms, fs, H5P_DEFAULT, buf);
 	if (ms >= 0)
 		H5Sclose(ms);
@@ -67,22 +69,24 @@ herr_t tr__read3(hid_t ds, hid_t mem_type, int layer, int64_t t0, int64_t n, int
 	return rc;
 }
 
-herr_t tr__read1(hid_t ds, hid_t mem_type, int64_t t0, int64_t n, void *buf)
+int tr__layout_get(hid_t ds, tr__layout *l)
 {
-	hsize_t start[1] = {(hsize_t)t0}, count[1] = {(hsize_t)n};
-	herr_t rc = -1;
-	hid_t fs, ms;
-	if (n == 0)
-		return 0;
-	fs = H5Dget_space(ds);
-	ms = H5Screate_simple(1, count, NULL);
-	if (fs >= 0 && ms >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0)
-		rc = H5Dread(ds, mem_type, ms, fs, H5P_DEFAULT, buf);
-	if (ms >= 0)
-		H5Sclose(ms);
-	if (fs >= 0)
-		H5Sclose(fs);
-	return rc;
+	hid_t dcpl = H5Dget_create_plist(ds), ft = H5Dget_type(ds), sp = H5Dget_space(ds);
+	int ok = 0;
+	memset(l, 0, sizeof *l);
+	l->rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+	if (dcpl >= 0 && ft >= 0 && l->rank >= 1 && l->rank <= 3 && H5Sget_simple_extent_dims(sp, l->dims, NULL) >= 0) {
+		ok = 1;
+		l->elem = H5Tget_size(ft);
+		l->chunked = H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_chunk(dcpl, l->rank, l->chunk) == l->rank;
+	}
+	if (dcpl >= 0)
+		H5Pclose(dcpl);
+	if (ft >= 0)
+		H5Tclose(ft);
+	if (sp >= 0)
+		H5Sclose(sp);
+	return ok ? 0 : -1;
 }
 
 void tr__problem(tr__header *h, const char *fmt, ...)
@@ -542,12 +546,9 @@ int tr__header_open(tr__header *h, const char *path, int strict, tr__report_fn r
 	h->info.has_domain = h->ds[TR__DS_DOMAIN] >= 0;
 	h->info.domain_names = (const char *const *)h->domain_names;
 	if (h->ds[TR__DS_IDS] >= 0) {
-		hid_t dcpl = H5Dget_create_plist(h->ds[TR__DS_IDS]);
-		hsize_t c[3];
-		if (dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_chunk(dcpl, 3, c) == 3)
-			h->info.chunk_tokens = (int64_t)c[1];
-		if (dcpl >= 0)
-			H5Pclose(dcpl);
+		tr__layout l;
+		if (tr__layout_get(h->ds[TR__DS_IDS], &l) == 0 && l.rank == 3 && l.chunked)
+			h->info.chunk_tokens = (int64_t)l.chunk[1];
 	}
 	return h->problems > before ? -1 : 0;
 }
