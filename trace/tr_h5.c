@@ -272,6 +272,21 @@ typedef struct ds_spec {
 	const char *dims_doc;
 } ds_spec;
 
+/* Opens dataset `path` with its type and space (each < 0 if unreadable); reports and
+ * returns -1 when the dataset cannot be opened. */
+static hid_t open_typed(tr__header *h, const char *path, hid_t *ft, hid_t *sp)
+{
+	hid_t ds = H5Dopen2(h->file, path, H5P_DEFAULT);
+	if (ds < 0) {
+		tr__problem(h, "%s exists but is not a readable dataset", path);
+		*ft = *sp = -1;
+		return -1;
+	}
+	*ft = H5Dget_type(ds);
+	*sp = H5Dget_space(ds);
+	return ds;
+}
+
 /* Opens and checks one dataset; leaves it in h->ds[which] or reports and returns -1. */
 static int open_ds(tr__header *h, const ds_spec *s, const hsize_t *want)
 {
@@ -280,13 +295,8 @@ static int open_ds(tr__header *h, const ds_spec *s, const hsize_t *want)
 	hsize_t dims[4] = {0, 0, 0, 0};
 	int rank, bad = 0;
 	char tn[32];
-	ds = H5Dopen2(h->file, path, H5P_DEFAULT);
-	if (ds < 0) {
-		tr__problem(h, "%s exists but is not a readable dataset", path);
+	if ((ds = open_typed(h, path, &ft, &sp)) < 0)
 		return -1;
-	}
-	ft = H5Dget_type(ds);
-	sp = H5Dget_space(ds);
 	rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
 	if (ft < 0 || sp < 0 || rank < 0 || rank > 4) {
 		tr__problem(h, "%s: cannot read its type or shape (corrupt file?)", path);
@@ -349,13 +359,8 @@ static int read_domain_names(tr__header *h)
 	hssize_t np;
 	int rc = -1;
 	const char *path = tr__ds_path[TR__DS_DOMAIN_NAMES];
-	ds = H5Dopen2(h->file, path, H5P_DEFAULT);
-	if (ds < 0) {
-		tr__problem(h, "%s exists but is not a readable dataset", path);
+	if ((ds = open_typed(h, path, &ft, &sp)) < 0)
 		return -1;
-	}
-	ft = H5Dget_type(ds);
-	sp = H5Dget_space(ds);
 	np = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
 	if (ft < 0 || H5Tget_class(ft) != H5T_STRING || sp < 0 || H5Sget_simple_extent_ndims(sp) != 1) {
 		tr__problem(h, "%s must be a 1-D array of strings", path);
