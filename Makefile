@@ -12,8 +12,8 @@
 #   BUILD=dir BIN=path  build elsewhere (e.g. BUILD=build/x BIN=build/x/moesim)
 
 CC ?= cc
-PKGS := gsl libconfig hdf5
-DEBIAN_PACKAGES := build-essential pkg-config libgsl-dev libconfig-dev libhdf5-dev check libsimgrid-dev hdf5-tools
+PKGS := gsl libconfig hdf5 zlib
+DEBIAN_PACKAGES := build-essential pkg-config libgsl-dev libconfig-dev libhdf5-dev zlib1g-dev check libsimgrid-dev hdf5-tools
 # The Python recorder (tools/) and its tests:
 PY_PACKAGES := python3-torch python3-h5py python3-numpy python3-pytest
 
