@@ -15,8 +15,8 @@
 #                       with the same BUILD and BIN removes that build only
 
 CC ?= cc
-PKGS := gsl libconfig hdf5
-DEBIAN_PACKAGES := build-essential pkg-config libgsl-dev libconfig-dev libhdf5-dev check libsimgrid-dev hdf5-tools strace
+PKGS := gsl libconfig hdf5 zlib
+DEBIAN_PACKAGES := build-essential pkg-config libgsl-dev libconfig-dev libhdf5-dev zlib1g-dev check libsimgrid-dev hdf5-tools strace
 # The Python recorder (tools/) and its tests:
 PY_PACKAGES := python3-torch python3-h5py python3-numpy python3-pytest
 

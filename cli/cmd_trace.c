@@ -190,6 +190,24 @@ static int one_file(const char *cmd, const char *file, const char *s, const char
 	return 0;
 }
 
+/* Opens the FILE argument of info and stats; NULL with the exit status in *rc (usage when
+ * no file was given, bad input when it cannot be opened) after printing why. */
+static tr_reader *open_trace(const char *file, const char *usage, ms_error *err, int *rc)
+{
+	tr_reader *r;
+	if (!file) {
+		fputs(usage, stderr);
+		*rc = CLI_EXIT_USAGE;
+		return NULL;
+	}
+	ms_error_clear(err);
+	if (!(r = tr_open(file, err))) {
+		fprintf(stderr, "moesim: %s\n", err->msg);
+		*rc = CLI_EXIT_BAD_INPUT;
+	}
+	return r;
+}
+
 static void print_count(const char *what, long long n)
 {
 	printf("%lld %s%s", n, what, n == 1 ? "" : "s");
@@ -217,16 +235,8 @@ static int cmd_info(int argc, char **argv)
 		if ((rc = one_file("info", file, argv[i], &file)) != 0)
 			return rc;
 	}
-	if (!file) {
-		fputs(usage_info, stderr);
-		return CLI_EXIT_USAGE;
-	}
-	ms_error_clear(&err);
-	r = tr_open(file, &err);
-	if (!r) {
-		fprintf(stderr, "moesim: %s\n", err.msg);
-		return CLI_EXIT_BAD_INPUT;
-	}
+	if (!(r = open_trace(file, usage_info, &err, &rc)))
+		return rc;
 	in = tr_get_info(r);
 	tok = malloc((size_t)block * sizeof *tok);
 	dcount = calloc((size_t)(in->num_domains > 0 ? in->num_domains : 1), sizeof *dcount);
@@ -354,19 +364,11 @@ static int cmd_validate(int argc, char **argv)
 	return 0;
 }
 
-/* A ratio with three decimals, or "-" when undefined. */
-static void fmt_num(char *buf, size_t n, double v)
-{
-	if (isnan(v))
-		snprintf(buf, n, "-");
-	else
-		snprintf(buf, n, "%.3f", v);
-}
-
 static int cmd_stats(int argc, char **argv)
 {
 	const char *file = NULL, *v;
 	int top_k = 0, per_expert = 0, per_domain = 0, csv = 0, rc, missing;
+	unsigned flags;
 	tr_reader *r;
 	tr_stats *s;
 	const tr_info *in;
@@ -394,16 +396,8 @@ static int cmd_stats(int argc, char **argv)
 			return rc;
 		}
 	}
-	if (!file) {
-		fputs(usage_stats, stderr);
-		return CLI_EXIT_USAGE;
-	}
-	ms_error_clear(&err);
-	r = tr_open(file, &err);
-	if (!r) {
-		fprintf(stderr, "moesim: %s\n", err.msg);
-		return CLI_EXIT_BAD_INPUT;
-	}
+	if (!(r = open_trace(file, usage_stats, &err, &rc)))
+		return rc;
 	in = tr_get_info(r);
 	if (top_k == 0)
 		top_k = tr_stats_default_top_k(in);
@@ -417,113 +411,13 @@ static int cmd_stats(int argc, char **argv)
 		tr_close(r);
 		return CLI_EXIT_BAD_INPUT;
 	}
-	if (csv) {
-		printf("layer,max_over_mean,min_over_mean,cv,repeat_rate,repeat_independent,purity,purity_baseline,"
-		       "concentration,concentration_baseline\n");
-		for (int l = 0; l < s->layers; l++) {
-			tr_layer_summary o;
-			tr_stats_summary(s, l, &o);
-			printf("%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f\n", l, o.max_mean, o.min_mean, o.cv, o.repeat_rate,
-			       o.repeat_independent, o.purity, o.purity_baseline, o.concentration, o.concentration_baseline);
-		}
-		tr_stats_free(s);
-		tr_close(r);
-		return 0;
-	}
-	printf("%s: %d layer%s x %lld tokens, %d experts; load over each token's first %d ranked expert%s%s\n", file,
-	       s->layers, plural(s->layers), (long long)s->tokens, s->experts, top_k, top_k == 1 ? "" : "s",
-	       in->top_k > 0 ? (top_k == in->top_k ? " (the model's top_k)" : "") : "");
-	printf("%lld consecutive token pairs within sequences\n\n", (long long)s->seq_pairs);
-	printf("layer  max/mean  min/mean     cv   repeat (indep)");
-	if (s->domains > 0)
-		printf("   purity (blind)   concentr. (blind)");
-	printf("\n");
-	{
-		double sum[8] = {0};
-		for (int l = 0; l < s->layers; l++) {
-			tr_layer_summary o;
-			char a[16], b[16], c[16], d[16];
-			tr_stats_summary(s, l, &o);
-			fmt_num(a, sizeof a, o.repeat_rate);
-			fmt_num(b, sizeof b, o.repeat_independent);
-			printf("%5d  %8.3f  %8.3f  %5.3f  %7s (%5s)", l, o.max_mean, o.min_mean, o.cv, a, b);
-			if (s->domains > 0) {
-				fmt_num(a, sizeof a, o.purity);
-				fmt_num(b, sizeof b, o.purity_baseline);
-				fmt_num(c, sizeof c, o.concentration);
-				fmt_num(d, sizeof d, o.concentration_baseline);
-				printf("   %6s (%5s)   %9s (%5s)", a, b, c, d);
-			}
-			printf("\n");
-			sum[0] += o.max_mean;
-			sum[1] += o.min_mean;
-			sum[2] += o.cv;
-			sum[3] += o.repeat_rate;
-			sum[4] += o.repeat_independent;
-			sum[5] += o.purity;
-			sum[6] += o.concentration;
-		}
-		if (s->layers > 1) {
-			char a[16], b[16];
-			fmt_num(a, sizeof a, sum[3] / s->layers);
-			fmt_num(b, sizeof b, sum[4] / s->layers);
-			printf(" mean  %8.3f  %8.3f  %5.3f  %7s (%5s)", sum[0] / s->layers, sum[1] / s->layers, sum[2] / s->layers,
-			       a, b);
-			if (s->domains > 0) {
-				fmt_num(a, sizeof a, sum[5] / s->layers);
-				fmt_num(b, sizeof b, sum[6] / s->layers);
-				printf("   %6s          %9s", a, b);
-			}
-			printf("\n");
-		}
-	}
-	if (per_expert) {
-		printf("\nper expert: load share of the layer's assignments");
-		if (s->domains > 0)
-			printf(", purity and dominant domain");
-		printf("\n");
-		for (int l = 0; l < s->layers; l++) {
-			int64_t tot = 0;
-			for (int e = 0; e < s->experts; e++)
-				tot += s->load[(size_t)l * s->experts + e];
-			printf("layer %d:\n", l);
-			for (int e = 0; e < s->experts; e++) {
-				int dom;
-				double p = tr_stats_expert_purity(s, l, e, &dom);
-				printf("  e%-4d %6.4f", e, tot > 0 ? (double)s->load[(size_t)l * s->experts + e] / (double)tot : 0.0);
-				if (s->domains > 0 && !isnan(p))
-					printf("  purity %.3f (%s)", p, in->domain_names[dom]);
-				printf("\n");
-			}
-		}
-	}
-	if (per_domain && s->domains > 0) {
-		printf("\nper domain: tokens; per layer the concentration and the %d most used expert%s\n", top_k,
-		       top_k == 1 ? "" : "s");
-		for (int d = 0; d < s->domains; d++) {
-			printf("%s (%lld tokens):\n", in->domain_names[d], (long long)s->domain_tokens[d]);
-			for (int l = 0; l < s->layers; l++) {
-				const int64_t *c = s->domain_load + ((size_t)l * s->domains + d) * s->experts;
-				char used[TR_MAX_EXPERTS / 8 + 1];
-				memset(used, 0, sizeof used);
-				printf("  layer %-3d %.3f  experts", l, tr_stats_domain_concentration(s, l, d));
-				for (int q = 0; q < top_k && q < s->experts; q++) {
-					int best = -1;
-					for (int e = 0; e < s->experts; e++)
-						if (!(used[e / 8] & (1 << (e % 8))) && (best < 0 || c[e] > c[best]))
-							best = e;
-					used[best / 8] |= (char)(1 << (best % 8));
-					printf(" e%d", best);
-				}
-				printf("\n");
-			}
-		}
-	} else if (per_domain) {
-		printf("\n(no domain labels in this trace)\n");
-	}
+	flags = (per_expert ? TR_STATS_PER_EXPERT : 0) | (per_domain ? TR_STATS_PER_DOMAIN : 0) | (csv ? TR_STATS_CSV : 0);
+	rc = tr_stats_print(stdout, s, in, flags, &err) < 0 ? CLI_EXIT_BAD_INPUT : 0;
+	if (rc)
+		fprintf(stderr, "moesim: %s\n", err.msg);
 	tr_stats_free(s);
 	tr_close(r);
-	return 0;
+	return rc;
 }
 
 static int cmd_synth(int argc, char **argv)

@@ -9,7 +9,6 @@
  */
 #include "trace/tr_chunk.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,14 +16,6 @@
 #include <zlib.h>
 
 #include "trace/tr_h5.h"
-#include "trace/tr_reader.h"
-
-typedef struct zfuncs {
-	int (*init2)(z_streamp, int, const char *, int);
-	int (*inflate)(z_streamp, int);
-	int (*reset)(z_streamp);
-	int (*end)(z_streamp);
-} zfuncs;
 
 /* What one decoder needs of its own: a zlib stream and a buffer for the inflated bytes. */
 typedef struct decoder {
@@ -62,7 +53,6 @@ struct tr__chunks {
 	uint64_t tick;
 	unsigned char *raw;
 	size_t raw_cap;
-	zfuncs z;
 	decoder dec;        /* the caller's thread */
 	int64_t last_key;   /* the previous chunk decoded or taken, for the prediction */
 	/* Read-ahead: one worker thread decodes the chunk the access pattern predicts next. */
@@ -74,27 +64,6 @@ struct tr__chunks {
 	decoder wdec;       /* the worker's */
 	job job;
 };
-
-/* zlib's inflate from the libz.so.1 that libhdf5 loaded; 0 or -1. */
-static int zlib_load(zfuncs *z)
-{
-	static void *handle;
-	const char *names[4] = {"inflateInit2_", "inflate", "inflateReset", "inflateEnd"};
-	void *sym[4];
-	if (!handle)
-		handle = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
-	if (!handle)
-		return -1;
-	for (int i = 0; i < 4; i++)
-		if (!(sym[i] = dlsym(handle, names[i])))
-			return -1;
-	/* ISO C has no object-to-function pointer conversion; POSIX guarantees the bytes match. */
-	memcpy(&z->init2, &sym[0], sizeof z->init2);
-	memcpy(&z->inflate, &sym[1], sizeof z->inflate);
-	memcpy(&z->reset, &sym[2], sizeof z->reset);
-	memcpy(&z->end, &sym[3], sizeof z->end);
-	return 0;
-}
 
 static int slots_for(const tr__chunks *c, size_t cache_bytes)
 {
@@ -135,17 +104,17 @@ static int decoder_init(tr__chunks *c, decoder *d)
 	if (!d->tmp)
 		return -1;
 	if (c->deflate_at >= 0) {
-		if (c->z.init2(&d->zs, 15, ZLIB_VERSION, (int)sizeof(z_stream)) != Z_OK)
+		if (inflateInit2(&d->zs, 15) != Z_OK)
 			return -1;
 		d->zs_ready = 1;
 	}
 	return 0;
 }
 
-static void decoder_fini(tr__chunks *c, decoder *d)
+static void decoder_fini(decoder *d)
 {
 	if (d->zs_ready)
-		c->z.end(&d->zs);
+		inflateEnd(&d->zs);
 	d->zs_ready = 0;
 	free(d->tmp);
 	d->tmp = NULL;
@@ -221,13 +190,13 @@ static int decode_bytes(tr__chunks *c, decoder *d, const unsigned char *raw, siz
 	int shuffled = c->shuffle_at >= 0 && !(mask & (1u << c->shuffle_at));
 	if (c->deflate_at >= 0 && !(mask & (1u << c->deflate_at))) {
 		unsigned char *out = shuffled ? d->tmp : dst;
-		if (c->z.reset(&d->zs) != Z_OK)
+		if (inflateReset(&d->zs) != Z_OK)
 			return -1;
 		d->zs.next_in = raw;
 		d->zs.avail_in = (uInt)len;
 		d->zs.next_out = out;
 		d->zs.avail_out = (uInt)c->cbytes;
-		if (c->z.inflate(&d->zs, Z_FINISH) != Z_STREAM_END || d->zs.total_out != c->cbytes)
+		if (inflate(&d->zs, Z_FINISH) != Z_STREAM_END || d->zs.total_out != c->cbytes)
 			return -1;
 		data = out;
 		len = c->cbytes;
@@ -375,20 +344,20 @@ void tr__chunks_set_cache(tr__chunks *c, size_t cache_bytes)
 tr__chunks *tr__chunks_open(hid_t ds, hid_t mem_type, int layers, size_t cache_bytes)
 {
 	tr__chunks *c = NULL;
-	hid_t dcpl = -1, ft = -1, sp = -1;
-	hsize_t cd[3], dims[3];
+	tr__layout lay;
+	hid_t dcpl = -1, ft = -1;
+	const hsize_t *cd = lay.chunk, *dims = lay.dims;
 	int nf, ok = 0;
 	const char *off = getenv("MOESIM_TRACE_HDF5_READ");
 	if (off && *off && strcmp(off, "0") != 0)
 		return NULL;
+	if (tr__layout_get(ds, &lay) < 0 || lay.rank != 3 || !lay.chunked)
+		return NULL;
+	if (cd[0] != 1 || cd[2] != dims[2] || cd[1] < 1 || dims[0] != (hsize_t)layers || dims[1] == 0)
+		return NULL;
 	dcpl = H5Dget_create_plist(ds);
 	ft = H5Dget_type(ds);
-	sp = H5Dget_space(ds);
-	if (dcpl < 0 || ft < 0 || sp < 0 || H5Sget_simple_extent_ndims(sp) != 3 || H5Pget_layout(dcpl) != H5D_CHUNKED ||
-	    H5Pget_chunk(dcpl, 3, cd) != 3 || H5Tequal(ft, mem_type) <= 0)
-		goto out;
-	H5Sget_simple_extent_dims(sp, dims, NULL);
-	if (cd[0] != 1 || cd[2] != dims[2] || cd[1] < 1 || dims[0] != (hsize_t)layers || dims[1] == 0)
+	if (dcpl < 0 || ft < 0 || H5Tequal(ft, mem_type) <= 0)
 		goto out;
 	c = calloc(1, sizeof *c);
 	if (!c)
@@ -415,8 +384,6 @@ tr__chunks *tr__chunks_open(hid_t ds, hid_t mem_type, int layers, size_t cache_b
 		else
 			goto out; /* another filter, or an order we do not undo: let HDF5 do it */
 	}
-	if (c->deflate_at >= 0 && zlib_load(&c->z) < 0)
-		goto out;
 	if (decoder_init(c, &c->dec) < 0)
 		goto out;
 	/* The worker only pays off when there is more than one chunk to read. */
@@ -438,8 +405,6 @@ out:
 		H5Pclose(dcpl);
 	if (ft >= 0)
 		H5Tclose(ft);
-	if (sp >= 0)
-		H5Sclose(sp);
 	if (!ok) {
 		tr__chunks_close(c);
 		return NULL;
@@ -460,8 +425,8 @@ void tr__chunks_close(tr__chunks *c)
 		pthread_cond_destroy(&c->cv);
 		pthread_mutex_destroy(&c->mu);
 	}
-	decoder_fini(c, &c->dec);
-	decoder_fini(c, &c->wdec);
+	decoder_fini(&c->dec);
+	decoder_fini(&c->wdec);
 	for (int s = 0; c->slot && s < c->nslots; s++)
 		free(c->slot[s]);
 	free(c->slot);

@@ -15,10 +15,8 @@
  * one per layer, so layer-major and token-major reading both decode every chunk once),
  * found by key and evicted least recently used first.
  *
- * zlib: libhdf5 already links it, but the Makefile links only what pkg-config gives for
- * gsl, libconfig and hdf5, so inflate is resolved at run time from the libz.so.1 that
- * libhdf5 loaded (dlopen + dlsym; zlib.h comes with libhdf5-dev's zlib1g-dev). Without it
- * the fast path is off. MOESIM_TRACE_HDF5_READ=1 turns it off too (for comparisons).
+ * zlib is linked (pkg-config zlib; the same library HDF5's deflate filter uses).
+ * MOESIM_TRACE_HDF5_READ=1 turns the fast path off (for comparisons).
  */
 #ifndef TR_CHUNK_H
 #define TR_CHUNK_H

@@ -48,18 +48,20 @@ size_t tr__next_prime(size_t n)
 	}
 }
 
-herr_t tr__read3(hid_t ds, hid_t mem_type, int layer, int64_t t0, int64_t n, int k, void *buf)
+herr_t tr__read_block(hid_t ds, hid_t mem_type, int rank, int layer, int64_t t0, int64_t n, int k, void *buf)
 {
 	hsize_t start[3] = {(hsize_t)layer, (hsize_t)t0, 0}, count[3] = {1, (hsize_t)n, (hsize_t)k};
+	const hsize_t *s0 = rank == 3 ? start : start + 1, *c0 = rank == 3 ? count : count + 1;
 	herr_t rc = -1;
 	hid_t fs, ms;
 	if (n == 0)
 		return 0;
 	fs = H5Dget_space(ds);
 	/* The memory space has the selection's own shape: with a flattened 1-D one, HDF5 maps
-	 * elements to chunks one by one (H5S_select_iterate) instead of by hyperslab. */
-	ms = H5Screate_simple(3, count, NULL);
-	if (fs >= 0 && ms >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0)
+	 * the elements of a 3-D selection to chunks one by one (H5S_select_iterate) instead of
+	 * by hyperslab. */
+	ms = H5Screate_simple(rank, c0, NULL);
+	if (fs >= 0 && ms >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, s0, NULL, c0, NULL) >= 0)
 		rc = H5Dread(ds, mem_type, ms, fs, H5P_DEFAULT, buf);
 	if (ms >= 0)
 		H5Sclose(ms);
@@ -68,22 +70,24 @@ herr_t tr__read3(hid_t ds, hid_t mem_type, int layer, int64_t t0, int64_t n, int
 	return rc;
 }
 
-herr_t tr__read1(hid_t ds, hid_t mem_type, int64_t t0, int64_t n, void *buf)
+int tr__layout_get(hid_t ds, tr__layout *l)
 {
-	hsize_t start[1] = {(hsize_t)t0}, count[1] = {(hsize_t)n};
-	herr_t rc = -1;
-	hid_t fs, ms;
-	if (n == 0)
-		return 0;
-	fs = H5Dget_space(ds);
-	ms = H5Screate_simple(1, count, NULL);
-	if (fs >= 0 && ms >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0)
-		rc = H5Dread(ds, mem_type, ms, fs, H5P_DEFAULT, buf);
-	if (ms >= 0)
-		H5Sclose(ms);
-	if (fs >= 0)
-		H5Sclose(fs);
-	return rc;
+	hid_t dcpl = H5Dget_create_plist(ds), ft = H5Dget_type(ds), sp = H5Dget_space(ds);
+	int ok = 0;
+	memset(l, 0, sizeof *l);
+	l->rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+	if (dcpl >= 0 && ft >= 0 && l->rank >= 1 && l->rank <= 3 && H5Sget_simple_extent_dims(sp, l->dims, NULL) >= 0) {
+		ok = 1;
+		l->elem = H5Tget_size(ft);
+		l->chunked = H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_chunk(dcpl, l->rank, l->chunk) == l->rank;
+	}
+	if (dcpl >= 0)
+		H5Pclose(dcpl);
+	if (ft >= 0)
+		H5Tclose(ft);
+	if (sp >= 0)
+		H5Sclose(sp);
+	return ok ? 0 : -1;
 }
 
 void tr__problem(tr__header *h, const char *fmt, ...)
@@ -269,6 +273,21 @@ typedef struct ds_spec {
 	const char *dims_doc;
 } ds_spec;
 
+/* Opens dataset `path` with its type and space (each < 0 if unreadable); reports and
+ * returns -1 when the dataset cannot be opened. */
+static hid_t open_typed(tr__header *h, const char *path, hid_t *ft, hid_t *sp)
+{
+	hid_t ds = H5Dopen2(h->file, path, H5P_DEFAULT);
+	if (ds < 0) {
+		tr__problem(h, "%s exists but is not a readable dataset", path);
+		*ft = *sp = -1;
+		return -1;
+	}
+	*ft = H5Dget_type(ds);
+	*sp = H5Dget_space(ds);
+	return ds;
+}
+
 /* Opens and checks one dataset; leaves it in h->ds[which] or reports and returns -1. */
 static int open_ds(tr__header *h, const ds_spec *s, const hsize_t *want)
 {
@@ -277,13 +296,8 @@ static int open_ds(tr__header *h, const ds_spec *s, const hsize_t *want)
 	hsize_t dims[4] = {0, 0, 0, 0};
 	int rank, bad = 0;
 	char tn[32];
-	ds = H5Dopen2(h->file, path, H5P_DEFAULT);
-	if (ds < 0) {
-		tr__problem(h, "%s exists but is not a readable dataset", path);
+	if ((ds = open_typed(h, path, &ft, &sp)) < 0)
 		return -1;
-	}
-	ft = H5Dget_type(ds);
-	sp = H5Dget_space(ds);
 	rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
 	if (ft < 0 || sp < 0 || rank < 0 || rank > 4) {
 		tr__problem(h, "%s: cannot read its type or shape (corrupt file?)", path);
@@ -346,13 +360,8 @@ static int read_domain_names(tr__header *h)
 	hssize_t np;
 	int rc = -1;
 	const char *path = tr__ds_path[TR__DS_DOMAIN_NAMES];
-	ds = H5Dopen2(h->file, path, H5P_DEFAULT);
-	if (ds < 0) {
-		tr__problem(h, "%s exists but is not a readable dataset", path);
+	if ((ds = open_typed(h, path, &ft, &sp)) < 0)
 		return -1;
-	}
-	ft = H5Dget_type(ds);
-	sp = H5Dget_space(ds);
 	np = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
 	if (ft < 0 || H5Tget_class(ft) != H5T_STRING || sp < 0 || H5Sget_simple_extent_ndims(sp) != 1) {
 		tr__problem(h, "%s must be a 1-D array of strings", path);
@@ -541,12 +550,9 @@ int tr__header_open(tr__header *h, const char *path, int strict, tr__report_fn r
 	h->info.has_domain = h->ds[TR__DS_DOMAIN] >= 0;
 	h->info.domain_names = (const char *const *)h->domain_names;
 	if (h->ds[TR__DS_IDS] >= 0) {
-		hid_t dcpl = H5Dget_create_plist(h->ds[TR__DS_IDS]);
-		hsize_t c[3];
-		if (dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_chunk(dcpl, 3, c) == 3)
-			h->info.chunk_tokens = (int64_t)c[1];
-		if (dcpl >= 0)
-			H5Pclose(dcpl);
+		tr__layout l;
+		if (tr__layout_get(h->ds[TR__DS_IDS], &l) == 0 && l.rank == 3 && l.chunked)
+			h->info.chunk_tokens = (int64_t)l.chunk[1];
 	}
 	return h->problems > before ? -1 : 0;
 }

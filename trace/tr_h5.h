@@ -10,7 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "trace/tr_reader.h"
+#include "common/ms_error.h"
+#include "trace/tr_format.h"
 
 enum {
 	TR__DS_IDS,
@@ -59,11 +60,24 @@ void tr__problem(tr__header *h, const char *fmt, ...) __attribute__((format(prin
 void tr__h5_quiet(void);
 
 /*
- * Reads the hyperslab [layer, t0 .. t0+n, 0 .. k) of a 3-D dataset (or [t0 .. t0+n) of a
- * 1-D one, layer and k ignored) into buf as mem_type. Returns HDF5's status (< 0: failed).
+ * Reads a block of tokens into buf as mem_type: the hyperslab [layer, t0 .. t0+n, 0 .. k)
+ * of a 3-D routing dataset (rank 3), or [t0 .. t0+n) of a 1-D token dataset (rank 1;
+ * layer and k ignored). Returns HDF5's status (< 0: failed); n = 0 reads nothing.
  */
-herr_t tr__read3(hid_t ds, hid_t mem_type, int layer, int64_t t0, int64_t n, int k, void *buf);
-herr_t tr__read1(hid_t ds, hid_t mem_type, int64_t t0, int64_t n, void *buf);
+herr_t tr__read_block(hid_t ds, hid_t mem_type, int rank, int layer, int64_t t0, int64_t n, int k, void *buf);
+
+/* A dataset's shape and storage: rank (1..3), dims, chunk dims (when chunked) and the
+ * bytes of one stored element. */
+typedef struct tr__layout {
+	int rank;
+	hsize_t dims[3];
+	int chunked;
+	hsize_t chunk[3];
+	size_t elem;
+} tr__layout;
+
+/* Fills *l; -1 when HDF5 cannot say or the rank is not 1..3. */
+int tr__layout_get(hid_t ds, tr__layout *l);
 
 /* The default cache budget of a routing dataset (see tr_set_cache). */
 size_t tr__cache_default(size_t chunk_bytes, int layers, size_t chunks);

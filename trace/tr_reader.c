@@ -32,41 +32,6 @@ static hid_t mem_type(int which)
 	return which == TR__DS_IDS ? H5T_NATIVE_INT16 : H5T_NATIVE_FLOAT;
 }
 
-const char *tr_score_kind_name(tr_score_kind k)
-{
-	switch (k) {
-	case TR_SCORE_SOFTMAX: return "softmax";
-	case TR_SCORE_SIGMOID: return "sigmoid";
-	default: return "other";
-	}
-}
-
-int tr_score_kind_parse(const char *s, tr_score_kind *out)
-{
-	if (strcmp(s, "softmax") == 0)
-		*out = TR_SCORE_SOFTMAX;
-	else if (strcmp(s, "sigmoid") == 0)
-		*out = TR_SCORE_SIGMOID;
-	else if (strcmp(s, "other") == 0)
-		*out = TR_SCORE_OTHER;
-	else
-		return -1;
-	return 0;
-}
-
-int tr_token_cmp(const tr_token *a, const tr_token *b)
-{
-	if (a->step != b->step)
-		return a->step < b->step ? -1 : 1;
-	if (a->rank != b->rank)
-		return a->rank < b->rank ? -1 : 1;
-	if (a->sequence != b->sequence)
-		return a->sequence < b->sequence ? -1 : 1;
-	if (a->position != b->position)
-		return a->position < b->position ? -1 : 1;
-	return 0;
-}
-
 /* The first header problem becomes the error message. */
 static void first_problem(void *ctx, const char *msg)
 {
@@ -74,29 +39,20 @@ static void first_problem(void *ctx, const char *msg)
 	MS_ERROR(err, MS_EFORMAT, "%s", msg);
 }
 
-/* Bytes of one chunk of ds (decompressed), and the number of chunks in the dataset. */
+/* Bytes of one chunk of ds (decompressed; 0 when not chunked), and the number of chunks in
+ * the dataset. */
 static size_t chunk_bytes(hid_t ds, size_t *nchunks)
 {
-	hid_t dcpl = H5Dget_create_plist(ds), ft = H5Dget_type(ds), sp = H5Dget_space(ds);
-	hsize_t c[3] = {1, 1, 1}, d[3] = {1, 1, 1};
-	size_t bytes = 0;
-	int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+	tr__layout l;
+	size_t bytes;
 	*nchunks = 1;
-	if (dcpl >= 0 && ft >= 0 && rank >= 1 && rank <= 3 && H5Pget_layout(dcpl) == H5D_CHUNKED &&
-	    H5Pget_chunk(dcpl, rank, c) == rank) {
-		bytes = H5Tget_size(ft);
-		H5Sget_simple_extent_dims(sp, d, NULL);
-		for (int i = 0; i < rank; i++) {
-			bytes *= (size_t)c[i];
-			*nchunks *= (size_t)((d[i] + c[i] - 1) / (c[i] ? c[i] : 1));
-		}
+	if (tr__layout_get(ds, &l) < 0 || !l.chunked)
+		return 0;
+	bytes = l.elem;
+	for (int i = 0; i < l.rank; i++) {
+		bytes *= (size_t)l.chunk[i];
+		*nchunks *= (size_t)((l.dims[i] + l.chunk[i] - 1) / (l.chunk[i] ? l.chunk[i] : 1));
 	}
-	if (dcpl >= 0)
-		H5Pclose(dcpl);
-	if (ft >= 0)
-		H5Tclose(ft);
-	if (sp >= 0)
-		H5Sclose(sp);
 	return bytes;
 }
 
@@ -204,7 +160,7 @@ static int check_block(const tr_reader *r, int layer, int64_t t0, int64_t n, ms_
 static int read_slab3(tr_reader *r, int which, int layer, int64_t t0, int64_t n, int k, void *buf, ms_error *err)
 {
 	int rc = r->fast[which] ? tr__chunks_read(r->fast[which], layer, t0, n, k, buf)
-				: tr__read3(r->h.ds[which], mem_type(which), layer, t0, n, k, buf);
+				: tr__read_block(r->h.ds[which], mem_type(which), 3, layer, t0, n, k, buf);
 	if (rc < 0)
 		return MS_ERROR(err, MS_EIO, "%s: %s: cannot read layer %d, tokens %lld..%lld: the file is truncated or corrupt",
 				r->h.info.path, tr__ds_path[which], layer, (long long)t0, (long long)(t0 + n - 1));
@@ -244,7 +200,7 @@ int tr_read_logits(tr_reader *r, int layer, int64_t t0, int64_t n, float *logits
 
 static int read_slab1(tr_reader *r, int which, hid_t mem_type, int64_t t0, int64_t n, void *buf, ms_error *err)
 {
-	if (tr__read1(r->h.ds[which], mem_type, t0, n, buf) < 0)
+	if (tr__read_block(r->h.ds[which], mem_type, 1, 0, t0, n, 0, buf) < 0)
 		return MS_ERROR(err, MS_EIO, "%s: %s: cannot read tokens %lld..%lld: the file is truncated or corrupt",
 				r->h.info.path, tr__ds_path[which], (long long)t0, (long long)(t0 + n - 1));
 	return MS_OK;

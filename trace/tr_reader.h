@@ -34,51 +34,7 @@
 #include <stdint.h>
 
 #include "common/ms_error.h"
-
-#define TR_FORMAT_NAME "moesim-trace"
-#define TR_FORMAT_VERSION 1
-#define TR_CHUNK_TOKENS 65536 /* chunk length along T that writers use */
-#define TR_MAX_EXPERTS 32767  /* ids are int16 */
-
-typedef enum tr_score_kind { TR_SCORE_SOFTMAX = 0, TR_SCORE_SIGMOID = 1, TR_SCORE_OTHER = 2 } tr_score_kind;
-
-/* "softmax", "sigmoid", "other". */
-const char *tr_score_kind_name(tr_score_kind k);
-
-/* Parses a score kind name; returns 0, or -1 when s is not one. */
-int tr_score_kind_parse(const char *s, tr_score_kind *out);
-
-/* Metadata of one token (the /tokens/ datasets at one index). */
-typedef struct tr_token {
-	int64_t sequence; /* sequence (sample) id */
-	int32_t step;     /* training or inference step */
-	int32_t position; /* position in the sequence */
-	int32_t rank;     /* data-parallel rank the token was recorded on */
-	int16_t domain;   /* index into tr_info.domain_names; -1 when the trace has no domains */
-} tr_token;
-
-/* -1, 0, 1 comparing tokens in the order a trace stores them: by (step, rank, sequence,
- * position); domain is not part of the key. */
-int tr_token_cmp(const tr_token *a, const tr_token *b);
-
-/* What the header says. Strings and arrays are owned by the reader (valid until tr_close). */
-typedef struct tr_info {
-	const char *path;         /* as passed to tr_open */
-	int num_layers;           /* L */
-	int num_experts;          /* E */
-	int depth;                /* K: ranked experts stored per token and layer */
-	int64_t num_tokens;       /* T */
-	int top_k;                /* optional attribute top_k (experts the model used); 0 when absent */
-	tr_score_kind score_kind;
-	int has_logits;           /* /routing/logits present */
-	int has_domain;           /* /tokens/domain present */
-	int num_domains;          /* D, 0 without domains */
-	const char *const *domain_names; /* [D] */
-	const char *model;
-	const char *source;
-	const char *created;
-	int64_t chunk_tokens;     /* chunk length along T of /routing/expert_ids (0: not chunked) */
-} tr_info;
+#include "trace/tr_format.h"
 
 typedef struct tr_reader tr_reader;
 
@@ -119,12 +75,10 @@ int tr_read_tokens(tr_reader *r, int64_t t0, int64_t n, tr_token *out, ms_error 
 /*
  * Sets the cache of decoded chunks of each routing dataset (ids, scores, logits) to `bytes`
  * (at least one chunk is always kept). 0 restores the default: room for L + 1 chunks or
- * TR_CACHE_MIN_BYTES, whichever is more, at most TR_CACHE_MAX_BYTES (but never fewer than
- * two chunks), and never more chunks than the dataset has. Chunks are evicted least
- * recently used first; memory is taken only as chunks are read.
+ * TR_CACHE_MIN_BYTES, whichever is more, at most TR_CACHE_MAX_BYTES (both in tr_format.h;
+ * but never fewer than two chunks), and never more chunks than the dataset has. Chunks are
+ * evicted least recently used first; memory is taken only as chunks are read.
  */
-#define TR_CACHE_MIN_BYTES ((size_t)64 << 20)
-#define TR_CACHE_MAX_BYTES ((size_t)256 << 20)
 int tr_set_cache(tr_reader *r, size_t bytes, ms_error *err);
 
 #endif

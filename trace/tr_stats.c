@@ -1,10 +1,13 @@
 /*
  * tr_stats.c - load and specialisation statistics of a trace (definitions in tr_stats.h
- * and docs/trace-tools.md). Counting is exact (int64); ratios are formed at the end.
+ * and docs/trace-tools.md), and their report, the output of `moesim trace stats`.
+ * Counting is exact (int64); ratios are formed at the end. The report's layout is
+ * what scripts may parse (the CSV above all): a change to it is a change of the CLI.
  */
 #include "trace/tr_stats.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -220,4 +223,151 @@ double tr_stats_domain_concentration(const tr_stats *s, int layer, int domain)
 	for (int e = 0; e < E; e++)
 		sum += c[e];
 	return sum > 0 ? (double)top_sum(c, E, s->top_k) / (double)sum : NAN;
+}
+
+/* ---- the report ---- */
+
+/* A ratio with three decimals, or "-" when undefined. */
+static void fmt_num(char *buf, size_t n, double v)
+{
+	if (isnan(v))
+		snprintf(buf, n, "-");
+	else
+		snprintf(buf, n, "%.3f", v);
+}
+
+static const char *plural(long long n)
+{
+	return n == 1 ? "" : "s";
+}
+
+static void print_csv(FILE *f, const tr_stats *s)
+{
+	fprintf(f, "layer,max_over_mean,min_over_mean,cv,repeat_rate,repeat_independent,purity,purity_baseline,"
+		   "concentration,concentration_baseline\n");
+	for (int l = 0; l < s->layers; l++) {
+		tr_layer_summary o;
+		tr_stats_summary(s, l, &o);
+		fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f\n", l, o.max_mean, o.min_mean, o.cv, o.repeat_rate,
+			o.repeat_independent, o.purity, o.purity_baseline, o.concentration, o.concentration_baseline);
+	}
+}
+
+/* The table: one row per layer, and their mean when there is more than one. */
+static void print_table(FILE *f, const tr_stats *s, const tr_info *in)
+{
+	const int top_k = s->top_k;
+	double sum[8] = {0};
+	fprintf(f, "%s: %d layer%s x %lld tokens, %d experts; load over each token's first %d ranked expert%s%s\n",
+		in->path, s->layers, plural(s->layers), (long long)s->tokens, s->experts, top_k, plural(top_k),
+		in->top_k > 0 ? (top_k == in->top_k ? " (the model's top_k)" : "") : "");
+	fprintf(f, "%lld consecutive token pairs within sequences\n\n", (long long)s->seq_pairs);
+	fprintf(f, "layer  max/mean  min/mean     cv   repeat (indep)");
+	if (s->domains > 0)
+		fprintf(f, "   purity (blind)   concentr. (blind)");
+	fprintf(f, "\n");
+	for (int l = 0; l < s->layers; l++) {
+		tr_layer_summary o;
+		char a[16], b[16], c[16], d[16];
+		tr_stats_summary(s, l, &o);
+		fmt_num(a, sizeof a, o.repeat_rate);
+		fmt_num(b, sizeof b, o.repeat_independent);
+		fprintf(f, "%5d  %8.3f  %8.3f  %5.3f  %7s (%5s)", l, o.max_mean, o.min_mean, o.cv, a, b);
+		if (s->domains > 0) {
+			fmt_num(a, sizeof a, o.purity);
+			fmt_num(b, sizeof b, o.purity_baseline);
+			fmt_num(c, sizeof c, o.concentration);
+			fmt_num(d, sizeof d, o.concentration_baseline);
+			fprintf(f, "   %6s (%5s)   %9s (%5s)", a, b, c, d);
+		}
+		fprintf(f, "\n");
+		sum[0] += o.max_mean;
+		sum[1] += o.min_mean;
+		sum[2] += o.cv;
+		sum[3] += o.repeat_rate;
+		sum[4] += o.repeat_independent;
+		sum[5] += o.purity;
+		sum[6] += o.concentration;
+	}
+	if (s->layers > 1) {
+		char a[16], b[16];
+		fmt_num(a, sizeof a, sum[3] / s->layers);
+		fmt_num(b, sizeof b, sum[4] / s->layers);
+		fprintf(f, " mean  %8.3f  %8.3f  %5.3f  %7s (%5s)", sum[0] / s->layers, sum[1] / s->layers, sum[2] / s->layers,
+			a, b);
+		if (s->domains > 0) {
+			fmt_num(a, sizeof a, sum[5] / s->layers);
+			fmt_num(b, sizeof b, sum[6] / s->layers);
+			fprintf(f, "   %6s          %9s", a, b);
+		}
+		fprintf(f, "\n");
+	}
+}
+
+static void print_per_expert(FILE *f, const tr_stats *s, const tr_info *in)
+{
+	fprintf(f, "\nper expert: load share of the layer's assignments");
+	if (s->domains > 0)
+		fprintf(f, ", purity and dominant domain");
+	fprintf(f, "\n");
+	for (int l = 0; l < s->layers; l++) {
+		int64_t tot = 0;
+		for (int e = 0; e < s->experts; e++)
+			tot += s->load[(size_t)l * s->experts + e];
+		fprintf(f, "layer %d:\n", l);
+		for (int e = 0; e < s->experts; e++) {
+			int dom;
+			double p = tr_stats_expert_purity(s, l, e, &dom);
+			fprintf(f, "  e%-4d %6.4f", e, tot > 0 ? (double)s->load[(size_t)l * s->experts + e] / (double)tot : 0.0);
+			if (s->domains > 0 && !isnan(p))
+				fprintf(f, "  purity %.3f (%s)", p, in->domain_names[dom]);
+			fprintf(f, "\n");
+		}
+	}
+}
+
+static void print_per_domain(FILE *f, const tr_stats *s, const tr_info *in)
+{
+	const int top_k = s->top_k;
+	if (s->domains == 0) {
+		fprintf(f, "\n(no domain labels in this trace)\n");
+		return;
+	}
+	fprintf(f, "\nper domain: tokens; per layer the concentration and the %d most used expert%s\n", top_k,
+		plural(top_k));
+	for (int d = 0; d < s->domains; d++) {
+		fprintf(f, "%s (%lld tokens):\n", in->domain_names[d], (long long)s->domain_tokens[d]);
+		for (int l = 0; l < s->layers; l++) {
+			const int64_t *c = s->domain_load + ((size_t)l * s->domains + d) * s->experts;
+			char used[TR_MAX_EXPERTS / 8 + 1];
+			memset(used, 0, sizeof used);
+			fprintf(f, "  layer %-3d %.3f  experts", l, tr_stats_domain_concentration(s, l, d));
+			/* The top_k most used, most first (ties: the lower id), by repeated maxima. */
+			for (int q = 0; q < top_k && q < s->experts; q++) {
+				int best = -1;
+				for (int e = 0; e < s->experts; e++)
+					if (!(used[e / 8] & (1 << (e % 8))) && (best < 0 || c[e] > c[best]))
+						best = e;
+				used[best / 8] |= (char)(1 << (best % 8));
+				fprintf(f, " e%d", best);
+			}
+			fprintf(f, "\n");
+		}
+	}
+}
+
+int tr_stats_print(FILE *f, const tr_stats *s, const tr_info *in, unsigned flags, ms_error *err)
+{
+	if (flags & TR_STATS_CSV) {
+		print_csv(f, s);
+	} else {
+		print_table(f, s, in);
+		if (flags & TR_STATS_PER_EXPERT)
+			print_per_expert(f, s, in);
+		if (flags & TR_STATS_PER_DOMAIN)
+			print_per_domain(f, s, in);
+	}
+	if (fflush(f) != 0 || ferror(f))
+		return MS_ERROR(err, MS_EIO, "writing the statistics of %s failed", in->path);
+	return MS_OK;
 }

@@ -19,11 +19,13 @@
  *    the layer's k most used experts overall, what domain-blind routing gives).
  *
  * One streaming pass, blocks of one chunk: memory O(L (E + D E)), independent of T.
+ * tr_stats_print writes the report of `moesim trace stats` (table or CSV).
  */
 #ifndef TR_STATS_H
 #define TR_STATS_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/ms_error.h"
 #include "trace/tr_reader.h"
@@ -61,5 +63,19 @@ double tr_stats_expert_purity(const tr_stats *s, int layer, int expert, int *dom
 
 /* Concentration of one domain (NaN when it has no tokens). */
 double tr_stats_domain_concentration(const tr_stats *s, int layer, int domain);
+
+/* What tr_stats_print adds to the table (flags; TR_STATS_CSV replaces the table). */
+enum {
+	TR_STATS_PER_EXPERT = 1u << 0, /* each expert's load share, purity and dominant domain */
+	TR_STATS_PER_DOMAIN = 1u << 1, /* each domain's concentration and its top_k experts */
+	TR_STATS_CSV = 1u << 2         /* one CSV row per layer instead of the table */
+};
+
+/*
+ * Writes the report of `moesim trace stats` for s, computed from the trace described by in
+ * (its path, top_k and domain names are printed): a header, one row per layer (and their
+ * mean), then the sections flags ask for. MS_EIO when writing to f fails.
+ */
+int tr_stats_print(FILE *f, const tr_stats *s, const tr_info *in, unsigned flags, ms_error *err);
 
 #endif

@@ -91,7 +91,7 @@ static int check_tokens(vctx *v, tr__header *h, buffers *b, int64_t t0, int64_t 
 	for (int i = 0; i < 5; i++) {
 		if (h->ds[rd[i].which] < 0)
 			continue;
-		if (tr__read1(h->ds[rd[i].which], rd[i].type, t0, n, rd[i].buf) < 0) {
+		if (tr__read_block(h->ds[rd[i].which], rd[i].type, 1, 0, t0, n, 0, rd[i].buf) < 0) {
 			problem(v, "%s: cannot read tokens %lld..%lld: the file is truncated or corrupt", tr__ds_path[rd[i].which],
 				(long long)t0, (long long)(t0 + n - 1));
 			ok = 0;
@@ -138,17 +138,17 @@ static void check_layer(vctx *v, tr__header *h, buffers *b, int l, int64_t t0, i
 	const int K = h->info.depth, E = h->info.num_experts;
 	const tr_score_kind kind = h->info.score_kind;
 	int have_logits = h->ds[TR__DS_LOGITS] >= 0, ok = 1;
-	if (tr__read3(h->ds[TR__DS_IDS], H5T_NATIVE_INT16, l, t0, n, K, b->ids) < 0) {
+	if (tr__read_block(h->ds[TR__DS_IDS], H5T_NATIVE_INT16, 3, l, t0, n, K, b->ids) < 0) {
 		problem(v, "/routing/expert_ids: cannot read layer %d, tokens %lld..%lld: the file is truncated or corrupt", l,
 			(long long)t0, (long long)(t0 + n - 1));
 		ok = 0;
 	}
-	if (tr__read3(h->ds[TR__DS_SCORES], H5T_NATIVE_FLOAT, l, t0, n, K, b->scores) < 0) {
+	if (tr__read_block(h->ds[TR__DS_SCORES], H5T_NATIVE_FLOAT, 3, l, t0, n, K, b->scores) < 0) {
 		problem(v, "/routing/scores: cannot read layer %d, tokens %lld..%lld: the file is truncated or corrupt", l,
 			(long long)t0, (long long)(t0 + n - 1));
 		ok = 0;
 	}
-	if (have_logits && tr__read3(h->ds[TR__DS_LOGITS], H5T_NATIVE_FLOAT, l, t0, n, E, b->logits) < 0) {
+	if (have_logits && tr__read_block(h->ds[TR__DS_LOGITS], H5T_NATIVE_FLOAT, 3, l, t0, n, E, b->logits) < 0) {
 		problem(v, "/routing/logits: cannot read layer %d, tokens %lld..%lld: the file is truncated or corrupt", l,
 			(long long)t0, (long long)(t0 + n - 1));
 		have_logits = 0;
