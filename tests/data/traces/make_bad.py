@@ -65,7 +65,17 @@ def base(kind="softmax", L=2, E=6, K=3, T=6, logits=True, domains=True):
 def write(path, tr):
     """Writes tr as the format says: fixed-length ASCII string attributes, chunked,
     shuffle + gzip 4, unlimited token axis."""
-    with h5py.File(path, "w", libver="latest") as f:  # small files: new-style chunk indexes (HDF5 >= 1.10)
+    # libver latest: new-style chunk indexes, so the files are small (HDF5 >= 1.10 reads
+    # them); no object timestamps, so the same case gives the same bytes.
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    fapl.set_libver_bounds(h5py.h5f.LIBVER_LATEST, h5py.h5f.LIBVER_LATEST)
+    fcpl = h5py.h5p.create(h5py.h5p.FILE_CREATE)
+    fcpl.set_obj_track_times(False)
+    gcpl = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
+    gcpl.set_obj_track_times(False)
+    with h5py.File(h5py.h5f.create(path.encode(), h5py.h5f.ACC_TRUNC, fapl=fapl, fcpl=fcpl)) as f:
+        for g in sorted({n.split("/")[0] for n in tr["ds"]}):
+            h5py.h5g.create(f.id, g.encode(), gcpl=gcpl)
         for k, v in tr["attrs"].items():
             if isinstance(v, str):
                 raw = v.encode()
@@ -78,7 +88,7 @@ def write(path, tr):
                 f.attrs[k] = v
         for name, a in tr["ds"].items():
             if name == "tokens/domain_names":
-                f.create_dataset(name, data=a)
+                f.create_dataset(name, data=a, track_times=False)
                 continue
             a = np.asarray(a)
             t_axis = 1 if a.ndim >= 2 else 0
@@ -89,7 +99,7 @@ def write(path, tr):
             # the token axis unlimited; an empty axis too (a chunk cannot be 0 long)
             maxshape = [None if i == t_axis or n == 0 else n for i, n in enumerate(a.shape)]
             f.create_dataset(name, data=a, chunks=tuple(chunks), maxshape=tuple(maxshape),
-                             compression="gzip", compression_opts=4, shuffle=True)
+                             compression="gzip", compression_opts=4, shuffle=True, track_times=False)
 
 
 # --- the cases ------------------------------------------------------------------------
@@ -110,6 +120,11 @@ def good_cases():
             tr["ds"][k] = tr["ds"][k].astype(tr["ds"][k].dtype.newbyteorder(">"))
         return tr
 
+    def created_offset():
+        tr = base()
+        tr["attrs"]["created"] = "2024-02-29T23:59:59.5+05:30"   # leap day, fraction, offset
+        return tr
+
     def minimal():
         tr = base(logits=False, domains=False)
         del tr["attrs"]["top_k"]
@@ -123,6 +138,7 @@ def good_cases():
         "empty": empty,                                 # T = 0
         "vlen-strings": vlen,
         "big-endian": bigendian,                        # int16 / float32 / int64 stored big-endian
+        "created-offset": created_offset,
     }
 
 
@@ -247,6 +263,9 @@ def bad_cases():
                              "score_kind 'tanh' not in")
     c["created-not-iso"] = (setattr_("created", "yesterday"), "root attribute 'created' = 'yesterday' is not an ISO 8601",
                             "created is not an ISO 8601 date")
+    c["created-feb-30"] = (setattr_("created", "2026-02-30T00:00:00Z"),
+                           "root attribute 'created' = '2026-02-30T00:00:00Z' is not an ISO 8601",
+                           "created is not an ISO 8601 date")
     # datasets present or not
     c["missing-scores"] = (drop("routing/scores"), "missing dataset /routing/scores", "missing dataset /routing/scores")
     c["missing-position"] = (drop("tokens/position"), "missing dataset /tokens/position", "missing dataset /tokens/position")
