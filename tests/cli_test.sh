@@ -11,14 +11,14 @@ pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
-# expect CODE PATTERN -- command...: exit code and a stderr/stdout pattern
+# expect CODE TEXT -- command...: exit code and a fixed string in stdout or stderr
 expect() {
 	code=$1 pat=$2
 	shift 3
 	"$@" >"$T/out" 2>"$T/err"
 	rc=$?
 	if [ "$rc" -ne "$code" ]; then bad "$* exited $rc, expected $code: $(head -c 300 "$T/err")"; return; fi
-	if ! grep -q -- "$pat" "$T/out" "$T/err"; then bad "$*: no '$pat' in output: $(head -c 300 "$T/err")"; return; fi
+	if ! grep -qF -- "$pat" "$T/out" "$T/err"; then bad "$*: no '$pat' in output: $(head -c 300 "$T/err")"; return; fi
 	ok
 }
 
@@ -82,6 +82,20 @@ fi
 if [ -n "${MOESIM_SRC:-}" ] && [ -f "$MOESIM_SRC/docs/scenario-reference.md" ]; then
 	missing=$(grep -vxF -f "$MOESIM_SRC/docs/scenario-reference.md" "$T/keys.md" | head -3)
 	if [ -z "$missing" ]; then ok; else bad "docs/scenario-reference.md is stale (regenerate from 'moesim keys'): $missing"; fi
+fi
+
+# Trace validation: every bad trace of tests/data/traces/make_bad.py refused with its
+# message (bad/expect.tsv; tools/tests/test_validators.py holds the recorder's validator
+# to the same files), every good one accepted.
+if [ -n "${MOESIM_SRC:-}" ] && [ -f "$MOESIM_SRC/tests/data/traces/bad/expect.tsv" ]; then
+	tab=$(printf '\t')
+	while IFS="$tab" read -r f cmsg pymsg; do
+		case $f in '#'*|'') continue ;; esac
+		expect 1 "$cmsg" -- "$BIN" trace validate "$MOESIM_SRC/tests/data/traces/bad/$f"
+	done <"$MOESIM_SRC/tests/data/traces/bad/expect.tsv"
+	for f in "$MOESIM_SRC"/tests/data/traces/good/*.h5; do
+		expect 0 "valid moesim trace" -- "$BIN" trace validate "$f"
+	done
 fi
 
 # make install: the binary, the shipped scenarios and the recorder under PREFIX (or

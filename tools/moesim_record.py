@@ -806,6 +806,15 @@ def record_hf(model, path: str, depth: Optional[int] = None, *, model_name: Opti
 # validation and statistics
 # --------------------------------------------------------------------------
 
+MAX_EXPERTS = 32767     # expert ids are int16
+
+
+def _same_dtype(got, want) -> bool:
+    """Same kind and width; either byte order (HDF5 converts a big-endian int16 on read)."""
+    got, want = np.dtype(got), np.dtype(want)
+    return got.kind == want.kind and got.itemsize == want.itemsize
+
+
 def _iter_blocks(T: int, block: int):
     for t0 in range(0, T, block):
         yield t0, min(T, t0 + block)
@@ -815,7 +824,11 @@ def validate(path: str, block: int = 1 << 18, strict_chunks: bool = True) -> Lis
     """Problems found in a trace file (empty list = valid).  Reads layer by
     layer in token blocks, so it works on files larger than memory."""
     errs: List[str] = []
-    with h5py.File(path, "r") as f:
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:     # not HDF5, truncated, unreadable: a problem, not a traceback
+        return [f"cannot open {path} as HDF5: {e}"]
+    with f:
         a = f.attrs
         need = {"format": "str", "version": np.int32, "num_layers": np.int32, "num_experts": np.int32,
                 "depth": np.int32, "num_tokens": np.int64, "model": "str", "score_kind": "str",
@@ -828,9 +841,8 @@ def validate(path: str, block: int = 1 << 18, strict_chunks: bool = True) -> Lis
             if t == "str":
                 if not isinstance(v, (bytes, str, np.bytes_, np.str_)):
                     errs.append(f"attribute {k} is not a string ({type(v).__name__})")
-            else:
-                if np.asarray(v).dtype != t or np.asarray(v).shape != ():
-                    errs.append(f"attribute {k} has dtype {np.asarray(v).dtype}, expected {np.dtype(t)} scalar")
+            elif not _same_dtype(np.asarray(v).dtype, t) or np.asarray(v).shape != ():
+                errs.append(f"attribute {k} has dtype {np.asarray(v).dtype}, expected {np.dtype(t)} scalar")
         if errs:
             return errs
         if _attr_str(a["format"]) != FORMAT_NAME:
@@ -841,8 +853,22 @@ def validate(path: str, block: int = 1 << 18, strict_chunks: bool = True) -> Lis
         if kind not in SCORE_KINDS:
             errs.append(f"score_kind {kind!r} not in {SCORE_KINDS}")
         L, E, K, T = int(a["num_layers"]), int(a["num_experts"]), int(a["depth"]), int(a["num_tokens"])
+        if L < 1:
+            errs.append(f"num_layers {L} must be at least 1")
+        if not (1 <= E <= MAX_EXPERTS):
+            errs.append(f"num_experts {E} not in 1..{MAX_EXPERTS} (ids are int16)")
         if not (1 <= K <= E):
             errs.append(f"depth {K} not in 1..num_experts {E}")
+        if T < 0:
+            errs.append(f"num_tokens {T} is negative")
+        if "top_k" in a:     # optional, but when present an int32 scalar in 1..depth
+            v = np.asarray(a["top_k"])
+            if not _same_dtype(v.dtype, np.int32) or v.shape != ():
+                errs.append(f"attribute top_k has dtype {v.dtype}, expected int32 scalar")
+            elif not (1 <= int(v) <= K):
+                errs.append(f"top_k {int(v)} not in 1..depth {K}")
+        if errs:
+            return errs      # the datasets' expected shapes come from these
         try:
             _dt.datetime.fromisoformat(_attr_str(a["created"]).replace("Z", "+00:00"))
         except ValueError:
@@ -866,7 +892,7 @@ def validate(path: str, block: int = 1 << 18, strict_chunks: bool = True) -> Lis
                 errs.append(f"missing dataset /{name}")
                 continue
             ds = f[name]
-            if ds.dtype != dt:
+            if not _same_dtype(ds.dtype, dt):
                 errs.append(f"/{name} dtype {ds.dtype}, expected {np.dtype(dt)}")
             if ds.shape != shape:
                 errs.append(f"/{name} shape {ds.shape}, expected {shape}")
@@ -909,11 +935,14 @@ def validate(path: str, block: int = 1 << 18, strict_chunks: bool = True) -> Lis
                     lg = lg_ds[l, t0:t1, :]
                     if not np.isfinite(lg).all():
                         errs.append(f"layer {l}: non-finite logits in tokens {t0}..{t1}")
-                    got = np.take_along_axis(lg, ids, axis=1)
+                    # tokens with an id out of range are reported above and not compared
+                    ok = ((ids >= 0) & (ids < E)).all(axis=1)
+                    lg, ids_ok, sc_ok = lg[ok], ids[ok], sc[ok]
+                    got = np.take_along_axis(lg, ids_ok, axis=1)
                     ref = (np.exp(got - lg.max(axis=1, keepdims=True)) /
                            np.exp(lg - lg.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True)
                            if kind == "softmax" else 1.0 / (1.0 + np.exp(-got)))
-                    if not np.allclose(ref, sc, rtol=1e-4, atol=1e-6):
+                    if not np.allclose(ref, sc_ok, rtol=1e-4, atol=1e-6):
                         errs.append(f"layer {l}: scores do not match logits in tokens {t0}..{t1}")
                 if len(errs) > 20:
                     return errs
@@ -940,6 +969,9 @@ def validate(path: str, block: int = 1 << 18, strict_chunks: bool = True) -> Lis
             pos = f["tokens/position"][t0:t1]
             if pos.size and pos.min() < 0:
                 errs.append("negative /tokens/position")
+            rk = f["tokens/rank"][t0:t1]
+            if rk.size and rk.min() < 0:
+                errs.append("negative /tokens/rank")
     return errs
 
 

@@ -6,6 +6,12 @@
  * each chunk is decompressed once and memory does not depend on T. Duplicate ids are
  * found with a stamp array over experts (O(K) per token, not O(K^2): full rankings of 256
  * experts are common). Problems past max_report are counted without being formatted.
+ *
+ * Two header rules are checked here rather than by the shared header reader, which the
+ * replay also uses and which is lenient on purpose: root attributes must be scalars (the
+ * reader takes a one-element array as its value), and `created` must be an ISO 8601
+ * date-time. tests/data/traces/make_bad.py holds the bad files both validators (this one
+ * and tools/moesim_record.py's) must reject.
  */
 #include "trace/tr_validate.h"
 
@@ -221,6 +227,110 @@ static void check_layer(vctx *v, tr__header *h, buffers *b, int l, int64_t t0, i
 	}
 }
 
+/* Days in month m (1..12) of year y, Gregorian. */
+static int month_days(int y, int m)
+{
+	static const int d[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return m == 2 && leap ? 29 : d[m - 1];
+}
+
+/* Reads exactly n digits at *p into *v and advances; 0 if they are not there. */
+static int digits(const char **p, int n, int *v)
+{
+	*v = 0;
+	for (int i = 0; i < n; i++, (*p)++) {
+		if (**p < '0' || **p > '9')
+			return 0;
+		*v = *v * 10 + (**p - '0');
+	}
+	return 1;
+}
+
+/*
+ * Whether s is an ISO 8601 date or date-time in the extended form the recorder writes
+ * and Python's datetime.fromisoformat reads: YYYY-MM-DD, optionally followed by T (or a
+ * space) and HH[:MM[:SS[.fraction]]], optionally followed by Z or +HH[:MM] / -HH[:MM].
+ */
+static int iso8601(const char *s)
+{
+	int y, mo, d, hh, mm, ss;
+	if (!digits(&s, 4, &y) || *s++ != '-' || !digits(&s, 2, &mo) || *s++ != '-' || !digits(&s, 2, &d))
+		return 0;
+	if (mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo))
+		return 0;
+	if (*s == '\0')
+		return 1;
+	if (*s != 'T' && *s != ' ')
+		return 0;
+	s++;
+	if (!digits(&s, 2, &hh) || hh > 23)
+		return 0;
+	if (*s == ':') {
+		s++;
+		if (!digits(&s, 2, &mm) || mm > 59)
+			return 0;
+		if (*s == ':') {
+			s++;
+			if (!digits(&s, 2, &ss) || ss > 59)
+				return 0;
+			if (*s == '.' || *s == ',') {
+				int n = 0;
+				for (s++; *s >= '0' && *s <= '9'; s++)
+					n++;
+				if (n == 0)
+					return 0;
+			}
+		}
+	}
+	if (*s == 'Z')
+		return s[1] == '\0';
+	if (*s == '+' || *s == '-') {
+		s++;
+		if (!digits(&s, 2, &hh) || hh > 23)
+			return 0;
+		if (*s == ':') {
+			s++;
+			if (!digits(&s, 2, &mm) || mm > 59)
+				return 0;
+		}
+	}
+	return *s == '\0';
+}
+
+/* The header rules the shared reader leaves to the validator (see the top of the file). */
+static void check_root_attributes(vctx *v, const tr__header *h)
+{
+	static const char *const names[] = {"format", "version",    "num_layers", "num_experts", "depth", "num_tokens",
+					    "model",  "score_kind", "source",     "created",     "top_k"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		hid_t a, sp;
+		if (H5Aexists(h->file, names[i]) <= 0 || (a = H5Aopen(h->file, names[i], H5P_DEFAULT)) < 0)
+			continue; /* missing: reported by the header reader when required */
+		sp = H5Aget_space(a);
+		if (sp >= 0 && H5Sget_simple_extent_type(sp) != H5S_SCALAR) {
+			hsize_t dims[8] = {0};
+			int rank = H5Sget_simple_extent_ndims(sp);
+			char shape[96] = "";
+			size_t n = 0;
+			if (rank > 0 && rank <= 8) {
+				H5Sget_simple_extent_dims(sp, dims, NULL);
+				for (int j = 0; j < rank && n < sizeof shape; j++)
+					n += (size_t)snprintf(shape + n, sizeof shape - n, "%s%llu", j ? ", " : "",
+							      (unsigned long long)dims[j]);
+			}
+			problem(v, "root attribute '%s' is not a scalar (shape [%s]): the format stores one value", names[i],
+				shape);
+		}
+		if (sp >= 0)
+			H5Sclose(sp);
+		H5Aclose(a);
+	}
+	if (h->created && !iso8601(h->created))
+		problem(v, "root attribute 'created' = '%s' is not an ISO 8601 date-time (e.g. 2026-11-22T08:30:00Z)",
+			h->created);
+}
+
 int64_t tr_validate(const char *path, tr_problem_fn report, void *ctx, int64_t max_report, ms_error *err)
 {
 	vctx v = {report, ctx, max_report, 0, path};
@@ -233,9 +343,12 @@ int64_t tr_validate(const char *path, tr_problem_fn report, void *ctx, int64_t m
 	uint64_t serial = 0;
 	memset(&b, 0, sizeof b);
 	if (tr__header_open(&h, path, 1, forward, &v) < 0) {
+		if (h.file >= 0)
+			check_root_attributes(&v, &h);
 		tr__header_close(&h);
 		return v.count > 0 ? v.count : 1;
 	}
+	check_root_attributes(&v, &h);
 	T = h.info.num_tokens;
 	K = (size_t)h.info.depth;
 	E = (size_t)h.info.num_experts;

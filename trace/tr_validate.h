@@ -4,8 +4,8 @@
  *
  * Checks, each problem one line naming the file, the dataset and the index
  * ("trace.h5: /routing/expert_ids[3, 1207, 1] = 9 is out of range: num_experts = 8"):
- * the file opens as HDF5; every required root attribute has the right type and a valid
- * value; every dataset exists with the documented dtype (exactly: int16, float32, int32,
+ * the file opens as HDF5; every required root attribute has the right type, is a scalar
+ * and has a valid value (`created` an ISO 8601 date-time); every dataset exists with the documented dtype (exactly: int16, float32, int32,
  * int64) and shape; ids in 0..E-1 and distinct within a token's list; scores finite,
  * within [0, 1] for softmax and sigmoid, non-increasing along the ranking for softmax;
  * logits finite and, when present, consistent with the scores (softmax over all experts
