@@ -820,6 +820,67 @@ START_TEST(stats_by_hand)
 }
 END_TEST
 
+/* The report of `moesim trace stats` for the hand trace: every number worked out above. */
+START_TEST(stats_report_by_hand)
+{
+	char dir[256], path[512], want[4096], *got = NULL;
+	size_t len = 0;
+	ms_error err;
+	tr_reader *r;
+	tr_stats *s;
+	FILE *f;
+	snprintf(path, sizeof path, "%s/hand.h5", tmpdir(dir, sizeof dir));
+	write_hand_trace(path);
+	ms_error_clear(&err);
+	r = tr_open(path, &err);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(tr_stats_compute(r, 2, &s, &err), MS_OK);
+	/* cv = sqrt(0.5) / 3 = 0.2357; independent repeats 10/36 = 0.2778; loads 4, 2, 3, 3 of
+	 * 12; code's two most used experts e0, e1 (3 + 2 of 6), prose's e3, e2 (3 + 2). */
+	snprintf(want, sizeof want,
+		 "%s: 1 layer x 6 tokens, 4 experts; load over each token's first 2 ranked experts\n"
+		 "4 consecutive token pairs within sequences\n"
+		 "\n"
+		 "layer  max/mean  min/mean     cv   repeat (indep)   purity (blind)   concentr. (blind)\n"
+		 "    0     1.333     0.667  0.236    0.500 (0.278)    0.833 (0.500)       0.833 (0.583)\n"
+		 "\n"
+		 "per expert: load share of the layer's assignments, purity and dominant domain\n"
+		 "layer 0:\n"
+		 "  e0    0.3333  purity 0.750 (code)\n"
+		 "  e1    0.1667  purity 1.000 (code)\n"
+		 "  e2    0.2500  purity 0.667 (prose)\n"
+		 "  e3    0.2500  purity 1.000 (prose)\n"
+		 "\n"
+		 "per domain: tokens; per layer the concentration and the 2 most used experts\n"
+		 "code (3 tokens):\n"
+		 "  layer 0   0.833  experts e0 e1\n"
+		 "prose (3 tokens):\n"
+		 "  layer 0   0.833  experts e3 e2\n",
+		 path);
+	f = open_memstream(&got, &len);
+	ck_assert_int_eq(tr_stats_print(f, s, tr_get_info(r), TR_STATS_PER_EXPERT | TR_STATS_PER_DOMAIN, &err), MS_OK);
+	fclose(f);
+	ck_assert_str_eq(got, want);
+	free(got);
+	/* CSV: the same numbers with six decimals, whatever else is asked for. */
+	f = open_memstream(&got, &len);
+	ck_assert_int_eq(tr_stats_print(f, s, tr_get_info(r), TR_STATS_CSV | TR_STATS_PER_EXPERT, &err), MS_OK);
+	fclose(f);
+	ck_assert_str_eq(got, "layer,max_over_mean,min_over_mean,cv,repeat_rate,repeat_independent,purity,purity_baseline,"
+			      "concentration,concentration_baseline\n"
+			      "0,1.333333,0.666667,0.235702,0.500000,0.277778,0.833333,0.500000,0.833333,0.583333\n");
+	free(got);
+	/* A stream that cannot be written: an error naming the trace, not a silent loss. */
+	f = fopen("/dev/null", "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(tr_stats_print(f, s, tr_get_info(r), 0, &err), MS_EIO);
+	ck_assert_msg(strstr(err.msg, "writing the statistics of ") && strstr(err.msg, "hand.h5 failed"), "%s", err.msg);
+	fclose(f);
+	tr_stats_free(s);
+	tr_close(r);
+}
+END_TEST
+
 /* ---- Plackett-Luce ---- */
 
 /* Brute force: sum over every ordered k-prefix of the successive-sampling probability. */
@@ -1601,6 +1662,7 @@ Suite *trace_suite(void)
 	tc = tcase_create("stats");
 	tcase_add_checked_fixture(tc, no_setup, remove_dirs);
 	tcase_add_test(tc, stats_by_hand);
+	tcase_add_test(tc, stats_report_by_hand);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("synth");
 	tcase_add_checked_fixture(tc, no_setup, remove_dirs);
