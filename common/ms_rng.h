@@ -11,10 +11,25 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* One SplitMix64 step: a bijective 64-bit mixer. */
 uint64_t ms_mix64(uint64_t x);
 
 /* Derives a stream seed from a base seed and up to four stream coordinates. */
 uint64_t ms_stream_seed(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t d);
+
+/*
+ * The SplitMix64 generator itself: returns the next value of the sequence that
+ * *state seeds and advances *state. For the calibration programs' permutations and
+ * weights (plain C, no gsl), where a fixed --seed must give the same access pattern.
+ */
+uint64_t ms_splitmix64(uint64_t *state);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
