@@ -104,6 +104,7 @@ check: depcheck $(BIN) $(BUILD)/check_moesim
 	MOESIM_BIN=./$(BIN) MOESIM_SRC=. $(BUILD)/check_moesim
 	MOESIM_BIN=./$(BIN) MOESIM_SRC=. sh tests/cli_test.sh
 	MOESIM_BIN=./$(BIN) sh tests/ref_test.sh
+	$(MAKE) --no-print-directory calibrate-selftest
 	$(MAKE) --no-print-directory net-simgrid-check
 	@if /usr/bin/python3 -c 'import torch, h5py, pytest' 2>/dev/null; then MOESIM_BIN=./$(BIN) sh tools/run_tests.sh; \
 	else echo "check: skipping the Python recorder tests (install: $(PY_PACKAGES))"; fi

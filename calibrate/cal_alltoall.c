@@ -43,7 +43,6 @@
 
 typedef struct options {
 	cal_common_opts c;
-	int64_t bytes_min, bytes_max;
 	int ngpus; /* 0 = all visible */
 	const char *matrix_path;
 	int nscales;
@@ -179,39 +178,29 @@ static void matrix_loads(const int64_t *M, int n, int64_t *max_rank, int64_t *to
 
 /* --- profile ----------------------------------------------------------------------- */
 
-static void write_series(cal_profile *p, const series *s, int nranks)
+static void write_series(ms_cfgw *w, const series *s, int nranks)
 {
-	static double med[MAX_POINTS], p10[MAX_POINTS], p90[MAX_POINTS], mn[MAX_POINTS],
-		mx[MAX_POINTS], alg[MAX_POINTS], bus[MAX_POINTS];
+	static double alg[MAX_POINTS], bus[MAX_POINTS];
 
 	for (int i = 0; i < s->n; i++) {
-		med[i] = s->st[i].median;
-		p10[i] = s->st[i].p10;
-		p90[i] = s->st[i].p90;
-		mn[i] = s->st[i].min;
-		mx[i] = s->st[i].max;
-		alg[i] = GBps((double)s->bytes[i], med[i]);
+		alg[i] = GBps((double)s->bytes[i], s->st[i].median);
 		bus[i] = busbw(alg[i], nranks);
 	}
-	cal_profile_int_array(p, "bytes", s->bytes, s->n, 1);
-	cal_profile_int_array(p, "total_bytes", s->total_bytes, s->n, 1);
-	cal_profile_float_array(p, "time_us", med, s->n);
-	cal_profile_float_array(p, "p10_us", p10, s->n);
-	cal_profile_float_array(p, "p90_us", p90, s->n);
-	cal_profile_float_array(p, "min_us", mn, s->n);
-	cal_profile_float_array(p, "max_us", mx, s->n);
-	cal_profile_float_array(p, "algbw_GBps", alg, s->n);
-	cal_profile_float_array(p, "busbw_GBps", bus, s->n);
+	ms_cfgw_int_array(w, "bytes", s->bytes, s->n, 1);
+	ms_cfgw_int_array(w, "total_bytes", s->total_bytes, s->n, 1);
+	cal_profile_stats(w, s->st, s->n);
+	ms_cfgw_float_array(w, "algbw_GBps", alg, s->n);
+	ms_cfgw_float_array(w, "busbw_GBps", bus, s->n);
 }
 
-static void write_common(cal_profile *p, const comm_set *cs, const options *o)
+static void write_common(ms_cfgw *w, const comm_set *cs, const options *o)
 {
-	cal_profile_str(p, "scope", cs->nodes > 1 ? "inter_node" : "intra_node");
-	cal_profile_int(p, "ranks", cs->nranks);
-	cal_profile_int(p, "nodes", cs->nodes);
-	cal_profile_str(p, "method", "nccl_grouped_send_recv");
-	cal_profile_int(p, "repeats", o->c.repeats);
-	cal_profile_int(p, "warmup", o->c.warmup);
+	ms_cfgw_str(w, "scope", cs->nodes > 1 ? "inter_node" : "intra_node");
+	ms_cfgw_int(w, "ranks", cs->nranks);
+	ms_cfgw_int(w, "nodes", cs->nodes);
+	ms_cfgw_str(w, "method", "nccl_grouped_send_recv");
+	ms_cfgw_int(w, "repeats", o->c.repeats);
+	ms_cfgw_int(w, "warmup", o->c.warmup);
 }
 
 static void write_profile(const options *o, const comm_set *cs, const cal_device_info *dev,
@@ -225,26 +214,28 @@ static void write_profile(const options *o, const comm_set *cs, const cal_device
 					   "cal_alltoall"
 #endif
 	);
-	cal_profile_list_begin(p, "alltoall");
+	ms_cfgw *w = cal_profile_writer(p);
+
+	ms_cfgw_list_begin(w, "alltoall");
 	if (even->n > 0) {
-		cal_profile_group_begin(p, NULL);
-		write_common(p, cs, o);
-		write_series(p, even, cs->nranks);
-		cal_profile_group_end(p);
+		ms_cfgw_group_begin(w, NULL);
+		write_common(w, cs, o);
+		write_series(w, even, cs->nranks);
+		ms_cfgw_group_end(w);
 	}
-	cal_profile_list_end(p);
+	ms_cfgw_list_end(w);
 	if (o->matrix_path) {
-		cal_profile_list_begin(p, "alltoallv");
+		ms_cfgw_list_begin(w, "alltoallv");
 		if (uneven->n > 0) {
-			cal_profile_group_begin(p, NULL);
-			write_common(p, cs, o);
-			cal_profile_str(p, "matrix_file", o->matrix_path);
-			cal_profile_int_array(p, "matrix", M, cs->nranks * cs->nranks, 1);
-			cal_profile_float_array(p, "scale", uneven->scale, uneven->n);
-			write_series(p, uneven, cs->nranks);
-			cal_profile_group_end(p);
+			ms_cfgw_group_begin(w, NULL);
+			write_common(w, cs, o);
+			ms_cfgw_str(w, "matrix_file", o->matrix_path);
+			ms_cfgw_int_array(w, "matrix", M, cs->nranks * cs->nranks, 1);
+			ms_cfgw_float_array(w, "scale", uneven->scale, uneven->n);
+			write_series(w, uneven, cs->nranks);
+			ms_cfgw_group_end(w);
 		}
-		cal_profile_list_end(p);
+		ms_cfgw_list_end(w);
 	}
 	cal_profile_finish(p, &o->c, budget_hit);
 }
@@ -268,72 +259,58 @@ static void usage(FILE *f)
 		"%s", cal_common_usage);
 }
 
-enum { OPT_BYTES_MIN = 1, OPT_BYTES_MAX, OPT_NGPUS, OPT_MATRIX, OPT_SCALES, OPT_NO_EVEN };
+enum { OPT_NGPUS = 1, OPT_MATRIX, OPT_SCALES, OPT_NO_EVEN };
+
+static void own_option(void *data, int code, const char *arg)
+{
+	options *o = data;
+	char err[256];
+
+	switch (code) {
+	case OPT_NGPUS:
+		o->ngpus = (int)cal_arg_int("ngpus", arg, 1, MAX_LOCAL);
+		break;
+	case OPT_MATRIX:
+		o->matrix_path = arg;
+		break;
+	case OPT_SCALES: {
+		double *v;
+		int n = cal_parse_double_list(arg, &v, err, sizeof err);
+
+		if (n < 0 || n > MAX_SCALES)
+			cal_die(CAL_EXIT_USAGE, "--scales '%s': %s", arg, n < 0 ? err : "too many values");
+		memcpy(o->scales, v, (size_t)n * sizeof *v);
+		o->nscales = n;
+		free(v);
+		break;
+	}
+	case OPT_NO_EVEN:
+		o->skip_even = 1;
+		break;
+	default:
+		cal_die(CAL_EXIT_USAGE, "unhandled option (see --help)");
+	}
+}
+
+/* Under MPI every rank parses the command line; one prints the help. */
+static void usage_once(FILE *f)
+{
+	if (world_rank == 0)
+		usage(f);
+}
 
 static void parse_args(options *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"bytes-min", 1, NULL, OPT_BYTES_MIN}, {"bytes-max", 1, NULL, OPT_BYTES_MAX},
 		{"ngpus", 1, NULL, OPT_NGPUS},         {"matrix", 1, NULL, OPT_MATRIX},
 		{"scales", 1, NULL, OPT_SCALES},       {"no-even", 0, NULL, OPT_NO_EVEN},
-		CAL_COMMON_LONGOPTS,                   {NULL, 0, NULL, 0}};
-	char err[256];
-	int code;
+		{NULL, 0, NULL, 0}};
 
 	memset(o, 0, sizeof *o);
-	cal_common_opts_init(&o->c, "cal_alltoall.cfg");
-	o->bytes_min = 1 << 10;
-	o->bytes_max = 1 << 30;
 	o->nscales = 1;
 	o->scales[0] = 1.0;
-	opterr = 0;
-	while ((code = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (code) {
-		case OPT_BYTES_MIN:
-			o->bytes_min = cal_arg_int("bytes-min", optarg, 1, (int64_t)1 << 40);
-			break;
-		case OPT_BYTES_MAX:
-			o->bytes_max = cal_arg_int("bytes-max", optarg, 1, (int64_t)1 << 40);
-			break;
-		case OPT_NGPUS:
-			o->ngpus = (int)cal_arg_int("ngpus", optarg, 1, MAX_LOCAL);
-			break;
-		case OPT_MATRIX:
-			o->matrix_path = optarg;
-			break;
-		case OPT_SCALES: {
-			double *v;
-			int n = cal_parse_double_list(optarg, &v, err, sizeof err);
-
-			if (n < 0 || n > MAX_SCALES)
-				cal_die(CAL_EXIT_USAGE, "--scales '%s': %s", optarg,
-					n < 0 ? err : "too many values");
-			memcpy(o->scales, v, (size_t)n * sizeof *v);
-			o->nscales = n;
-			free(v);
-			break;
-		}
-		case OPT_NO_EVEN:
-			o->skip_even = 1;
-			break;
-		case '?':
-			cal_die(CAL_EXIT_USAGE, "unknown or incomplete option '%s' (see --help)",
-				argv[optind - 1]);
-		default:
-			if (!cal_common_opts_handle(&o->c, code, optarg))
-				cal_die(CAL_EXIT_USAGE, "unhandled option (see --help)");
-		}
-	}
-	if (cal_common_opts_help_requested()) {
-		if (world_rank == 0)
-			usage(stdout);
-		exit(CAL_EXIT_OK);
-	}
-	if (optind < argc)
-		cal_die(CAL_EXIT_USAGE, "unexpected argument '%s' (see --help)", argv[optind]);
-	if (o->bytes_min > o->bytes_max)
-		cal_die(CAL_EXIT_USAGE, "--bytes-min %lld is larger than --bytes-max %lld",
-			(long long)o->bytes_min, (long long)o->bytes_max);
+	cal_options_parse(argc, argv, longopts, own_option, o, &o->c, "cal_alltoall.cfg", CAL_OPTS_BYTES,
+			  usage_once);
 	if (o->skip_even && !o->matrix_path)
 		cal_die(CAL_EXIT_USAGE, "--no-even leaves nothing to measure without --matrix FILE");
 }
@@ -474,14 +451,11 @@ int main(int argc, char **argv)
 	cal_set_progname("cal_alltoall");
 #endif
 	parse_args(&o, argc, argv);
-	ndev = cal_device_require(o.c.device);
-	if (world_rank == 0 && cal_profile_check_target(o.c.out, o.c.force, err, sizeof err) != 0)
-		cal_die(CAL_EXIT_USAGE, "%s", err);
+	command = cal_program_begin(&o.c, world_rank == 0, argc, argv, &ndev);
 	if (o.matrix_path && cal_matrix_read(o.matrix_path, &file_M, &file_n, err, sizeof err) != 0)
 		cal_die(CAL_EXIT_USAGE, "--matrix: %s", err);
-	command = cal_join_argv(argc, argv);
 	samples = calloc((size_t)o.c.repeats, sizeof *samples);
-	if (!command || !samples)
+	if (!samples)
 		cal_die(CAL_EXIT_FAIL, "out of host memory");
 
 	comms_init(&cs, &o, ndev);
@@ -502,7 +476,7 @@ int main(int argc, char **argv)
 		cal_device_print(&dev, &v);
 
 	/* Buffers for the largest even point and the largest scaled matrix. */
-	nsizes = o.skip_even ? 0 : cal_ladder_pow2(o.bytes_min, o.bytes_max, sizes, MAX_POINTS);
+	nsizes = o.skip_even ? 0 : cal_ladder_pow2(o.c.bytes_min, o.c.bytes_max, sizes, MAX_POINTS);
 	if (nsizes > MAX_POINTS)
 		nsizes = MAX_POINTS;
 	need = nsizes ? (size_t)sizes[nsizes - 1] : 0;

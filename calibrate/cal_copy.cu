@@ -29,13 +29,13 @@
 #include <string.h>
 
 #include "calibrate/cal_cuda.h"
+#include "common/ms_rng.h"
 
 #define MAX_POINTS 128
 #define MAX_HIDDEN 16
 
 typedef struct options {
 	cal_common_opts c;
-	int64_t bytes_min, bytes_max;
 	int nhidden;
 	int64_t hidden[MAX_HIDDEN];
 	int64_t rows_max;
@@ -53,11 +53,7 @@ typedef struct series {
 typedef struct ctx {
 	options *o;
 	cal_device_info dev;
-	cudaStream_t stream;
-	void *flush;
-	size_t flush_bytes;
-	cudaEvent_t *ev_start, *ev_stop;
-	double *samples;
+	cal_timer tm;
 	double t0;
 	int budget_hit;
 } ctx;
@@ -119,7 +115,7 @@ __global__ static void fill_bytes(uint32_t *p, size_t n_words, uint32_t seed)
 
 /* --- timing ------------------------------------------------------------------------ */
 
-/* What one timed operation needs; op() enqueues it on c->stream. */
+/* What one timed operation needs; op() enqueues it on c->tm.stream. */
 typedef struct job {
 	void (*op)(ctx *c, const struct job *j);
 	const void *src;
@@ -134,7 +130,7 @@ typedef struct job {
 
 static void op_memcpy(ctx *c, const job *j)
 {
-	CAL_CUDA_CHECK(cudaMemcpyAsync(j->dst, j->src, j->bytes, cudaMemcpyDeviceToDevice, c->stream));
+	CAL_CUDA_CHECK(cudaMemcpyAsync(j->dst, j->src, j->bytes, cudaMemcpyDeviceToDevice, c->tm.stream));
 }
 
 static int grid_for(const ctx *c, int64_t rows)
@@ -146,7 +142,7 @@ static int grid_for(const ctx *c, int64_t rows)
 
 static void op_gather(ctx *c, const job *j)
 {
-	gather_rows<<<grid_for(c, j->rows), 128, 0, c->stream>>>((const uint4 *)j->src,
+	gather_rows<<<grid_for(c, j->rows), 128, 0, c->tm.stream>>>((const uint4 *)j->src,
 								 (uint4 *)j->dst, j->idx, j->rows,
 								 j->vecs);
 	CAL_CUDA_CHECK_LAUNCH();
@@ -156,33 +152,30 @@ static void op_unpermute(ctx *c, const job *j)
 {
 	int64_t tokens = j->rows / j->topk;
 
-	unpermute_rows<<<grid_for(c, tokens), 128, 0, c->stream>>>(
+	unpermute_rows<<<grid_for(c, tokens), 128, 0, c->tm.stream>>>(
 		(const uint4 *)j->src, (uint4 *)j->dst, j->idx, j->w, tokens, j->topk, j->vecs);
 	CAL_CUDA_CHECK_LAUNCH();
+}
+
+/* A job bound to its context, for cal_timer_measure. */
+typedef struct bound_job {
+	ctx *c;
+	const job *j;
+} bound_job;
+
+static void run_job(void *arg)
+{
+	const bound_job *b = (const bound_job *)arg;
+
+	b->j->op(b->c, b->j);
 }
 
 /* Times j: warm-up, then R repetitions between events, each after an L2 flush. */
 static void time_job(ctx *c, const job *j, cal_stats *st)
 {
-	const int R = c->o->c.repeats;
+	bound_job b = {c, j};
 
-	for (int w = 0; w < c->o->c.warmup; w++)
-		j->op(c, j);
-	for (int r = 0; r < R; r++) {
-		if (c->flush)
-			CAL_CUDA_CHECK(cudaMemsetAsync(c->flush, r & 0xff, c->flush_bytes, c->stream));
-		CAL_CUDA_CHECK(cudaEventRecord(c->ev_start[r], c->stream));
-		j->op(c, j);
-		CAL_CUDA_CHECK(cudaEventRecord(c->ev_stop[r], c->stream));
-	}
-	CAL_CUDA_CHECK(cudaEventSynchronize(c->ev_stop[R - 1]));
-	for (int r = 0; r < R; r++) {
-		float ms = 0.0f;
-
-		CAL_CUDA_CHECK(cudaEventElapsedTime(&ms, c->ev_start[r], c->ev_stop[r]));
-		c->samples[r] = 1e3 * ms;
-	}
-	cal_stats_compute(c->samples, R, st);
+	cal_timer_measure(&c->tm, run_job, &b, 0, st);
 }
 
 static int over_budget(ctx *c)
@@ -205,7 +198,7 @@ static void measure_copy(ctx *c, series *s)
 {
 	options *o = c->o;
 	int64_t sizes[MAX_POINTS];
-	int n = cal_ladder_pow2(o->bytes_min, o->bytes_max, sizes, MAX_POINTS);
+	int n = cal_ladder_pow2(o->c.bytes_min, o->c.bytes_max, sizes, MAX_POINTS);
 	void *src, *dst;
 	job j;
 
@@ -216,7 +209,7 @@ static void measure_copy(ctx *c, series *s)
 		return;
 	CAL_CUDA_CHECK(cudaMalloc(&src, (size_t)sizes[n - 1]));
 	CAL_CUDA_CHECK(cudaMalloc(&dst, (size_t)sizes[n - 1]));
-	CAL_CUDA_CHECK(cudaMemsetAsync(src, 0x3f, (size_t)sizes[n - 1], c->stream));
+	CAL_CUDA_CHECK(cudaMemsetAsync(src, 0x3f, (size_t)sizes[n - 1], c->tm.stream));
 	printf("\n# copy: cudaMemcpyAsync device-to-device\n%14s | %12s %-24s %9s\n", "bytes", "time us",
 	       "(p10..p90)", "GB/s");
 	for (int i = 0; i < n && !over_budget(c); i++) {
@@ -267,7 +260,7 @@ static void measure_permute(ctx *c, int64_t hidden, series *gather, series *unpe
 	CAL_CUDA_CHECK(cudaMalloc(&out, (size_t)rmax * row_bytes));
 	CAL_CUDA_CHECK(cudaMalloc((void **)&d_idx, (size_t)rmax * sizeof *d_idx));
 	CAL_CUDA_CHECK(cudaMalloc((void **)&d_w, (size_t)rmax * sizeof *d_w));
-	fill_bytes<<<c->dev.sm_count * 8, 256, 0, c->stream>>>((uint32_t *)in, (size_t)rmax * row_bytes / 4,
+	fill_bytes<<<c->dev.sm_count * 8, 256, 0, c->tm.stream>>>((uint32_t *)in, (size_t)rmax * row_bytes / 4,
 								  (uint32_t)o->c.seed);
 	CAL_CUDA_CHECK_LAUNCH();
 
@@ -283,13 +276,13 @@ static void measure_permute(ctx *c, int64_t hidden, series *gather, series *unpe
 
 		/* A fresh permutation per row count, from the seeded stream. */
 		st = o->c.seed * 0x100000001b3ULL + (uint64_t)rows;
-		cal_random_permutation(h_idx, rows, cal_splitmix64(&st));
+		cal_random_permutation(h_idx, rows, ms_splitmix64(&st));
 		for (int64_t r = 0; r < rows; r++)
-			h_w[r] = (float)((cal_splitmix64(&st) >> 11) * (1.0 / 9007199254740992.0));
+			h_w[r] = (float)((ms_splitmix64(&st) >> 11) * (1.0 / 9007199254740992.0));
 		CAL_CUDA_CHECK(cudaMemcpyAsync(d_idx, h_idx, (size_t)rows * sizeof *d_idx,
-					       cudaMemcpyHostToDevice, c->stream));
+					       cudaMemcpyHostToDevice, c->tm.stream));
 		CAL_CUDA_CHECK(cudaMemcpyAsync(d_w, h_w, (size_t)rows * sizeof *d_w,
-					       cudaMemcpyHostToDevice, c->stream));
+					       cudaMemcpyHostToDevice, c->tm.stream));
 
 		memset(&j, 0, sizeof j);
 		j.op = op_gather;
@@ -321,7 +314,7 @@ static void measure_permute(ctx *c, int64_t hidden, series *gather, series *unpe
 		}
 		printf("\n");
 	}
-	CAL_CUDA_CHECK(cudaStreamSynchronize(c->stream));
+	CAL_CUDA_CHECK(cudaStreamSynchronize(c->tm.stream));
 	CAL_CUDA_CHECK(cudaFree(in));
 	CAL_CUDA_CHECK(cudaFree(out));
 	CAL_CUDA_CHECK(cudaFree(d_idx));
@@ -332,26 +325,15 @@ static void measure_permute(ctx *c, int64_t hidden, series *gather, series *unpe
 
 /* --- profile ----------------------------------------------------------------------- */
 
-static void write_series(cal_profile *p, const series *s, const char *xkey, int x64)
+static void write_series(ms_cfgw *w, const series *s, const char *xkey, int x64)
 {
-	static double med[MAX_POINTS], p10[MAX_POINTS], p90[MAX_POINTS], mn[MAX_POINTS],
-		mx[MAX_POINTS], bw[MAX_POINTS];
+	static double bw[MAX_POINTS];
 
-	for (int i = 0; i < s->n; i++) {
-		med[i] = s->st[i].median;
-		p10[i] = s->st[i].p10;
-		p90[i] = s->st[i].p90;
-		mn[i] = s->st[i].min;
-		mx[i] = s->st[i].max;
-		bw[i] = GBps(s->bytes_moved[i], med[i]);
-	}
-	cal_profile_int_array(p, xkey, s->x, s->n, x64);
-	cal_profile_float_array(p, "time_us", med, s->n);
-	cal_profile_float_array(p, "p10_us", p10, s->n);
-	cal_profile_float_array(p, "p90_us", p90, s->n);
-	cal_profile_float_array(p, "min_us", mn, s->n);
-	cal_profile_float_array(p, "max_us", mx, s->n);
-	cal_profile_float_array(p, "GBps", bw, s->n);
+	for (int i = 0; i < s->n; i++)
+		bw[i] = GBps(s->bytes_moved[i], s->st[i].median);
+	ms_cfgw_int_array(w, xkey, s->x, s->n, x64);
+	cal_profile_stats(w, s->st, s->n);
+	ms_cfgw_float_array(w, "GBps", bw, s->n);
 }
 
 static void write_profile(ctx *c, const series *copy, const series *gath, const series *unp,
@@ -359,35 +341,36 @@ static void write_profile(ctx *c, const series *copy, const series *gath, const 
 {
 	options *o = c->o;
 	cal_profile *p = cal_profile_start(&o->c, &c->dev, NULL, command, "cal_copy");
+	ms_cfgw *w = cal_profile_writer(p);
 
-	cal_profile_group_begin(p, "copy");
-	cal_profile_str(p, "method", "cudaMemcpyAsync_d2d");
-	cal_profile_bool(p, "l2_flush", c->flush != NULL);
-	cal_profile_int(p, "repeats", o->c.repeats);
-	cal_profile_int(p, "warmup", o->c.warmup);
-	write_series(p, copy, "bytes", 1);
-	cal_profile_group_end(p);
+	ms_cfgw_group_begin(w, "copy");
+	ms_cfgw_str(w, "method", "cudaMemcpyAsync_d2d");
+	ms_cfgw_bool(w, "l2_flush", c->tm.flush != NULL);
+	ms_cfgw_int(w, "repeats", o->c.repeats);
+	ms_cfgw_int(w, "warmup", o->c.warmup);
+	write_series(w, copy, "bytes", 1);
+	ms_cfgw_group_end(w);
 
-	cal_profile_list_begin(p, "permute");
+	ms_cfgw_list_begin(w, "permute");
 	for (int h = 0; h < o->nhidden; h++) {
 		for (int k = 0; k < 2; k++) {
 			const series *s = k == 0 ? &gath[h] : &unp[h];
 
 			if (s->n == 0)
 				continue;
-			cal_profile_group_begin(p, NULL);
-			cal_profile_str(p, "op", k == 0 ? "gather" : "unpermute");
-			cal_profile_str(p, "dtype", "bf16");
-			cal_profile_int(p, "hidden", o->hidden[h]);
-			cal_profile_int(p, "topk", k == 0 ? 1 : o->topk);
-			cal_profile_bool(p, "l2_flush", c->flush != NULL);
-			cal_profile_int(p, "repeats", o->c.repeats);
-			cal_profile_int(p, "warmup", o->c.warmup);
-			write_series(p, s, "rows", 0);
-			cal_profile_group_end(p);
+			ms_cfgw_group_begin(w, NULL);
+			ms_cfgw_str(w, "op", k == 0 ? "gather" : "unpermute");
+			ms_cfgw_str(w, "dtype", "bf16");
+			ms_cfgw_int(w, "hidden", o->hidden[h]);
+			ms_cfgw_int(w, "topk", k == 0 ? 1 : o->topk);
+			ms_cfgw_bool(w, "l2_flush", c->tm.flush != NULL);
+			ms_cfgw_int(w, "repeats", o->c.repeats);
+			ms_cfgw_int(w, "warmup", o->c.warmup);
+			write_series(w, s, "rows", 0);
+			ms_cfgw_group_end(w);
 		}
 	}
-	cal_profile_list_end(p);
+	ms_cfgw_list_end(w);
 	cal_profile_finish(p, &o->c, c->budget_hit);
 }
 
@@ -408,77 +391,52 @@ static void usage(FILE *f)
 		"%s", cal_common_usage);
 }
 
-enum { OPT_BYTES_MIN = 1, OPT_BYTES_MAX, OPT_HIDDEN, OPT_ROWS_MAX, OPT_TOPK };
+enum { OPT_HIDDEN = 1, OPT_ROWS_MAX, OPT_TOPK };
+
+/* The command line's --hidden list, checked once the options are all read. */
+typedef struct args {
+	options *o;
+	const char *hidden_arg;
+} args;
+
+static void own_option(void *data, int code, const char *arg)
+{
+	args *a = (args *)data;
+	options *o = a->o;
+
+	switch (code) {
+	case OPT_HIDDEN:
+		a->hidden_arg = arg;
+		break;
+	case OPT_ROWS_MAX:
+		o->rows_max = cal_arg_int("rows-max", arg, 1, INT32_MAX);
+		break;
+	case OPT_TOPK:
+		o->topk = (int)cal_arg_int("topk", arg, 1, 64);
+		break;
+	default:
+		cal_die(CAL_EXIT_USAGE, "unhandled option (see --help)");
+	}
+}
 
 static void parse_args(options *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"bytes-min", 1, NULL, OPT_BYTES_MIN}, {"bytes-max", 1, NULL, OPT_BYTES_MAX},
 		{"hidden", 1, NULL, OPT_HIDDEN},       {"rows-max", 1, NULL, OPT_ROWS_MAX},
-		{"topk", 1, NULL, OPT_TOPK},           CAL_COMMON_LONGOPTS,
-		{NULL, 0, NULL, 0}};
-	const char *hidden_arg = "4096,7168,1024";
-	char err[256];
-	int code;
+		{"topk", 1, NULL, OPT_TOPK},           {NULL, 0, NULL, 0}};
+	args a = {o, "4096,7168,1024"};
 
 	memset(o, 0, sizeof *o);
-	cal_common_opts_init(&o->c, "cal_copy.cfg");
-	o->bytes_min = 1 << 10;
-	o->bytes_max = 1 << 30;
 	o->rows_max = 262144;
 	o->topk = 2;
-	opterr = 0;
-	while ((code = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (code) {
-		case OPT_BYTES_MIN:
-			o->bytes_min = cal_arg_int("bytes-min", optarg, 1, (int64_t)1 << 40);
-			break;
-		case OPT_BYTES_MAX:
-			o->bytes_max = cal_arg_int("bytes-max", optarg, 1, (int64_t)1 << 40);
-			break;
-		case OPT_HIDDEN:
-			hidden_arg = optarg;
-			break;
-		case OPT_ROWS_MAX:
-			o->rows_max = cal_arg_int("rows-max", optarg, 1, INT32_MAX);
-			break;
-		case OPT_TOPK:
-			o->topk = (int)cal_arg_int("topk", optarg, 1, 64);
-			break;
-		case '?':
-			cal_die(CAL_EXIT_USAGE, "unknown or incomplete option '%s' (see --help)",
-				argv[optind - 1]);
-		default:
-			if (!cal_common_opts_handle(&o->c, code, optarg))
-				cal_die(CAL_EXIT_USAGE, "unhandled option (see --help)");
-		}
-	}
-	if (cal_common_opts_help_requested()) {
-		usage(stdout);
-		exit(CAL_EXIT_OK);
-	}
-	if (optind < argc)
-		cal_die(CAL_EXIT_USAGE, "unexpected argument '%s' (see --help)", argv[optind]);
-	if (o->bytes_min > o->bytes_max)
-		cal_die(CAL_EXIT_USAGE, "--bytes-min %lld is larger than --bytes-max %lld",
-			(long long)o->bytes_min, (long long)o->bytes_max);
-	{
-		int64_t *v;
-		int n = cal_parse_size_list(hidden_arg, &v, err, sizeof err);
-
-		if (n < 0 || n > MAX_HIDDEN)
-			cal_die(CAL_EXIT_USAGE, "--hidden '%s': %s", hidden_arg,
-				n < 0 ? err : "too many values");
-		for (int i = 0; i < n; i++) {
-			if (v[i] < 8 || v[i] % 8 || v[i] > (1 << 20))
-				cal_die(CAL_EXIT_USAGE,
-					"--hidden %lld: must be a multiple of 8 from 8 to 1048576 (rows move as 16-byte vectors of bf16)",
-					(long long)v[i]);
-			o->hidden[i] = v[i];
-		}
-		o->nhidden = n;
-		free(v);
-	}
+	cal_options_parse(argc, argv, longopts, own_option, &a, &o->c, "cal_copy.cfg", CAL_OPTS_BYTES,
+			  usage);
+	o->nhidden = cal_arg_size_list("hidden", a.hidden_arg, o->hidden, MAX_HIDDEN);
+	for (int i = 0; i < o->nhidden; i++)
+		if (o->hidden[i] < 8 || o->hidden[i] % 8 || o->hidden[i] > (1 << 20))
+			cal_die(CAL_EXIT_USAGE,
+				"--hidden %lld: must be a multiple of 8 from 8 to 1048576 (rows move as 16-byte vectors of bf16)",
+				(long long)o->hidden[i]);
 }
 
 int main(int argc, char **argv)
@@ -486,35 +444,18 @@ int main(int argc, char **argv)
 	static options o;
 	static series copy, gath[MAX_HIDDEN], unp[MAX_HIDDEN];
 	ctx c;
-	char err[512];
 	char *command;
 
 	cal_set_progname("cal_copy");
 	parse_args(&o, argc, argv);
-	cal_device_require(o.c.device);
-	if (cal_profile_check_target(o.c.out, o.c.force, err, sizeof err) != 0)
-		cal_die(CAL_EXIT_USAGE, "%s", err);
-	command = cal_join_argv(argc, argv);
+	command = cal_program_begin(&o.c, 1, argc, argv, NULL);
 
 	memset(&c, 0, sizeof c);
 	c.o = &o;
 	c.t0 = cal_now_s();
 	CAL_CUDA_CHECK(cudaSetDevice(o.c.device));
 	cal_device_query(o.c.device, &c.dev);
-	CAL_CUDA_CHECK(cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking));
-	if (o.c.l2_flush) {
-		c.flush_bytes = (size_t)(c.dev.l2_bytes > 0 ? c.dev.l2_bytes : 64 << 20) * 2;
-		CAL_CUDA_CHECK(cudaMalloc(&c.flush, c.flush_bytes));
-	}
-	c.ev_start = (cudaEvent_t *)calloc((size_t)o.c.repeats, sizeof(cudaEvent_t));
-	c.ev_stop = (cudaEvent_t *)calloc((size_t)o.c.repeats, sizeof(cudaEvent_t));
-	c.samples = (double *)calloc((size_t)o.c.repeats, sizeof(double));
-	if (!c.ev_start || !c.ev_stop || !c.samples || !command)
-		cal_die(CAL_EXIT_FAIL, "out of host memory");
-	for (int r = 0; r < o.c.repeats; r++) {
-		CAL_CUDA_CHECK(cudaEventCreate(&c.ev_start[r]));
-		CAL_CUDA_CHECK(cudaEventCreate(&c.ev_stop[r]));
-	}
+	cal_timer_init(&c.tm, &o.c, &c.dev);
 	cal_device_print(&c.dev, NULL);
 
 	measure_copy(&c, &copy);
@@ -522,16 +463,7 @@ int main(int argc, char **argv)
 		measure_permute(&c, o.hidden[h], &gath[h], &unp[h]);
 	write_profile(&c, &copy, gath, unp, command);
 
-	for (int r = 0; r < o.c.repeats; r++) {
-		CAL_CUDA_CHECK(cudaEventDestroy(c.ev_start[r]));
-		CAL_CUDA_CHECK(cudaEventDestroy(c.ev_stop[r]));
-	}
-	if (c.flush)
-		CAL_CUDA_CHECK(cudaFree(c.flush));
-	CAL_CUDA_CHECK(cudaStreamDestroy(c.stream));
-	free(c.ev_start);
-	free(c.ev_stop);
-	free(c.samples);
+	cal_timer_fini(&c.tm);
 	free(command);
 	printf("# cal_copy done in %.1f s\n", cal_now_s() - c.t0);
 	return CAL_EXIT_OK;

@@ -108,8 +108,17 @@ void cal_device_default_name(const cal_device_info *info, const char *what, char
  * provenance{} and gpu{} (docs/profile-format.md). Leaves the writer at the top level
  * of profile{}, which the caller must have opened.
  */
-void cal_device_write_head(cal_profile *p, const char *name, const cal_device_info *info,
+void cal_device_write_head(ms_cfgw *w, const char *name, const cal_device_info *info,
 			   const cal_versions *v, const char *command, const char *program);
+
+/*
+ * What a program does once its options are parsed, before measuring anything: checks
+ * that there is a CUDA device (cal_device_require; the count goes to *ndev unless NULL)
+ * and, if check_out, that the profile may be written (cal_profile_check_target), so a
+ * run of minutes does not end in a refusal. Returns the command line for the
+ * provenance (cal_join_argv; free it). Dies on failure.
+ */
+char *cal_program_begin(const cal_common_opts *c, int check_out, int argc, char **argv, int *ndev);
 
 /*
  * Opens the output profile (c->out, refusing to overwrite without c->force; dies with
@@ -124,6 +133,32 @@ cal_profile *cal_profile_start(const cal_common_opts *c, const cal_device_info *
  * under its final name (dies on failure) and says where it went.
  */
 void cal_profile_finish(cal_profile *p, const cal_common_opts *c, int budget_hit);
+
+/*
+ * What a single-GPU program times its work with: one non-blocking stream, the buffer
+ * overwritten before each timed repetition so it starts from a cold L2 (twice the L2,
+ * so the work reads its inputs from HBM as it would after the previous layer ran), and
+ * a pair of events and a sample per repetition.
+ */
+typedef struct cal_timer {
+	cudaStream_t stream;
+	void *flush;          /* NULL with --no-l2-flush */
+	size_t flush_bytes;
+	int repeats, warmup;  /* --repeats, --warmup */
+	cudaEvent_t *ev_start, *ev_stop; /* [repeats] */
+	double *samples;      /* [repeats] microseconds */
+} cal_timer;
+
+/* Sets up t on the current device (dies on failure); cal_timer_fini releases it. */
+void cal_timer_init(cal_timer *t, const cal_common_opts *c, const cal_device_info *info);
+void cal_timer_fini(cal_timer *t);
+
+/*
+ * Times run(arg), which enqueues the work on t->stream: warmup - warmed_up untimed
+ * runs, then t->repeats runs, each after the L2 flush and between two events. Fills
+ * *st with microseconds.
+ */
+void cal_timer_measure(cal_timer *t, void (*run)(void *arg), void *arg, int warmed_up, cal_stats *st);
 
 /* Prints a two-line human-readable description of the device and versions. */
 void cal_device_print(const cal_device_info *info, const cal_versions *v);

@@ -2,6 +2,9 @@
  * cal_device.c - the GPU gate, device description and provenance writer shared by
  * the calibration programs (see cal_cuda.h).
  *
+ * The single-GPU timer (cal_timer) lives here too: cal_gemm and cal_copy time their
+ * work the same way.
+ *
  * cal_device_require() is the first CUDA call every program makes after parsing its
  * command line, so a machine without a GPU or driver gets one clear line and exit
  * status 2 rather than a failure deep inside a library.
@@ -9,6 +12,7 @@
 #include "calibrate/cal_cuda.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int cal_device_require(int want)
@@ -104,54 +108,54 @@ void cal_device_default_name(const cal_device_info *info, const char *what, char
 	snprintf(buf, len, "%s %s %s", info->name, what, date);
 }
 
-void cal_device_write_head(cal_profile *p, const char *name, const cal_device_info *info,
+void cal_device_write_head(ms_cfgw *w, const char *name, const cal_device_info *info,
 			   const cal_versions *v, const char *command, const char *program)
 {
 	char buf[64], date[32], host[256];
 
-	cal_profile_str(p, "name", name);
-	cal_profile_str(p, "source", "measured");
-	cal_profile_str(p, "program", program);
+	ms_cfgw_str(w, "name", name);
+	ms_cfgw_str(w, "source", "measured");
+	ms_cfgw_str(w, "program", program);
 
-	cal_profile_group_begin(p, "provenance");
-	cal_profile_str(p, "gpu", info->name);
+	ms_cfgw_group_begin(w, "provenance");
+	ms_cfgw_str(w, "gpu", info->name);
 	snprintf(buf, sizeof buf, "%d.%d", info->cc_major, info->cc_minor);
-	cal_profile_str(p, "cc", buf);
-	cal_profile_int(p, "sm_count", info->sm_count);
-	cal_profile_str(p, "pci_bus_id", info->pci_bus_id);
-	cal_profile_str(p, "uuid", info->uuid);
-	cal_profile_bool(p, "ecc", info->ecc);
+	ms_cfgw_str(w, "cc", buf);
+	ms_cfgw_int(w, "sm_count", info->sm_count);
+	ms_cfgw_str(w, "pci_bus_id", info->pci_bus_id);
+	ms_cfgw_str(w, "uuid", info->uuid);
+	ms_cfgw_bool(w, "ecc", info->ecc);
 	if (info->driver_version[0])
-		cal_profile_str(p, "driver", info->driver_version);
+		ms_cfgw_str(w, "driver", info->driver_version);
 	cal_version_string_cuda(info->cuda_driver_api, buf, sizeof buf);
-	cal_profile_str(p, "driver_cuda", buf);
+	ms_cfgw_str(w, "driver_cuda", buf);
 	cal_version_string_cuda(info->cuda_runtime, buf, sizeof buf);
-	cal_profile_str(p, "cuda_runtime", buf);
+	ms_cfgw_str(w, "cuda_runtime", buf);
 	if (v && v->cublas && v->cublas[0])
-		cal_profile_str(p, "cublas", v->cublas);
+		ms_cfgw_str(w, "cublas", v->cublas);
 	if (v && v->cublaslt && v->cublaslt[0])
-		cal_profile_str(p, "cublaslt", v->cublaslt);
+		ms_cfgw_str(w, "cublaslt", v->cublaslt);
 	if (v && v->nccl && v->nccl[0])
-		cal_profile_str(p, "nccl", v->nccl);
-	cal_profile_int(p, "sm_clock_MHz", info->sm_clock_kHz / 1000);
-	cal_profile_int(p, "mem_clock_MHz", info->mem_clock_kHz / 1000);
+		ms_cfgw_str(w, "nccl", v->nccl);
+	ms_cfgw_int(w, "sm_clock_MHz", info->sm_clock_kHz / 1000);
+	ms_cfgw_int(w, "mem_clock_MHz", info->mem_clock_kHz / 1000);
 	cal_utc_now_iso8601(date, sizeof date);
-	cal_profile_str(p, "date", date);
+	ms_cfgw_str(w, "date", date);
 	cal_hostname(host, sizeof host);
-	cal_profile_str(p, "host", host);
-	cal_profile_str(p, "command", command ? command : "");
-	cal_profile_group_end(p);
+	ms_cfgw_str(w, "host", host);
+	ms_cfgw_str(w, "command", command ? command : "");
+	ms_cfgw_group_end(w);
 
-	cal_profile_group_begin(p, "gpu");
-	cal_profile_str(p, "name", info->name);
+	ms_cfgw_group_begin(w, "gpu");
+	ms_cfgw_str(w, "name", info->name);
 	snprintf(buf, sizeof buf, "%d.%d", info->cc_major, info->cc_minor);
-	cal_profile_str(p, "cc", buf);
-	cal_profile_int(p, "sm_count", info->sm_count);
-	cal_profile_float(p, "hbm_GiB", (double)info->total_mem_bytes / (1024.0 * 1024.0 * 1024.0));
-	cal_profile_float(p, "hbm_GBps", cal_device_dram_GBps(info));
-	cal_profile_float(p, "l2_MiB", info->l2_bytes / (1024.0 * 1024.0));
-	cal_profile_int(p, "mem_bus_bits", info->mem_bus_bits);
-	cal_profile_group_end(p);
+	ms_cfgw_str(w, "cc", buf);
+	ms_cfgw_int(w, "sm_count", info->sm_count);
+	ms_cfgw_float(w, "hbm_GiB", (double)info->total_mem_bytes / (1024.0 * 1024.0 * 1024.0));
+	ms_cfgw_float(w, "hbm_GBps", cal_device_dram_GBps(info));
+	ms_cfgw_float(w, "l2_MiB", info->l2_bytes / (1024.0 * 1024.0));
+	ms_cfgw_int(w, "mem_bus_bits", info->mem_bus_bits);
+	ms_cfgw_group_end(w);
 }
 
 void cal_device_print(const cal_device_info *info, const cal_versions *v)
@@ -172,11 +176,27 @@ void cal_device_print(const cal_device_info *info, const cal_versions *v)
 	       v && v->nccl ? ", NCCL " : "", v && v->nccl ? v->nccl : "");
 }
 
+char *cal_program_begin(const cal_common_opts *c, int check_out, int argc, char **argv, int *ndev)
+{
+	char err[512], *command;
+	int n = cal_device_require(c->device);
+
+	if (ndev)
+		*ndev = n;
+	if (check_out && cal_profile_check_target(c->out, c->force, err, sizeof err) != 0)
+		cal_die(CAL_EXIT_USAGE, "%s", err);
+	command = cal_join_argv(argc, argv);
+	if (!command)
+		cal_die(CAL_EXIT_FAIL, "out of host memory");
+	return command;
+}
+
 cal_profile *cal_profile_start(const cal_common_opts *c, const cal_device_info *info, const cal_versions *v,
 			       const char *command, const char *program)
 {
 	char err[512], name[512], comment[160];
 	cal_profile *p = cal_profile_open(c->out, c->force, err, sizeof err);
+	ms_cfgw *w;
 	if (!p)
 		cal_die(CAL_EXIT_FAIL, "%s", err);
 	if (c->name)
@@ -184,19 +204,80 @@ cal_profile *cal_profile_start(const cal_common_opts *c, const cal_device_info *
 	else
 		cal_device_default_name(info, "measured", name, sizeof name);
 	snprintf(comment, sizeof comment, "moesim calibration profile written by %s (docs/profile-format.md)", program);
-	cal_profile_comment(p, comment);
-	cal_profile_group_begin(p, "profile");
-	cal_device_write_head(p, name, info, v, command, program);
+	w = cal_profile_writer(p);
+	ms_cfgw_comment(w, comment);
+	ms_cfgw_group_begin(w, "profile");
+	cal_device_write_head(w, name, info, v, command, program);
 	return p;
 }
 
 void cal_profile_finish(cal_profile *p, const cal_common_opts *c, int budget_hit)
 {
 	char err[512];
+	ms_cfgw *w = cal_profile_writer(p);
 	if (budget_hit)
-		cal_profile_comment(p, "the time budget (--budget-s) ended the run early; larger points are missing");
-	cal_profile_group_end(p);
+		ms_cfgw_comment(w, "the time budget (--budget-s) ended the run early; larger points are missing");
+	ms_cfgw_group_end(w);
 	if (cal_profile_commit(p, err, sizeof err) != 0)
 		cal_die(CAL_EXIT_FAIL, "%s", err);
 	printf("\n# wrote %s\n", c->out);
+}
+
+void cal_timer_init(cal_timer *t, const cal_common_opts *c, const cal_device_info *info)
+{
+	memset(t, 0, sizeof *t);
+	t->repeats = c->repeats;
+	t->warmup = c->warmup;
+	CAL_CUDA_CHECK(cudaStreamCreateWithFlags(&t->stream, cudaStreamNonBlocking));
+	if (c->l2_flush) {
+		t->flush_bytes = (size_t)(info->l2_bytes > 0 ? info->l2_bytes : 64 << 20) * 2;
+		CAL_CUDA_CHECK(cudaMalloc(&t->flush, t->flush_bytes));
+	}
+	t->ev_start = calloc((size_t)t->repeats, sizeof *t->ev_start);
+	t->ev_stop = calloc((size_t)t->repeats, sizeof *t->ev_stop);
+	t->samples = calloc((size_t)t->repeats, sizeof *t->samples);
+	if (!t->ev_start || !t->ev_stop || !t->samples)
+		cal_die(CAL_EXIT_FAIL, "out of host memory");
+	for (int r = 0; r < t->repeats; r++) {
+		CAL_CUDA_CHECK(cudaEventCreate(&t->ev_start[r]));
+		CAL_CUDA_CHECK(cudaEventCreate(&t->ev_stop[r]));
+	}
+}
+
+void cal_timer_fini(cal_timer *t)
+{
+	for (int r = 0; r < t->repeats; r++) {
+		CAL_CUDA_CHECK(cudaEventDestroy(t->ev_start[r]));
+		CAL_CUDA_CHECK(cudaEventDestroy(t->ev_stop[r]));
+	}
+	if (t->flush)
+		CAL_CUDA_CHECK(cudaFree(t->flush));
+	CAL_CUDA_CHECK(cudaStreamDestroy(t->stream));
+	free(t->ev_start);
+	free(t->ev_stop);
+	free(t->samples);
+	memset(t, 0, sizeof *t);
+}
+
+void cal_timer_measure(cal_timer *t, void (*run)(void *arg), void *arg, int warmed_up, cal_stats *st)
+{
+	const int R = t->repeats;
+
+	for (int w = warmed_up; w < t->warmup; w++)
+		run(arg);
+	for (int r = 0; r < R; r++) {
+		if (t->flush)
+			CAL_CUDA_CHECK(cudaMemsetAsync(t->flush, r & 0xff, t->flush_bytes, t->stream));
+		CAL_CUDA_CHECK(cudaEventRecord(t->ev_start[r], t->stream));
+		run(arg);
+		CAL_CUDA_CHECK(cudaEventRecord(t->ev_stop[r], t->stream));
+	}
+	CAL_CUDA_CHECK(cudaEventSynchronize(t->ev_stop[R - 1]));
+	for (int r = 0; r < R; r++) {
+		float ms = 0.0f;
+
+		CAL_CUDA_CHECK(cudaEventElapsedTime(&ms, t->ev_start[r], t->ev_stop[r]));
+		t->samples[r] = 1e3 * ms;
+	}
+	cal_stats_compute(t->samples, R, st);
 }

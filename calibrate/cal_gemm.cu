@@ -123,12 +123,8 @@ typedef struct ctx {
 	cal_device_info dev;
 	cublasHandle_t blas;
 	cublasLtHandle_t lt;
-	cudaStream_t stream;
+	cal_timer tm;
 	void *lt_ws;
-	void *flush;
-	size_t flush_bytes;
-	cudaEvent_t *ev_start, *ev_stop;
-	double *samples;
 } ctx;
 
 /* --- random data ------------------------------------------------------------------ */
@@ -159,13 +155,13 @@ __global__ static void fill_fp8(__nv_fp8_e4m3 *p, size_t n, uint64_t seed)
 
 static void launch_fill_bf16(ctx *c, __nv_bfloat16 *p, size_t n, uint64_t seed, float scale)
 {
-	fill_bf16<<<c->dev.sm_count * 8, 256, 0, c->stream>>>(p, n, seed, scale);
+	fill_bf16<<<c->dev.sm_count * 8, 256, 0, c->tm.stream>>>(p, n, seed, scale);
 	CAL_CUDA_CHECK_LAUNCH();
 }
 
 static void launch_fill_fp8(ctx *c, __nv_fp8_e4m3 *p, size_t n, uint64_t seed)
 {
-	fill_fp8<<<c->dev.sm_count * 8, 256, 0, c->stream>>>(p, n, seed);
+	fill_fp8<<<c->dev.sm_count * 8, 256, 0, c->tm.stream>>>(p, n, seed);
 	CAL_CUDA_CHECK_LAUNCH();
 }
 
@@ -273,100 +269,94 @@ static int buffers_alloc(ctx *c, buffers *b, int dtype, int64_t E, int64_t H, in
 		for (size_t i = 0; i < sizeof o / sizeof o[0]; i++)
 			launch_fill_bf16(c, *o[i].p, o[i].n, seed + 100 + i, 1.0f);
 	}
-	CAL_CUDA_CHECK(cudaStreamSynchronize(c->stream));
+	CAL_CUDA_CHECK(cudaStreamSynchronize(c->tm.stream));
 	return 0;
 }
 
 /* --- the GEMMs of a pass ------------------------------------------------------------ */
 
-static void set_op(gemm_op *g, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
-		   int64_t k, const void *A, int64_t lda, long long sA, const void *B, int64_t ldb,
-		   long long sB, void *C, int64_t ldc, long long sC, float beta)
+/*
+ * One GEMM in cuBLAS column-major terms: C[m x n] = op(A) op(B) + beta C with op(A)
+ * [m x k] and op(B) [k x n], every matrix packed (leading dimension: its row count as
+ * stored), expert e's matrices a stride of sA, sB, sC elements further. fp8 GEMMs are
+ * all TN whatever ta and tb say: the backward passes read transposed (K-major) copies,
+ * as FP8 training keeps them.
+ */
+static void set_op(gemm_op *g, int fp8, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
+		   int64_t k, const void *A, long long sA, const void *B, long long sB, void *C, long long sC,
+		   float beta)
 {
 	memset(g, 0, sizeof *g);
+	if (fp8) {
+		ta = CUBLAS_OP_T;
+		tb = CUBLAS_OP_N;
+	}
 	g->ta = ta;
 	g->tb = tb;
 	g->m = (int)m;
 	g->n = (int)n;
 	g->k = (int)k;
 	g->A = A;
-	g->lda = (int)lda;
+	g->lda = (int)(ta == CUBLAS_OP_N ? m : k);
 	g->sA = sA;
 	g->B = B;
-	g->ldb = (int)ldb;
+	g->ldb = (int)(tb == CUBLAS_OP_N ? k : n);
 	g->sB = sB;
 	g->C = C;
-	g->ldc = (int)ldc;
+	g->ldc = (int)m;
 	g->sC = sC;
 	g->beta = beta;
 }
 
 /*
- * The three bf16 GEMMs of pass for T tokens per expert (see the file comment for
- * the algebra). Column-major view: a row-major [R x C] matrix is a column-major
- * [C x R] one with leading dimension C.
+ * The three GEMMs of pass for T tokens per expert (see the file comment for the
+ * algebra; for fp8, T is the token count rounded up to a multiple of 16). Column-major
+ * view: a row-major [R x C] matrix is a column-major [C x R] one with leading
+ * dimension C. The fp8 GEMMs read the fp8 copies and write bf16 scratch outputs.
  */
-static void ops_bf16(const buffers *b, int pass, int64_t T, gemm_op g[3])
+static void ops(const buffers *b, int pass, int64_t T, gemm_op g[3])
 {
 	const int64_t H = b->H, F = b->F;
 	const long long sTH = (long long)(b->tcap * H), sTF = (long long)(b->tcap * F),
 			sW = (long long)(H * F);
 	const cublasOperation_t N = CUBLAS_OP_N, Tr = CUBLAS_OP_T;
+	const int q = b->dtype == DT_FP8;
+#define PICK(bf16, fp8) (q ? (void *)(fp8) : (void *)(bf16))
 
 	switch (pass) {
 	case PASS_FWD:
-		set_op(&g[0], Tr, N, F, T, H, b->Wg, H, sW, b->X, H, sTH, b->G, F, sTF, 0.0f);
-		set_op(&g[1], Tr, N, F, T, H, b->Wu, H, sW, b->X, H, sTH, b->U, F, sTF, 0.0f);
-		set_op(&g[2], Tr, N, H, T, F, b->Wd, F, sW, b->G, F, sTF, b->O, H, sTH, 0.0f);
+		set_op(&g[0], q, Tr, N, F, T, H, PICK(b->Wg, b->W8a), sW, PICK(b->X, b->X8), sTH,
+		       PICK(b->G, b->outTF), sTF, 0.0f);
+		set_op(&g[1], q, Tr, N, F, T, H, PICK(b->Wu, b->W8b), sW, PICK(b->X, b->X8), sTH,
+		       PICK(b->U, b->outTF), sTF, 0.0f);
+		set_op(&g[2], q, Tr, N, H, T, F, PICK(b->Wd, b->W8c), sW, PICK(b->G, b->G8), sTF,
+		       PICK(b->O, b->outTH), sTH, 0.0f);
 		break;
 	case PASS_DGRAD:
-		set_op(&g[0], N, N, F, T, H, b->Wd, F, sW, b->O, H, sTH, b->DA, F, sTF, 0.0f);
-		set_op(&g[1], N, N, H, T, F, b->Wg, H, sW, b->G, F, sTF, b->DX, H, sTH, 0.0f);
-		set_op(&g[2], N, N, H, T, F, b->Wu, H, sW, b->U, F, sTF, b->DX, H, sTH, 1.0f);
+		set_op(&g[0], q, N, N, F, T, H, PICK(b->Wd, b->W8c), sW, PICK(b->O, b->O8), sTH,
+		       PICK(b->DA, b->outTF), sTF, 0.0f);
+		set_op(&g[1], q, N, N, H, T, F, PICK(b->Wg, b->W8a), sW, PICK(b->G, b->G8), sTF,
+		       PICK(b->DX, b->outTH), sTH, 0.0f);
+		set_op(&g[2], q, N, N, H, T, F, PICK(b->Wu, b->W8b), sW, PICK(b->U, b->U8), sTF,
+		       PICK(b->DX, b->outTH), sTH, 1.0f);
 		break;
 	default:
-		set_op(&g[0], N, Tr, H, F, T, b->X, H, sTH, b->G, F, sTF, b->dWg, H, sW, 0.0f);
-		set_op(&g[1], N, Tr, H, F, T, b->X, H, sTH, b->U, F, sTF, b->dWu, H, sW, 0.0f);
-		set_op(&g[2], N, Tr, F, H, T, b->G, F, sTF, b->O, H, sTH, b->dWd, F, sW, 0.0f);
+		set_op(&g[0], q, N, Tr, H, F, T, PICK(b->X, b->X8), sTH, PICK(b->G, b->G8), sTF,
+		       PICK(b->dWg, b->outW), sW, 0.0f);
+		set_op(&g[1], q, N, Tr, H, F, T, PICK(b->X, b->X8), sTH, PICK(b->U, b->U8), sTF,
+		       PICK(b->dWu, b->outW), sW, 0.0f);
+		set_op(&g[2], q, N, Tr, F, H, T, PICK(b->G, b->G8), sTF, PICK(b->O, b->O8), sTH,
+		       PICK(b->dWd, b->outW), sW, 0.0f);
 		break;
 	}
-	for (int i = 0; i < 3; i++) {
+#undef PICK
+	/* The grouped bf16 call reads the experts' pointers from device arrays. */
+	for (int i = 0; i < 3 && !q; i++) {
 		void *const *base = (void *const *)b->ptrs + ((size_t)pass * 3 + i) * 3 * b->E;
 
 		g[i].dA = (const void *const *)base;
 		g[i].dB = (const void *const *)(base + b->E);
 		g[i].dC = base + 2 * b->E;
-	}
-}
-
-/*
- * The three fp8 GEMMs of pass, all TN (A stored [m x k] row-major = K-major, B
- * stored [n x k] row-major): the backward passes use transposed copies, as FP8
- * training keeps them. Tp is T rounded up to a multiple of 16.
- */
-static void ops_fp8(const buffers *b, int pass, int64_t Tp, gemm_op g[3])
-{
-	const int64_t H = b->H, F = b->F;
-	const long long sTH = (long long)(b->tcap * H), sTF = (long long)(b->tcap * F),
-			sW = (long long)(H * F);
-	const cublasOperation_t N = CUBLAS_OP_N, Tr = CUBLAS_OP_T;
-
-	switch (pass) {
-	case PASS_FWD:
-		set_op(&g[0], Tr, N, F, Tp, H, b->W8a, H, sW, b->X8, H, sTH, b->outTF, F, sTF, 0.0f);
-		set_op(&g[1], Tr, N, F, Tp, H, b->W8b, H, sW, b->X8, H, sTH, b->outTF, F, sTF, 0.0f);
-		set_op(&g[2], Tr, N, H, Tp, F, b->W8c, F, sW, b->G8, F, sTF, b->outTH, H, sTH, 0.0f);
-		break;
-	case PASS_DGRAD:
-		set_op(&g[0], Tr, N, F, Tp, H, b->W8c, H, sW, b->O8, H, sTH, b->outTF, F, sTF, 0.0f);
-		set_op(&g[1], Tr, N, H, Tp, F, b->W8a, F, sW, b->G8, F, sTF, b->outTH, H, sTH, 0.0f);
-		set_op(&g[2], Tr, N, H, Tp, F, b->W8b, F, sW, b->U8, F, sTF, b->outTH, H, sTH, 1.0f);
-		break;
-	default:
-		set_op(&g[0], Tr, N, H, F, Tp, b->X8, Tp, sTH, b->G8, Tp, sTF, b->outW, H, sW, 0.0f);
-		set_op(&g[1], Tr, N, H, F, Tp, b->X8, Tp, sTH, b->U8, Tp, sTF, b->outW, H, sW, 0.0f);
-		set_op(&g[2], Tr, N, F, H, Tp, b->G8, Tp, sTF, b->O8, Tp, sTH, b->outW, F, sW, 0.0f);
-		break;
 	}
 }
 
@@ -383,7 +373,7 @@ static void upload_pointer_arrays(ctx *c, buffers *b)
 	for (int pass = 0; pass < N_PASSES; pass++) {
 		gemm_op g[3];
 
-		ops_bf16(b, pass, 1, g);
+		ops(b, pass, 1, g);
 		for (int i = 0; i < 3; i++) {
 			const void **base = h + ((size_t)pass * 3 + i) * 3 * b->E;
 
@@ -395,8 +385,8 @@ static void upload_pointer_arrays(ctx *c, buffers *b)
 		}
 	}
 	CAL_CUDA_CHECK(cudaMemcpyAsync(b->ptrs, h, n * sizeof(void *), cudaMemcpyHostToDevice,
-				       c->stream));
-	CAL_CUDA_CHECK(cudaStreamSynchronize(c->stream));
+				       c->tm.stream));
+	CAL_CUDA_CHECK(cudaStreamSynchronize(c->tm.stream));
 	free(h);
 }
 
@@ -524,7 +514,7 @@ static cublasStatus_t gemm_fp8(ctx *c, const gemm_op *g, const lt_plan *p)
 	const float alpha = 1.0f;
 
 	return cublasLtMatmul(c->lt, p->desc, &alpha, g->A, p->a, g->B, p->b, &g->beta, g->C,
-			      p->cd, g->C, p->cd, &p->algo, c->lt_ws, LT_WORKSPACE_BYTES, c->stream);
+			      p->cd, g->C, p->cd, &p->algo, c->lt_ws, LT_WORKSPACE_BYTES, c->tm.stream);
 }
 
 /* --- timing ------------------------------------------------------------------------ */
@@ -555,6 +545,21 @@ static void run_pass(ctx *c, const table *t, point *pt, int pass)
 	CAL_CUBLAS_CHECK(try_pass(c, t, pt, pass));
 }
 
+/* A pass bound to its context, for cal_timer_measure. */
+typedef struct bound_pass {
+	ctx *c;
+	const table *t;
+	point *pt;
+	int pass;
+} bound_pass;
+
+static void run_bound_pass(void *arg)
+{
+	const bound_pass *b = (const bound_pass *)arg;
+
+	run_pass(b->c, b->t, b->pt, b->pass);
+}
+
 /*
  * Times one pass: one checked run (returns its failing status, nothing timed, if
  * cuBLAS rejects the shape), the rest of the warm-up, then R repetitions each between
@@ -562,28 +567,12 @@ static void run_pass(ctx *c, const table *t, point *pt, int pass)
  */
 static cublasStatus_t time_pass(ctx *c, const table *t, point *pt, int pass, cal_stats *st)
 {
-	const int R = c->o->c.repeats;
+	bound_pass b = {c, t, pt, pass};
 	cublasStatus_t s = try_pass(c, t, pt, pass);
 
 	if (s != CUBLAS_STATUS_SUCCESS)
 		return s;
-	for (int w = 1; w < c->o->c.warmup; w++)
-		run_pass(c, t, pt, pass);
-	for (int r = 0; r < R; r++) {
-		if (c->flush)
-			CAL_CUDA_CHECK(cudaMemsetAsync(c->flush, r & 0xff, c->flush_bytes, c->stream));
-		CAL_CUDA_CHECK(cudaEventRecord(c->ev_start[r], c->stream));
-		run_pass(c, t, pt, pass);
-		CAL_CUDA_CHECK(cudaEventRecord(c->ev_stop[r], c->stream));
-	}
-	CAL_CUDA_CHECK(cudaEventSynchronize(c->ev_stop[R - 1]));
-	for (int r = 0; r < R; r++) {
-		float ms = 0.0f;
-
-		CAL_CUDA_CHECK(cudaEventElapsedTime(&ms, c->ev_start[r], c->ev_stop[r]));
-		c->samples[r] = 1e3 * ms;
-	}
-	cal_stats_compute(c->samples, R, st);
+	cal_timer_measure(&c->tm, run_bound_pass, &b, 1, st);
 	return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -694,14 +683,14 @@ static void measure_table(ctx *c, table *t, double budget_s)
 			if (!o->want_pass[p])
 				continue;
 			if (t->dtype == DT_FP8) {
-				ops_fp8(&b, p, Tr, pt.g[p]);
+				ops(&b, p, Tr, pt.g[p]);
 				for (int k = 0; k < 3 && ok; k++) {
 					lt_plan_make(c, &pt.g[p][k], t->E, p == PASS_FWD,
 						     &pt.plan[p][k], why, sizeof why);
 					ok = pt.plan[p][k].ok;
 				}
 			} else {
-				ops_bf16(&b, p, T, pt.g[p]);
+				ops(&b, p, T, pt.g[p]);
 			}
 		}
 		if (!ok) {
@@ -756,12 +745,12 @@ static int probe_method(ctx *c, int64_t E, int64_t H, int64_t F, char *note, siz
 	if (buffers_alloc(c, &b, DT_BF16, E, H, F, 16) != 0)
 		return M_LOOP;
 	upload_pointer_arrays(c, &b);
-	ops_bf16(&b, PASS_FWD, 16, g);
+	ops(&b, PASS_FWD, 16, g);
 	for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
 		cublasStatus_t s = gemm_bf16(c, &g[0], methods[i], E);
 
 		if (s == CUBLAS_STATUS_SUCCESS) {
-			CAL_CUDA_CHECK(cudaStreamSynchronize(c->stream));
+			CAL_CUDA_CHECK(cudaStreamSynchronize(c->tm.stream));
 			buffers_free(&b);
 			return methods[i];
 		}
@@ -779,13 +768,14 @@ static void write_profile(ctx *c, table *tables, int ntables, const char *comman
 {
 	options *o = c->o;
 	cal_profile *p = cal_profile_start(&o->c, &c->dev, v, command, "cal_gemm");
-	cal_profile_list_begin(p, "gemm");
+	ms_cfgw *w = cal_profile_writer(p);
+
+	ms_cfgw_list_begin(w, "gemm");
 	for (int i = 0; i < ntables; i++) {
 		table *t = &tables[i];
 
 		for (int pass = 0; pass < N_PASSES; pass++) {
-			double med[MAX_POINTS], p10[MAX_POINTS], p90[MAX_POINTS], mn[MAX_POINTS],
-				mx[MAX_POINTS], tf[MAX_POINTS];
+			double tf[MAX_POINTS];
 
 			if (!o->want_pass[pass])
 				continue;
@@ -795,42 +785,32 @@ static void write_profile(ctx *c, table *tables, int ntables, const char *comman
 				snprintf(line, sizeof line, "no points for %s H=%lld F=%lld experts=%lld %s: %s",
 					 dtype_name[t->dtype], (long long)t->H, (long long)t->F,
 					 (long long)t->E, pass_name[pass], t->note);
-				cal_profile_comment(p, line);
+				ms_cfgw_comment(w, line);
 				continue;
 			}
-			for (int k = 0; k < t->npts; k++) {
-				med[k] = t->st[pass][k].median;
-				p10[k] = t->st[pass][k].p10;
-				p90[k] = t->st[pass][k].p90;
-				mn[k] = t->st[pass][k].min;
-				mx[k] = t->st[pass][k].max;
-				tf[k] = tflops(t, t->tokens[k], med[k]);
-			}
-			cal_profile_group_begin(p, NULL);
-			cal_profile_str(p, "dtype", dtype_name[t->dtype]);
-			cal_profile_int(p, "hidden", t->H);
-			cal_profile_int(p, "ffn", t->F);
-			cal_profile_int(p, "experts", t->E);
-			cal_profile_str(p, "pass", pass_name[pass]);
-			cal_profile_str(p, "method", method_name[t->method]);
-			cal_profile_int(p, "gemms", 3);
-			cal_profile_int(p, "token_padding", t->dtype == DT_FP8 ? 16 : 1);
-			cal_profile_bool(p, "l2_flush", c->flush != NULL);
-			cal_profile_int(p, "repeats", o->c.repeats);
-			cal_profile_int(p, "warmup", o->c.warmup);
-			cal_profile_int_array(p, "tokens", t->tokens, t->npts, 0);
-			cal_profile_float_array(p, "time_us", med, t->npts);
-			cal_profile_float_array(p, "p10_us", p10, t->npts);
-			cal_profile_float_array(p, "p90_us", p90, t->npts);
-			cal_profile_float_array(p, "min_us", mn, t->npts);
-			cal_profile_float_array(p, "max_us", mx, t->npts);
-			cal_profile_float_array(p, "tflops", tf, t->npts);
+			for (int k = 0; k < t->npts; k++)
+				tf[k] = tflops(t, t->tokens[k], t->st[pass][k].median);
+			ms_cfgw_group_begin(w, NULL);
+			ms_cfgw_str(w, "dtype", dtype_name[t->dtype]);
+			ms_cfgw_int(w, "hidden", t->H);
+			ms_cfgw_int(w, "ffn", t->F);
+			ms_cfgw_int(w, "experts", t->E);
+			ms_cfgw_str(w, "pass", pass_name[pass]);
+			ms_cfgw_str(w, "method", method_name[t->method]);
+			ms_cfgw_int(w, "gemms", 3);
+			ms_cfgw_int(w, "token_padding", t->dtype == DT_FP8 ? 16 : 1);
+			ms_cfgw_bool(w, "l2_flush", c->tm.flush != NULL);
+			ms_cfgw_int(w, "repeats", o->c.repeats);
+			ms_cfgw_int(w, "warmup", o->c.warmup);
+			ms_cfgw_int_array(w, "tokens", t->tokens, t->npts, 0);
+			cal_profile_stats(w, t->st[pass], t->npts);
+			ms_cfgw_float_array(w, "tflops", tf, t->npts);
 			if (t->note[0])
-				cal_profile_str(p, "note", t->note);
-			cal_profile_group_end(p);
+				ms_cfgw_str(w, "note", t->note);
+			ms_cfgw_group_end(w);
 		}
 	}
-	cal_profile_list_end(p);
+	ms_cfgw_list_end(w);
 	cal_profile_finish(p, &o->c, 0);
 }
 
@@ -886,6 +866,76 @@ static void parse_shapes(options *o, const char *arg)
 		cal_die(CAL_EXIT_USAGE, "--shapes '%s': no shape given", arg);
 }
 
+/* What the command line gives that is checked once the options are all read. */
+typedef struct args {
+	options *o;
+	int64_t hidden, ffn, tokens_max;
+	const char *tokens_arg;
+} args;
+
+static void own_option(void *data, int code, const char *arg)
+{
+	args *a = (args *)data;
+	options *o = a->o;
+
+	switch (code) {
+	case OPT_SHAPES:
+		parse_shapes(o, arg);
+		break;
+	case OPT_HIDDEN:
+		a->hidden = cal_arg_int("hidden", arg, 16, 1 << 20);
+		break;
+	case OPT_FFN:
+		a->ffn = cal_arg_int("ffn", arg, 16, 1 << 20);
+		break;
+	case OPT_EXPERTS:
+		o->nexperts = cal_arg_size_list("experts", arg, o->experts, MAX_EXPERT_COUNTS);
+		for (int i = 0; i < o->nexperts; i++)
+			if (o->experts[i] < 1 || o->experts[i] > 4096)
+				cal_die(CAL_EXIT_USAGE, "--experts '%s': each count must be 1..4096", arg);
+		break;
+	case OPT_DTYPE:
+		o->want_bf16 = !strcmp(arg, "bf16") || !strcmp(arg, "all");
+		o->want_fp8 = !strcmp(arg, "fp8") || !strcmp(arg, "fp8_e4m3") || !strcmp(arg, "all");
+		if (!o->want_bf16 && !o->want_fp8)
+			cal_die(CAL_EXIT_USAGE, "--dtype '%s': expected bf16, fp8 or all", arg);
+		break;
+	case OPT_PASSES: {
+		char buf[256], *save = NULL;
+
+		snprintf(buf, sizeof buf, "%s", arg);
+		memset(o->want_pass, 0, sizeof o->want_pass);
+		for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+			int found = 0;
+
+			for (int p = 0; p < N_PASSES; p++)
+				if (!strcmp(t, pass_name[p]))
+					o->want_pass[p] = found = 1;
+			if (!found)
+				cal_die(CAL_EXIT_USAGE, "--passes: unknown pass '%s' (expected fwd, bwd_dgrad, bwd_wgrad)", t);
+		}
+		break;
+	}
+	case OPT_TOKENS:
+		a->tokens_arg = arg;
+		break;
+	case OPT_TOKENS_MAX:
+		a->tokens_max = cal_arg_int("tokens-max", arg, 1, 1 << 24);
+		break;
+	case OPT_GROUP:
+		if (strcmp(arg, "auto") && strcmp(arg, "grouped") && strcmp(arg, "strided") && strcmp(arg, "loop") &&
+		    strcmp(arg, "all"))
+			cal_die(CAL_EXIT_USAGE, "--group-method '%s': expected auto, grouped, strided, loop or all", arg);
+		o->group_method = arg;
+		break;
+	case OPT_MEMFRAC:
+		o->mem_fraction = cal_arg_double("mem-fraction", arg, 0.05, 0.99);
+		break;
+	default:
+		cal_die(CAL_EXIT_USAGE, "unhandled option (see --help)");
+	}
+}
+
 static void parse_args(options *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -894,14 +944,12 @@ static void parse_args(options *o, int argc, char **argv)
 		{"dtype", 1, NULL, OPT_DTYPE},     {"passes", 1, NULL, OPT_PASSES},
 		{"tokens", 1, NULL, OPT_TOKENS},   {"tokens-max", 1, NULL, OPT_TOKENS_MAX},
 		{"group-method", 1, NULL, OPT_GROUP}, {"mem-fraction", 1, NULL, OPT_MEMFRAC},
-		CAL_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
-	int64_t hidden = 0, ffn = 0, tokens_max = 65536;
-	const char *tokens_arg = NULL;
-	char err[256];
-	int code;
+		{NULL, 0, NULL, 0}};
+	args a = {o, 0, 0, 65536, NULL};
+	int64_t hidden, ffn, tokens_max;
+	const char *tokens_arg;
 
 	memset(o, 0, sizeof *o);
-	cal_common_opts_init(&o->c, "cal_gemm.cfg");
 	parse_shapes(o, "4096x14336,7168x2048,1024x2816");
 	o->nexperts = 2;
 	o->experts[0] = 1;
@@ -911,89 +959,11 @@ static void parse_args(options *o, int argc, char **argv)
 		o->want_pass[p] = 1;
 	o->group_method = "auto";
 	o->mem_fraction = 0.90;
-
-	opterr = 0;
-	while ((code = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (code) {
-		case OPT_SHAPES:
-			parse_shapes(o, optarg);
-			break;
-		case OPT_HIDDEN:
-			hidden = cal_arg_int("hidden", optarg, 16, 1 << 20);
-			break;
-		case OPT_FFN:
-			ffn = cal_arg_int("ffn", optarg, 16, 1 << 20);
-			break;
-		case OPT_EXPERTS: {
-			int64_t *v;
-			int n = cal_parse_size_list(optarg, &v, err, sizeof err);
-
-			if (n < 0 || n > MAX_EXPERT_COUNTS)
-				cal_die(CAL_EXIT_USAGE, "--experts '%s': %s", optarg,
-					n < 0 ? err : "too many values");
-			for (int i = 0; i < n; i++) {
-				if (v[i] < 1 || v[i] > 4096)
-					cal_die(CAL_EXIT_USAGE, "--experts '%s': each count must be 1..4096", optarg);
-				o->experts[i] = v[i];
-			}
-			o->nexperts = n;
-			free(v);
-			break;
-		}
-		case OPT_DTYPE:
-			o->want_bf16 = !strcmp(optarg, "bf16") || !strcmp(optarg, "all");
-			o->want_fp8 = !strcmp(optarg, "fp8") || !strcmp(optarg, "fp8_e4m3") ||
-				      !strcmp(optarg, "all");
-			if (!o->want_bf16 && !o->want_fp8)
-				cal_die(CAL_EXIT_USAGE, "--dtype '%s': expected bf16, fp8 or all", optarg);
-			break;
-		case OPT_PASSES: {
-			char buf[256], *save = NULL;
-
-			snprintf(buf, sizeof buf, "%s", optarg);
-			memset(o->want_pass, 0, sizeof o->want_pass);
-			for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-				int found = 0;
-
-				for (int p = 0; p < N_PASSES; p++)
-					if (!strcmp(t, pass_name[p]))
-						o->want_pass[p] = found = 1;
-				if (!found)
-					cal_die(CAL_EXIT_USAGE,
-						"--passes: unknown pass '%s' (expected fwd, bwd_dgrad, bwd_wgrad)", t);
-			}
-			break;
-		}
-		case OPT_TOKENS:
-			tokens_arg = optarg;
-			break;
-		case OPT_TOKENS_MAX:
-			tokens_max = cal_arg_int("tokens-max", optarg, 1, 1 << 24);
-			break;
-		case OPT_GROUP:
-			if (strcmp(optarg, "auto") && strcmp(optarg, "grouped") &&
-			    strcmp(optarg, "strided") && strcmp(optarg, "loop") && strcmp(optarg, "all"))
-				cal_die(CAL_EXIT_USAGE,
-					"--group-method '%s': expected auto, grouped, strided, loop or all", optarg);
-			o->group_method = optarg;
-			break;
-		case OPT_MEMFRAC:
-			o->mem_fraction = cal_arg_double("mem-fraction", optarg, 0.05, 0.99);
-			break;
-		case '?':
-			cal_die(CAL_EXIT_USAGE, "unknown or incomplete option '%s' (see --help)",
-				argv[optind - 1]);
-		default:
-			if (!cal_common_opts_handle(&o->c, code, optarg))
-				cal_die(CAL_EXIT_USAGE, "unhandled option (see --help)");
-		}
-	}
-	if (cal_common_opts_help_requested()) {
-		usage(stdout);
-		exit(CAL_EXIT_OK);
-	}
-	if (optind < argc)
-		cal_die(CAL_EXIT_USAGE, "unexpected argument '%s' (see --help)", argv[optind]);
+	cal_options_parse(argc, argv, longopts, own_option, &a, &o->c, "cal_gemm.cfg", 0, usage);
+	hidden = a.hidden;
+	ffn = a.ffn;
+	tokens_max = a.tokens_max;
+	tokens_arg = a.tokens_arg;
 	if ((hidden > 0) != (ffn > 0))
 		cal_die(CAL_EXIT_USAGE, "--hidden and --ffn go together (or use --shapes HxF)");
 	if (hidden > 0) {
@@ -1002,20 +972,11 @@ static void parse_args(options *o, int argc, char **argv)
 		o->ffn[0] = ffn;
 	}
 	if (tokens_arg) {
-		int64_t *v;
-		int n = cal_parse_size_list(tokens_arg, &v, err, sizeof err);
-
-		if (n < 0 || n > MAX_POINTS)
-			cal_die(CAL_EXIT_USAGE, "--tokens '%s': %s", tokens_arg,
-				n < 0 ? err : "too many values");
-		for (int i = 0; i < n; i++) {
-			if (v[i] < 1 || v[i] > (1 << 24) || (i && v[i] <= v[i - 1]))
-				cal_die(CAL_EXIT_USAGE,
-					"--tokens '%s': values must increase and lie in 1..16777216", tokens_arg);
-			o->tokens[i] = v[i];
-		}
-		o->ntokens = n;
-		free(v);
+		o->ntokens = cal_arg_size_list("tokens", tokens_arg, o->tokens, MAX_POINTS);
+		for (int i = 0; i < o->ntokens; i++)
+			if (o->tokens[i] < 1 || o->tokens[i] > (1 << 24) || (i && o->tokens[i] <= o->tokens[i - 1]))
+				cal_die(CAL_EXIT_USAGE, "--tokens '%s': values must increase and lie in 1..16777216",
+					tokens_arg);
 	} else {
 		o->ntokens = cal_ladder_pow2_mid(1, tokens_max, o->tokens, MAX_POINTS);
 		if (o->ntokens > MAX_POINTS)
@@ -1046,44 +1007,25 @@ int main(int argc, char **argv)
 	char cublas_v[32], lt_v[32];
 	cal_versions v = {cublas_v, lt_v, NULL};
 	char *command;
-	char err[512];
 	int ver = 0;
 	double t0 = cal_now_s();
 
 	cal_set_progname("cal_gemm");
 	parse_args(&o, argc, argv);
-	cal_device_require(o.c.device);
-	if (cal_profile_check_target(o.c.out, o.c.force, err, sizeof err) != 0)
-		cal_die(CAL_EXIT_USAGE, "%s", err);
-	command = cal_join_argv(argc, argv);
+	command = cal_program_begin(&o.c, 1, argc, argv, NULL);
 
 	memset(&c, 0, sizeof c);
 	c.o = &o;
 	CAL_CUDA_CHECK(cudaSetDevice(o.c.device));
 	cal_device_query(o.c.device, &c.dev);
-	CAL_CUDA_CHECK(cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking));
+	cal_timer_init(&c.tm, &o.c, &c.dev);
 	CAL_CUBLAS_CHECK(cublasCreate(&c.blas));
-	CAL_CUBLAS_CHECK(cublasSetStream(c.blas, c.stream));
+	CAL_CUBLAS_CHECK(cublasSetStream(c.blas, c.tm.stream));
 	CAL_CUBLAS_CHECK(cublasLtCreate(&c.lt));
 	CAL_CUBLAS_CHECK(cublasGetVersion(c.blas, &ver));
 	cal_version_string_mmp(ver, cublas_v, sizeof cublas_v);
 	cal_version_string_mmp((long)cublasLtGetVersion(), lt_v, sizeof lt_v);
 	CAL_CUDA_CHECK(cudaMalloc(&c.lt_ws, LT_WORKSPACE_BYTES));
-	if (o.c.l2_flush) {
-		/* Twice the L2, so the timed GEMM reads its weights from HBM as it would
-		 * after the previous layer ran. */
-		c.flush_bytes = (size_t)(c.dev.l2_bytes > 0 ? c.dev.l2_bytes : 64 << 20) * 2;
-		CAL_CUDA_CHECK(cudaMalloc(&c.flush, c.flush_bytes));
-	}
-	c.ev_start = (cudaEvent_t *)calloc((size_t)o.c.repeats, sizeof(cudaEvent_t));
-	c.ev_stop = (cudaEvent_t *)calloc((size_t)o.c.repeats, sizeof(cudaEvent_t));
-	c.samples = (double *)calloc((size_t)o.c.repeats, sizeof(double));
-	if (!c.ev_start || !c.ev_stop || !c.samples || !command)
-		cal_die(CAL_EXIT_FAIL, "out of host memory");
-	for (int r = 0; r < o.c.repeats; r++) {
-		CAL_CUDA_CHECK(cudaEventCreate(&c.ev_start[r]));
-		CAL_CUDA_CHECK(cudaEventCreate(&c.ev_stop[r]));
-	}
 
 	cal_device_print(&c.dev, &v);
 	fp8_ok = c.dev.cc_major * 10 + c.dev.cc_minor >= 89;
@@ -1157,19 +1099,10 @@ int main(int argc, char **argv)
 
 	write_profile(&c, tables, ntables, command, &v);
 
-	for (int r = 0; r < o.c.repeats; r++) {
-		CAL_CUDA_CHECK(cudaEventDestroy(c.ev_start[r]));
-		CAL_CUDA_CHECK(cudaEventDestroy(c.ev_stop[r]));
-	}
-	if (c.flush)
-		CAL_CUDA_CHECK(cudaFree(c.flush));
 	CAL_CUDA_CHECK(cudaFree(c.lt_ws));
 	CAL_CUBLAS_CHECK(cublasLtDestroy(c.lt));
 	CAL_CUBLAS_CHECK(cublasDestroy(c.blas));
-	CAL_CUDA_CHECK(cudaStreamDestroy(c.stream));
-	free(c.ev_start);
-	free(c.ev_stop);
-	free(c.samples);
+	cal_timer_fini(&c.tm);
 	free(command);
 	printf("# cal_gemm done in %.1f s\n", cal_now_s() - t0);
 	return CAL_EXIT_OK;

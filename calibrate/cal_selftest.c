@@ -3,13 +3,16 @@
  * without CUDA: `make calibrate-selftest` (or build/calibrate/cal_selftest DIR).
  *
  * Checks against hand-worked answers: the statistics (median and p10/p90 of five
- * samples), size/list parsing and its error paths, the token ladder, the shell
- * quoting of the recorded command line, float formatting, the matrix reader's error
- * messages, and a profile written with every construct the writer has, read back
+ * samples), size/list parsing and its error paths, the shared option parser, the
+ * token ladder, the seeded permutation (the values the generator gave before it moved
+ * to common/ms_rng), the shell quoting of the recorded command line, float formatting
+ * with the profile's 7 digits, the matrix reader's error messages, and a profile
+ * written with every construct the writer (common/ms_cfgwrite) has, read back
  * with libconfig (the library the moesim reader uses) with its types checked: ints
  * stay ints, byte arrays are int64, times are floats. Then every shipped datasheet
  * profile in DIR is parsed and checked for the required keys and the absence of
  * measured tables. Ends with "N passed, N failed"; exit status 1 on any failure.
+ * `make check` runs it.
  */
 #include "calibrate/cal_profile.h"
 #include "calibrate/cal_util.h"
@@ -99,6 +102,59 @@ static void test_parse(void)
 	CHECK(n == -1 && strstr(err, "-2") != NULL, "negative scale: err=%s", err);
 }
 
+/* A program's own options for test_options: --width N and --flag. */
+enum { OPT_WIDTH = 1, OPT_FLAG };
+
+typedef struct own_opts {
+	int64_t width;
+	int flag;
+} own_opts;
+
+static void own_option(void *ctx, int code, const char *arg)
+{
+	own_opts *o = ctx;
+
+	if (code == OPT_WIDTH)
+		o->width = cal_arg_int("width", arg, 1, 1 << 20);
+	else
+		o->flag = 1;
+}
+
+static void no_usage(FILE *f)
+{
+	(void)f;
+}
+
+static void test_options(void)
+{
+	static const struct option own[] = {{"width", 1, NULL, OPT_WIDTH}, {"flag", 0, NULL, OPT_FLAG}, {NULL, 0, NULL, 0}};
+	char a0[] = "cal_test", a1[] = "--out", a2[] = "x.cfg", a3[] = "--width", a4[] = "4K", a5[] = "--repeats",
+	     a6[] = "7", a7[] = "--flag", a8[] = "--no-l2-flush", a9[] = "--budget-s", a10[] = "2.5";
+	char *argv[] = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, NULL};
+	own_opts o = {0, 0};
+	cal_common_opts c;
+
+	cal_options_parse(11, argv, own, own_option, &o, &c, "default.cfg", CAL_OPTS_BYTES, no_usage);
+	CHECK(!strcmp(c.out, "x.cfg") && c.repeats == 7 && c.warmup == 3 && !c.l2_flush && c.budget_s == 2.5 &&
+	      c.seed == 1 && !c.force, "shared options: out %s repeats %d warmup %d l2 %d budget %g", c.out, c.repeats,
+	      c.warmup, c.l2_flush, c.budget_s);
+	CHECK(o.width == 4096 && o.flag == 1, "own options: width %lld flag %d", (long long)o.width, o.flag);
+}
+
+static void test_permutation(void)
+{
+	/* What cal_random_permutation gave with its own SplitMix64 copy: the same seed
+	 * must keep timing the same access pattern. */
+	static const int32_t expect[10] = {0, 9, 5, 8, 6, 4, 7, 2, 1, 3};
+	int32_t p[10];
+	int same = 1;
+
+	cal_random_permutation(p, 10, 42);
+	for (int i = 0; i < 10; i++)
+		same &= p[i] == expect[i];
+	CHECK(same, "permutation of 10 with seed 42 changed: %d %d %d ...", p[0], p[1], p[2]);
+}
+
 static void test_ladder(void)
 {
 	int64_t v[64];
@@ -133,18 +189,19 @@ static void test_format(void)
 {
 	char b[48];
 
-	cal_profile_format_float(12.0, b, sizeof b);
+	/* The profiles' 7 significant digits (cal_profile.h). */
+	ms_cfgw_format_float(12.0, 7, b, sizeof b);
 	CHECK(!strcmp(b, "12.0"), "12 -> %s", b);
-	cal_profile_format_float(2.385, b, sizeof b);
+	ms_cfgw_format_float(2.385, 7, b, sizeof b);
 	CHECK(!strcmp(b, "2.385"), "2.385 -> %s", b);
-	cal_profile_format_float(1e9, b, sizeof b);
+	ms_cfgw_format_float(1e9, 7, b, sizeof b);
 	CHECK(!strcmp(b, "1.0e+09"), "1e9 -> %s", b);
-	cal_profile_format_float(-3.5e-7, b, sizeof b);
+	ms_cfgw_format_float(-3.5e-7, 7, b, sizeof b);
 	CHECK(!strcmp(b, "-3.5e-07"), "-3.5e-7 -> %s", b);
-	CHECK(cal_profile_format_float(NAN, b, sizeof b) == 1 && !strcmp(b, "0.0"), "nan -> %s", b);
-	CHECK(cal_profile_format_float(0.0, b, sizeof b) == 0 && !strcmp(b, "0.0"), "0 -> %s", b);
-	cal_profile_escape("a\"b\\c\nd\x01", b, sizeof b);
-	CHECK(!strcmp(b, "a\\\"b\\\\c\\nd\\x01"), "escape -> %s", b);
+	ms_cfgw_format_float(3.14159265358979, 7, b, sizeof b);
+	CHECK(!strcmp(b, "3.141593"), "pi -> %s", b);
+	CHECK(ms_cfgw_format_float(NAN, 7, b, sizeof b) == 1 && !strcmp(b, "0.0"), "nan -> %s", b);
+	CHECK(ms_cfgw_format_float(0.0, 7, b, sizeof b) == 0 && !strcmp(b, "0.0"), "0 -> %s", b);
 }
 
 static void write_file(const char *path, const char *text)
@@ -201,6 +258,7 @@ static void test_profile_roundtrip(const char *dir)
 {
 	char path[512], err[512];
 	cal_profile *p;
+	ms_cfgw *w;
 	config_t cfg;
 	const config_setting_t *root, *prof, *gemm, *g0, *arr;
 	const char *str = NULL;
@@ -215,27 +273,28 @@ static void test_profile_roundtrip(const char *dir)
 	CHECK(p != NULL, "open: %s", err);
 	if (!p)
 		return;
-	cal_profile_comment(p, "first line\nsecond line");
-	cal_profile_group_begin(p, "profile");
-	cal_profile_str(p, "name", "quote \" backslash \\ newline \n end");
-	cal_profile_str(p, "source", "measured");
-	cal_profile_int(p, "small", 42);
-	cal_profile_int(p, "big", 5000000000LL);
-	cal_profile_bool(p, "flag", 1);
-	cal_profile_float(p, "whole", 3.0);
-	cal_profile_list_begin(p, "gemm");
+	w = cal_profile_writer(p);
+	ms_cfgw_comment(w, "first line\nsecond line");
+	ms_cfgw_group_begin(w, "profile");
+	ms_cfgw_str(w, "name", "quote \" backslash \\ newline \n end");
+	ms_cfgw_str(w, "source", "measured");
+	ms_cfgw_int(w, "small", 42);
+	ms_cfgw_int(w, "big", 5000000000LL);
+	ms_cfgw_bool(w, "flag", 1);
+	ms_cfgw_float(w, "whole", 3.0);
+	ms_cfgw_list_begin(w, "gemm");
 	for (int i = 0; i < 2; i++) {
-		cal_profile_group_begin(p, NULL);
-		cal_profile_int(p, "experts", 8 * i + 1);
-		cal_profile_int_array(p, "tokens", tokens, 4, 0);
-		cal_profile_float_array(p, "time_us", times, 4);
-		cal_profile_int_array(p, "bytes", bytes, 2, 1);
-		cal_profile_group_end(p);
+		ms_cfgw_group_begin(w, NULL);
+		ms_cfgw_int(w, "experts", 8 * i + 1);
+		ms_cfgw_int_array(w, "tokens", tokens, 4, 0);
+		ms_cfgw_float_array(w, "time_us", times, 4);
+		ms_cfgw_int_array(w, "bytes", bytes, 2, 1);
+		ms_cfgw_group_end(w);
 	}
-	cal_profile_list_end(p);
-	cal_profile_list_begin(p, "empty");
-	cal_profile_list_end(p);
-	cal_profile_group_end(p);
+	ms_cfgw_list_end(w);
+	ms_cfgw_list_begin(w, "empty");
+	ms_cfgw_list_end(w);
+	ms_cfgw_group_end(w);
 	CHECK(stat(path, &st) != 0, "the real name exists before commit");
 	CHECK(cal_profile_commit(p, err, sizeof err) == 0, "commit: %s", err);
 	CHECK(stat(path, &st) == 0, "no file after commit");
@@ -299,7 +358,7 @@ static void test_profile_roundtrip(const char *dir)
 		char tmp[600];
 
 		snprintf(tmp, sizeof tmp, "%s", cal_profile_tmp_path(p));
-		cal_profile_str(p, "x", "y");
+		ms_cfgw_str(cal_profile_writer(p), "x", "y");
 		write_file(path, "someone else's\n");
 		CHECK(cal_profile_commit(p, err, sizeof err) != 0 && strstr(err, "appeared"), "race: %s", err);
 		CHECK(stat(tmp, &st) == 0, "temporary profile was not kept");
@@ -409,6 +468,8 @@ int main(int argc, char **argv)
 	}
 	test_stats();
 	test_parse();
+	test_options();
+	test_permutation();
 	test_ladder();
 	test_argv();
 	test_format();

@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +17,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "common/ms_file.h"
+#include "common/ms_rng.h"
 
 static const char *progname = "calibrate";
 static void (*die_hook)(int status);
@@ -42,21 +46,29 @@ static CAL_NORETURN void die_exit(int status)
 
 	/* Clear first: a hook that fails and calls cal_die() must not recurse. */
 	die_hook = NULL;
+	/* No half-written profile survives a fatal error. */
+	ms_file_cleanup_all();
 	if (hook)
 		hook(status);
 	exit(status);
+}
+
+/* "<program>: <what><message>" on stderr, after what was printed on stdout. */
+static void report(const char *what, const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fprintf(stderr, "%s: %s", progname, what);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
 }
 
 void cal_die(int status, const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fprintf(stderr, "%s: ", progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	report("", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	die_exit(status);
 }
 
@@ -64,12 +76,9 @@ void cal_warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fprintf(stderr, "%s: warning: ", progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	report("warning: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void cal_die_call(const char *file, int line, const char *call, const char *errname,
@@ -194,11 +203,39 @@ static int split_commas(const char *s, char **copy, char ***fields)
 	return n;
 }
 
-int cal_parse_size_list(const char *s, int64_t **out, char *err, size_t errlen)
+/* Parses one field of a list into *out; 0 or -1. */
+typedef int (*parse_field_fn)(const char *field, void *out);
+
+static int size_field(const char *field, void *out)
+{
+	return cal_parse_size(field, (int64_t *)out);
+}
+
+static int positive_field(const char *field, void *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(field, &end);
+	while (isspace((unsigned char)*end))
+		end++;
+	if (end == field || *end != '\0' || errno == ERANGE || !isfinite(v) || v <= 0.0)
+		return -1;
+	*(double *)out = v;
+	return 0;
+}
+
+/*
+ * Parses the comma-separated list s into a malloc'd array of elements of the given
+ * size, each by parse; expected says what a field must be, for the message.
+ */
+static int parse_list(const char *s, size_t size, parse_field_fn parse, const char *expected, void **out,
+		      char *err, size_t errlen)
 {
 	char *copy, **fields;
+	char *v;
 	int n;
-	int64_t *v;
 
 	*out = NULL;
 	if (!s || !*s) {
@@ -206,22 +243,18 @@ int cal_parse_size_list(const char *s, int64_t **out, char *err, size_t errlen)
 		return -1;
 	}
 	n = split_commas(s, &copy, &fields);
-	if (n < 0) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	v = malloc((size_t)n * sizeof *v);
+	v = n < 0 ? NULL : malloc((size_t)n * size);
 	if (!v) {
-		free(copy);
-		free(fields);
+		if (n >= 0) {
+			free(copy);
+			free(fields);
+		}
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	for (int i = 0; i < n; i++) {
-		if (cal_parse_size(fields[i], &v[i]) != 0) {
-			snprintf(err, errlen,
-				 "'%s' is not a non-negative integer (suffixes K, M, G, T are powers of 1024)",
-				 fields[i]);
+		if (parse(fields[i], v + (size_t)i * size) != 0) {
+			snprintf(err, errlen, "'%s' is not %s", fields[i], expected);
 			free(copy);
 			free(fields);
 			free(v);
@@ -234,49 +267,15 @@ int cal_parse_size_list(const char *s, int64_t **out, char *err, size_t errlen)
 	return n;
 }
 
+int cal_parse_size_list(const char *s, int64_t **out, char *err, size_t errlen)
+{
+	return parse_list(s, sizeof **out, size_field,
+			  "a non-negative integer (suffixes K, M, G, T are powers of 1024)", (void **)out, err, errlen);
+}
+
 int cal_parse_double_list(const char *s, double **out, char *err, size_t errlen)
 {
-	char *copy, **fields;
-	int n;
-	double *v;
-
-	*out = NULL;
-	if (!s || !*s) {
-		snprintf(err, errlen, "empty list");
-		return -1;
-	}
-	n = split_commas(s, &copy, &fields);
-	if (n < 0) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	v = malloc((size_t)n * sizeof *v);
-	if (!v) {
-		free(copy);
-		free(fields);
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	for (int i = 0; i < n; i++) {
-		char *end;
-
-		errno = 0;
-		v[i] = strtod(fields[i], &end);
-		while (isspace((unsigned char)*end))
-			end++;
-		if (end == fields[i] || *end != '\0' || errno == ERANGE || !isfinite(v[i]) ||
-		    v[i] <= 0.0) {
-			snprintf(err, errlen, "'%s' is not a positive number", fields[i]);
-			free(copy);
-			free(fields);
-			free(v);
-			return -1;
-		}
-	}
-	free(copy);
-	free(fields);
-	*out = v;
-	return n;
+	return parse_list(s, sizeof **out, positive_field, "a positive number", (void **)out, err, errlen);
 }
 
 int cal_ladder_pow2_mid(int64_t lo, int64_t hi, int64_t *out, int cap)
@@ -417,15 +416,6 @@ void cal_nvidia_driver_version(char *buf, size_t len)
 	fclose(f);
 }
 
-uint64_t cal_splitmix64(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 void cal_random_permutation(int32_t *perm, int64_t n, uint64_t seed)
 {
 	uint64_t st = seed;
@@ -434,7 +424,7 @@ void cal_random_permutation(int32_t *perm, int64_t n, uint64_t seed)
 		perm[i] = (int32_t)i;
 	for (int64_t i = n - 1; i > 0; i--) {
 		/* Modulo bias is below 2^-32 for n < 2^32: irrelevant for an access pattern. */
-		int64_t j = (int64_t)(cal_splitmix64(&st) % (uint64_t)(i + 1));
+		int64_t j = (int64_t)(ms_splitmix64(&st) % (uint64_t)(i + 1));
 		int32_t t = perm[i];
 
 		perm[i] = perm[j];
@@ -455,23 +445,6 @@ const char cal_common_usage[] =
 	"  --seed N          seed of the random data and permutations (default 1)\n"
 	"  --help            this text\n";
 
-static int help_requested;
-
-void cal_common_opts_init(cal_common_opts *o, const char *default_out)
-{
-	memset(o, 0, sizeof *o);
-	o->out = default_out;
-	o->repeats = 20;
-	o->warmup = 3;
-	o->l2_flush = 1;
-	o->seed = 1;
-}
-
-int cal_common_opts_help_requested(void)
-{
-	return help_requested;
-}
-
 int64_t cal_arg_int(const char *opt, const char *arg, int64_t min, int64_t max)
 {
 	int64_t v;
@@ -490,6 +463,19 @@ int64_t cal_arg_int(const char *opt, const char *arg, int64_t min, int64_t max)
 	return neg ? -v : v;
 }
 
+int cal_arg_size_list(const char *opt, const char *arg, int64_t *out, int cap)
+{
+	char err[256];
+	int64_t *v;
+	int n = cal_parse_size_list(arg, &v, err, sizeof err);
+
+	if (n < 0 || n > cap)
+		cal_die(CAL_EXIT_USAGE, "--%s '%s': %s", opt, arg ? arg : "", n < 0 ? err : "too many values");
+	memcpy(out, v, (size_t)n * sizeof *v);
+	free(v);
+	return n;
+}
+
 double cal_arg_double(const char *opt, const char *arg, double min, double max)
 {
 	char *end;
@@ -504,42 +490,87 @@ double cal_arg_double(const char *opt, const char *arg, double min, double max)
 	return v;
 }
 
-int cal_common_opts_handle(cal_common_opts *o, int code, const char *arg)
+/* Option codes of the shared options; a program's own codes stay below 1000. */
+enum {
+	OPT_OUT = 1000, OPT_FORCE, OPT_DEVICE, OPT_REPEATS, OPT_WARMUP, OPT_BUDGET, OPT_NAME,
+	OPT_NO_L2_FLUSH, OPT_SEED, OPT_HELP, OPT_BYTES_MIN, OPT_BYTES_MAX
+};
+
+static const struct option common_longopts[] = {
+	{"out", 1, NULL, OPT_OUT},         {"force", 0, NULL, OPT_FORCE},
+	{"device", 1, NULL, OPT_DEVICE},   {"repeats", 1, NULL, OPT_REPEATS},
+	{"warmup", 1, NULL, OPT_WARMUP},   {"budget-s", 1, NULL, OPT_BUDGET},
+	{"name", 1, NULL, OPT_NAME},       {"no-l2-flush", 0, NULL, OPT_NO_L2_FLUSH},
+	{"seed", 1, NULL, OPT_SEED},       {"help", 0, NULL, OPT_HELP}};
+
+static const struct option bytes_longopts[] = {
+	{"bytes-min", 1, NULL, OPT_BYTES_MIN}, {"bytes-max", 1, NULL, OPT_BYTES_MAX}};
+
+#define N_COMMON (sizeof common_longopts / sizeof common_longopts[0])
+#define N_BYTES (sizeof bytes_longopts / sizeof bytes_longopts[0])
+
+/* Applies one shared option; returns 0 when code is not one. */
+static int common_option(cal_common_opts *o, int code, const char *arg, int *help)
 {
 	switch (code) {
-	case CAL_OPT_OUT:
-		o->out = arg;
-		return 1;
-	case CAL_OPT_FORCE:
-		o->force = 1;
-		return 1;
-	case CAL_OPT_DEVICE:
-		o->device = (int)cal_arg_int("device", arg, 0, 1023);
-		return 1;
-	case CAL_OPT_REPEATS:
-		o->repeats = (int)cal_arg_int("repeats", arg, 1, 10000);
-		return 1;
-	case CAL_OPT_WARMUP:
-		o->warmup = (int)cal_arg_int("warmup", arg, 0, 10000);
-		return 1;
-	case CAL_OPT_BUDGET:
-		o->budget_s = cal_arg_double("budget-s", arg, 0.0, 1e7);
-		return 1;
-	case CAL_OPT_NAME:
-		o->name = arg;
-		return 1;
-	case CAL_OPT_NO_L2_FLUSH:
-		o->l2_flush = 0;
-		return 1;
-	case CAL_OPT_SEED:
-		o->seed = (uint64_t)cal_arg_int("seed", arg, 0, INT64_MAX);
-		return 1;
-	case CAL_OPT_HELP:
-		help_requested = 1;
-		return 1;
-	default:
-		return 0;
+	case OPT_OUT: o->out = arg; break;
+	case OPT_FORCE: o->force = 1; break;
+	case OPT_DEVICE: o->device = (int)cal_arg_int("device", arg, 0, 1023); break;
+	case OPT_REPEATS: o->repeats = (int)cal_arg_int("repeats", arg, 1, 10000); break;
+	case OPT_WARMUP: o->warmup = (int)cal_arg_int("warmup", arg, 0, 10000); break;
+	case OPT_BUDGET: o->budget_s = cal_arg_double("budget-s", arg, 0.0, 1e7); break;
+	case OPT_NAME: o->name = arg; break;
+	case OPT_NO_L2_FLUSH: o->l2_flush = 0; break;
+	case OPT_SEED: o->seed = (uint64_t)cal_arg_int("seed", arg, 0, INT64_MAX); break;
+	case OPT_HELP: *help = 1; break;
+	case OPT_BYTES_MIN: o->bytes_min = cal_arg_int("bytes-min", arg, 1, (int64_t)1 << 40); break;
+	case OPT_BYTES_MAX: o->bytes_max = cal_arg_int("bytes-max", arg, 1, (int64_t)1 << 40); break;
+	default: return 0;
 	}
+	return 1;
+}
+
+void cal_options_parse(int argc, char **argv, const struct option *own, cal_option_fn handle, void *ctx,
+		       cal_common_opts *c, const char *default_out, unsigned flags, void (*usage)(FILE *f))
+{
+	size_t n_own = 0, n_bytes = flags & CAL_OPTS_BYTES ? N_BYTES : 0;
+	struct option *all;
+	int code, help = 0;
+
+	memset(c, 0, sizeof *c);
+	c->out = default_out;
+	c->repeats = 20;
+	c->warmup = 3;
+	c->l2_flush = 1;
+	c->seed = 1;
+	c->bytes_min = 1 << 10;
+	c->bytes_max = 1 << 30;
+	while (own[n_own].name)
+		n_own++;
+	/* One getopt_long table: the program's options, the shared ones, the end mark. */
+	all = calloc(n_own + N_COMMON + n_bytes + 1, sizeof *all);
+	if (!all)
+		cal_die(CAL_EXIT_FAIL, "out of host memory");
+	memcpy(all, own, n_own * sizeof *all);
+	memcpy(all + n_own, common_longopts, sizeof common_longopts);
+	memcpy(all + n_own + N_COMMON, bytes_longopts, n_bytes * sizeof *all);
+	opterr = 0;
+	while ((code = getopt_long(argc, argv, "", all, NULL)) != -1) {
+		if (code == '?')
+			cal_die(CAL_EXIT_USAGE, "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
+		if (!common_option(c, code, optarg, &help))
+			handle(ctx, code, optarg);
+	}
+	free(all);
+	if (help) {
+		usage(stdout);
+		exit(CAL_EXIT_OK);
+	}
+	if (optind < argc)
+		cal_die(CAL_EXIT_USAGE, "unexpected argument '%s' (see --help)", argv[optind]);
+	if (c->bytes_min > c->bytes_max)
+		cal_die(CAL_EXIT_USAGE, "--bytes-min %lld is larger than --bytes-max %lld", (long long)c->bytes_min,
+			(long long)c->bytes_max);
 }
 
 #define MATRIX_MAX_N 4096

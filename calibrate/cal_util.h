@@ -7,15 +7,18 @@
  * self-test (cal_selftest.c) builds and runs on a machine without the CUDA toolkit.
  *
  * Invariants: every fatal path goes through cal_die(), which prints one line
- * "<program>: <message>" to stderr, runs the registered cleanup hook (which removes a
- * half-written profile and, in the MPI build, aborts the job) and exits with one of
- * the CAL_EXIT_* statuses below. Nothing here aborts or crashes on bad input.
+ * "<program>: <message>" to stderr, removes every temporary output
+ * (ms_file_cleanup_all: no half-written profile survives), runs the registered hook
+ * (in the MPI build it aborts the job) and exits with one of the CAL_EXIT_* statuses
+ * below. Nothing here aborts or crashes on bad input.
  */
 #ifndef CAL_UTIL_H
 #define CAL_UTIL_H
 
+#include <getopt.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -43,7 +46,7 @@ const char *cal_progname(void);
 
 /*
  * Registers a function that cal_die() calls before exiting (one at a time; NULL
- * clears it). Used to unlink a temporary profile and to MPI_Abort in the MPI build.
+ * clears it). Used to MPI_Abort in the MPI build.
  */
 void cal_set_die_hook(void (*hook)(int status));
 
@@ -83,7 +86,8 @@ int cal_parse_size(const char *s, int64_t *out);
 
 /*
  * Parses a comma-separated list of sizes (cal_parse_size) into a malloc'd array.
- * Returns the count (>= 1) or -1 with a message in err. The caller frees *out.
+ * Returns the count (>= 1) or -1 with a message naming the bad field in err. The
+ * caller frees *out.
  */
 int cal_parse_size_list(const char *s, int64_t **out, char *err, size_t errlen);
 
@@ -119,21 +123,12 @@ double cal_now_s(void);
  * or "" when that file is absent. */
 void cal_nvidia_driver_version(char *buf, size_t len);
 
-/*
- * A tiny deterministic PRNG (SplitMix64; Steele, Lea & Flood 2014) for permutation
- * indices and weights, so two runs with the same --seed time the same access pattern.
- */
-uint64_t cal_splitmix64(uint64_t *state);
-
-/* A uniformly random permutation of 0..n-1 (Fisher-Yates) written to perm. */
+/* A uniformly random permutation of 0..n-1 (Fisher-Yates, drawing from SplitMix64,
+ * common/ms_rng.h) written to perm: the same seed gives the same access pattern. */
 void cal_random_permutation(int32_t *perm, int64_t n, uint64_t seed);
 
 
-/*
- * Options every calibration program takes (docs/calibrate.md). Each program lists
- * CAL_COMMON_LONGOPTS in its getopt_long table and passes every option code it does
- * not know itself to cal_common_opts_handle().
- */
+/* Options every calibration program takes (docs/calibrate.md). */
 typedef struct cal_common_opts {
 	const char *out;   /* profile path (--out) */
 	int force;         /* overwrite an existing profile (--force) */
@@ -144,35 +139,32 @@ typedef struct cal_common_opts {
 	const char *name;  /* profile name (--name); NULL = derived from the GPU */
 	int l2_flush;      /* overwrite L2 before each timed repetition (--no-l2-flush clears) */
 	uint64_t seed;     /* seed of random data and permutations (--seed) */
+	int64_t bytes_min; /* smallest transfer (--bytes-min, with CAL_OPTS_BYTES; default 1K) */
+	int64_t bytes_max; /* largest transfer (--bytes-max, with CAL_OPTS_BYTES; default 1G) */
 } cal_common_opts;
 
-/* Option codes of the shared options; programs use codes outside 1000..1099. */
-enum {
-	CAL_OPT_OUT = 1000, CAL_OPT_FORCE, CAL_OPT_DEVICE, CAL_OPT_REPEATS, CAL_OPT_WARMUP,
-	CAL_OPT_BUDGET, CAL_OPT_NAME, CAL_OPT_NO_L2_FLUSH, CAL_OPT_SEED, CAL_OPT_HELP
-};
-
-/* struct option initialisers for getopt_long (needs <getopt.h>). */
-#define CAL_COMMON_LONGOPTS                                                            \
-	{"out", 1, NULL, CAL_OPT_OUT}, {"force", 0, NULL, CAL_OPT_FORCE},              \
-	{"device", 1, NULL, CAL_OPT_DEVICE}, {"repeats", 1, NULL, CAL_OPT_REPEATS},    \
-	{"warmup", 1, NULL, CAL_OPT_WARMUP}, {"budget-s", 1, NULL, CAL_OPT_BUDGET},    \
-	{"name", 1, NULL, CAL_OPT_NAME}, {"no-l2-flush", 0, NULL, CAL_OPT_NO_L2_FLUSH}, \
-	{"seed", 1, NULL, CAL_OPT_SEED}, {"help", 0, NULL, CAL_OPT_HELP}
+/* Flags of cal_options_parse: the program also takes --bytes-min and --bytes-max. */
+enum { CAL_OPTS_BYTES = 1 };
 
 /* Usage text of the shared options, for the programs' --help. */
 extern const char cal_common_usage[];
 
-/* Sets the defaults; default_out is the profile path when --out is not given. */
-void cal_common_opts_init(cal_common_opts *o, const char *default_out);
+/* Applies a program's own option code (its argument, or NULL) to ctx; exits with
+ * CAL_EXIT_USAGE on a bad value (cal_arg_int and friends do). */
+typedef void (*cal_option_fn)(void *ctx, int code, const char *arg);
 
 /*
- * Applies one shared option. Returns 1 if code was a shared option (exits with
- * CAL_EXIT_USAGE on a bad value), 0 if the caller must handle it. --help returns 1
- * with o->out untouched; the caller checks cal_common_opts_help_requested().
+ * The command line of a calibration program: sets *c to the defaults (default_out is
+ * the profile path without --out), then parses argv with getopt_long against the
+ * program's own options (own: a table ending in a zero entry, codes below 1000),
+ * passed to handle, and the shared ones (with flags, the optional ones), kept in *c.
+ * Exits with CAL_EXIT_USAGE and one line on an unknown or incomplete option, a stray
+ * argument or --bytes-min above --bytes-max; on --help prints usage(stdout) and exits
+ * with CAL_EXIT_OK. Other checks that involve several options are the caller's, after
+ * the call.
  */
-int cal_common_opts_handle(cal_common_opts *o, int code, const char *arg);
-int cal_common_opts_help_requested(void);
+void cal_options_parse(int argc, char **argv, const struct option *own, cal_option_fn handle, void *ctx,
+		       cal_common_opts *c, const char *default_out, unsigned flags, void (*usage)(FILE *f));
 
 /*
  * Parses an integer option value in [min, max] or exits with CAL_EXIT_USAGE and
@@ -180,6 +172,13 @@ int cal_common_opts_help_requested(void);
  * suffixes are accepted.
  */
 int64_t cal_arg_int(const char *opt, const char *arg, int64_t min, int64_t max);
+
+/*
+ * Parses the list of sizes given to --<opt> (cal_parse_size_list) into out[0..cap) and
+ * returns how many there are, or exits with CAL_EXIT_USAGE and "--<opt> '<arg>': <why>"
+ * (a bad field, or more than cap values). Checks of the values are the caller's.
+ */
+int cal_arg_size_list(const char *opt, const char *arg, int64_t *out, int cap);
 
 /* The same for a finite double in [min, max]. */
 double cal_arg_double(const char *opt, const char *arg, double min, double max);

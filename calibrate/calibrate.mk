@@ -10,7 +10,8 @@
 #                       machine without CUDA.
 #   calibrate-selftest  builds and runs the host-side self-test (no CUDA needed: it
 #                       checks the profile writer, statistics and parsers, and reads every
-#                       shipped profile in calibrate/profiles/ back with libconfig).
+#                       shipped profile in calibrate/profiles/ back with libconfig); the
+#                       top-level `make check` runs it.
 #
 # Every variable is prefixed CAL_ (NVCC excepted, the conventional name), so the
 # fragment does not collide with the including Makefile. Overrides, on the command
@@ -68,7 +69,10 @@ CAL_CUDA_CFLAGS = $(CAL_CFLAGS) -isystem $(CAL_CUDA_INC)
 CAL_NVCCFLAGS = -std=c++17 -O2 -g -lineinfo $(CAL_ARCH) $(CAL_NVCC_WARN) -I.
 CAL_RPATH = -Xlinker -rpath -Xlinker $(CAL_CUDA_LIBDIR)
 
-CAL_COMMON_OBJS := $(CAL_OBJ)/cal_util.o $(CAL_OBJ)/cal_profile.o
+# The plumbing the programs share with moesim (common/: errors, atomic outputs, the
+# libconfig writer, SplitMix64), compiled here with CAL_CC and the fragment's flags.
+CAL_SHARED_OBJS := $(CAL_OBJ)/ms_error.o $(CAL_OBJ)/ms_file.o $(CAL_OBJ)/ms_cfgwrite.o $(CAL_OBJ)/ms_rng.o
+CAL_COMMON_OBJS := $(CAL_OBJ)/cal_util.o $(CAL_OBJ)/cal_profile.o $(CAL_SHARED_OBJS)
 CAL_DEVICE_OBJS := $(CAL_COMMON_OBJS) $(CAL_OBJ)/cal_device.o
 
 CAL_PROGRAMS := $(CAL_BUILD)/cal_gemm $(CAL_BUILD)/cal_copy
@@ -93,6 +97,10 @@ calibrate: $(CAL_PROGRAMS)
 endif
 
 $(CAL_OBJ)/cal_util.o $(CAL_OBJ)/cal_profile.o $(CAL_OBJ)/cal_selftest.o: $(CAL_OBJ)/%.o: calibrate/%.c
+	@mkdir -p $(dir $@)
+	$(CAL_CC) $(CAL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(CAL_SHARED_OBJS): $(CAL_OBJ)/%.o: common/%.c
 	@mkdir -p $(dir $@)
 	$(CAL_CC) $(CAL_CFLAGS) -MMD -MP -c -o $@ $<
 

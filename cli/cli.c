@@ -91,7 +91,7 @@ int cli_parse_args(int argc, char **argv, cli_args *a, unsigned allow, const cha
 				return EXIT_USAGE;
 			}
 			a->dot = argv[++i];
-		} else if (allow_output && strcmp(s, "--force") == 0) {
+		} else if ((allow & (CLI_ALLOW_OUTPUT | CLI_ALLOW_DOT)) && strcmp(s, "--force") == 0) {
 			a->force = 1;
 		} else if (allow_output && (strcmp(s, "-q") == 0 || strcmp(s, "--quiet") == 0)) {
 			a->quiet = 1;

@@ -9,17 +9,15 @@
  *                                 and writes the communication part of a profile
  *
  * Outputs are complete or absent: written to a temporary name, flushed to disk, then
- * renamed (output/out_file.h); an existing file is kept unless --force. Errors are one
+ * renamed (common/ms_file.h); an existing file is kept unless --force. Errors are one
  * line "moesim: ..." and exit 1; bad usage exits 2.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli/cli.h"
-#include "output/out_file.h"
+#include "common/ms_file.h"
 #include "profile/prof_nccl.h"
 #include "profile/prof_profile.h"
 
@@ -87,22 +85,14 @@ typedef int (*write_fn)(FILE *f, const void *what, ms_error *err);
 /* Writes through fn to path, complete or not at all. */
 static int write_output(const char *path, int force, write_fn fn, const void *what, ms_error *err)
 {
-	out_file of;
-	FILE *f;
+	ms_file of;
 	int rc;
-	if ((rc = out_file_begin(&of, path, force, err)) < 0)
+	if ((rc = ms_file_open(&of, path, force, err)) < 0)
 		return rc;
-	f = fopen(of.tmp_path, "w");
-	if (!f)
-		return MS_ERROR(err, MS_EIO, "cannot create '%s': %s", of.tmp_path, strerror(errno));
-	rc = fn(f, what, err);
-	if (rc == MS_OK && (fflush(f) != 0 || fsync(fileno(f)) != 0))
-		rc = MS_ERROR(err, MS_EIO, "writing '%s' failed: %s", of.tmp_path, strerror(errno));
-	if (fclose(f) != 0 && rc == MS_OK)
-		rc = MS_ERROR(err, MS_EIO, "writing '%s' failed: %s", of.tmp_path, strerror(errno));
+	rc = fn(ms_file_stream(&of), what, err);
 	if (rc == MS_OK)
-		return out_file_commit(&of, err);
-	out_file_abort(&of);
+		return ms_file_commit(&of, err);
+	ms_file_abort(&of);
 	return rc;
 }
 
@@ -160,7 +150,6 @@ static int cmd_fit(int argc, char **argv)
 	int n = 0, force = 0, quiet = 0, rc = 0, held = 0;
 	prof_profile *p = NULL;
 	ms_error err;
-	out_file probe;
 	if (!paths) {
 		fprintf(stderr, "moesim: out of memory\n");
 		return CLI_EXIT_BAD_INPUT;
@@ -199,7 +188,7 @@ static int cmd_fit(int argc, char **argv)
 	}
 	ms_error_clear(&err);
 	/* Refuse an existing output before reading and fitting. */
-	if (out_file_begin(&probe, out, force, &err) < 0 ||
+	if (ms_file_check(out, force, &err) < 0 ||
 	    prof_profile_load(&p, paths, n, &err) < 0) {
 		fprintf(stderr, "moesim: %s\n", err.msg);
 		rc = CLI_EXIT_BAD_INPUT;
@@ -327,8 +316,7 @@ static int cmd_import(int argc, char **argv)
 	join_command("import-nccl-tests", argc, argv, command, sizeof command);
 	rc = 0;
 	if (out) {
-		out_file probe;
-		if (out_file_begin(&probe, out, force, &err) < 0 || prof_nccl_read(file, &o, r, &err) < 0) {
+		if (ms_file_check(out, force, &err) < 0 || prof_nccl_read(file, &o, r, &err) < 0) {
 			fprintf(stderr, "moesim: %s\n", err.msg);
 			rc = CLI_EXIT_BAD_INPUT;
 		} else {

@@ -2,30 +2,32 @@
  * cmd_topo.c - `moesim topo`: what the scenario's network is. Prints GPU, NIC,
  * switch and link counts, each link class with its capacity, the bisection bandwidth
  * (max-flow between the halves of the nodes, docs/network.md), and a sample route
- * between GPUs on different nodes; writes Graphviz DOT with --dot.
+ * between GPUs on different nodes; writes Graphviz DOT with --dot, an atomic output
+ * (common/ms_file.h) that an existing file does not give way to without --force.
  * Errors are one line on stderr; exit 1 for bad input, 2 for bad usage.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/ms_file.h"
 #include "profile/prof_scenario.h"
 #include "scenario/scn_scenario.h"
 #include "topology/topo_graph.h"
 #include "topology/topo_route.h"
 
 static const char usage_topo[] =
-	"usage: moesim topo [SCENARIO] [--set section.key=value]... [--dot FILE]\n"
+	"usage: moesim topo [SCENARIO] [--set section.key=value]... [--dot FILE [--force]]\n"
 	"\n"
 	"Builds the network of SCENARIO (without one, the built-in default) and prints its GPUs,\n"
 	"NICs, switches and links per class with their capacities, the bisection bandwidth and a\n"
 	"sample route between two GPUs on different nodes (docs/network.md).\n"
 	"\n"
 	"  --set K=V    override one scenario value, e.g. --set network.topology=rail (repeatable)\n"
-	"  --dot FILE   also write the graph as Graphviz DOT to FILE ('-' for standard output)\n";
+	"  --dot FILE   also write the graph as Graphviz DOT to FILE ('-' for standard output)\n"
+	"  --force      overwrite FILE if it exists\n";
 
 static void fmt_Bps(char *buf, size_t len, double bps)
 {
@@ -37,28 +39,22 @@ static void fmt_Bps(char *buf, size_t len, double bps)
 		snprintf(buf, len, "%.4g GB/s", bps / 1e9);
 }
 
-static int write_dot(const topo_graph *g, const char *path)
+static int write_dot(const topo_graph *g, const char *path, int force)
 {
-	char tmp[SCN_PATH_MAX + 32];
-	FILE *f;
+	ms_file f;
+	ms_error err;
 	if (strcmp(path, "-") == 0) {
 		topo_graph_write_dot(g, stdout);
 		return 0;
 	}
-	/* Complete or absent: write a temporary file, then rename it. */
-	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-	f = fopen(tmp, "w");
-	if (!f) {
-		fprintf(stderr, "moesim: cannot create '%s'\n", path);
-		return CLI_EXIT_BAD_INPUT;
+	ms_error_clear(&err);
+	if (ms_file_open(&f, path, force, &err) == MS_OK) {
+		topo_graph_write_dot(g, ms_file_stream(&f));
+		if (ms_file_commit(&f, &err) == MS_OK)
+			return 0;
 	}
-	topo_graph_write_dot(g, f);
-	if (fclose(f) != 0 || rename(tmp, path) != 0) {
-		remove(tmp);
-		fprintf(stderr, "moesim: cannot write '%s'\n", path);
-		return CLI_EXIT_BAD_INPUT;
-	}
-	return 0;
+	fprintf(stderr, "moesim: %s\n", err.msg);
+	return CLI_EXIT_BAD_INPUT;
 }
 
 static void print_shape(const topo_graph *g)
@@ -158,6 +154,12 @@ int cli_cmd_topo(int argc, char **argv)
 		fputs(usage_topo, stdout);
 		return 0;
 	}
+	ms_error_clear(&err);
+	/* Refuse an existing DOT file before building anything. */
+	if (a.dot && strcmp(a.dot, "-") != 0 && ms_file_check(a.dot, a.force, &err) < 0) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		return CLI_EXIT_BAD_INPUT;
+	}
 	s = malloc(sizeof *s);
 	if (!s) {
 		fprintf(stderr, "moesim: out of memory\n");
@@ -209,7 +211,7 @@ int cli_cmd_topo(int argc, char **argv)
 	else
 		printf("  bisection    (one node)\n");
 	if ((rc = print_route(g, s->workload.seed)) == 0 && a.dot)
-		rc = write_dot(g, a.dot);
+		rc = write_dot(g, a.dot, a.force);
 done:
 	topo_graph_destroy(g);
 	free(s);

@@ -1,13 +1,12 @@
-/* ms_rng.c - stream seed derivation and Zipf popularity (see ms_rng.h). */
+/* ms_rng.c - stream seed derivation (see ms_rng.h). */
 #include "ms_rng.h"
 
-#include <math.h>
-
-#include <gsl/gsl_randist.h>
+/* The golden-ratio increment of SplitMix64 (Steele, Lea, Flood 2014). */
+#define GAMMA 0x9E3779B97F4A7C15ull
 
 uint64_t ms_mix64(uint64_t x)
 {
-	x += 0x9E3779B97F4A7C15ull;
+	x += GAMMA;
 	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
 	x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
 	return x ^ (x >> 31);
@@ -23,11 +22,9 @@ uint64_t ms_stream_seed(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint6
 	return h;
 }
 
-void ms_zipf_popularity(gsl_rng *rng, int n, double s, size_t *perm, double *p)
+uint64_t ms_splitmix64(uint64_t *state)
 {
-	for (int i = 0; i < n; i++)
-		perm[i] = (size_t)i;
-	gsl_ran_shuffle(rng, perm, (size_t)n, sizeof *perm);
-	for (int i = 0; i < n; i++)
-		p[perm[i]] = 1.0 / pow(i + 1.0, s);
+	uint64_t x = *state;
+	*state += GAMMA;
+	return ms_mix64(x);
 }

@@ -9,10 +9,11 @@
 #ifndef MS_RNG_H
 #define MS_RNG_H
 
-#include <stddef.h>
 #include <stdint.h>
 
-#include <gsl/gsl_rng.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* One SplitMix64 step: a bijective 64-bit mixer. */
 uint64_t ms_mix64(uint64_t x);
@@ -21,12 +22,14 @@ uint64_t ms_mix64(uint64_t x);
 uint64_t ms_stream_seed(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t d);
 
 /*
- * Zipf popularity over n items (Zipf 1949): item perm[i] gets weight 1 / (i + 1)^s,
- * where perm is a uniformly random permutation drawn from rng (gsl_ran_shuffle), so
- * the popular items differ per stream. p[n] receives the unnormalised weights; perm[n]
- * is a caller-provided workspace. The one implementation the router, the trace
- * synthesiser and the synthetic all-to-all share.
+ * The SplitMix64 generator itself: returns the next value of the sequence that
+ * *state seeds and advances *state. For the calibration programs' permutations and
+ * weights (plain C, no gsl), where a fixed --seed must give the same access pattern.
  */
-void ms_zipf_popularity(gsl_rng *rng, int n, double s, size_t *perm, double *p);
+uint64_t ms_splitmix64(uint64_t *state);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

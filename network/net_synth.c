@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/ms_rng.h"
+#include "common/ms_zipf.h"
 
 int net_synth_dispatch(uint64_t seed, int n, int experts, int top_k, long tokens, double zipf_s, double token_bytes,
 		       int domain_size, double *bytes, double *domain_bytes, ms_error *err)

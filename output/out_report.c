@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "output/out_file.h"
+#include "common/ms_file.h"
 
 #ifndef MOESIM_VERSION
 #define MOESIM_VERSION "0.1.0"
@@ -281,14 +281,14 @@ static void string_list(h5w *w, hid_t loc, const char *name, const char *const *
 int out_h5_write(const char *path, int force, const scn_scenario *s, const sim_result *r, const out_summary *o,
 		 ms_error *err)
 {
-	out_file of;
+	ms_file of;
 	h5w w = {0};
 	hid_t g;
 	int rc;
 	char *text = NULL;
 	size_t text_len = 0;
 	FILE *mf;
-	if ((rc = out_file_begin(&of, path, force, err)) < 0)
+	if ((rc = ms_file_begin(&of, path, force, err)) < 0)
 		return rc;
 	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 	w.path = path;
@@ -297,11 +297,13 @@ int out_h5_write(const char *path, int force, const scn_scenario *s, const sim_r
 	w.gcpl = H5Pcreate(H5P_GROUP_CREATE);
 	H5Pset_obj_track_times(w.dcpl, 0);
 	H5Pset_obj_track_times(w.gcpl, 0);
-	w.file = H5Fcreate(of.tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+	w.file = H5Fcreate(ms_file_tmp_path(&of), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
 	if (w.file < 0) {
 		H5Pclose(w.dcpl);
 		H5Pclose(w.gcpl);
-		return MS_ERROR(err, MS_EIO, "cannot create HDF5 file '%s' (is the directory writable?)", of.tmp_path);
+		ms_file_abort(&of);
+		return MS_ERROR(err, MS_EIO, "cannot create HDF5 file '%s' (is the directory writable?)",
+				ms_file_tmp_path(&of));
 	}
 	{
 		/* The root group's own timestamps. */
@@ -401,8 +403,8 @@ int out_h5_write(const char *path, int force, const scn_scenario *s, const sim_r
 	if (H5Fclose(w.file) < 0)
 		h5fail(&w, "the file's last blocks");
 	if (w.failed) {
-		out_file_abort(&of);
+		ms_file_abort(&of);
 		return err->code;
 	}
-	return out_file_commit(&of, err);
+	return ms_file_commit(&of, err);
 }

@@ -648,7 +648,7 @@ int prof_nccl_read(const char *path, const prof_nccl_opts *o, prof_nccl *r, ms_e
 
 int prof_nccl_write(const prof_nccl *r, FILE *f, const char *source_path, const char *command, ms_error *err)
 {
-	prof__w w;
+	ms_cfgw w;
 	char name[512], date[32], note[160];
 	int64_t bytes[PROF_MAX_POINTS], total[PROF_MAX_POINTS], rows[PROF_MAX_POINTS];
 	double alg[PROF_MAX_POINTS], bus[PROF_MAX_POINTS];
@@ -667,63 +667,63 @@ int prof_nccl_write(const prof_nccl *r, FILE *f, const char *source_path, const 
 	}
 	snprintf(name, sizeof name, "%s%snccl-tests %s, %d ranks on %d node%s", r->gpu, r->gpu[0] ? " " : "",
 		 r->program[0] ? r->program : "alltoall_perf", r->ranks, r->nodes, r->nodes == 1 ? "" : "s");
-	prof__w_init(&w, f);
-	prof__w_comment(&w, "moesim calibration profile imported by `moesim calibrate import-nccl-tests` from\n"
+	ms_cfgw_init(&w, f, 0);
+	ms_cfgw_comment(&w, "moesim calibration profile imported by `moesim calibrate import-nccl-tests` from\n"
 			    "nccl-tests alltoall_perf output (docs/calibrate.md, docs/profile-format.md).");
-	prof__w_group_begin(&w, "profile");
-	prof__w_str(&w, "name", name);
-	prof__w_str(&w, "source", "measured");
-	prof__w_str(&w, "program", "nccl-tests alltoall_perf");
-	prof__w_group_begin(&w, "provenance");
+	ms_cfgw_group_begin(&w, "profile");
+	ms_cfgw_str(&w, "name", name);
+	ms_cfgw_str(&w, "source", "measured");
+	ms_cfgw_str(&w, "program", "nccl-tests alltoall_perf");
+	ms_cfgw_group_begin(&w, "provenance");
 	if (r->gpu[0])
-		prof__w_str(&w, "gpu", r->gpu);
-	prof__w_str(&w, "tool", "nccl-tests");
+		ms_cfgw_str(&w, "gpu", r->gpu);
+	ms_cfgw_str(&w, "tool", "nccl-tests");
 	if (r->version[0])
-		prof__w_str(&w, "nccl_tests", r->version);
+		ms_cfgw_str(&w, "nccl_tests", r->version);
 	if (r->nccl[0])
-		prof__w_str(&w, "nccl", r->nccl);
+		ms_cfgw_str(&w, "nccl", r->nccl);
 	if (r->hosts[0])
-		prof__w_str(&w, "hosts", r->hosts);
+		ms_cfgw_str(&w, "hosts", r->hosts);
 	if (r->date[0])
-		prof__w_str(&w, "date", r->date);
+		ms_cfgw_str(&w, "date", r->date);
 	if (r->command[0])
-		prof__w_str(&w, "command", r->command);
+		ms_cfgw_str(&w, "command", r->command);
 	if (r->avg_busbw_GBps >= 0)
-		prof__w_float(&w, "avg_busbw_GBps", r->avg_busbw_GBps);
-	prof__w_str(&w, "imported_from", source_path);
-	prof__w_str(&w, "import_format", r->json ? "json" : "text");
-	prof__w_str(&w, "import_date", date);
-	prof__w_str(&w, "import_command", command ? command : "");
-	prof__w_group_end(&w);
+		ms_cfgw_float(&w, "avg_busbw_GBps", r->avg_busbw_GBps);
+	ms_cfgw_str(&w, "imported_from", source_path);
+	ms_cfgw_str(&w, "import_format", r->json ? "json" : "text");
+	ms_cfgw_str(&w, "import_date", date);
+	ms_cfgw_str(&w, "import_command", command ? command : "");
+	ms_cfgw_group_end(&w);
 	if (r->gpu[0]) {
-		prof__w_group_begin(&w, "gpu");
-		prof__w_str(&w, "name", r->gpu);
-		prof__w_group_end(&w);
+		ms_cfgw_group_begin(&w, "gpu");
+		ms_cfgw_str(&w, "name", r->gpu);
+		ms_cfgw_group_end(&w);
 	}
-	prof__w_list_begin(&w, "alltoall");
-	prof__w_group_begin(&w, NULL);
-	prof__w_str(&w, "scope", prof_scope_name(r->scope));
-	prof__w_int(&w, "ranks", r->ranks);
-	prof__w_int(&w, "nodes", r->nodes);
-	prof__w_str(&w, "method", "nccl-tests alltoall_perf");
-	prof__w_str(&w, "columns", r->columns);
+	ms_cfgw_list_begin(&w, "alltoall");
+	ms_cfgw_group_begin(&w, NULL);
+	ms_cfgw_str(&w, "scope", prof_scope_name(r->scope));
+	ms_cfgw_int(&w, "ranks", r->ranks);
+	ms_cfgw_int(&w, "nodes", r->nodes);
+	ms_cfgw_str(&w, "method", "nccl-tests alltoall_perf");
+	ms_cfgw_str(&w, "columns", r->columns);
 	if (r->iters > 0)
-		prof__w_int(&w, "repeats", r->iters);
+		ms_cfgw_int(&w, "repeats", r->iters);
 	if (r->warmup > 0)
-		prof__w_int(&w, "warmup", r->warmup);
+		ms_cfgw_int(&w, "warmup", r->warmup);
 	snprintf(note, sizeof note, "time_us: nccl-tests' mean over its iterations (%s)%s", r->columns,
 		 merged ? "; rows of one size merged by their median (rows_merged)" : "");
-	prof__w_str(&w, "note", note);
-	prof__w_int_array(&w, "bytes", bytes, r->n, 1);
-	prof__w_int_array(&w, "total_bytes", total, r->n, 1);
-	prof__w_float_array(&w, "time_us", r->time_us, r->n);
-	prof__w_float_array_sig(&w, "algbw_GBps", alg, r->n, 7);
-	prof__w_float_array_sig(&w, "busbw_GBps", bus, r->n, 7);
+	ms_cfgw_str(&w, "note", note);
+	ms_cfgw_int_array(&w, "bytes", bytes, r->n, 1);
+	ms_cfgw_int_array(&w, "total_bytes", total, r->n, 1);
+	ms_cfgw_float_array(&w, "time_us", r->time_us, r->n);
+	ms_cfgw_float_array_sig(&w, "algbw_GBps", alg, r->n, 7);
+	ms_cfgw_float_array_sig(&w, "busbw_GBps", bus, r->n, 7);
 	if (merged)
-		prof__w_int_array(&w, "rows_merged", rows, r->n, 0);
-	prof__w_group_end(&w);
-	prof__w_list_end(&w);
-	prof__w_group_end(&w);
+		ms_cfgw_int_array(&w, "rows_merged", rows, r->n, 0);
+	ms_cfgw_group_end(&w);
+	ms_cfgw_list_end(&w);
+	ms_cfgw_group_end(&w);
 	if (w.failed || ferror(f))
 		return MS_ERROR(err, MS_EIO, "writing the profile failed");
 	if (w.nonfinite)

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "common/ms_rng.h"
+#include "common/ms_zipf.h"
 #include "routing/rt_placement.h"
 #include "routing/rt_trace.h"
 #include "topology/topo_rank.h"

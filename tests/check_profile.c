@@ -633,17 +633,17 @@ START_TEST(writer_round_trip)
 	config_destroy(&cfg);
 	unlink(path);
 	prof_profile_destroy(p);
-	prof__format_float(12.0, 0, buf, sizeof buf);
+	ms_cfgw_format_float(12.0, 0, buf, sizeof buf);
 	ck_assert_str_eq(buf, "12.0");
-	prof__format_float(1e9, 0, buf, sizeof buf);
+	ms_cfgw_format_float(1e9, 0, buf, sizeof buf);
 	ck_assert_str_eq(buf, "1.0e+09");
-	prof__format_float(2.385, 0, buf, sizeof buf);
+	ms_cfgw_format_float(2.385, 0, buf, sizeof buf);
 	ck_assert_str_eq(buf, "2.385");
-	prof__format_float(0.1 + 0.2, 0, buf, sizeof buf);
+	ms_cfgw_format_float(0.1 + 0.2, 0, buf, sizeof buf);
 	ck_assert_str_eq(buf, "0.30000000000000004");
-	prof__format_float(612.53456789, 4, buf, sizeof buf);
+	ms_cfgw_format_float(612.53456789, 4, buf, sizeof buf);
 	ck_assert_str_eq(buf, "612.5");
-	ck_assert(prof__format_float(INFINITY, 0, buf, sizeof buf) == 1 && strcmp(buf, "0.0") == 0);
+	ck_assert(ms_cfgw_format_float(INFINITY, 0, buf, sizeof buf) == 1 && strcmp(buf, "0.0") == 0);
 }
 END_TEST
 

@@ -54,6 +54,16 @@ expect 0 "written" -- "$BIN" run --set workload.steps=2 -o "$T/a.h5" --force
 if cmp -s "$T/a.h5" "$T/b.h5"; then ok; else bad "--force rewrite differs"; fi
 expect 1 "cannot create HDF5 file" -- "$BIN" run -o "$T/no/such/dir/x.h5"
 if ls "$T"/no 2>/dev/null || ls "$T"/*.tmp.* 2>/dev/null; then bad "a temporary or partial output was left behind"; else ok; fi
+# topo --dot: an atomic output like the others, kept unless --force.
+expect 0 "bisection" -- "$BIN" topo --dot "$T/g.dot"
+if grep -q "^graph moesim" "$T/g.dot"; then ok; else bad "topo --dot wrote no graph"; fi
+echo "someone else's" >"$T/g.dot"
+expect 1 "output '$T/g.dot' exists; pass --force to overwrite it" -- "$BIN" topo --dot "$T/g.dot"
+if grep -q "someone else's" "$T/g.dot"; then ok; else bad "topo --dot overwrote a file without --force"; fi
+expect 0 "bisection" -- "$BIN" topo --dot "$T/g.dot" --force
+if grep -q "^graph moesim" "$T/g.dot"; then ok; else bad "topo --dot --force did not replace the file"; fi
+expect 1 "cannot create" -- "$BIN" topo --dot "$T/no/such/dir/g.dot"
+expect 2 "unknown option '--force'" -- "$BIN" show --force
 "$BIN" run --set routing.source=synthetic --set workload.seed=7 -q -o "$T/c.h5" 2>/dev/null
 "$BIN" run --set routing.source=synthetic --set workload.seed=8 -q -o "$T/d.h5" 2>/dev/null
 if cmp -s "$T/c.h5" "$T/d.h5"; then bad "a different seed gave the same bytes"; else ok; fi

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "common/ms_rng.h"
+#include "common/ms_zipf.h"
 #include "trace/tr_writer.h"
 
 #define WEIGHT_FLOOR 1e-12 /* relative to the largest weight: keeps log weights finite */

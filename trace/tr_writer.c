@@ -8,26 +8,26 @@
  * min(T, C) (1 for T = 0), as the format prescribes. Attributes are written at the end,
  * when num_tokens is known, always in the same order.
  *
- * Every HDF5 identifier is closed on every path; the temporary file is removed on failure.
+ * Every HDF5 identifier is closed on every path. The file is an atomic output
+ * (common/ms_file.h): HDF5 writes the temporary name, removed on failure.
  */
 #include "trace/tr_writer.h"
 
-#include <errno.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "common/ms_file.h"
 #include "trace/tr_h5.h"
 
 #define GZIP_LEVEL 4
 
 struct tr_writer {
 	tr_meta m;
-	char *path, *tmp;
+	char *path;        /* the final name, for messages */
+	ms_file out;       /* its temporary file */
 	char **names;      /* copies of the domain names */
 	char *model, *source, *created, *description; /* copies; m points at them */
 	hid_t file, fcpl, dcpl_obj, gcpl;
@@ -49,7 +49,8 @@ struct tr_writer {
 static int h5_fail(tr_writer *w, ms_error *err, const char *what)
 {
 	w->failed = 1;
-	return MS_ERROR(err, MS_EIO, "cannot write %s to '%s' (disk full or directory not writable?)", what, w->tmp);
+	return MS_ERROR(err, MS_EIO, "cannot write %s to '%s' (disk full or directory not writable?)", what,
+			ms_file_tmp_path(&w->out));
 }
 
 static char *dup_str(const char *s, const char *dflt)
@@ -60,7 +61,6 @@ static char *dup_str(const char *s, const char *dflt)
 tr_writer *tr_writer_create(const char *path, int force, const tr_meta *m, ms_error *err)
 {
 	tr_writer *w;
-	struct stat st;
 	size_t L, K, E, C;
 	if (m->num_layers < 1 || m->num_experts < 1 || m->num_experts > TR_MAX_EXPERTS || m->depth < 1 ||
 	    m->depth > m->num_experts || m->top_k < 0 || m->top_k > m->depth || m->num_domains < 0 ||
@@ -71,16 +71,6 @@ tr_writer *tr_writer_create(const char *path, int force, const tr_meta *m, ms_er
 			 path, m->num_layers, m->num_experts, m->depth, m->top_k, m->num_domains, TR_MAX_EXPERTS);
 		return NULL;
 	}
-	if (stat(path, &st) == 0) {
-		if (S_ISDIR(st.st_mode)) {
-			MS_ERROR(err, MS_EINVAL, "output '%s' is a directory; give a file name", path);
-			return NULL;
-		}
-		if (!force) {
-			MS_ERROR(err, MS_EEXIST, "output '%s' exists; pass --force to overwrite it", path);
-			return NULL;
-		}
-	}
 	w = ms_calloc(err, 1, sizeof *w, "trace writer");
 	if (!w)
 		return NULL;
@@ -88,15 +78,16 @@ tr_writer *tr_writer_create(const char *path, int force, const tr_meta *m, ms_er
 	w->file = w->fcpl = w->dcpl_obj = w->gcpl = -1;
 	for (int i = 0; i < TR__NDS; i++)
 		w->ds[i] = -1;
+	if (ms_file_begin(&w->out, path, force, err) < 0) {
+		tr_writer_abort(w);
+		return NULL;
+	}
 	L = (size_t)m->num_layers;
 	K = (size_t)m->depth;
 	E = (size_t)m->num_experts;
 	w->chunk = m->chunk_tokens > 0 ? m->chunk_tokens : TR_CHUNK_TOKENS;
 	C = (size_t)w->chunk;
 	w->path = strdup(path);
-	w->tmp = malloc(strlen(path) + 32);
-	if (w->tmp)
-		snprintf(w->tmp, strlen(path) + 32, "%s.tmp.%ld", path, (long)getpid());
 	/* Own copies of the strings: the caller's buffers may not outlive the writer. */
 	w->model = dup_str(m->model, "unknown");
 	w->source = dup_str(m->source, "moesim");
@@ -127,7 +118,7 @@ tr_writer *tr_writer_create(const char *path, int force, const tr_meta *m, ms_er
 	w->rank = malloc(C * sizeof *w->rank);
 	w->seq = malloc(C * sizeof *w->seq);
 	w->dom = malloc(C * sizeof *w->dom);
-	if (!w->path || !w->tmp || !w->ids || !w->scores || (m->has_logits && !w->logits) || !w->step || !w->pos ||
+	if (!w->path || !w->ids || !w->scores || (m->has_logits && !w->logits) || !w->step || !w->pos ||
 	    !w->rank || !w->seq || !w->dom)
 		goto nomem;
 	tr__h5_quiet();
@@ -140,9 +131,10 @@ tr_writer *tr_writer_create(const char *path, int force, const tr_meta *m, ms_er
 		tr_writer_abort(w);
 		return NULL;
 	}
-	w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, w->fcpl, H5P_DEFAULT);
+	w->file = H5Fcreate(ms_file_tmp_path(&w->out), H5F_ACC_TRUNC, w->fcpl, H5P_DEFAULT);
 	if (w->file < 0) {
-		MS_ERROR(err, MS_EIO, "cannot create HDF5 file '%s' (is the directory writable?)", w->tmp);
+		MS_ERROR(err, MS_EIO, "cannot create HDF5 file '%s' (is the directory writable?)",
+			 ms_file_tmp_path(&w->out));
 		tr_writer_abort(w);
 		return NULL;
 	}
@@ -532,18 +524,10 @@ int tr_writer_finish(tr_writer *w, ms_error *err)
 	if (H5Fclose(w->file) < 0 && !rc)
 		rc = h5_fail(w, err, "the file's last blocks");
 	w->file = -1;
-	if (!rc && rename(w->tmp, w->path) != 0) {
-		int e = errno;
-		rc = MS_ERROR(err, MS_EIO, "cannot rename '%s' to '%s': %s", w->tmp, w->path, strerror(e));
-	}
-	if (rc) {
-		tr_writer_abort(w);
-		return rc;
-	}
-	free(w->tmp);
-	w->tmp = NULL; /* renamed: nothing to remove */
-	tr_writer_abort(w);
-	return MS_OK;
+	if (!rc)
+		rc = ms_file_commit(&w->out, err);
+	tr_writer_abort(w); /* after a commit, this only frees w */
+	return rc;
 }
 
 void tr_writer_abort(tr_writer *w)
@@ -561,10 +545,7 @@ void tr_writer_abort(tr_writer *w)
 		H5Pclose(w->dcpl_obj);
 	if (w->gcpl >= 0)
 		H5Pclose(w->gcpl);
-	if (w->tmp) {
-		remove(w->tmp);
-		free(w->tmp);
-	}
+	ms_file_abort(&w->out);
 	if (w->names)
 		for (int d = 0; d < w->m.num_domains; d++)
 			free(w->names[d]);
