@@ -256,53 +256,56 @@ void ms_cfgw_str_array(ms_cfgw *w, const char *key, const char *const *v, int n)
 	ms_cfgw_array_end(w);
 }
 
+/* Opens a group, list or array: "key = " or a separator, the opening bracket. */
+static void open_level(ms_cfgw *w, const char *key, int kind, const char *opening)
+{
+	MS_ASSERT(level(w) != LV_ARRAY, "'%s' inside an array: arrays hold scalars only", key ? key : "(element)");
+	begin_item(w, key);
+	out(w, opening);
+	push(w, kind, key);
+}
+
+/* Closes the open level, which must be of the given kind; groups and lists put their
+ * closing bracket on a line of its own. */
+static void close_level(ms_cfgw *w, int kind, const char *what, const char *closing)
+{
+	int keyed = pop(w, kind, what);
+	if (kind != LV_ARRAY)
+		indent_to(w, w->depth);
+	out(w, closing);
+	end_item(w, keyed ? "" : NULL);
+}
+
 void ms_cfgw_group_begin(ms_cfgw *w, const char *key)
 {
-	MS_ASSERT(level(w) != LV_ARRAY, "group '%s' inside an array", key ? key : "(element)");
-	begin_item(w, key);
-	out(w, "{\n");
-	push(w, LV_GROUP, key);
+	open_level(w, key, LV_GROUP, "{\n");
 }
 
 void ms_cfgw_group_end(ms_cfgw *w)
 {
-	int keyed = pop(w, LV_GROUP, "group");
-	indent_to(w, w->depth);
-	out(w, "}");
-	end_item(w, keyed ? "" : NULL);
+	close_level(w, LV_GROUP, "group", "}");
 }
 
 void ms_cfgw_list_begin(ms_cfgw *w, const char *key)
 {
-	MS_ASSERT(level(w) != LV_ARRAY, "list '%s' inside an array", key ? key : "(element)");
-	begin_item(w, key);
-	out(w, "(\n");
-	push(w, LV_LIST, key);
+	open_level(w, key, LV_LIST, "(\n");
 }
 
 void ms_cfgw_list_end(ms_cfgw *w)
 {
-	int keyed;
+	/* The last element's line ends here (elements end without one, for the commas). */
 	if (w->depth > 0 && level(w) == LV_LIST && w->count[w->depth])
 		out(w, "\n");
-	keyed = pop(w, LV_LIST, "list");
-	indent_to(w, w->depth);
-	out(w, ")");
-	end_item(w, keyed ? "" : NULL);
+	close_level(w, LV_LIST, "list", ")");
 }
 
 void ms_cfgw_array_begin(ms_cfgw *w, const char *key)
 {
-	MS_ASSERT(level(w) != LV_ARRAY, "array '%s' inside an array", key ? key : "(element)");
-	begin_item(w, key);
-	out(w, "[");
-	push(w, LV_ARRAY, key);
+	open_level(w, key, LV_ARRAY, "[");
 	snprintf(w->array_key, sizeof w->array_key, "%s", key ? key : "(array)");
 }
 
 void ms_cfgw_array_end(ms_cfgw *w)
 {
-	int keyed = pop(w, LV_ARRAY, "array");
-	out(w, "]");
-	end_item(w, keyed ? "" : NULL);
+	close_level(w, LV_ARRAY, "array", "]");
 }
