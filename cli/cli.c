@@ -4,10 +4,13 @@
  */
 #include "cli/cli.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "common/ms_file.h"
 #include "common/ms_path.h"
 #include "hardware/hw_gpu.h"
 #include "output/out_report.h"
@@ -171,17 +174,11 @@ int cli_cmd_run(int argc, char **argv)
 		goto done;
 	ms_error_clear(&err);
 	out = a.out ? a.out : (s->output.h5[0] ? s->output.h5 : NULL);
-	if (out) {
-		/* Refuse an existing output before spending time on the run. */
-		FILE *f = fopen(out, "r");
-		if (f) {
-			fclose(f);
-			if (!a.force) {
-				fprintf(stderr, "moesim: output '%s' exists; pass --force to overwrite it\n", out);
-				rc = EXIT_BAD_INPUT;
-				goto done;
-			}
-		}
+	/* Refuse an existing output before spending time on the run. */
+	if (out && ms_file_check(out, a.force, &err) < 0) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		rc = EXIT_BAD_INPUT;
+		goto done;
 	}
 	if ((rc = cli_threads(&threads)) != 0)
 		goto done;
@@ -268,9 +265,27 @@ int cli_cmd_gpus(int argc, char **argv)
 	return 0;
 }
 
+/* Ctrl-C or a kill: remove the temporaries of unfinished outputs, exit 128 + signal. */
+static void on_signal(int sig)
+{
+	ms_file_cleanup_all();
+	_exit(128 + sig);
+}
+
+static void catch_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 int cli_main(int argc, char **argv)
 {
 	const char *cmd;
+	catch_signals();
 	/* The shipped scenarios and traces: found from the executable's place (common/ms_path.h). */
 	ms_data_dir(getenv("MOESIM_DATADIR"));
 	if (argc < 2) {

@@ -68,6 +68,23 @@ expect 2 "unknown option '--force'" -- "$BIN" show --force
 "$BIN" run --set routing.source=synthetic --set workload.seed=8 -q -o "$T/d.h5" 2>/dev/null
 if cmp -s "$T/c.h5" "$T/d.h5"; then bad "a different seed gave the same bytes"; else ok; fi
 
+# SIGTERM and SIGINT remove the temporary of an unfinished output and exit 128 + signal
+# (a wrapper script would take the signal itself, so only for a real executable).
+if head -c 4 "$BIN" | grep -q ELF; then
+	for sig in TERM INT; do
+		"$BIN" trace synth -o "$T/killed.h5" --layers 8 --experts 64 --tokens 2000000 2>/dev/null &
+		pid=$!
+		i=0
+		while [ $i -lt 100 ] && ! ls "$T"/killed.h5.tmp.* >/dev/null 2>&1; do sleep 0.05; i=$((i + 1)); done
+		kill -$sig $pid
+		wait $pid
+		rc=$?
+		want=$([ $sig = TERM ] && echo 143 || echo 130)
+		if [ "$rc" -eq "$want" ]; then ok; else bad "trace synth killed with SIG$sig exited $rc, expected $want"; fi
+		if ls "$T"/killed.h5* >/dev/null 2>&1; then bad "SIG$sig left $(ls "$T"/killed.h5*)"; else ok; fi
+	done
+fi
+
 # Inputs are opened once per run: the profile (read by the compute model and by the
 # topology) and the trace (routing, load-aware placement) are each opened by one
 # system call, seen with strace (make deps installs it). The wrapper of `make valgrind`
