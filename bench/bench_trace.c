@@ -106,6 +106,7 @@ int main(int argc, char **argv)
 {
 	const char *path = argc > 1 ? argv[1] : "/tmp/moesim-bench-trace.h5";
 	const double decisions = (double)TOKENS * LAYERS;
+	const char *hdf5_read = getenv("MOESIM_TRACE_HDF5_READ");
 	static const struct {
 		const char *label;
 		int mode, scores;
@@ -115,6 +116,8 @@ int main(int argc, char **argv)
 		{"token-major, 16384-token blocks, ids + scores", 1, 1, 16384},
 		{"layer-major, 65536-token blocks, ids only", 0, 0, 65536},
 	};
+	if (hdf5_read && *hdf5_read && strcmp(hdf5_read, "0") != 0)
+		tr_use_own_decoder(0);
 	if (!have_trace(path)) {
 		tr_synth_opts o;
 		ms_error err;

@@ -16,6 +16,7 @@
 #include "output/out_report.h"
 #include "scenario/scn_scenario.h"
 #include "sim/sim_run.h"
+#include "trace/tr_reader.h"
 
 #ifndef MOESIM_VERSION
 #define MOESIM_VERSION "0.1.0"
@@ -288,6 +289,12 @@ int cli_main(int argc, char **argv)
 	catch_signals();
 	/* The shipped scenarios and traces: found from the executable's place (common/ms_path.h). */
 	ms_data_dir(getenv("MOESIM_DATADIR"));
+	{
+		/* A switch for comparing trace read paths (docs/trace-tools.md). */
+		const char *hdf5_read = getenv("MOESIM_TRACE_HDF5_READ");
+		if (hdf5_read && *hdf5_read && strcmp(hdf5_read, "0") != 0)
+			tr_use_own_decoder(0);
+	}
 	if (argc < 2) {
 		usage_main(stderr);
 		return EXIT_USAGE;

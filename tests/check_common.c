@@ -18,8 +18,13 @@
 #include <unistd.h>
 
 #include "common/ms_cfgwrite.h"
+#include "common/ms_config.h"
+#include "common/ms_error.h"
 #include "common/ms_file.h"
+#include "common/ms_path.h"
+#include "common/ms_pool.h"
 #include "common/ms_rng.h"
+#include "common/ms_zipf.h"
 #include "test_util.h"
 
 static int exists(const char *path)
@@ -373,6 +378,138 @@ START_TEST(splitmix64_reference)
 }
 END_TEST
 
+/* --- ms_path, ms_pool, ms_zipf, ms_warn, ms_config ------------------------------------ */
+
+START_TEST(path_join_rules)
+{
+	char out[32];
+	ck_assert_int_eq(ms_path_join(out, sizeof out, "runs/a.cfg", "t/x.h5"), 0);
+	ck_assert_str_eq(out, "runs/t/x.h5");
+	ck_assert_int_eq(ms_path_join(out, sizeof out, "/abs/dir/a.cfg", "x.h5"), 0);
+	ck_assert_str_eq(out, "/abs/dir/x.h5");
+	ck_assert_int_eq(ms_path_join(out, sizeof out, "a.cfg", "t/x.h5"), 0); /* no directory part */
+	ck_assert_str_eq(out, "t/x.h5");
+	ck_assert_int_eq(ms_path_join(out, sizeof out, "runs/a.cfg", "/etc/x.h5"), 0);
+	ck_assert_str_eq(out, "/etc/x.h5");
+	ck_assert_int_eq(ms_path_join(out, sizeof out, NULL, "x.h5"), 0);
+	ck_assert_str_eq(out, "x.h5");
+	/* 12 + 1 + 19 = 32 bytes do not fit 32 with the NUL: refused, out emptied. */
+	ck_assert_int_eq(ms_path_join(out, sizeof out, "abcdefghijkl/a.cfg", "0123456789012345678"), -1);
+	ck_assert_str_eq(out, "");
+	ck_assert_int_eq(ms_path_join(out, sizeof out, "abcdefghijkl/a.cfg", "012345678901234567"), 0);
+	ck_assert_uint_eq(strlen(out), 31);
+}
+END_TEST
+
+START_TEST(data_dir_holds_the_default)
+{
+	/* Run from the checkout (make check), the data directory is found and holds it. */
+	char f[4200];
+	const char *d = ms_data_dir(NULL);
+	ck_assert_msg(d[0] != '\0', "no data directory found");
+	snprintf(f, sizeof f, "%s/scenarios/default.cfg", d);
+	ck_assert_msg(access(f, R_OK) == 0, "%s", f);
+	ck_assert_ptr_eq(ms_data_dir("/nonexistent"), d); /* computed once */
+}
+END_TEST
+
+typedef struct pool_probe {
+	int runs[7];        /* how often each job index ran in this generation */
+} pool_probe;
+
+static void pool_job(void *arg, int i)
+{
+	pool_probe *p = arg;
+	p->runs[i]++; /* each job index writes only its own slot */
+}
+
+START_TEST(pool_runs_each_job_once)
+{
+	ms_error err;
+	ms_pool *p;
+	ms_error_clear(&err);
+	for (int n = 1; n <= 7; n += 3) {
+		p = ms_pool_create(n, &err);
+		ck_assert_ptr_nonnull(p);
+		ck_assert_int_eq(ms_pool_size(p), n);
+		for (int gen = 0; gen < 250; gen++) {
+			pool_probe probe;
+			memset(&probe, 0, sizeof probe);
+			ms_pool_run(p, pool_job, &probe);
+			for (int i = 0; i < 7; i++)
+				ck_assert_int_eq(probe.runs[i], i < n ? 1 : 0);
+		}
+		ms_pool_destroy(p);
+	}
+	ms_pool_destroy(NULL);
+}
+END_TEST
+
+START_TEST(zipf_weights_are_a_permuted_power_law)
+{
+	/* Every weight 1/(r+1)^s appears exactly once; the permutation is the seed's. */
+	enum { N = 37 };
+	double p[N], q[N];
+	size_t perm[N];
+	gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+	int seen[N] = {0};
+	gsl_rng_set(r, 2385);
+	ms_zipf_popularity(r, N, 1.385, perm, p);
+	for (int e = 0; e < N; e++) {
+		double rank = pow(1.0 / p[e], 1.0 / 1.385) - 1.0; /* invert the weight */
+		int k = (int)lround(rank);
+		ck_assert_msg(fabs(rank - k) < 1e-9 && k >= 0 && k < N, "expert %d weight %g", e, p[e]);
+		seen[k]++;
+		ck_assert_uint_eq(perm[k], (size_t)e);
+	}
+	for (int k = 0; k < N; k++)
+		ck_assert_int_eq(seen[k], 1);
+	gsl_rng_set(r, 2385);
+	ms_zipf_popularity(r, N, 1.385, perm, q);
+	ck_assert_mem_eq(p, q, sizeof p);
+	/* s = 0 is uniform. */
+	ms_zipf_popularity(r, N, 0.0, perm, q);
+	for (int e = 0; e < N; e++)
+		ck_assert(q[e] == 1.0);
+	gsl_rng_free(r);
+}
+END_TEST
+
+static void collect(void *ctx, const char *msg)
+{
+	char *buf = ctx;
+	strncat(buf, msg, 255 - strlen(buf));
+	strncat(buf, "|", 255 - strlen(buf));
+}
+
+START_TEST(warn_goes_where_the_caller_says)
+{
+	char buf[256] = "";
+	ms_warn w = {collect, buf};
+	ms_warn none = {NULL, NULL};
+	ms_warn_emit(&w, "layer %d of %s", 3, "t.h5");
+	ms_warn_emit(&w, "%.3f", 2.385);
+	ck_assert_str_eq(buf, "layer 3 of t.h5|2.385|");
+	ms_warn_emit(NULL, "dropped %d", 1); /* no channel: nothing happens */
+	ms_warn_emit(&none, "dropped %d", 2);
+	ck_assert_str_eq(buf, "layer 3 of t.h5|2.385|");
+}
+END_TEST
+
+START_TEST(config_type_names)
+{
+	ck_assert_str_eq(ms_config_type_name(CONFIG_TYPE_INT), "an integer");
+	ck_assert_str_eq(ms_config_type_name(CONFIG_TYPE_INT64), "an integer");
+	ck_assert_str_eq(ms_config_type_name(CONFIG_TYPE_FLOAT), "a number");
+	ck_assert_str_eq(ms_config_type_name(CONFIG_TYPE_STRING), "a string");
+	ck_assert_str_eq(ms_config_type_name(CONFIG_TYPE_GROUP), "a group");
+	ck_assert_str_eq(ms_config_type_name(CONFIG_TYPE_BOOL), "a boolean");
+	ck_assert_str_eq(ms_config_type_name(CONFIG_TYPE_ARRAY), "an array");
+	ck_assert_str_eq(ms_config_type_name(CONFIG_TYPE_LIST), "a list");
+	ck_assert_str_eq(ms_config_type_name(-7), "an unknown type");
+}
+END_TEST
+
 Suite *common_suite(void)
 {
 	Suite *s = suite_create("common");
@@ -387,6 +524,14 @@ Suite *common_suite(void)
 	tcase_add_test(tc, cfgw_exact_text);
 	tcase_add_test(tc, cfgw_reads_back);
 	tcase_add_test(tc, splitmix64_reference);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("plumbing");
+	tcase_add_test(tc, path_join_rules);
+	tcase_add_test(tc, data_dir_holds_the_default);
+	tcase_add_test(tc, pool_runs_each_job_once);
+	tcase_add_test(tc, zipf_weights_are_a_permuted_power_law);
+	tcase_add_test(tc, warn_goes_where_the_caller_says);
+	tcase_add_test(tc, config_type_names);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -233,6 +233,13 @@ START_TEST(bad_traces)
 }
 END_TEST
 
+static void collect_warning(void *ctx, const char *msg)
+{
+	char *buf = ctx;
+	strncat(buf, msg, 1000 - strlen(buf));
+	strncat(buf, "|", 1000 - strlen(buf));
+}
+
 START_TEST(cycling_and_relative_paths)
 {
 	/* A 1-layer trace under a 3-layer model replays its layer in every layer; a second
@@ -268,6 +275,18 @@ START_TEST(cycling_and_relative_paths)
 	ck_assert_int_eq(rt_route_group(rt, 1, 1, 0, &gr, &err), MS_OK);
 	ck_assert_mem_eq(gr->demand, first, sizeof first);
 	rt_router_destroy(rt);
+	{
+		/* Both cases warn, through the channel the caller gives (the library prints
+		 * nothing itself). */
+		char said[1024] = "";
+		ms_warn w = {collect_warning, said};
+		sim_inputs in;
+		ck_assert_int_eq(sim_inputs_open(&in, &s, &w, &err), MS_OK);
+		sim_inputs_close(&in);
+		ck_assert_msg(strstr(said, "hand.h5 has 1 MoE layers, the model 3: layer l replays trace layer l mod 1|"),
+			      "%s", said);
+		ck_assert_msg(strstr(said, "tokens are reused from the start|"), "%s", said);
+	}
 	remove(trace);
 	remove(cfgpath);
 	rmdir(dir);

@@ -332,7 +332,7 @@ START_TEST(other_layouts_and_paths)
 	snprintf(path, sizeof path, "%s/l.h5", dir);
 	for (int hdf5_path = 0; hdf5_path <= 1; hdf5_path++) {
 		if (hdf5_path)
-			setenv("MOESIM_TRACE_HDF5_READ", "1", 1);
+			tr_use_own_decoder(0);
 		for (int layout = -1; layout <= 3; layout++) {
 			ms_error err;
 			tr_reader *r;
@@ -350,7 +350,7 @@ START_TEST(other_layouts_and_paths)
 			tr_close(r);
 		}
 	}
-	unsetenv("MOESIM_TRACE_HDF5_READ");
+	tr_use_own_decoder(1);
 }
 END_TEST
 

@@ -68,6 +68,13 @@ expect 2 "unknown option '--force'" -- "$BIN" show --force
 "$BIN" run --set routing.source=synthetic --set workload.seed=8 -q -o "$T/d.h5" 2>/dev/null
 if cmp -s "$T/c.h5" "$T/d.h5"; then bad "a different seed gave the same bytes"; else ok; fi
 
+# MOESIM_THREADS: a thread count or refused, never silently one thread.
+expect 1 "MOESIM_THREADS = 'two' is not a thread count" -- env MOESIM_THREADS=two "$BIN" run
+expect 1 "MOESIM_THREADS = '0' is not a thread count" -- env MOESIM_THREADS=0 "$BIN" run
+"$BIN" run -q -o "$T/t1.h5" --set routing.source=synthetic 2>/dev/null
+MOESIM_THREADS=3 "$BIN" run -q -o "$T/t3.h5" --set routing.source=synthetic 2>/dev/null
+if cmp -s "$T/t1.h5" "$T/t3.h5"; then ok; else bad "MOESIM_THREADS=3 changed the output bytes"; fi
+
 # SIGTERM and SIGINT remove the temporary of an unfinished output and exit 128 + signal
 # (a wrapper script would take the signal itself, so only for a real executable).
 if head -c 4 "$BIN" | grep -q ELF; then

@@ -10,6 +10,7 @@
 #include "trace/tr_chunk.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #define ZLIB_CONST /* const next_in */
@@ -341,6 +342,14 @@ void tr__chunks_set_cache(tr__chunks *c, size_t cache_bytes)
 	c->last_key = -1;
 }
 
+/* Process-wide: readers opened while it is 0 read through HDF5's own path. */
+static atomic_int own_decoder = 1;
+
+void tr__chunks_enable(int on)
+{
+	atomic_store(&own_decoder, on != 0);
+}
+
 tr__chunks *tr__chunks_open(hid_t ds, hid_t mem_type, int layers, size_t cache_bytes)
 {
 	tr__chunks *c = NULL;
@@ -348,8 +357,7 @@ tr__chunks *tr__chunks_open(hid_t ds, hid_t mem_type, int layers, size_t cache_b
 	hid_t dcpl = -1, ft = -1;
 	const hsize_t *cd = lay.chunk, *dims = lay.dims;
 	int nf, ok = 0;
-	const char *off = getenv("MOESIM_TRACE_HDF5_READ");
-	if (off && *off && strcmp(off, "0") != 0)
+	if (!atomic_load(&own_decoder))
 		return NULL;
 	if (tr__layout_get(ds, &lay) < 0 || lay.rank != 3 || !lay.chunked)
 		return NULL;

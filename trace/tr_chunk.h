@@ -33,6 +33,9 @@ typedef struct tr__chunks tr__chunks;
  * for decoded chunks (0: the default of tr_set_cache).
  */
 tr__chunks *tr__chunks_open(hid_t ds, hid_t mem_type, int layers, size_t cache_bytes);
+
+/* 0: tr__chunks_open returns NULL from now on (readers use HDF5's path); 1: the default. */
+void tr__chunks_enable(int on);
 void tr__chunks_close(tr__chunks *c);
 void tr__chunks_set_cache(tr__chunks *c, size_t cache_bytes);
 

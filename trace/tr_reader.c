@@ -115,6 +115,11 @@ tr_reader *tr_open(const char *path, ms_error *err)
 	return r;
 }
 
+void tr_use_own_decoder(int on)
+{
+	tr__chunks_enable(on);
+}
+
 void tr_close(tr_reader *r)
 {
 	if (!r)

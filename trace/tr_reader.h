@@ -44,6 +44,13 @@ typedef struct tr_reader tr_reader;
  */
 tr_reader *tr_open(const char *path, ms_error *err);
 
+/*
+ * Whether readers opened from now on decode chunks themselves (1, the default: the fast
+ * path of tr_chunk.h) or read through HDF5's own path (0: for tests and benchmarks
+ * comparing the two; the CLI sets it from MOESIM_TRACE_HDF5_READ=1). Process-wide.
+ */
+void tr_use_own_decoder(int on);
+
 /* Closes every HDF5 identifier and frees the reader. NULL is allowed. */
 void tr_close(tr_reader *r);
 
