@@ -144,10 +144,11 @@ bench: depcheck $(BIN) $(BENCH_BINS)
 # directory, <exe dir>/../share/moesim.
 SHARE := $(DESTDIR)$(PREFIX)/share/moesim
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(SHARE)/scenarios/traces $(SHARE)/tools/tiny_moe
+	install -d $(DESTDIR)$(PREFIX)/bin $(SHARE)/scenarios/traces $(SHARE)/scenarios/topologies $(SHARE)/tools/tiny_moe
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/moesim
 	install -m 644 scenarios/*.cfg $(SHARE)/scenarios/
 	install -m 644 scenarios/traces/* $(SHARE)/scenarios/traces/
+	install -m 644 scenarios/topologies/* $(SHARE)/scenarios/topologies/
 	install -m 755 tools/moesim_record.py $(SHARE)/tools/
 	install -m 644 tools/tiny_moe/*.py tools/tiny_moe/README.md tools/tiny_moe/corpus_manifest.json \
 		tools/tiny_moe/tiny_moe.pt $(SHARE)/tools/tiny_moe/

@@ -406,7 +406,8 @@ START_TEST(custom_files)
 	topo_router_destroy(r);
 	topo_graph_destroy(g);
 
-	s.file = data_path(path, sizeof path, "ring.txt");
+	snprintf(path, sizeof path, "%s/scenarios/topologies/ring.txt", getenv("MOESIM_SRC") ? getenv("MOESIM_SRC") : ".");
+	s.file = path;
 	g = make(&s);
 	ms_error_clear(&err);
 	r = topo_router_create(g, TOPO_ECMP_EVEN, 0, &err);

@@ -155,7 +155,11 @@ if [ -n "${MOESIM_SRC:-}" ] && command -v make >/dev/null 2>&1; then
 	(cd "$T" && "$P/bin/moesim" run) >"$T/out" 2>"$T/err"
 	rc=$?
 	if [ "$rc" -eq 0 ] && grep -q "step time" "$T/out"; then ok; else bad "installed moesim run (from $T) exited $rc: $(head -c 300 "$T/err")"; fi
+	(cd "$T" && "$P/bin/moesim" run -q "$P/share/moesim/scenarios/topo-custom.cfg") >"$T/out" 2>"$T/err"
+	rc=$?
+	if [ "$rc" -eq 0 ]; then ok; else bad "installed topo-custom.cfg (its topology file) exited $rc: $(head -c 300 "$T/err")"; fi
 	if head -c 4 "$abs" | grep -q ELF; then
+		(cd "$T" && "$P/bin/moesim" run) >"$T/out" 2>"$T/err"
 		if grep -q "$P/bin/../share/moesim/scenarios/traces/tiny-moe-4dom.h5" "$T/err"; then ok
 		else bad "installed moesim run did not replay the installed trace: $(head -c 300 "$T/err")"; fi
 	fi
