@@ -77,7 +77,7 @@ static void print_shape(const topo_graph *g)
 static void print_classes(const topo_graph *g)
 {
 	printf("  links        %d directed (%d cables)\n", g->n_links, g->n_links / 2);
-	for (int c = 0; c < TOPO_LC_COUNT; c++) {
+	for (int c = 0; c < HW_LINK_COUNT; c++) {
 		int n = 0;
 		double lo = INFINITY, hi = 0, lat_lo = INFINITY, lat_hi = 0;
 		char a[32], b[32];
@@ -96,9 +96,9 @@ static void print_classes(const topo_graph *g)
 		fmt_Bps(a, sizeof a, lo);
 		fmt_Bps(b, sizeof b, hi);
 		if (lo == hi && lat_lo == lat_hi)
-			printf("    %-8s %7d x %s, %.3g us per hop\n", topo_link_class_name(c), n, a, lat_lo * 1e6);
+			printf("    %-8s %7d x %s, %.3g us per hop\n", hw_link_class_name(c), n, a, lat_lo * 1e6);
 		else
-			printf("    %-8s %7d x %s .. %s, %.3g .. %.3g us per hop\n", topo_link_class_name(c), n, a, b,
+			printf("    %-8s %7d x %s .. %s, %.3g .. %.3g us per hop\n", hw_link_class_name(c), n, a, b,
 			       lat_lo * 1e6, lat_hi * 1e6);
 	}
 }

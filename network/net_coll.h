@@ -83,8 +83,8 @@ typedef struct net_link_load {
 typedef struct net_a2a_result {
 	double time_s;                       /* completion time, from 0 */
 	long flows;
-	double class_bytes[TOPO_LC_COUNT];   /* bytes over the links of each class, summed over links */
-	double class_max_bytes[TOPO_LC_COUNT]; /* busiest link of each class */
+	double class_bytes[HW_LINK_COUNT];   /* bytes over the links of each class, summed over links */
+	double class_max_bytes[HW_LINK_COUNT]; /* busiest link of each class */
 	int n_hot;
 	net_link_load hot[NET_HOT_LINKS];    /* highest utilisation first */
 	uint64_t solves, incidences;         /* flow model work */

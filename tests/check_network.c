@@ -642,12 +642,12 @@ START_TEST(flat_uniform)
 		b[i] = 1e8;
 	ck_assert(tu_rel(a2a(g, NET_A2A_FLAT, 8, b, NULL, &res), 8e-3 + 6e-6) < 1e-12);
 	ck_assert_int_eq(res.flows, 56);
-	ck_assert(tu_rel(res.class_bytes[TOPO_LC_NVLINK], 8 * 3 * 1e8 * 2) < 1e-12);
-	ck_assert(tu_rel(res.class_bytes[TOPO_LC_NIC], 8 * 4 * 1e8 * 2) < 1e-12);
-	ck_assert(tu_rel(res.class_max_bytes[TOPO_LC_NIC], 4e8) < 1e-12);
+	ck_assert(tu_rel(res.class_bytes[HW_LINK_NVLINK], 8 * 3 * 1e8 * 2) < 1e-12);
+	ck_assert(tu_rel(res.class_bytes[HW_LINK_NIC], 8 * 4 * 1e8 * 2) < 1e-12);
+	ck_assert(tu_rel(res.class_max_bytes[HW_LINK_NIC], 4e8) < 1e-12);
 	/* NIC links are busy all along but for the latency. */
 	ck_assert_int_gt(res.n_hot, 0);
-	ck_assert_int_eq(g->links[res.hot[0].link].cls, TOPO_LC_NIC);
+	ck_assert_int_eq(g->links[res.hot[0].link].cls, HW_LINK_NIC);
 	ck_assert(tu_rel(res.hot[0].utilisation, 8e-3 / (8e-3 + 6e-6)) < 1e-9);
 	topo_graph_destroy(g);
 }
@@ -696,10 +696,10 @@ START_TEST(hierarchical_relay)
 		db[i] = 1.5e8;
 	ck_assert(tu_rel(a2a(g, NET_A2A_HIERARCHICAL, 4, b, NULL, &res), 5e-3 + 2e-6) < 1e-12);
 	/* Network: 4 legs of 2b, each over NIC up and NIC down. */
-	ck_assert(tu_rel(res.class_bytes[TOPO_LC_NIC], 4 * 2e8 * 2) < 1e-12);
+	ck_assert(tu_rel(res.class_bytes[HW_LINK_NIC], 4 * 2e8 * 2) < 1e-12);
 	ck_assert_int_eq(res.flows, 4 /* direct */ + 4 /* legs */ + 4 /* fan-out */);
 	ck_assert(tu_rel(a2a(g, NET_A2A_HIERARCHICAL, 4, b, db, &res), 4e-3 + 2e-6) < 1e-12);
-	ck_assert(tu_rel(res.class_bytes[TOPO_LC_NIC], 4 * 1.5e8 * 2) < 1e-12);
+	ck_assert(tu_rel(res.class_bytes[HW_LINK_NIC], 4 * 1.5e8 * 2) < 1e-12);
 	/* Flat: each NIC carries 2 flows of b each way: 4 ms. */
 	ck_assert(tu_rel(a2a(g, NET_A2A_FLAT, 4, b, NULL, &res), 4e-3) < 1e-12);
 	topo_graph_destroy(g);

@@ -81,8 +81,8 @@ START_TEST(single_switch_counts)
 	ck_assert_int_eq(g->n_vertices, 12 + 3 + 6 + 1);
 	ck_assert_int_eq(g->n_switches, 1);
 	ck_assert_int_eq(g->n_links, 2 * (12 + 12 + 6));
-	ck_assert_int_eq(count_class(g, TOPO_LC_NVLINK), 24);
-	ck_assert_int_eq(count_class(g, TOPO_LC_NIC), 12);
+	ck_assert_int_eq(count_class(g, HW_LINK_NVLINK), 24);
+	ck_assert_int_eq(count_class(g, HW_LINK_NIC), 12);
 	/* GPU 5 is local GPU 1 of node 1: NIC 1 * 2 + 1 / 2 = 2. */
 	ck_assert_int_eq(topo_graph_nic_of(g, 5), 2);
 	/* Halves: node 0 (2 NICs) against nodes 1 and 2: 2 NICs x 50 GB/s. */
@@ -101,7 +101,7 @@ START_TEST(fat_tree_two_tiers)
 	ck_assert_int_eq(g->n_leaves, 4);
 	ck_assert_int_eq(g->n_spines, 4);
 	ck_assert_int_eq(g->n_switches, 8);
-	ck_assert_int_eq(count_class(g, TOPO_LC_TIER1), 2 * 16);
+	ck_assert_int_eq(count_class(g, HW_LINK_TIER1), 2 * 16);
 	ck_assert_int_eq(g->n_links, 2 * (16 + 16 + 16 + 16));
 	/* Full bisection: 8 NICs each side. */
 	ck_assert(tu_rel(bisection(g), 8 * NIC_BPS) < 1e-12);
@@ -133,8 +133,8 @@ START_TEST(fat_tree_three_tiers)
 	ck_assert_int_eq(g->n_pods, 4);
 	ck_assert_int_eq(g->n_spines, 8);
 	ck_assert_int_eq(g->n_cores, 4);
-	ck_assert_int_eq(count_class(g, TOPO_LC_TIER1), 2 * 16);
-	ck_assert_int_eq(count_class(g, TOPO_LC_TIER2), 2 * 16);
+	ck_assert_int_eq(count_class(g, HW_LINK_TIER1), 2 * 16);
+	ck_assert_int_eq(count_class(g, HW_LINK_TIER2), 2 * 16);
 	ck_assert(tu_rel(bisection(g), 8 * NIC_BPS) < 1e-12);
 	{
 		/* Inter-pod: 2 aggregation x 2 core = 4 paths; same pod, other leaf: 2. */
@@ -173,7 +173,7 @@ START_TEST(rail_counts)
 		int v = g->v_nic0 + 6;
 		for (int i = g->out_start[v]; i < g->out_start[v + 1]; i++) {
 			const topo_link *l = &g->links[g->out_link[i]];
-			if (l->cls == TOPO_LC_NIC)
+			if (l->cls == HW_LINK_NIC)
 				ck_assert_str_eq(g->names[l->dst], "rail2.0");
 		}
 	}
@@ -249,7 +249,7 @@ START_TEST(hash_routes_are_paths_and_spread)
 			 * spine -> leaf, NIC, PCIe. */
 			ck_assert_int_eq(rt.n, a / 4 == b / 4 ? 2 : 6);
 			for (int i = 0; i < rt.n; i++)
-				if (g->links[rt.link[i]].cls == TOPO_LC_TIER1 && g->v[g->links[rt.link[i]].dst].tier == 2)
+				if (g->links[rt.link[i]].cls == HW_LINK_TIER1 && g->v[g->links[rt.link[i]].dst].tier == 2)
 					used[g->v[g->links[rt.link[i]].dst].index]++;
 		}
 	/* Hashing spreads pairs over all 4 spines, each within 20 % of even. */
@@ -287,11 +287,11 @@ START_TEST(even_split_fractions)
 	ck_assert_int_eq(rt.hops, 8);
 	for (int i = 0; i < rt.n; i++) {
 		const topo_link *l = &g->links[rt.link[i]];
-		if (l->cls == TOPO_LC_TIER1 && g->v[l->src].tier == 1) {
+		if (l->cls == HW_LINK_TIER1 && g->v[l->src].tier == 1) {
 			ck_assert(fabs(rt.weight[i] - 0.5) < 1e-15);
 			up += rt.weight[i];
 		}
-		if (l->cls == TOPO_LC_TIER2 && g->v[l->src].tier == 2) {
+		if (l->cls == HW_LINK_TIER2 && g->v[l->src].tier == 2) {
 			ck_assert(fabs(rt.weight[i] - 0.25) < 1e-15);
 			core += rt.weight[i];
 		}
@@ -321,7 +321,7 @@ START_TEST(nvlink_domain_spanning_nodes)
 	topo_route_init(&rt);
 	ck_assert_int_eq(topo_router_route(r, 0, 6, &rt, &err), 0);
 	ck_assert_int_eq(rt.n, 2);
-	ck_assert_int_eq(g->links[rt.link[0]].cls, TOPO_LC_NVLINK);
+	ck_assert_int_eq(g->links[rt.link[0]].cls, HW_LINK_NVLINK);
 	ck_assert(tu_rel(rt.latency_s, 3e-6) < 1e-12);
 	ck_assert_int_eq(topo_router_route(r, 0, 8, &rt, &err), 0);
 	ck_assert_int_eq(rt.n, 4);
@@ -393,7 +393,7 @@ START_TEST(custom_files)
 	s.file = data_path(path, sizeof path, "dumbbell.txt");
 	g = make(&s);
 	ck_assert_int_eq(g->n_switches, 2);
-	ck_assert_int_eq(count_class(g, TOPO_LC_CUSTOM), 2);
+	ck_assert_int_eq(count_class(g, HW_LINK_CUSTOM), 2);
 	/* The one cable between the halves, 12.5 GB/s. */
 	ck_assert(tu_rel(bisection(g), 12.5e9) < 1e-12);
 	ms_error_clear(&err);

@@ -22,7 +22,7 @@ int topo__build_single_switch(topo__builder *b)
 		return b->err->code;
 	g->n_leaves = 1;
 	for (int n = 0; n < g->n_nics; n++)
-		if (topo__add_cable(b, g->v_nic0 + n, g->v_switch0, TOPO_LC_NIC, sp->nic_Bps, sp->link_latency_s) < 0)
+		if (topo__add_cable(b, g->v_nic0 + n, g->v_switch0, HW_LINK_NIC, sp->nic_Bps, sp->link_latency_s) < 0)
 			return b->err->code;
 	return MS_OK;
 }
@@ -75,7 +75,7 @@ int topo__build_tree(topo__builder *b, const scn_scenario *s)
 		if (topo__add_vertex(b, TOPO_V_SWITCH, 1, l, "leaf%d", l) < 0)
 			return b->err->code;
 	for (int n = 0; n < N; n++)
-		if (topo__add_cable(b, g->v_nic0 + n, leaf0 + n / d, TOPO_LC_NIC, bw, lat) < 0)
+		if (topo__add_cable(b, g->v_nic0 + n, leaf0 + n / d, HW_LINK_NIC, bw, lat) < 0)
 			return b->err->code;
 	if (L == 1)
 		return MS_OK; /* one leaf holds every NIC: no upper tier */
@@ -90,7 +90,7 @@ int topo__build_tree(topo__builder *b, const scn_scenario *s)
 				return b->err->code;
 		for (int l = 0; l < L; l++)
 			for (int j = 0; j < u; j++)
-				if (topo__add_cable(b, leaf0 + l, sp0 + j, TOPO_LC_TIER1, bw, lat) < 0)
+				if (topo__add_cable(b, leaf0 + l, sp0 + j, HW_LINK_TIER1, bw, lat) < 0)
 					return b->err->code;
 		return MS_OK;
 	}
@@ -111,11 +111,11 @@ int topo__build_tree(topo__builder *b, const scn_scenario *s)
 				return b->err->code;
 		for (int l = 0; l < L; l++)
 			for (int j = 0; j < u; j++)
-				if (topo__add_cable(b, leaf0 + l, agg0 + (l / P) * u + j, TOPO_LC_TIER1, bw, lat) < 0)
+				if (topo__add_cable(b, leaf0 + l, agg0 + (l / P) * u + j, HW_LINK_TIER1, bw, lat) < 0)
 					return b->err->code;
 		for (int p = 0; p < pods; p++)
 			for (int c = 0; c < C; c++)
-				if (topo__add_cable(b, agg0 + p * u + c / P, core0 + c, TOPO_LC_TIER2, bw, lat) < 0)
+				if (topo__add_cable(b, agg0 + p * u + c / P, core0 + c, HW_LINK_TIER2, bw, lat) < 0)
 					return b->err->code;
 	}
 	return MS_OK;
@@ -144,7 +144,7 @@ int topo__build_rail(topo__builder *b, const scn_scenario *s)
 				return b->err->code;
 	for (int n = 0; n < g->n_nics; n++) {
 		int node = n / R, r = n % R;
-		if (topo__add_cable(b, g->v_nic0 + n, leaf0 + r * Lr + node / d, TOPO_LC_NIC, bw, lat) < 0)
+		if (topo__add_cable(b, g->v_nic0 + n, leaf0 + r * Lr + node / d, HW_LINK_NIC, bw, lat) < 0)
 			return b->err->code;
 	}
 	if (R * Lr == 1)
@@ -156,7 +156,7 @@ int topo__build_rail(topo__builder *b, const scn_scenario *s)
 			return b->err->code;
 	for (int l = 0; l < R * Lr; l++)
 		for (int j = 0; j < u; j++)
-			if (topo__add_cable(b, leaf0 + l, sp0 + j, TOPO_LC_TIER1, bw, lat) < 0)
+			if (topo__add_cable(b, leaf0 + l, sp0 + j, HW_LINK_TIER1, bw, lat) < 0)
 				return b->err->code;
 	return MS_OK;
 }

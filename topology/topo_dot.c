@@ -24,10 +24,10 @@ void topo_graph_write_dot(const topo_graph *g, FILE *f)
 		const topo_link *k = &g->links[l];
 		if (isfinite(k->bw_Bps))
 			fprintf(f, "  \"%s\" -- \"%s\" [label=\"%s %.4g GB/s\"];\n", g->names[k->src], g->names[k->dst],
-				topo_link_class_name(k->cls), k->bw_Bps / 1e9);
+				hw_link_class_name(k->cls), k->bw_Bps / 1e9);
 		else
 			fprintf(f, "  \"%s\" -- \"%s\" [label=\"%s\" style=dashed];\n", g->names[k->src], g->names[k->dst],
-				topo_link_class_name(k->cls));
+				hw_link_class_name(k->cls));
 	}
 	fputs("}\n", f);
 }

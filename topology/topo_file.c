@@ -7,7 +7,7 @@
  *     link A B GBPS LATENCY_US          (A, B: nicN or a declared switch)
  *
  * Every error names the file and line and what to write instead. A link touching a
- * NIC is of class TOPO_LC_NIC, one between switches TOPO_LC_CUSTOM; each line adds
+ * NIC is of class HW_LINK_NIC, one between switches HW_LINK_CUSTOM; each line adds
  * one cable (both directions). After the CSR exists, topo__check_custom_reach refuses
  * a file in which some NIC cannot reach another over switches (NICs do not forward).
  *
@@ -176,8 +176,8 @@ int topo__build_custom(topo__builder *b, const scn_scenario *s)
 				break;
 			}
 			if (topo__add_cable(b, a, c,
-				      g->v[a].kind == TOPO_V_NIC || g->v[c].kind == TOPO_V_NIC ? TOPO_LC_NIC
-												: TOPO_LC_CUSTOM,
+				      g->v[a].kind == TOPO_V_NIC || g->v[c].kind == TOPO_V_NIC ? HW_LINK_NIC
+												: HW_LINK_CUSTOM,
 				      gbps * 1e9 / 8.0, lat_us * 1e-6) < 0)
 				rc = b->err->code;
 		} else {
@@ -210,7 +210,7 @@ int topo__check_custom_reach(const topo_graph *g, ms_error *err)
 	for (int n = 0; n < g->n_nics && rc == MS_OK; n++) {
 		int v0 = g->v_nic0 + n, net = 0;
 		for (int i = g->out_start[v0]; i < g->out_start[v0 + 1]; i++)
-			net += g->links[g->out_link[i]].cls != TOPO_LC_PCIE;
+			net += g->links[g->out_link[i]].cls != HW_LINK_PCIE;
 		if (!net)
 			rc = MS_ERROR(err, MS_EINVAL, "%s: nic%d has no link (every NIC needs one)", g->file_path, n);
 	}

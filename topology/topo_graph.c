@@ -19,12 +19,6 @@
 #include "topology/topo_build.h"
 #include "topology/topo_cluster.h"
 
-const char *topo_link_class_name(int cls)
-{
-	static const char *const n[TOPO_LC_COUNT] = {"nvlink", "pcie", "nic", "tier1", "tier2", "custom"};
-	return cls >= 0 && cls < TOPO_LC_COUNT ? n[cls] : "?";
-}
-
 const char *topo_shape_name(topo_shape s)
 {
 	switch (s) {
@@ -226,13 +220,13 @@ topo_graph *topo_graph_create(const topo_spec *spec, const scn_scenario *s, ms_e
 		int l;
 		g->gpu_up[r] = g->gpu_down[r] = -1;
 		if (g->domain_size > 1) {
-			if ((l = topo__add_cable(&b, r, g->v_nvswitch0 + r / g->domain_size, TOPO_LC_NVLINK, spec->nvlink_Bps,
+			if ((l = topo__add_cable(&b, r, g->v_nvswitch0 + r / g->domain_size, HW_LINK_NVLINK, spec->nvlink_Bps,
 					   spec->nvlink_latency_s / 2)) < 0)
 				goto fail;
 			g->gpu_up[r] = l;
 			g->gpu_down[r] = l + 1;
 		}
-		if ((l = topo__add_cable(&b, r, g->v_nic0 + topo_graph_nic_of(g, r), TOPO_LC_PCIE,
+		if ((l = topo__add_cable(&b, r, g->v_nic0 + topo_graph_nic_of(g, r), HW_LINK_PCIE,
 				   spec->pcie_Bps > 0 ? spec->pcie_Bps : INFINITY, spec->nic_latency_s / 2)) < 0)
 			goto fail;
 		g->pcie_up[r] = l;

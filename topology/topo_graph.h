@@ -37,6 +37,7 @@
 #include <stdio.h>
 
 #include "common/ms_error.h"
+#include "hardware/hw_link.h"
 #include "profile/prof_profile.h"
 #include "scenario/scn_scenario.h"
 #include "topology/topo_rank.h"
@@ -44,16 +45,6 @@
 typedef enum { TOPO_SINGLE_SWITCH, TOPO_FAT_TREE, TOPO_RAIL, TOPO_CUSTOM } topo_shape;
 
 typedef enum { TOPO_V_GPU, TOPO_V_NVSWITCH, TOPO_V_NIC, TOPO_V_SWITCH } topo_vkind;
-
-typedef enum {
-	TOPO_LC_NVLINK, /* GPU <-> the NVSwitch of its NVLink domain */
-	TOPO_LC_PCIE,   /* GPU <-> its NIC */
-	TOPO_LC_NIC,    /* NIC <-> its switch */
-	TOPO_LC_TIER1,  /* leaf <-> spine (or aggregation) */
-	TOPO_LC_TIER2,  /* aggregation <-> core */
-	TOPO_LC_CUSTOM, /* switch <-> switch, from a custom file */
-	TOPO_LC_COUNT
-} topo_link_class;
 
 /* What the topology is built from; topo_spec_from_scenario fills it from a scenario. */
 typedef struct topo_spec {
@@ -75,7 +66,7 @@ typedef struct topo_spec {
 
 typedef struct topo_link {
 	int src, dst;      /* vertices */
-	int cls;           /* topo_link_class */
+	int cls;           /* hw_link_class */
 	double bw_Bps;     /* capacity; INFINITY = not a constraint */
 	double latency_s;  /* paid by a flow before it takes bandwidth */
 } topo_link;
@@ -137,7 +128,6 @@ static inline int topo_graph_nic_of(const topo_graph *g, int gpu)
 	return topo_rank_nic(gpu, g->spec.gpus_per_node, g->spec.nics_per_node);
 }
 
-const char *topo_link_class_name(int cls);
 const char *topo_shape_name(topo_shape s);
 
 /*

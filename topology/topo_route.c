@@ -108,14 +108,14 @@ topo_router *topo_router_create(const topo_graph *g, topo_ecmp ecmp, uint64_t se
 		int v = g->v_nic0 + n, sw_out = -1, sw_in = -1, outs = 0, ins = 0;
 		for (int i = g->out_start[v]; i < g->out_start[v + 1]; i++) {
 			const topo_link *l = &g->links[g->out_link[i]];
-			if (l->cls != TOPO_LC_PCIE) {
+			if (l->cls != HW_LINK_PCIE) {
 				outs++;
 				sw_out = l->dst;
 			}
 		}
 		for (int i = g->in_start[v]; i < g->in_start[v + 1]; i++) {
 			const topo_link *l = &g->links[g->in_link[i]];
-			if (l->cls != TOPO_LC_PCIE) {
+			if (l->cls != HW_LINK_PCIE) {
 				ins++;
 				sw_in = l->src;
 			}
