@@ -86,9 +86,9 @@ void net_alltoall_time(net_alltoall *a, const int *ranks, int n, const double *b
 		}
 	}
 	if (nv_max > 0)
-		time = nv_max / t->nvlink_Bps + t->nvlink_latency_s;
+		time = nv_max / t->links.nvlink_Bps + t->links.nvlink_latency_s;
 	if (nic_max > 0) {
-		double tn = nic_max / t->nic_Bps + t->nic_latency_s;
+		double tn = nic_max / t->links.nic_Bps + t->links.nic_latency_s;
 		if (tn > time)
 			time = tn;
 	}

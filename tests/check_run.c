@@ -330,14 +330,14 @@ START_TEST(alltoall_calibration_sets_links)
 	ck_assert_int_eq(prof_profile_load_scenario(&s, &p, &err), MS_OK);
 	a = prof_profile_find_alltoall(p, PROF_INTRA_NODE, 8, &scale);
 	ck_assert_ptr_nonnull(a);
-	ck_assert(t.calibrated_nvlink);
-	ck_assert(tu_rel(t.nvlink_Bps, 1.0 / a->fit.p[1] * 7.0 / 8.0) < 1e-12);
-	ck_assert(tu_rel(t.nvlink_latency_s, a->fit.p[0]) < 1e-12);
-	ck_assert(t.nvlink_Bps > 300e9 && t.nvlink_Bps < 400e9); /* the samples: ~400 GB/s algbw */
+	ck_assert(t.links.calibrated_nvlink);
+	ck_assert(tu_rel(t.links.nvlink_Bps, 1.0 / a->fit.p[1] * 7.0 / 8.0) < 1e-12);
+	ck_assert(tu_rel(t.links.nvlink_latency_s, a->fit.p[0]) < 1e-12);
+	ck_assert(t.links.nvlink_Bps > 300e9 && t.links.nvlink_Bps < 400e9); /* the samples: ~400 GB/s algbw */
 	prof_profile_destroy(p);
 	ck_assert_int_eq(scn_scenario_load(&s, NULL, &ov2, &err), MS_OK);
 	ck_assert_int_eq(topo_cluster_init(&t, &s, tu_inputs(&s)->profile, &err), MS_OK);
-	ck_assert(t.nvlink_Bps == 238.5e9);
+	ck_assert(t.links.nvlink_Bps == 238.5e9);
 }
 END_TEST
 

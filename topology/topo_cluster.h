@@ -15,6 +15,7 @@
 #define TOPO_CLUSTER_H
 
 #include "common/ms_error.h"
+#include "hardware/hw_rates.h"
 #include "profile/prof_profile.h"
 #include "scenario/scn_scenario.h"
 #include "topology/topo_rank.h"
@@ -25,12 +26,7 @@ typedef struct topo_cluster {
 	int nics_per_node;
 	int world;
 	int domain_size;      /* GPUs per NVLink domain (network.nvlink_domain, else gpus_per_node) */
-	double nvlink_Bps;    /* per GPU, per direction */
-	double nvlink_latency_s;
-	double nic_Bps;       /* per NIC, per direction */
-	double nic_latency_s;
-	int calibrated_nvlink;  /* NVLink rate and latency from a profile's intra-node all-to-all */
-	int calibrated_nic;     /* NIC rate and latency from its inter-node all-to-all */
+	hw_links links;       /* rates and latencies, resolved by hardware/hw_rates.h */
 } topo_cluster;
 
 /* The cluster of scenario s; its link rates come from hardware/hw_rates.h with the

@@ -277,11 +277,11 @@ int topo_spec_from_scenario(topo_spec *sp, char *path_buf, const scn_scenario *s
 	sp->gpus_per_node = c.gpus_per_node;
 	sp->nvlink_domain = c.domain_size;
 	sp->nics_per_node = c.nics_per_node;
-	sp->nvlink_Bps = c.nvlink_Bps;
-	sp->nvlink_latency_s = c.nvlink_latency_s;
+	sp->nvlink_Bps = c.links.nvlink_Bps;
+	sp->nvlink_latency_s = c.links.nvlink_latency_s;
 	sp->pcie_Bps = s->network.pcie_GBps * 1e9;
-	sp->nic_Bps = c.nic_Bps;
-	sp->nic_latency_s = c.nic_latency_s;
+	sp->nic_Bps = c.links.nic_Bps;
+	sp->nic_latency_s = c.links.nic_latency_s;
 	sp->link_latency_s = s->network.link_latency_us * 1e-6;
 	sp->tiers = s->network.tiers;
 	sp->oversubscription = s->network.oversubscription;
