@@ -57,7 +57,13 @@ static const keydef keys[] = {
 	{"model.head_dim", T_INT, NUM(model.head_dim), "0", 0, 65536, NULL, "elements",
 	 "Width of one attention head; 0 means hidden / heads."},
 	{"model.dtype", T_ENUM, NUM(model.dtype), "bf16", 0, 0, "bf16|fp16|fp8|fp32", "",
-	 "Activation dtype of expert GEMMs and of tokens on the wire."},
+	 "Activation dtype of expert GEMMs (and of tokens on the wire unless dispatch_dtype/combine_dtype say otherwise)."},
+	{"model.dispatch_dtype", T_ENUM, NUM(model.dispatch_dtype), "model", 0, 0, "bf16|fp16|fp8|fp32|model", "",
+	 "Dtype of tokens dispatched to the experts on the wire; fp8 carries a float32 scale per 128 elements "
+	 "(DeepEP, DeepSeek-V3's FP8 dispatch). model: the same as model.dtype."},
+	{"model.combine_dtype", T_ENUM, NUM(model.combine_dtype), "model", 0, 0, "bf16|fp16|fp8|fp32|model", "",
+	 "Dtype of expert outputs combined back on the wire (production systems combine in bf16). model: "
+	 "the same as model.dtype."},
 
 	{"cluster.gpu", T_STRING, STR(cluster.gpu), "h100-sxm", 0, 0, NULL, "",
 	 "GPU model; see `moesim gpus` for the built-in datasheet entries."},
@@ -104,9 +110,25 @@ static const keydef keys[] = {
 	{"network.file", T_STRING, STR(network.file), "", 0, 0, NULL, "path", "Custom topology file (network.topology = \"custom\")."},
 	{"network.ecmp", T_ENUM, NUM(network.ecmp), "hash", 0, 0, "hash|even", "",
 	 "Equal-cost paths: hash (each flow on one path, chosen by a seeded hash) or even (split over all)."},
-	{"network.alltoall", T_ENUM, NUM(network.alltoall), "flat", 0, 0, "flat|pairwise|hierarchical", "",
+	{"network.alltoall", T_ENUM, NUM(network.alltoall), "auto", 0, 0, "flat|pairwise|hierarchical|auto", "",
 	 "All-to-all algorithm: flat (all pairs at once), pairwise (staged like NCCL), hierarchical (once per "
-	 "node over the network to the same-rail GPU, then NVLink, as DeepEP)."},
+	 "node over the network to the same-rail GPU, then NVLink, as DeepEP); auto: the dispatcher's own "
+	 "(megatron flat, deepep hierarchical, deepep_ll flat)."},
+	{"network.dispatcher", T_ENUM, NUM(network.dispatcher), "megatron", 0, 0, "megatron|deepep|deepep_ll", "",
+	 "How MoE tokens cross the EP group (docs/network.md): megatron (Megatron-Core's all-to-all dispatcher: "
+	 "one copy per token-expert pair, combine sends every pair back), deepep (DeepEP normal kernels: a token "
+	 "once per destination GPU and once per destination node, combine reduced per GPU and per node), "
+	 "deepep_ll (DeepEP low-latency kernels: every selection sent directly, combine likewise)."},
+	{"network.nvlink_efficiency", T_FLOAT, NUM(network.nvlink_efficiency), "1.0", 1e-3, 1, NULL, "fraction",
+	 "Achieved fraction of NVLink's line rate in an all-to-all (a measured profile's rate is used as is)."},
+	{"network.nic_efficiency", T_FLOAT, NUM(network.nic_efficiency), "1.0", 1e-3, 1, NULL, "fraction",
+	 "Achieved fraction of a NIC's line rate (a measured profile's rate is used as is)."},
+	{"network.launch_us", T_FLOAT, NUM(network.launch_us), "0", 0, 1e6, NULL, "us",
+	 "Kernel launch and setup of one collective, paid once before its first byte moves."},
+	{"network.peer_message_us", T_FLOAT, NUM(network.peer_message_us), "0", 0, 1e6, NULL, "us",
+	 "Cost of issuing one message to one peer; a GPU issues its peers one after another."},
+	{"network.nic_message_rate_Mps", T_FLOAT, NUM(network.nic_message_rate_Mps), "0", 0, 1e6, NULL, "M msg/s",
+	 "Messages per second one NIC can send (and receive); 0 for no limit."},
 
 	{"parallel.ep", T_INT, NUM(parallel.ep), NULL, 1, 1 << 20, NULL, "",
 	 "Expert-parallel degree: GPUs an MoE layer's experts are spread over. Must divide the GPUs and the experts."},
@@ -514,6 +536,12 @@ static int cross_check(loader *L)
 	static const int dtype_bytes[] = {2, 2, 1, 4};
 
 	s->model.dtype_bytes = dtype_bytes[s->model.dtype];
+	if ((int)s->model.dispatch_dtype == 4)
+		s->model.dispatch_dtype = s->model.dtype;
+	if ((int)s->model.combine_dtype == 4)
+		s->model.combine_dtype = s->model.dtype;
+	if (s->network.alltoall == SCN_A2A_AUTO)
+		s->network.alltoall = s->network.dispatcher == SCN_DISP_DEEPEP ? SCN_A2A_HIERARCHICAL : SCN_A2A_FLAT;
 	if (s->model.top_k > s->model.experts)
 		return MS_ERROR(L->err, MS_EINVAL, "%s: model.top_k = %d but model.experts = %d: top_k must be at most experts",
 				WHERE(s, "model.top_k"), s->model.top_k, s->model.experts);

@@ -35,7 +35,9 @@ typedef enum { SCN_SRC_SYNTHETIC, SCN_SRC_TRACE } scn_routing_source;
 typedef enum { SCN_NET_ANALYTIC, SCN_NET_FLOW } scn_net_model;
 typedef enum { SCN_TOPO_SINGLE_SWITCH, SCN_TOPO_FAT_TREE, SCN_TOPO_RAIL, SCN_TOPO_CUSTOM } scn_topology;
 typedef enum { SCN_ECMP_HASH, SCN_ECMP_EVEN } scn_ecmp;
-typedef enum { SCN_A2A_FLAT, SCN_A2A_PAIRWISE, SCN_A2A_HIERARCHICAL } scn_alltoall;
+typedef enum { SCN_A2A_FLAT, SCN_A2A_PAIRWISE, SCN_A2A_HIERARCHICAL, SCN_A2A_AUTO } scn_alltoall;
+/* How tokens cross the EP group (docs/network.md, "Dispatchers"). */
+typedef enum { SCN_DISP_MEGATRON, SCN_DISP_DEEPEP, SCN_DISP_DEEPEP_LL } scn_dispatcher;
 
 typedef struct scn_scenario {
 	char source[SCN_PATH_MAX]; /* file the scenario came from, or "<built-in default>" */
@@ -50,8 +52,10 @@ typedef struct scn_scenario {
 		int heads;       /* attention query heads */
 		int kv_heads;    /* key/value heads (GQA) */
 		int head_dim;    /* per-head width */
-		scn_dtype dtype; /* activation dtype on the wire and in GEMMs */
+		scn_dtype dtype; /* activation dtype of expert GEMMs (and the wire's default) */
 		int dtype_bytes;
+		scn_dtype dispatch_dtype; /* tokens on the wire to the experts (default dtype) */
+		scn_dtype combine_dtype;  /* expert outputs on the wire back (default dtype) */
 	} model;
 
 	struct {
@@ -80,7 +84,13 @@ typedef struct scn_scenario {
 		int nvlink_domain;       /* GPUs per NVLink domain; 0 = gpus_per_node */
 		char file[SCN_PATH_MAX]; /* custom topology */
 		scn_ecmp ecmp;
-		scn_alltoall alltoall;
+		scn_alltoall alltoall;   /* resolved: never SCN_A2A_AUTO after loading */
+		scn_dispatcher dispatcher;
+		double nvlink_efficiency; /* achieved / line rate of NVLink in an all-to-all */
+		double nic_efficiency;    /* achieved / line rate of a NIC */
+		double launch_us;         /* kernel launch and setup, once per collective */
+		double peer_message_us;   /* issue cost of one message to one peer, serial per GPU */
+		double nic_message_rate_Mps; /* messages per second one NIC handles, millions; 0 = no limit */
 	} network;
 
 	struct {
