@@ -43,12 +43,53 @@ void net_alltoall_destroy(net_alltoall *a)
 	free(a);
 }
 
-void net_alltoall_time(net_alltoall *a, const int *ranks, int n, const double *bytes, net_alltoall_stats *out)
+void net_alltoall_costs(net_alltoall *a, const int *ranks, int n, const double *bytes, const double *msgs,
+			const net_costs *costs, double *overhead_s, double *msg_floor_s)
 {
+	const topo_cluster *t = a->t;
+	double peers_max = 0, msg_max = 0;
+	*overhead_s = *msg_floor_s = 0;
+	if (!costs)
+		return;
+	for (int i = 0; i < n; i++)
+		a->nic_tx[topo_nic_of(t, ranks[i])] = a->nic_rx[topo_nic_of(t, ranks[i])] = 0.0;
+	for (int i = 0; i < n; i++) {
+		int di = topo_domain_of(t, ranks[i]), peers = 0;
+		for (int j = 0; j < n; j++) {
+			size_t k = (size_t)i * n + j;
+			double m;
+			if (i == j || bytes[k] <= 0)
+				continue;
+			peers++;
+			m = msgs ? msgs[k] : 1.0;
+			if (topo_domain_of(t, ranks[j]) != di) {
+				a->nic_tx[topo_nic_of(t, ranks[i])] += m;
+				a->nic_rx[topo_nic_of(t, ranks[j])] += m;
+			}
+		}
+		if (peers > peers_max)
+			peers_max = peers;
+	}
+	for (int i = 0; i < n; i++) {
+		int nic = topo_nic_of(t, ranks[i]);
+		double m = a->nic_tx[nic] > a->nic_rx[nic] ? a->nic_tx[nic] : a->nic_rx[nic];
+		if (m > msg_max)
+			msg_max = m;
+	}
+	*overhead_s = costs->launches * costs->launch_s + peers_max * costs->peer_message_s;
+	if (costs->nic_message_rate > 0)
+		*msg_floor_s = msg_max / costs->nic_message_rate;
+}
+
+void net_alltoall_time(net_alltoall *a, const int *ranks, int n, const double *bytes, const double *msgs,
+		       const net_costs *costs, net_alltoall_stats *out)
+{
+	double overhead_s, floor_s;
 	const topo_cluster *t = a->t;
 	double nv_max = 0, nic_max = 0, nv_total = 0, nic_total = 0, time = 0;
 	int hot_nv = -1, hot_nic = -1;
 	MS_ASSERT(n <= a->max_group, "group of %d exceeds workspace of %d", n, a->max_group);
+	net_alltoall_costs(a, ranks, n, bytes, msgs, costs, &overhead_s, &floor_s);
 	memset(a->nv_tx, 0, (size_t)n * sizeof(double));
 	memset(a->nv_rx, 0, (size_t)n * sizeof(double));
 	/* Only the NICs of the group's GPUs are touched; clear those. */
@@ -92,7 +133,13 @@ void net_alltoall_time(net_alltoall *a, const int *ranks, int n, const double *b
 		if (tn > time)
 			time = tn;
 	}
+	if (floor_s > time)
+		time = floor_s;
+	if (time > 0 || overhead_s > 0)
+		time += overhead_s;
 	out->time_s = time;
+	out->overhead_s = overhead_s;
+	out->msg_floor_s = floor_s;
 	out->nvlink_max_bytes = nv_max;
 	out->nic_max_bytes = nic_max;
 	out->nvlink_bytes = nv_total;

@@ -12,6 +12,14 @@
  *
  * It is exact when every port of the bottleneck class carries the same bytes and
  * the other class is idle (the uniform single-node case), and a lower bound otherwise.
+ *
+ * Costs beyond bandwidth (net_costs, named scenario keys, docs/network.md): every
+ * kernel launch of the collective (launch_s each), then each GPU issues its messages to
+ * its peers one after another (peer_message_s per peer it sends to), paid before the
+ * first byte moves; and a NIC handles at most nic_message_rate messages per second,
+ * sent or received, which bounds the network leg from below:
+ *   time = launches x launch_s + max over GPUs (peers x peer_message_s)
+ *          + max(NVLink term, NIC term, max NIC messages / nic_message_rate).
  */
 #ifndef NET_ALLTOALL_H
 #define NET_ALLTOALL_H
@@ -19,8 +27,18 @@
 #include "common/ms_error.h"
 #include "topology/topo_cluster.h"
 
+/* Costs beyond bandwidth; all zero: pure bandwidth and link latency. */
+typedef struct net_costs {
+	double launch_s;         /* per kernel launch */
+	int launches;            /* kernels the collective launches */
+	double peer_message_s;   /* per peer a GPU sends to, serial per GPU */
+	double nic_message_rate; /* messages per second per NIC and direction; 0 for no limit */
+} net_costs;
+
 typedef struct net_alltoall_stats {
 	double time_s;
+	double overhead_s;        /* launches and message issue, before any byte moves */
+	double msg_floor_s;       /* busiest NIC's messages / nic_message_rate (0 without a rate) */
 	double nvlink_max_bytes;  /* busiest NVLink port (one direction) */
 	double nic_max_bytes;     /* busiest NIC (one direction) */
 	double nvlink_bytes;      /* total bytes over NVLink */
@@ -37,8 +55,15 @@ void net_alltoall_destroy(net_alltoall *a);
 
 /*
  * Times one all-to-all. ranks[i] is the global rank of group member i; bytes is the
- * n x n row-major matrix (bytes[i*n + j] sent from member i to member j).
+ * n x n row-major matrix (bytes[i*n + j] sent from member i to member j); msgs the
+ * messages of each transfer (NULL: one per non-empty transfer); costs may be NULL.
  */
-void net_alltoall_time(net_alltoall *a, const int *ranks, int n, const double *bytes, net_alltoall_stats *out);
+void net_alltoall_time(net_alltoall *a, const int *ranks, int n, const double *bytes, const double *msgs,
+		       const net_costs *costs, net_alltoall_stats *out);
+
+/* The cost terms alone (for the flow model, which times the bytes itself): the
+ * overhead before the first byte moves and the NIC message floor. */
+void net_alltoall_costs(net_alltoall *a, const int *ranks, int n, const double *bytes, const double *msgs,
+			const net_costs *costs, double *overhead_s, double *msg_floor_s);
 
 #endif

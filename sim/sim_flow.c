@@ -35,35 +35,84 @@ static int net_resched(runner *R)
 	return sim_schedule(R->eng, R->fl.net_ev, t);
 }
 
-/* Starts group g's all-to-all of layer l on the flow model: dispatch direction
- * (pairs i -> j) or its transpose. */
+/* Group g's plan entries of layer l as dispatcher counts (the plan stores int32). */
+static void counts_of(runner *R, int g, int l, sim_counts *c)
+{
+	size_t at = (size_t)l * R->G + g;
+	for (int i = 0; i < R->P; i++)
+		R->fl.coll_ranks[i] = g * R->P + i;
+	c->P = R->P;
+	c->ranks = R->fl.coll_ranks;
+	c->domain_size = R->topo.domain_size;
+	c->pairs = R->fl.pairs_plan + at * (size_t)R->P * R->P;
+	c->gpu_tokens = R->fl.gpu_plan + at * (size_t)R->P * R->P;
+	c->dom_tokens = R->fl.domain_plan + at * (size_t)R->P * R->nd_max;
+	c->nd_stride = R->nd_max;
+}
+
+/*
+ * Group g reached its all-to-all of layer l (towards the experts when dispatch_dir):
+ * the collective's launches and message issue come first (net_costs), so its flows
+ * start after them (sim_flow_launched, from an engine event).
+ */
 int sim_flow_start(runner *R, int g, int l, int dispatch_dir)
 {
-	const int32_t *pp = R->fl.pairs_plan + ((size_t)l * R->G + g) * (size_t)R->P * R->P;
-	double row = moe_row_bytes(&R->model);
+	sim_counts c;
+	double overhead_s, floor_s;
+	counts_of(R, g, l, &c);
+	sim_dispatch_transfers(&R->wire, dispatch_dir, &c, R->fl.coll_bytes, R->fl.coll_msgs);
+	net_alltoall_costs(R->fl.costs_ws, c.ranks, R->P, R->fl.coll_bytes, R->fl.coll_msgs,
+			   &R->costs[dispatch_dir ? 0 : 1], &overhead_s, &floor_s);
+	R->fl.pending_layer[g] = l;
+	R->fl.pending_dir[g] = dispatch_dir;
+	R->fl.floor_end[g] = sim_now(R->eng) + overhead_s + floor_s;
+	if (overhead_s > 0)
+		return sim_schedule_new(R->eng, sim_now(R->eng) + overhead_s, SIM_EV_FLOW_START, g, 0, 0);
+	return sim_flow_launched(R, g);
+}
+
+/* The collective's flows are done now: it ends now (direct: from the network's event;
+ * else through an event, as a collective started from a GPU's advance must), or at its
+ * message floor if that is later. */
+static int coll_done(runner *R, int g, int direct)
+{
+	double now = sim_now(R->eng);
+	if (R->fl.floor_end[g] > now)
+		return sim_schedule_new(R->eng, R->fl.floor_end[g], SIM_EV_GROUP_DONE, g, 0, 0);
+	if (direct)
+		return sim_group_done(R, g);
+	return sim_schedule_new(R->eng, now, SIM_EV_GROUP_DONE, g, 0, 0);
+}
+
+/* Group g's launch is over: its flows start now. */
+int sim_flow_launched(runner *R, int g)
+{
+	int l = R->fl.pending_layer[g], dispatch_dir = R->fl.pending_dir[g];
 	ms_error *err = sim_engine_error(R->eng);
-	for (int i = 0; i < R->P; i++) {
-		R->fl.coll_ranks[i] = g * R->P + i;
-		for (int j = 0; j < R->P; j++)
-			R->fl.coll_bytes[(size_t)i * R->P + j] =
-				(double)(dispatch_dir ? pp[(size_t)i * R->P + j] : pp[(size_t)j * R->P + i]) * row;
-	}
-	/* Dispatch crosses the network once per (token, destination domain), as DeepEP does;
-	 * combine is given without deduplication (the per-domain reduction is not modelled). */
-	if (R->fl.domain_plan && dispatch_dir) {
-		const int32_t *dp = R->fl.domain_plan + ((size_t)l * R->G + g) * (size_t)R->P * R->fl.nd_max;
-		int nd = R->fl.domains[g];
+	const double *domain_bytes = NULL;
+	sim_counts c;
+	counts_of(R, g, l, &c);
+	sim_dispatch_transfers(&R->wire, dispatch_dir, &c, R->fl.coll_bytes, NULL);
+	if (R->fl.algo == NET_A2A_HIERARCHICAL && dispatch_dir) {
+		/* The generic hierarchical algorithm relays per-pair copies and crosses the
+		 * network once per (token, destination domain) on dispatch (docs/network.md). */
+		const int32_t *dp = c.dom_tokens;
+		double row = R->wire.to_net;
+		int nd = 0;
+		for (int i = 0; i < R->P; i++) {
+			int d = c.ranks[i] / c.domain_size - c.ranks[0] / c.domain_size;
+			nd = d + 1 > nd ? d + 1 : nd;
+		}
 		for (int i = 0; i < R->P; i++)
 			for (int d = 0; d < nd; d++)
-				R->fl.coll_domain_bytes[(size_t)i * nd + d] = (double)dp[(size_t)i * R->fl.nd_max + d] * row;
+				R->fl.coll_domain_bytes[(size_t)i * nd + d] = (double)dp[(size_t)i * R->nd_max + d] * row;
+		domain_bytes = R->fl.coll_domain_bytes;
 	}
-	if (net_coll_start(R->fl.colls[g], R->fl.net, sim_now(R->eng), R->fl.algo, R->fl.coll_ranks, R->P, R->fl.coll_bytes,
-			   R->fl.domain_plan && dispatch_dir ? R->fl.coll_domain_bytes : NULL, (uint32_t)g, err) < 0)
+	if (net_coll_start(R->fl.colls[g], R->fl.net, sim_now(R->eng), R->fl.algo, R->fl.coll_ranks, R->P,
+			   R->fl.coll_bytes, domain_bytes, (uint32_t)g, err) < 0)
 		return err->code;
-	if (!net_coll_running(R->fl.colls[g])) {
-		/* Nothing to send (every pair empty or local): done at once. */
-		return sim_schedule_new(R->eng, sim_now(R->eng), SIM_EV_GROUP_DONE, g, 0, 0);
-	}
+	if (!net_coll_running(R->fl.colls[g]))
+		return coll_done(R, g, 0); /* nothing to send (every transfer empty or local) */
 	return net_resched(R);
 }
 
@@ -88,7 +137,7 @@ int sim_flow_event(runner *R)
 	if (err->code < 0)
 		return err->code;
 	for (int i = 0; i < R->fl.n_net_done; i++)
-		if (sim_group_done(R, R->fl.net_done[i]) < 0)
+		if (coll_done(R, R->fl.net_done[i], 1) < 0)
 			return err->code;
 	return net_resched(R);
 }
@@ -112,7 +161,9 @@ void sim_flow_hot_links(runner *R, double total_s)
 int sim_flow_init(runner *R, ms_error *err)
 {
 	const scn_scenario *s = R->s;
-	R->fl.algo = s->network.alltoall == SCN_A2A_PAIRWISE	 ? NET_A2A_PAIRWISE
+	/* DeepEP's transfers hold their relay legs already (sim_dispatch.h): they run flat. */
+	R->fl.algo = s->network.dispatcher != SCN_DISP_MEGATRON	 ? NET_A2A_FLAT
+		  : s->network.alltoall == SCN_A2A_PAIRWISE	 ? NET_A2A_PAIRWISE
 		  : s->network.alltoall == SCN_A2A_HIERARCHICAL ? NET_A2A_HIERARCHICAL
 							       : NET_A2A_FLAT;
 	R->fl.graph = topo_graph_from_scenario(s, R->in->profile, err);
@@ -124,21 +175,23 @@ int sim_flow_init(runner *R, ms_error *err)
 		return err->code;
 	R->fl.colls = ms_calloc(err, (size_t)R->G, sizeof *R->fl.colls, "collectives");
 	R->fl.pairs_plan = ms_calloc(err, (size_t)R->L * R->G * R->P * R->P, sizeof *R->fl.pairs_plan, "all-to-all plan");
+	R->fl.gpu_plan = ms_calloc(err, (size_t)R->L * R->G * R->P * R->P, sizeof *R->fl.gpu_plan, "all-to-all plan");
+	R->fl.domain_plan = ms_calloc(err, (size_t)R->L * R->G * R->P * R->nd_max, sizeof *R->fl.domain_plan,
+				      "all-to-all plan");
 	R->fl.coll_bytes = ms_calloc(err, (size_t)R->P * R->P, sizeof *R->fl.coll_bytes, "byte matrix");
+	R->fl.coll_msgs = ms_calloc(err, (size_t)R->P * R->P, sizeof *R->fl.coll_msgs, "byte matrix");
+	R->fl.coll_domain_bytes = ms_calloc(err, (size_t)R->P * R->nd_max, sizeof *R->fl.coll_domain_bytes,
+					    "byte matrix");
 	R->fl.coll_ranks = ms_calloc(err, (size_t)R->P, sizeof *R->fl.coll_ranks, "group ranks");
 	R->fl.net_done = ms_calloc(err, (size_t)R->G, sizeof *R->fl.net_done, "collectives");
-	if (!R->fl.colls || !R->fl.pairs_plan || !R->fl.coll_bytes || !R->fl.coll_ranks || !R->fl.net_done)
+	R->fl.pending_layer = ms_calloc(err, (size_t)R->G, sizeof *R->fl.pending_layer, "collectives");
+	R->fl.pending_dir = ms_calloc(err, (size_t)R->G, sizeof *R->fl.pending_dir, "collectives");
+	R->fl.floor_end = ms_calloc(err, (size_t)R->G, sizeof *R->fl.floor_end, "collectives");
+	R->fl.costs_ws = net_alltoall_create(&R->topo, R->P, err);
+	if (!R->fl.colls || !R->fl.pairs_plan || !R->fl.gpu_plan || !R->fl.domain_plan || !R->fl.coll_bytes ||
+	    !R->fl.coll_msgs || !R->fl.coll_domain_bytes || !R->fl.coll_ranks || !R->fl.net_done ||
+	    !R->fl.pending_layer || !R->fl.pending_dir || !R->fl.floor_end || !R->fl.costs_ws)
 		return MS_ENOMEM;
-	if (R->fl.algo == NET_A2A_HIERARCHICAL) {
-		R->fl.nd_max = topo_rank_span_max(R->P, R->topo.domain_size); /* as the router sizes it */
-		R->fl.domain_plan = ms_calloc(err, (size_t)R->L * R->G * R->P * R->fl.nd_max, sizeof *R->fl.domain_plan,
-					   "all-to-all plan");
-		R->fl.domains = ms_calloc(err, (size_t)R->G, sizeof *R->fl.domains, "all-to-all plan");
-		R->fl.coll_domain_bytes = ms_calloc(err, (size_t)R->P * R->fl.nd_max, sizeof *R->fl.coll_domain_bytes,
-						 "byte matrix");
-		if (!R->fl.domain_plan || !R->fl.domains || !R->fl.coll_domain_bytes)
-			return MS_ENOMEM;
-	}
 	for (int g = 0; g < R->G; g++)
 		if (!(R->fl.colls[g] = net_coll_create(R->fl.graph, R->P, err)))
 			return err->code;
@@ -153,10 +206,15 @@ void sim_flow_fini(runner *R)
 	net_model_destroy(R->fl.net);
 	topo_graph_destroy(R->fl.graph);
 	free(R->fl.pairs_plan);
+	free(R->fl.gpu_plan);
 	free(R->fl.domain_plan);
-	free(R->fl.domains);
 	free(R->fl.coll_domain_bytes);
 	free(R->fl.coll_bytes);
+	free(R->fl.coll_msgs);
 	free(R->fl.coll_ranks);
 	free(R->fl.net_done);
+	free(R->fl.pending_layer);
+	free(R->fl.pending_dir);
+	free(R->fl.floor_end);
+	net_alltoall_destroy(R->fl.costs_ws);
 }

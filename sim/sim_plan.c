@@ -24,7 +24,8 @@ struct sim_worker {
 	int id, n, step;
 	rt_router *router;
 	net_alltoall *a2a;
-	double *bytes, *bytes_t;  /* [P][P] */
+	double *bytes, *msgs;     /* [P][P] one all-to-all's transfers and messages */
+	int32_t *pairs32, *gpu32, *dom32; /* [P][P], [P][P], [P][nd_max]: the group's counts */
 	int32_t *recv;            /* [slots] */
 	int *members;             /* [P] */
 	int64_t *demand;          /* [L][E] pairs routed, this step */
@@ -38,8 +39,9 @@ static int plan_group(worker *w, int l, int g)
 {
 	runner *R = w->R;
 	sim_result *res = R->res;
-	double row = moe_row_bytes(&R->model);
 	const rt_group_routing *rt;
+	double *gn = R->gnaive + ((size_t)l * R->G + g) * 2;
+	sim_counts c;
 	double *tg = R->plan_group + ((size_t)l * R->G + g) * 2;
 	net_alltoall_stats *st = R->gstats + ((size_t)l * R->G + g) * 2;
 	if (rt_route_group(w->router, w->step, l, g, &rt, &w->err) < 0)
@@ -55,10 +57,8 @@ static int plan_group(worker *w, int l, int g)
 		double sent = 0, recv_total = 0;
 		for (int e = 0; e < R->E; e++)
 			w->demand[(size_t)l * R->E + e] += demand[e];
-		for (int j = 0; j < R->P; j++) {
-			w->bytes[(size_t)p * R->P + j] = (double)rt->sent[(size_t)p * R->P + j] * row;
+		for (int j = 0; j < R->P; j++)
 			sent += (double)rt->sent[(size_t)p * R->P + j];
-		}
 		/* What this member's expert replicas receive, one entry per slot. */
 		for (int k = 0; k < rt->slots; k++) {
 			int64_t v = rt->slot_load[(size_t)p * rt->slots + k];
@@ -71,25 +71,33 @@ static int plan_group(worker *w, int l, int g)
 		t[SIM_T_EXPERT_F] = moe_expert_time(&R->model, w->recv, rt->slots, MOE_FWD);
 		t[SIM_T_EXPERT_B] = moe_expert_time(&R->model, w->recv, rt->slots, MOE_BWD);
 	}
+	/* The group's counts, as the dispatcher needs them (and the flow model later). */
+	MS_ASSERT(rt->domains_max == R->nd_max, "domain stride %d vs %d", rt->domains_max, R->nd_max);
+	for (size_t i = 0; i < (size_t)R->P * R->P; i++) {
+		w->pairs32[i] = (int32_t)rt->sent[i];
+		w->gpu32[i] = (int32_t)rt->gpu_tokens[i];
+	}
+	for (size_t i = 0; i < (size_t)R->P * R->nd_max; i++)
+		w->dom32[i] = (int32_t)rt->domain_tokens[i];
 	if (R->flow) {
-		int32_t *pp = R->fl.pairs_plan + ((size_t)l * R->G + g) * (size_t)R->P * R->P;
-		for (size_t i = 0; i < (size_t)R->P * R->P; i++)
-			pp[i] = (int32_t)rt->sent[i];
-		if (R->fl.domain_plan) {
-			int32_t *dp = R->fl.domain_plan + ((size_t)l * R->G + g) * (size_t)R->P * R->fl.nd_max;
-			MS_ASSERT(rt->domains_max == R->fl.nd_max, "domain stride %d vs %d", rt->domains_max, R->fl.nd_max);
-			R->fl.domains[g] = rt->n_domains;
-			for (size_t i = 0; i < (size_t)R->P * R->fl.nd_max; i++)
-				dp[i] = (int32_t)rt->domain_tokens[i];
-		}
+		size_t at = (size_t)l * R->G + g;
+		memcpy(R->fl.pairs_plan + at * R->P * R->P, w->pairs32, (size_t)R->P * R->P * sizeof(int32_t));
+		memcpy(R->fl.gpu_plan + at * R->P * R->P, w->gpu32, (size_t)R->P * R->P * sizeof(int32_t));
+		memcpy(R->fl.domain_plan + at * R->P * R->nd_max, w->dom32, (size_t)R->P * R->nd_max * sizeof(int32_t));
 	}
 	for (int p = 0; p < R->P; p++)
 		w->members[p] = g * R->P + p;
-	for (int i = 0; i < R->P; i++)
-		for (int j = 0; j < R->P; j++)
-			w->bytes_t[(size_t)j * R->P + i] = w->bytes[(size_t)i * R->P + j];
+	c.P = R->P;
+	c.ranks = w->members;
+	c.domain_size = R->topo.domain_size;
+	c.pairs = w->pairs32;
+	c.gpu_tokens = w->gpu32;
+	c.dom_tokens = w->dom32;
+	c.nd_stride = R->nd_max;
+	/* dir 0: towards the experts (dispatch forward, combine backward); dir 1: back. */
 	for (int dir = 0; dir < 2; dir++) {
-		net_alltoall_time(w->a2a, w->members, R->P, dir ? w->bytes_t : w->bytes, &st[dir]);
+		gn[dir] = sim_dispatch_transfers(&R->wire, dir == 0, &c, w->bytes, w->msgs);
+		net_alltoall_time(w->a2a, w->members, R->P, w->bytes, w->msgs, &R->costs[dir], &st[dir]);
 		tg[dir] = st[dir].time_s;
 	}
 	return MS_OK;
@@ -140,6 +148,9 @@ int sim_plan_build(runner *R, int step, ms_error *err)
 					(dir ? res->combine_s : res->dispatch_s)[l] += st->time_s * R->inv_steps / R->G;
 				res->nvlink_bytes += st->nvlink_bytes * R->inv_steps;
 				res->nic_bytes += st->nic_bytes * R->inv_steps;
+				res->a2a_nvlink_bytes[dir] += st->nvlink_bytes * R->inv_steps;
+				res->a2a_nic_bytes[dir] += st->nic_bytes * R->inv_steps;
+				res->a2a_naive_bytes[dir] += R->gnaive[((size_t)l * R->G + g) * 2 + dir] * R->inv_steps;
 				if (st->nvlink_max_bytes > res->hot_nvlink_bytes) {
 					res->hot_nvlink_bytes = st->nvlink_max_bytes;
 					res->hot_nvlink_rank = st->hot_nvlink_rank;
@@ -164,7 +175,10 @@ void sim_plan_fini(runner *R)
 			rt_router_destroy(w->router);
 		net_alltoall_destroy(w->a2a);
 		free(w->bytes);
-		free(w->bytes_t);
+		free(w->msgs);
+		free(w->pairs32);
+		free(w->gpu32);
+		free(w->dom32);
 		free(w->recv);
 		free(w->members);
 		free(w->demand);
@@ -197,11 +211,14 @@ int sim_plan_init(runner *R, int threads, ms_error *err)
 		slots = rt_router_placement(w->router)->slots;
 		w->a2a = net_alltoall_create(&R->topo, R->P, err);
 		w->bytes = ms_calloc(err, (size_t)R->P * R->P, sizeof(double), "byte matrix");
-		w->bytes_t = ms_calloc(err, (size_t)R->P * R->P, sizeof(double), "byte matrix");
+		w->msgs = ms_calloc(err, (size_t)R->P * R->P, sizeof(double), "message matrix");
+		w->pairs32 = ms_calloc(err, (size_t)R->P * R->P, sizeof(int32_t), "group counts");
+		w->gpu32 = ms_calloc(err, (size_t)R->P * R->P, sizeof(int32_t), "group counts");
+		w->dom32 = ms_calloc(err, (size_t)R->P * R->nd_max, sizeof(int32_t), "group counts");
 		w->recv = ms_calloc(err, (size_t)slots + 1, sizeof(int32_t), "expert loads");
 		w->members = ms_calloc(err, (size_t)R->P, sizeof(int), "group members");
 		w->demand = ms_calloc(err, (size_t)R->L * R->E, sizeof(int64_t), "expert demand");
-		if (!w->a2a || !w->bytes || !w->bytes_t || !w->recv || !w->members || !w->demand)
+		if (!w->a2a || !w->bytes || !w->msgs || !w->pairs32 || !w->gpu32 || !w->dom32 || !w->recv || !w->members || !w->demand)
 			return MS_ENOMEM;
 	}
 	return MS_OK;

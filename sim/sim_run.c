@@ -17,6 +17,7 @@
 #include "sim/sim_run.h"
 
 #include "sim/sim_internal.h"
+#include "topology/topo_rank.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -135,6 +136,8 @@ static int handle(void *model, sim_engine *eng, sim_event *ev)
 		return sim_group_done(R, ev->a);
 	if (ev->type == SIM_EV_NET)
 		return sim_flow_event(R);
+	if (ev->type == SIM_EV_FLOW_START)
+		return sim_flow_launched(R, ev->a);
 	MS_ASSERT(0, "unknown event type %d", (int)ev->type);
 	return MS_EINVAL;
 }
@@ -202,6 +205,7 @@ static void runner_fini(runner *R)
 	free(R->plan_rank);
 	free(R->plan_group);
 	free(R->gstats);
+	free(R->gnaive);
 	free(R->ranks);
 	free(R->groups);
 }
@@ -239,6 +243,14 @@ int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err)
 	R.passes = s->workload.mode == SCN_MODE_TRAINING ? 2 : 1;
 	R.n_pos = R.passes * R.L * NSEQ;
 	R.inv_steps = 1.0 / s->workload.steps;
+	R.nd_max = topo_rank_span_max(R.P, R.topo.domain_size); /* as the router sizes it */
+	sim_wire_init(&R.wire, s);
+	for (int dir = 0; dir < 2; dir++) {
+		R.costs[dir].launch_s = s->network.launch_us * 1e-6;
+		R.costs[dir].launches = dir ? R.wire.launches_back : R.wire.launches_to;
+		R.costs[dir].peer_message_s = s->network.peer_message_us * 1e-6;
+		R.costs[dir].nic_message_rate = s->network.nic_message_rate_Mps * 1e6;
+	}
 	R.dense_s[MOE_FWD] = moe_dense_time(&R.model, (double)s->workload.tokens_per_rank, MOE_FWD);
 	R.dense_s[MOE_BWD] = moe_dense_time(&R.model, (double)s->workload.tokens_per_rank, MOE_BWD);
 	R.res = result_alloc(s, R.passes, err);
@@ -248,12 +260,13 @@ int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err)
 	R.plan_rank = ms_calloc(err, (size_t)R.L * R.world * SIM_T_N, sizeof(double), "step plan");
 	R.plan_group = ms_calloc(err, (size_t)R.L * R.G * 2, sizeof(double), "step plan");
 	R.gstats = ms_calloc(err, (size_t)R.L * R.G * 2, sizeof *R.gstats, "all-to-all statistics");
+	R.gnaive = ms_calloc(err, (size_t)R.L * R.G * 2, sizeof *R.gnaive, "all-to-all statistics");
 	R.flow = s->network.model == SCN_NET_FLOW;
 	if (R.flow && (rc = sim_flow_init(&R, err)) < 0)
 		goto done;
 	R.ranks = ms_calloc(err, (size_t)R.world, sizeof(rank_state), "rank states");
 	R.groups = ms_calloc(err, (size_t)R.G, sizeof(group_state), "group states");
-	if (!R.res || !R.eng || !R.plan_rank || !R.plan_group || !R.gstats || !R.ranks || !R.groups) {
+	if (!R.res || !R.eng || !R.plan_rank || !R.plan_group || !R.gstats || !R.gnaive || !R.ranks || !R.groups) {
 		rc = err->code ? err->code : MS_ENOMEM;
 		goto done;
 	}

@@ -55,6 +55,11 @@ typedef struct sim_result {
 	double *combine_s;         /* [layers] */
 	double nvlink_bytes;       /* per step, forward dispatch + combine (backward doubles it) */
 	double nic_bytes;
+	/* per step, forward, [0] dispatch (towards the experts), [1] combine (back), as the
+	 * dispatcher moves them (relay legs included; the backward pass moves the mirror) */
+	double a2a_nvlink_bytes[2];
+	double a2a_nic_bytes[2];
+	double a2a_naive_bytes[2]; /* what one copy per (token, expert) pair would move off the GPUs */
 	double hot_nvlink_bytes;   /* largest bytes one NVLink port carried in one all-to-all */
 	int hot_nvlink_rank;
 	int hot_nvlink_layer;
