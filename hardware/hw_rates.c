@@ -83,7 +83,7 @@ int hw_compute_resolve(hw_compute *h, const scn_scenario *s, const prof_profile 
  * NIC), else NICs keep their datasheet rate.
  */
 static void links_from_profile(hw_links *h, const scn_scenario *s, const prof_profile *p, int domain_size,
-			       int world, int gpus_per_node, int nics_per_node)
+			       int world, int gpus_per_node, int nics_per_node, int *nvlink_measured, int *nic_measured)
 {
 	double scale;
 	const prof_gpu *pg = prof_profile_gpu(p);
@@ -91,16 +91,20 @@ static void links_from_profile(hw_links *h, const scn_scenario *s, const prof_pr
 	if (pg && pg->nvlink_Bps > 0 && !scn_is_set(s, "cluster.nvlink_GBps"))
 		h->nvlink_Bps = pg->nvlink_Bps;
 	if (a && a->fit.model == PROF_MODEL_LATBW && a->fit.p[1] > 0 && a->ranks > 1) {
-		if (!scn_is_set(s, "cluster.nvlink_GBps"))
+		if (!scn_is_set(s, "cluster.nvlink_GBps")) {
 			h->nvlink_Bps = (1.0 / a->fit.p[1]) * (a->ranks - 1) / a->ranks;
+			*nvlink_measured = 1;
+		}
 		if (!scn_is_set(s, "cluster.nvlink_latency_us"))
 			h->nvlink_latency_s = a->fit.p[0];
 		h->calibrated_nvlink = 1;
 	}
 	a = prof_profile_find_alltoall(p, PROF_INTER_NODE, world, &scale);
 	if (a && a->fit.model == PROF_MODEL_LATBW && a->fit.p[1] > 0 && a->nodes > 1 && nics_per_node == gpus_per_node) {
-		if (!scn_is_set(s, "cluster.nic_Gbps"))
+		if (!scn_is_set(s, "cluster.nic_Gbps")) {
 			h->nic_Bps = (1.0 / a->fit.p[1]) * (a->nodes - 1) / a->nodes;
+			*nic_measured = 1;
+		}
 		if (!scn_is_set(s, "cluster.nic_latency_us"))
 			h->nic_latency_s = a->fit.p[0];
 		h->calibrated_nic = 1;
@@ -123,7 +127,17 @@ int hw_links_resolve(hw_links *h, const scn_scenario *s, const prof_profile *p, 
 	h->nvlink_latency_s = s->cluster.nvlink_latency_us * 1e-6;
 	h->nic_Bps = s->cluster.nic_Gbps * 1e9 / 8.0;
 	h->nic_latency_s = s->cluster.nic_latency_us * 1e-6;
-	if (p)
-		links_from_profile(h, s, p, domain_size, world, gpus_per_node, nics_per_node);
+	{
+		/* Line rates (datasheet or scenario) run at the achievable fraction; a rate
+		 * measured by an all-to-all fit is an achieved one already. */
+		int nvlink_measured = 0, nic_measured = 0;
+		if (p)
+			links_from_profile(h, s, p, domain_size, world, gpus_per_node, nics_per_node, &nvlink_measured,
+					   &nic_measured);
+		if (!nvlink_measured)
+			h->nvlink_Bps *= s->network.nvlink_efficiency;
+		if (!nic_measured)
+			h->nic_Bps *= s->network.nic_efficiency;
+	}
 	return MS_OK;
 }

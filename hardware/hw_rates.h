@@ -13,8 +13,10 @@
  *   3. the profile's datasheet block (gpu.peak_*, gpu.hbm_GBps, gpu.nvlink_GBps);
  *   4. the built-in datasheet entry of cluster.gpu;
  *   5. the scenario key's default.
- * The efficiencies (cluster.gemm_efficiency, dense_efficiency, memory_efficiency) scale
- * datasheet peaks (3 and 4), never a measurement.
+ * The efficiencies (cluster.gemm_efficiency, dense_efficiency, memory_efficiency;
+ * network.nvlink_efficiency and nic_efficiency for the links) scale line rates and
+ * datasheet peaks (1, 3, 4 and 5: a scenario's cluster.nvlink_GBps is a line rate), never
+ * a measurement (2).
  */
 #ifndef HW_RATES_H
 #define HW_RATES_H
@@ -34,9 +36,9 @@ typedef struct hw_compute {
 
 /* What the links run at. */
 typedef struct hw_links {
-	double nvlink_Bps;  /* per GPU, per direction */
+	double nvlink_Bps;  /* per GPU, per direction, achieved (line rate x network.nvlink_efficiency) */
 	double nvlink_latency_s;
-	double nic_Bps;     /* per NIC, per direction */
+	double nic_Bps;     /* per NIC, per direction, achieved */
 	double nic_latency_s;
 	int calibrated_nvlink; /* NVLink rate and latency from the profile's intra-node all-to-all */
 	int calibrated_nic;    /* NIC rate and latency from its inter-node all-to-all */

@@ -132,10 +132,22 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 		o->rank_load_worst, o->rank_load_worst_layer);
 	fprintf(f, "  expert load      max/mean %.3f as routed (mean over layers), worst %.3f in layer %d\n",
 		o->expert_load_max_mean, o->expert_load_worst, o->expert_load_worst_layer);
-	fmt_bytes(a, sizeof a, r->nvlink_bytes);
-	fmt_bytes(b, sizeof b, r->nic_bytes);
-	fprintf(f, "  all-to-all bytes %s over NVLink, %s over NICs per step (forward dispatch + combine;\n"
-		   "                   training moves as much again backward)\n", a, b);
+	{
+		static const char *const disp[] = {"megatron", "deepep", "deepep_ll"};
+		static const char *const dir[2] = {"dispatch", "combine "};
+		double moved = 0, naive = r->a2a_naive_bytes[0] + r->a2a_naive_bytes[1];
+		for (int d = 0; d < 2; d++) {
+			fmt_bytes(a, sizeof a, r->a2a_nvlink_bytes[d]);
+			fmt_bytes(b, sizeof b, r->a2a_nic_bytes[d]);
+			fprintf(f, "  %s %s %s over NVLink, %s over NICs per step%s\n", d ? "                " : "all-to-all bytes",
+				dir[d], a, b, d ? "" : " (forward)");
+			moved += r->a2a_nvlink_bytes[d] + r->a2a_nic_bytes[d];
+		}
+		fmt_bytes(a, sizeof a, naive);
+		fprintf(f, "                   %s dispatcher: %.3fx the bytes of a copy per token-expert pair (%s)%s\n",
+			disp[s->network.dispatcher], naive > 0 ? moved / naive : 1.0, a,
+			r->passes > 1 ? "; the backward pass moves the mirror" : "");
+	}
 	if (r->hot_nvlink_rank >= 0) {
 		fmt_bytes(a, sizeof a, r->hot_nvlink_bytes);
 		fprintf(f, "  hottest NVLink   GPU %d's port, %s in one all-to-all (layer %d)\n", r->hot_nvlink_rank, a,
@@ -149,8 +161,8 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 	if (r->network_flow) {
 		static const char *const shapes[] = {"single switch", "fat-tree", "rail-optimized", "custom"};
 		static const char *const algos[] = {"flat", "pairwise", "hierarchical"};
-		fprintf(f, "  network model    flow-level max-min sharing, %s, %s all-to-all\n",
-			shapes[s->network.topology], algos[s->network.alltoall]);
+		fprintf(f, "  network model    flow-level max-min sharing, %s, %s all-to-all\n", shapes[s->network.topology],
+			s->network.dispatcher == SCN_DISP_MEGATRON ? algos[s->network.alltoall] : "the dispatcher's own legs as one");
 		for (int i = 0; i < r->n_hot_links && i < 3; i++) {
 			fmt_bytes(a, sizeof a, r->hot_link_bytes[i]);
 			fprintf(f, "  %s %s: %.1f %% busy over the run, %s\n", i ? "                " : "hottest links   ",
@@ -336,6 +348,16 @@ int out_h5_write(const char *path, int force, const scn_scenario *s, const sim_r
 		attr_i64(&w, g, "ep", r->ep);
 		attr_i64(&w, g, "tokens_per_step", r->tokens_per_step);
 		attr_i64(&w, g, "events", (long long)r->events);
+		attr_f64(&w, g, "dispatch_nvlink_bytes", r->a2a_nvlink_bytes[0]);
+		attr_f64(&w, g, "dispatch_nic_bytes", r->a2a_nic_bytes[0]);
+		attr_f64(&w, g, "combine_nvlink_bytes", r->a2a_nvlink_bytes[1]);
+		attr_f64(&w, g, "combine_nic_bytes", r->a2a_nic_bytes[1]);
+		attr_f64(&w, g, "per_pair_copy_bytes", r->a2a_naive_bytes[0] + r->a2a_naive_bytes[1]);
+		{
+			double moved = r->a2a_nvlink_bytes[0] + r->a2a_nic_bytes[0] + r->a2a_nvlink_bytes[1] + r->a2a_nic_bytes[1];
+			double naive = r->a2a_naive_bytes[0] + r->a2a_naive_bytes[1];
+			attr_f64(&w, g, "moved_over_per_pair_copy", naive > 0 ? moved / naive : 1.0);
+		}
 		for (int ph = 0; ph < SIM_NPHASES; ph++) {
 			char name[64];
 			snprintf(name, sizeof name, "phase_%s_s", sim_phase_name(ph));
