@@ -330,7 +330,8 @@ void rt_placement_split(const rt_placement *pl, int l, int e, int src, int64_t c
 		int m = pl->rep_member[l][rep];
 		if (c == 0)
 			continue;
-		pairs[(size_t)src * pl->members + m] += c;
+		if (pairs)
+			pairs[(size_t)src * pl->members + m] += c;
 		slot_load[(size_t)m * pl->slots + pl->rep_slot[l][rep]] += c;
 	}
 }

@@ -61,8 +61,10 @@ int rt_placement_member_slots(const rt_placement *pl, int l, int m);
 
 /*
  * Distributes count token-expert pairs from source member src to the replicas of
- * expert e in layer l: adds to pairs[src * members + member] and to
- * slot_load[member * slots + slot].
+ * expert e in layer l: adds to pairs[src * members + member] (unless pairs is NULL) and
+ * to slot_load[member * slots + slot]. Replica (rep_start[l][e] + (src + i) mod r) takes
+ * count / r, plus one for i < count mod r: so the n-th of the pairs goes to the one with
+ * i = n mod r, which is how the router places single tokens (rt_router.c).
  */
 void rt_placement_split(const rt_placement *pl, int l, int e, int src, int64_t count, int64_t *pairs,
 			int64_t *slot_load);

@@ -14,6 +14,16 @@
  * Popularity: uniform; Zipf(s) over a random permutation of the experts drawn once per
  * layer (so each layer has its own hot experts, stable across steps); balanced: token
  * i (counted across the group) takes experts i*k .. i*k+k-1 modulo E.
+ *
+ * Node-limited synthetic routing needs a score for every expert, not only the k drawn:
+ * each token draws affinities a_e = p_e / X_e, X_e ~ Exp(1), i.e. exp(log p_e + G_e)
+ * with G_e Gumbel (the Gumbel-top-k keys above, exponentiated, so softmax-like scores
+ * whose top-k is the Plackett-Luce draw). Per node the best k are kept by insertion
+ * (O(E) per token, as the Gumbel draw; a full sort of E would be O(E log E)); the node
+ * scores and the node choice are the replay's code (node_choose).
+ *
+ * De-duplicated counts (gpu_tokens, domain_tokens) are one pass over the scope's kept
+ * pairs after capacity, O(pairs x k) with k <= 64 distinct destinations per token.
  */
 #include "routing/rt_router.h"
 
@@ -67,11 +77,18 @@ struct rt_router {
 	int *node_of_member; /* [P] node index of each member, relative to the group's first */
 	int n_nodes;        /* nodes an EP group spans */
 	double *node_score; /* [n_nodes] workspace */
-	int want_domains;   /* count tokens per destination NVLink domain (hierarchical flows) */
 	int domain_size;    /* GPUs per NVLink domain */
 	int n_dom_max;      /* domains an EP group spans at most */
 	int *dom_of_member; /* [P] domain of each member, relative to the group's first */
-	int *node_pick;     /* [n_nodes] */
+	int *node_pick;     /* [2 * n_nodes] */
+	int group_nodes;    /* nodes the current group spans */
+	int pad;            /* routing.pad_to_capacity */
+	int32_t *cand_id;   /* [max(K, E)] a token's candidates, in ranking order */
+	double *cand_sc;
+	int32_t *ntop_id;   /* [n_nodes][k] synthetic node limit: each node's best k experts */
+	double *ntop_a;     /* their affinities, decreasing (ties: lower expert first) */
+	int *ntop_n;        /* [n_nodes] */
+	int32_t *rep_next;  /* [P][E] kept pairs so far from member p to expert e (replica choice) */
 	rt_group_routing out;
 };
 
@@ -190,6 +207,13 @@ void rt_router_destroy(rt_router *r)
 	free(r->node_pick);
 	free(r->dom_of_member);
 	free(r->out.domain_tokens);
+	free(r->out.gpu_tokens);
+	free(r->cand_id);
+	free(r->cand_sc);
+	free(r->ntop_id);
+	free(r->ntop_a);
+	free(r->ntop_n);
+	free(r->rep_next);
 	free(r);
 }
 
@@ -255,7 +279,15 @@ static int alloc_workspace(rt_router *r, ms_error *err)
 	r->dom_of_member = ms_calloc(err, (size_t)r->P, sizeof *r->dom_of_member, "domain map");
 	r->out.domain_tokens = ms_calloc(err, (size_t)r->P * (size_t)r->n_dom_max, sizeof(int64_t), "domain counts");
 	r->out.domains_max = r->n_dom_max;
-	if (!r->dom_of_member || !r->out.domain_tokens)
+	r->out.gpu_tokens = ms_calloc(err, (size_t)r->P * (size_t)r->P, sizeof(int64_t), "routing matrix");
+	r->cand_id = ms_calloc(err, (size_t)(r->depth > r->E ? r->depth : r->E), sizeof *r->cand_id, "node limit");
+	r->cand_sc = ms_calloc(err, (size_t)(r->depth > r->E ? r->depth : r->E), sizeof *r->cand_sc, "node limit");
+	r->ntop_id = ms_calloc(err, (size_t)r->n_nodes * (size_t)r->k, sizeof *r->ntop_id, "node limit");
+	r->ntop_a = ms_calloc(err, (size_t)r->n_nodes * (size_t)r->k, sizeof *r->ntop_a, "node limit");
+	r->ntop_n = ms_calloc(err, (size_t)r->n_nodes, sizeof *r->ntop_n, "node limit");
+	r->rep_next = ms_calloc(err, (size_t)r->P * (size_t)r->E, sizeof *r->rep_next, "replica choice");
+	if (!r->dom_of_member || !r->out.domain_tokens || !r->out.gpu_tokens || !r->cand_id || !r->cand_sc ||
+	    !r->ntop_id || !r->ntop_a || !r->ntop_n || !r->rep_next)
 		return MS_ENOMEM;
 	r->out.slot_load = ms_calloc(err, (size_t)r->P * (size_t)r->placement.slots, sizeof(int64_t), "expert loads");
 	if (!r->ids || !r->scores || !r->sc_exp || !r->sc_score || !r->sc_src || !r->keep || !r->order ||
@@ -298,6 +330,12 @@ rt_router *rt_router_clone(const rt_router *src, ms_error *err)
 	r->node_score = NULL;
 	r->node_pick = NULL;
 	r->dom_of_member = NULL;
+	r->cand_id = NULL;
+	r->cand_sc = NULL;
+	r->ntop_id = NULL;
+	r->ntop_a = NULL;
+	r->ntop_n = NULL;
+	r->rep_next = NULL;
 	memset(&r->out, 0, sizeof r->out);
 	if (alloc_workspace(r, err) < 0) {
 		rt_router_destroy(r);
@@ -372,7 +410,8 @@ rt_router *rt_router_create(const scn_scenario *s, rt_trace *trace, ms_error *er
 	r->n_nodes = topo_rank_span_max(r->P, r->gpus_per_node);
 	r->domain_size = topo_rank_domain_size(s->network.nvlink_domain, r->gpus_per_node);
 	r->n_dom_max = topo_rank_span_max(r->P, r->domain_size);
-	r->want_domains = s->network.model == SCN_NET_FLOW && s->network.alltoall == SCN_A2A_HIERARCHICAL;
+	r->pad = s->routing.pad_to_capacity;
+	MS_ASSERT(!r->pad || r->cf > 0, "padding with capacity factor %g", r->cf);
 	if (init_placement(r, s, err) < 0)
 		goto fail;
 	if (alloc_workspace(r, err) < 0)
@@ -442,6 +481,38 @@ static inline int expert_member(const rt_router *r, int l, int e)
 }
 
 /*
+ * The node choice of node-limited routing (DeepSeek-V3, sec. 2.1.2), shared by replay
+ * and synthetic routing: from r->node_score (each node's sum of its best ceil(k / M)
+ * scores) marks the M best nodes in allowed[] (ties: the lower node).
+ */
+static void node_choose(rt_router *r, int M, int *allowed)
+{
+	for (int i = 0; i < r->n_nodes; i++)
+		allowed[i] = 0;
+	for (int m = 0; m < M; m++) {
+		int best = -1;
+		for (int i = 0; i < r->n_nodes; i++)
+			if (!allowed[i] && (best < 0 || r->node_score[i] > r->node_score[best]))
+				best = i;
+		allowed[best] = 1;
+	}
+}
+
+/* The token's n chosen experts' scores renormalised to sum 1; slots n .. k - 1 empty (id -1). */
+static void finish_choice(int k, int n, const double *sc, int32_t *ids, float *scores)
+{
+	double sum = 0;
+	for (int j = 0; j < n; j++)
+		sum += sc[j];
+	for (int j = 0; j < n; j++)
+		scores[j] = sum > 0 ? (float)(sc[j] / sum) : 1.0f / (float)n;
+	for (int j = n; j < k; j++) {
+		ids[j] = -1;
+		scores[j] = 0;
+	}
+}
+
+/*
  * Chooses a token's k experts from its recorded ranking (rid, rsc, depth K): the first
  * k, or under a node limit M, the first k among the experts on the token's best M
  * nodes, a node's score being the sum of its ceil(k / M) best recorded scores
@@ -451,15 +522,14 @@ static inline int expert_member(const rt_router *r, int l, int e)
 static void pick_topk(rt_router *r, int layer, const int16_t *rid, const float *rsc, int32_t *ids, float *scores)
 {
 	int K = r->depth, k = r->k, n = 0, M = r->node_limit;
-	double sum = 0;
 	int *allowed = NULL;
+	double *sc = r->cand_sc;
 	if (M > 0 && M < r->n_nodes) {
 		int per = (k + M - 1) / M, *taken = r->node_pick + r->n_nodes;
 		allowed = r->node_pick;
 		for (int i = 0; i < r->n_nodes; i++) {
 			r->node_score[i] = 0;
 			taken[i] = 0;
-			allowed[i] = 0;
 		}
 		for (int j = 0; j < K; j++) {
 			int node = r->node_of_member[expert_member(r, layer, rid[j])];
@@ -468,28 +538,79 @@ static void pick_topk(rt_router *r, int layer, const int16_t *rid, const float *
 				taken[node]++;
 			}
 		}
-		for (int m = 0; m < M; m++) {
-			int best = -1;
-			for (int i = 0; i < r->n_nodes; i++)
-				if (!allowed[i] && (best < 0 || r->node_score[i] > r->node_score[best]))
-					best = i;
-			allowed[best] = 1;
-		}
+		node_choose(r, M, allowed);
 	}
 	for (int j = 0; j < K && n < k; j++) {
 		if (allowed && !allowed[r->node_of_member[expert_member(r, layer, rid[j])]])
 			continue;
 		ids[n] = rid[j];
-		scores[n] = rsc[j];
-		sum += rsc[j];
+		sc[n] = rsc[j];
 		n++;
 	}
-	for (int j = 0; j < n; j++)
-		scores[j] = sum > 0 ? (float)(scores[j] / sum) : 1.0f / (float)n;
-	for (int j = n; j < k; j++) {
-		ids[j] = -1;
-		scores[j] = 0;
+	finish_choice(k, n, sc, ids, scores);
+}
+
+/*
+ * A synthetic token under a node limit M smaller than the nodes the group spans:
+ * affinities a_e = p_e / X_e (X_e ~ Exp(1): exp of the Gumbel-top-k key log p_e + G_e,
+ * drawn from the same uniforms as the Gumbel path), each node's best k kept in
+ * decreasing order, node scores the sums of each node's best ceil(k / M), then the
+ * k best experts on the M chosen nodes. Gate scores are their affinities renormalised.
+ */
+static void draw_token_limited(rt_router *r, int layer, int32_t *ids, float *scores)
+{
+	int k = r->k, E = r->E, M = r->node_limit, per = (k + M - 1) / M, n = 0;
+	const double *pop = r->popularity[layer];
+	int *allowed = r->node_pick;
+	for (int i = 0; i < r->n_nodes; i++)
+		r->ntop_n[i] = 0;
+	for (int e = 0; e < E; e++) {
+		double a = pop[e] / -log(gsl_rng_uniform_pos(r->rng));
+		int node = r->node_of_member[expert_member(r, layer, e)], c = r->ntop_n[node], j;
+		int32_t *tid = r->ntop_id + (size_t)node * k;
+		double *ta = r->ntop_a + (size_t)node * k;
+		if (c == k && a <= ta[k - 1])
+			continue; /* ties keep the lower expert, seen first */
+		j = c < k ? c++ : k - 1;
+		for (; j > 0 && ta[j - 1] < a; j--) {
+			ta[j] = ta[j - 1];
+			tid[j] = tid[j - 1];
+		}
+		ta[j] = a;
+		tid[j] = e;
+		r->ntop_n[node] = c;
 	}
+	for (int i = 0; i < r->n_nodes; i++) {
+		r->node_score[i] = 0;
+		for (int j = 0; j < per && j < r->ntop_n[i]; j++)
+			r->node_score[i] += r->ntop_a[(size_t)i * k + j];
+	}
+	node_choose(r, M, allowed);
+	/* Merge the chosen nodes' lists: k times the best head (ties: lower expert). */
+	{
+		int *head = r->node_pick + r->n_nodes;
+		for (int i = 0; i < r->n_nodes; i++)
+			head[i] = 0;
+		for (; n < k; n++) {
+			int best = -1;
+			for (int i = 0; i < r->n_nodes; i++) {
+				const double *ta = r->ntop_a + (size_t)i * k;
+				const int32_t *tid = r->ntop_id + (size_t)i * k;
+				if (!allowed[i] || head[i] >= r->ntop_n[i])
+					continue;
+				if (best < 0 || ta[head[i]] > r->ntop_a[(size_t)best * k + head[best]] ||
+				    (ta[head[i]] == r->ntop_a[(size_t)best * k + head[best]] &&
+				     tid[head[i]] < r->ntop_id[(size_t)best * k + head[best]]))
+					best = i;
+			}
+			if (best < 0)
+				break; /* fewer than k experts on the chosen nodes */
+			ids[n] = r->ntop_id[(size_t)best * k + head[best]];
+			r->cand_sc[n] = r->ntop_a[(size_t)best * k + head[best]];
+			head[best]++;
+		}
+	}
+	finish_choice(k, n, r->cand_sc, ids, scores);
 }
 
 /* Fills ids/scores for member p of group g. */
@@ -517,6 +638,11 @@ static int draw_member(rt_router *r, int step, int layer, int group, int p, ms_e
 	}
 	gsl_rng_set(r->rng, ms_stream_seed(r->seed, (uint64_t)step, (uint64_t)layer,
 					   (uint64_t)group * (uint64_t)r->P + (uint64_t)p, 0));
+	if (r->node_limit > 0 && r->node_limit < r->group_nodes) {
+		for (int64_t t = 0; t < r->T; t++)
+			draw_token_limited(r, layer, ids + t * r->k, scores + t * r->k);
+		return MS_OK;
+	}
 	for (int64_t t = 0; t < r->T; t++)
 		draw_token(r, layer, ids + t * r->k, scores + t * r->k);
 	return MS_OK;
@@ -609,37 +735,55 @@ int64_t rt_apply_capacity(int64_t n, const int32_t *experts, const float *scores
 }
 
 /*
- * Runs capacity over one scope: n assignments in position order, exp[i] and score[i],
- * src[i] their index in ids (NULL: the scope is member `member`'s own, src = i).
+ * The de-duplicated counts of one scope after capacity: each token counted once at
+ * every member and every NVLink domain where one of its kept pairs lands. A
+ * replicated expert's n-th kept pair from member p goes to the replica rt_placement_split
+ * gives its (n mod r)-th share, so these counts agree with sent pair for pair.
+ * src: as in drop_scope.
  */
-/*
- * For hierarchical all-to-alls: each token of the scope counted once per destination
- * NVLink domain among its kept choices (a token crosses the network once per domain, as
- * DeepEP sends it). A replicated expert counts at its first replica's domain.
- */
-static void count_domains(rt_router *r, int layer, int64_t scope_tokens, const int32_t *exp, const int64_t *src,
-			  int member)
+static void count_tokens(rt_router *r, int layer, int64_t scope_tokens, const int32_t *exp, const int64_t *src,
+			 int member)
 {
 	rt_group_routing *o = &r->out;
+	const int32_t *rs = r->placement.rep_start[layer], *rm = r->placement.rep_member[layer];
 	for (int64_t t = 0; t < scope_tokens; t++) {
-		int seen[64], ns = 0;
+		int gpus[64], doms[64], ng = 0, nd = 0;
 		int p = src ? (int)(src[t * r->k] / (r->T * r->k)) : member;
 		for (int j = 0; j < r->k; j++) {
 			int64_t i = t * r->k + j;
-			int d, dup = 0;
+			int e, m, d, reps, dup = 0;
 			if (exp[i] < 0 || !r->keep[i])
 				continue;
-			d = r->dom_of_member[expert_member(r, layer, exp[i])];
-			for (int q = 0; q < ns; q++)
-				dup |= seen[q] == d;
+			e = exp[i];
+			reps = rs[e + 1] - rs[e];
+			if (reps == 1) {
+				m = rm[rs[e]];
+			} else {
+				int n = r->rep_next[(size_t)p * r->E + e]++;
+				m = rm[rs[e] + (p + n % reps) % reps];
+			}
+			for (int q = 0; q < ng; q++)
+				dup |= gpus[q] == m;
 			if (!dup)
-				seen[ns++] = d;
+				gpus[ng++] = m;
+			d = r->dom_of_member[m];
+			dup = 0;
+			for (int q = 0; q < nd; q++)
+				dup |= doms[q] == d;
+			if (!dup)
+				doms[nd++] = d;
 		}
-		for (int q = 0; q < ns; q++)
-			o->domain_tokens[(size_t)p * r->n_dom_max + seen[q]]++;
+		for (int q = 0; q < ng; q++)
+			o->gpu_tokens[(size_t)p * r->P + gpus[q]]++;
+		for (int q = 0; q < nd; q++)
+			o->domain_tokens[(size_t)p * r->n_dom_max + doms[q]]++;
 	}
 }
 
+/*
+ * Runs capacity over one scope: n assignments in position order, exp[i] and score[i],
+ * src[i] their index in ids (NULL: the scope is member `member`'s own, src = i).
+ */
 static void drop_scope(rt_router *r, int layer, int64_t n, const int32_t *exp, const float *score,
 		       const int64_t *src, int member, int64_t scope_tokens)
 {
@@ -671,8 +815,35 @@ static void drop_scope(rt_router *r, int layer, int64_t n, const int32_t *exp, c
 	}
 	for (int64_t t = 0; t < scope_tokens; t++)
 		o->dropped_tokens += !r->tok_kept[t];
-	if (r->want_domains)
-		count_domains(r, layer, scope_tokens, exp, src, member);
+	count_tokens(r, layer, scope_tokens, exp, src, member);
+}
+
+/*
+ * routing.pad_to_capacity: replaces the kept pairs by capacity-sized buffers (see
+ * rt_router.h; Megatron-Core, token_dispatcher.py, MoEAlltoAllTokenDispatcher.preprocess
+ * with drop_and_pad). Rank scope: member p sends every expert C rows, so sent, slot_load
+ * and the de-duplicated counts are per-expert buffers. Global scope: each expert
+ * computes its C rows; the exchange keeps the kept pairs.
+ */
+static void pad_buffers(rt_router *r, int layer)
+{
+	rt_group_routing *o = &r->out;
+	int64_t C = o->capacity;
+	memset(o->slot_load, 0, (size_t)r->P * (size_t)o->slots * sizeof *o->slot_load);
+	if (r->scope == SCN_SCOPE_GLOBAL) {
+		for (int e = 0; e < r->E; e++)
+			rt_placement_split(&r->placement, layer, e, 0, C, NULL, o->slot_load);
+		return;
+	}
+	memset(o->sent, 0, (size_t)r->P * (size_t)r->P * sizeof *o->sent);
+	for (int p = 0; p < r->P; p++)
+		for (int e = 0; e < r->E; e++)
+			rt_placement_split(&r->placement, layer, e, p, C, o->sent, o->slot_load);
+	memcpy(o->gpu_tokens, o->sent, (size_t)r->P * (size_t)r->P * sizeof *o->sent);
+	memset(o->domain_tokens, 0, (size_t)r->P * r->n_dom_max * sizeof *o->domain_tokens);
+	for (int p = 0; p < r->P; p++)
+		for (int j = 0; j < r->P; j++)
+			o->domain_tokens[(size_t)p * r->n_dom_max + r->dom_of_member[j]] += o->sent[(size_t)p * r->P + j];
 }
 
 int rt_route_group(rt_router *r, int step, int layer, int group, const rt_group_routing **out, ms_error *err)
@@ -690,8 +861,11 @@ int rt_route_group(rt_router *r, int step, int layer, int group, const rt_group_
 		r->dom_of_member[p] = (group * r->P + p) / r->domain_size - (group * r->P) / r->domain_size;
 	}
 	o->n_domains = r->dom_of_member[r->P - 1] + 1;
-	if (r->want_domains)
-		memset(o->domain_tokens, 0, (size_t)r->P * r->n_dom_max * sizeof *o->domain_tokens);
+	r->group_nodes = r->node_of_member[r->P - 1] + 1;
+	o->padded = r->pad;
+	memset(o->domain_tokens, 0, (size_t)r->P * r->n_dom_max * sizeof *o->domain_tokens);
+	memset(o->gpu_tokens, 0, (size_t)r->P * (size_t)r->P * sizeof *o->gpu_tokens);
+	memset(r->rep_next, 0, (size_t)r->P * (size_t)r->E * sizeof *r->rep_next);
 	for (int p = 0; p < r->P; p++)
 		if (draw_member(r, step, layer, group, p, err) < 0)
 			return err->code;
@@ -716,6 +890,8 @@ int rt_route_group(rt_router *r, int step, int layer, int group, const rt_group_
 	for (int p = 0; p < r->P; p++)
 		for (int e = 0; e < r->E; e++)
 			rt_placement_split(&r->placement, layer, e, p, o->kept[(size_t)p * r->E + e], o->sent, o->slot_load);
+	if (r->pad)
+		pad_buffers(r, layer);
 	*out = o;
 	return MS_OK;
 }

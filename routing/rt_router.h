@@ -18,6 +18,19 @@
  * scores (ties: earlier position), under "position" the earliest positions. In the
  * global scope, positions are ordered by token index and then by member, so every
  * member's first token precedes any member's second.
+ *
+ * Node-limited routing (routing.node_limit = M, DeepSeek-V3 sec. 2.1.2): a token's
+ * experts come from at most M nodes, the M whose experts' best ceil(k / M) scores sum
+ * highest. Replay takes the scores from the recorded ranking; synthetic routing draws an
+ * affinity per expert, exp(log p_e + G_e) with G_e Gumbel(0, 1) (top-k of these is the
+ * same Plackett-Luce law as the unlimited draw), so no trace is needed. When M is at
+ * least the nodes the group spans the limit cannot bind and the draw is the unlimited one.
+ *
+ * Padding (routing.pad_to_capacity, Megatron-Core's moe_pad_expert_input_to_capacity):
+ * rank scope: every member sends every expert a buffer of C rows whatever it kept, so
+ * sent[p][j] is C x the experts on j and every expert computes P x C rows; global scope:
+ * every expert computes its C rows, assembled at the receiver from the kept pairs (sent
+ * unchanged). Replicas take shares of a buffer as they take shares of pairs.
  */
 #ifndef RT_ROUTER_H
 #define RT_ROUTER_H
@@ -39,12 +52,23 @@ typedef struct rt_group_routing {
 	int64_t dropped_tokens; /* tokens that lost every choice */
 	int64_t capacity;    /* per expert over the scope; 0 when dropless */
 	int slots;           /* expert replicas per member (placement) */
-	int64_t *sent;       /* [P][P] kept pairs sent from member i to member j (placement applied) */
-	int64_t *slot_load;  /* [P][slots] kept pairs each replica slot computes */
-	/* hierarchical all-to-alls only (network.alltoall = "hierarchical", flow model): */
+	int padded;          /* 1 when sent and slot_load count capacity-sized buffers (see above) */
+	int64_t *sent;       /* [P][P] kept pairs (or padded rows) sent from member i to member j, placement applied */
+	int64_t *slot_load;  /* [P][slots] kept pairs (or padded rows) each replica slot computes */
+	/*
+	 * De-duplicated counts for dispatchers that send a token once per destination:
+	 * a token counts once at each GPU (domain) where at least one of its kept pairs
+	 * lands; a replicated expert's pairs land where rt_placement_split puts them (from
+	 * each source, its n-th pair to the expert goes to the (n mod r)-th replica in the
+	 * split's order). So gpu_tokens[p][j] <= sent[p][j], and domain_tokens[p][d] is at
+	 * most the sum of gpu_tokens[p][j] over the members j of domain d. When the exchange
+	 * is padded (rank scope), buffers are per expert and nothing is shared:
+	 * gpu_tokens = sent and domain_tokens sums sent over the domain's members.
+	 */
+	int64_t *gpu_tokens; /* [P][P] distinct tokens member p sends to member j (a token with several experts on j counted once) */
 	int n_domains;       /* NVLink domains the group spans, in member order */
 	int domains_max;     /* row stride of domain_tokens */
-	int64_t *domain_tokens; /* [P][domains_max] tokens member p sends to each domain, each once */
+	int64_t *domain_tokens; /* [P][domains_max] distinct tokens member p sends to each domain */
 } rt_group_routing;
 
 typedef struct rt_router rt_router;

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { T_INT, T_INT64, T_FLOAT, T_STRING, T_ENUM, T_CF } ktype;
+typedef enum { T_INT, T_INT64, T_FLOAT, T_STRING, T_ENUM, T_CF, T_BOOL } ktype;
 
 typedef struct keydef {
 	const char *key;     /* "section.name" */
@@ -175,8 +175,13 @@ static const keydef keys[] = {
 	 "Extra expert replicas per EP group for load_aware placement; experts + redundant_experts must be a "
 	 "multiple of ep."},
 	{"routing.node_limit", T_INT, NUM(routing.node_limit), "0", 0, 1 << 20, NULL, "nodes",
-	 "Node-limited routing: each token's experts come from at most this many nodes, the nodes with the best "
-	 "scores (DeepSeek-V3); 0 for no limit."},
+	 "Node-limited routing (DeepSeek-V3, sec. 2.1.2): each token's experts come from at most this many nodes, "
+	 "those whose experts have the best ceil(top_k / node_limit) scores; synthetic routing draws the scores "
+	 "(docs/model.md); 0 for no limit."},
+	{"routing.pad_to_capacity", T_BOOL, NUM(routing.pad_to_capacity), "false", 0, 1, NULL, "",
+	 "Pad every expert's input to its capacity (Megatron-Core's moe_pad_expert_input_to_capacity): experts "
+	 "compute capacity-sized buffers, and in the rank scope the all-to-all moves them (docs/model.md). Needs a "
+	 "numeric capacity_factor."},
 
 	{"output.h5", T_STRING, STR(output.h5), "", 0, 0, NULL, "path",
 	 "HDF5 file to write (same as -o); empty for none."},
@@ -362,6 +367,14 @@ static int parse_text(loader *L, const keydef *k, const char *where, const char 
 		store_double(L->s, k, v);
 		return MS_OK;
 	}
+	case T_BOOL: {
+		int v = strcmp(text, "true") == 0 ? 1 : strcmp(text, "false") == 0 ? 0 : -1;
+		if (v < 0)
+			return MS_ERROR(L->err, MS_EINVAL, "%s: %s = %s is not allowed: give true or false", where, k->key,
+					text);
+		memcpy((char *)L->s + k->off, &v, sizeof v);
+		return MS_OK;
+	}
 	case T_STRING:
 	case T_ENUM: {
 		char buf[SCN_PATH_MAX];
@@ -409,6 +422,11 @@ static int parse_setting(loader *L, const keydef *k, const char *where, const co
 		else
 			return MS_ERROR(L->err, MS_EINVAL, "%s: %s must be a number, not %s", where, k->key, ms_config_type_name(t));
 		return parse_text(L, k, where, text);
+	case T_BOOL:
+		if (t != CONFIG_TYPE_BOOL)
+			return MS_ERROR(L->err, MS_EINVAL, "%s: %s must be true or false (no quotes), not %s", where, k->key,
+					ms_config_type_name(t));
+		return parse_text(L, k, where, config_setting_get_bool(st) ? "true" : "false");
 	case T_STRING:
 	case T_ENUM:
 		if (t != CONFIG_TYPE_STRING)
@@ -608,11 +626,22 @@ static int cross_check(loader *L)
 	if (s->routing.source == SCN_SRC_TRACE && !s->routing.trace[0])
 		return MS_ERROR(L->err, MS_EINVAL, "%s: routing.source = \"trace\" needs routing.trace = \"FILE.h5\"",
 				WHERE(s, "routing.source"));
-	if (s->routing.node_limit > 0 && s->routing.source != SCN_SRC_TRACE)
+	if (s->routing.node_limit > 0 && s->routing.source == SCN_SRC_SYNTHETIC &&
+	    s->routing.distribution == SCN_DIST_BALANCED)
 		return MS_ERROR(L->err, MS_EINVAL,
-				"%s: routing.node_limit = %d needs routing.source = \"trace\": node limits choose among "
-				"recorded rankings, and synthetic routing draws only top_k experts per token",
+				"%s: routing.node_limit = %d cannot apply to routing.distribution = \"balanced\": balanced "
+				"routing fixes every token's experts and has no scores to choose nodes by; use "
+				"distribution = \"uniform\" or \"zipf\", or node_limit = 0",
 				WHERE(s, "routing.node_limit"), s->routing.node_limit);
+	if (s->routing.pad_to_capacity && s->routing.capacity_factor <= 0) {
+		char cbuf[SCN_PATH_MAX + 160];
+		return MS_ERROR(L->err, MS_EINVAL,
+				"%s: routing.pad_to_capacity = true needs a numeric routing.capacity_factor, but it is "
+				"\"dropless\" (%s): padded buffers are capacity-sized; set capacity_factor (e.g. 1.25) or "
+				"pad_to_capacity = false",
+				WHERE(s, "routing.pad_to_capacity"),
+				scn_where(s, "routing.capacity_factor", cbuf, sizeof cbuf));
+	}
 	if (s->workload.context_len == 0)
 		s->workload.context_len = s->workload.seq_len;
 	if (s->workload.mode != SCN_MODE_DECODE && s->workload.tokens_per_rank % s->workload.seq_len != 0 &&
@@ -725,10 +754,13 @@ void scn_write_reference(FILE *f)
 		const char *type = k->type == T_INT || k->type == T_INT64 ? "integer"
 				   : k->type == T_FLOAT			  ? "number"
 				   : k->type == T_CF			  ? "number or \"dropless\""
+				   : k->type == T_BOOL			  ? "boolean"
 									  : "string";
 		char allowed[128] = "";
 		if (k->type == T_ENUM)
 			snprintf(allowed, sizeof allowed, "%s", k->choices);
+		else if (k->type == T_BOOL)
+			snprintf(allowed, sizeof allowed, "true|false");
 		else if (k->type != T_STRING && k->max >= 9e17)
 			snprintf(allowed, sizeof allowed, ">= %g", k->min);
 		else if (k->type != T_STRING)
@@ -779,6 +811,12 @@ void scn_write_resolved(FILE *f, const scn_scenario *s)
 				snprintf(num, sizeof num, "%.17g", v);
 				fprintf(f, "%s%s;\n", num, strpbrk(num, ".e") ? "" : ".0");
 			}
+			break;
+		}
+		case T_BOOL: {
+			int v;
+			memcpy(&v, p, sizeof v);
+			fprintf(f, "%s;\n", v ? "true" : "false");
 			break;
 		}
 		case T_STRING:

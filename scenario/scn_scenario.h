@@ -119,6 +119,7 @@ typedef struct scn_scenario {
 		char placement_file[SCN_PATH_MAX];
 		int redundant_experts;    /* extra replicas per EP group (load_aware) */
 		int node_limit;           /* max nodes a token's experts may span; 0 = no limit */
+		int pad_to_capacity;      /* 1: experts and the all-to-all work on capacity-sized buffers */
 	} routing;
 
 	struct {

@@ -2,7 +2,8 @@
  * check_replay.c - replaying a recorded trace: drops counted by hand for a small trace
  * at capacity factors 1.0, 1.25 and 2.0, under both drop policies and both scopes; the
  * token mapping (recorded ranks, layer cycling); top-k re-chosen from the ranking;
- * node-limited routing; bad traces rejected with the dataset named.
+ * node-limited routing; de-duplicated counts and padding on a hand-built routing with a
+ * replica on another node; bad traces rejected with the dataset named.
  */
 #include <check.h>
 #include <stdio.h>
@@ -191,6 +192,157 @@ START_TEST(node_limited)
 }
 END_TEST
 
+/*
+ * A hand-built routing for the de-duplicated counts and padding: 2 nodes x 2 GPUs, EP 4,
+ * 8 experts, top-3, 3 tokens per GPU. Experts 2m, 2m+1 on member m, and expert 0 also
+ * on member 3 (another node): from source p, expert 0's n-th pair goes to the replica
+ * with i = n mod 2 in the split's order (p + i) mod 2, i.e. member 0 for p even and n
+ * even, ... Worked token by token ("m" = member the pair lands on; domain = node):
+ *   p0 t0 {0 1 5} -> m0 m0 m2   t1 {0 6 7} -> m3 m3 m3   t2 {2 3 4} -> m1 m1 m2
+ *   p1 t0 {3 2 0} -> m1 m1 m3   t1 {7 6 5} -> m3 m3 m2   t2 {0 4 1} -> m0 m2 m0
+ *   p2 t0 {4 5 6} -> m2 m2 m3   t1 {0 2 6} -> m0 m1 m3   t2 {0 3 7} -> m3 m1 m3
+ *   p3 t0 {0 1 2} -> m3 m0 m1   t1 {0 7 5} -> m0 m3 m2   t2 {0 4 6} -> m3 m2 m3
+ * (p3 sends expert 0 three pairs: the split gives its first replica in order, member 3,
+ * two and member 0 one, as the tokens do.)
+ */
+static const short dd_ids[12][3] = {{0, 1, 5}, {0, 6, 7}, {2, 3, 4}, {3, 2, 0}, {7, 6, 5}, {0, 4, 1},
+				    {4, 5, 6}, {0, 2, 6}, {0, 3, 7}, {0, 1, 2}, {0, 7, 5}, {0, 4, 6}};
+
+static void dd_load(scn_scenario *s, char *trace, char *placement, const char *routing)
+{
+	short ids[36];
+	float scores[36];
+	int ranks[12];
+	char text[4096];
+	ms_error err;
+	for (int t = 0; t < 12; t++) {
+		ranks[t] = t / 3;
+		for (int j = 0; j < 3; j++) {
+			ids[t * 3 + j] = dd_ids[t][j];
+			scores[t * 3 + j] = 0.5f - 0.15f * (float)j;
+		}
+	}
+	tu_write_temp(trace, 256, "");
+	tu_write_trace(trace, 1, 8, 3, 12, ids, scores, ranks);
+	tu_write_temp(placement, 256, "0 0\n1 0\n2 1\n3 1\n4 2\n5 2\n6 3\n7 3\n0 3\n");
+	snprintf(text, sizeof text,
+		 "model = { hidden = 64; ffn_hidden = 128; experts = 8; top_k = 3; moe_layers = 1; heads = 4; };\n"
+		 "cluster = { nodes = 2; gpus_per_node = 2; };\nparallel = { ep = 4; };\n"
+		 "workload = { mode = \"prefill\"; tokens_per_rank = 3; seq_len = 3; };\n"
+		 "routing = { source = \"trace\"; trace = \"%s\"; placement = \"file\"; placement_file = \"%s\"; %s };\n",
+		 trace, placement, routing);
+	ms_error_clear(&err);
+	if (scn_scenario_load_text(s, text, "dedup", NULL, &err) < 0)
+		ck_abort_msg("%s", err.msg);
+}
+
+static rt_router *dd_route(const scn_scenario *s, const rt_group_routing **gr)
+{
+	ms_error err;
+	rt_router *rt;
+	ms_error_clear(&err);
+	rt = rt_router_create(s, tu_inputs(s)->trace, &err);
+	ck_assert_msg(rt != NULL, "%s", err.msg);
+	ck_assert_int_eq(rt_route_group(rt, 0, 0, 0, gr, &err), MS_OK);
+	return rt;
+}
+
+START_TEST(dedup_counts_by_hand)
+{
+	/* From the table above: pairs, distinct tokens per GPU and per node. */
+	static const int64_t sent[16] = {2, 2, 2, 3, 2, 2, 2, 3, 1, 2, 2, 4, 2, 1, 2, 4};
+	static const int64_t gpu[16] = {1, 1, 2, 1, 1, 1, 2, 2, 1, 2, 1, 3, 2, 1, 2, 3};
+	static const int64_t dom[8] = {2, 3, 2, 3, 2, 3, 2, 3};
+	char trace[256], placement[256];
+	scn_scenario s;
+	const rt_group_routing *gr;
+	rt_router *rt;
+	dd_load(&s, trace, placement, "capacity_factor = \"dropless\";");
+	rt = dd_route(&s, &gr);
+	ck_assert_int_eq(gr->padded, 0);
+	ck_assert_int_eq(gr->n_domains, 2);
+	ck_assert_int_eq(gr->domains_max, 3); /* the most 4 consecutive ranks can span, not this group's 2 */
+	for (int i = 0; i < 16; i++) {
+		ck_assert_msg(gr->sent[i] == sent[i], "sent[%d][%d] = %lld, want %lld", i / 4, i % 4,
+			      (long long)gr->sent[i], (long long)sent[i]);
+		ck_assert_msg(gr->gpu_tokens[i] == gpu[i], "gpu_tokens[%d][%d] = %lld, want %lld", i / 4, i % 4,
+			      (long long)gr->gpu_tokens[i], (long long)gpu[i]);
+	}
+	for (int i = 0; i < 8; i++)
+		ck_assert_msg(gr->domain_tokens[i / 2 * 3 + i % 2] == dom[i], "domain_tokens[%d][%d] = %lld, want %lld",
+			      i / 2, i % 2, (long long)gr->domain_tokens[i / 2 * 3 + i % 2], (long long)dom[i]);
+	rt_router_destroy(rt);
+	remove(trace);
+	remove(placement);
+}
+END_TEST
+
+START_TEST(padding_by_hand)
+{
+	/* cf 1.0. Rank scope: C = ceil(3 x 3 / 8) = 2 per source and expert, expert 0's 2
+	 * split 1 + 1 over its replicas: member 0 receives e0 1 + e1 2 = 3 rows from every
+	 * source, members 1 and 2 4, member 3 e0 1 + e6 2 + e7 2 = 5 (16 = C x E per source);
+	 * each replica of e0 computes 4 x 1, every other expert 4 x 2. Buffers are per
+	 * expert: gpu_tokens = sent, per node 3 + 4 = 7 and 4 + 5 = 9.
+	 * Global scope: C = ceil(12 x 3 / 8) = 5 per expert, expert 0's split 3 (member 0,
+	 * first in order) + 2 (member 3); the exchange carries the kept pairs as without
+	 * padding. */
+	static const int64_t rank_row[4] = {3, 4, 4, 5}, rank_slots[12] = {4, 8, 0, 8, 8, 0, 8, 8, 0, 4, 8, 8};
+	static const int64_t glob_slots[12] = {3, 5, 0, 5, 5, 0, 5, 5, 0, 2, 5, 5};
+	char trace[256], placement[256];
+	scn_scenario s;
+	const rt_group_routing *gr;
+	rt_router *rt, *plain;
+	dd_load(&s, trace, placement, "capacity_factor = 1.0; pad_to_capacity = true;");
+	rt = dd_route(&s, &gr);
+	ck_assert_int_eq(gr->padded, 1);
+	ck_assert_int_eq(gr->capacity, 2);
+	ck_assert_int_eq(gr->slots, 3);
+	ck_assert_int_eq(gr->dropped_pairs, 1); /* p3's third pair to expert 0: padding drops as capacity does */
+	for (int p = 0; p < 4; p++) {
+		for (int j = 0; j < 4; j++) {
+			ck_assert_int_eq(gr->sent[p * 4 + j], rank_row[j]);
+			ck_assert_int_eq(gr->gpu_tokens[p * 4 + j], rank_row[j]);
+		}
+		ck_assert_int_eq(gr->domain_tokens[p * 3 + 0], 7);
+		ck_assert_int_eq(gr->domain_tokens[p * 3 + 1], 9);
+		ck_assert_int_eq(gr->domain_tokens[p * 3 + 2], 0);
+	}
+	for (int i = 0; i < 12; i++)
+		ck_assert_msg(gr->slot_load[i] == rank_slots[i], "rank slot_load[%d] = %lld, want %lld", i,
+			      (long long)gr->slot_load[i], (long long)rank_slots[i]);
+	rt_router_destroy(rt);
+	remove(trace);
+	remove(placement);
+
+	dd_load(&s, trace, placement, "capacity_factor = 1.0; capacity_scope = \"global\"; pad_to_capacity = true;");
+	rt = dd_route(&s, &gr);
+	ck_assert_int_eq(gr->capacity, 5);
+	for (int i = 0; i < 12; i++)
+		ck_assert_msg(gr->slot_load[i] == glob_slots[i], "global slot_load[%d] = %lld, want %lld", i,
+			      (long long)gr->slot_load[i], (long long)glob_slots[i]);
+	{
+		const rt_group_routing *gp;
+		scn_scenario s2;
+		char t2[256], p2[256];
+		dd_load(&s2, t2, p2, "capacity_factor = 1.0; capacity_scope = \"global\";");
+		plain = dd_route(&s2, &gp);
+		/* expert 0 is asked 9 times for 5 places: 4 dropped, padded or not */
+		ck_assert_int_eq(gr->dropped_pairs, 4);
+		ck_assert_int_eq(gp->dropped_pairs, 4);
+		ck_assert_mem_eq(gr->sent, gp->sent, 16 * sizeof(int64_t));
+		ck_assert_mem_eq(gr->gpu_tokens, gp->gpu_tokens, 16 * sizeof(int64_t));
+		ck_assert_mem_eq(gr->domain_tokens, gp->domain_tokens, 12 * sizeof(int64_t));
+		rt_router_destroy(plain);
+		remove(t2);
+		remove(p2);
+	}
+	rt_router_destroy(rt);
+	remove(trace);
+	remove(placement);
+}
+END_TEST
+
 START_TEST(bad_traces)
 {
 	char path[256], text[2048];
@@ -300,6 +452,8 @@ Suite *replay_suite(void)
 	tcase_add_test(tc, drops_by_hand);
 	tcase_add_test(tc, mapping_and_topk);
 	tcase_add_test(tc, node_limited);
+	tcase_add_test(tc, dedup_counts_by_hand);
+	tcase_add_test(tc, padding_by_hand);
 	tcase_add_test(tc, bad_traces);
 	tcase_add_test(tc, cycling_and_relative_paths);
 	suite_add_tcase(s, tc);

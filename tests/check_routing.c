@@ -1,6 +1,9 @@
 /*
  * check_routing.c - capacity and drops against a hand-worked example and a
- * brute-force oracle; synthetic routers: exact balance, determinism, popularity.
+ * brute-force oracle; synthetic routers: exact balance, determinism, popularity;
+ * node-limited synthetic routing against a naive oracle of DeepSeek-V3's rule, its
+ * span over many tokens, and the unlimited draw when the limit cannot bind; padding and
+ * node limits do not depend on the thread count.
  */
 #include <check.h>
 #include <gsl/gsl_rng.h>
@@ -9,8 +12,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/ms_rng.h"
 #include "routing/rt_placement.h"
 #include "routing/rt_router.h"
+#include "sim/sim_run.h"
 #include "test_util.h"
 
 /* Six tokens, top-2 over four experts, listed in position order. */
@@ -384,6 +389,235 @@ START_TEST(domain_dedup_for_hierarchical)
 }
 END_TEST
 
+/* A synthetic router on nodes x gpn GPUs, EP = all of them, T tokens per GPU. */
+static rt_router *make_nodes_router(const char *routing, int nodes, int gpn, int E, int k, int T)
+{
+	char text[2048];
+	scn_scenario s;
+	ms_error err;
+	rt_router *r;
+	snprintf(text, sizeof text,
+		 "model = { hidden = 64; ffn_hidden = 128; experts = %d; top_k = %d; moe_layers = 2; heads = 4; };\n"
+		 "cluster = { nodes = %d; gpus_per_node = %d; };\nparallel = { ep = %d; };\n"
+		 "workload = { tokens_per_rank = %d; seq_len = %d; seed = 2385; };\nrouting = { %s };\n",
+		 E, k, nodes, gpn, nodes * gpn, T, T, routing);
+	ms_error_clear(&err);
+	if (scn_scenario_load_text(&s, text, "nodes", NULL, &err) < 0)
+		ck_abort_msg("%s", err.msg);
+	r = rt_router_create(&s, NULL, &err);
+	ck_assert_msg(r != NULL, "%s", err.msg);
+	return r;
+}
+
+START_TEST(node_limit_matches_oracle)
+{
+	/* 4 nodes x 2 GPUs, 32 uniform experts (8 per node, contiguous), top-6, M = 2, one
+	 * token per GPU, so demand[p] is that token's expert set. The oracle, written from
+	 * the DeepSeek-V3 report (sec. 2.1.2) without the router's shortcuts: affinities
+	 * 1 / X_e from the member's stream (uniform popularity), all experts sorted, node
+	 * score = sum of its 3 best, the 2 best nodes (ties: lower), the 6 best experts on
+	 * them. */
+	const int E = 32, k = 6, M = 2, per = 3;
+	rt_router *r = make_nodes_router("distribution = \"uniform\"; capacity_factor = \"dropless\"; node_limit = 2;",
+					 4, 2, E, k, 1);
+	gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+	const rt_group_routing *g;
+	ms_error err;
+	int checked = 0, spans_two = 0;
+	ms_error_clear(&err);
+	for (int step = 0; step < 150; step++)
+		for (int layer = 0; layer < 2; layer++) {
+			ck_assert_int_eq(rt_route_group(r, step, layer, 0, &g, &err), MS_OK);
+			for (int p = 0; p < 8; p++) {
+				double a[32], nscore[4] = {0};
+				int order[32], chosen[4] = {0}, want[32] = {0}, nodes = 0, taken = 0;
+				gsl_rng_set(rng, ms_stream_seed(2385, (uint64_t)step, (uint64_t)layer, (uint64_t)p, 0));
+				for (int e = 0; e < E; e++) {
+					a[e] = 1.0 / -log(gsl_rng_uniform_pos(rng));
+					order[e] = e;
+				}
+				for (int i = 0; i < E; i++) /* selection sort, decreasing, ties lower expert */
+					for (int j = i + 1; j < E; j++)
+						if (a[order[j]] > a[order[i]]) {
+							int t = order[i];
+							order[i] = order[j];
+							order[j] = t;
+						}
+				for (int n = 0; n < 4; n++)
+					for (int i = 0, c = 0; i < E && c < per; i++)
+						if (order[i] / 8 == n) {
+							nscore[n] += a[order[i]];
+							c++;
+						}
+				for (int m = 0; m < M; m++) {
+					int best = -1;
+					for (int n = 0; n < 4; n++)
+						if (!chosen[n] && (best < 0 || nscore[n] > nscore[best]))
+							best = n;
+					chosen[best] = 1;
+				}
+				for (int i = 0; i < E && taken < k; i++)
+					if (chosen[order[i] / 8]) {
+						want[order[i]] = 1;
+						taken++;
+					}
+				for (int e = 0; e < E; e++)
+					ck_assert_msg(g->demand[p * E + e] == want[e], "step %d layer %d member %d expert %d: %d, want %d",
+						      step, layer, p, e, g->demand[p * E + e], want[e]);
+				/* the span, counted from the routing's own per-node tokens */
+				for (int d = 0; d < g->n_domains; d++)
+					nodes += g->domain_tokens[p * g->domains_max + d] > 0;
+				ck_assert_int_le(nodes, M);
+				spans_two += nodes == 2;
+				checked++;
+			}
+		}
+	ck_assert_int_eq(checked, 2400);
+	ck_assert_int_gt(spans_two, 100); /* the limit is reached, not only respected */
+	gsl_rng_free(rng);
+	rt_router_destroy(r);
+}
+END_TEST
+
+START_TEST(node_limit_span_over_many_tokens)
+{
+	/* Zipf experts on 4 nodes x 2 GPUs, top-8 of 64, one token per GPU over 200 (step,
+	 * layer) pairs: with node_limit = 2 no token's kept experts span more than 2 nodes
+	 * (its distinct nodes are its nonzero domain_tokens), while unlimited most span more. */
+	rt_router *lim = make_nodes_router("distribution = \"zipf\"; zipf_s = 0.9; capacity_factor = \"dropless\"; "
+					   "node_limit = 2;", 4, 2, 64, 8, 1);
+	rt_router *free_r = make_nodes_router("distribution = \"zipf\"; zipf_s = 0.9; capacity_factor = \"dropless\";",
+					      4, 2, 64, 8, 1);
+	const rt_group_routing *g;
+	ms_error err;
+	int over = 0, total = 0;
+	ms_error_clear(&err);
+	for (int step = 0; step < 100; step++)
+		for (int layer = 0; layer < 2; layer++) {
+			ck_assert_int_eq(rt_route_group(lim, step, layer, 0, &g, &err), MS_OK);
+			ck_assert_int_eq(g->pairs, 8 * 8);
+			for (int p = 0; p < 8; p++) {
+				int nodes = 0;
+				for (int d = 0; d < g->n_domains; d++)
+					nodes += g->domain_tokens[p * g->domains_max + d] > 0;
+				ck_assert_msg(nodes <= 2, "step %d layer %d member %d spans %d nodes", step, layer, p, nodes);
+			}
+			ck_assert_int_eq(rt_route_group(free_r, step, layer, 0, &g, &err), MS_OK);
+			for (int p = 0; p < 8; p++) {
+				int nodes = 0;
+				for (int d = 0; d < g->n_domains; d++)
+					nodes += g->domain_tokens[p * g->domains_max + d] > 0;
+				over += nodes > 2;
+				total++;
+			}
+		}
+	ck_assert_msg(over > total / 2, "unlimited: %d of %d tokens span more than 2 nodes", over, total);
+	rt_router_destroy(lim);
+	rt_router_destroy(free_r);
+}
+END_TEST
+
+START_TEST(node_limit_at_node_count_is_unlimited)
+{
+	/* M >= the nodes a group spans cannot bind: the draw is the unlimited one, exactly. */
+	static const char *limits[2] = {"node_limit = 4;", "node_limit = 9;"};
+	rt_router *base = make_nodes_router("distribution = \"zipf\"; zipf_s = 1.1; capacity_factor = 1.1;", 4, 2, 32,
+					    6, 300);
+	for (int c = 0; c < 2; c++) {
+		char routing[256];
+		rt_router *r;
+		const rt_group_routing *a, *b;
+		ms_error err;
+		snprintf(routing, sizeof routing, "distribution = \"zipf\"; zipf_s = 1.1; capacity_factor = 1.1; %s",
+			 limits[c]);
+		r = make_nodes_router(routing, 4, 2, 32, 6, 300);
+		ms_error_clear(&err);
+		ck_assert_int_eq(rt_route_group(base, 2, 1, 0, &a, &err), MS_OK);
+		ck_assert_int_eq(rt_route_group(r, 2, 1, 0, &b, &err), MS_OK);
+		ck_assert_mem_eq(a->demand, b->demand, 8 * 32 * sizeof(int32_t));
+		ck_assert_mem_eq(a->kept, b->kept, 8 * 32 * sizeof(int32_t));
+		ck_assert_mem_eq(a->sent, b->sent, 8 * 8 * sizeof(int64_t));
+		ck_assert_mem_eq(a->gpu_tokens, b->gpu_tokens, 8 * 8 * sizeof(int64_t));
+		ck_assert_int_gt(a->dropped_pairs, 0);
+		rt_router_destroy(r);
+	}
+	rt_router_destroy(base);
+}
+END_TEST
+
+START_TEST(dedup_bounds_on_synthetic)
+{
+	/* Zipf top-6 of 32 on 4 nodes x 2 GPUs, capacity 1.05 (some drops): a token counts
+	 * once per GPU and node it reaches, so gpu_tokens <= sent, each node's tokens lie
+	 * between its busiest GPU's and the sum over its GPUs, and a member's tokens over all
+	 * GPUs lie between its tokens that kept a pair and its kept pairs. */
+	rt_router *r = make_nodes_router("distribution = \"zipf\"; zipf_s = 1.0; capacity_factor = 1.05;", 4, 2, 32, 6,
+					 257);
+	const rt_group_routing *g;
+	ms_error err;
+	int64_t shared = 0;
+	ms_error_clear(&err);
+	ck_assert_int_eq(rt_route_group(r, 0, 0, 0, &g, &err), MS_OK);
+	ck_assert_int_gt(g->dropped_pairs, 0);
+	for (int p = 0; p < 8; p++) {
+		int64_t gsum = 0, ssum = 0;
+		for (int j = 0; j < 8; j++) {
+			ck_assert_int_le(g->gpu_tokens[p * 8 + j], g->sent[p * 8 + j]);
+			ck_assert_int_le(g->gpu_tokens[p * 8 + j], 257);
+			gsum += g->gpu_tokens[p * 8 + j];
+			ssum += g->sent[p * 8 + j];
+			shared += g->sent[p * 8 + j] - g->gpu_tokens[p * 8 + j];
+		}
+		ck_assert_int_le(gsum, ssum);
+		for (int d = 0; d < 4; d++) {
+			int64_t a = g->gpu_tokens[p * 8 + 2 * d], b = g->gpu_tokens[p * 8 + 2 * d + 1];
+			int64_t v = g->domain_tokens[p * g->domains_max + d];
+			ck_assert_int_ge(v, a > b ? a : b);
+			ck_assert_int_le(v, a + b);
+		}
+	}
+	ck_assert_int_gt(shared, 0); /* some tokens do take two experts on one GPU */
+	rt_router_destroy(r);
+}
+END_TEST
+
+START_TEST(threads_do_not_change_limits_or_padding)
+{
+	/* 4 EP groups of 2 nodes, node-limited to 1 and padded, routed on 1 and on 3 threads. */
+	static const char cfg[] =
+		"model = { hidden = 256; ffn_hidden = 512; experts = 16; top_k = 4; moe_layers = 3; heads = 4; };\n"
+		"cluster = { nodes = 8; gpus_per_node = 2; };\n"
+		"parallel = { ep = 4; };\n"
+		"network = { alltoall = \"hierarchical\"; };\n"
+		"workload = { tokens_per_rank = 384; seq_len = 384; steps = 2; seed = 2385; };\n"
+		"routing = { distribution = \"zipf\"; zipf_s = 1.1; capacity_factor = 1.1; node_limit = 1; "
+		"pad_to_capacity = true; };\n";
+	scn_scenario s;
+	sim_result *a = NULL, *b = NULL;
+	ms_error err;
+	size_t nph;
+	ms_error_clear(&err);
+	ck_assert_int_eq(scn_scenario_load_text(&s, cfg, "threads", NULL, &err), MS_OK);
+	ck_assert_msg(sim_run_scenario(&s, 1, &a, &err) == MS_OK, "%s", err.msg);
+	ck_assert_msg(sim_run_scenario(&s, 3, &b, &err) == MS_OK, "%s", err.msg);
+	nph = (size_t)a->passes * a->layers * a->world * SIM_NPHASES;
+	ck_assert_mem_eq(a->phase_s, b->phase_s, nph * sizeof(double));
+	ck_assert_mem_eq(a->step_time_s, b->step_time_s, 2 * sizeof(double));
+	ck_assert_mem_eq(a->expert_demand, b->expert_demand, (size_t)a->layers * a->experts * sizeof(double));
+	ck_assert_mem_eq(a->rank_load, b->rank_load, (size_t)a->layers * a->world * sizeof(double));
+	ck_assert_mem_eq(a->dropped_pairs, b->dropped_pairs, 2 * sizeof(int64_t));
+	ck_assert(a->nvlink_bytes == b->nvlink_bytes && a->nic_bytes == b->nic_bytes);
+	/* padded: every GPU computes P x C = 4 x ceil(384 x 4 / 16 x 1.1) = 4 x 106 rows per expert
+	 * slot, 4 slots, in every layer and step */
+	for (int l = 0; l < a->layers; l++)
+		for (int rk = 0; rk < a->world; rk++)
+			ck_assert_msg(a->rank_load[(size_t)l * a->world + rk] == 4 * 4 * 106.0, "layer %d rank %d load %g", l,
+				      rk, a->rank_load[(size_t)l * a->world + rk]);
+	sim_result_free(a);
+	sim_result_free(b);
+}
+END_TEST
+
 Suite *routing_suite(void)
 {
 	Suite *s = suite_create("routing");
@@ -399,6 +633,11 @@ Suite *routing_suite(void)
 	tcase_add_test(tc, placement_file);
 	tcase_add_test(tc, load_aware_evens_the_load);
 	tcase_add_test(tc, domain_dedup_for_hierarchical);
+	tcase_add_test(tc, node_limit_matches_oracle);
+	tcase_add_test(tc, node_limit_span_over_many_tokens);
+	tcase_add_test(tc, node_limit_at_node_count_is_unlimited);
+	tcase_add_test(tc, dedup_bounds_on_synthetic);
+	tcase_add_test(tc, threads_do_not_change_limits_or_padding);
 	suite_add_tcase(s, tc);
 	return s;
 }

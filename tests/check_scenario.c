@@ -123,8 +123,13 @@ START_TEST(impossible_values)
 		     "%s:10: routing.placement = \"file\" needs routing.placement_file");
 	expect_error(0, NULL, "routing = { source = \"trace\"; };\n",
 		     "%s:10: routing.source = \"trace\" needs routing.trace = \"FILE.h5\"");
-	expect_error(0, NULL, "routing = { node_limit = 1; };\n",
-		     "%s:10: routing.node_limit = 1 needs routing.source = \"trace\"");
+	expect_error(0, NULL, "routing = { distribution = \"balanced\";\n node_limit = 1; };\n",
+		     "%s:11: routing.node_limit = 1 cannot apply to routing.distribution = \"balanced\"");
+	expect_error(0, NULL, "routing = { capacity_factor = \"dropless\";\n pad_to_capacity = true; };\n",
+		     "%s:11: routing.pad_to_capacity = true needs a numeric routing.capacity_factor, but it is "
+		     "\"dropless\" (");
+	expect_error(0, NULL, "routing = { pad_to_capacity = 1; };\n",
+		     "%s:10: routing.pad_to_capacity must be true or false (no quotes), not an integer");
 
 }
 END_TEST
