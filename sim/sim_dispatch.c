@@ -69,18 +69,22 @@ static int relay_of(const sim_counts *c, int i, int d)
 	return -1;
 }
 
-double sim_dispatch_transfers(const sim_wire *w, int to_experts, const sim_counts *c, double *T, double *M)
+void sim_dispatch_transfers(const sim_wire *w, int to_experts, const sim_counts *c, double *T, double *M,
+			    double naive[2])
 {
 	const int P = c->P, ds = c->domain_size, first_dom = c->ranks[0] / ds;
 	const double naive_row = to_experts ? w->naive_to : w->naive_back;
-	double naive = 0;
 	memset(T, 0, (size_t)P * P * sizeof *T);
 	if (M)
 		memset(M, 0, (size_t)P * P * sizeof *M);
-	for (int i = 0; i < P; i++)
-		for (int j = 0; j < P; j++)
-			if (i != j)
-				naive += (double)c->pairs[(size_t)i * P + j] * naive_row;
+	if (naive) {
+		naive[0] = naive[1] = 0;
+		for (int i = 0; i < P; i++)
+			for (int j = 0; j < P; j++)
+				if (i != j)
+					naive[c->ranks[i] / ds != c->ranks[j] / ds] +=
+						(double)c->pairs[(size_t)i * P + j] * naive_row;
+	}
 	if (w->kind != SCN_DISP_DEEPEP) {
 		/* A copy per (token, expert) pair, straight to the expert's GPU and back. */
 		double row = to_experts ? w->to_intra : w->back_intra;
@@ -94,7 +98,7 @@ double sim_dispatch_transfers(const sim_wire *w, int to_experts, const sim_count
 				if (M)
 					M[at] = w->kind == SCN_DISP_DEEPEP_LL ? n : 1.0;
 			}
-		return naive;
+		return;
 	}
 	for (int i = 0; i < P; i++) {
 		int di = c->ranks[i] / ds - first_dom;
@@ -136,5 +140,4 @@ double sim_dispatch_transfers(const sim_wire *w, int to_experts, const sim_count
 	if (M)
 		for (size_t k = 0; k < (size_t)P * P; k++)
 			M[k] = T[k] > 0 ? 1.0 : 0.0;
-	return naive;
 }

@@ -67,9 +67,10 @@ typedef struct sim_counts {
  * Fills T[P][P] (bytes) and, if M is not NULL, M[P][P] (messages: one per selection for
  * deepep_ll, else one per non-empty transfer) for one all-to-all: towards the experts
  * (to_experts = 1) or back. The diagonal is 0 (a GPU's own tokens cross no link).
- * Returns the bytes a per-pair copy would have moved off the GPUs (for the
- * de-duplication factor).
+ * naive (may be NULL) receives what a copy per (token, expert) pair would have moved:
+ * [0] inside NVLink domains, [1] across them (for the de-duplication factors).
  */
-double sim_dispatch_transfers(const sim_wire *w, int to_experts, const sim_counts *c, double *T, double *M);
+void sim_dispatch_transfers(const sim_wire *w, int to_experts, const sim_counts *c, double *T, double *M,
+			    double naive[2]);
 
 #endif

@@ -60,7 +60,7 @@ int sim_flow_start(runner *R, int g, int l, int dispatch_dir)
 	sim_counts c;
 	double overhead_s, floor_s;
 	counts_of(R, g, l, &c);
-	sim_dispatch_transfers(&R->wire, dispatch_dir, &c, R->fl.coll_bytes, R->fl.coll_msgs);
+	sim_dispatch_transfers(&R->wire, dispatch_dir, &c, R->fl.coll_bytes, R->fl.coll_msgs, NULL);
 	net_alltoall_costs(R->fl.costs_ws, c.ranks, R->P, R->fl.coll_bytes, R->fl.coll_msgs,
 			   &R->costs[dispatch_dir ? 0 : 1], &overhead_s, &floor_s);
 	R->fl.pending_layer[g] = l;
@@ -92,7 +92,7 @@ int sim_flow_launched(runner *R, int g)
 	const double *domain_bytes = NULL;
 	sim_counts c;
 	counts_of(R, g, l, &c);
-	sim_dispatch_transfers(&R->wire, dispatch_dir, &c, R->fl.coll_bytes, NULL);
+	sim_dispatch_transfers(&R->wire, dispatch_dir, &c, R->fl.coll_bytes, NULL, NULL);
 	if (R->fl.algo == NET_A2A_HIERARCHICAL && dispatch_dir) {
 		/* The generic hierarchical algorithm relays per-pair copies and crosses the
 		 * network once per (token, destination domain) on dispatch (docs/network.md). */

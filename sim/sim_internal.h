@@ -78,7 +78,7 @@ typedef struct runner {
 	double *plan_rank;  /* [L][world][SIM_T_N] */
 	double *plan_group; /* [L][G][2]: dispatch, combine */
 	net_alltoall_stats *gstats; /* [L][G][2] all-to-all statistics of the step */
-	double *gnaive;     /* [L][G][2] bytes a per-pair copy would have moved */
+	double *gnaive;     /* [L][G][2 directions][2 classes] bytes a per-pair copy would have moved */
 	sim_wire wire;      /* the dispatcher's wire format */
 	net_costs costs[2]; /* costs beyond bandwidth, towards the experts and back */
 	int flow;           /* network.model = "flow" */

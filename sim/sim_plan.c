@@ -40,7 +40,7 @@ static int plan_group(worker *w, int l, int g)
 	runner *R = w->R;
 	sim_result *res = R->res;
 	const rt_group_routing *rt;
-	double *gn = R->gnaive + ((size_t)l * R->G + g) * 2;
+	double *gn = R->gnaive + ((size_t)l * R->G + g) * 4;
 	sim_counts c;
 	double *tg = R->plan_group + ((size_t)l * R->G + g) * 2;
 	net_alltoall_stats *st = R->gstats + ((size_t)l * R->G + g) * 2;
@@ -96,7 +96,7 @@ static int plan_group(worker *w, int l, int g)
 	c.nd_stride = R->nd_max;
 	/* dir 0: towards the experts (dispatch forward, combine backward); dir 1: back. */
 	for (int dir = 0; dir < 2; dir++) {
-		gn[dir] = sim_dispatch_transfers(&R->wire, dir == 0, &c, w->bytes, w->msgs);
+		sim_dispatch_transfers(&R->wire, dir == 0, &c, w->bytes, w->msgs, gn + 2 * dir);
 		net_alltoall_time(w->a2a, w->members, R->P, w->bytes, w->msgs, &R->costs[dir], &st[dir]);
 		tg[dir] = st[dir].time_s;
 	}
@@ -150,7 +150,8 @@ int sim_plan_build(runner *R, int step, ms_error *err)
 				res->nic_bytes += st->nic_bytes * R->inv_steps;
 				res->a2a_nvlink_bytes[dir] += st->nvlink_bytes * R->inv_steps;
 				res->a2a_nic_bytes[dir] += st->nic_bytes * R->inv_steps;
-				res->a2a_naive_bytes[dir] += R->gnaive[((size_t)l * R->G + g) * 2 + dir] * R->inv_steps;
+				res->a2a_naive_nvlink_bytes[dir] += R->gnaive[((size_t)l * R->G + g) * 4 + 2 * dir] * R->inv_steps;
+				res->a2a_naive_nic_bytes[dir] += R->gnaive[((size_t)l * R->G + g) * 4 + 2 * dir + 1] * R->inv_steps;
 				if (st->nvlink_max_bytes > res->hot_nvlink_bytes) {
 					res->hot_nvlink_bytes = st->nvlink_max_bytes;
 					res->hot_nvlink_rank = st->hot_nvlink_rank;

@@ -260,7 +260,7 @@ int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err)
 	R.plan_rank = ms_calloc(err, (size_t)R.L * R.world * SIM_T_N, sizeof(double), "step plan");
 	R.plan_group = ms_calloc(err, (size_t)R.L * R.G * 2, sizeof(double), "step plan");
 	R.gstats = ms_calloc(err, (size_t)R.L * R.G * 2, sizeof *R.gstats, "all-to-all statistics");
-	R.gnaive = ms_calloc(err, (size_t)R.L * R.G * 2, sizeof *R.gnaive, "all-to-all statistics");
+	R.gnaive = ms_calloc(err, (size_t)R.L * R.G * 4, sizeof *R.gnaive, "all-to-all statistics");
 	R.flow = s->network.model == SCN_NET_FLOW;
 	if (R.flow && (rc = sim_flow_init(&R, err)) < 0)
 		goto done;

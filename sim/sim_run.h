@@ -59,7 +59,8 @@ typedef struct sim_result {
 	 * dispatcher moves them (relay legs included; the backward pass moves the mirror) */
 	double a2a_nvlink_bytes[2];
 	double a2a_nic_bytes[2];
-	double a2a_naive_bytes[2]; /* what one copy per (token, expert) pair would move off the GPUs */
+	double a2a_naive_nvlink_bytes[2]; /* what one copy per (token, expert) pair would move inside domains */
+	double a2a_naive_nic_bytes[2];    /* ... and across them */
 	double hot_nvlink_bytes;   /* largest bytes one NVLink port carried in one all-to-all */
 	int hot_nvlink_rank;
 	int hot_nvlink_layer;

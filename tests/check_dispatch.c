@@ -38,10 +38,14 @@ static void wire(sim_wire *w, const char *dispatcher, const char *ddtype, const 
 	sim_wire_init(w, &s);
 }
 
+/* Returns the per-pair copy's bytes; naive[0] inside domains, naive[1] across. */
 static double transfers(const sim_wire *w, int to_experts, double *T, double *M)
 {
 	sim_counts c = {4, ranks, 2, pairs, gpu_tokens, dom_tokens, 2};
-	return sim_dispatch_transfers(w, to_experts, &c, T, M);
+	double naive[2];
+	sim_dispatch_transfers(w, to_experts, &c, T, M, naive);
+	ck_assert(naive[0] == 2 * (to_experts ? w->naive_to : w->naive_back)); /* t0's two pairs stay in domain 0 */
+	return naive[0] + naive[1];
 }
 
 /* T must equal want except where listed: entries (i, j, bytes). */

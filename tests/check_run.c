@@ -41,7 +41,7 @@ static sim_result *run_text(const char *text, scn_scenario *s)
 }
 
 /* The hand-worked phase times of the balanced case (per layer, forward). */
-typedef struct hand { double dense, permute, a2a, expert; } hand;
+typedef struct hand { double dense, permute, a2a, a2a_c, expert; } hand;
 
 static hand work_by_hand(int nodes, int gpn)
 {
@@ -57,11 +57,13 @@ static hand work_by_hand(int nodes, int gpn)
 	/* Each GPU sends all T*k rows (its own included) and gets 8 x 1024 rows for its one expert. */
 	o.permute = 2 * T * k * row / mem;
 	o.expert = fmax(8 * pair_rows * 6 * h * f / (g->bf16_flops * 0.615), 3 * h * f * 2 / mem);
-	{
-		/* All-to-all: per GPU, (gpn - 1) peers over NVLink and (8 - gpn) over its own NIC. */
-		double nv = (gpn - 1) * pair_rows * row / 238.5e9 + 2.385e-6;
-		double nic = nodes > 1 ? (8 - gpn) * pair_rows * row / (385e9 / 8) + 7.25e-6 : 0;
-		o.a2a = fmax(nv, nic);
+	for (int back = 0; back < 2; back++) {
+		/* All-to-all: per GPU, (gpn - 1) peers over NVLink and (8 - gpn) over its own NIC;
+		 * Megatron's dispatch also moves each pair's float32 probability (4 B). */
+		double wire = back ? row : row + 4;
+		double nv = (gpn - 1) * pair_rows * wire / 238.5e9 + 2.385e-6;
+		double nic = nodes > 1 ? (8 - gpn) * pair_rows * wire / (385e9 / 8) + 7.25e-6 : 0;
+		*(back ? &o.a2a_c : &o.a2a) = fmax(nv, nic);
 	}
 	return o;
 }
@@ -79,8 +81,8 @@ static void check_hand_model(int nodes, int gpn, const char *mode, const char *n
 	sim_result *r;
 	hand o = work_by_hand(nodes, gpn);
 	int training = mode[0] == 't';
-	double layer_f = o.dense + 2 * o.permute + 2 * o.a2a + o.expert;
-	double layer_b = 2 * o.dense + 2 * o.permute + 2 * o.a2a + 2 * o.expert;
+	double layer_f = o.dense + 2 * o.permute + o.a2a + o.a2a_c + o.expert;
+	double layer_b = 2 * o.dense + 2 * o.permute + o.a2a + o.a2a_c + 2 * o.expert;
 	double want = 3 * (layer_f + (training ? layer_b : 0));
 	snprintf(text, sizeof text, hand_cfg, nodes, gpn, net, mode);
 	r = run_text(text, &s);
@@ -89,7 +91,7 @@ static void check_hand_model(int nodes, int gpn, const char *mode, const char *n
 			      nodes, gpn, mode, net, st, r->step_time_s[st], want);
 	for (int l = 0; l < 3; l++) {
 		ck_assert_msg(tu_rel(r->dispatch_s[l], o.a2a) < 1e-9, "dispatch %.15g vs %.15g", r->dispatch_s[l], o.a2a);
-		ck_assert(tu_rel(r->combine_s[l], o.a2a) < 1e-9);
+		ck_assert(tu_rel(r->combine_s[l], o.a2a_c) < 1e-9);
 		for (int w = 0; w < 8; w++) {
 			double dense = r->phase_s[sim_phase_index(r, 0, l, w, SIM_PH_DENSE)];
 			double expert = r->phase_s[sim_phase_index(r, 0, l, w, SIM_PH_EXPERT)];
@@ -158,10 +160,10 @@ END_TEST
  * tokens per GPU, hidden 1536 (3072-byte bf16 rows), NVLink 123.45 GB/s and 3.125 us.
  * Balanced routing gives token i experts 3i .. 3i+2 mod 12, so each GPU sends 1000 x 3 /
  * 12 = 250 rows to every expert: 3 x 250 = 750 rows to each of its 3 peers, 2250 rows
- * = 6,912,000 bytes out of (and into) its port. An all-to-all then takes
- * 6.912e6 / 123.45e9 + 3.125e-6 s, dispatch and combine alike, in both models (the
- * flow model shares each port equally among 3 flows that finish together). Nothing
- * crosses a NIC.
+ * = 6,912,000 bytes out of (and into) its port on combine, and 4 bytes more per row on
+ * dispatch (Megatron's float32 probability): 6,921,000. An all-to-all then takes
+ * bytes / 123.45e9 + 3.125e-6 s in both models (the flow model shares each port equally
+ * among 3 flows that finish together). Nothing crosses a NIC.
  */
 START_TEST(hand_nvlink_only)
 {
@@ -174,7 +176,8 @@ START_TEST(hand_nvlink_only)
 		"workload = { mode = \"prefill\"; tokens_per_rank = 1000; seq_len = 500; steps = 2; };\n"
 		"routing = { distribution = \"balanced\"; capacity_factor = 1.0; };\n";
 	const double port_bytes = 3 * 750 * 1536 * 2.0;   /* 6,912,000 */
-	const double a2a = port_bytes / 123.45e9 + 3.125e-6;
+	const double port_bytes_d = 3 * 750 * (1536 * 2.0 + 4);
+	const double a2a = port_bytes_d / 123.45e9 + 3.125e-6, a2a_c = port_bytes / 123.45e9 + 3.125e-6;
 	const char *nets[2] = {"analytic", "flow"};
 	for (int i = 0; i < 2; i++) {
 		char text[2048];
@@ -186,22 +189,60 @@ START_TEST(hand_nvlink_only)
 		for (int l = 0; l < 2; l++) {
 			ck_assert_msg(tu_rel(r->dispatch_s[l], a2a) < 1e-9, "%s: dispatch %.15g s, by hand %.15g s", nets[i],
 				      r->dispatch_s[l], a2a);
-			ck_assert_msg(tu_rel(r->combine_s[l], a2a) < 1e-9, "%s: combine %.15g s, by hand %.15g s", nets[i],
-				      r->combine_s[l], a2a);
+			ck_assert_msg(tu_rel(r->combine_s[l], a2a_c) < 1e-9, "%s: combine %.15g s, by hand %.15g s", nets[i],
+				      r->combine_s[l], a2a_c);
 			for (int w = 0; w < 4; w++) {
 				ck_assert(tu_rel(r->phase_s[sim_phase_index(r, 0, l, w, SIM_PH_DISPATCH)], a2a) < 1e-9);
-				ck_assert(tu_rel(r->phase_s[sim_phase_index(r, 0, l, w, SIM_PH_COMBINE)], a2a) < 1e-9);
+				ck_assert(tu_rel(r->phase_s[sim_phase_index(r, 0, l, w, SIM_PH_COMBINE)], a2a_c) < 1e-9);
 				ck_assert(fabs(r->phase_s[sim_phase_index(r, 0, l, w, SIM_PH_WAIT)]) < 1e-15);
 				/* 4 sources x 250 rows x 3 local experts */
 				ck_assert(tu_rel(r->rank_load[l * 4 + w], 3000) < 1e-12);
 			}
 		}
 		/* Per step: 4 GPUs x 2250 rows, out and back, in 2 layers. */
-		ck_assert_msg(tu_rel(r->nvlink_bytes, 4 * port_bytes * 2 * 2) < 1e-12, "%s: nvlink bytes %.15g", nets[i],
-			      r->nvlink_bytes);
-		ck_assert(tu_rel(r->hot_nvlink_bytes, port_bytes) < 1e-12);
+		ck_assert_msg(tu_rel(r->nvlink_bytes, 4 * (port_bytes + port_bytes_d) * 2) < 1e-12, "%s: nvlink bytes %.15g",
+			      nets[i], r->nvlink_bytes);
+		ck_assert(tu_rel(r->a2a_nvlink_bytes[0], 4 * port_bytes_d * 2) < 1e-12);
+		ck_assert(tu_rel(r->a2a_naive_nvlink_bytes[0], 4 * port_bytes * 2) < 1e-12);
+		ck_assert(tu_rel(r->hot_nvlink_bytes, port_bytes_d) < 1e-12);
 		ck_assert(r->nic_bytes == 0 && r->hot_nic_bytes == 0);
 		ck_assert_int_eq(r->dropped_pairs[0], 0);
+		sim_result_free(r);
+	}
+}
+END_TEST
+
+/* The same case with costs beyond bandwidth (network.launch_us, peer_message_us): each
+ * GPU issues to its 3 peers serially before any byte moves, Megatron's dispatch launches
+ * two collectives (tokens, probabilities) and its combine one; both models add them. A
+ * NIC message rate does not bind without NIC traffic. */
+START_TEST(hand_nvlink_only_with_costs)
+{
+	static const char cfg[] =
+		"model = { hidden = 1536; ffn_hidden = 4224; experts = 12; top_k = 3; moe_layers = 2; heads = 12; };\n"
+		"cluster = { gpu = \"h100-sxm\"; nodes = 1; gpus_per_node = 4; nvlink_GBps = 123.45;\n"
+		"            nvlink_latency_us = 3.125; };\n"
+		"network = { model = \"%s\"; link_latency_us = 0.0; launch_us = 2.5; peer_message_us = 0.75;\n"
+		"            nic_message_rate_Mps = 0.001; nvlink_efficiency = 0.8125; };\n"
+		"parallel = { ep = 4; };\n"
+		"workload = { mode = \"prefill\"; tokens_per_rank = 1000; seq_len = 500; steps = 1; };\n"
+		"routing = { distribution = \"balanced\"; capacity_factor = 1.0; };\n";
+	const double B = 123.45e9 * 0.8125;
+	const double d = 2 * 2.5e-6 + 3 * 0.75e-6 + 3 * 750 * (1536 * 2.0 + 4) / B + 3.125e-6;
+	const double c = 1 * 2.5e-6 + 3 * 0.75e-6 + 3 * 750 * 1536 * 2.0 / B + 3.125e-6;
+	const char *nets[2] = {"analytic", "flow"};
+	for (int i = 0; i < 2; i++) {
+		char text[2048];
+		scn_scenario s;
+		sim_result *r;
+		snprintf(text, sizeof text, cfg, nets[i]);
+		r = run_text(text, &s);
+		for (int l = 0; l < 2; l++) {
+			ck_assert_msg(tu_rel(r->dispatch_s[l], d) < 1e-9, "%s: dispatch %.15g s, by hand %.15g s", nets[i],
+				      r->dispatch_s[l], d);
+			ck_assert_msg(tu_rel(r->combine_s[l], c) < 1e-9, "%s: combine %.15g s, by hand %.15g s", nets[i],
+				      r->combine_s[l], c);
+		}
 		sim_result_free(r);
 	}
 }
@@ -348,6 +389,7 @@ Suite *run_suite(void)
 	tcase_add_test(tc, hand_one_node_training);
 	tcase_add_test(tc, hand_two_nodes_prefill);
 	tcase_add_test(tc, hand_nvlink_only);
+	tcase_add_test(tc, hand_nvlink_only_with_costs);
 	tcase_add_test(tc, nvlink_domain_spans_nodes);
 	tcase_add_test(tc, phases_add_up_under_skew);
 	tcase_add_test(tc, same_seed_same_result);
