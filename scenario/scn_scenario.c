@@ -119,16 +119,21 @@ static const keydef keys[] = {
 	 "one copy per token-expert pair, combine sends every pair back), deepep (DeepEP normal kernels: a token "
 	 "once per destination GPU and once per destination node, combine reduced per GPU and per node), "
 	 "deepep_ll (DeepEP low-latency kernels: every selection sent directly, combine likewise)."},
-	{"network.nvlink_efficiency", T_FLOAT, NUM(network.nvlink_efficiency), "1.0", 1e-3, 1, NULL, "fraction",
-	 "Achieved fraction of NVLink's line rate in an all-to-all (a measured profile's rate is used as is)."},
-	{"network.nic_efficiency", T_FLOAT, NUM(network.nic_efficiency), "1.0", 1e-3, 1, NULL, "fraction",
-	 "Achieved fraction of a NIC's line rate (a measured profile's rate is used as is)."},
-	{"network.launch_us", T_FLOAT, NUM(network.launch_us), "0", 0, 1e6, NULL, "us",
-	 "Kernel launch and setup of one collective, paid once before its first byte moves."},
+	{"network.nvlink_efficiency", T_FLOAT, NUM(network.nvlink_efficiency), "0.82", 1e-3, 1, NULL, "fraction",
+	 "Achieved fraction of NVLink's line rate (NCCL's effective 370 of 450 GB/s on H100, nccl-tests issue 212; a "
+	 "measured profile's rate is used as is)."},
+	{"network.nic_efficiency", T_FLOAT, NUM(network.nic_efficiency), "0.96", 1e-3, 1, NULL, "fraction",
+	 "Achieved fraction of a NIC's line rate (48 of 50 GB/s for ConnectX-7 NDR, nccl-tests issue 267; a measured "
+	 "profile's rate is used as is)."},
+	{"network.launch_us", T_FLOAT, NUM(network.launch_us), "3.1", 0, 1e6, NULL, "us",
+	 "Launch and setup of one collective kernel, paid before its first byte moves (an all-to-all that moves "
+	 "nothing takes 3.1 us in nccl-tests, DeepEP issue 303)."},
 	{"network.peer_message_us", T_FLOAT, NUM(network.peer_message_us), "0", 0, 1e6, NULL, "us",
-	 "Cost of issuing one message to one peer; a GPU issues its peers one after another."},
+	 "Cost of issuing one message to one peer, serial per GPU; 0 until calibrated (no separate published "
+	 "measurement)."},
 	{"network.nic_message_rate_Mps", T_FLOAT, NUM(network.nic_message_rate_Mps), "0", 0, 1e6, NULL, "M msg/s",
-	 "Messages per second one NIC can send (and receive); 0 for no limit."},
+	 "Messages per second one NIC can send (and receive); 0 for no limit until calibrated (no published "
+	 "ConnectX-7 figure was found)."},
 
 	{"parallel.ep", T_INT, NUM(parallel.ep), NULL, 1, 1 << 20, NULL, "",
 	 "Expert-parallel degree: GPUs an MoE layer's experts are spread over. Must divide the GPUs and the experts."},

@@ -143,6 +143,7 @@ START_TEST(analytic_costs_by_hand)
 	snprintf(text, sizeof text,
 		 "model = { hidden = 256; ffn_hidden = 512; experts = 8; top_k = 2; moe_layers = 1; heads = 4; };\n"
 		 "cluster = { nodes = 2; gpus_per_node = 2; nvlink_GBps = 123.45; nic_Gbps = 40.0; };\n"
+		 "network = { nvlink_efficiency = 1.0; nic_efficiency = 1.0; };\n"
 		 "parallel = { ep = 4; };\nworkload = { tokens_per_rank = 3; seq_len = 3; };\n");
 	ms_error_clear(&err);
 	ck_assert_int_eq(scn_scenario_load_text(&s, text, "c.cfg", NULL, &err), MS_OK);

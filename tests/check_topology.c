@@ -468,9 +468,9 @@ START_TEST(from_scenario)
 	ck_assert_msg(g != NULL, "%s", err.msg);
 	ck_assert_int_eq(g->spec.shape, TOPO_RAIL);
 	ck_assert_int_eq(g->n_nics, 16);
-	ck_assert(tu_rel(g->spec.nic_Bps, 50e9) < 1e-12);
+	ck_assert(tu_rel(g->spec.nic_Bps, 50e9 * 0.96) < 1e-12); /* line rate x network.nic_efficiency */
 	ck_assert(tu_rel(g->links[g->pcie_up[3]].bw_Bps, 64e9) < 1e-12);
-	ck_assert(tu_rel(g->spec.nvlink_Bps, 450e9) < 1e-12); /* H100 SXM datasheet */
+	ck_assert(tu_rel(g->spec.nvlink_Bps, 450e9 * 0.82) < 1e-12); /* H100 SXM datasheet x nvlink_efficiency */
 	topo_graph_destroy(g);
 	/* A custom topology needs a file; the message names the scenario. */
 	ov.n = 1;
