@@ -104,9 +104,10 @@ static const keydef keys[] = {
 	{"network.file", T_STRING, STR(network.file), "", 0, 0, NULL, "path", "Custom topology file (network.topology = \"custom\")."},
 	{"network.ecmp", T_ENUM, NUM(network.ecmp), "hash", 0, 0, "hash|even", "",
 	 "Equal-cost paths: hash (each flow on one path, chosen by a seeded hash) or even (split over all)."},
-	{"network.alltoall", T_ENUM, NUM(network.alltoall), "flat", 0, 0, "flat|pairwise|hierarchical", "",
-	 "All-to-all algorithm: flat (all pairs at once), pairwise (staged like NCCL), hierarchical (once per "
-	 "node over the network to the same-rail GPU, then NVLink, as DeepEP)."},
+	{"network.alltoall", T_ENUM, NUM(network.alltoall), "flat", 0, 0, "flat|pairwise|hierarchical|nccl", "",
+	 "All-to-all algorithm: flat (all pairs at once), pairwise (n-1 synchronised stages), hierarchical (once per "
+	 "node over the network to the same-rail GPU, forwarded over NVLink in chunks, as DeepEP), nccl (NCCL's p2p "
+	 "schedule: bounded channels and batches of 8 peers)."},
 
 	{"parallel.ep", T_INT, NUM(parallel.ep), NULL, 1, 1 << 20, NULL, "",
 	 "Expert-parallel degree: GPUs an MoE layer's experts are spread over. Must divide the GPUs and the experts."},

@@ -114,6 +114,7 @@ int sim_flow_init(runner *R, ms_error *err)
 	const scn_scenario *s = R->s;
 	R->fl.algo = s->network.alltoall == SCN_A2A_PAIRWISE	 ? NET_A2A_PAIRWISE
 		  : s->network.alltoall == SCN_A2A_HIERARCHICAL ? NET_A2A_HIERARCHICAL
+		  : s->network.alltoall == SCN_A2A_NCCL		 ? NET_A2A_NCCL
 							       : NET_A2A_FLAT;
 	R->fl.graph = topo_graph_from_scenario(s, R->in->profile, err);
 	if (!R->fl.graph)
