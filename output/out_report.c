@@ -160,7 +160,7 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 	}
 	if (r->network_flow) {
 		static const char *const shapes[] = {"single switch", "fat-tree", "rail-optimized", "custom"};
-		static const char *const algos[] = {"flat", "pairwise", "hierarchical"};
+		static const char *const algos[] = {"flat", "pairwise", "hierarchical", "nccl"};
 		fprintf(f, "  network model    flow-level max-min sharing, %s, %s all-to-all\n", shapes[s->network.topology],
 			s->network.dispatcher == SCN_DISP_MEGATRON ? algos[s->network.alltoall] : "the dispatcher's own legs as one");
 		for (int i = 0; i < r->n_hot_links && i < 3; i++) {

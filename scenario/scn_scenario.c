@@ -110,10 +110,11 @@ static const keydef keys[] = {
 	{"network.file", T_STRING, STR(network.file), "", 0, 0, NULL, "path", "Custom topology file (network.topology = \"custom\")."},
 	{"network.ecmp", T_ENUM, NUM(network.ecmp), "hash", 0, 0, "hash|even", "",
 	 "Equal-cost paths: hash (each flow on one path, chosen by a seeded hash) or even (split over all)."},
-	{"network.alltoall", T_ENUM, NUM(network.alltoall), "auto", 0, 0, "flat|pairwise|hierarchical|auto", "",
-	 "All-to-all algorithm: flat (all pairs at once), pairwise (staged like NCCL), hierarchical (once per "
-	 "node over the network to the same-rail GPU, then NVLink, as DeepEP); auto: the dispatcher's own "
-	 "(megatron flat, deepep hierarchical, deepep_ll flat)."},
+	{"network.alltoall", T_ENUM, NUM(network.alltoall), "auto", 0, 0, "flat|pairwise|hierarchical|nccl|auto", "",
+	 "All-to-all algorithm of the megatron dispatcher (DeepEP's kernels move their own legs): flat (all pairs at "
+	 "once), pairwise (n-1 synchronised stages), hierarchical (once per node over the network to the same-rail "
+	 "GPU, forwarded over NVLink in chunks, as DeepEP), nccl (NCCL's p2p schedule: bounded channels and batches "
+	 "of 8 peers); auto: nccl for megatron, flat for DeepEP's own legs."},
 	{"network.dispatcher", T_ENUM, NUM(network.dispatcher), "megatron", 0, 0, "megatron|deepep|deepep_ll", "",
 	 "How MoE tokens cross the EP group (docs/network.md): megatron (Megatron-Core's all-to-all dispatcher: "
 	 "one copy per token-expert pair, combine sends every pair back), deepep (DeepEP normal kernels: a token "
@@ -564,7 +565,7 @@ static int cross_check(loader *L)
 	if ((int)s->model.combine_dtype == 4)
 		s->model.combine_dtype = s->model.dtype;
 	if (s->network.alltoall == SCN_A2A_AUTO)
-		s->network.alltoall = s->network.dispatcher == SCN_DISP_DEEPEP ? SCN_A2A_HIERARCHICAL : SCN_A2A_FLAT;
+		s->network.alltoall = s->network.dispatcher == SCN_DISP_MEGATRON ? SCN_A2A_NCCL : SCN_A2A_FLAT;
 	if (s->model.top_k > s->model.experts)
 		return MS_ERROR(L->err, MS_EINVAL, "%s: model.top_k = %d but model.experts = %d: top_k must be at most experts",
 				WHERE(s, "model.top_k"), s->model.top_k, s->model.experts);

@@ -35,7 +35,7 @@ typedef enum { SCN_SRC_SYNTHETIC, SCN_SRC_TRACE } scn_routing_source;
 typedef enum { SCN_NET_ANALYTIC, SCN_NET_FLOW } scn_net_model;
 typedef enum { SCN_TOPO_SINGLE_SWITCH, SCN_TOPO_FAT_TREE, SCN_TOPO_RAIL, SCN_TOPO_CUSTOM } scn_topology;
 typedef enum { SCN_ECMP_HASH, SCN_ECMP_EVEN } scn_ecmp;
-typedef enum { SCN_A2A_FLAT, SCN_A2A_PAIRWISE, SCN_A2A_HIERARCHICAL, SCN_A2A_AUTO } scn_alltoall;
+typedef enum { SCN_A2A_FLAT, SCN_A2A_PAIRWISE, SCN_A2A_HIERARCHICAL, SCN_A2A_NCCL, SCN_A2A_AUTO } scn_alltoall;
 /* How tokens cross the EP group (docs/network.md, "Dispatchers"). */
 typedef enum { SCN_DISP_MEGATRON, SCN_DISP_DEEPEP, SCN_DISP_DEEPEP_LL } scn_dispatcher;
 

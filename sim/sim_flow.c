@@ -165,6 +165,7 @@ int sim_flow_init(runner *R, ms_error *err)
 	R->fl.algo = s->network.dispatcher != SCN_DISP_MEGATRON	 ? NET_A2A_FLAT
 		  : s->network.alltoall == SCN_A2A_PAIRWISE	 ? NET_A2A_PAIRWISE
 		  : s->network.alltoall == SCN_A2A_HIERARCHICAL ? NET_A2A_HIERARCHICAL
+		  : s->network.alltoall == SCN_A2A_NCCL		 ? NET_A2A_NCCL
 							       : NET_A2A_FLAT;
 	R->fl.graph = topo_graph_from_scenario(s, R->in->profile, err);
 	if (!R->fl.graph)

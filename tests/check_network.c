@@ -592,7 +592,7 @@ END_TEST
 
 /* ---- collectives on topologies --------------------------------------------------------- */
 
-static topo_graph *small_switch(int nodes, int gpn, int domain, double nic_lat, double link_lat)
+static topo_graph *small_switch_nvl(int nodes, int gpn, int domain, double nic_lat, double link_lat, double nvl_Bps)
 {
 	topo_spec s;
 	ms_error err;
@@ -603,7 +603,7 @@ static topo_graph *small_switch(int nodes, int gpn, int domain, double nic_lat, 
 	s.gpus_per_node = gpn;
 	s.nvlink_domain = domain;
 	s.nics_per_node = gpn;
-	s.nvlink_Bps = 100e9;
+	s.nvlink_Bps = nvl_Bps;
 	s.nvlink_latency_s = 2e-6;
 	s.nic_Bps = 50e9;
 	s.nic_latency_s = nic_lat;
@@ -614,8 +614,13 @@ static topo_graph *small_switch(int nodes, int gpn, int domain, double nic_lat, 
 	return g;
 }
 
-static double a2a(topo_graph *g, net_a2a_algo algo, int n, const double *bytes, const double *dbytes,
-		  net_a2a_result *res)
+static topo_graph *small_switch(int nodes, int gpn, int domain, double nic_lat, double link_lat)
+{
+	return small_switch_nvl(nodes, gpn, domain, nic_lat, link_lat, 100e9);
+}
+
+static double a2a_p(topo_graph *g, net_a2a_algo algo, const net_coll_params *p, int n, const double *bytes,
+		    const double *dbytes, net_a2a_result *res)
 {
 	ms_error err;
 	net_model *m;
@@ -625,9 +630,15 @@ static double a2a(topo_graph *g, net_a2a_algo algo, int n, const double *bytes, 
 	ck_assert_ptr_nonnull(m);
 	for (int i = 0; i < n; i++)
 		ranks[i] = i;
-	ck_assert_int_eq(net_a2a_time(m, algo, ranks, n, bytes, dbytes, res, &err), 0);
+	ck_assert_int_eq(net_a2a_time_params(m, algo, p, ranks, n, bytes, dbytes, res, &err), 0);
 	net_model_destroy(m);
 	return res->time_s;
+}
+
+static double a2a(topo_graph *g, net_a2a_algo algo, int n, const double *bytes, const double *dbytes,
+		  net_a2a_result *res)
+{
+	return a2a_p(g, algo, NULL, n, bytes, dbytes, res);
 }
 
 START_TEST(flat_uniform)
@@ -683,25 +694,130 @@ END_TEST
 
 START_TEST(hierarchical_relay)
 {
-	/* 2 nodes x 2 GPUs, no network latency, b = 1e8 per pair. Member 0 sends 2b to relay
-	 * GPU 2 over the network (4 ms at 50 GB/s), then GPU 2 forwards b to GPU 3 over
-	 * NVLink (2 us + 1 ms at 100 GB/s). With per-domain bytes of 1.5b (tokens shared by
-	 * both GPUs of the node counted once): 3 ms, then the same forwarding. */
+	/* One chunk per leg is store-and-forward. 2 nodes x 2 GPUs, no network latency,
+	 * b = 1e8 per pair. Member 0 sends 2b to relay GPU 2 over the network (4 ms at 50
+	 * GB/s), then GPU 2 forwards b to GPU 3 over NVLink (2 us + 1 ms at 100 GB/s). With
+	 * per-domain bytes of 1.5b (tokens shared by both GPUs of the node counted once):
+	 * 3 ms, then the same forwarding. */
 	topo_graph *g = small_switch(2, 2, 2, 0, 0);
 	double b[16], db[8];
 	net_a2a_result res;
+	net_coll_params p;
+	net_coll_params_default(&p);
+	p.relay_chunk_bytes = 1e12;
 	for (int i = 0; i < 16; i++)
 		b[i] = 1e8;
 	for (int i = 0; i < 8; i++)
 		db[i] = 1.5e8;
-	ck_assert(tu_rel(a2a(g, NET_A2A_HIERARCHICAL, 4, b, NULL, &res), 5e-3 + 2e-6) < 1e-12);
+	ck_assert(tu_rel(a2a_p(g, NET_A2A_HIERARCHICAL, &p, 4, b, NULL, &res), 5e-3 + 2e-6) < 1e-12);
 	/* Network: 4 legs of 2b, each over NIC up and NIC down. */
 	ck_assert(tu_rel(res.class_bytes[HW_LINK_NIC], 4 * 2e8 * 2) < 1e-12);
 	ck_assert_int_eq(res.flows, 4 /* direct */ + 4 /* legs */ + 4 /* fan-out */);
-	ck_assert(tu_rel(a2a(g, NET_A2A_HIERARCHICAL, 4, b, db, &res), 4e-3 + 2e-6) < 1e-12);
+	ck_assert(tu_rel(a2a_p(g, NET_A2A_HIERARCHICAL, &p, 4, b, db, &res), 4e-3 + 2e-6) < 1e-12);
 	ck_assert(tu_rel(res.class_bytes[HW_LINK_NIC], 4 * 1.5e8 * 2) < 1e-12);
 	/* Flat: each NIC carries 2 flows of b each way: 4 ms. */
 	ck_assert(tu_rel(a2a(g, NET_A2A_FLAT, 4, b, NULL, &res), 4e-3) < 1e-12);
+	/* Default chunks (8 per leg here, the cap): the forwarding overlaps the network leg. */
+	ck_assert(a2a(g, NET_A2A_HIERARCHICAL, 4, b, NULL, &res) < 4.5e-3);
+	ck_assert(tu_rel(res.class_bytes[HW_LINK_NIC], 4 * 2e8 * 2) < 1e-12);
+	ck_assert_int_eq(res.flows, 4 + 4 * 8 + 4 * 8);
+	topo_graph_destroy(g);
+}
+END_TEST
+
+START_TEST(hierarchical_pipelined_two_legs)
+{
+	/* Member 0 sends X = 2.9e8 bytes to GPU 3, relayed by GPU 2 (node 1, same
+	 * position), in 29 chunks of 1e7; no network latency, NVLink 2 us.
+	 * Network faster to fill than NVLink drains? Case 1, NIC 50 GB/s, NVLink 100: the
+	 * network leg takes X / 50e9 = 5.8 ms, a forward of a chunk 2 us + 0.1 ms, done before
+	 * the next chunk lands (0.2 ms later), so the last forward ends at 5.8 ms + 2 us +
+	 * 0.1 ms, not 5.8 + 2.9 ms + 2 us as store-and-forward would.
+	 * Case 2, NVLink 20 GB/s: chunk 0 lands at 0.2 ms, forwards take 0.5 ms each and
+	 * follow back to back (only the first pays 2 us): 0.2 ms + 2 us + 14.5 ms, instead
+	 * of 5.8 + 14.5 ms + 2 us. Both: max(leg) + one chunk on the other leg + latency. */
+	double b[16] = {0}, X = 2.9e8;
+	net_a2a_result res;
+	net_coll_params p;
+	topo_graph *g = small_switch(2, 2, 2, 0, 0);
+	net_coll_params_default(&p);
+	p.relay_chunk_bytes = 1e7;
+	p.relay_max_chunks = 1000;
+	b[0 * 4 + 3] = X;
+	ck_assert(tu_rel(a2a_p(g, NET_A2A_HIERARCHICAL, &p, 4, b, NULL, &res), 5.8e-3 + 2e-6 + 1e-4) < 1e-12);
+	ck_assert_int_eq(res.flows, 29 + 29);
+	ck_assert(tu_rel(res.class_bytes[HW_LINK_NIC], 2 * X) < 1e-12);
+	ck_assert(tu_rel(res.class_bytes[HW_LINK_NVLINK], 2 * X) < 1e-12);
+	topo_graph_destroy(g);
+	g = small_switch_nvl(2, 2, 2, 0, 0, 20e9);
+	ck_assert(tu_rel(a2a_p(g, NET_A2A_HIERARCHICAL, &p, 4, b, NULL, &res), 2e-4 + 2e-6 + 14.5e-3) < 1e-12);
+	/* The chunk cap: 5 chunks of 5.8e7 bytes, 1.16 ms each on the network leg. */
+	p.relay_max_chunks = 5;
+	ck_assert(tu_rel(a2a_p(g, NET_A2A_HIERARCHICAL, &p, 4, b, NULL, &res), 1.16e-3 + 2e-6 + 14.5e-3) < 1e-12);
+	ck_assert_int_eq(res.flows, 10);
+	topo_graph_destroy(g);
+}
+END_TEST
+
+START_TEST(nccl_within_a_domain)
+{
+	/* Up to 8 ranks in one NVLink domain: one batch, every peer at once, each send in
+	 * parts that share the path as one flow would: flat's time. */
+	topo_graph *g = small_switch(1, 4, 4, 0, 0);
+	double b[16];
+	net_a2a_result res, rf;
+	for (int i = 0; i < 16; i++)
+		b[i] = 2.385e8;
+	ck_assert(tu_rel(a2a(g, NET_A2A_NCCL, 4, b, NULL, &res), a2a(g, NET_A2A_FLAT, 4, b, NULL, &rf)) < 1e-12);
+	ck_assert(tu_rel(res.time_s, 2e-6 + 3 * 2.385e8 / 100e9) < 1e-12);
+	/* Parts: 16 channels / 4 ranks = 4 to start with (enqueue.cc's "one channel per
+	 * operation"), doubled while a part exceeds 32 chunks of 512 KiB (16 MiB): 59.6 MB,
+	 * 29.8 MB, then 14.9 MB in 16 parts. */
+	ck_assert_int_eq(res.flows, 12 * 16);
+	ck_assert(tu_rel(res.class_bytes[HW_LINK_NVLINK], rf.class_bytes[HW_LINK_NVLINK]) < 1e-12);
+	/* Small sends go LL, twice their bytes on the wire: 1000 bytes, one part. */
+	for (int i = 0; i < 16; i++)
+		b[i] = 1000;
+	ck_assert(tu_rel(a2a(g, NET_A2A_NCCL, 4, b, NULL, &res), 2e-6 + 3 * 2000 / 100e9) < 1e-12);
+	ck_assert_int_eq(res.flows, 12);
+	topo_graph_destroy(g);
+}
+END_TEST
+
+START_TEST(nccl_bounded_channels)
+{
+	/* 32 GPUs, each alone in its NVLink domain, on one switch (route latency L = 6 us,
+	 * NIC C = 50 GB/s), b = 2.385e7 per pair, 2 p2p channels. NCCL: groups of 1 rank,
+	 * channels per peer 4 (ceil(50 / 14)) cut to 1 (1 x 32/8 > 2); round r runs on channel
+	 * r mod 2 (bit-reversed base), rounds 8G .. 8G+7 in batch G. So each channel runs 4
+	 * batches in turn and every member has 7 (round 0 is itself) then 8, 8, 8 sends in
+	 * flight; each round is a permutation, so every NIC carries them at C / 7 or C / 8
+	 * and the batches end together: 4 L + 31 b / C. Flat: L + 31 b / C; pairwise
+	 * 31 (L + b / C). */
+	topo_graph *g = small_switch(1, 32, 1, 4e-6, 1e-6);
+	static double b[32 * 32];
+	net_a2a_result res;
+	net_coll_params p;
+	double L = 6e-6, t = 2.385e7 / 50e9;
+	net_coll_params_default(&p);
+	p.nccl_channels = 2;
+	for (int i = 0; i < 32 * 32; i++)
+		b[i] = 2.385e7;
+	ck_assert(tu_rel(a2a_p(g, NET_A2A_NCCL, &p, 32, b, NULL, &res), 4 * L + 31 * t) < 1e-9);
+	ck_assert_int_eq(res.flows, 32 * 31);
+	ck_assert(tu_rel(a2a(g, NET_A2A_FLAT, 32, b, NULL, &res), L + 31 * t) < 1e-9);
+	ck_assert(tu_rel(a2a(g, NET_A2A_PAIRWISE, 32, b, NULL, &res), 31 * (L + t)) < 1e-9);
+	/* 16 channels, one per peer: round r on channel bitreverse4(r mod 16), so rounds r
+	 * and r + 16 share a channel and run one after the other: 15 sends in flight, then
+	 * 16: 2 L + 31 b / C. */
+	p.nccl_channels = 16;
+	p.nccl_net_channels_per_peer = 1;
+	ck_assert(tu_rel(a2a_p(g, NET_A2A_NCCL, &p, 32, b, NULL, &res), 2 * L + 31 * t) < 1e-9);
+	/* NCCL's own channels per peer (2 here): between flat and pairwise. */
+	p.nccl_net_channels_per_peer = 0;
+	t = a2a_p(g, NET_A2A_NCCL, &p, 32, b, NULL, &res);
+	ck_assert(t >= a2a(g, NET_A2A_FLAT, 32, b, NULL, &res) - 1e-12);
+	ck_assert(t <= a2a(g, NET_A2A_PAIRWISE, 32, b, NULL, &res));
 	topo_graph_destroy(g);
 }
 END_TEST
@@ -745,6 +861,9 @@ Suite *network_suite(void)
 	tcase_add_test(tc, flat_uniform);
 	tcase_add_test(tc, pairwise_stages);
 	tcase_add_test(tc, hierarchical_relay);
+	tcase_add_test(tc, hierarchical_pipelined_two_legs);
+	tcase_add_test(tc, nccl_within_a_domain);
+	tcase_add_test(tc, nccl_bounded_channels);
 	tcase_add_test(tc, self_and_empty_flows);
 	suite_add_tcase(s, tc);
 	return s;
