@@ -120,6 +120,15 @@ static const keydef keys[] = {
 	 "one copy per token-expert pair, combine sends every pair back), deepep (DeepEP normal kernels: a token "
 	 "once per destination GPU and once per destination node, combine reduced per GPU and per node), "
 	 "deepep_ll (DeepEP low-latency kernels: every selection sent directly, combine likewise)."},
+	{"network.dedup", T_ENUM, NUM(network.dedup), "auto", 0, 0, "none|gpu|node|auto", "",
+	 "What a dispatch sends once: none (every token-expert pair), gpu (a token once per destination GPU, "
+	 "directly), node (once per destination GPU inside an NVLink domain, once per destination domain over the "
+	 "network to the same-rail GPU, which forwards it); auto: the dispatcher's (megatron none, deepep node, "
+	 "deepep_ll none)."},
+	{"network.combine_reduce", T_ENUM, NUM(network.combine_reduce), "auto", 0, 0, "none|gpu|node|auto", "",
+	 "Where combine reduces a token's expert outputs before the wire: none (every pair goes back), gpu (summed "
+	 "per GPU), node (per GPU, then per domain at the same-rail relay); auto: the dispatcher's (megatron none, "
+	 "deepep node, deepep_ll none)."},
 	{"network.nvlink_efficiency", T_FLOAT, NUM(network.nvlink_efficiency), "0.82", 1e-3, 1, NULL, "fraction",
 	 "Achieved fraction of NVLink's line rate (NCCL's effective 370 of 450 GB/s on H100, nccl-tests issue 212; a "
 	 "measured profile's rate is used as is)."},
@@ -564,6 +573,10 @@ static int cross_check(loader *L)
 		s->model.dispatch_dtype = s->model.dtype;
 	if ((int)s->model.combine_dtype == 4)
 		s->model.combine_dtype = s->model.dtype;
+	if (s->network.dedup == SCN_DEDUP_AUTO)
+		s->network.dedup = s->network.dispatcher == SCN_DISP_DEEPEP ? SCN_DEDUP_NODE : SCN_DEDUP_NONE;
+	if (s->network.combine_reduce == SCN_DEDUP_AUTO)
+		s->network.combine_reduce = s->network.dispatcher == SCN_DISP_DEEPEP ? SCN_DEDUP_NODE : SCN_DEDUP_NONE;
 	if (s->network.alltoall == SCN_A2A_AUTO)
 		s->network.alltoall = s->network.dispatcher == SCN_DISP_MEGATRON ? SCN_A2A_NCCL : SCN_A2A_FLAT;
 	if (s->model.top_k > s->model.experts)

@@ -38,6 +38,8 @@ typedef enum { SCN_ECMP_HASH, SCN_ECMP_EVEN } scn_ecmp;
 typedef enum { SCN_A2A_FLAT, SCN_A2A_PAIRWISE, SCN_A2A_HIERARCHICAL, SCN_A2A_NCCL, SCN_A2A_AUTO } scn_alltoall;
 /* How tokens cross the EP group (docs/network.md, "Dispatchers"). */
 typedef enum { SCN_DISP_MEGATRON, SCN_DISP_DEEPEP, SCN_DISP_DEEPEP_LL } scn_dispatcher;
+/* What a dispatcher sends once (network.dedup, network.combine_reduce; "auto" resolved). */
+typedef enum { SCN_DEDUP_NONE, SCN_DEDUP_GPU, SCN_DEDUP_NODE, SCN_DEDUP_AUTO } scn_dedup;
 
 typedef struct scn_scenario {
 	char source[SCN_PATH_MAX]; /* file the scenario came from, or "<built-in default>" */
@@ -86,6 +88,8 @@ typedef struct scn_scenario {
 		scn_ecmp ecmp;
 		scn_alltoall alltoall;   /* resolved: never SCN_A2A_AUTO after loading */
 		scn_dispatcher dispatcher;
+		scn_dedup dedup;          /* towards the experts: per pair, per GPU, per GPU and domain (relay) */
+		scn_dedup combine_reduce; /* back: per pair, reduced per GPU, per GPU and domain (relay) */
 		double nvlink_efficiency; /* achieved / line rate of NVLink in an all-to-all */
 		double nic_efficiency;    /* achieved / line rate of a NIC */
 		double launch_us;         /* kernel launch and setup, once per collective */

@@ -30,6 +30,8 @@ void sim_wire_init(sim_wire *w, const scn_scenario *s)
 	double xc = H * elem_bytes(s->model.combine_dtype), sc = fp8_scales(s->model.combine_dtype, s->model.hidden);
 	memset(w, 0, sizeof *w);
 	w->kind = s->network.dispatcher;
+	w->dedup = s->network.dedup;
+	w->reduce = s->network.combine_reduce;
 	w->naive_to = xd + sd;
 	w->naive_back = xc + sc;
 	switch (w->kind) {
@@ -74,6 +76,7 @@ void sim_dispatch_transfers(const sim_wire *w, int to_experts, const sim_counts 
 {
 	const int P = c->P, ds = c->domain_size, first_dom = c->ranks[0] / ds;
 	const double naive_row = to_experts ? w->naive_to : w->naive_back;
+	scn_dedup mode;
 	memset(T, 0, (size_t)P * P * sizeof *T);
 	if (M)
 		memset(M, 0, (size_t)P * P * sizeof *M);
@@ -85,12 +88,16 @@ void sim_dispatch_transfers(const sim_wire *w, int to_experts, const sim_counts 
 					naive[c->ranks[i] / ds != c->ranks[j] / ds] +=
 						(double)c->pairs[(size_t)i * P + j] * naive_row;
 	}
-	if (w->kind != SCN_DISP_DEEPEP) {
-		/* A copy per (token, expert) pair, straight to the expert's GPU and back. */
-		double row = to_experts ? w->to_intra : w->back_intra;
+	mode = to_experts ? w->dedup : w->reduce;
+	if (mode != SCN_DEDUP_NODE) {
+		/* Direct: a copy per (token, expert) pair, or one per destination GPU (summed
+		 * per GPU on the way back), straight to the GPU and back. */
+		const int32_t *count = mode == SCN_DEDUP_GPU ? c->gpu_tokens : c->pairs;
 		for (int i = 0; i < P; i++)
 			for (int j = 0; j < P; j++) {
-				double n = (double)c->pairs[(size_t)i * P + j];
+				double n = (double)count[(size_t)i * P + j];
+				int same = c->ranks[i] / ds == c->ranks[j] / ds;
+				double row = to_experts ? (same ? w->to_intra : w->to_net) : (same ? w->back_intra : w->back_net);
 				size_t at = to_experts ? (size_t)i * P + j : (size_t)j * P + i;
 				if (i == j || n <= 0)
 					continue;

@@ -24,6 +24,11 @@
  *   deepep_ll  DeepEP's low-latency kernels (internode_ll.cu): every (token, expert)
  *              selection is one message straight to the expert's GPU; combine likewise.
  *
+ * The presets' de-duplication can be set apart (network.dedup, network.combine_reduce:
+ * none = per pair, gpu = once per destination GPU directly, node = DeepEP's per GPU and
+ * per domain through the relay); the wire format stays the dispatcher's, its same-domain
+ * row used on direct legs and its other-domain row on relayed ones.
+ *
  * Per-token bytes (H = model.hidden, K = top_k, e = bytes per element of the wire dtype,
  * s = 4 ceil(H / 128) for fp8's float32 block scales, else 0):
  *   megatron   to experts  H e + s + 4 (the probability)      back  H e + s
@@ -43,7 +48,8 @@
 #include "scenario/scn_scenario.h"
 
 typedef struct sim_wire {
-	scn_dispatcher kind;
+	scn_dispatcher kind;       /* the wire format and the launches */
+	scn_dedup dedup, reduce;   /* what is sent once towards the experts, and back */
 	double to_intra, to_net;     /* bytes per token towards the experts: same domain, other domain */
 	double back_intra, back_net; /* bytes per token back from the experts */
 	int launches_to, launches_back; /* kernels (collectives) launched per direction */

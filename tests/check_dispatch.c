@@ -21,7 +21,7 @@ static const int32_t gpu_tokens[16] = {0, 1, 1, 2};
 static const int32_t dom_tokens[8] = {0, 2};
 static const int ranks[4] = {0, 1, 2, 3};
 
-static void wire(sim_wire *w, const char *dispatcher, const char *ddtype, const char *cdtype)
+static void wire_with(sim_wire *w, const char *dispatcher, const char *ddtype, const char *cdtype, const char *knobs)
 {
 	char text[1024];
 	scn_scenario s;
@@ -30,12 +30,17 @@ static void wire(sim_wire *w, const char *dispatcher, const char *ddtype, const 
 		 "model = { hidden = 256; ffn_hidden = 512; experts = 8; top_k = 2; moe_layers = 1; heads = 4;"
 		 " dispatch_dtype = \"%s\"; combine_dtype = \"%s\"; };\n"
 		 "cluster = { nodes = 2; gpus_per_node = 2; };\nparallel = { ep = 4; };\n"
-		 "network = { dispatcher = \"%s\"; };\n"
+		 "network = { dispatcher = \"%s\"; %s };\n"
 		 "workload = { tokens_per_rank = 3; seq_len = 3; };\n",
-		 ddtype, cdtype, dispatcher);
+		 ddtype, cdtype, dispatcher, knobs);
 	ms_error_clear(&err);
 	ck_assert_msg(scn_scenario_load_text(&s, text, "d.cfg", NULL, &err) == MS_OK, "%s", err.msg);
 	sim_wire_init(w, &s);
+}
+
+static void wire(sim_wire *w, const char *dispatcher, const char *ddtype, const char *cdtype)
+{
+	wire_with(w, dispatcher, ddtype, cdtype, "");
 }
 
 /* Returns the per-pair copy's bytes; naive[0] inside domains, naive[1] across. */
@@ -124,6 +129,24 @@ START_TEST(megatron_and_low_latency_copy_every_pair)
 }
 END_TEST
 
+START_TEST(knobs_apart_from_the_presets)
+{
+	/* DeepEP's format, de-duplicated per GPU only (no relay): t1 once to GPU 2, t1 and t2
+	 * once each to GPU 3, directly over the network (544 B each); Megatron's format with
+	 * combine summed per GPU: one 512 B row per (token, GPU) back. */
+	sim_wire w;
+	double T[16];
+	static const double to[][3] = {{0, 1, 540}, {0, 2, 544}, {0, 3, 1088}};
+	static const double back[][3] = {{1, 0, 512}, {2, 0, 512}, {3, 0, 1024}};
+	wire_with(&w, "deepep", "bf16", "bf16", "dedup = \"gpu\";");
+	transfers(&w, 1, T, NULL);
+	expect(T, to, 3);
+	wire_with(&w, "megatron", "bf16", "bf16", "combine_reduce = \"gpu\";");
+	transfers(&w, 0, T, NULL);
+	expect(T, back, 3);
+}
+END_TEST
+
 START_TEST(analytic_costs_by_hand)
 {
 	/* 2 nodes x 2 GPUs, NVLink 123.45 GB/s, NIC 40 Gb/s = 5 GB/s, latencies 3 and 5 us.
@@ -183,6 +206,7 @@ Suite *dispatch_suite(void)
 	tcase_add_test(tc, deepep_dedups_and_relays);
 	tcase_add_test(tc, deepep_fp8_dispatch_carries_scales);
 	tcase_add_test(tc, megatron_and_low_latency_copy_every_pair);
+	tcase_add_test(tc, knobs_apart_from_the_presets);
 	tcase_add_test(tc, analytic_costs_by_hand);
 	suite_add_tcase(s, tc);
 	return s;
