@@ -435,16 +435,45 @@ static void draw_token(rt_router *r, int layer, int32_t *ids, float *scores)
 	if (2 * k <= E) {
 		const uint32_t *cut = r->alias_cut[layer];
 		const int32_t *other = r->alias_other[layer];
+		/* Successive sampling without replacement: each choice from the popularity
+		 * restricted to the experts not yet chosen. Rejection (redraw a duplicate) is
+		 * exact and O(1) per try while the chosen experts hold little mass; when they
+		 * hold almost all of it (a steep Zipf: zipf_s near 10), tries would grow
+		 * without bound, so after REJECT_TRIES the choice is drawn exactly from the
+		 * remaining mass by inverse CDF, O(E). The accepted draw of a rejection loop
+		 * does not depend on how many tries it took, so the law is exact either way. */
+		enum { REJECT_TRIES = 32 };
+		const double *pop = r->popularity[layer];
 		for (int j = 0; j < k; j++) {
-			int e, dup;
-			do {
+			int e = -1, dup = 1;
+			for (int t = 0; t < REJECT_TRIES && dup; t++) {
 				e = draw_below(r->rng, E);
 				if (r->dist == SCN_DIST_ZIPF && draw_u32(r->rng) >= cut[e])
 					e = other[e];
 				dup = 0;
 				for (int i = 0; i < j; i++)
 					dup |= ids[i] == e;
-			} while (dup);
+			}
+			if (dup) {
+				double rest = 0, u;
+				for (int x = 0; x < E; x++) {
+					int taken = 0;
+					for (int i = 0; i < j; i++)
+						taken |= ids[i] == x;
+					rest += taken ? 0.0 : pop[x];
+				}
+				u = gsl_rng_uniform(r->rng) * rest;
+				for (int x = 0; x < E; x++) {
+					int taken = 0;
+					for (int i = 0; i < j; i++)
+						taken |= ids[i] == x;
+					if (taken)
+						continue;
+					e = x;
+					if ((u -= pop[x]) < 0)
+						break;
+				}
+			}
 			ids[j] = e;
 		}
 	} else {

@@ -16,6 +16,7 @@
 
 #include "trace/tr_reader.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,11 +206,18 @@ static int read_block(rt_trace *t, int tl, int64_t t0, int64_t n, int16_t *ids, 
 {
 	if (tr_read_routing(t->rd, tl, t0, n, ids, scores, err) < 0)
 		return err->code;
-	for (int64_t i = 0; i < n * t->K; i++)
+	for (int64_t i = 0; i < n * t->K; i++) {
 		if (ids[i] < 0 || ids[i] >= t->E)
 			return MS_ERROR(err, MS_EFORMAT, "%s: /routing/expert_ids[%d, %lld, %lld] = %d is out of range: "
 					"num_experts = %d (run `moesim trace validate`)",
 					t->path, tl, (long long)(t0 + i / t->K), (long long)(i % t->K), ids[i], t->E);
+		/* What `trace validate` refuses, replay refuses too: a score that is not finite
+		 * would reorder drop_policy = "probs" silently. */
+		if (!isfinite(scores[i]))
+			return MS_ERROR(err, MS_EFORMAT, "%s: /routing/scores[%d, %lld, %lld] = %g is not finite (run "
+					"`moesim trace validate`)",
+					t->path, tl, (long long)(t0 + i / t->K), (long long)(i % t->K), (double)scores[i]);
+	}
 	return MS_OK;
 }
 

@@ -6,6 +6,7 @@
  * replica on another node; bad traces rejected with the dataset named.
  */
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -369,6 +370,19 @@ START_TEST(bad_traces)
 	ck_assert_int_lt(sim_run_scenario(&s, 0, &r, &err), 0);
 	ck_assert_msg(strstr(err.msg, "/routing/expert_ids[0, 5, 1] = 7 is out of range: num_experts = 4") != NULL, "%s",
 		      err.msg);
+	/* a score that is not finite: refused as `trace validate` refuses it (issue 18) */
+	ids[5 * 4 + 1] = 1;
+	scores[7 * 4 + 2] = NAN;
+	tu_write_trace(path, 1, 4, 4, 12, ids, scores, NULL);
+	ms_error_clear(&err);
+	ck_assert_int_lt(sim_run_scenario(&s, 0, &r, &err), 0);
+	ck_assert_msg(strstr(err.msg, "/routing/scores[0, 7, 2] = nan is not finite") != NULL, "%s", err.msg);
+	scores[7 * 4 + 2] = INFINITY;
+	tu_write_trace(path, 1, 4, 4, 12, ids, scores, NULL);
+	ms_error_clear(&err);
+	ck_assert_int_lt(sim_run_scenario(&s, 0, &r, &err), 0);
+	ck_assert_msg(strstr(err.msg, "/routing/scores[0, 7, 2] = inf is not finite") != NULL, "%s", err.msg);
+	scores[7 * 4 + 2] = 0.25f;
 	/* not HDF5 at all */
 	tu_write_temp(path, sizeof path, "this is not a trace\n");
 	load(&s, path, "1.0", "rank", "probs");

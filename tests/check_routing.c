@@ -16,6 +16,7 @@
 #include "routing/rt_placement.h"
 #include "routing/rt_router.h"
 #include "sim/sim_run.h"
+#include "common/ms_zipf.h"
 #include "test_util.h"
 
 /* Six tokens, top-2 over four experts, listed in position order. */
@@ -618,6 +619,61 @@ START_TEST(threads_do_not_change_limits_or_padding)
 }
 END_TEST
 
+/*
+ * A steep Zipf (zipf_s = 10, the key's maximum): drawing the k-th distinct expert by
+ * rejection alone would take about 8x longer per unit of zipf_s (issue 18's hang); the
+ * router then draws the choice exactly from the remaining mass. The law must stay the
+ * successive-sampling (Plackett-Luce) one: each expert's inclusion frequency is held
+ * against an independent Gumbel-top-k sampler of the same popularity, within 5 sigma.
+ * (Check's per-test timeout catches a return of the hang.)
+ */
+START_TEST(steep_zipf_draws_in_bounded_time_and_exact_law)
+{
+	enum { E = 16, K = 8, T = 4000, P = 4 };
+	rt_router *r = make_router("distribution = \"zipf\"; zipf_s = 10.0; capacity_factor = \"dropless\";", E, K, T, P);
+	const rt_group_routing *g;
+	ms_error err;
+	double pop[E], freq[E] = {0}, oracle[E] = {0}, key[E];
+	size_t perm[E];
+	gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+	ms_error_clear(&err);
+	ck_assert_int_eq(rt_route_group(r, 0, 0, 0, &g, &err), MS_OK);
+	for (int p = 0; p < P; p++) {
+		int64_t total = 0;
+		for (int e = 0; e < E; e++) {
+			int32_t d = g->demand[p * E + e];
+			ck_assert_msg(d <= T, "member %d: expert %d chosen %d times by %d tokens", p, e, d, T);
+			freq[e] += d;
+			total += d;
+		}
+		ck_assert_int_eq(total, (int64_t)T * K);
+	}
+	/* The router's layer-0 popularity (ms_stream_seed(seed, 0xB0B, layer, 0, 0)). */
+	gsl_rng_set(rng, ms_stream_seed(2385, 0xB0B, 0, 0, 0));
+	ms_zipf_popularity(rng, E, 10.0, perm, pop);
+	gsl_rng_set(rng, 90125);
+	for (int t = 0; t < P * T; t++) {
+		for (int e = 0; e < E; e++)
+			key[e] = log(pop[e]) - log(-log(gsl_rng_uniform_pos(rng)));
+		for (int j = 0; j < K; j++) {
+			int best = 0;
+			for (int e = 1; e < E; e++)
+				if (key[e] > key[best])
+					best = e;
+			oracle[best] += 1;
+			key[best] = -INFINITY;
+		}
+	}
+	for (int e = 0; e < E; e++) {
+		double a = freq[e] / (P * T), b = oracle[e] / (P * T), q = (a + b) / 2;
+		double sd = sqrt(2 * q * (1 - q) / (P * T));
+		ck_assert_msg(fabs(a - b) <= 5 * sd + 1e-3, "expert %d: router %.4f, oracle %.4f", e, a, b);
+	}
+	gsl_rng_free(rng);
+	rt_router_destroy(r);
+}
+END_TEST
+
 Suite *routing_suite(void)
 {
 	Suite *s = suite_create("routing");
@@ -638,6 +694,7 @@ Suite *routing_suite(void)
 	tcase_add_test(tc, node_limit_at_node_count_is_unlimited);
 	tcase_add_test(tc, dedup_bounds_on_synthetic);
 	tcase_add_test(tc, threads_do_not_change_limits_or_padding);
+	tcase_add_test(tc, steep_zipf_draws_in_bounded_time_and_exact_law);
 	suite_add_tcase(s, tc);
 	return s;
 }
