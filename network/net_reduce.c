@@ -2,9 +2,9 @@
  * net_reduce.c - ring and tree reductions and gathers on the flow model (see
  * net_reduce.h).
  *
- * Ring state: per member the steps whose send it has launched, finished, and the steps
- * it has received; one send per member is in flight at a time, so a flow's local
- * number is just its sender (tag k = i). Tree state: per (tree, heap position) the
+ * Ring state: per (ring, member) the steps whose send it has launched, finished, and the
+ * steps it has received; one send per ring and member is in flight at a time, so a
+ * flow's local number is ring x n + sender. Tree state: per (tree, heap position) the
  * chunks gone up from that position to its parent and down to it from its parent, and
  * whether either is in flight: one chunk per edge and direction at a time, tag k =
  * (t x n + p) x 2 + down. All arrays are sized once for max_n members.
@@ -25,9 +25,10 @@ struct net_red {
 	net_red_algo algo;
 	uint32_t id;
 	int *ranks;
-	/* ring */
-	int *launched, *sent, *recvd;
-	int steps;
+	/* ring: [k * n + i] for ring k */
+	int *launched, *sent, *recvd, *next;
+	int *dom_of, *phys_to_group, *dom_count, *dom_seen;
+	int steps, rings, max_rings;
 	double step_bytes;
 	/* tree: [t * n + p] for heap position p of tree t */
 	int *up_done, *down_done;
@@ -77,17 +78,28 @@ net_red *net_red_create(const topo_graph *g, int max_n, ms_error *err)
 	c->chunk_max = 524288.0;
 	c->max_chunks = 64;
 	topo_route_init(&c->route);
-	c->ranks = ms_calloc(err, 8 * n, sizeof(int), "collective");
-	c->up_busy = ms_calloc(err, 4 * n, 1, "collective");
-	if (!c->ranks || !c->up_busy) {
-		net_red_destroy(c);
-		return NULL;
+	c->max_rings = g->spec.nics_per_node > 1 ? g->spec.nics_per_node : 1;
+	{
+		size_t R = (size_t)c->max_rings;
+		c->ranks = ms_calloc(err, 8 * n + 4 * R * n + (size_t)g->n_domains, sizeof(int), "collective");
+		c->up_busy = ms_calloc(err, 4 * n, 1, "collective");
+		if (!c->ranks || !c->up_busy) {
+			net_red_destroy(c);
+			return NULL;
+		}
+		c->up_done = c->ranks + n;         /* 2n */
+		c->down_done = c->up_done + 2 * n; /* 2n */
+		c->dom_of = c->down_done + 2 * n;  /* n */
+		c->dom_count = c->dom_of + n;      /* n */
+		c->dom_seen = c->dom_count + n;    /* n */
+		c->launched = c->dom_seen + n;     /* R n each */
+		c->sent = c->launched + R * n;
+		c->recvd = c->sent + R * n;
+		c->next = c->recvd + R * n;
+		c->phys_to_group = c->next + R * n; /* n_domains */
+		for (int d = 0; d < g->n_domains; d++)
+			c->phys_to_group[d] = -1;
 	}
-	c->launched = c->ranks + n;
-	c->sent = c->launched + n;
-	c->recvd = c->sent + n;
-	c->up_done = c->recvd + n;       /* 2n */
-	c->down_done = c->up_done + 2 * n; /* 2n */
 	c->down_busy = c->up_busy + 2 * n;
 	return c;
 }
@@ -120,14 +132,67 @@ static int launch(net_red *c, net_model *m, double now, int src, int dst, double
 
 /* ---- ring --------------------------------------------------------------------------- */
 
-/* Member i sends its next step if its previous send and its previous receive are done. */
-static int ring_try(net_red *c, net_model *m, double now, int i, ms_error *err)
+/*
+ * The rings. One ring through the members in order when they share one NVLink domain
+ * or each is alone in its own; otherwise R = min(NICs per node, members per domain)
+ * rings, as NCCL's channels (src/graph/rings.cc: every ring enters and leaves each node
+ * through a different NIC): members grouped by domain in order of appearance, ring k
+ * visiting each domain's members rotated by k x (members / R), so that it enters the
+ * domain at local index k (members / R) and leaves it one before, on another NIC than
+ * the other rings. Each ring carries S / R.
+ */
+static void ring_build(net_red *c)
 {
-	int s = c->launched[i];
-	if (s >= c->steps || c->sent[i] < s || c->recvd[i] < s)
+	int n = c->n, nd = 0, dsz = c->g->domain_size, maxm = 0;
+	int *order = c->launched; /* scratch: members grouped by domain */
+	int *start = c->sent;     /* scratch: nd + 1 */
+	for (int i = 0; i < n; i++) {
+		int pd = c->ranks[i] / dsz;
+		if (c->phys_to_group[pd] < 0) {
+			c->phys_to_group[pd] = nd;
+			c->dom_count[nd++] = 0;
+		}
+		c->dom_of[i] = c->phys_to_group[pd];
+		c->dom_count[c->dom_of[i]]++;
+	}
+	for (int i = 0; i < n; i++)
+		c->phys_to_group[c->ranks[i] / dsz] = -1;
+	start[0] = 0;
+	for (int d = 0; d < nd; d++) {
+		start[d + 1] = start[d] + c->dom_count[d];
+		c->dom_seen[d] = 0;
+		if (c->dom_count[d] > maxm)
+			maxm = c->dom_count[d];
+	}
+	for (int i = 0; i < n; i++)
+		order[start[c->dom_of[i]] + c->dom_seen[c->dom_of[i]]++] = i;
+	c->rings = nd > 1 && maxm > 1 ? (maxm < c->max_rings ? maxm : c->max_rings) : 1;
+	for (int k = 0; k < c->rings; k++) {
+		int prev = -1, first = -1;
+		for (int d = 0; d < nd; d++) {
+			int m = c->dom_count[d], step = m / c->rings > 0 ? m / c->rings : 1;
+			for (int q = 0; q < m; q++) {
+				int i = order[start[d] + (q + k * step) % m];
+				if (prev >= 0)
+					c->next[(size_t)k * n + prev] = i;
+				else
+					first = i;
+				prev = i;
+			}
+		}
+		c->next[(size_t)k * n + prev] = first;
+	}
+}
+
+/* Member i of ring k sends its next step if its previous send and receive are done. */
+static int ring_try(net_red *c, net_model *m, double now, int k, int i, ms_error *err)
+{
+	size_t ki = (size_t)k * c->n + i;
+	int s = c->launched[ki];
+	if (s >= c->steps || c->sent[ki] < s || c->recvd[ki] < s)
 		return MS_OK;
-	c->launched[i]++;
-	return launch(c, m, now, c->ranks[i], c->ranks[(i + 1) % c->n], c->step_bytes, i, 0, err);
+	c->launched[ki]++;
+	return launch(c, m, now, c->ranks[i], c->ranks[c->next[ki]], c->step_bytes, (long)ki, 0, err);
 }
 
 /* ---- tree --------------------------------------------------------------------------- */
@@ -203,13 +268,15 @@ int net_red_start(net_red *c, net_model *m, double now, net_red_op op, net_red_a
 		return 1;
 	c->running = 1;
 	if (algo == NET_RED_RING) {
+		ring_build(c);
 		c->steps = (op == NET_RED_ALLREDUCE ? 2 : 1) * (n - 1);
-		c->step_bytes = bytes / n;
-		for (int i = 0; i < n; i++)
-			c->launched[i] = c->sent[i] = c->recvd[i] = 0;
-		for (int i = 0; i < n; i++)
-			if (ring_try(c, m, now, i, err) < 0)
-				return err->code;
+		c->step_bytes = bytes / n / c->rings;
+		for (size_t q = 0; q < (size_t)c->rings * n; q++)
+			c->launched[q] = c->sent[q] = c->recvd[q] = 0;
+		for (int k = 0; k < c->rings; k++)
+			for (int i = 0; i < n; i++)
+				if (ring_try(c, m, now, k, i, err) < 0)
+					return err->code;
 	} else {
 		double half = bytes / 2, k = ceil(half / c->chunk_max);
 		k = k < 1 ? 1 : k > c->max_chunks ? c->max_chunks : k;
@@ -239,10 +306,10 @@ int net_red_flow_done(net_red *c, net_model *m, double now, uint64_t tag, ms_err
 		  (unsigned long long)tag, c->id, c->running);
 	c->t_end = now;
 	if (c->algo == NET_RED_RING) {
-		int i = (int)k, j = (i + 1) % n;
-		c->sent[i]++;
-		c->recvd[j]++;
-		if (ring_try(c, m, now, i, err) < 0 || ring_try(c, m, now, j, err) < 0)
+		int r = (int)(k / n), i = (int)(k % n), j = c->next[k];
+		c->sent[k]++;
+		c->recvd[(size_t)r * n + j]++;
+		if (ring_try(c, m, now, r, i, err) < 0 || ring_try(c, m, now, r, j, err) < 0)
 			return err->code;
 	} else {
 		int down = (int)(k & 1), t = (int)((k >> 1) / n), p = (int)((k >> 1) % n), par = (p - 1) / 2;
@@ -269,8 +336,8 @@ int net_red_flow_done(net_red *c, net_model *m, double now, uint64_t tag, ms_err
 	c->in_flight--;
 	if (c->in_flight == 0) {
 		if (c->algo == NET_RED_RING)
-			for (int i = 0; i < n; i++)
-				MS_ASSERT(c->sent[i] == c->steps, "ring stalled: member %d sent %d of %d", i, c->sent[i], c->steps);
+			for (size_t q = 0; q < (size_t)c->rings * n; q++)
+				MS_ASSERT(c->sent[q] == c->steps, "ring stalled: %zu sent %d of %d", q, c->sent[q], c->steps);
 		else
 			for (int t = 0; t < 2; t++)
 				for (int p = 1; p < n; p++)

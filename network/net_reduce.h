@@ -7,7 +7,10 @@
  * gathered output (each rank contributes S / n) and the reduce-scatter's input (each
  * rank keeps S / n). Algorithms (docs/network.md):
  *
- *   ring  the members in order form a ring, member i sending to i + 1 mod n. Reduce-
+ *   ring  the members in order form a ring, member i sending to i + 1 mod n (across
+ *         NVLink domains, min(NICs per node, members per domain) rings of S / R each,
+ *         entering and leaving every domain through different GPUs, so on different
+ *         NICs, as NCCL's channels; net_reduce.c ring_build). Reduce-
  *         scatter and all-gather are n - 1 steps of S / n bytes per member, all-reduce
  *         2(n - 1) (reduce-scatter then all-gather, as NCCL's ring all-reduce, src/device/
  *         all_reduce.h runRing); member i sends step s once its send of step s - 1 and

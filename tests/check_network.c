@@ -861,6 +861,18 @@ START_TEST(ring_reductions)
 	g = small_switch(1, 4, 4, 0, 0);
 	ck_assert(tu_rel(red(g, NET_RED_ALLREDUCE, NET_RED_RING, 4, S, NULL), 2 * 3.0 / 4 * S / 100e9 + 6 * 2e-6) < 1e-12);
 	topo_graph_destroy(g);
+	/* 2 nodes x 4 GPUs, 4 NICs each: 4 rings of S/4, each leaving a node through its own
+	 * NIC. Per step and ring S/32 bytes; a GPU's NVLink port carries 3 rings' (the fourth
+	 * leaves by its NIC), a NIC one: at least 14 x 3 S/32 / 100 GB/s, and the rings only
+	 * add their latencies. */
+	g = small_switch(2, 4, 4, 0, 0);
+	{
+		double t = red(g, NET_RED_ALLREDUCE, NET_RED_RING, 8, S, &flows), lb = 14 * 3 * S / 32 / 100e9;
+		ck_assert_int_eq(flows, 4 * 14 * 8);
+		ck_assert(t >= lb * (1 - 1e-12));
+		ck_assert_msg(t <= lb * 1.01 + 14 * 2e-6, "%g vs %g", t, lb);
+	}
+	topo_graph_destroy(g);
 }
 END_TEST
 
