@@ -34,6 +34,7 @@ static const cli_command commands[] = {
 	{"calibrate", "calibrate COMMAND calibration profiles: fit, import-nccl-tests (moesim calibrate --help)", cli_cmd_calibrate},
 	{"trace", "trace COMMAND    router traces: info, validate, stats, synth, import (moesim trace --help)", cli_cmd_trace},
 	{"topo", "topo [SCENARIO]  the network: GPUs, NICs, switches, links, bisection bandwidth, a route", cli_cmd_topo},
+	{"collective", "collective KIND  predict alltoall|allreduce|allgather|reducescatter, printed as nccl-tests does", cli_cmd_collective},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

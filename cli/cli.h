@@ -54,5 +54,29 @@ int cli_cmd_gpus(int argc, char **argv);
 int cli_cmd_calibrate(int argc, char **argv);
 int cli_cmd_trace(int argc, char **argv);
 int cli_cmd_topo(int argc, char **argv);
+int cli_cmd_collective(int argc, char **argv);
+
+/*
+ * The predictor behind `moesim collective`, shared with `moesim calibrate compare`
+ * (cli/cmd_collective.c): one collective kind and algorithm on the first `ranks` GPUs
+ * (0: all) of a scenario's cluster, timed on the flow model, for nccl-tests' printed
+ * sizes (the bytes a row of its output says).
+ */
+#include "profile/prof_nccl.h"
+#include "topology/topo_graph.h"
+typedef struct cli_coll_pred cli_coll_pred;
+int cli_coll_parse_kind(const char *s, prof_nccl_coll *kind);
+int cli_coll_parse_algo(prof_nccl_coll kind, const char *s, int *algo);
+int cli_coll_default_algo(prof_nccl_coll kind);
+const char *cli_coll_algo_name(prof_nccl_coll kind, int algo);
+int cli_coll_pred_open(cli_coll_pred **p, const scn_scenario *s, prof_nccl_coll kind, int algo, int ranks,
+		       ms_error *err);
+int cli_coll_predict(cli_coll_pred *p, double size_bytes, double *time_s, ms_error *err);
+int cli_coll_pred_ranks(const cli_coll_pred *p);
+const topo_graph *cli_coll_pred_graph(const cli_coll_pred *p);
+void cli_coll_pred_close(cli_coll_pred *p);
+const char *cli_coll_gpu_label(const scn_scenario *s);
+/* nccl-tests' number format (src/util.cu getFloatStr) into str (width + 1 bytes). */
+void cli_nccl_float(double v, int width, char *str);
 
 #endif

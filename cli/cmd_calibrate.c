@@ -7,6 +7,9 @@
  *                                 with its `fit` block
  *   import-nccl-tests FILE        reads nccl-tests alltoall_perf output (text or -J JSON)
  *                                 and writes the communication part of a profile
+ *   compare LOG [SCENARIO]        a real nccl-tests log (alltoall, all_reduce, all_gather,
+ *                                 reduce_scatter) beside moesim's prediction of each size
+ *                                 (the predictor of `moesim collective`), with the error
  *
  * Outputs are complete or absent: written to a temporary name, flushed to disk, then
  * renamed (common/ms_file.h); an existing file is kept unless --force. Errors are one
@@ -15,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <math.h>
 
 #include "cli/cli.h"
 #include "common/ms_file.h"
@@ -25,8 +30,24 @@ static const char usage_calibrate[] =
 	"usage: moesim calibrate fit PROFILE... -o OUT.cfg [--force] [--name TEXT] [-q]\n"
 	"       moesim calibrate import-nccl-tests FILE [-o OUT.cfg] [--force] [--ranks N]\n"
 	"                                          [--scope intra_node|inter_node] [--in-place] [-q]\n"
+	"       moesim calibrate compare LOG [SCENARIO] [--set K=V]... [--algo NAME] [--ranks N] [--in-place]\n"
 	"\n"
-	"Turns measurements into a calibration profile (docs/calibrate.md, docs/profile-format.md).\n";
+	"Turns measurements into a calibration profile (docs/calibrate.md, docs/profile-format.md),\n"
+	"or holds moesim's prediction against a measured nccl-tests log.\n";
+
+static const char usage_compare[] =
+	"usage: moesim calibrate compare LOG [SCENARIO] [--set K=V]... [--algo NAME] [--ranks N] [--in-place]\n"
+	"\n"
+	"Reads LOG, the output of nccl-tests' alltoall_perf, all_reduce_perf, all_gather_perf or\n"
+	"reduce_scatter_perf (text or -J JSON), predicts every size of it with the same collective\n"
+	"on the first N GPUs of SCENARIO's cluster (N = the log's ranks), as `moesim collective`\n"
+	"does, and prints size, measured and predicted time and the error, then the mean absolute\n"
+	"error and the worst row (docs/calibrate.md).\n"
+	"\n"
+	"  --set K=V     override a scenario value (repeatable), e.g. --set cluster.nodes=2\n"
+	"  --algo NAME   alltoall: nccl (default), flat, pairwise, hierarchical; allreduce: ring (default), tree\n"
+	"  --ranks N     the log's ranks, when it does not list its devices (must agree if it does)\n"
+	"  --in-place    compare the in-place columns instead of the out-of-place ones\n";
 
 static const char usage_fit[] =
 	"usage: moesim calibrate fit PROFILE... -o OUT.cfg [--force] [--name TEXT] [-q]\n"
@@ -251,7 +272,7 @@ static int cmd_import(int argc, char **argv)
 	const char *file = NULL, *out = NULL;
 	char command[4096];
 	int force = 0, quiet = 0, rc;
-	prof_nccl_opts o = {0, -1, 0};
+	prof_nccl_opts o = {0, -1, 0, 0};
 	prof_nccl *r;
 	ms_error err;
 	for (int i = 0; i < argc; i++) {
@@ -351,6 +372,143 @@ static int cmd_import(int argc, char **argv)
 	return rc;
 }
 
+/* --- compare ------------------------------------------------------------------------------ */
+
+static int cmd_compare(int argc, char **argv)
+{
+	const char *log = NULL, *algo_name = NULL;
+	char **rest = calloc((size_t)argc + 1, sizeof *rest);
+	int nrest = 0, rc = 0, algo, worst = 0;
+	prof_nccl_opts o = {0, -1, 0, 1};
+	prof_nccl *r = NULL;
+	scn_scenario *s = NULL;
+	cli_coll_pred *p = NULL;
+	cli_args a;
+	double sum_abs = 0, worst_err = 0;
+	ms_error err;
+	if (!rest) {
+		fprintf(stderr, "moesim: out of memory\n");
+		return CLI_EXIT_BAD_INPUT;
+	}
+	for (int i = 0; i < argc; i++) {
+		const char *v = argv[i];
+		if (strcmp(v, "--help") == 0 || strcmp(v, "-h") == 0) {
+			fputs(usage_compare, stdout);
+			goto done;
+		} else if (strcmp(v, "--algo") == 0 || strcmp(v, "--ranks") == 0) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "moesim: %s needs a value\n%s", v, usage_compare);
+				rc = CLI_EXIT_USAGE;
+				goto done;
+			}
+			if (strcmp(v, "--algo") == 0) {
+				algo_name = argv[++i];
+			} else {
+				char *end;
+				long n = strtol(argv[++i], &end, 10);
+				if (*argv[i] == '\0' || *end != '\0' || n < 2 || n > 1 << 20) {
+					fprintf(stderr, "moesim: --ranks %s: expected a number of GPUs >= 2\n", argv[i]);
+					rc = CLI_EXIT_USAGE;
+					goto done;
+				}
+				o.ranks = (int)n;
+			}
+		} else if (strcmp(v, "--in-place") == 0) {
+			o.in_place = 1;
+		} else if (!log && v[0] != '-') {
+			log = v;
+		} else {
+			rest[nrest++] = argv[i];
+			if ((strcmp(v, "--set") == 0) && i + 1 < argc)
+				rest[nrest++] = argv[++i];
+		}
+	}
+	if (!log) {
+		fprintf(stderr, "moesim: calibrate compare needs a LOG (nccl-tests output)\n%s", usage_compare);
+		rc = CLI_EXIT_USAGE;
+		goto done;
+	}
+	if ((rc = cli_parse_args(nrest, rest, &a, 0, usage_compare)) != 0)
+		goto done;
+	r = malloc(sizeof *r);
+	s = malloc(sizeof *s);
+	if (!r || !s) {
+		fprintf(stderr, "moesim: out of memory\n");
+		rc = CLI_EXIT_BAD_INPUT;
+		goto done;
+	}
+	ms_error_clear(&err);
+	if (prof_nccl_read(log, &o, r, &err) < 0 || scn_scenario_load(s, a.scenario, &a.ov, &err) < 0) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		rc = CLI_EXIT_BAD_INPUT;
+		goto done;
+	}
+	algo = cli_coll_default_algo(r->collective);
+	if (algo_name && cli_coll_parse_algo(r->collective, algo_name, &algo) < 0) {
+		fprintf(stderr, "moesim: --algo %s: not an algorithm for %s (%s)\n", algo_name,
+			prof_nccl_coll_name(r->collective),
+			r->collective == PROF_NCCL_ALLTOALL ? "nccl, flat, pairwise, hierarchical"
+			: r->collective == PROF_NCCL_ALLREDUCE ? "ring, tree"
+							       : "ring");
+		rc = CLI_EXIT_USAGE;
+		goto done;
+	}
+	{
+		int world = s->cluster.nodes * s->cluster.gpus_per_node;
+		if (r->ranks > world) {
+			fprintf(stderr,
+				"moesim: %s ran on %d GPUs (%d node%s) but the cluster of %s has %d: give a cluster as large "
+				"(e.g. --set cluster.nodes=%d)\n",
+				log, r->ranks, r->nodes, r->nodes == 1 ? "" : "s", s->source, world,
+				(r->ranks + s->cluster.gpus_per_node - 1) / s->cluster.gpus_per_node);
+			rc = CLI_EXIT_BAD_INPUT;
+			goto done;
+		}
+	}
+	if (cli_coll_pred_open(&p, s, r->collective, algo, r->ranks, &err) < 0) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		rc = CLI_EXIT_BAD_INPUT;
+		goto done;
+	}
+	{
+		const topo_graph *g = cli_coll_pred_graph(p);
+		int span = (r->ranks + g->spec.gpus_per_node - 1) / g->spec.gpus_per_node;
+		printf("moesim calibrate compare: %s (%s, %s%s%s, %d ranks on %d node%s) against %s\n", log,
+		       prof_nccl_coll_program(r->collective), r->columns, r->gpu[0] ? ", " : "", r->gpu, r->ranks, r->nodes,
+		       r->nodes == 1 ? "" : "s", s->source);
+		printf("  predicted: %s, %s algorithm, flow-level network model, GPUs 0-%d (%d node%s of %s)\n",
+		       prof_nccl_coll_name(r->collective), cli_coll_algo_name(r->collective, algo), r->ranks - 1, span,
+		       span == 1 ? "" : "s", cli_coll_gpu_label(s));
+		if (span != r->nodes)
+			printf("  note: the log spans %d node%s, the prediction %d (gpus_per_node = %d)\n", r->nodes,
+			       r->nodes == 1 ? "" : "s", span, g->spec.gpus_per_node);
+	}
+	printf("  %12s  %12s  %12s  %8s\n", "size (B)", "measured us", "predicted us", "error");
+	for (int i = 0; i < r->n; i++) {
+		double t, e;
+		if (cli_coll_predict(p, r->bytes[i], &t, &err) < 0) {
+			fprintf(stderr, "moesim: %s\n", err.msg);
+			rc = CLI_EXIT_BAD_INPUT;
+			goto done;
+		}
+		e = 100 * (t * 1e6 - r->time_us[i]) / r->time_us[i];
+		printf("  %12.0f  %12.2f  %12.2f  %+7.1f%%\n", r->bytes[i], r->time_us[i], t * 1e6, e);
+		sum_abs += fabs(e);
+		if (fabs(e) > fabs(worst_err)) {
+			worst_err = e;
+			worst = i;
+		}
+	}
+	printf("  mean absolute error %.1f%% over %d sizes; worst %+.1f%% at %.0f bytes (measured %.2f us)\n",
+	       sum_abs / r->n, r->n, worst_err, r->bytes[worst], r->time_us[worst]);
+done:
+	cli_coll_pred_close(p);
+	free(s);
+	free(r);
+	free(rest);
+	return rc;
+}
+
 int cli_cmd_calibrate(int argc, char **argv)
 {
 	if (argc < 1) {
@@ -365,6 +523,9 @@ int cli_cmd_calibrate(int argc, char **argv)
 		return cmd_fit(argc - 1, argv + 1);
 	if (strcmp(argv[0], "import-nccl-tests") == 0)
 		return cmd_import(argc - 1, argv + 1);
-	fprintf(stderr, "moesim: unknown calibrate command '%s'; use fit or import-nccl-tests\n%s", argv[0], usage_calibrate);
+	if (strcmp(argv[0], "compare") == 0)
+		return cmd_compare(argc - 1, argv + 1);
+	fprintf(stderr, "moesim: unknown calibrate command '%s'; use fit, import-nccl-tests or compare\n%s", argv[0],
+		usage_calibrate);
 	return CLI_EXIT_USAGE;
 }

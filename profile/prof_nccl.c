@@ -520,6 +520,42 @@ done:
 	return rc;
 }
 
+/* --- collectives ------------------------------------------------------------------- */
+
+static const char *const coll_names[] = {"alltoall", "allreduce", "allgather", "reducescatter"};
+/* The test programs, and the substring that names each in a path (".../all_reduce_perf"). */
+static const char *const coll_programs[] = {"alltoall_perf", "all_reduce_perf", "all_gather_perf",
+					    "reduce_scatter_perf"};
+static const char *const coll_stems[] = {"alltoall", "all_reduce", "all_gather", "reduce_scatter"};
+
+const char *prof_nccl_coll_name(prof_nccl_coll c)
+{
+	return c < PROF_NCCL_COLLECTIVES ? coll_names[c] : "?";
+}
+
+const char *prof_nccl_coll_program(prof_nccl_coll c)
+{
+	return c < PROF_NCCL_COLLECTIVES ? coll_programs[c] : "?";
+}
+
+double prof_nccl_busbw_factor(prof_nccl_coll c, int ranks)
+{
+	double f = (ranks - 1.0) / ranks;
+	return c == PROF_NCCL_ALLREDUCE ? 2 * f : f;
+}
+
+/* The collective a program name is the test of, or -1 (alltoallv_perf is not alltoall). */
+static int coll_of_program(const char *prog)
+{
+	for (int c = 0; c < PROF_NCCL_COLLECTIVES; c++) {
+		const char *hit = strstr(prog, coll_stems[c]);
+		if (hit && (hit[strlen(coll_stems[c])] == '\0' || hit[strlen(coll_stems[c])] == '_' ||
+			    hit[strlen(coll_stems[c])] == '.'))
+			return c;
+	}
+	return -1;
+}
+
 /* --- after reading: ranks, scope, checks, merging ------------------------------------ */
 
 static int cmp_row(const void *a, const void *b)
@@ -548,8 +584,14 @@ static int finish(reader *R, const prof_nccl_opts *o)
 	prof_nccl *r = R->r;
 	int listed = R->max_rank + 1;
 	size_t used = 0;
-	if (r->program[0] && !strstr(r->program, "alltoall"))
+	int coll = r->program[0] ? coll_of_program(r->program) : -1;
+	if (r->program[0] && !o->any && coll != PROF_NCCL_ALLTOALL)
 		return MS_ERROR(R->err, MS_EINVAL, "%s: this is the output of %s; import-nccl-tests reads alltoall_perf output",
+				at(R, R->prog_line, R->prog_col, pos, sizeof pos), r->program);
+	if (r->program[0] && coll < 0)
+		return MS_ERROR(R->err, MS_EINVAL,
+				"%s: this is the output of %s; moesim reads alltoall_perf, all_reduce_perf, all_gather_perf "
+				"and reduce_scatter_perf output",
 				at(R, R->prog_line, R->prog_col, pos, sizeof pos), r->program);
 	if (R->nrows == 0)
 		return MS_ERROR(R->err, MS_EFORMAT, "%s: no result rows with a size above 0", R->path);
@@ -580,16 +622,38 @@ static int finish(reader *R, const prof_nccl_opts *o)
 	}
 	if (!r->nodes)
 		r->nodes = r->scope == PROF_INTER_NODE ? 2 : 1;
-	/* busbw = algbw (n - 1) / n for an all-to-all; nccl-tests prints two decimals. */
+	/* Without a program name (any): all-reduce if busbw / algbw is 2(n-1)/n, else the
+	 * all-to-all (an all-gather or reduce-scatter log has the same ratio: it must name
+	 * its program). */
+	if (coll < 0) {
+		coll = PROF_NCCL_ALLTOALL;
+		for (int i = 0; o->any && i < R->nrows; i++)
+			if (R->rows[i].algbw >= 1.0) {
+				double f2 = prof_nccl_busbw_factor(PROF_NCCL_ALLREDUCE, r->ranks);
+				if (fabs(R->rows[i].busbw - R->rows[i].algbw * f2) <= 0.02 + 0.01 * R->rows[i].busbw)
+					coll = PROF_NCCL_ALLREDUCE;
+				break;
+			}
+	}
+	r->collective = (prof_nccl_coll)coll;
+	/* busbw = algbw (n - 1) / n for an all-to-all (2(n-1)/n for an all-reduce); nccl-tests
+	 * prints two decimals. */
 	for (int i = 0; i < R->nrows; i++) {
 		const row *w = &R->rows[i];
-		double f = (r->ranks - 1.0) / r->ranks;
-		if (w->algbw >= 1.0 && fabs(w->busbw - w->algbw * f) > 0.02 + 0.01 * w->busbw)
+		double f = prof_nccl_busbw_factor(r->collective, r->ranks);
+		if (w->algbw >= 1.0 && fabs(w->busbw - w->algbw * f) > 0.02 + 0.01 * w->busbw) {
+			if (r->collective == PROF_NCCL_ALLTOALL)
+				return MS_ERROR(R->err, MS_EINVAL,
+						"%s: busbw %.2f = %.3f x algbw %.2f, but an all-to-all of %d ranks has busbw = "
+						"algbw x (n-1)/n = %.3f: not alltoall_perf output, or not %d ranks (see --ranks)",
+						at(R, w->line, w->col, pos, sizeof pos), w->busbw, w->busbw / w->algbw, w->algbw,
+						r->ranks, f, r->ranks);
 			return MS_ERROR(R->err, MS_EINVAL,
-					"%s: busbw %.2f = %.3f x algbw %.2f, but an all-to-all of %d ranks has busbw = algbw x "
-					"(n-1)/n = %.3f: not alltoall_perf output, or not %d ranks (see --ranks)",
-					at(R, w->line, w->col, pos, sizeof pos), w->busbw, w->busbw / w->algbw, w->algbw, r->ranks, f,
-					r->ranks);
+					"%s: busbw %.2f = %.3f x algbw %.2f, but %s of %d ranks has busbw = algbw x %.3f: not %d "
+					"ranks (see --ranks)",
+					at(R, w->line, w->col, pos, sizeof pos), w->busbw, w->busbw / w->algbw, w->algbw,
+					prof_nccl_coll_program(r->collective), r->ranks, f, r->ranks);
+		}
 	}
 	/* Sort by size and merge rows of one size (several -d types, -N cycles): the median. */
 	qsort(R->rows, (size_t)R->nrows, sizeof *R->rows, cmp_row);

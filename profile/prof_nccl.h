@@ -13,6 +13,10 @@
  * device 3 [...] GPU NAME", or config.devices in JSON): ranks = GPUs listed, scope =
  * inter_node when they span more than one host. --ranks and --scope supply them when
  * the file does not, and must agree with it when it does.
+ *
+ * With opts.any the reader also takes all_reduce_perf, all_gather_perf and
+ * reduce_scatter_perf output (for `moesim calibrate compare`), checking busbw against
+ * that collective's factor; prof_nccl_write still writes an alltoall table only.
  */
 #ifndef PROF_NCCL_H
 #define PROF_NCCL_H
@@ -23,10 +27,27 @@
 #include "profile/prof_fit.h"
 #include "profile/prof_profile.h"
 
+/* The collectives whose nccl-tests output is understood, and their busbw factors
+ * (nccl-tests doc/PERFORMANCE.md): alltoall, all-gather and reduce-scatter (n-1)/n,
+ * all-reduce 2(n-1)/n. */
+typedef enum {
+	PROF_NCCL_ALLTOALL,
+	PROF_NCCL_ALLREDUCE,
+	PROF_NCCL_ALLGATHER,
+	PROF_NCCL_REDUCESCATTER,
+	PROF_NCCL_COLLECTIVES
+} prof_nccl_coll;
+
+const char *prof_nccl_coll_name(prof_nccl_coll c);    /* "alltoall", "allreduce", ... */
+const char *prof_nccl_coll_program(prof_nccl_coll c); /* "alltoall_perf", "all_reduce_perf", ... */
+double prof_nccl_busbw_factor(prof_nccl_coll c, int ranks);
+
 typedef struct prof_nccl_opts {
 	int ranks;    /* 0: from the file */
 	int scope;    /* -1: from the file; else a prof_scope */
 	int in_place; /* 1: the in-place columns instead of out-of-place */
+	int any;      /* 0: alltoall_perf output only (the importer); 1: any collective above, from
+			 the file's program name or, without one, its busbw / algbw ratio */
 } prof_nccl_opts;
 
 typedef struct prof_nccl {
@@ -39,6 +60,7 @@ typedef struct prof_nccl {
 	char date[64];         /* JSON start_time, or "" */
 	char command[1024];    /* JSON args, or "" */
 	int ranks, nodes;
+	prof_nccl_coll collective;
 	prof_scope scope;
 	int iters, warmup;     /* 0 when unknown */
 	double avg_busbw_GBps; /* the file's "Avg bus bandwidth", -1 when absent */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "network/net_coll.h"
+#include "network/net_reduce.h"
 #include "network/net_maxmin.h"
 #include "network/net_model.h"
 #include "test_util.h"
@@ -822,6 +823,83 @@ START_TEST(nccl_bounded_channels)
 }
 END_TEST
 
+static double red(topo_graph *g, net_red_op op, net_red_algo algo, int n, double bytes, long *flows)
+{
+	ms_error err;
+	net_model *m;
+	int ranks[64];
+	double t = -1;
+	ms_error_clear(&err);
+	m = net_model_create(g, TOPO_ECMP_HASH, 1, &err);
+	ck_assert_ptr_nonnull(m);
+	for (int i = 0; i < n; i++)
+		ranks[i] = i;
+	ck_assert_int_eq(net_red_time(m, op, algo, ranks, n, bytes, &t, flows, &err), 0);
+	net_model_destroy(m);
+	return t;
+}
+
+START_TEST(ring_reductions)
+{
+	/* 8 GPUs, each alone in its NVLink domain, one switch: route latency L = 6 us, NIC
+	 * C = 50 GB/s; every ring step is one flow per NIC each way. All-reduce of S:
+	 * 2(n-1)/n x S/C + 2(n-1) L; all-gather and reduce-scatter half the steps. */
+	topo_graph *g = small_switch(1, 8, 1, 4e-6, 1e-6);
+	double S = 1.2345e9, L = 6e-6, C = 50e9;
+	long flows;
+	ck_assert(tu_rel(red(g, NET_RED_ALLREDUCE, NET_RED_RING, 8, S, &flows), 2 * 7.0 / 8 * S / C + 14 * L) < 1e-12);
+	ck_assert_int_eq(flows, 14 * 8);
+	ck_assert(tu_rel(net_red_ring_time(NET_RED_ALLREDUCE, 8, S, C, L), 2 * 7.0 / 8 * S / C + 14 * L) < 1e-15);
+	ck_assert(tu_rel(red(g, NET_RED_ALLGATHER, NET_RED_RING, 8, S, NULL), 7.0 / 8 * S / C + 7 * L) < 1e-12);
+	ck_assert(tu_rel(red(g, NET_RED_REDUCESCATTER, NET_RED_RING, 8, S, NULL),
+			 net_red_ring_time(NET_RED_REDUCESCATTER, 8, S, C, L)) < 1e-12);
+	/* 5 of them (awkward n), and 1: nothing to do. */
+	ck_assert(tu_rel(red(g, NET_RED_ALLREDUCE, NET_RED_RING, 5, S, NULL), 2 * 4.0 / 5 * S / C + 8 * L) < 1e-12);
+	ck_assert(red(g, NET_RED_ALLREDUCE, NET_RED_RING, 1, S, &flows) == 0 && flows == 0);
+	topo_graph_destroy(g);
+	/* Inside one NVLink domain of 4 (100 GB/s, 2 us). */
+	g = small_switch(1, 4, 4, 0, 0);
+	ck_assert(tu_rel(red(g, NET_RED_ALLREDUCE, NET_RED_RING, 4, S, NULL), 2 * 3.0 / 4 * S / 100e9 + 6 * 2e-6) < 1e-12);
+	topo_graph_destroy(g);
+	/* 2 nodes x 4 GPUs, 4 NICs each: 4 rings of S/4, each leaving a node through its own
+	 * NIC. Per step and ring S/32 bytes; a GPU's NVLink port carries 3 rings' (the fourth
+	 * leaves by its NIC), a NIC one: at least 14 x 3 S/32 / 100 GB/s, and the rings only
+	 * add their latencies. */
+	g = small_switch(2, 4, 4, 0, 0);
+	{
+		double t = red(g, NET_RED_ALLREDUCE, NET_RED_RING, 8, S, &flows), lb = 14 * 3 * S / 32 / 100e9;
+		ck_assert_int_eq(flows, 4 * 14 * 8);
+		ck_assert(t >= lb * (1 - 1e-12));
+		ck_assert_msg(t <= lb * 1.01 + 14 * 2e-6, "%g vs %g", t, lb);
+	}
+	topo_graph_destroy(g);
+}
+END_TEST
+
+START_TEST(tree_allreduce)
+{
+	/* 2 GPUs, no latency: each tree sends S/2 up and S/2 down in 64 chunks, and the
+	 * link each way is never idle (the first chunk up is alone, then an up and a down
+	 * chunk share it, the last chunk down is alone): S / C exactly. */
+	topo_graph *g = small_switch(1, 2, 1, 0, 0);
+	double S = 2.385e8, C = 50e9, t;
+	long flows;
+	ck_assert(tu_rel(red(g, NET_RED_ALLREDUCE, NET_RED_TREE, 2, S, &flows), S / C) < 1e-9);
+	ck_assert_int_eq(flows, 2 * 2 * 64);
+	ck_assert(tu_rel(net_red_tree_bound(2, S, C, 0), S / C) < 1e-15);
+	topo_graph_destroy(g);
+	/* 8 GPUs, L = 6 us: at least 2S / C + 2 x 3 L, and within a few chunks of it. */
+	g = small_switch(1, 8, 1, 4e-6, 1e-6);
+	t = red(g, NET_RED_ALLREDUCE, NET_RED_TREE, 8, S, NULL);
+	ck_assert(t >= net_red_tree_bound(8, S, C, 6e-6) * (1 - 1e-12));
+	ck_assert_msg(t <= net_red_tree_bound(8, S, C, 6e-6) * 1.15, "tree %g, bound %g", t,
+		      net_red_tree_bound(8, S, C, 6e-6));
+	/* The ring moves 2(n-1)/n S per port: faster at this size. */
+	ck_assert(red(g, NET_RED_ALLREDUCE, NET_RED_RING, 8, S, NULL) < t);
+	topo_graph_destroy(g);
+}
+END_TEST
+
 START_TEST(self_and_empty_flows)
 {
 	topo_graph *g = small_switch(1, 2, 2, 0, 0);
@@ -864,6 +942,8 @@ Suite *network_suite(void)
 	tcase_add_test(tc, hierarchical_pipelined_two_legs);
 	tcase_add_test(tc, nccl_within_a_domain);
 	tcase_add_test(tc, nccl_bounded_channels);
+	tcase_add_test(tc, ring_reductions);
+	tcase_add_test(tc, tree_allreduce);
 	tcase_add_test(tc, self_and_empty_flows);
 	suite_add_tcase(s, tc);
 	return s;

@@ -652,7 +652,7 @@ END_TEST
 static int nccl_read(const char *rel, int ranks, int scope, int in_place, prof_nccl *r, ms_error *err)
 {
 	char path[1024];
-	prof_nccl_opts o = {ranks, scope, in_place};
+	prof_nccl_opts o = {ranks, scope, in_place, 0};
 	ms_error_clear(err);
 	return prof_nccl_read(rel[0] == '/' ? rel : data(path, sizeof path, rel), &o, r, err);
 }

@@ -171,5 +171,49 @@ if [ -n "${MOESIM_SRC:-}" ] && command -v make >/dev/null 2>&1; then
 	if make -s -C "$MOESIM_SRC" install PREFIX="$T/afile" BIN="$abs" -o "$abs" >"$T/out" 2>&1; then bad "make install into a file as PREFIX succeeded"; else ok; fi
 fi
 
+# moesim collective: nccl-tests' layout, read back by the project's own importer (the
+# round trip: the imported times are the printed ones), text and JSON.
+D=${MOESIM_SRC:-.}/tests/data/nccl-tests
+times_of_profile() { sed -n '/time_us = \[/,/\]/p' "$1" | tr -d '[];' | sed 's/time_us =//' | tr ',' '\n' | awk 'NF { print $1 + 0 }'; }
+expect 0 "Collective test concluded: alltoall_perf" -- "$BIN" collective alltoall --sizes 1K:256M:4 --set cluster.nodes=2 --json "$T/c.json"
+cp "$T/out" "$T/c.txt"
+expect 0 "16 ranks on 2 nodes (inter_node)" -- "$BIN" calibrate import-nccl-tests "$T/c.txt" -o "$T/c_txt.cfg"
+expect 0 "16 ranks on 2 nodes (inter_node)" -- "$BIN" calibrate import-nccl-tests "$T/c.json" -o "$T/c_json.cfg"
+awk '$1 ~ /^[0-9]+$/ { print $6 + 0 }' "$T/c.txt" >"$T/t_printed"
+times_of_profile "$T/c_txt.cfg" >"$T/t_txt"
+times_of_profile "$T/c_json.cfg" >"$T/t_json"
+if [ "$(wc -l <"$T/t_printed")" -eq 10 ] && cmp -s "$T/t_printed" "$T/t_txt"; then ok; else bad "text round trip: imported times differ from the printed ones: $(paste "$T/t_printed" "$T/t_txt" | head -3)"; fi
+# JSON keeps 6 decimals; the text rounds them to 2.
+if paste "$T/t_json" "$T/t_printed" | awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > 0.005 + 1e-9 || NF != 2) bad = 1 } END { exit bad }'; then ok
+else bad "JSON round trip: times differ from the text's: $(paste "$T/t_json" "$T/t_printed" | head -3)"; fi
+expect 0 "JSON output" -- sh -c "'$BIN' collective alltoall --sizes 1K:1M --json - | grep -q '\"results\":\[{\"size\":1024,\"count\":32,' && echo JSON output"
+# Sizes as nccl-tests rounds them: floats, per-rank counts a multiple of 4 elements.
+expect 0 "        1664            52     float    none      -1" -- "$BIN" collective alltoall --sizes 1700:1700 --ranks 8
+expect 0 "        1700           425     float     sum      -1" -- "$BIN" collective allreduce --sizes 1700:1700
+expect 0 "all_gather_perf" -- "$BIN" collective allgather --sizes 8M:64M:8
+expect 0 "reduce_scatter_perf" -- "$BIN" collective reducescatter --sizes 8M:64M:8 --ranks 4
+expect 0 "tree algorithm" -- "$BIN" collective allreduce --sizes 64M:64M --algo tree --set cluster.nodes=2
+expect 0 "pairwise algorithm" -- "$BIN" collective alltoall --sizes 64M:64M --algo pairwise
+expect 2 "unknown collective 'broadcast'" -- "$BIN" collective broadcast --sizes 1K:1M
+expect 2 "needs --sizes MIN:MAX" -- "$BIN" collective alltoall
+expect 2 "--sizes 1M:1K: expected MIN:MAX[:FACTOR]" -- "$BIN" collective alltoall --sizes 1M:1K
+expect 2 "--sizes 1K:1M:1: expected" -- "$BIN" collective alltoall --sizes 1K:1M:1
+expect 2 "--algo tree: not an algorithm for alltoall (nccl, flat, pairwise, hierarchical)" -- "$BIN" collective alltoall --sizes 1K:1M --algo tree
+expect 1 "--ranks 9: the cluster of <built-in default> has 8 GPUs; give 2 .. 8" -- "$BIN" collective alltoall --sizes 1K:1M --ranks 9
+expect 1 "a collective needs 2 or more" -- "$BIN" collective allreduce --sizes 1K:1M --set cluster.gpus_per_node=1 --set parallel.ep=1 --set model.experts=8
+expect 1 "exists; pass --force" -- "$BIN" collective alltoall --sizes 1K:1M --json "$T/c.json"
+# calibrate compare: the sample logs against the prediction, size by size.
+expect 0 "mean absolute error" -- "$BIN" calibrate compare "$D/alltoall_h100x8.txt"
+expect 0 "    1073741824       2687.21" -- "$BIN" calibrate compare "$D/alltoall_h100x8.json"
+expect 0 "all_reduce_perf, out_of_place" -- "$BIN" calibrate compare "$D/all_reduce_h100x8.txt" --algo tree
+expect 0 "16 ranks on 2 nodes" -- "$BIN" calibrate compare "$D/alltoall_2node.txt" --set cluster.nodes=2
+expect 1 "ran on 16 GPUs (2 nodes) but the cluster of <built-in default> has 8: give a cluster as large (e.g. --set cluster.nodes=2)" -- "$BIN" calibrate compare "$D/alltoall_2node.txt"
+expect 1 "alltoall_wrong.txt" -- "$BIN" calibrate compare "$D/alltoall_wrong.txt"
+expect 2 "calibrate compare needs a LOG" -- "$BIN" calibrate compare
+expect 2 "--algo ring: not an algorithm for alltoall" -- "$BIN" calibrate compare "$D/alltoall_h100x8.txt" --algo ring
+# Its own prediction compared with itself: no error.
+expect 0 "mean absolute error 0.0% over 10 sizes" -- "$BIN" calibrate compare "$T/c.json" --set cluster.nodes=2
+expect 0 "this is the output of all_reduce_perf; import-nccl-tests reads alltoall_perf output" -- sh -c "'$BIN' calibrate import-nccl-tests '$D/all_reduce_h100x8.txt' 2>&1; true"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
