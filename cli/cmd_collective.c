@@ -67,6 +67,7 @@ struct cli_coll_pred {
 	net_model *m;
 	int *ranks;
 	double *bytes; /* n x n (alltoall) */
+	double pre_s;  /* costs beyond bandwidth before the first byte (docs/network.md) */
 };
 
 const char *cli_coll_algo_name(prof_nccl_coll kind, int algo)
@@ -161,6 +162,11 @@ int cli_coll_pred_open(cli_coll_pred **out, const scn_scenario *s, prof_nccl_col
 	}
 	for (int i = 0; i < p->n; i++)
 		p->ranks[i] = i;
+	/* One launch per collective (nccl-tests runs one group call per iteration); an
+	 * all-to-all also issues to its n - 1 peers (network.peer_message_us each), as the MoE
+	 * all-to-alls do (net_alltoall_costs). */
+	p->pre_s = s->network.launch_us * 1e-6 +
+		   (kind == PROF_NCCL_ALLTOALL ? (p->n - 1) * s->network.peer_message_us * 1e-6 : 0.0);
 	*out = p;
 	return MS_OK;
 }
@@ -190,14 +196,16 @@ int cli_coll_predict(cli_coll_pred *p, double size, double *time_s, ms_error *er
 			for (int j = 0; j < n; j++)
 				p->bytes[(size_t)i * n + j] = i == j ? 0 : size / n;
 		rc = net_a2a_time(p->m, (net_a2a_algo)p->algo, p->ranks, n, p->bytes, NULL, &r, err);
-		*time_s = r.time_s;
+		*time_s = r.time_s + p->pre_s;
 		return rc;
 	}
 	{
 		net_red_op op = p->kind == PROF_NCCL_ALLREDUCE ? NET_RED_ALLREDUCE
 				: p->kind == PROF_NCCL_ALLGATHER ? NET_RED_ALLGATHER
 								   : NET_RED_REDUCESCATTER;
-		return net_red_time(p->m, op, (net_red_algo)p->algo, p->ranks, n, size, time_s, NULL, err);
+		int rc = net_red_time(p->m, op, (net_red_algo)p->algo, p->ranks, n, size, time_s, NULL, err);
+		*time_s += p->pre_s;
+		return rc;
 	}
 }
 
