@@ -2,7 +2,7 @@
 """Runs every row of docs/validation.md: the moesim command that predicts a published
 measurement, the prediction, and the error. Prints the Markdown table the document holds.
 
-    /usr/bin/python3 tools/validation/run_validation.py [--moesim ./moesim] [--only V1,V9]
+    /usr/bin/python3 tools/validation/run_validation.py [--part moe|coll] [--moesim ./moesim] [--only V1,V9]
 
 One parameter set for every row: moesim's defaults (cited in docs/network.md) and the
 built-in datasheets; nothing here is fitted to a row. Sources of the measurements:
@@ -64,6 +64,43 @@ ROWS = [
     ("V19c", "pplx-kernels NVLink, H100, EP8, 1 tok, combine", 41.7, moe("h100-sxm", 1, 1, "deepep_ll"), "combine"),
 ]
 
+def coll(op, gpu, nodes, size, extra=""):
+    s = f"collective {op} --set cluster.gpu={gpu} --set cluster.nodes={nodes} --set cluster.gpus_per_node=8 --sizes {size}:{size}"
+    return s + (" " + extra if extra else "")
+
+
+# nccl-tests rows: (id, what, measured us, command, "coll"); the time column of nccl-tests'
+# out-of-place half, which `moesim collective` prints in the same layout.
+COLL_ROWS = [
+    ("V23a", "nccl-tests alltoall, 8 x H100 (1 node), 32 MiB", 124.79, coll("alltoall", "h100-sxm", 1, 33554432), "coll"),
+    ("V23b", "nccl-tests alltoall, 8 x H100, 128 MiB", 393.32, coll("alltoall", "h100-sxm", 1, 134217728), "coll"),
+    ("V23c", "nccl-tests alltoall, 8 x H100, 512 MiB", 1511.21, coll("alltoall", "h100-sxm", 1, 536870912), "coll"),
+    ("V23d", "nccl-tests alltoall, 8 x H100, 2 GiB", 5474.24, coll("alltoall", "h100-sxm", 1, 2147483648), "coll"),
+    ("V23e", "nccl-tests alltoall, 8 x H100, 16 GiB", 43193.3, coll("alltoall", "h100-sxm", 1, 17179869184), "coll"),
+    ("V24", "nccl-tests allreduce, 8 x H100, 1 GiB", 4000.82, coll("allreduce", "h100-sxm", 1, 1073741824), "coll"),
+    ("V25", "nccl-tests alltoall, 16 x H100 (2 nodes), 4 GiB", 43852.6, coll("alltoall", "h100-sxm", 2, 4294967296), "coll"),
+    ("V26a", "nccl-tests alltoall, 80 x H100 (10 nodes), 32 MiB", 970.33, coll("alltoall", "h100-sxm", 10, 33553920), "coll"),
+    ("V26b", "nccl-tests alltoall, 80 x H100, 128 MiB", 2944.85, coll("alltoall", "h100-sxm", 10, 134216960), "coll"),
+    ("V26c", "nccl-tests alltoall, 80 x H100, 1 GiB", 21159.9, coll("alltoall", "h100-sxm", 10, 1073740800), "coll"),
+    ("V26d", "nccl-tests allreduce, 80 x H100, 1 GiB", 6149.19, coll("allreduce", "h100-sxm", 10, 1073741824), "coll"),
+    ("V27", "nccl-tests alltoall, 64 x H800 (8 nodes), 8 MiB", 337.8, coll("alltoall", "h800", 8, 8388608), "coll"),
+    ("V21a", "torch all_to_all_single (NCCL), 8 x H100, 242 MB", 699.9, coll("alltoall", "h100-sxm", 1, 242221056), "coll"),
+    ("V21b", "torch all_to_all_single, 16 x H100, 242 MB", 3213.9, coll("alltoall", "h100-sxm", 2, 242221056), "coll"),
+    ("V21c", "torch all_to_all_single, 64 x H100, 242 MB", 5418.1, coll("alltoall", "h100-sxm", 8, 242221056), "coll"),
+    ("V22a", "torch all_to_all_single, 8 x H100, 1.9 MB", 24.4, coll("alltoall", "h100-sxm", 1, 1892352), "coll"),
+    ("V22b", "torch all_to_all_single, 16 x H100, 1.9 MB", 109.7, coll("alltoall", "h100-sxm", 2, 1892352), "coll"),
+    ("V22c", "torch all_to_all_single, 64 x H100, 1.9 MB", 101.6, coll("alltoall", "h100-sxm", 8, 1892352), "coll"),
+]
+
+
+def coll_us(out):
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) >= 6 and f[0].isdigit():
+            return float(f[5])
+    raise ValueError("no size row in the collective's output")
+
+
 UNIT = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}
 
 
@@ -78,20 +115,23 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--moesim", default="./moesim")
     ap.add_argument("--only", default="", help="comma-separated row ids")
+    ap.add_argument("--part", choices=["moe", "coll"], default="moe", help="the MoE kernel rows or the collective rows")
     a = ap.parse_args()
     only = set(x for x in a.only.split(",") if x)
-    print("`$V3` stands for `%s`.\n" % V3)
+    if a.part == "moe":
+        print("`$V3` stands for `%s`.\n" % V3)
     print("| row | measurement | measured | moesim | error | command |")
     print("|---|---|---|---|---|---|")
     worst = 0.0
-    for rid, what, meas, cmd, phase in ROWS:
+    table = ROWS if a.part == "moe" else COLL_ROWS
+    for rid, what, meas, cmd, phase in table:
         if only and rid not in only:
             continue
         p = subprocess.run([a.moesim] + cmd.split(), capture_output=True, text=True)
         if p.returncode != 0:
             print("%s: moesim failed: %s" % (rid, p.stderr.strip()), file=sys.stderr)
             return 1
-        pred = phase_us(p.stdout, phase)
+        pred = coll_us(p.stdout) if phase == "coll" else phase_us(p.stdout, phase)
         err = 100.0 * (pred - meas) / meas
         worst = max(worst, abs(err))
         shown = cmd.replace(V3, "$V3")
