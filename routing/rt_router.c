@@ -87,8 +87,7 @@ struct rt_router {
 	int *node_pick;     /* [2 * n_nodes] */
 	int group_nodes;    /* nodes the current group spans */
 	int pad;            /* routing.pad_to_capacity */
-	int32_t *cand_id;   /* [max(K, E)] a token's candidates, in ranking order */
-	double *cand_sc;
+	double *cand_sc;    /* [max(K, E)] a token's chosen scores before renormalising */
 	/* synthetic node limit, shared tables (per layer, experts grouped by the member of
 	 * their first replica): */
 	int32_t **mem_start;  /* [layers][P + 2] */
@@ -241,7 +240,6 @@ void rt_router_destroy(rt_router *r)
 	free(r->dom_of_member);
 	free(r->out.domain_tokens);
 	free(r->out.gpu_tokens);
-	free(r->cand_id);
 	free(r->cand_sc);
 	free(r->ntop_id);
 	free(r->ntop_t);
@@ -324,7 +322,6 @@ static int alloc_workspace(rt_router *r, ms_error *err)
 	r->out.domain_tokens = ms_calloc(err, (size_t)r->P * (size_t)r->n_dom_max, sizeof(int64_t), "domain counts");
 	r->out.domains_max = r->n_dom_max;
 	r->out.gpu_tokens = ms_calloc(err, (size_t)r->P * (size_t)r->P, sizeof(int64_t), "routing matrix");
-	r->cand_id = ms_calloc(err, (size_t)(r->depth > r->E ? r->depth : r->E), sizeof *r->cand_id, "node limit");
 	r->cand_sc = ms_calloc(err, (size_t)(r->depth > r->E ? r->depth : r->E), sizeof *r->cand_sc, "node limit");
 	r->ntop_id = ms_calloc(err, (size_t)r->n_nodes * (size_t)r->k, sizeof *r->ntop_id, "node limit");
 	r->ntop_t = ms_calloc(err, (size_t)r->n_nodes * (size_t)r->k, sizeof *r->ntop_t, "node limit");
@@ -347,7 +344,7 @@ static int alloc_workspace(rt_router *r, ms_error *err)
 	if (!r->ntop_t || !r->node_first || !r->node_rate || !r->node_t || !r->node_left || !r->node_count || !r->stamp)
 		return MS_ENOMEM;
 	r->rep_next = ms_calloc(err, (size_t)r->P * (size_t)r->E, sizeof *r->rep_next, "replica choice");
-	if (!r->dom_of_member || !r->out.domain_tokens || !r->out.gpu_tokens || !r->cand_id || !r->cand_sc ||
+	if (!r->dom_of_member || !r->out.domain_tokens || !r->out.gpu_tokens || !r->cand_sc ||
 	    !r->ntop_id || !r->ntop_n || !r->rep_next)
 		return MS_ENOMEM;
 	r->out.slot_load = ms_calloc(err, (size_t)r->P * (size_t)r->placement.slots, sizeof(int64_t), "expert loads");
@@ -391,7 +388,6 @@ rt_router *rt_router_clone(const rt_router *src, ms_error *err)
 	r->node_score = NULL;
 	r->node_pick = NULL;
 	r->dom_of_member = NULL;
-	r->cand_id = NULL;
 	r->cand_sc = NULL;
 	r->ntop_id = NULL;
 	r->ntop_t = NULL;
