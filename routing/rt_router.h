@@ -92,6 +92,9 @@ int rt_route_group(rt_router *r, int step, int layer, int group, const rt_group_
 /* The placement of experts on the members of every EP group (the same for all groups). */
 const struct rt_placement *rt_router_placement(const rt_router *r);
 
+/* The expert popularity of a layer (E weights, not normalised) synthetic routing draws from. */
+const double *rt_router_popularity(const rt_router *r, int layer);
+
 /* Capacity per expert for a scope of `tokens` tokens (Megatron-Core formula); 0 when dropless. */
 int64_t rt_capacity(double capacity_factor, int64_t tokens, int top_k, int experts);
 
