@@ -89,7 +89,7 @@ static void fmt_bytes(char *buf, size_t n, double b)
 
 void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, const out_summary *o)
 {
-	char a[64], b[64];
+	char a[128], b[64];
 	double cf = s->routing.capacity_factor;
 	fprintf(f, "moesim %s: %s\n", MOESIM_VERSION, s->source);
 	fprintf(f, "  model      %s: %d MoE layers, %d experts, top-%d, hidden %d, ffn %d, %s\n", s->model.name,
@@ -105,15 +105,22 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 		snprintf(a, sizeof a, "dropless");
 	if (s->cluster.profile[0])
 		fprintf(f, "  profile    %s\n", s->cluster.profile);
-	if (s->routing.source == SCN_SRC_TRACE)
-		fprintf(f, "  routing    trace %s, top-%d%s\n", s->routing.trace, s->routing.top_k,
-			s->routing.node_limit ? ", node-limited" : "");
-	else
-		fprintf(f, "  routing    synthetic %s%s\n",
-			s->routing.distribution == SCN_DIST_UNIFORM ? "uniform"
-			: s->routing.distribution == SCN_DIST_ZIPF  ? "Zipf"
-								    : "balanced",
-			s->routing.distribution == SCN_DIST_ZIPF ? " (see routing.zipf_s)" : "");
+	{
+		char lim[64] = "";
+		if (s->routing.node_limit)
+			snprintf(lim, sizeof lim, ", at most %d node%s a token", s->routing.node_limit,
+				 s->routing.node_limit == 1 ? "" : "s");
+		if (s->routing.source == SCN_SRC_TRACE)
+			fprintf(f, "  routing    trace %s, top-%d%s\n", s->routing.trace, s->routing.top_k, lim);
+		else
+			fprintf(f, "  routing    synthetic %s%s, top-%d%s\n",
+				s->routing.distribution == SCN_DIST_UNIFORM ? "uniform"
+				: s->routing.distribution == SCN_DIST_ZIPF  ? "Zipf"
+									    : "balanced",
+				s->routing.distribution == SCN_DIST_ZIPF ? " (see routing.zipf_s)" : "", s->routing.top_k, lim);
+	}
+	if (cf > 0 && s->routing.pad_to_capacity)
+		strncat(a, ", padded to capacity", sizeof a - strlen(a) - 1);
 	fprintf(f, "  workload   %s, %lld tokens/GPU, %d step%s, seed %llu; %s\n", scn_mode_name(s->workload.mode),
 		(long long)s->workload.tokens_per_rank, r->steps, r->steps == 1 ? "" : "s",
 		(unsigned long long)s->workload.seed, a);
