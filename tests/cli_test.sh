@@ -68,6 +68,10 @@ expect 2 "unknown option '--force'" -- "$BIN" show --force
 "$BIN" run --set routing.source=synthetic --set workload.seed=8 -q -o "$T/d.h5" 2>/dev/null
 if cmp -s "$T/c.h5" "$T/d.h5"; then bad "a different seed gave the same bytes"; else ok; fi
 
+# The analytic bound says what it ignores (issue 14: three networks gave one answer silently).
+expect 0 "ignores network.oversubscription" -- "$BIN" run -q --set network.model=analytic --set network.oversubscription=2
+expect 0 "ignores network.alltoall" -- "$BIN" run -q --set network.model=analytic --set network.alltoall=pairwise
+
 # MOESIM_THREADS: a thread count or refused, never silently one thread.
 expect 1 "MOESIM_THREADS = 'two' is not a thread count" -- env MOESIM_THREADS=two "$BIN" run
 expect 1 "MOESIM_THREADS = '0' is not a thread count" -- env MOESIM_THREADS=0 "$BIN" run
