@@ -412,8 +412,9 @@ static double status_bytes(const char *field)
  * added, measured in a child: allocations of 64 kB and more are mmapped (no dynamic
  * threshold, so freed blocks go back and none are reused from before), the high-water
  * mark is reset through /proc/self/clear_refs, and the peak is VmHWM minus VmRSS at the
- * start. *peak = -1 where that cannot be measured (no /proc, or under AddressSanitizer or
- * valgrind, whose own memory would dominate); the run is then made here.
+ * start. Both -1 where that cannot be measured (no /proc, or under AddressSanitizer or
+ * valgrind, whose own memory would dominate: the runs, seconds here, would take minutes
+ * there, for nothing to compare).
  */
 static void measured_run(const scn_scenario *s, double *peak, double *events)
 {
@@ -457,15 +458,6 @@ static void measured_run(const scn_scenario *s, double *peak, double *events)
 		close(fd[0]);
 		if (pid > 0)
 			waitpid(pid, NULL, 0);
-	}
-	if (v[1] < 0) {
-		sim_result *r = NULL;
-		ms_error err;
-		ms_error_clear(&err);
-		ck_assert_msg(sim_run_scenario(s, 1, &r, &err) == MS_OK, "%s", err.msg);
-		v[0] = -1;
-		v[1] = (double)r->events;
-		sim_result_free(r);
 	}
 	*peak = v[0];
 	*events = v[1];
@@ -528,8 +520,9 @@ START_TEST(estimate_matches_peak)
 				      peak);
 		/* Flows that end together share a network event: the flow model's count is looser. */
 		tol = e.flow_events > 0 ? 4 : 2;
-		ck_assert_msg(e.events > events / tol && e.events < tol * events, "case %zu: estimated %.4g events, counted %.0f",
-			      i, e.events, events);
+		if (events >= 0)
+			ck_assert_msg(e.events > events / tol && e.events < tol * events,
+				      "case %zu: estimated %.4g events, counted %.0f", i, e.events, events);
 		ck_assert(tu_rel(e.pairs, 1.0 * c[i].layers * c[i].nodes * 8 * c[i].tokens * 2) < 1e-12);
 	}
 }
