@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "common/ms_file.h"
@@ -15,6 +16,7 @@
 #include "hardware/hw_gpu.h"
 #include "output/out_report.h"
 #include "scenario/scn_scenario.h"
+#include "sim/sim_estimate.h"
 #include "sim/sim_run.h"
 #include "trace/tr_reader.h"
 
@@ -50,7 +52,7 @@ static void usage_main(FILE *f)
 }
 
 static const char usage_run[] =
-	"usage: moesim run [SCENARIO] [--set section.key=value]... [-o FILE.h5] [--force] [-q]\n"
+	"usage: moesim run [SCENARIO] [--set section.key=value]... [-o FILE.h5] [--force] [--force-large] [-q]\n"
 	"\n"
 	"Simulates SCENARIO (a libconfig file; without one, the built-in default, also shipped\n"
 	"as scenarios/default.cfg) and prints a summary.\n"
@@ -58,6 +60,10 @@ static const char usage_run[] =
 	"  --set K=V    override one scenario value, e.g. --set routing.top_k=4 (repeatable)\n"
 	"  -o FILE.h5   write the results to an HDF5 file (schema: docs/output-format.md)\n"
 	"  --force      overwrite FILE.h5 if it exists\n"
+	"  --force-large  run even when the up-front estimate refuses: more memory than is\n"
+	"               available (MemAvailable, or $MOESIM_MEMORY_LIMIT_BYTES if lower), more\n"
+	"               than 1e10 events or about 2 hours of work, or a results file larger\n"
+	"               than the free disk space (docs/errors.md, \"Refused large runs\")\n"
 	"  -q           print nothing on success\n";
 
 static const char usage_show[] =
@@ -98,6 +104,8 @@ int cli_parse_args(int argc, char **argv, cli_args *a, unsigned allow, const cha
 			a->dot = argv[++i];
 		} else if ((allow & (CLI_ALLOW_OUTPUT | CLI_ALLOW_DOT)) && strcmp(s, "--force") == 0) {
 			a->force = 1;
+		} else if ((allow & CLI_ALLOW_LARGE) && strcmp(s, "--force-large") == 0) {
+			a->force_large = 1;
 		} else if (allow_output && (strcmp(s, "-q") == 0 || strcmp(s, "--quiet") == 0)) {
 			a->quiet = 1;
 		} else if (s[0] == '-' && s[1] != '\0') {
@@ -150,6 +158,77 @@ int cli_threads(int *threads)
 	return 0;
 }
 
+int cli_memory_available(double *bytes)
+{
+	const char *env = getenv("MOESIM_MEMORY_LIMIT_BYTES");
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	*bytes = -1;
+	if (f) {
+		while (fgets(line, sizeof line, f)) {
+			unsigned long long kb;
+			if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
+				*bytes = (double)kb * 1024.0;
+				break;
+			}
+		}
+		fclose(f);
+	}
+	if (*bytes < 0) {
+		long pages = sysconf(_SC_AVPHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+		if (pages > 0 && size > 0)
+			*bytes = (double)pages * (double)size;
+	}
+	if (env && env[0]) {
+		char *end;
+		double v = strtod(env, &end);
+		if (*end != '\0' || !(v > 0) || v > 1e30) {
+			fprintf(stderr, "moesim: MOESIM_MEMORY_LIMIT_BYTES = '%s' is not a number of bytes: use a positive "
+				"number such as 8e9, or unset it to check against the available memory\n", env);
+			return EXIT_BAD_INPUT;
+		}
+		if (*bytes < 0 || v < *bytes)
+			*bytes = v;
+	}
+	return 0;
+}
+
+double cli_disk_free(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	struct statvfs st;
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == path)
+		snprintf(dir, sizeof dir, "/");
+	else
+		snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+	if (statvfs(dir, &st) < 0)
+		return -1;
+	return (double)st.f_bavail * (double)st.f_frsize;
+}
+
+/* The up-front estimate of a run (sim/sim_estimate.h): 0, or CLI_EXIT_BAD_INPUT after the refusal. */
+static int check_large(const cli_args *a, const scn_scenario *s, const sim_inputs *in, int threads, const char *out)
+{
+	sim_estimate e;
+	double mem;
+	ms_error err;
+	int rc;
+	if ((rc = cli_memory_available(&mem)) != 0)
+		return rc;
+	if (a->force_large)
+		return 0;
+	sim_estimate_run(s, in->trace ? rt_trace_depth(in->trace) : 0, threads, &e);
+	ms_error_clear(&err);
+	if (sim_estimate_check(s, &e, mem, out ? cli_disk_free(out) : -1, out, &err) < 0) {
+		fprintf(stderr, "moesim: %s; or run anyway with --force-large\n", err.msg);
+		return EXIT_BAD_INPUT;
+	}
+	return 0;
+}
+
 int cli_cmd_run(int argc, char **argv)
 {
 	cli_args a;
@@ -160,7 +239,7 @@ int cli_cmd_run(int argc, char **argv)
 	out_summary sum;
 	ms_error err;
 	const char *out;
-	int rc = cli_parse_args(argc, argv, &a, CLI_ALLOW_OUTPUT, usage_run);
+	int rc = cli_parse_args(argc, argv, &a, CLI_ALLOW_OUTPUT | CLI_ALLOW_LARGE, usage_run);
 	if (rc)
 		return rc;
 	if (a.help) {
@@ -187,6 +266,10 @@ int cli_cmd_run(int argc, char **argv)
 	if (sim_inputs_open(&in, s, &cli_warn, &err) < 0) {
 		fprintf(stderr, "moesim: %s\n", err.msg);
 		rc = EXIT_BAD_INPUT;
+		goto done;
+	}
+	if ((rc = check_large(&a, s, &in, threads, out)) != 0) {
+		sim_inputs_close(&in);
 		goto done;
 	}
 	rc = sim_run(&in, threads, &r, &err);

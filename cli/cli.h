@@ -27,7 +27,7 @@ typedef struct cli_command {
 
 /* What a scenario command's arguments say: [SCENARIO] [--set K=V]... and the options
  * allowed by its flags. */
-enum { CLI_ALLOW_OUTPUT = 1, CLI_ALLOW_DOT = 2 };
+enum { CLI_ALLOW_OUTPUT = 1, CLI_ALLOW_DOT = 2, CLI_ALLOW_LARGE = 4 };
 
 typedef struct cli_args {
 	const char *scenario;
@@ -35,6 +35,7 @@ typedef struct cli_args {
 	const char *out;  /* -o (CLI_ALLOW_OUTPUT) */
 	const char *dot;  /* --dot (CLI_ALLOW_DOT) */
 	int force, quiet, help;
+	int force_large;  /* --force-large (CLI_ALLOW_LARGE): run even where the estimate refuses */
 } cli_args;
 
 /* Parses them; returns 0, or CLI_EXIT_USAGE after printing a one-line message. */
@@ -46,6 +47,18 @@ extern const ms_warn cli_warn;
 /* $MOESIM_THREADS as a thread count (0 when unset: one per CPU); an invalid value is
  * refused with a message (returns CLI_EXIT_BAD_INPUT). */
 int cli_threads(int *threads);
+
+/*
+ * What the up-front estimates (sim/sim_estimate.h, trace synth) are checked against.
+ * cli_memory_available: /proc/meminfo's MemAvailable (else free pages from sysconf),
+ * lowered to $MOESIM_MEMORY_LIMIT_BYTES when that is set (a limit for a shared machine,
+ * and how the tests provoke a refusal); an invalid value is refused with a message
+ * (returns CLI_EXIT_BAD_INPUT); *bytes < 0 when nothing says. cli_disk_free: the bytes
+ * an unprivileged writer may still use on the file system that will hold the file
+ * `path` (its directory; statvfs), or -1 when that cannot be told.
+ */
+int cli_memory_available(double *bytes);
+double cli_disk_free(const char *path);
 
 int cli_cmd_run(int argc, char **argv);
 int cli_cmd_show(int argc, char **argv);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "sim/sim_estimate.h"
 #include "trace/tr_import.h"
 #include "trace/tr_reader.h"
 #include "trace/tr_stats.h"
@@ -85,7 +86,10 @@ static const char usage_synth[] =
 	"  --steps S, --ranks R, --seq-len N   token metadata (default 1, 1, 1024)\n"
 	"  --logits             also write /routing/logits\n"
 	"  --model NAME, --created ISO-DATE    provenance (default synthetic, 1970-01-01T00:00:00Z)\n"
-	"  --force              overwrite OUT\n";
+	"  --force              overwrite OUT\n"
+	"  --force-large        write even when the file, before compression, would not fit the\n"
+	"                       free space of OUT's file system (refused otherwise, with the\n"
+	"                       estimate: docs/errors.md, \"Refused large runs\")\n";
 
 static const char usage_import[] =
 	"usage: moesim trace import --format vllm|megatron|jsonl IN... -o OUT.h5 [options]\n"
@@ -425,7 +429,7 @@ static int cmd_synth(int argc, char **argv)
 	tr_synth_opts o;
 	const char *out = NULL, *table = NULL, *v;
 	double *shares = NULL;
-	int force = 0, rc, missing, depth = 0, top_k = 0, tl = 0, te = 0;
+	int force = 0, force_large = 0, rc, missing, depth = 0, top_k = 0, tl = 0, te = 0;
 	ms_error err;
 	tr_synth_defaults(&o);
 	for (int i = 0; i < argc; i++) {
@@ -502,6 +506,8 @@ static int cmd_synth(int argc, char **argv)
 			o.match_selection = 1;
 		} else if (strcmp(s, "--force") == 0) {
 			force = 1;
+		} else if (strcmp(s, "--force-large") == 0) {
+			force_large = 1;
 		} else if (s[0] == '-') {
 			return unknown(s, usage_synth);
 		} else {
@@ -545,6 +551,24 @@ static int cmd_synth(int argc, char **argv)
 	}
 	o.depth = depth ? depth : (o.experts < 8 ? o.experts : 8);
 	o.top_k = top_k ? top_k : (o.depth < 2 ? o.depth : 2);
+	if (!force_large && tr_synth_check(&o, &err) == MS_OK) {
+		/* Refuse what cannot fit before writing a byte (the options are checked first, so
+		 * a bad option is reported as such). */
+		double bytes, time_s, avail = cli_disk_free(out);
+		tr_synth_estimate(&o, &bytes, &time_s);
+		if (avail >= 0 && bytes > avail) {
+			char b[32], a[32], t[32];
+			fprintf(stderr,
+				"moesim: %s: the trace needs up to %s before compression (%d layers x %lld tokens x depth %d, "
+				"roughly %s to write) but its file system has %s free: lower --tokens or --layers, or "
+				"write it elsewhere; or write anyway with --force-large\n",
+				out, sim_estimate_bytes(bytes, b, sizeof b), o.layers, (long long)o.tokens, o.depth,
+				sim_estimate_duration(time_s, t, sizeof t), sim_estimate_bytes(avail, a, sizeof a));
+			free(shares);
+			return CLI_EXIT_BAD_INPUT;
+		}
+	}
+	ms_error_clear(&err);
 	if (tr_synth_write(out, force, &o, &err) < 0) {
 		fprintf(stderr, "moesim: %s\n", err.msg);
 		free(shares);

@@ -296,7 +296,8 @@ static int init_placement(rt_router *r, const scn_scenario *s, ms_error *err)
 	return MS_ERROR(err, MS_EINVAL, "unknown placement");
 }
 
-/* The per-thread part: random stream aside, every buffer a routing call writes. */
+/* The per-thread part: random stream aside, every buffer a routing call writes.
+ * sim/sim_estimate.c mirrors these sizes for the up-front estimate of a run. */
 static int alloc_workspace(rt_router *r, ms_error *err)
 {
 	int64_t pairs_group = r->T * r->k * r->P;

@@ -3,7 +3,8 @@
  * sim_internal.h). A collective becomes flows on the topology (network/net_coll); the
  * network model keeps max-min rates and its own event times, and this file keeps one
  * engine event at the network's next event time, moved (sim_reschedule) whenever flows
- * start or finish. A finished collective ends through sim_group_done.
+ * start or finish. A finished collective ends through sim_group_done. The sizes
+ * allocated in sim_flow_init are mirrored by sim_estimate.c.
  */
 #include "sim/sim_internal.h"
 

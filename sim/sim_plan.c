@@ -13,10 +13,10 @@
 #include "sim/sim_internal.h"
 
 #include "routing/rt_placement.h"
+#include "sim/sim_estimate.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 typedef struct sim_worker worker;
 struct sim_worker {
@@ -193,11 +193,7 @@ void sim_plan_fini(runner *R)
 int sim_plan_init(runner *R, int threads, ms_error *err)
 {
 	int slots;
-	if (threads <= 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		threads = n > 0 && n < 1024 ? (int)n : 1;
-	}
-	R->n_workers = threads < R->G ? threads : R->G;
+	R->n_workers = sim_estimate_workers(threads, R->G); /* one rule, shared with the estimate */
 	R->workers = ms_calloc(err, (size_t)R->n_workers, sizeof *R->workers, "workers");
 	if (!R->workers || !(R->pool = ms_pool_create(R->n_workers, err)))
 		return MS_ENOMEM;

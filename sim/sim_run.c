@@ -12,7 +12,8 @@
  * Events per step: about (compute phases x GPUs + collectives x groups) x layers x passes,
  * plus the network's. Memory: the plan (layers x GPUs x 4 doubles; flow model: layers x
  * groups x ep^2 int32 pair counts) and the results (passes x layers x GPUs x 7 doubles),
- * plus one group's routing workspace per thread.
+ * plus one group's routing workspace per thread. sim_estimate.c mirrors these sizes (a
+ * run is refused up front where they exceed the machine): change both together.
  */
 #include "sim/sim_run.h"
 

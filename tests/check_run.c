@@ -5,14 +5,19 @@
  * (waits included) add up to the step time.
  */
 #include <check.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "hardware/hw_gpu.h"
 #include "profile/prof_scenario.h"
 #include "topology/topo_cluster.h"
 #include "scenario/scn_scenario.h"
+#include "sim/sim_estimate.h"
 #include "sim/sim_run.h"
 #include "test_util.h"
 
@@ -384,6 +389,182 @@ START_TEST(alltoall_calibration_sets_links)
 }
 END_TEST
 
+/* A /proc/self/status field in bytes (VmRSS, VmHWM), or -1. */
+static double status_bytes(const char *field)
+{
+	char line[256];
+	double v = -1;
+	size_t n = strlen(field);
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, field, n) == 0 && line[n] == ':') {
+			v = atof(line + n + 1) * 1024.0;
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/*
+ * Runs s on one thread; *events from the engine, and *peak the resident memory the run
+ * added, measured in a child: allocations of 64 kB and more are mmapped (no dynamic
+ * threshold, so freed blocks go back and none are reused from before), the high-water
+ * mark is reset through /proc/self/clear_refs, and the peak is VmHWM minus VmRSS at the
+ * start. Both -1 where that cannot be measured (no /proc, or under AddressSanitizer or
+ * valgrind, whose own memory would dominate: the runs, seconds here, would take minutes
+ * there, for nothing to compare).
+ */
+static void measured_run(const scn_scenario *s, double *peak, double *events)
+{
+	int fd[2], measurable = 1;
+	double v[2] = {-1, -1};
+	pid_t pid = -1;
+	const char *pre = getenv("LD_PRELOAD");
+#if defined(__SANITIZE_ADDRESS__)
+	measurable = 0;
+#endif
+	if (pre && strstr(pre, "vgpreload"))
+		measurable = 0;
+	if (measurable && pipe(fd) == 0) {
+		pid = fork();
+		if (pid == 0) {
+			sim_result *r = NULL;
+			ms_error err;
+			double base;
+			FILE *cr;
+			close(fd[0]);
+			mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+			mallopt(M_TRIM_THRESHOLD, 0);
+			malloc_trim(0);
+			cr = fopen("/proc/self/clear_refs", "w");
+			if (cr && fputs("5", cr) >= 0 && fclose(cr) == 0) {
+				base = status_bytes("VmRSS");
+				ms_error_clear(&err);
+				if (base >= 0 && sim_run_scenario(s, 1, &r, &err) == MS_OK) {
+					v[0] = status_bytes("VmHWM") - base;
+					v[1] = (double)r->events;
+				}
+				sim_result_free(r);
+			}
+			if (write(fd[1], v, sizeof v) != (ssize_t)sizeof v)
+				_exit(1);
+			_exit(0);
+		}
+		close(fd[1]);
+		if (pid < 0 || read(fd[0], v, sizeof v) != (ssize_t)sizeof v)
+			v[0] = v[1] = -1;
+		close(fd[0]);
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
+	}
+	*peak = v[0];
+	*events = v[1];
+}
+
+/* A small model (its compute times do not matter here) in a cluster of nodes x 8 GPUs. */
+static const char estimate_cfg[] =
+	"model = { hidden = 256; ffn_hidden = 512; experts = %d; top_k = 2; moe_layers = %d; heads = 4; };\n"
+	"cluster = { nodes = %d; gpus_per_node = 8; };\n"
+	"network = { model = \"%s\"; };\n"
+	"parallel = { ep = %d; };\n"
+	"workload = { mode = \"prefill\"; tokens_per_rank = %d; seq_len = %d; steps = 1; };\n"
+	"routing = { distribution = \"zipf\"; zipf_s = 1.2; capacity_scope = \"%s\"; };\n";
+
+/*
+ * The estimate (sim/sim_estimate.h) against the measured peak of real runs, each sized so
+ * that a different part dominates: the routing workspace of one GPU's tokens (rank
+ * scope), of a group's (global scope), the plan and results of many layers and GPUs
+ * (analytic), and the flow model's [L][G][P][P] counts and live flows. Within a factor 2
+ * both ways (measured: 0.83, 1.01, 1.03, 1.11 of the estimate); the events within a
+ * factor 2 of those the engine counted, 4 with flows (measured: 0.32 of the estimate).
+ */
+START_TEST(estimate_matches_peak)
+{
+	static const struct {
+		int experts, layers, nodes;
+		const char *net;
+		int ep, tokens, seq;
+		const char *scope;
+		const char *dominant;
+	} c[] = {
+		{8, 1, 1, "analytic", 8, 1 << 20, 4096, "rank", "router"},
+		{16, 1, 1, "analytic", 8, 1 << 18, 4096, "global", "router"},
+		{64, 1024, 16, "analytic", 64, 16, 16, "rank", "plan"},
+		{16, 256, 16, "flow", 16, 16, 16, "rank", "flow"},
+	};
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		char text[1024];
+		scn_scenario s;
+		sim_estimate e;
+		ms_error err;
+		double peak, events, tol;
+		snprintf(text, sizeof text, estimate_cfg, c[i].experts, c[i].layers, c[i].nodes, c[i].net, c[i].ep,
+			 c[i].tokens, c[i].seq, c[i].scope);
+		ms_error_clear(&err);
+		ck_assert_msg(scn_scenario_load_text(&s, text, "estimate", NULL, &err) == MS_OK, "%s", err.msg);
+		sim_estimate_run(&s, 0, 1, &e);
+		ck_assert_int_eq(e.workers, 1);
+		if (strcmp(c[i].dominant, "router") == 0)
+			ck_assert(e.router_bytes > 0.8 * e.mem_bytes);
+		else if (strcmp(c[i].dominant, "plan") == 0)
+			ck_assert(e.plan_bytes + e.result_bytes > 0.8 * e.mem_bytes);
+		else
+			ck_assert(e.flow_bytes > 0.5 * e.mem_bytes);
+		ck_assert_msg(e.mem_bytes > 5e6, "case %zu: estimate %.3g too small to measure", i, e.mem_bytes);
+		measured_run(&s, &peak, &events);
+		if (peak >= 0)
+			ck_assert_msg(peak > 0.5 * e.mem_bytes && peak < 2 * e.mem_bytes,
+				      "case %zu (%s): estimated %.4g bytes, measured peak %.4g", i, c[i].dominant, e.mem_bytes,
+				      peak);
+		/* Flows that end together share a network event: the flow model's count is looser. */
+		tol = e.flow_events > 0 ? 4 : 2;
+		if (events >= 0)
+			ck_assert_msg(e.events > events / tol && e.events < tol * events,
+				      "case %zu: estimated %.4g events, counted %.0f", i, e.events, events);
+		ck_assert(tu_rel(e.pairs, 1.0 * c[i].layers * c[i].nodes * 8 * c[i].tokens * 2) < 1e-12);
+	}
+}
+END_TEST
+
+/* The refusals: each names the estimate, what is available and the keys that lower it. */
+START_TEST(estimate_refusals)
+{
+	scn_scenario s;
+	sim_estimate e;
+	ms_error err;
+	scn_overrides big = {2, {"workload.tokens_per_rank=100000000", "workload.seq_len=100000"}};
+	scn_overrides steps = {2, {"workload.steps=1000000", "routing.source=synthetic"}};
+	ms_error_clear(&err);
+	ck_assert_int_eq(scn_scenario_load(&s, NULL, &big, &err), MS_OK);
+	sim_estimate_run(&s, 8, 4, &e);
+	ck_assert_int_eq(e.workers, 1); /* one EP group: one routing thread whatever the threads */
+	/* ids and scores 1e8 x 2 x 8 x 8 B, the capacity pass 2e8 x 25 B, the rankings 1e8 x 8 x 6 B */
+	ck_assert(tu_rel(e.router_bytes, 12.8e9 + 5e9 + 0.1e9 + 4.8e9) < 1e-3);
+	ck_assert_int_eq(sim_estimate_check(&s, &e, 22.1e9, -1, NULL, &err), MS_ERANGE);
+	ck_assert_str_eq(err.msg, "the run needs about 22.7 GB (routing workspaces 22.7 GB on 1 thread, plan 211 kB, "
+				  "flow model 50.3 kB, results 33.3 kB) but 22.1 GB are available: lower "
+				  "workload.tokens_per_rank");
+	ms_error_clear(&err);
+	ck_assert_int_eq(sim_estimate_check(&s, &e, 64e9, -1, NULL, &err), MS_OK);
+	ck_assert_int_eq(sim_estimate_check(&s, &e, -1, -1, NULL, &err), MS_OK); /* nothing says: not checked */
+	ck_assert_int_eq(scn_scenario_load(&s, NULL, &steps, &err), MS_OK);
+	sim_estimate_run(&s, 0, 1, &e);
+	ms_error_clear(&err);
+	ck_assert_int_eq(sim_estimate_check(&s, &e, -1, -1, NULL, &err), MS_ERANGE);
+	ck_assert_msg(strstr(err.msg, "lower workload.steps") && strstr(err.msg, "network.model = \"analytic\""), "%s",
+		      err.msg);
+	ck_assert_int_eq(scn_scenario_load(&s, NULL, NULL, &err), MS_OK);
+	sim_estimate_run(&s, 8, 1, &e);
+	ck_assert_int_eq(sim_estimate_check(&s, &e, 64e9, 1e9, "x.h5", &err), MS_OK);
+	ms_error_clear(&err);
+	ck_assert_int_eq(sim_estimate_check(&s, &e, 64e9, 1000, "x.h5", &err), MS_ERANGE);
+	ck_assert_str_eq(err.msg, "x.h5: the results file needs about 98.9 kB but its file system has 1.00 kB free: "
+				  "write it elsewhere, or use fewer model.moe_layers or fewer cluster.nodes");
+}
+END_TEST
+
 Suite *run_suite(void)
 {
 	Suite *s = suite_create("run");
@@ -397,6 +578,11 @@ Suite *run_suite(void)
 	tcase_add_test(tc, same_seed_same_result);
 	tcase_add_test(tc, threads_do_not_change_results);
 	tcase_add_test(tc, alltoall_calibration_sets_links);
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("estimate");
+	tcase_add_test(tc, estimate_matches_peak);
+	tcase_add_test(tc, estimate_refusals);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	return s;

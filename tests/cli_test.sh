@@ -219,5 +219,30 @@ expect 2 "--algo ring: not an algorithm for alltoall" -- "$BIN" calibrate compar
 expect 0 "mean absolute error 0.0% over 10 sizes" -- "$BIN" calibrate compare "$T/c.json" --set cluster.nodes=2
 expect 0 "this is the output of all_reduce_perf; import-nccl-tests reads alltoall_perf output" -- sh -c "'$BIN' calibrate import-nccl-tests '$D/all_reduce_h100x8.txt' 2>&1; true"
 
+# Refused large work (issue 18): the estimate comes before any allocation or byte written,
+# so each refusal is quick (timeout 20 s, where the run itself would take hours or fill the
+# disk). The memory case is pinned to an 8 GB machine with MOESIM_MEMORY_LIMIT_BYTES (the
+# run needs about 23 GB; a machine with less free memory refuses it without the variable).
+expect 1 "the run needs about 22.7 GB (routing workspaces 22.7 GB on 1 thread" -- env MOESIM_MEMORY_LIMIT_BYTES=8e9 timeout 20 "$BIN" run --set workload.tokens_per_rank=100000000 --set workload.seq_len=100000
+expect 1 "but 8.00 GB are available: lower workload.tokens_per_rank; or run anyway with --force-large" -- env MOESIM_MEMORY_LIMIT_BYTES=8e9 timeout 20 "$BIN" run --set workload.tokens_per_rank=100000000 --set workload.seq_len=100000
+expect 1 "use routing.capacity_scope = \"rank\"" -- env MOESIM_MEMORY_LIMIT_BYTES=8e9 timeout 20 "$BIN" run --set workload.tokens_per_rank=100000000 --set workload.seq_len=100000 --set routing.capacity_scope=global
+expect 1 "the run needs about 1.05e+10 events and 2.1e+12 routed token-expert pairs over 1000000 steps, roughly 35.0 hours on one thread" -- timeout 20 "$BIN" run --set workload.steps=1000000
+expect 1 "lower workload.steps (the results are means over steps; a few steps usually settle them), or use network.model = \"analytic\"" -- timeout 20 "$BIN" run --set workload.steps=1000000
+expect 1 "roughly 29.2 hours on one thread" -- timeout 20 "$BIN" run --set workload.steps=1000000 --set network.model=analytic
+expect 1 "the trace needs up to 108 TB before compression (2 layers x 1000000000000 tokens x depth 8" -- timeout 20 "$BIN" trace synth -o "$T/huge.h5" --layers 2 --experts 8 --tokens 1000000000000
+if ls "$T"/huge.h5* 2>/dev/null; then bad "a refused trace synth left a file"; else ok; fi
+# The limit pins a small run as large; --force-large runs it, and prints the same summary.
+expect 1 "but 1.00 MB are available" -- env MOESIM_MEMORY_LIMIT_BYTES=1e6 "$BIN" run -q
+expect 0 "step time" -- env MOESIM_MEMORY_LIMIT_BYTES=1e6 "$BIN" run --force-large
+"$BIN" run >"$T/plain.txt" 2>/dev/null
+if cmp -s "$T/out" "$T/plain.txt"; then ok; else bad "--force-large changed the summary"; fi
+expect 1 "MOESIM_MEMORY_LIMIT_BYTES = 'lots' is not a number of bytes" -- env MOESIM_MEMORY_LIMIT_BYTES=lots "$BIN" run
+expect 0 "--force-large" -- "$BIN" run --help
+expect 0 "--force-large" -- "$BIN" trace synth --help
+# The output's file system: /proc has no free blocks.
+expect 1 "/proc/moesim-test.h5: the results file needs about 98.9 kB but its file system has 0 B free" -- "$BIN" run -o /proc/moesim-test.h5
+expect 1 "/proc/moesim-test.h5: the trace needs up to" -- "$BIN" trace synth -o /proc/moesim-test.h5 --layers 2 --experts 8 --tokens 1000
+expect 0 "written" -- "$BIN" trace synth -o "$T/small.h5" --layers 2 --experts 8 --tokens 1000 --force-large
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -615,6 +615,14 @@ static void draw(gsl_rng *rng, const double *w, int E, int K, draw_ws *ws, int16
 			logits[e] = (float)log(key[e]);
 }
 
+void tr_synth_estimate(const tr_synth_opts *o, double *bytes, double *time_s)
+{
+	const double T = (double)o->tokens, L = o->layers, E = o->experts, K = o->depth;
+	*bytes = L * T * K * (2 + 4) + (o->logits ? L * T * E * 4 : 0) + T * (3 * 4 + (o->domains > 0 ? 2 : 0)) +
+		 L * (o->domains > 0 ? o->domains : 1) * E * 8 + 65536;
+	*time_s = T * L * (E + K) / 2e7;
+}
+
 int tr_synth_write(const char *path, int force, const tr_synth_opts *o, ms_error *err)
 {
 	const int L = o->layers, E = o->experts, K = o->depth, D = o->domains, DD = D > 0 ? D : 1;

@@ -69,6 +69,16 @@ int tr_synth_check(const tr_synth_opts *o, ms_error *err);
  */
 int tr_synth_weights(const tr_synth_opts *o, double *w, double *pop, ms_error *err);
 
+/*
+ * What tr_synth_write will write, before it starts: *bytes, the file before compression
+ * (ids int16 and scores float32 [L][T][K], logits float32 [L][T][E] with --logits, the
+ * token metadata step, position, rank int32 and domain int16 [T], and the weights), an
+ * upper bound (gzip keeps about 60 % of uniform routing, far less of skewed or
+ * correlated routing: measured in docs/trace-tools.md); *time_s, roughly, on one thread
+ * (the exponential race draws E keys per token and layer, about 2e7 a second). O(1).
+ */
+void tr_synth_estimate(const tr_synth_opts *o, double *bytes, double *time_s);
+
 /* Writes the trace (complete or absent; see tr_writer.h). */
 int tr_synth_write(const char *path, int force, const tr_synth_opts *o, ms_error *err);
 

@@ -1,0 +1,167 @@
+/*
+ * sim_estimate.c - a run's cost before it starts (see sim_estimate.h). Every term names
+ * the allocation it mirrors; sizes of structs that live in other modules are written as
+ * their field counts (a struct growing by a field changes the estimate by little). O(1).
+ */
+#include "sim/sim_estimate.h"
+
+#include "topology/topo_rank.h"
+
+#include <stdio.h>
+#include <unistd.h>
+
+int sim_estimate_workers(int threads, int groups)
+{
+	if (threads <= 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = n > 0 && n < 1024 ? (int)n : 1;
+	}
+	return threads < groups ? threads : groups;
+}
+
+void sim_estimate_run(const scn_scenario *s, int trace_depth, int threads, sim_estimate *e)
+{
+	const double P = s->parallel.ep, W = scn_world(s), G = W / P, L = s->model.moe_layers;
+	const double E = s->model.experts, k = s->routing.top_k, T = (double)s->workload.tokens_per_rank;
+	const double S = s->workload.steps, K = trace_depth;
+	const double passes = s->workload.mode == SCN_MODE_TRAINING ? 2 : 1;
+	const int flow = s->network.model == SCN_NET_FLOW;
+	const int hier = s->network.dispatcher == SCN_DISP_MEGATRON && s->network.alltoall == SCN_A2A_HIERARCHICAL;
+	const double nd = topo_rank_span_max(s->parallel.ep,
+					     topo_rank_domain_size(s->network.nvlink_domain, s->cluster.gpus_per_node));
+	const double nodes = topo_rank_span_max(s->parallel.ep, s->cluster.gpus_per_node);
+	const double slots = (E + s->routing.redundant_experts) / P + 1; /* replicas on the fullest member */
+	const int global = s->routing.capacity_scope == SCN_SCOPE_GLOBAL;
+	double ws, shared, flows_per_coll;
+
+	e->workers = sim_estimate_workers(threads, (int)G);
+	/* rt_router.c alloc_workspace, per worker: ids (int32) and scores (float) of a group,
+	 * the capacity pass over the scope (int32 expert, float score, int64 source, uint8
+	 * keep, int64 order), a kept flag per token, a trace member's rankings (int16 + float),
+	 * the [P][E] int32 demand, kept and replica tables, the [P][P] int64 sent and GPU
+	 * counts, the per-domain counts, the slot loads and the per-expert scratch. */
+	ws = T * k * P * (4 + 4) + (global ? T * k * P : T * k) * (4 + 4 + 8 + 1 + 8) + (global ? T * P : T) +
+	     T * K * (2 + 4) + P * E * 12 + P * P * 16 + P * nd * 8 + P * slots * 8 + E * 40 + nodes * 80;
+	/* sim_plan.c sim_plan_init, per worker: [P][P] byte and message matrices (double) and
+	 * three int32 count tables, expert demand [L][E] int64, the all-to-all workspace. */
+	ws += P * P * (8 + 8 + 4 + 4) + P * nd * 4 + L * E * 8 + (2 * P + 2 * P) * 8 + 4096;
+	/* The tables worker 0 owns: popularity and alias tables, placement (start, member,
+	 * slot), the single-replica map and the node limit's member tables, per layer. */
+	shared = L * ((E + 1) * 8 + E * 8 + (E + 1) * 4 + 2 * (E + s->routing.redundant_experts) * 4 + E * 4 +
+		      (P + 2 + E) * 4);
+	e->router_bytes = e->workers * ws + shared;
+	/* sim_run.c: plan_rank [L][W][4] doubles, plan_group [L][G][2] doubles, gstats
+	 * [L][G][2] net_alltoall_stats (7 doubles, 2 ints), gnaive [L][G][4] doubles; rank
+	 * and group states; the engine's first slab of events and its queue. */
+	e->plan_bytes = L * W * 4 * 8 + L * G * 2 * 8 + L * G * 2 * 64 + L * G * 4 * 8 + W * 24 + G * 24 +
+			4096 * 48.0 + (W + G + 16) * 24;
+	/* sim_run.c result_alloc: per step five counters, phase_s [passes][L][W][7], rank
+	 * load [L][W], expert demand [L][E], dispatch and combine times [L]. */
+	e->result_bytes = S * 5 * 8 + passes * L * W * 7 * 8 + L * W * 8 + L * E * 8 + L * 16;
+	/* sim_flow.c sim_flow_init: pair and GPU counts [L][G][P][P] int32 and domain counts
+	 * [L][G][P][nd] int32; per group a net_coll (byte matrices, NCCL schedule, relay
+	 * state: about 48 P^2 bytes); and the live flows, at most every group's all-to-all at
+	 * once, each a variable and its links in the max-min solver (about 320 bytes). */
+	flows_per_coll = (hier ? 2 : 1) * P * P;
+	e->flow_bytes = flow ? L * G * P * P * 4 * 2 + L * G * P * nd * 4 + G * (48 * P * P + 8 * P * nd) +
+				       G * flows_per_coll * 320 + W * 1024
+			     : 0;
+	e->mem_bytes = e->router_bytes + e->plan_bytes + e->flow_bytes + e->result_bytes;
+
+	/* Events (sim_run.c): per step one start per GPU, per pass and layer four compute
+	 * phases per GPU and two collectives per group; with flows, a collective adds its
+	 * launch event and about one network event per flow (flows end at distinct times). */
+	e->flow_events = flow ? S * passes * L * 2 * G * (flows_per_coll + 1) : 0;
+	e->events = S * (W + passes * L * (4 * W + 2 * G)) + e->flow_events;
+	e->pairs = S * L * W * T * k;
+	e->time_s = e->pairs / SIM_RATE_PAIRS_PER_S + (e->events - e->flow_events) / SIM_RATE_EVENTS_PER_S +
+		    e->flow_events / SIM_RATE_FLOW_EVENTS_PER_S;
+	/* output/out_report.c: the result arrays as datasets, and the file's own metadata
+	 * (groups, attributes, names: about 64 kB). */
+	e->h5_bytes = S * 5 * 8 + passes * L * W * 7 * 8 + L * W * 8 + L * E * 8 + L * 16 + 65536;
+}
+
+const char *sim_estimate_bytes(double b, char *buf, size_t len)
+{
+	static const char *const unit[] = {"B", "kB", "MB", "GB", "TB", "PB", "EB"};
+	int u = 0;
+	while (b >= 1000 && u < 6) {
+		b /= 1000;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%.0f B", b);
+	else
+		snprintf(buf, len, "%.*f %s", b < 10 ? 2 : b < 100 ? 1 : 0, b, unit[u]);
+	return buf;
+}
+
+const char *sim_estimate_duration(double s, char *buf, size_t len)
+{
+	if (s < 90)
+		snprintf(buf, len, "%.0f s", s);
+	else if (s < 90 * 60)
+		snprintf(buf, len, "%.1f min", s / 60);
+	else if (s < 48 * 3600)
+		snprintf(buf, len, "%.1f hours", s / 3600);
+	else if (s < 3 * 365.25 * 86400)
+		snprintf(buf, len, "%.0f days", s / 86400);
+	else
+		snprintf(buf, len, "%.0f years", s / (365.25 * 86400));
+	return buf;
+}
+
+/* The keys that lower the largest part of the memory. */
+static const char *memory_advice(const scn_scenario *s, const sim_estimate *e)
+{
+	double worker_part = e->router_bytes;
+	if (worker_part >= e->plan_bytes && worker_part >= e->flow_bytes && worker_part >= e->result_bytes) {
+		if (s->routing.capacity_scope == SCN_SCOPE_GLOBAL)
+			return e->workers > 1 ? "lower workload.tokens_per_rank, use routing.capacity_scope = \"rank\" "
+						"(its workspace is one GPU's tokens, not the group's), or route on fewer "
+						"threads (MOESIM_THREADS; each holds a workspace)"
+					      : "lower workload.tokens_per_rank, or use routing.capacity_scope = \"rank\" "
+						"(its workspace is one GPU's tokens, not the group's)";
+		return e->workers > 1 ? "lower workload.tokens_per_rank, or route on fewer threads (MOESIM_THREADS; "
+					"each holds a workspace)"
+				      : "lower workload.tokens_per_rank";
+	}
+	if (e->flow_bytes >= e->plan_bytes && e->flow_bytes >= e->result_bytes)
+		return "use network.model = \"analytic\" (no per-pair plan, no flows), or fewer model.moe_layers, "
+		       "a smaller parallel.ep or fewer cluster.nodes";
+	return "use fewer model.moe_layers or fewer cluster.nodes";
+}
+
+int sim_estimate_check(const scn_scenario *s, const sim_estimate *e, double mem_avail_bytes, double disk_free_bytes,
+		       const char *out_path, ms_error *err)
+{
+	char a[32], b[32], c[32], d[32], f[32], g[32], t[32];
+	if (mem_avail_bytes >= 0 && e->mem_bytes > mem_avail_bytes)
+		return MS_ERROR(err, MS_ERANGE,
+				"the run needs about %s (routing workspaces %s on %d thread%s, plan %s, flow model %s, "
+				"results %s) but %s are available: %s",
+				sim_estimate_bytes(e->mem_bytes, a, sizeof a), sim_estimate_bytes(e->router_bytes, b, sizeof b),
+				e->workers, e->workers == 1 ? "" : "s", sim_estimate_bytes(e->plan_bytes, c, sizeof c),
+				sim_estimate_bytes(e->flow_bytes, d, sizeof d), sim_estimate_bytes(e->result_bytes, f, sizeof f),
+				sim_estimate_bytes(mem_avail_bytes, g, sizeof g), memory_advice(s, e));
+	if (e->events > SIM_LIMIT_EVENTS || e->time_s > SIM_LIMIT_TIME_S) {
+		const char *more = e->flow_events > 0.5 * e->events
+					   ? ", or use network.model = \"analytic\" (one event per all-to-all, not one per flow)"
+				   : e->pairs / SIM_RATE_PAIRS_PER_S > 0.5 * e->time_s ? ", or lower workload.tokens_per_rank"
+											: "";
+		return MS_ERROR(err, MS_ERANGE,
+				"the run needs about %.3g events and %.3g routed token-expert pairs over %d step%s, "
+				"roughly %s on one thread (limits: %.0e events, %s): lower workload.steps (the results "
+				"are means over steps; a few steps usually settle them)%s",
+				e->events, e->pairs, s->workload.steps, s->workload.steps == 1 ? "" : "s",
+				sim_estimate_duration(e->time_s, t, sizeof t), SIM_LIMIT_EVENTS,
+				sim_estimate_duration(SIM_LIMIT_TIME_S, a, sizeof a), more);
+	}
+	if (disk_free_bytes >= 0 && e->h5_bytes > disk_free_bytes)
+		return MS_ERROR(err, MS_ERANGE,
+				"%s: the results file needs about %s but its file system has %s free: write it "
+				"elsewhere, or use fewer model.moe_layers or fewer cluster.nodes",
+				out_path ? out_path : "the output", sim_estimate_bytes(e->h5_bytes, a, sizeof a),
+				sim_estimate_bytes(disk_free_bytes, b, sizeof b));
+	return MS_OK;
+}
