@@ -9,12 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "sim/sim_estimate.h"
 #include "trace/tr_import.h"
+#include "trace/tr_isolate.h"
 #include "trace/tr_reader.h"
 #include "trace/tr_stats.h"
 #include "trace/tr_synth.h"
@@ -661,42 +661,42 @@ static int cmd_import(int argc, char **argv)
 	return 0;
 }
 
+/* A trace command and its arguments, run in a child by isolated(). */
+typedef struct sub_call {
+	int (*fn)(int, char **);
+	int argc;
+	char **argv;
+} sub_call;
+
+static int call_sub(void *ctx, ms_error *err)
+{
+	const sub_call *c = ctx;
+	(void)err; /* the command prints its own messages */
+	return c->fn(c->argc, c->argv);
+}
+
 /*
- * Runs a command that reads a trace in a child process. HDF5 1.10 is not robust against
- * corrupt metadata: fuzzing moesim's readers with flipped bytes found segmentation faults
- * and buffer overruns inside H5Aexists and H5Dread (object headers and chunk indexes), which
- * no check before the call can prevent. In a child, such a crash becomes a one-line
- * message and exit 1, as for any other corrupt file. Costs one fork per command.
+ * Runs a command that reads a trace in a child process (trace/tr_isolate.h: HDF5 1.10
+ * crashes on some corrupt metadata), so that a crash is a one-line message and exit 1
+ * as for any other corrupt file. The file named in the message is the last argument
+ * that is neither an option nor a number.
  */
 static int isolated(int (*fn)(int, char **), int argc, char **argv)
 {
 	const char *file = NULL;
-	int status;
-	pid_t pid;
+	sub_call c = {fn, argc, argv};
+	ms_error err;
+	int rc;
 	for (int i = 0; i < argc; i++)
 		if (argv[i][0] != '-' && strspn(argv[i], "0123456789") != strlen(argv[i]))
 			file = argv[i];
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid < 0)
-		return fn(argc, argv); /* cannot fork: run here */
-	if (pid == 0) {
-		int rc = fn(argc, argv);
-		fflush(stdout);
-		fflush(stderr);
-		_exit(rc);
+	ms_error_clear(&err);
+	rc = tr_isolate_run(file ? file : "the trace", call_sub, &c, &err);
+	if (rc < 0) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		return CLI_EXIT_BAD_INPUT;
 	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR) {
-			fprintf(stderr, "moesim: waiting for the trace reader failed: %s\n", strerror(errno));
-			return CLI_EXIT_BAD_INPUT;
-		}
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	fprintf(stderr, "moesim: %s: HDF5 crashed reading the file (signal %d): its metadata is corrupt\n",
-		file ? file : "the trace", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-	return CLI_EXIT_BAD_INPUT;
+	return rc;
 }
 
 int cli_cmd_trace(int argc, char **argv)

@@ -14,6 +14,7 @@
  */
 #include "routing/rt_trace.h"
 
+#include "trace/tr_isolate.h"
 #include "trace/tr_reader.h"
 
 #include <math.h>
@@ -144,7 +145,10 @@ rt_trace *rt_trace_open(const scn_scenario *s, const ms_warn *warn, ms_error *er
 		ms_error rerr;
 		const tr_info *info;
 		ms_error_clear(&rerr);
-		t->rd = tr_open(t->path, &rerr);
+		/* The first read in a child (trace/tr_isolate.h): a file that crashes HDF5 is
+		 * an error message here too, as in `moesim trace info`. */
+		if (tr_probe(t->path, &rerr) == MS_OK)
+			t->rd = tr_open(t->path, &rerr);
 		if (!t->rd) {
 			MS_ERROR(err, rerr.code, "%s: routing.trace: %s", scn_where(s, "routing.trace", wbuf, sizeof wbuf),
 				 rerr.msg);

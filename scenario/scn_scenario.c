@@ -305,15 +305,20 @@ static void store_double(scn_scenario *s, const keydef *k, double v)
 	memcpy((char *)s + k->off, &v, sizeof v);
 }
 
+/* The range message; why (may be "") says what is wrong before the allowed range. */
+static int range_error(loader *L, const keydef *k, const char *where, const char *text, const char *why)
+{
+	if (k->max >= BIG / 10 || k->max >= 9e18)
+		return MS_ERROR(L->err, MS_EINVAL, "%s: %s = %s is out of range: %sit must be at least %.17g", where,
+				k->key, text, why, k->min);
+	return MS_ERROR(L->err, MS_EINVAL, "%s: %s = %s is out of range: %sallowed %.17g to %.17g%s%s", where, k->key,
+			text, why, k->min, k->max, k->unit[0] ? " " : "", k->unit);
+}
+
 static int check_range(loader *L, const keydef *k, const char *where, double v, const char *text)
 {
-	if (!(v >= k->min && v <= k->max)) {
-		if (k->max >= BIG / 10 || k->max >= 9e18)
-			return MS_ERROR(L->err, MS_EINVAL, "%s: %s = %s is out of range: it must be at least %.17g",
-					where, k->key, text, k->min);
-		return MS_ERROR(L->err, MS_EINVAL, "%s: %s = %s is out of range: allowed %.17g to %.17g%s%s", where,
-				k->key, text, k->min, k->max, k->unit[0] ? " " : "", k->unit);
-	}
+	if (!(v >= k->min && v <= k->max))
+		return range_error(L, k, where, text, "");
 	return MS_OK;
 }
 
@@ -374,9 +379,16 @@ static int parse_text(loader *L, const keydef *k, const char *where, const char 
 		double v;
 		errno = 0;
 		v = strtod(text, &end);
-		if (errno || end == text || *end || !isfinite(v))
+		if ((errno && errno != ERANGE) || end == text || *end || isnan(v))
 			return MS_ERROR(L->err, MS_EINVAL, "%s: %s = %s is not a number%s", where, k->key, text,
 					k->type == T_CF ? " or \"dropless\"" : "");
+		/* A number too small or too large for a double (strtod's ERANGE: 1e-308 is below
+		 * the smallest normal double, 2.2e-308; 1e400 overflows) is a number out of range,
+		 * not a typo: say so, with the range the key allows. */
+		if (errno == ERANGE || isinf(v))
+			return range_error(L, k, where, text,
+					   isinf(v) || fabs(v) > 1.0 ? "too large for a double (above 1.8e308); "
+								     : "too small for a double (below 2.2e-308); ");
 		if (check_range(L, k, where, v, text) < 0)
 			return L->err->code;
 		store_double(L->s, k, v);
