@@ -19,7 +19,7 @@
 CC ?= cc
 PKGS := gsl libconfig hdf5 zlib
 DEBIAN_PACKAGES := build-essential pkg-config libgsl-dev libconfig-dev libhdf5-dev zlib1g-dev check libsimgrid-dev hdf5-tools strace \
-	valgrind clang
+	valgrind clang libclang-rt-dev
 # The Python recorder (tools/) and its tests:
 PY_PACKAGES := python3-torch python3-h5py python3-numpy python3-pytest
 

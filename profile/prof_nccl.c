@@ -602,6 +602,14 @@ static int finish(reader *R, const prof_nccl_opts *o)
 	r->ranks = o->ranks > 0 ? o->ranks : listed;
 	if (r->ranks < 1)
 		return MS_ERROR(R->err, MS_EINVAL, "%s lists no devices ('#  Rank ...' lines): give --ranks N", R->path);
+	/* A profile stores sizes and their totals over the ranks as 64-bit integers (found
+	 * by fuzzing: a size of 5.4e18 bytes overflowed size x ranks in prof_nccl_write). No
+	 * buffer comes near 2^62 bytes; refuse rather than wrap. */
+	for (int i = 0; i < R->nrows; i++)
+		if (R->rows[i].size > 0x1p62 / r->ranks)
+			return MS_ERROR(R->err, MS_EFORMAT,
+					"%s:%d: size %.17g bytes is out of range: size x %d ranks must stay below 2^62 bytes",
+					R->path, R->rows[i].line, R->rows[i].size, r->ranks);
 	/* scope */
 	for (int i = 0; i < R->nhosts && used < sizeof r->hosts; i++)
 		used += (size_t)snprintf(r->hosts + used, sizeof r->hosts - used, "%s%s", i ? ", " : "", R->hosts[i]);

@@ -785,6 +785,10 @@ START_TEST(nccl_errors)
 			{"{\"results\": [1, 2,]}", ":1:19: expected a value, found ']'"},
 			{"{\"a\": \"x\\qy\"}", ":1:9: an unknown escape in a string"},
 			{"[1] [2]", ":1:5: text after the end of the JSON value"},
+			/* Found by fuzzing (tests/fuzz/regress/nccl/): size x ranks overflowed int64. */
+			{"{\"results\": [{\"size\": 1024, \"out_of_place\": {\"time\": 28.2, \"alg_bw\": 0.04, \"bus_bw\": 0.03}},\n"
+			 "{\"size\": 5362147483648870400, \"out_of_place\": {\"time\": 28.2, \"alg_bw\": 0.04, \"bus_bw\": 0.03}}]}",
+			 ":2: size 5.3621474836488704e+18 bytes is out of range: size x 8 ranks must stay below 2^62 bytes"},
 		};
 		for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 			tu_write_temp(path, sizeof path, bad[i].text);

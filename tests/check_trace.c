@@ -1388,6 +1388,10 @@ START_TEST(import_jsonl_errors)
 		{"{\"layer\":0,\"token\":0,\"experts\":[1,2],\"sequence\":3}\n{\"layer\":0,\"token\":1,\"experts\":[1,2],"
 		 "\"sequence\":3,\"position\":0}\n",
 		 "tokens 0 and 1 have the same step 0, rank 0, sequence 3, position 0"},
+		/* Found by fuzzing: a token id far beyond the input, refused before the table
+		 * is allocated for it (256 GiB). */
+		{"{\"layer\":0,\"token\":0,\"experts\":[1,2]}\n{\"layer\":0,\"token\":22147483648,\"experts\":[1,2]}\n",
+		 ":2: token 22147483648, but the input has only 2 lines: tokens must be numbered 0 .. T-1"},
 	};
 	char dir[256], out[512];
 	tmpdir(dir, sizeof dir);

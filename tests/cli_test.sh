@@ -257,9 +257,10 @@ valgrind)
 	# process stays clean and refuses the file.
 	expect 1 "attr-dataspace-size.h5: root attribute 'format'" -- "$BIN" run --set routing.trace="$C" ;;
 *)
-	expect 1 "attr-dataspace-size.h5: HDF5 crashed reading the file (signal 11): its metadata is corrupt" -- "$BIN" run --set routing.trace="$C"
+	# Plain: signal 11. Under ASan the child's report ends it with exit status 1 first.
+	expect 1 "attr-dataspace-size.h5: HDF5 crashed reading the file (" -- "$BIN" run --set routing.trace="$C"
 	for sub in info validate stats; do
-		expect 1 "attr-dataspace-size.h5: HDF5 crashed reading the file (signal 11): its metadata is corrupt" -- "$BIN" trace $sub "$C"
+		expect 1 "attr-dataspace-size.h5: HDF5 crashed reading the file (" -- "$BIN" trace $sub "$C"
 	done ;;
 esac
 # A valid trace still replays after the probe.

@@ -19,6 +19,9 @@ typedef struct jsonl_ctx {
 	tr__imp *m;
 	int pass;
 	const tr_import_opts *o;
+	int64_t *lines;       /* pass 1: routing lines seen */
+	char *max_where;      /* pass 1: where the largest token was (path:line) */
+	size_t max_where_len;
 } jsonl_ctx;
 
 /* One (token, layer) record: pass 1 sizes the table, pass 2 fills it. */
@@ -61,7 +64,11 @@ static int jsonl_line(void *ctx, ms_json *j, const char *path, int file, int lin
 			return MS_ERROR(err, MS_EINVAL, "%s: \"probs\" must be given on every line or on none", where);
 		}
 		m->L = (int)layer + 1 > m->L ? (int)layer + 1 : m->L;
-		m->T = token + 1 > m->T ? token + 1 : m->T;
+		if (token + 1 > m->T) {
+			m->T = token + 1;
+			snprintf(c->max_where, c->max_where_len, "%s", where);
+		}
+		++*c->lines;
 		return MS_OK;
 	}
 	{
@@ -163,6 +170,8 @@ int tr__import_jsonl(tr__imp *m, const char *const *inputs, int n, const tr_impo
 {
 	ms_json j;
 	int rc = MS_OK;
+	int64_t lines = 0;
+	char max_where[1100] = "";
 	ms_json_init(&j);
 	m->kind = TR_SCORE_OTHER;
 	for (int pass = 1; pass <= 2 && rc == MS_OK; pass++) {
@@ -178,6 +187,18 @@ int tr__import_jsonl(tr__imp *m, const char *const *inputs, int n, const tr_impo
 					      tr_score_kind_name(o->score_kind));
 				break;
 			}
+			/* The table is dense in tokens: with more tokens than lines some token has
+			 * no line at all, so refuse before allocating for a token id far beyond
+			 * the input (found by fuzzing: one line with token 22147483648 asked for
+			 * 256 GiB; tests/fuzz/regress/import_jsonl/). With T <= lines the table is
+			 * proportionate to the input and the fill pass names the missing cell. */
+			if (m->T > lines) {
+				rc = MS_ERROR(err, MS_EINVAL,
+					      "%s: token %lld, but the input has only %lld line%s: tokens must be numbered "
+					      "0 .. T-1 with one line per layer each",
+					      max_where, (long long)(m->T - 1), (long long)lines, lines == 1 ? "" : "s");
+				break;
+			}
 			{
 				int64_t T = m->T;
 				m->T = 0;
@@ -187,7 +208,7 @@ int tr__import_jsonl(tr__imp *m, const char *const *inputs, int n, const tr_impo
 			}
 		}
 		for (int f = 0; f < n && rc == MS_OK; f++) {
-			jsonl_ctx c = {m, pass, o};
+			jsonl_ctx c = {m, pass, o, &lines, max_where, sizeof max_where};
 			rc = tr__imp_each_line(inputs[f], f, &j, jsonl_line, &c, err);
 		}
 	}

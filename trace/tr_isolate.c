@@ -1,9 +1,10 @@
 /*
  * tr_isolate.c - a trace's first read in a forked child (see tr_isolate.h).
  *
- * The child sends its ms_error back through a pipe (one write of sizeof(ms_error),
- * under PIPE_BUF, so it arrives whole) and exits with fn's status; the parent reads the
- * pipe to its end, then reaps the child. A signal ends the child without writing.
+ * The child always sends its ms_error back through a pipe (one write of sizeof(ms_error),
+ * under PIPE_BUF, so it arrives whole, empty when fn succeeded) and exits with fn's
+ * status; the parent reads the pipe to its end, then reaps the child. A child that ends
+ * without writing crashed: a signal, or a sanitizer that reported an error and exited.
  */
 #include "trace/tr_isolate.h"
 
@@ -23,7 +24,7 @@ int tr_isolate_run(const char *file, int (*fn)(void *ctx, ms_error *child_err), 
 	pid_t pid;
 	ms_error cerr;
 	size_t got = 0;
-	ms_error_clear(&cerr);
+	memset(&cerr, 0, sizeof cerr); /* all of it is written to the pipe */
 	fflush(stdout);
 	fflush(stderr);
 	if (pipe(fd) < 0 || (pid = fork()) < 0) {
@@ -41,7 +42,7 @@ int tr_isolate_run(const char *file, int (*fn)(void *ctx, ms_error *child_err), 
 		fflush(stdout);
 		fflush(stderr);
 		w = write(fd[1], &cerr, sizeof cerr);
-		(void)w; /* the parent then sees no message: it reports the status alone */
+		(void)w; /* if it failed, the parent reports a crash: nothing better to do */
 		_exit(rc & 0xff);
 	}
 	close(fd[1]);
@@ -57,15 +58,21 @@ int tr_isolate_run(const char *file, int (*fn)(void *ctx, ms_error *child_err), 
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return MS_ERROR(err, MS_EIO, "%s: waiting for the trace reader failed: %s", file, strerror(errno));
-	if (WIFEXITED(status)) {
-		if (got == sizeof cerr && cerr.code) {
+	if (WIFEXITED(status) && got == sizeof cerr) {
+		if (cerr.code) {
 			cerr.msg[sizeof cerr.msg - 1] = '\0';
 			MS_ERROR(err, cerr.code, "%s", cerr.msg);
 		}
 		return WEXITSTATUS(status);
 	}
-	return MS_ERROR(err, MS_EFORMAT, "%s: HDF5 crashed reading the file (signal %d): its metadata is corrupt", file,
-			WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	/* A signal, or an exit before fn returned (a sanitizer's report ends the process
+	 * with its own exit status): the read crashed. */
+	if (WIFSIGNALED(status))
+		return MS_ERROR(err, MS_EFORMAT, "%s: HDF5 crashed reading the file (signal %d): its metadata is corrupt",
+				file, WTERMSIG(status));
+	return MS_ERROR(err, MS_EFORMAT,
+			"%s: HDF5 crashed reading the file (exit status %d before the read ended): its metadata is corrupt",
+			file, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
 /* The child's part of tr_probe: 0 when everything read, 1 with err set. */

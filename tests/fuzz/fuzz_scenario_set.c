@@ -144,6 +144,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	} else if (!err.msg[0]) {
 		abort(); /* every refusal has a message */
+	} else if (getenv("FUZZ_VERBOSE")) {
+		fprintf(stderr, "fuzz: refused: %s\n", err.msg);
 	}
 	free(text);
 	free(s);

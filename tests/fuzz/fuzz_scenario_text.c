@@ -31,6 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	} else if (!err.msg[0]) {
 		abort(); /* every refusal has a message */
+	} else if (getenv("FUZZ_VERBOSE")) {
+		fprintf(stderr, "fuzz: refused: %s\n", err.msg);
 	}
 	free(s);
 	free(text);
