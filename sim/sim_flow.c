@@ -51,6 +51,8 @@ static void counts_of(runner *R, int g, int l, sim_counts *c)
 	c->nd_stride = R->nd_max;
 }
 
+static int start_flows(runner *R, int g, int have_bytes);
+
 /*
  * Group g reached its all-to-all of layer l (towards the experts when dispatch_dir):
  * the collective's launches and message issue come first (net_costs), so its flows
@@ -69,7 +71,7 @@ int sim_flow_start(runner *R, int g, int l, int dispatch_dir)
 	R->fl.floor_end[g] = sim_now(R->eng) + overhead_s + floor_s;
 	if (overhead_s > 0)
 		return sim_schedule_new(R->eng, sim_now(R->eng) + overhead_s, SIM_EV_FLOW_START, g, 0, 0);
-	return sim_flow_launched(R, g);
+	return start_flows(R, g, 1);
 }
 
 /* The collective's flows are done now: it ends now (direct: from the network's event;
@@ -85,15 +87,17 @@ static int coll_done(runner *R, int g, int direct)
 	return sim_schedule_new(R->eng, now, SIM_EV_GROUP_DONE, g, 0, 0);
 }
 
-/* Group g's launch is over: its flows start now. */
-int sim_flow_launched(runner *R, int g)
+/* Group g's flows start now. have_bytes: the workspace still holds its transfers (no
+ * other collective started since sim_flow_start built them); else they are rebuilt. */
+static int start_flows(runner *R, int g, int have_bytes)
 {
 	int l = R->fl.pending_layer[g], dispatch_dir = R->fl.pending_dir[g];
 	ms_error *err = sim_engine_error(R->eng);
 	const double *domain_bytes = NULL;
 	sim_counts c;
 	counts_of(R, g, l, &c);
-	sim_dispatch_transfers(&R->wire, dispatch_dir, &c, R->fl.coll_bytes, NULL, NULL);
+	if (!have_bytes)
+		sim_dispatch_transfers(&R->wire, dispatch_dir, &c, R->fl.coll_bytes, NULL, NULL);
 	if (R->fl.algo == NET_A2A_HIERARCHICAL && dispatch_dir) {
 		/* The generic hierarchical algorithm relays per-pair copies and crosses the
 		 * network once per (token, destination domain) on dispatch (docs/network.md). */
@@ -115,6 +119,13 @@ int sim_flow_launched(runner *R, int g)
 	if (!net_coll_running(R->fl.colls[g]))
 		return coll_done(R, g, 0); /* nothing to send (every transfer empty or local) */
 	return net_resched(R);
+}
+
+/* Group g's launch is over (its engine event): its flows start now. Other collectives
+ * may have used the transfer workspace meanwhile, so the transfers are rebuilt. */
+int sim_flow_launched(runner *R, int g)
+{
+	return start_flows(R, g, 0);
 }
 
 static void on_flow_done(void *ctx, double time_s, uint64_t tag)
