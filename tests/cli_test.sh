@@ -222,6 +222,12 @@ expect 2 "--algo ring: not an algorithm for alltoall" -- "$BIN" calibrate compar
 expect 0 "mean absolute error 0.0% over 10 sizes" -- "$BIN" calibrate compare "$T/c.json" --set cluster.nodes=2
 expect 0 "this is the output of all_reduce_perf; import-nccl-tests reads alltoall_perf output" -- sh -c "'$BIN' calibrate import-nccl-tests '$D/all_reduce_h100x8.txt' 2>&1; true"
 
+# moesim collective pays the costs beyond bandwidth: one launch (12.5 us) and 7 peers'
+# issue (0.5 us each) on 8 GPUs, 16 us over the same all-to-all without them.
+t0=$("$BIN" collective alltoall --sizes 1M:1M --set network.launch_us=0 | awk '$1 == "1048576" { print $6 }')
+t1=$("$BIN" collective alltoall --sizes 1M:1M --set network.launch_us=12.5 --set network.peer_message_us=0.5 | awk '$1 == "1048576" { print $6 }')
+if awk -v a="$t0" -v b="$t1" 'BEGIN { d = b - a - 16; exit !(d > -0.02 && d < 0.02) }'; then ok; else bad "collective costs: $t0 us without, $t1 us with (expected +16 us)"; fi
+
 # Refused large work (issue 18): the estimate comes before any allocation or byte written,
 # so each refusal is quick (timeout 20 s, where the run itself would take hours or fill the
 # disk). The memory case is pinned to an 8 GB machine with MOESIM_MEMORY_LIMIT_BYTES (the
