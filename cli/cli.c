@@ -338,11 +338,13 @@ int cli_cmd_gpus(int argc, char **argv)
 		fprintf(stderr, "moesim: gpus takes no arguments\n");
 		return EXIT_USAGE;
 	}
-	printf("%-10s %-26s %10s %10s %9s %12s\n", "name", "GPU", "BF16 TF/s", "FP8 TF/s", "HBM TB/s", "NVLink GB/s");
+	printf("%-10s %-26s %10s %10s %9s %8s %12s\n", "name", "GPU", "BF16 TF/s", "FP8 TF/s", "HBM TB/s", "HBM GiB",
+	       "NVLink GB/s");
 	for (int i = 0; hw_gpu_at(i); i++) {
 		const hw_gpu *g = hw_gpu_at(i);
-		printf("%-10s %-26s %10.1f %10.1f %9.2f %12.0f\n", g->name, g->label, g->bf16_flops / 1e12,
-		       g->fp8_flops / 1e12, g->hbm_Bps / 1e12, g->nvlink_Bps / 1e9);
+		printf("%-10s %-26s %10.1f %10.1f %9.2f %8.0f %12.0f\n", g->name, g->label, g->bf16_flops / 1e12,
+		       g->fp8_flops / 1e12, g->hbm_Bps / 1e12, g->hbm_bytes / (1024.0 * 1024.0 * 1024.0),
+		       g->nvlink_Bps / 1e9);
 	}
 	printf("\n(dense rates; NVLink per direction)\nsources:\n");
 	for (int i = 0; hw_gpu_at(i); i++)

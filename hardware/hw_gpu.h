@@ -1,5 +1,6 @@
 /*
- * hw_gpu.h - GPU datasheet entries: peak tensor-core FLOP/s, HBM and NVLink bandwidth.
+ * hw_gpu.h - GPU datasheet entries: peak tensor-core FLOP/s, HBM bandwidth and
+ * capacity, NVLink bandwidth.
  *
  * These are the datasheet numbers the compute model starts from until a measured
  * calibration profile replaces them. Every entry cites its datasheet in hw_gpu.c.
@@ -16,6 +17,7 @@ typedef struct hw_gpu {
 	double fp32_flops;        /* dense TF32 tensor FLOP/s (fp32 GEMMs run as TF32) */
 	double hbm_Bps;           /* HBM bandwidth, B/s */
 	double nvlink_Bps;        /* NVLink bandwidth per GPU per direction, B/s */
+	double hbm_bytes;         /* HBM capacity, bytes (binary GiB as the stacks hold them) */
 	const char *citation;
 } hw_gpu;
 

@@ -51,6 +51,38 @@ static const keydef keys[] = {
 	{"model.top_k", T_INT, NUM(model.top_k), NULL, 1, 64, NULL, "", "Experts per token the model routes to."},
 	{"model.moe_layers", T_INT, NUM(model.moe_layers), NULL, 1, 4096, NULL, "",
 	 "MoE layers; each is an attention block followed by a routed expert FFN."},
+	{"model.dense_layers", T_INT, NUM(model.dense_layers), "0", 0, 4096, NULL, "",
+	 "Leading dense layers (attention + dense FFN of model.dense_ffn_hidden) before the MoE layers "
+	 "(DeepSeek-V3: 3, first_k_dense_replace)."},
+	{"model.dense_ffn_hidden", T_INT, NUM(model.dense_ffn_hidden), "0", 0, 1 << 22, NULL, "elements",
+	 "FFN width of a dense layer (SwiGLU); 0 means ffn_hidden."},
+	{"model.moe_every", T_INT, NUM(model.moe_every), "1", 1, 64, NULL, "",
+	 "After the leading dense layers, every moe_every-th layer is an MoE layer and the others are dense "
+	 "(Megatron-Core's moe_layer_freq; GShard's every other layer is 2). Layers in all: dense_layers + "
+	 "moe_layers x moe_every."},
+	{"model.shared_experts", T_INT, NUM(model.shared_experts), "0", 0, 64, NULL, "",
+	 "Shared experts per MoE layer, computed for every token beside the routed ones (DeepSeek-V3: 1, "
+	 "Qwen1.5-MoE: 4)."},
+	{"model.shared_ffn_hidden", T_INT, NUM(model.shared_ffn_hidden), "0", 0, 1 << 22, NULL, "elements",
+	 "FFN width of one shared expert (SwiGLU); 0 means ffn_hidden."},
+	{"model.attention", T_ENUM, NUM(model.attention), "gqa", 0, 0, "mha|gqa|mla", "",
+	 "Attention: mha (kv_heads = heads), gqa (grouped-query, model.kv_heads), mla (DeepSeek-V2/V3 multi-head "
+	 "latent attention with model.q_lora_rank, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim)."},
+	{"model.q_lora_rank", T_INT, NUM(model.q_lora_rank), "0", 0, 1 << 20, NULL, "elements",
+	 "MLA query compression rank (DeepSeek-V3: 1536); 0 projects queries directly."},
+	{"model.kv_lora_rank", T_INT, NUM(model.kv_lora_rank), "512", 1, 1 << 20, NULL, "elements",
+	 "MLA key/value compression rank (DeepSeek-V2/V3: 512): the cached latent's width."},
+	{"model.qk_nope_head_dim", T_INT, NUM(model.qk_nope_head_dim), "128", 1, 65536, NULL, "elements",
+	 "MLA per-head query/key width without position encoding (DeepSeek-V3: 128)."},
+	{"model.qk_rope_head_dim", T_INT, NUM(model.qk_rope_head_dim), "64", 0, 65536, NULL, "elements",
+	 "MLA per-head rotary width, also the shared rotary key's (DeepSeek-V3: 64)."},
+	{"model.v_head_dim", T_INT, NUM(model.v_head_dim), "128", 1, 65536, NULL, "elements",
+	 "MLA per-head value width (DeepSeek-V3: 128)."},
+	{"model.vocab", T_INT, NUM(model.vocab), "32000", 1, 1 << 24, NULL, "tokens",
+	 "Vocabulary size: the embedding and the LM head (untied) are vocab x hidden."},
+	{"model.mtp_layers", T_INT, NUM(model.mtp_layers), "0", 0, 16, NULL, "",
+	 "Multi-token-prediction modules after the last layer (DeepSeek-V3: 1), each a projection, one MoE "
+	 "layer and the shared LM head, on the last pipeline stage."},
 	{"model.heads", T_INT, NUM(model.heads), "32", 1, 4096, NULL, "", "Attention query heads."},
 	{"model.kv_heads", T_INT, NUM(model.kv_heads), "0", 0, 4096, NULL, "",
 	 "Key/value heads (grouped-query attention); 0 means equal to heads. Must divide heads."},
@@ -91,6 +123,12 @@ static const keydef keys[] = {
 	 "Calibration profile (docs/profile-format.md): one file or a comma-separated list read as one; its "
 	 "measured tables replace the expert GEMM and copy rooflines, a datasheet profile's peaks the built-in "
 	 "ones. Relative paths are taken from the scenario file's directory. Empty for none."},
+
+	{"cluster.gpu_memory_GiB", T_FLOAT, NUM(cluster.gpu_memory_GiB), "0", 0, 1e6, NULL, "GiB",
+	 "HBM capacity per GPU; 0 takes the GPU's datasheet value (`moesim gpus`)."},
+	{"cluster.reserved_memory_GiB", T_FLOAT, NUM(cluster.reserved_memory_GiB), "0", 0, 1e6, NULL, "GiB",
+	 "Memory per GPU the model cannot use (CUDA context, allocator fragmentation), subtracted from the capacity "
+	 "in the memory check; 0 until measured for the software stack."},
 
 	{"network.model", T_ENUM, NUM(network.model), "flow", 0, 0, "analytic|flow", "",
 	 "analytic: bottleneck bound per link class (fast); flow: flow-level max-min sharing over the topology."},
@@ -145,16 +183,50 @@ static const keydef keys[] = {
 	 "Messages per second one NIC can send (and receive); 0 for no limit until calibrated (no published "
 	 "ConnectX-7 figure was found)."},
 
+	{"parallel.tp", T_INT, NUM(parallel.tp), "1", 1, 1024, NULL, "",
+	 "Tensor-parallel degree of attention and dense layers, with sequence parallelism (Megatron-Core)."},
+	{"parallel.cp", T_INT, NUM(parallel.cp), "1", 1, 1024, NULL, "", "Context-parallel degree (sequence split over GPUs)."},
+	{"parallel.pp", T_INT, NUM(parallel.pp), "1", 1, 4096, NULL, "", "Pipeline-parallel stages."},
+	{"parallel.vpp", T_INT, NUM(parallel.vpp), "1", 1, 1024, NULL, "",
+	 "Virtual pipeline stages (model chunks) per pipeline rank: > 1 runs Megatron's interleaved 1F1B."},
 	{"parallel.ep", T_INT, NUM(parallel.ep), NULL, 1, 1 << 20, NULL, "",
-	 "Expert-parallel degree: GPUs an MoE layer's experts are spread over. Must divide the GPUs and the experts."},
+	 "Expert-parallel degree: GPUs an MoE layer's experts are spread over. Must divide the experts."},
+	{"parallel.etp", T_INT, NUM(parallel.etp), "1", 1, 1024, NULL, "", "Expert tensor-parallel degree (expert GEMMs split)."},
 	{"parallel.dp", T_INT, NUM(parallel.dp), "0", 0, 1 << 20, NULL, "",
-	 "Data-parallel degree; 0 means GPUs / tp. tp x dp must equal the GPUs."},
-	{"parallel.tp", T_INT, NUM(parallel.tp), "1", 1, 1024, NULL, "", "Tensor-parallel degree (only 1 is modelled yet)."},
+	 "Data-parallel degree; 0 means GPUs / (tp x cp x pp), which it must equal."},
+
+	{"training.distributed_optimizer", T_BOOL, NUM(training.distributed_optimizer), "true", 0, 1, NULL, "",
+	 "Megatron's distributed optimizer (ZeRO-1): fp32 master weights and Adam moments sharded over the data-"
+	 "parallel group; gradients reduce-scattered and parameters all-gathered in buckets. false: all-reduce and "
+	 "full optimizer states on every GPU."},
+	{"training.recompute", T_ENUM, NUM(training.recompute), "none", 0, 0, "none|selective|full", "",
+	 "Activation recomputation (Megatron's --recompute-granularity): selective recomputes the attention core, "
+	 "full keeps only each layer's input and reruns its forward in backward."},
+	{"training.overlap_grad_reduce", T_BOOL, NUM(training.overlap_grad_reduce), "true", 0, 1, NULL, "",
+	 "Launch each gradient bucket's reduction as soon as the last micro-batch's backward has produced it "
+	 "(Megatron's overlap_grad_reduce); false: after the whole backward."},
+	{"training.overlap_param_gather", T_BOOL, NUM(training.overlap_param_gather), "false", 0, 1, NULL, "",
+	 "Overlap the distributed optimizer's parameter all-gather with the next step's forward; false: the step "
+	 "ends after it."},
+	{"training.bucket_params", T_INT64, NUM(training.bucket_params), "0", 0, 1e12, NULL, "parameters",
+	 "Parameters per gradient bucket; 0 means Megatron-Core's default max(40,000,000, 1,000,000 x dp)."},
+	{"training.grad_fp32", T_BOOL, NUM(training.grad_fp32), "true", 0, 1, NULL, "",
+	 "Accumulate and reduce gradients in fp32 (Megatron does for bf16 training); false: in the model dtype."},
 
 	{"workload.mode", T_ENUM, NUM(workload.mode), "training", 0, 0, "training|prefill|decode", "",
 	 "training: forward and backward of every layer; prefill and decode: forward only."},
-	{"workload.tokens_per_rank", T_INT64, NUM(workload.tokens_per_rank), NULL, 1, 1e9, NULL, "tokens",
-	 "Tokens each GPU processes per step (per micro-batch), before routing."},
+	{"workload.global_batch", T_INT64, NUM(workload.global_batch), "0", 0, 1e12, NULL, "sequences",
+	 "Sequences per training step over all data-parallel ranks; 0 means micro_batch x dp (one micro-batch per "
+	 "pipeline). Must be a multiple of micro_batch x dp."},
+	{"workload.micro_batch", T_INT64, NUM(workload.micro_batch), "0", 0, 1e9, NULL, "sequences",
+	 "Sequences per micro-batch per data-parallel rank (in decode: sequences decoding at once per rank); 0 "
+	 "derives it from tokens_per_rank, else 1."},
+	{"workload.tokens_per_rank", T_INT64, NUM(workload.tokens_per_rank), "0", 0, 1e9, NULL, "tokens",
+	 "Tokens one GPU's MoE layer routes per micro-batch: micro_batch x seq_len / (tp x cp) (decode: "
+	 "micro_batch / tp); 0 derives it. Given alone (older scenarios) it sets micro_batch."},
+	{"workload.routed_microbatches", T_INT, NUM(workload.routed_microbatches), "0", 0, 1 << 20, NULL, "",
+	 "Distinct routings drawn per step for each layer and EP group; micro-batch i replays routing i mod this "
+	 "(a sample, to bound the cost of huge batches); 0 routes every micro-batch."},
 	{"workload.seq_len", T_INT, NUM(workload.seq_len), "4096", 1, 1 << 24, NULL, "tokens",
 	 "Sequence length (sets the attention cost in training and prefill)."},
 	{"workload.context_len", T_INT, NUM(workload.context_len), "0", 0, 1 << 24, NULL, "tokens",
@@ -207,7 +279,7 @@ static const keydef keys[] = {
 _Static_assert(sizeof(scn_mode) == sizeof(int), "enum fields are stored as int");
 _Static_assert(NKEYS <= SCN_MAX_KEYS, "raise SCN_MAX_KEYS");
 
-static const char *const sections[] = {"model", "cluster", "network", "parallel", "workload", "routing", "output"};
+static const char *const sections[] = {"model", "cluster", "network", "parallel", "training", "workload", "routing", "output"};
 #define NSECTIONS (sizeof sections / sizeof sections[0])
 
 typedef struct loader {
@@ -478,8 +550,8 @@ static int check_unknown(loader *L, const config_t *cfg)
 				break;
 		if (j == NSECTIONS)
 			return MS_ERROR(L->err, MS_EINVAL,
-					"%s:%u: unknown section '%s': sections are model, cluster, network, parallel, workload, "
-					"routing, output",
+					"%s:%u: unknown section '%s': sections are model, cluster, network, parallel, training, "
+					"workload, routing, output",
 					L->name, config_setting_source_line(sec), name);
 		if (config_setting_type(sec) != CONFIG_TYPE_GROUP)
 			return MS_ERROR(L->err, MS_EINVAL, "%s:%u: '%s' must be a group: %s = { key = value; ... };",
@@ -572,6 +644,69 @@ static int load_values(loader *L, const config_t *cfg, const scn_overrides *ov)
 	return MS_OK;
 }
 
+/*
+ * The batch: tokens_per_rank (one GPU's MoE tokens per micro-batch), micro_batch and
+ * global_batch, each derivable from the others. Training and prefill: tokens_per_rank =
+ * micro_batch x seq_len / (tp x cp) (sequence and context parallelism split the
+ * sequence); decode: micro_batch / tp (one new token per sequence, split over the TP
+ * group for the MoE layer as sequence parallelism does). Older scenarios give only
+ * tokens_per_rank (one micro-batch per step); a tokens_per_rank that is not a whole
+ * number of sequences (below seq_len) is allowed there as a partial sequence.
+ */
+static int derive_batch(loader *L, scn_scenario *s)
+{
+	char wbuf[SCN_PATH_MAX + 160];
+	int decode = s->workload.mode == SCN_MODE_DECODE;
+	int64_t split = decode ? s->parallel.tp : (int64_t)s->parallel.tp * s->parallel.cp;
+	int64_t per_seq = decode ? 1 : s->workload.seq_len;
+	int64_t tpr = s->workload.tokens_per_rank, mb = s->workload.micro_batch;
+	if (tpr == 0 && mb == 0)
+		mb = 1;
+	if (mb > 0) {
+		int64_t want = mb * per_seq;
+		if (want % split != 0)
+			return MS_ERROR(L->err, MS_EINVAL,
+					"%s: workload.micro_batch = %lld sequence(s) of %lld token(s) = %lld tokens do not "
+					"split evenly over %s = %lld GPUs; change micro_batch, seq_len or the layout",
+					WHERE(s, "workload.micro_batch"), (long long)mb, (long long)per_seq, (long long)want,
+					decode ? "tp" : "tp x cp", (long long)split);
+		if (tpr > 0 && tpr != want / split)
+			return MS_ERROR(L->err, MS_EINVAL,
+					"%s: workload.tokens_per_rank = %lld but micro_batch = %lld x %lld / %lld = %lld; give "
+					"one of them",
+					WHERE(s, "workload.tokens_per_rank"), (long long)tpr, (long long)mb, (long long)per_seq,
+					(long long)split, (long long)(want / split));
+		tpr = want / split;
+	} else {
+		int64_t tokens = tpr * split;
+		if (!decode && tokens % per_seq != 0 && tokens > per_seq)
+			return MS_ERROR(L->err, MS_EINVAL,
+					"%s: workload.tokens_per_rank = %lld is not a whole number of sequences of seq_len = %d",
+					WHERE(s, "workload.tokens_per_rank"), (long long)tpr, s->workload.seq_len);
+		mb = tokens >= per_seq ? tokens / per_seq : 1;
+	}
+	s->workload.tokens_per_rank = tpr;
+	s->workload.micro_batch = mb;
+	if (s->workload.global_batch == 0)
+		s->workload.global_batch = mb * s->parallel.dp;
+	if (s->workload.global_batch % (mb * s->parallel.dp) != 0)
+		return MS_ERROR(L->err, MS_EINVAL,
+				"%s: workload.global_batch = %lld is not a multiple of micro_batch x dp = %lld x %d = %lld "
+				"(Megatron: global_batch_size %% (micro_batch_size x data_parallel_size) == 0)",
+				WHERE(s, "workload.global_batch"), (long long)s->workload.global_batch, (long long)mb,
+				s->parallel.dp, (long long)(mb * s->parallel.dp));
+	s->workload.microbatches = s->workload.global_batch / (mb * s->parallel.dp);
+	if (s->workload.mode != SCN_MODE_TRAINING && s->workload.microbatches > 1 && s->parallel.pp == 1)
+		return MS_ERROR(L->err, MS_EINVAL,
+				"%s: %s runs one batch per step: global_batch = %lld is %lld micro-batches of %lld per DP "
+				"rank; without pipeline stages set global_batch = micro_batch x dp",
+				WHERE(s, "workload.global_batch"), scn_mode_name(s->workload.mode),
+				(long long)s->workload.global_batch, (long long)s->workload.microbatches, (long long)mb);
+	if (s->workload.routed_microbatches == 0 || s->workload.routed_microbatches > s->workload.microbatches)
+		s->workload.routed_microbatches = (int)(s->workload.microbatches < (1 << 20) ? s->workload.microbatches : (1 << 20));
+	return MS_OK;
+}
+
 /* Resolves "0 means derive" defaults and checks rules that span keys. */
 static int cross_check(loader *L)
 {
@@ -621,16 +756,44 @@ static int cross_check(loader *L)
 	if ((int64_t)s->cluster.nodes * s->cluster.gpus_per_node > (1 << 20))
 		return MS_ERROR(L->err, MS_EINVAL, "%s: %d nodes x %d GPUs is more than the %d GPUs moesim supports",
 				WHERE(s, "cluster.nodes"), s->cluster.nodes, s->cluster.gpus_per_node, 1 << 20);
-	if (s->parallel.tp != 1)
+	{
+		/* The layout's own rules (divisibility, group shapes) are parallel/par_layout.c's,
+		 * checked before a run; here only what the derived values need. */
+		int mp = s->parallel.tp * s->parallel.cp * s->parallel.pp;
+		if (world % mp != 0)
+			return MS_ERROR(L->err, MS_EINVAL,
+					"%s: parallel.tp x cp x pp = %d x %d x %d = %d does not divide the cluster's %d GPUs "
+					"(Megatron-Core: world_size %% (tp x cp x pp) == 0); change the layout or cluster.nodes",
+					WHERE(s, "parallel.pp"), s->parallel.tp, s->parallel.cp, s->parallel.pp, mp, world);
+		if (s->parallel.dp == 0)
+			s->parallel.dp = world / mp;
+		if (s->parallel.dp * mp != world)
+			return MS_ERROR(L->err, MS_EINVAL,
+					"%s: parallel.dp = %d but the cluster's %d GPUs / (tp x cp x pp = %d) = %d: dp is what "
+					"the other degrees leave; set it to %d or leave it out",
+					WHERE(s, "parallel.dp"), s->parallel.dp, world, mp, world / mp, world / mp);
+	}
+	if (s->model.dense_ffn_hidden == 0)
+		s->model.dense_ffn_hidden = s->model.ffn_hidden;
+	if (s->model.shared_ffn_hidden == 0)
+		s->model.shared_ffn_hidden = s->model.ffn_hidden;
+	s->model.layers = s->model.dense_layers + s->model.moe_layers * s->model.moe_every;
+	if (s->model.attention == SCN_ATTN_MHA && s->model.kv_heads != s->model.heads)
 		return MS_ERROR(L->err, MS_EINVAL,
-				"%s: parallel.tp = %d: tensor parallelism is not modelled yet; use tp = 1",
-				WHERE(s, "parallel.tp"), s->parallel.tp);
-	if (s->parallel.dp == 0)
-		s->parallel.dp = world / s->parallel.tp;
-	if (s->parallel.dp * s->parallel.tp != world)
+				"%s: model.attention = \"mha\" but model.kv_heads = %d differs from heads = %d; use "
+				"attention = \"gqa\" or leave kv_heads out",
+				WHERE(s, "model.kv_heads"), s->model.kv_heads, s->model.heads);
+	if (s->cluster.gpu_memory_GiB > 0 && s->cluster.reserved_memory_GiB >= s->cluster.gpu_memory_GiB)
 		return MS_ERROR(L->err, MS_EINVAL,
-				"%s: parallel.dp = %d x parallel.tp = %d must equal the cluster's %d GPUs (nodes x gpus_per_node)",
-				WHERE(s, "parallel.dp"), s->parallel.dp, s->parallel.tp, world);
+				"%s: cluster.reserved_memory_GiB = %g leaves nothing of cluster.gpu_memory_GiB = %g",
+				WHERE(s, "cluster.reserved_memory_GiB"), s->cluster.reserved_memory_GiB,
+				s->cluster.gpu_memory_GiB);
+	if (s->training.bucket_params == 0) {
+		/* Megatron-Core distributed_data_parallel_config.py / distributed_data_parallel.py:
+		 * bucket_size = max(40000000, 1000000 * data_parallel_world_size). */
+		int64_t b = 1000000 * (int64_t)s->parallel.dp * s->parallel.cp;
+		s->training.bucket_params = b > 40000000 ? b : 40000000;
+	}
 	if (s->parallel.ep > world || world % s->parallel.ep != 0)
 		return MS_ERROR(L->err, MS_EINVAL,
 				"%s: parallel.ep = %d does not divide the cluster's %d GPUs (nodes x gpus_per_node)",
@@ -675,12 +838,8 @@ static int cross_check(loader *L)
 	}
 	if (s->workload.context_len == 0)
 		s->workload.context_len = s->workload.seq_len;
-	if (s->workload.mode != SCN_MODE_DECODE && s->workload.tokens_per_rank % s->workload.seq_len != 0 &&
-	    s->workload.tokens_per_rank > s->workload.seq_len)
-		return MS_ERROR(L->err, MS_EINVAL,
-				"%s: workload.tokens_per_rank = %lld is not a whole number of sequences of seq_len = %d",
-				WHERE(s, "workload.tokens_per_rank"), (long long)s->workload.tokens_per_rank,
-				s->workload.seq_len);
+	if (derive_batch(L, s) < 0)
+		return L->err->code;
 	{
 		/* Per-rank token-expert pairs must fit the int32 counters of the routing tables. */
 		double pairs = (double)s->workload.tokens_per_rank * s->parallel.ep * s->routing.top_k;

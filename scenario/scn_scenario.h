@@ -23,7 +23,7 @@
 #define SCN_NAME_MAX 128
 #define SCN_PATH_MAX 1024
 #define SCN_MAX_OVERRIDES 64
-#define SCN_MAX_KEYS 96
+#define SCN_MAX_KEYS 160
 
 typedef enum { SCN_DTYPE_BF16, SCN_DTYPE_FP16, SCN_DTYPE_FP8, SCN_DTYPE_FP32 } scn_dtype;
 typedef enum { SCN_MODE_TRAINING, SCN_MODE_PREFILL, SCN_MODE_DECODE } scn_mode;
@@ -40,6 +40,10 @@ typedef enum { SCN_A2A_FLAT, SCN_A2A_PAIRWISE, SCN_A2A_HIERARCHICAL, SCN_A2A_NCC
 typedef enum { SCN_DISP_MEGATRON, SCN_DISP_DEEPEP, SCN_DISP_DEEPEP_LL } scn_dispatcher;
 /* What a dispatcher sends once (network.dedup, network.combine_reduce; "auto" resolved). */
 typedef enum { SCN_DEDUP_NONE, SCN_DEDUP_GPU, SCN_DEDUP_NODE, SCN_DEDUP_AUTO } scn_dedup;
+/* Attention of every layer (model.attention). */
+typedef enum { SCN_ATTN_MHA, SCN_ATTN_GQA, SCN_ATTN_MLA } scn_attention;
+/* Activation recomputation in training (training.recompute, Megatron's --recompute-granularity). */
+typedef enum { SCN_RECOMPUTE_NONE, SCN_RECOMPUTE_SELECTIVE, SCN_RECOMPUTE_FULL } scn_recompute;
 
 typedef struct scn_scenario {
 	char source[SCN_PATH_MAX]; /* file the scenario came from, or "<built-in default>" */
@@ -51,6 +55,20 @@ typedef struct scn_scenario {
 		int experts;     /* routed experts per MoE layer */
 		int top_k;       /* experts per token the model was trained with */
 		int moe_layers;  /* MoE layers (each: attention + routed FFN) */
+		int dense_layers;     /* leading dense layers (attention + dense FFN) before the MoE part */
+		int dense_ffn_hidden; /* FFN width of a dense layer (resolved: never 0) */
+		int moe_every;        /* after the leading dense layers, every moe_every-th layer is MoE */
+		int layers;           /* derived: dense_layers + moe_layers x moe_every */
+		int shared_experts;   /* shared experts per MoE layer (every token goes through them) */
+		int shared_ffn_hidden;/* FFN width of one shared expert (resolved: never 0) */
+		scn_attention attention;
+		int q_lora_rank;      /* MLA: query compression rank, 0 for none */
+		int kv_lora_rank;     /* MLA: key/value compression rank */
+		int qk_nope_head_dim; /* MLA: per-head query/key width without rotary part */
+		int qk_rope_head_dim; /* MLA: per-head rotary width (the shared rotary key too) */
+		int v_head_dim;       /* MLA: per-head value width */
+		int vocab;            /* vocabulary: embedding and LM head */
+		int mtp_layers;       /* multi-token-prediction modules (DeepSeek-V3), 0 for none */
 		int heads;       /* attention query heads */
 		int kv_heads;    /* key/value heads (GQA) */
 		int head_dim;    /* per-head width */
@@ -73,6 +91,8 @@ typedef struct scn_scenario {
 		double dense_efficiency; /* achieved / peak for the attention block */
 		double memory_efficiency;/* achieved / peak HBM bandwidth for copies */
 		char profile[SCN_PATH_MAX]; /* calibration profile, "" for datasheet + efficiencies */
+		double gpu_memory_GiB;   /* HBM capacity per GPU (resolved from the datasheet when 0) */
+		double reserved_memory_GiB; /* per GPU, not available to the model (CUDA context, allocator) */
 	} cluster;
 
 	struct {
@@ -97,13 +117,27 @@ typedef struct scn_scenario {
 		double nic_message_rate_Mps; /* messages per second one NIC handles, millions; 0 = no limit */
 	} network;
 
+	/* Megatron-Core's layout (docs/parallel.md); dp resolved: world / (tp x cp x pp). */
 	struct {
-		int ep, dp, tp;
+		int tp, cp, pp, vpp, ep, etp, dp;
 	} parallel;
 
 	struct {
+		int distributed_optimizer;   /* 1: optimizer states (and master weights) sharded over DP */
+		scn_recompute recompute;
+		int overlap_grad_reduce;     /* 1: gradient reduce-scatter in buckets during the last backward */
+		int overlap_param_gather;    /* 1: parameter all-gather overlapped with the next forward */
+		int64_t bucket_params;       /* parameters per gradient bucket (resolved: never 0) */
+		int grad_fp32;               /* 1: gradients accumulated and reduced in fp32 */
+	} training;
+
+	struct {
 		scn_mode mode;
-		int64_t tokens_per_rank;
+		int64_t global_batch;    /* sequences per step (resolved) */
+		int64_t micro_batch;     /* sequences per micro-batch per DP rank (resolved) */
+		int64_t microbatches;    /* derived: global_batch / (micro_batch x dp) */
+		int routed_microbatches; /* distinct routings per step per layer (resolved: 1..microbatches) */
+		int64_t tokens_per_rank; /* tokens one GPU's MoE layer routes per micro-batch (resolved) */
 		int seq_len;
 		int context_len;
 		int steps;

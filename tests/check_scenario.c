@@ -110,8 +110,14 @@ START_TEST(impossible_values)
 	expect_error(3, "  experts = 12;\n", NULL, "%s:8: parallel.ep = 8 does not divide model.experts = 12");
 	expect_error(5, "  moe_layers = 3; heads = 8; kv_heads = 3;\n", NULL,
 		     "%s:5: model.kv_heads = 3 does not divide model.heads = 8");
-	expect_error(8, "parallel = { ep = 8; tp = 2; };\n", NULL, "%s:8: parallel.tp = 2: tensor parallelism is not modelled");
-	expect_error(8, "parallel = { ep = 8; dp = 4; };\n", NULL, "%s:8: parallel.dp = 4 x parallel.tp = 1 must equal");
+	expect_error(8, "parallel = { ep = 8; pp = 3; };\n", NULL,
+		     "%s:8: parallel.tp x cp x pp = 1 x 1 x 3 = 3 does not divide the cluster's 8 GPUs");
+	expect_error(8, "parallel = { ep = 8; dp = 4; };\n", NULL,
+		     "%s:8: parallel.dp = 4 but the cluster's 8 GPUs / (tp x cp x pp = 1) = 8");
+	expect_error(9, "workload = { tokens_per_rank = 512; micro_batch = 2; seq_len = 512; };\n", NULL,
+		     "%s:9: workload.tokens_per_rank = 512 but micro_batch = 2 x 512 / 1 = 1024");
+	expect_error(9, "workload = { global_batch = 12; micro_batch = 1; seq_len = 512; };\n", NULL,
+		     "%s:9: workload.global_batch = 12 is not a multiple of micro_batch x dp = 1 x 8 = 8");
 	expect_error(9, "workload = { tokens_per_rank = 700; seq_len = 512; };\n", NULL,
 		     "%s:9: workload.tokens_per_rank = 700 is not a whole number of sequences");
 	expect_error(0, NULL, "routing = { top_k = 9; };\n", "%s:10: routing.top_k = 9 but model.experts = 8");
