@@ -23,7 +23,7 @@ DEBIAN_PACKAGES := build-essential pkg-config libgsl-dev libconfig-dev libhdf5-d
 # The Python recorder (tools/) and its tests:
 PY_PACKAGES := python3-torch python3-h5py python3-numpy python3-pytest
 
-MODULES := common scenario hardware models topology routing network trace profile sim output cli
+MODULES := common scenario hardware models topology parallel routing network trace profile sim output cli
 BUILD := build
 BIN := moesim
 PREFIX := /usr/local
