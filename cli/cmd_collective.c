@@ -1,9 +1,11 @@
 /*
  * cmd_collective.c - `moesim collective alltoall|allreduce|allgather|reducescatter
  * [SCENARIO] --sizes MIN:MAX[:FACTOR]`: the plain collective on the scenario's cluster,
- * timed on the flow model, printed as nccl-tests prints its measurements (docs/
- * calibrate.md), so a prediction and a real run can be laid side by side, diffed, or
- * read back by `moesim calibrate import-nccl-tests` and `calibrate compare`.
+ * timed on the flow model (or, with --model analytic, by the analytic model:
+ * net_alltoall_time, net_red_analytic_time), printed as nccl-tests prints its
+ * measurements (docs/calibrate.md), so a prediction and a real run can be laid side by
+ * side, diffed, or read back by `moesim calibrate import-nccl-tests` and `calibrate
+ * compare`.
  *
  * Sizes follow nccl-tests (NVIDIA/nccl-tests src/common.cu, *GetCollByteCount): floats;
  * a size S is S / 4 elements; alltoall, allgather and reducescatter round the elements
@@ -28,11 +30,13 @@
 #include "cli/cli.h"
 #include "common/ms_file.h"
 #include "hardware/hw_gpu.h"
+#include "network/net_alltoall.h"
 #include "network/net_coll.h"
 #include "network/net_model.h"
 #include "network/net_reduce.h"
 #include "profile/prof_nccl.h"
 #include "profile/prof_scenario.h"
+#include "topology/topo_cluster.h"
 #include "topology/topo_graph.h"
 
 #ifndef MOESIM_VERSION
@@ -43,17 +47,21 @@
 
 static const char usage_collective[] =
 	"usage: moesim collective alltoall|allreduce|allgather|reducescatter [SCENARIO] [--set K=V]...\n"
-	"                         --sizes MIN:MAX[:FACTOR] [--ranks N] [--algo NAME] [--json FILE] [--force]\n"
+	"                         --sizes MIN:MAX[:FACTOR] [--ranks N] [--algo NAME] [--model M] [--json FILE]\n"
+	"                         [--force]\n"
 	"\n"
 	"Predicts the plain collective on SCENARIO's cluster (all its GPUs, or the first N) with the\n"
-	"flow-level network model, size by size as nccl-tests' *_perf programs run it, and prints\n"
-	"the result in nccl-tests' own layout (docs/calibrate.md).\n"
+	"flow-level network model (or the analytic one), size by size as nccl-tests' *_perf programs\n"
+	"run it, and prints the result in nccl-tests' own layout (docs/calibrate.md).\n"
 	"\n"
 	"  --sizes MIN:MAX[:FACTOR]  sizes in bytes from MIN to MAX, each FACTOR times the last (default 2),\n"
 	"                            as nccl-tests' -b -e -f; K, M, G suffixes are powers of 1024 (64K, 1G)\n"
 	"  --ranks N                 the first N GPUs (default all; N = parallel.ep is the first EP group)\n"
 	"  --algo NAME               alltoall: nccl (default), flat, pairwise, hierarchical;\n"
 	"                            allreduce: ring (default), tree; allgather, reducescatter: ring\n"
+	"  --model M                 flow (default): flows on the topology, max-min shared; analytic: the\n"
+	"                            closed-form bottleneck time on the cluster (docs/network.md; the\n"
+	"                            all-to-all's does not depend on --algo); network.model is not read\n"
 	"  --json FILE               also write nccl-tests' -J JSON to FILE (\"-\": standard output instead of text)\n"
 	"  --force                   overwrite FILE if it exists\n";
 
@@ -68,6 +76,12 @@ struct cli_coll_pred {
 	int *ranks;
 	double *bytes; /* n x n (alltoall) */
 	double pre_s;  /* costs beyond bandwidth before the first byte (docs/network.md) */
+	/* --model analytic: the cluster view, its workspaces and costs */
+	int analytic;
+	topo_cluster t;
+	net_alltoall *a2a;
+	net_red_analytic *red;
+	net_costs costs;
 };
 
 const char *cli_coll_algo_name(prof_nccl_coll kind, int algo)
@@ -117,6 +131,8 @@ void cli_coll_pred_close(cli_coll_pred *p)
 	if (!p)
 		return;
 	net_model_destroy(p->m);
+	net_alltoall_destroy(p->a2a);
+	net_red_analytic_destroy(p->red);
 	topo_graph_destroy(p->g);
 	free(p->ranks);
 	free(p->bytes);
@@ -134,7 +150,7 @@ int cli_coll_pred_open(cli_coll_pred **out, const scn_scenario *s, prof_nccl_col
 	p->kind = kind;
 	p->algo = algo;
 	if ((s->cluster.profile[0] && prof_profile_load_scenario(s, &profile, err) < 0) ||
-	    !(p->g = topo_graph_from_scenario(s, profile, err))) {
+	    !(p->g = topo_graph_from_scenario(s, profile, err)) || topo_cluster_init(&p->t, s, profile, err) < 0) {
 		prof_profile_destroy(profile);
 		cli_coll_pred_close(p);
 		return err->code;
@@ -167,7 +183,27 @@ int cli_coll_pred_open(cli_coll_pred **out, const scn_scenario *s, prof_nccl_col
 	 * all-to-alls do (net_alltoall_costs). */
 	p->pre_s = s->network.launch_us * 1e-6 +
 		   (kind == PROF_NCCL_ALLTOALL ? (p->n - 1) * s->network.peer_message_us * 1e-6 : 0.0);
+	/* The same costs for the analytic model: net_alltoall_time pays the launch and the
+	 * n - 1 peers itself (and the NIC message rate, as a run's analytic model does);
+	 * a reduction pays the launch (net_reduce.h). */
+	p->costs.launch_s = s->network.launch_us * 1e-6;
+	p->costs.launches = 1;
+	p->costs.peer_message_s = kind == PROF_NCCL_ALLTOALL ? s->network.peer_message_us * 1e-6 : 0.0;
+	p->costs.nic_message_rate = kind == PROF_NCCL_ALLTOALL ? s->network.nic_message_rate_Mps * 1e6 : 0.0;
 	*out = p;
+	return MS_OK;
+}
+
+/* Times with the analytic model instead of the flow model (--model analytic). */
+static int coll_pred_use_analytic(cli_coll_pred *p, ms_error *err)
+{
+	if (p->kind == PROF_NCCL_ALLTOALL)
+		p->a2a = net_alltoall_create(&p->t, p->n, err);
+	else
+		p->red = net_red_analytic_create(&p->t, p->n, err);
+	if (!p->a2a && !p->red)
+		return err->code ? err->code : MS_ENOMEM;
+	p->analytic = 1;
 	return MS_OK;
 }
 
@@ -195,6 +231,12 @@ int cli_coll_predict(cli_coll_pred *p, double size, double *time_s, ms_error *er
 		for (int i = 0; i < n; i++)
 			for (int j = 0; j < n; j++)
 				p->bytes[(size_t)i * n + j] = i == j ? 0 : size / n;
+		if (p->analytic) {
+			net_alltoall_stats st;
+			net_alltoall_time(p->a2a, p->ranks, n, p->bytes, NULL, &p->costs, &st);
+			*time_s = st.time_s;
+			return MS_OK;
+		}
 		rc = net_a2a_time(p->m, (net_a2a_algo)p->algo, p->ranks, n, p->bytes, NULL, &r, err);
 		*time_s = r.time_s + p->pre_s;
 		return rc;
@@ -203,7 +245,12 @@ int cli_coll_predict(cli_coll_pred *p, double size, double *time_s, ms_error *er
 		net_red_op op = p->kind == PROF_NCCL_ALLREDUCE ? NET_RED_ALLREDUCE
 				: p->kind == PROF_NCCL_ALLGATHER ? NET_RED_ALLGATHER
 								   : NET_RED_REDUCESCATTER;
-		int rc = net_red_time(p->m, op, (net_red_algo)p->algo, p->ranks, n, size, time_s, NULL, err);
+		int rc;
+		if (p->analytic) {
+			*time_s = net_red_analytic_time(p->red, op, (net_red_algo)p->algo, p->ranks, n, size, &p->costs, NULL);
+			return MS_OK;
+		}
+		rc = net_red_time(p->m, op, (net_red_algo)p->algo, p->ranks, n, size, time_s, NULL, err);
 		*time_s += p->pre_s;
 		return rc;
 	}
@@ -414,7 +461,7 @@ const char *cli_coll_gpu_label(const scn_scenario *s)
 
 int cli_cmd_collective(int argc, char **argv)
 {
-	const char *sizes = NULL, *json = NULL, *algo_name = NULL;
+	const char *sizes = NULL, *json = NULL, *algo_name = NULL, *model = "flow";
 	char **rest = calloc((size_t)argc + 1, sizeof *rest);
 	int nrest = 0, ranks = 0, force = 0, rc = 0, algo, nrows = 0;
 	prof_nccl_coll kind;
@@ -444,7 +491,7 @@ int cli_cmd_collective(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		const char *o = argv[i];
 		if (strcmp(o, "--sizes") == 0 || strcmp(o, "--ranks") == 0 || strcmp(o, "--algo") == 0 ||
-		    strcmp(o, "--json") == 0) {
+		    strcmp(o, "--json") == 0 || strcmp(o, "--model") == 0) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "moesim: %s needs a value\n%s", o, usage_collective);
 				rc = CLI_EXIT_USAGE;
@@ -456,6 +503,8 @@ int cli_cmd_collective(int argc, char **argv)
 				algo_name = argv[++i];
 			else if (strcmp(o, "--json") == 0)
 				json = argv[++i];
+			else if (strcmp(o, "--model") == 0)
+				model = argv[++i];
 			else {
 				char *end;
 				long v = strtol(argv[++i], &end, 10);
@@ -501,6 +550,11 @@ int cli_cmd_collective(int argc, char **argv)
 		rc = CLI_EXIT_USAGE;
 		goto done;
 	}
+	if (strcmp(model, "flow") != 0 && strcmp(model, "analytic") != 0) {
+		fprintf(stderr, "moesim: --model %s: expected flow or analytic\n%s", model, usage_collective);
+		rc = CLI_EXIT_USAGE;
+		goto done;
+	}
 	ms_error_clear(&err);
 	if (json && strcmp(json, "-") != 0 && ms_file_check(json, force, &err) < 0) {
 		fprintf(stderr, "moesim: %s\n", err.msg);
@@ -514,7 +568,8 @@ int cli_cmd_collective(int argc, char **argv)
 		rc = CLI_EXIT_BAD_INPUT;
 		goto done;
 	}
-	if (scn_scenario_load(s, a.scenario, &a.ov, &err) < 0 || cli_coll_pred_open(&p, s, kind, algo, ranks, &err) < 0) {
+	if (scn_scenario_load(s, a.scenario, &a.ov, &err) < 0 || cli_coll_pred_open(&p, s, kind, algo, ranks, &err) < 0 ||
+	    (strcmp(model, "analytic") == 0 && coll_pred_use_analytic(p, &err) < 0)) {
 		fprintf(stderr, "moesim: %s\n", err.msg);
 		rc = CLI_EXIT_BAD_INPUT;
 		goto done;
@@ -539,8 +594,9 @@ int cli_cmd_collective(int argc, char **argv)
 		sum_bus += r->busbw;
 		nrows++;
 	}
-	snprintf(label, sizeof label, "%s on %d GPUs of %s, %s algorithm, flow-level network model",
-		 prof_nccl_coll_name(kind), cli_coll_pred_ranks(p), s->source, cli_coll_algo_name(kind, algo));
+	snprintf(label, sizeof label, "%s on %d GPUs of %s, %s algorithm, %s network model", prof_nccl_coll_name(kind),
+		 cli_coll_pred_ranks(p), s->source, cli_coll_algo_name(kind, algo),
+		 p->analytic ? "analytic" : "flow-level");
 	{
 		coll_out o = {kind,	 cli_coll_gpu_label(s), cli_coll_pred_graph(p), cli_coll_pred_ranks(p), min, max, factor,
 			      argc,	 argv,			rows,			 nrows,		       sum_bus / nrows, label};

@@ -228,6 +228,18 @@ t0=$("$BIN" collective alltoall --sizes 1M:1M --set network.launch_us=0 | awk '$
 t1=$("$BIN" collective alltoall --sizes 1M:1M --set network.launch_us=12.5 --set network.peer_message_us=0.5 | awk '$1 == "1048576" { print $6 }')
 if awk -v a="$t0" -v b="$t1" 'BEGIN { d = b - a - 16; exit !(d > -0.02 && d < 0.02) }'; then ok; else bad "collective costs: $t0 us without, $t1 us with (expected +16 us)"; fi
 
+# moesim collective --model analytic: the closed form (docs/network.md). 64 MiB ring
+# all-reduce on the 8 GPUs of one node: 3.1 us launch + 14 steps x (3 us + 8 MiB / 369 GB/s)
+# = 363.37 us, as the flow model; across 2 nodes the flow model's route adds the network's
+# 2 hops of 0.5 us (one leaf) to each of the 30 steps, which the cluster view leaves out.
+expect 0 "    67108864      16777216     float     sum      -1   363.37" -- "$BIN" collective allreduce --sizes 64M:64M --model analytic
+expect 0 "ring algorithm, analytic network model" -- "$BIN" collective allreduce --sizes 64M:64M --model analytic
+expect 0 "tree algorithm, analytic network model" -- "$BIN" collective allreduce --sizes 64M:64M --algo tree --model analytic --set cluster.nodes=2
+expect 2 "--model fast: expected flow or analytic" -- "$BIN" collective allreduce --sizes 1K:1M --model fast
+ta=$("$BIN" collective allreduce --sizes 64M:64M --model analytic --set cluster.nodes=2 | awk '$1 == "67108864" { print $6 }')
+tf=$("$BIN" collective allreduce --sizes 64M:64M --model flow --set cluster.nodes=2 | awk '$1 == "67108864" { print $6 }')
+if awk -v a="$ta" -v f="$tf" 'BEGIN { d = f - a - 30; exit !(d > -0.02 && d < 0.02) }'; then ok; else bad "analytic all-reduce on 2 nodes: $ta us, flow $tf us (expected flow = analytic + 30 us)"; fi
+
 # Refused large work (issue 18): the estimate comes before any allocation or byte written,
 # so each refusal is quick (timeout 20 s, where the run itself would take hours or fill the
 # disk). The memory case is pinned to an 8 GB machine with MOESIM_MEMORY_LIMIT_BYTES (the
