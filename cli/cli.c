@@ -14,6 +14,8 @@
 #include "common/ms_file.h"
 #include "common/ms_path.h"
 #include "hardware/hw_gpu.h"
+#include "models/moe_arch.h"
+#include "models/moe_memory.h"
 #include "output/out_report.h"
 #include "scenario/scn_scenario.h"
 #include "sim/sim_estimate.h"
@@ -52,7 +54,8 @@ static void usage_main(FILE *f)
 }
 
 static const char usage_run[] =
-	"usage: moesim run [SCENARIO] [--set section.key=value]... [-o FILE.h5] [--force] [--force-large] [-q]\n"
+	"usage: moesim run [SCENARIO] [--set section.key=value]... [-o FILE.h5] [--force] [--force-large]\n"
+	"                  [--allow-memory-overflow] [-q]\n"
 	"\n"
 	"Simulates SCENARIO (a libconfig file; without one, the built-in default, also shipped\n"
 	"as scenarios/default.cfg) and prints a summary.\n"
@@ -64,6 +67,9 @@ static const char usage_run[] =
 	"               available (MemAvailable, or $MOESIM_MEMORY_LIMIT_BYTES if lower), more\n"
 	"               than 1e10 events or about 2 hours of work, or a results file larger\n"
 	"               than the free disk space (docs/errors.md, \"Refused large runs\")\n"
+	"  --allow-memory-overflow  run a scenario whose weights, optimizer states and\n"
+	"               activations do not fit the GPUs' memory (refused by default, with the\n"
+	"               breakdown and what would make it fit)\n"
 	"  -q           print nothing on success\n";
 
 static const char usage_show[] =
@@ -106,6 +112,8 @@ int cli_parse_args(int argc, char **argv, cli_args *a, unsigned allow, const cha
 			a->force = 1;
 		} else if ((allow & CLI_ALLOW_LARGE) && strcmp(s, "--force-large") == 0) {
 			a->force_large = 1;
+		} else if ((allow & CLI_ALLOW_LARGE) && strcmp(s, "--allow-memory-overflow") == 0) {
+			a->allow_memory_overflow = 1;
 		} else if (allow_output && (strcmp(s, "-q") == 0 || strcmp(s, "--quiet") == 0)) {
 			a->quiet = 1;
 		} else if (s[0] == '-' && s[1] != '\0') {
@@ -209,6 +217,42 @@ double cli_disk_free(const char *path)
 	return (double)st.f_bavail * (double)st.f_frsize;
 }
 
+/*
+ * The layout and the memory per GPU, before anything runs: a layout Megatron-Core would
+ * refuse is refused with its rule; a scenario that does not fit the GPUs' memory is
+ * refused with the breakdown and what would make it fit (models/moe_memory.h), unless
+ * --allow-memory-overflow.
+ */
+static int check_fits(const cli_args *a, const scn_scenario *s)
+{
+	par_layout lay;
+	moe_arch arch;
+	moe_memory m;
+	ms_error err;
+	char advice[4096];
+	int fits;
+	ms_error_clear(&err);
+	if (sim_layout_init(&lay, s, &err) < 0) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		return EXIT_BAD_INPUT;
+	}
+	par_layout_fini(&lay);
+	if (moe_arch_init(&arch, s, &err) < 0 || moe_memory_estimate(s, &arch, &m, &err) < 0) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		return EXIT_BAD_INPUT;
+	}
+	fits = m.fits;
+	if (!fits) {
+		moe_memory_advice(s, &m, advice, sizeof advice);
+		if (a->allow_memory_overflow)
+			fprintf(stderr, "moesim: warning: %s\n(running anyway: --allow-memory-overflow)\n", advice);
+		else
+			fprintf(stderr, "moesim: %s: %s\nor run anyway with --allow-memory-overflow\n", s->source, advice);
+	}
+	moe_memory_free(&m);
+	return fits || a->allow_memory_overflow ? 0 : EXIT_BAD_INPUT;
+}
+
 /* The up-front estimate of a run (sim/sim_estimate.h): 0, or CLI_EXIT_BAD_INPUT after the refusal. */
 static int check_large(const cli_args *a, const scn_scenario *s, const sim_inputs *in, int threads, const char *out)
 {
@@ -262,6 +306,8 @@ int cli_cmd_run(int argc, char **argv)
 		goto done;
 	}
 	if ((rc = cli_threads(&threads)) != 0)
+		goto done;
+	if ((rc = check_fits(&a, s)) != 0)
 		goto done;
 	if (sim_inputs_open(&in, s, &cli_warn, &err) < 0) {
 		fprintf(stderr, "moesim: %s\n", err.msg);

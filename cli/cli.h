@@ -36,6 +36,7 @@ typedef struct cli_args {
 	const char *dot;  /* --dot (CLI_ALLOW_DOT) */
 	int force, quiet, help;
 	int force_large;  /* --force-large (CLI_ALLOW_LARGE): run even where the estimate refuses */
+	int allow_memory_overflow; /* --allow-memory-overflow (CLI_ALLOW_LARGE): run a scenario that does not fit the GPUs */
 } cli_args;
 
 /* Parses them; returns 0, or CLI_EXIT_USAGE after printing a one-line message. */

@@ -19,20 +19,25 @@
 #define MOESIM_VERSION "0.1.0"
 #endif
 
-/* For a [layers][n] table: the mean over layers of max/mean, and the worst layer. */
-static void imbalance(const double *v, int layers, int n, double *mean_ratio, double *worst, int *worst_layer)
+/* For a [layers][n] table: the mean over layers of max/mean, and the worst layer. Only
+ * the entries [first[l], first[l] + m) of row l count (first NULL: all n). */
+static void imbalance(const double *v, int layers, int n, const int *first, int m, double *mean_ratio, double *worst,
+		      int *worst_layer)
 {
 	*mean_ratio = 0;
 	*worst = 0;
 	*worst_layer = -1;
 	for (int l = 0; l < layers; l++) {
 		double mx = 0, sum = 0, ratio;
-		for (int i = 0; i < n; i++) {
+		int lo = first ? first[l] : 0;
+		if (!first)
+			m = n;
+		for (int i = lo; i < lo + m; i++) {
 			double x = v[(size_t)l * n + i];
 			sum += x;
 			mx = x > mx ? x : mx;
 		}
-		ratio = sum > 0 ? mx / (sum / n) : 1.0;
+		ratio = sum > 0 ? mx / (sum / m) : 1.0;
 		*mean_ratio += ratio / layers;
 		if (ratio > *worst) {
 			*worst = ratio;
@@ -54,17 +59,25 @@ void out_summary_compute(const sim_result *r, out_summary *o)
 	}
 	o->step_time_s = step_sum / r->steps;
 	o->tokens_per_s = o->step_time_s > 0 ? (double)r->tokens_per_step / o->step_time_s : 0;
+	o->tokens_per_s_per_gpu = o->tokens_per_s / r->world;
+	o->model_tflops_per_gpu = o->step_time_s > 0 ? r->model_flops_per_step / o->step_time_s / r->world / 1e12 : 0;
+	o->mfu = r->peak_flops > 0 ? o->model_tflops_per_gpu * 1e12 / r->peak_flops : 0;
 	o->dropped_pair_frac = pairs > 0 ? dpairs / pairs : 0;
 	o->dropped_token_frac = toks > 0 ? dtoks / toks : 0;
-	for (int p = 0; p < r->passes; p++)
-		for (int l = 0; l < r->layers; l++)
-			for (int w = 0; w < r->world; w++)
-				for (int ph = 0; ph < SIM_NPHASES; ph++)
-					o->phase_s[ph] += r->phase_s[sim_phase_index(r, p, l, w, ph)] / r->world;
-	imbalance(r->rank_load, r->layers, r->world, &o->rank_load_max_mean, &o->rank_load_worst,
-		  &o->rank_load_worst_layer);
-	imbalance(r->expert_demand, r->layers, r->experts, &o->expert_load_max_mean, &o->expert_load_worst,
-		  &o->expert_load_worst_layer);
+	for (int w = 0; w < r->world; w++)
+		for (int ph = 0; ph < SIM_NPHASES; ph++)
+			o->phase_s[ph] += r->step_phase_s[(size_t)w * SIM_NPHASES + ph] / r->world;
+	{
+		/* A layer's load is on the GPUs of the stage holding it. */
+		int *first = malloc((size_t)r->layers * sizeof *first);
+		for (int l = 0; first && l < r->layers; l++)
+			first[l] = r->moe_stage[l] * r->stage_gpus;
+		imbalance(r->rank_load, r->layers, r->world, first, first ? r->stage_gpus : r->world, &o->rank_load_max_mean,
+			  &o->rank_load_worst, &o->rank_load_worst_layer);
+		free(first);
+	}
+	imbalance(r->expert_demand, r->layers, r->experts, NULL, r->experts, &o->expert_load_max_mean,
+		  &o->expert_load_worst, &o->expert_load_worst_layer);
 }
 
 static void fmt_time(char *buf, size_t n, double s)
@@ -92,11 +105,27 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 	char a[128], b[64];
 	double cf = s->routing.capacity_factor;
 	fprintf(f, "moesim %s: %s\n", MOESIM_VERSION, s->source);
-	fprintf(f, "  model      %s: %d MoE layers, %d experts, top-%d, hidden %d, ffn %d, %s\n", s->model.name,
-		s->model.moe_layers, s->model.experts, s->routing.top_k, s->model.hidden, s->model.ffn_hidden,
-		scn_dtype_name(s->model.dtype));
-	fprintf(f, "  cluster    %d x %d %s = %d GPUs, EP %d (%d group%s)\n", s->cluster.nodes, s->cluster.gpus_per_node,
-		s->cluster.gpu, r->world, r->ep, r->groups, r->groups == 1 ? "" : "s");
+	{
+		static const char *const attn[] = {"MHA", "GQA", "MLA"};
+		char extra[160] = "";
+		int n = 0;
+		if (s->model.dense_layers || s->model.moe_every > 1)
+			n += snprintf(extra + n, sizeof extra - (size_t)n, ", %d dense", s->model.layers - s->model.moe_layers);
+		if (s->model.shared_experts)
+			n += snprintf(extra + n, sizeof extra - (size_t)n, ", %d shared", s->model.shared_experts);
+		if (s->model.mtp_layers)
+			snprintf(extra + n, sizeof extra - (size_t)n, ", %d MTP", s->model.mtp_layers);
+		fprintf(f, "  model      %s: %d layers (%d MoE%s), %d experts, top-%d, hidden %d, ffn %d, %s, %s\n",
+			s->model.name, s->model.layers, s->model.moe_layers, extra, s->model.experts, s->routing.top_k,
+			s->model.hidden, s->model.ffn_hidden, attn[s->model.attention], scn_dtype_name(s->model.dtype));
+	}
+	fprintf(f, "  cluster    %d x %d %s = %d GPUs\n", s->cluster.nodes, s->cluster.gpus_per_node, s->cluster.gpu,
+		r->world);
+	fprintf(f, "  layout     TP %d, CP %d, PP %d", s->parallel.tp, s->parallel.cp, s->parallel.pp);
+	if (s->parallel.vpp > 1)
+		fprintf(f, " (interleaved, %d chunks)", s->parallel.vpp);
+	fprintf(f, ", DP %d; EP %d (%d group%s), ETP %d\n", s->parallel.dp, r->ep, r->groups, r->groups == 1 ? "" : "s",
+		s->parallel.etp);
 	if (cf > 0)
 		snprintf(a, sizeof a, "capacity factor %.3g (%s scope, drop by %s)", cf,
 			 s->routing.capacity_scope == SCN_SCOPE_RANK ? "rank" : "global",
@@ -121,12 +150,35 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 	}
 	if (cf > 0 && s->routing.pad_to_capacity)
 		strncat(a, ", padded to capacity", sizeof a - strlen(a) - 1);
-	fprintf(f, "  workload   %s, %lld tokens/GPU, %d step%s, seed %llu; %s\n", scn_mode_name(s->workload.mode),
-		(long long)s->workload.tokens_per_rank, r->steps, r->steps == 1 ? "" : "s",
+	fprintf(f, "  workload   %s, global batch %lld x %d tokens: %d micro-batch%s of %lld per DP rank (%lld MoE "
+		"tokens/GPU each)\n",
+		scn_mode_name(s->workload.mode), (long long)s->workload.global_batch,
+		s->workload.mode == SCN_MODE_DECODE ? 1 : s->workload.seq_len, r->microbatches,
+		r->microbatches == 1 ? "" : "es", (long long)s->workload.micro_batch, (long long)s->workload.tokens_per_rank);
+	if (s->workload.routed_microbatches < r->microbatches)
+		fprintf(f, "             routing sampled: %d distinct micro-batch routings per step, cycled\n",
+			s->workload.routed_microbatches);
+	fprintf(f, "             %d step%s, seed %llu; %s\n", r->steps, r->steps == 1 ? "" : "s",
 		(unsigned long long)s->workload.seed, a);
 	fmt_time(a, sizeof a, o->step_time_s);
 	fprintf(f, "\n  step time        %s\n", a);
-	fprintf(f, "  throughput       %.4g tokens/s (%.4g per GPU)\n", o->tokens_per_s, o->tokens_per_s / r->world);
+	fprintf(f, "  throughput       %.4g tokens/s (%.4g per GPU)\n", o->tokens_per_s, o->tokens_per_s_per_gpu);
+	if (s->workload.mode == SCN_MODE_DECODE)
+		fprintf(f, "  per output token %s (the step), %.4g tokens/s per sequence\n", a,
+			o->step_time_s > 0 ? 1.0 / o->step_time_s : 0.0);
+	if (s->workload.mode == SCN_MODE_PREFILL)
+		fprintf(f, "  first token      %s (the prefill step)\n", a);
+	fprintf(f, "  model FLOP/s     %.1f TFLOP/s per GPU, MFU %.1f %% of %.0f TFLOP/s dense %s peak\n",
+		o->model_tflops_per_gpu, 100.0 * o->mfu, r->peak_flops / 1e12, scn_dtype_name(s->model.dtype));
+	{
+		const double gib = 1024.0 * 1024.0 * 1024.0;
+		fprintf(f, "  memory per GPU   %.1f GiB of %.1f GiB at the peak (pipeline stage %d):", r->mem_peak_bytes / gib,
+			r->mem_capacity_bytes / gib, r->mem_peak_stage);
+		for (int i = 0; i < SIM_MEM_NPARTS; i++)
+			if (r->mem_parts[i] > 0)
+				fprintf(f, " %s %.1f", sim_mem_part_name(i), r->mem_parts[i] / gib);
+		fprintf(f, "%s\n", r->mem_peak_bytes > r->mem_capacity_bytes ? " (DOES NOT FIT)" : "");
+	}
 	fprintf(f, "\n  phase (mean per GPU per step)      time      share\n");
 	for (int ph = 0; ph < SIM_NPHASES; ph++) {
 		fmt_time(a, sizeof a, o->phase_s[ph]);
@@ -347,6 +399,13 @@ int out_h5_write(const char *path, int force, const scn_scenario *s, const sim_r
 	if (g >= 0) {
 		attr_f64(&w, g, "step_time_s", o->step_time_s);
 		attr_f64(&w, g, "tokens_per_s", o->tokens_per_s);
+		attr_f64(&w, g, "tokens_per_s_per_gpu", o->tokens_per_s_per_gpu);
+		attr_f64(&w, g, "model_tflops_per_gpu", o->model_tflops_per_gpu);
+		attr_f64(&w, g, "mfu", o->mfu);
+		attr_f64(&w, g, "memory_per_gpu_bytes", r->mem_peak_bytes);
+		attr_f64(&w, g, "memory_capacity_bytes", r->mem_capacity_bytes);
+		attr_f64(&w, g, "model_flops_per_step", r->model_flops_per_step);
+		attr_i64(&w, g, "microbatches", r->microbatches);
 		attr_f64(&w, g, "dropped_pair_fraction", o->dropped_pair_frac);
 		attr_f64(&w, g, "dropped_token_fraction", o->dropped_token_frac);
 		attr_f64(&w, g, "gpu_load_max_over_mean", o->rank_load_max_mean);
@@ -384,11 +443,16 @@ int out_h5_write(const char *path, int force, const scn_scenario *s, const sim_r
 	g = group(&w, "phases");
 	if (g >= 0) {
 		const char *names[SIM_NPHASES], *passes[2] = {"forward", "backward"};
-		hsize_t d[4] = {(hsize_t)r->passes, (hsize_t)r->layers, (hsize_t)r->world, SIM_NPHASES};
+		hsize_t d[4] = {(hsize_t)r->passes, (hsize_t)r->all_layers, (hsize_t)r->world, SIM_NPHASES};
+		hsize_t ds[2] = {(hsize_t)r->world, SIM_NPHASES};
 		for (int ph = 0; ph < SIM_NPHASES; ph++)
 			names[ph] = sim_phase_name(ph);
 		dataset(&w, g, "time_s", H5T_NATIVE_DOUBLE, 4, d, r->phase_s, "s",
-			"[pass, layer, gpu, phase]: seconds each GPU spent in each phase of each layer, mean over steps");
+			"[pass, layer, gpu, phase]: seconds each GPU spent in each phase of each transformer layer (MTP "
+			"modules after the last), summed over micro-batches, mean over steps");
+		dataset(&w, g, "step_time_s", H5T_NATIVE_DOUBLE, 2, ds, r->step_phase_s, "s",
+			"[gpu, phase]: seconds each GPU spent in each phase over the whole step (embedding, head, bubble, "
+			"data-parallel wait, optimizer included); each row sums to the step time, mean over steps");
 		string_list(&w, g, "phase_names", names, SIM_NPHASES);
 		string_list(&w, g, "pass_names", passes, r->passes);
 		H5Gclose(g);
@@ -406,6 +470,22 @@ int out_h5_write(const char *path, int force, const scn_scenario *s, const sim_r
 			"[layer, gpu]: pairs each GPU's experts received after drops, mean over steps");
 		dataset(&w, g, "expert_demand", H5T_NATIVE_DOUBLE, 2, de, r->expert_demand, "token-expert pairs",
 			"[layer, expert]: pairs routed to each expert before drops, all EP groups, mean over steps");
+		H5Gclose(g);
+	}
+	g = group(&w, "memory");
+	if (g >= 0) {
+		const char *names[SIM_MEM_NPARTS];
+		hsize_t dp[1] = {SIM_MEM_NPARTS}, dst[1] = {(hsize_t)r->mem_stages};
+		for (int i = 0; i < SIM_MEM_NPARTS; i++)
+			names[i] = sim_mem_part_name(i);
+		attr_f64(&w, g, "peak_bytes", r->mem_peak_bytes);
+		attr_f64(&w, g, "capacity_bytes", r->mem_capacity_bytes);
+		attr_i64(&w, g, "peak_stage", r->mem_peak_stage);
+		dataset(&w, g, "peak_parts_bytes", H5T_NATIVE_DOUBLE, 1, dp, r->mem_parts, "bytes",
+			"the peak stage's memory per GPU, by part (part_names)");
+		string_list(&w, g, "part_names", names, SIM_MEM_NPARTS);
+		dataset(&w, g, "stage_bytes", H5T_NATIVE_DOUBLE, 1, dst, r->mem_stage_bytes, "bytes",
+			"[pipeline stage]: memory per GPU of each stage");
 		H5Gclose(g);
 	}
 	if (r->network_flow && r->n_hot_links > 0) {

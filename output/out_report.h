@@ -15,8 +15,11 @@
 /* Derived numbers shared by the summary and the HDF5 file. */
 typedef struct out_summary {
 	double step_time_s;        /* mean over steps */
-	double tokens_per_s;
-	double phase_s[SIM_NPHASES]; /* per step, mean over GPUs, summed over layers and passes */
+	double tokens_per_s;       /* tokens computed (dropped pairs are not work, and not subtracted here) */
+	double tokens_per_s_per_gpu;
+	double model_tflops_per_gpu; /* model FLOPs (docs/model.md) per second per GPU, in TFLOP/s */
+	double mfu;                /* model FLOP/s per GPU over its dense peak in the model's dtype */
+	double phase_s[SIM_NPHASES]; /* per step, mean over GPUs, the whole step */
 	double dropped_pair_frac;
 	double dropped_token_frac;
 	double rank_load_max_mean; /* mean over layers of (max GPU load / mean GPU load) */

@@ -78,6 +78,7 @@ struct rt_router {
 	float *rank_scores;
 	int node_limit;     /* M, 0 = none */
 	int gpus_per_node;
+	int stage_ranks;    /* GPUs per pipeline stage */
 	int *node_of_member; /* [P] node index of each member, relative to the group's first */
 	int n_nodes;        /* nodes an EP group spans */
 	double *node_score; /* [n_nodes] workspace */
@@ -460,6 +461,7 @@ rt_router *rt_router_create(const scn_scenario *s, rt_trace *trace, ms_error *er
 	r->T = s->workload.tokens_per_rank;
 	r->seed = s->workload.seed;
 	r->groups = scn_world(s) / r->P;
+	r->stage_ranks = scn_world(s) / s->parallel.pp;
 	r->dist = s->routing.distribution;
 	r->cf = s->routing.capacity_factor;
 	r->scope = s->routing.capacity_scope;
@@ -796,7 +798,10 @@ static int draw_member(rt_router *r, int step, int layer, int group, int p, ms_e
 	float *scores = r->scores + (size_t)p * (size_t)(r->T * r->k);
 	if (r->trace) {
 		int64_t K = r->depth;
-		if (rt_trace_fetch(r->trace, step, layer, group * r->P + p, r->rank_ids, r->rank_scores, err) < 0)
+		/* A layer is routed by one pipeline stage's GPUs: their ranks within the stage share
+		 * the trace's streams (rt_trace.h). */
+		if (rt_trace_fetch(r->trace, step, layer, (group * r->P + p) % r->stage_ranks, r->rank_ids, r->rank_scores,
+				   err) < 0)
 			return err->code;
 		for (int64_t t = 0; t < r->T; t++)
 			pick_topk(r, layer, r->rank_ids + t * K, r->rank_scores + t * K, ids + t * r->k, scores + t * r->k);

@@ -43,7 +43,7 @@ struct rt_trace {
 	int64_t T, tokens_per_rank;
 	int n_streams;      /* recorded ranks R */
 	stream *streams;
-	int share;          /* simulated ranks per stream: ceil(world / R) */
+	int share;          /* simulated ranks per stream: ceil(GPUs per pipeline stage / R) */
 	pthread_mutex_t lock; /* the HDF5 library is not thread-safe: one reader at a time */
 	int lock_ready;
 };
@@ -178,7 +178,7 @@ rt_trace *rt_trace_open(const scn_scenario *s, const ms_warn *warn, ms_error *er
 		goto fail;
 	t->layers = s->model.moe_layers;
 	t->top_k = s->routing.top_k;
-	t->world = scn_world(s);
+	t->world = scn_world(s) / s->parallel.pp; /* a layer is routed by one stage's GPUs */
 	t->tokens_per_rank = s->workload.tokens_per_rank;
 	t->share = (t->world + t->n_streams - 1) / t->n_streams;
 	if (t->L < t->layers)
@@ -186,7 +186,8 @@ rt_trace *rt_trace_open(const scn_scenario *s, const ms_warn *warn, ms_error *er
 			     t->path, t->L, t->layers, t->L);
 	{
 		/* Tokens a run takes from the shortest stream. */
-		int64_t need = (int64_t)s->workload.steps * t->share * t->tokens_per_rank, shortest = t->streams[0].len;
+		int64_t need = (int64_t)s->workload.steps * s->workload.routed_microbatches * t->share * t->tokens_per_rank;
+		int64_t shortest = t->streams[0].len;
 		for (int r = 1; r < t->n_streams; r++)
 			shortest = t->streams[r].len < shortest ? t->streams[r].len : shortest;
 		if (need > shortest)

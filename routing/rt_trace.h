@@ -3,9 +3,11 @@
  * simulator: which trace tokens play which GPU's tokens at which step and layer.
  *
  * Mapping (docs/model.md, "Replaying a trace"): the trace's tokens are grouped by
- * recorded rank into streams (in trace order). Simulated rank r replays stream
- * r mod R (R = recorded ranks); the ranks sharing a stream take consecutive chunks of
- * tokens_per_rank tokens, and steps continue where the previous step stopped; a
+ * recorded rank into streams (in trace order). A layer is routed by the GPUs of the
+ * pipeline stage holding it; the one at position r in its stage replays stream r mod R
+ * (R = recorded ranks); the ranks sharing a stream take consecutive chunks of
+ * tokens_per_rank tokens, and each routing (step x routed_microbatches + sample)
+ * continues where the previous one stopped; a
  * stream is cycled from its start when it runs out (with a warning). A trace recorded
  * in one process (R = 1) is thus cut into contiguous chunks. Model layer l replays
  * trace layer l mod L_trace (a warning when the trace has fewer layers). A trace with

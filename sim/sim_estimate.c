@@ -21,7 +21,11 @@ int sim_estimate_workers(int threads, int groups)
 
 void sim_estimate_run(const scn_scenario *s, int trace_depth, int threads, sim_estimate *e)
 {
-	const double P = s->parallel.ep, W = scn_world(s), G = W / P, L = s->model.moe_layers;
+	const double P = s->parallel.ep, W = scn_world(s), G = W / P, pp = s->parallel.pp, Gs = G / pp;
+	const double L = s->model.moe_layers + s->model.mtp_layers; /* routed layers */
+	const double Lall = s->model.layers + s->model.mtp_layers, Lst = Lall / pp;
+	const double Rs = s->workload.routed_microbatches, m = (double)s->workload.microbatches;
+	const double vpp = s->parallel.vpp, tp = s->parallel.tp > 1, cp = s->parallel.cp > 1;
 	const double E = s->model.experts, k = s->routing.top_k, T = (double)s->workload.tokens_per_rank;
 	const double S = s->workload.steps, K = trace_depth;
 	const double passes = s->workload.mode == SCN_MODE_TRAINING ? 2 : 1;
@@ -32,9 +36,10 @@ void sim_estimate_run(const scn_scenario *s, int trace_depth, int threads, sim_e
 	const double nodes = topo_rank_span_max(s->parallel.ep, s->cluster.gpus_per_node);
 	const double slots = (E + s->routing.redundant_experts) / P + 1; /* replicas on the fullest member */
 	const int global = s->routing.capacity_scope == SCN_SCOPE_GLOBAL;
-	double ws, shared, flows_per_coll;
-
-	e->workers = sim_estimate_workers(threads, (int)G);
+	/* groups of every kind (sim_run.c runner_setup): TP, CP, EP, dense and expert DP */
+	const double n_groups = W / s->parallel.tp + W / s->parallel.cp + G + s->parallel.tp * pp + P * pp;
+	double ws, shared, flows_per_coll, ops_layer, colls;
+	e->workers = sim_estimate_workers(threads, (int)(Rs * L * Gs));
 	/* rt_router.c alloc_workspace, per worker: ids (int32) and scores (float) of a group,
 	 * the capacity pass over the scope (int32 expert, float score, int64 source, uint8
 	 * keep, int64 order), a kept flag per token, a trace member's rankings (int16 + float),
@@ -50,35 +55,43 @@ void sim_estimate_run(const scn_scenario *s, int trace_depth, int threads, sim_e
 	shared = L * ((E + 1) * 8 + E * 8 + (E + 1) * 4 + 2 * (E + s->routing.redundant_experts) * 4 + E * 4 +
 		      (P + 2 + E) * 4);
 	e->router_bytes = e->workers * ws + shared;
-	/* sim_run.c: plan_rank [L][W][4] doubles, plan_group [L][G][2] doubles, gstats
-	 * [L][G][2] net_alltoall_stats (7 doubles, 2 ints), gnaive [L][G][4] doubles; rank
-	 * and group states; the engine's first slab of events and its queue. */
-	e->plan_bytes = L * W * 4 * 8 + L * G * 2 * 8 + L * G * 2 * 64 + L * G * 4 * 8 + W * 24 + G * 24 +
-			4096 * 48.0 + (W + G + 16) * 24;
-	/* sim_run.c result_alloc: per step five counters, phase_s [passes][L][W][7], rank
-	 * load [L][W], expert demand [L][E], dispatch and combine times [L]. */
-	e->result_bytes = S * 5 * 8 + passes * L * W * 7 * 8 + L * W * 8 + L * E * 8 + L * 16;
-	/* sim_flow.c sim_flow_init: pair and GPU counts [L][G][P][P] int32 and domain counts
-	 * [L][G][P][nd] int32; per group a net_coll (byte matrices, NCCL schedule, relay
-	 * state: about 48 P^2 bytes); and the live flows, at most every group's all-to-all at
-	 * once, each a variable and its links in the max-min solver (about 320 bytes). */
+	/* sim_prog.c: per stage its ops (20 B; per layer and pass about 9, with TP 4 and CP 2
+	 * more, full recomputation doubling the backward's) for its passes x m x vpp items. */
+	ops_layer = 9 + 4 * tp + 2 * cp;
+	/* sim_run.c: plan_rank [Rs][L][W][5] doubles, plan_group [Rs][L][Gs][2] doubles, gstats
+	 * (7 doubles, 2 ints) and gnaive [Rs][L][Gs][4] doubles; the programs; GPU and group
+	 * states; the pipeline mailboxes [W][2][m][vpp]; the engine's first slab and queue. */
+	e->plan_bytes = Rs * L * W * 5 * 8 + Rs * L * Gs * 2 * 8 + Rs * L * Gs * 2 * 64 + Rs * L * Gs * 4 * 8 +
+			pp * passes * m * vpp * (Lst / vpp) * ops_layer * 20 + W * 48 + n_groups * 72 + W * 2 * m * vpp * 8 +
+			4096 * 48.0 + (2 * W + n_groups + 16) * 24;
+	/* sim_run.c result_alloc: per step five counters, phase_s [passes][Lall][W][11], the
+	 * step's phases [W][11], rank load [L][W], expert demand [L][E], dispatch and combine
+	 * times [L]. */
+	e->result_bytes = S * 5 * 8 + passes * Lall * W * 11 * 8 + W * 11 * 8 + L * W * 8 + L * E * 8 + L * 16;
+	/* sim_flow.c sim_flow_init: pair and GPU counts [Rs][L][Gs][P][P] int32 and domain
+	 * counts [Rs][L][Gs][P][nd] int32; per EP group a net_coll (byte matrices, NCCL
+	 * schedule, relay state: about 48 P^2 bytes), per other group a net_red; and the live
+	 * flows, at most every group's all-to-all at once, each a variable and its links in
+	 * the max-min solver (about 320 bytes). */
 	flows_per_coll = (hier ? 2 : 1) * P * P;
-	e->flow_bytes = flow ? L * G * P * P * 4 * 2 + L * G * P * nd * 4 + G * (48 * P * P + 8 * P * nd) +
-				       G * flows_per_coll * 320 + W * 1024
+	e->flow_bytes = flow ? Rs * L * Gs * P * P * 4 * 2 + Rs * L * Gs * P * nd * 4 + G * (48 * P * P + 8 * P * nd) +
+				       G * flows_per_coll * 320 + W * 1024 + n_groups * 512
 			     : 0;
 	e->mem_bytes = e->router_bytes + e->plan_bytes + e->flow_bytes + e->result_bytes;
-
-	/* Events (sim_run.c): per step one start per GPU, per pass and layer four compute
-	 * phases per GPU and two collectives per group; with flows, a collective adds its
-	 * launch event and about one network event per flow (flows end at distinct times). */
-	e->flow_events = flow ? S * passes * L * 2 * G * (flows_per_coll + 1) : 0;
-	e->events = S * (W + passes * L * (4 * W + 2 * G)) + e->flow_events;
-	e->pairs = S * L * W * T * k;
+	/* Events (sim_run.c): per step one start per GPU; per micro-batch, pass and layer of its
+	 * stage about five compute ops per GPU; per MoE layer two all-to-alls per EP group of its
+	 * stage (and TP collectives per TP group); with flows, a collective adds its launch event
+	 * and about one network event per flow (flows end at distinct times). */
+	colls = passes * m * L * Gs * 2;
+	e->flow_events = flow ? S * colls * (flows_per_coll + 1) : 0;
+	e->events = S * (W + passes * m * Lst * 5 * W + colls + (tp ? passes * m * Lst * 4 * W / s->parallel.tp : 0)) +
+		    e->flow_events;
+	e->pairs = S * Rs * L * (W / pp) * T * k;
 	e->time_s = e->pairs / SIM_RATE_PAIRS_PER_S + (e->events - e->flow_events) / SIM_RATE_EVENTS_PER_S +
 		    e->flow_events / SIM_RATE_FLOW_EVENTS_PER_S;
 	/* output/out_report.c: the result arrays as datasets, and the file's own metadata
 	 * (groups, attributes, names: about 64 kB). */
-	e->h5_bytes = S * 5 * 8 + passes * L * W * 7 * 8 + L * W * 8 + L * E * 8 + L * 16 + 65536;
+	e->h5_bytes = S * 5 * 8 + passes * Lall * W * 11 * 8 + W * 11 * 8 + L * W * 8 + L * E * 8 + L * 16 + 65536;
 }
 
 const char *sim_estimate_bytes(double b, char *buf, size_t len)

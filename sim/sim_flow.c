@@ -36,12 +36,15 @@ static int net_resched(runner *R)
 	return sim_schedule(R->eng, R->fl.net_ev, t);
 }
 
-/* Group g's plan entries of layer l as dispatcher counts (the plan stores int32). */
-static void counts_of(runner *R, int g, int l, sim_counts *c)
+/* EP group gi's plan entries of its running all-to-all as dispatcher counts (the plan
+ * stores int32). */
+static void counts_of(runner *R, int gi, sim_counts *c)
 {
-	size_t at = (size_t)l * R->G + g;
+	const group_state *gs = &R->groups[gi];
+	int moe = R->moe_of[gs->layer], smp = sim_sample_of(R, gs->mb);
+	size_t at = ((size_t)smp * R->n_moe + moe) * R->Gs + (gs->members[0] / R->P) % R->Gs;
 	for (int i = 0; i < R->P; i++)
-		R->fl.coll_ranks[i] = g * R->P + i;
+		R->fl.coll_ranks[i] = gs->members[i];
 	c->P = R->P;
 	c->ranks = R->fl.coll_ranks;
 	c->domain_size = R->topo.domain_size;
@@ -51,51 +54,80 @@ static void counts_of(runner *R, int g, int l, sim_counts *c)
 	c->nd_stride = R->nd_max;
 }
 
-static int start_flows(runner *R, int g, int have_bytes);
+static int start_flows(runner *R, int gi, int have_bytes);
+
+static int ep_index(const runner *R, int gi)
+{
+	return gi - R->group_base[GK_EP];
+}
+
+/* The reduction group gi runs (net_reduce.h), from its collective. */
+static net_red_op red_op(const runner *R, const group_state *gs)
+{
+	if (gs->what == C_DP)
+		return R->progs[par_stage_of(&R->lay, gs->members[0])].buckets[gs->bucket].op;
+	return gs->what == C_TP_AG || gs->what == C_CP_AG ? NET_RED_ALLGATHER : NET_RED_REDUCESCATTER;
+}
 
 /*
- * Group g reached its all-to-all of layer l (towards the experts when dispatch_dir):
- * the collective's launches and message issue come first (net_costs), so its flows
- * start after them (sim_flow_launched, from an engine event).
+ * Group gi reached its collective: an all-to-all's launches and message issue come first
+ * (net_costs), a reduction's launch likewise, so its flows start after them
+ * (sim_flow_launched, from an engine event).
  */
-int sim_flow_start(runner *R, int g, int l, int dispatch_dir)
+int sim_flow_start(runner *R, int gi)
 {
-	sim_counts c;
-	double overhead_s, floor_s;
-	counts_of(R, g, l, &c);
-	sim_dispatch_transfers(&R->wire, dispatch_dir, &c, R->fl.coll_bytes, R->fl.coll_msgs, NULL);
-	net_alltoall_costs(R->fl.costs_ws, c.ranks, R->P, R->fl.coll_bytes, R->fl.coll_msgs,
-			   &R->costs[dispatch_dir ? 0 : 1], &overhead_s, &floor_s);
-	R->fl.pending_layer[g] = l;
-	R->fl.pending_dir[g] = dispatch_dir;
-	R->fl.floor_end[g] = sim_now(R->eng) + overhead_s + floor_s;
+	group_state *gs = &R->groups[gi];
+	double overhead_s, floor_s = 0;
+	if (gs->gk == GK_EP) {
+		sim_counts c;
+		int dispatch_dir = gs->what == C_A2A_TO;
+		counts_of(R, gi, &c);
+		sim_dispatch_transfers(&R->wire, dispatch_dir, &c, R->fl.coll_bytes, R->fl.coll_msgs, NULL);
+		net_alltoall_costs(R->fl.costs_ws, c.ranks, R->P, R->fl.coll_bytes, R->fl.coll_msgs,
+				   &R->costs[dispatch_dir ? 0 : 1], &overhead_s, &floor_s);
+	} else {
+		overhead_s = R->red_costs.launch_s * R->red_costs.launches;
+	}
+	R->fl.floor_end[gi] = sim_now(R->eng) + overhead_s + floor_s;
 	if (overhead_s > 0)
-		return sim_schedule_new(R->eng, sim_now(R->eng) + overhead_s, SIM_EV_FLOW_START, g, 0, 0);
-	return start_flows(R, g, 1);
+		return sim_schedule_new(R->eng, sim_now(R->eng) + overhead_s, SIM_EV_FLOW_START, gi, 0, 0);
+	return start_flows(R, gi, 1);
 }
 
 /* The collective's flows are done now: it ends now (direct: from the network's event;
  * else through an event, as a collective started from a GPU's advance must), or at its
  * message floor if that is later. */
-static int coll_done(runner *R, int g, int direct)
+static int coll_done(runner *R, int gi, int direct)
 {
 	double now = sim_now(R->eng);
-	if (R->fl.floor_end[g] > now)
-		return sim_schedule_new(R->eng, R->fl.floor_end[g], SIM_EV_GROUP_DONE, g, 0, 0);
+	if (R->fl.floor_end[gi] > now)
+		return sim_schedule_new(R->eng, R->fl.floor_end[gi], SIM_EV_GROUP_DONE, gi, 0, 0);
 	if (direct)
-		return sim_group_done(R, g);
-	return sim_schedule_new(R->eng, now, SIM_EV_GROUP_DONE, g, 0, 0);
+		return sim_group_done(R, gi);
+	return sim_schedule_new(R->eng, now, SIM_EV_GROUP_DONE, gi, 0, 0);
 }
 
-/* Group g's flows start now. have_bytes: the workspace still holds its transfers (no
+/* Group gi's flows start now. have_bytes: the workspace still holds its transfers (no
  * other collective started since sim_flow_start built them); else they are rebuilt. */
-static int start_flows(runner *R, int g, int have_bytes)
+static int start_flows(runner *R, int gi, int have_bytes)
 {
-	int l = R->fl.pending_layer[g], dispatch_dir = R->fl.pending_dir[g];
+	group_state *gs = &R->groups[gi];
 	ms_error *err = sim_engine_error(R->eng);
 	const double *domain_bytes = NULL;
 	sim_counts c;
-	counts_of(R, g, l, &c);
+	int dispatch_dir = gs->what == C_A2A_TO;
+	net_coll *coll;
+	if (gs->gk != GK_EP) {
+		int rc = net_red_start(R->fl.reds[gi], R->fl.net, sim_now(R->eng), red_op(R, gs), NET_RED_RING, gs->members,
+				       gs->n, gs->bytes, (uint32_t)gi, err);
+		if (rc < 0)
+			return err->code;
+		if (rc == 1)
+			return coll_done(R, gi, 0);
+		return net_resched(R);
+	}
+	coll = R->fl.colls[ep_index(R, gi)];
+	counts_of(R, gi, &c);
 	if (!have_bytes)
 		sim_dispatch_transfers(&R->wire, dispatch_dir, &c, R->fl.coll_bytes, NULL, NULL);
 	if (R->fl.algo == NET_A2A_HIERARCHICAL && dispatch_dir) {
@@ -113,43 +145,68 @@ static int start_flows(runner *R, int g, int have_bytes)
 				R->fl.coll_domain_bytes[(size_t)i * nd + d] = (double)dp[(size_t)i * R->nd_max + d] * row;
 		domain_bytes = R->fl.coll_domain_bytes;
 	}
-	if (net_coll_start(R->fl.colls[g], R->fl.net, sim_now(R->eng), R->fl.algo, R->fl.coll_ranks, R->P,
-			   R->fl.coll_bytes, domain_bytes, (uint32_t)g, err) < 0)
+	if (net_coll_start(coll, R->fl.net, sim_now(R->eng), R->fl.algo, R->fl.coll_ranks, R->P, R->fl.coll_bytes,
+			   domain_bytes, (uint32_t)gi, err) < 0)
 		return err->code;
-	if (!net_coll_running(R->fl.colls[g]))
-		return coll_done(R, g, 0); /* nothing to send (every transfer empty or local) */
+	if (!net_coll_running(coll))
+		return coll_done(R, gi, 0); /* nothing to send (every transfer empty or local) */
 	return net_resched(R);
 }
 
-/* Group g's launch is over (its engine event): its flows start now. Other collectives
+/* Group gi's launch is over (its engine event): its flows start now. Other collectives
  * may have used the transfer workspace meanwhile, so the transfers are rebuilt. */
-int sim_flow_launched(runner *R, int g)
+int sim_flow_launched(runner *R, int gi)
 {
-	return start_flows(R, g, 0);
+	return start_flows(R, gi, 0);
+}
+
+/* A pipeline send: one flow from src to dst (after its launch), landing in dst's mailbox
+ * under key. Tags: id = groups + dst, k = key. */
+int sim_flow_send(runner *R, int src, int dst, int dir, double bytes, int key)
+{
+	ms_error *err = sim_engine_error(R->eng);
+	(void)dir;
+	if (net_model_add(R->fl.net, sim_now(R->eng), src, dst, bytes, NET_COLL_TAG(R->n_groups + dst, key), err) < 0)
+		return err->code;
+	return net_resched(R);
 }
 
 static void on_flow_done(void *ctx, double time_s, uint64_t tag)
 {
 	runner *R = ctx;
-	int g = (int)NET_COLL_TAG_ID(tag);
+	uint32_t id = NET_COLL_TAG_ID(tag);
 	ms_error *err = sim_engine_error(R->eng);
-	int rc = net_coll_flow_done(R->fl.colls[g], R->fl.net, time_s, tag, err);
+	int rc;
+	if ((int)id >= R->n_groups) {
+		R->fl.p2p_done[2 * R->fl.n_p2p_done] = (int)id - R->n_groups;
+		R->fl.p2p_done[2 * R->fl.n_p2p_done + 1] = (int)(uint32_t)tag;
+		R->fl.n_p2p_done++;
+		return;
+	}
+	if (R->groups[id].gk == GK_EP)
+		rc = net_coll_flow_done(R->fl.colls[ep_index(R, (int)id)], R->fl.net, time_s, tag, err);
+	else
+		rc = net_red_flow_done(R->fl.reds[id], R->fl.net, time_s, tag, err);
 	if (rc == 1)
-		R->fl.net_done[R->fl.n_net_done++] = g;
+		R->fl.net_done[R->fl.n_net_done++] = (int)id;
 }
 
-/* The network's event: advance the flows; finished all-to-alls end their collectives. */
+/* The network's event: advance the flows; finished collectives end, sends land. */
 int sim_flow_event(runner *R)
 {
 	ms_error *err = sim_engine_error(R->eng);
 	R->fl.net_ev = NULL; /* the engine frees the event that fired */
 	R->fl.n_net_done = 0;
+	R->fl.n_p2p_done = 0;
 	if (net_model_advance(R->fl.net, sim_now(R->eng), on_flow_done, R, err) < 0)
 		return err->code ? err->code : MS_ENOMEM;
 	if (err->code < 0)
 		return err->code;
 	for (int i = 0; i < R->fl.n_net_done; i++)
 		if (coll_done(R, R->fl.net_done[i], 1) < 0)
+			return err->code;
+	for (int i = 0; i < R->fl.n_p2p_done; i++)
+		if (sim_arrived(R, R->fl.p2p_done[2 * i], R->fl.p2p_done[2 * i + 1]) < 0)
 			return err->code;
 	return net_resched(R);
 }
@@ -186,28 +243,35 @@ int sim_flow_init(runner *R, ms_error *err)
 				  s->workload.seed, err);
 	if (!R->fl.net)
 		return err->code;
-	R->fl.colls = ms_calloc(err, (size_t)R->G, sizeof *R->fl.colls, "collectives");
-	R->fl.pairs_plan = ms_calloc(err, (size_t)R->L * R->G * R->P * R->P, sizeof *R->fl.pairs_plan, "all-to-all plan");
-	R->fl.gpu_plan = ms_calloc(err, (size_t)R->L * R->G * R->P * R->P, sizeof *R->fl.gpu_plan, "all-to-all plan");
-	R->fl.domain_plan = ms_calloc(err, (size_t)R->L * R->G * R->P * R->nd_max, sizeof *R->fl.domain_plan,
-				      "all-to-all plan");
-	R->fl.coll_bytes = ms_calloc(err, (size_t)R->P * R->P, sizeof *R->fl.coll_bytes, "byte matrix");
-	R->fl.coll_msgs = ms_calloc(err, (size_t)R->P * R->P, sizeof *R->fl.coll_msgs, "byte matrix");
-	R->fl.coll_domain_bytes = ms_calloc(err, (size_t)R->P * R->nd_max, sizeof *R->fl.coll_domain_bytes,
-					    "byte matrix");
-	R->fl.coll_ranks = ms_calloc(err, (size_t)R->P, sizeof *R->fl.coll_ranks, "group ranks");
-	R->fl.net_done = ms_calloc(err, (size_t)R->G, sizeof *R->fl.net_done, "collectives");
-	R->fl.pending_layer = ms_calloc(err, (size_t)R->G, sizeof *R->fl.pending_layer, "collectives");
-	R->fl.pending_dir = ms_calloc(err, (size_t)R->G, sizeof *R->fl.pending_dir, "collectives");
-	R->fl.floor_end = ms_calloc(err, (size_t)R->G, sizeof *R->fl.floor_end, "collectives");
-	R->fl.costs_ws = net_alltoall_create(&R->topo, R->P, err);
-	if (!R->fl.colls || !R->fl.pairs_plan || !R->fl.gpu_plan || !R->fl.domain_plan || !R->fl.coll_bytes ||
-	    !R->fl.coll_msgs || !R->fl.coll_domain_bytes || !R->fl.coll_ranks || !R->fl.net_done ||
-	    !R->fl.pending_layer || !R->fl.pending_dir || !R->fl.floor_end || !R->fl.costs_ws)
-		return MS_ENOMEM;
-	for (int g = 0; g < R->G; g++)
-		if (!(R->fl.colls[g] = net_coll_create(R->fl.graph, R->P, err)))
-			return err->code;
+	{
+		size_t plan = (size_t)R->samples * R->n_moe * R->Gs;
+		int ng = R->n_groups;
+		R->fl.colls = ms_calloc(err, (size_t)R->G, sizeof *R->fl.colls, "collectives");
+		R->fl.reds = ms_calloc(err, (size_t)ng, sizeof *R->fl.reds, "collectives");
+		R->fl.pairs_plan = ms_calloc(err, plan * R->P * R->P, sizeof *R->fl.pairs_plan, "all-to-all plan");
+		R->fl.gpu_plan = ms_calloc(err, plan * R->P * R->P, sizeof *R->fl.gpu_plan, "all-to-all plan");
+		R->fl.domain_plan = ms_calloc(err, plan * R->P * R->nd_max, sizeof *R->fl.domain_plan, "all-to-all plan");
+		R->fl.coll_bytes = ms_calloc(err, (size_t)R->P * R->P, sizeof *R->fl.coll_bytes, "byte matrix");
+		R->fl.coll_msgs = ms_calloc(err, (size_t)R->P * R->P, sizeof *R->fl.coll_msgs, "byte matrix");
+		R->fl.coll_domain_bytes = ms_calloc(err, (size_t)R->P * R->nd_max, sizeof *R->fl.coll_domain_bytes,
+						    "byte matrix");
+		R->fl.coll_ranks = ms_calloc(err, (size_t)R->P, sizeof *R->fl.coll_ranks, "group ranks");
+		R->fl.net_done = ms_calloc(err, (size_t)ng, sizeof *R->fl.net_done, "collectives");
+		R->fl.p2p_done = ms_calloc(err, (size_t)R->world * 2 * R->m * R->vpp * 2 + 2, sizeof *R->fl.p2p_done, "sends");
+		R->fl.floor_end = ms_calloc(err, (size_t)ng, sizeof *R->fl.floor_end, "collectives");
+		R->fl.costs_ws = net_alltoall_create(&R->topo, R->P, err);
+		if (!R->fl.colls || !R->fl.reds || !R->fl.pairs_plan || !R->fl.gpu_plan || !R->fl.domain_plan ||
+		    !R->fl.coll_bytes || !R->fl.coll_msgs || !R->fl.coll_domain_bytes || !R->fl.coll_ranks ||
+		    !R->fl.net_done || !R->fl.p2p_done || !R->fl.floor_end || !R->fl.costs_ws)
+			return MS_ENOMEM;
+		for (int g = 0; g < R->G; g++)
+			if (!(R->fl.colls[g] = net_coll_create(R->fl.graph, R->P, err)))
+				return err->code;
+		for (int gi = 0; gi < ng; gi++)
+			if (R->groups[gi].gk != GK_EP && R->groups[gi].n > 1 &&
+			    !(R->fl.reds[gi] = net_red_create(R->fl.graph, R->groups[gi].n, err)))
+				return err->code;
+	}
 	return MS_OK;
 }
 
@@ -215,7 +279,10 @@ void sim_flow_fini(runner *R)
 {
 	for (int g = 0; R->fl.colls && g < R->G; g++)
 		net_coll_destroy(R->fl.colls[g]);
+	for (int gi = 0; R->fl.reds && gi < R->n_groups; gi++)
+		net_red_destroy(R->fl.reds[gi]);
 	free(R->fl.colls);
+	free(R->fl.reds);
 	net_model_destroy(R->fl.net);
 	topo_graph_destroy(R->fl.graph);
 	free(R->fl.pairs_plan);
@@ -226,8 +293,7 @@ void sim_flow_fini(runner *R)
 	free(R->fl.coll_msgs);
 	free(R->fl.coll_ranks);
 	free(R->fl.net_done);
-	free(R->fl.pending_layer);
-	free(R->fl.pending_dir);
+	free(R->fl.p2p_done);
 	free(R->fl.floor_end);
 	net_alltoall_destroy(R->fl.costs_ws);
 }

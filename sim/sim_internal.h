@@ -1,21 +1,28 @@
 /*
- * sim_internal.h - what the three parts of a run share (not for other modules):
- *   sim_run.c   the engine's play of a step: GPU cursors, collectives, results;
- *   sim_plan.c  the step plan, built on the run's worker threads: routing of every
- *               (layer, EP group), compute times, analytic all-to-all times;
- *   sim_flow.c  the flow-level network (network.model = "flow"): a collective's
- *               flows, the network's one engine event, the hottest links.
- * The runner holds the state of all three; the flow model's part is its own struct,
- * zeroed and unused with the analytic model.
+ * sim_internal.h - what the parts of a run share (not for other modules):
+ *   sim_prog.c  the step as a program per pipeline stage (ops in Megatron's schedule
+ *               order), its gradient buckets and the stage-constant compute times;
+ *   sim_run.c   the engine's play of the programs: GPU cursors, collectives of every
+ *               group, point-to-point sends, the data-parallel stream, results;
+ *   sim_plan.c  the routing plan, built on the run's worker threads: routing of every
+ *               (sample, MoE layer, EP group), compute times, analytic all-to-all times;
+ *   sim_flow.c  the flow-level network (network.model = "flow"): collectives and sends
+ *               as flows, the network's one engine event, the hottest links.
+ * The runner holds the state of all; the flow model's part is its own struct, zeroed
+ * and unused with the analytic model.
  */
 #ifndef SIM_INTERNAL_H
 #define SIM_INTERNAL_H
 
 #include "common/ms_pool.h"
+#include "models/moe_arch.h"
+#include "models/moe_memory.h"
 #include "models/moe_model.h"
 #include "network/net_alltoall.h"
 #include "network/net_coll.h"
 #include "network/net_model.h"
+#include "network/net_reduce.h"
+#include "parallel/par_layout.h"
 #include "routing/rt_router.h"
 #include "sim/sim_dispatch.h"
 #include "sim/sim_engine.h"
@@ -24,20 +31,81 @@
 #include "topology/topo_cluster.h"
 #include "topology/topo_graph.h"
 
-enum { SIM_EV_RANK_DONE = 1, SIM_EV_GROUP_DONE = 2, SIM_EV_NET = 3, SIM_EV_FLOW_START = 4 };
-/* Per (layer, GPU) plan entries. */
-enum { SIM_T_PERMUTE, SIM_T_EXPERT_F, SIM_T_EXPERT_B, SIM_T_UNPERMUTE, SIM_T_N };
+enum { SIM_EV_GPU = 1, SIM_EV_GROUP_DONE = 2, SIM_EV_NET = 3, SIM_EV_FLOW_START = 4, SIM_EV_ARRIVE = 5 };
+/* Per (sample, MoE layer, GPU) plan entries. */
+enum { SIM_T_PERMUTE, SIM_T_EXPERT_F, SIM_T_EXPERT_B, SIM_T_UNPERMUTE, SIM_T_LOAD, SIM_T_N };
 
-typedef struct rank_state {
-	int pos;          /* index in the step's phase sequence */
-	double arrived;   /* when it reached its current collective */
-	double finished;  /* when it finished the step */
-} rank_state;
+/* What a program's op does. */
+typedef enum {
+	OP_COMPUTE,   /* on the GPU's compute stream, for op_time() */
+	OP_COLL,      /* a collective of the GPU's group of a kind: every member must arrive */
+	OP_SEND,      /* activations (forward) or gradients (backward) to the next / previous stage */
+	OP_RECV,      /* waits for what the neighbouring stage sent */
+	OP_DP_LAUNCH, /* queues gradient buckets [aux, aux + n) on the data-parallel stream */
+	OP_DP_WAIT    /* waits until the data-parallel stream is empty */
+} sim_op_kind;
 
+/* Compute ops. */
+enum {
+	W_EMBED, W_ATTN, W_DENSE_FFN, W_ROUTER, W_SHARED, W_PERMUTE, W_EXPERT, W_UNPERMUTE,
+	W_HEAD, W_MTP_PROJ, W_OPTIMIZER, W_NCOMPUTE
+};
+/* Collective ops (OP_COLL). */
+enum { C_TP_AG, C_TP_RS, C_CP_AG, C_CP_RS, C_A2A_TO, C_A2A_BACK, C_DP };
+/* Group kinds the runner plays collectives in. */
+enum { GK_TP, GK_CP, GK_EP, GK_DPD, GK_DPE, GK_N };
+
+typedef struct sim_op {
+	uint8_t kind;   /* sim_op_kind */
+	uint8_t what;   /* W_* or C_* */
+	uint8_t pass;   /* 0 forward, 1 backward */
+	uint8_t phase;  /* sim_phase it is accounted to */
+	int16_t layer;  /* 0 .. layers - 1, layers + i for MTP module i, -1 for none */
+	int16_t chunk;  /* model chunk (SEND / RECV: the virtual stage the data is for) */
+	int32_t mb;     /* micro-batch */
+	int32_t aux;    /* OP_DP_LAUNCH: first bucket; OP_DP_WAIT: buckets queued so far */
+	int32_t n;      /* OP_DP_LAUNCH: buckets */
+} sim_op;
+
+/* A data-parallel collective: one gradient bucket's reduction or one parameter gather. */
+typedef struct sim_bucket {
+	int gk;            /* GK_DPD (dense parameters) or GK_DPE (expert parameters) */
+	net_red_op op;     /* reduce-scatter, all-reduce or all-gather */
+	double bytes;      /* the collective's S (net_reduce.h) */
+	double params;     /* parameters in the bucket, on this GPU */
+} sim_bucket;
+
+/* One pipeline rank's step: the same for every GPU of the stage. */
+typedef struct sim_prog {
+	sim_op *ops;
+	int n_ops, cap_ops;
+	sim_bucket *buckets;
+	int n_buckets, cap_buckets;
+	double params_dense, params_expert; /* on each GPU of the stage */
+	double optimizer_s;                 /* the optimizer step's time */
+} sim_prog;
+
+typedef struct gpu_state {
+	int pc;            /* index of the op being run in the stage's program */
+	double arrived;    /* when it reached the op it blocks on */
+	int blocked;       /* 1: waiting in a collective, a receive or the DP stream */
+	int dp_next;       /* next bucket the DP stream runs */
+	int dp_queued;     /* buckets queued so far */
+	int dp_busy;       /* the DP stream is in a collective */
+	double finished;   /* when it finished the step */
+} gpu_state;
+
+/* One group's collective in progress. */
 typedef struct group_state {
-	int arrived;      /* members at the current collective */
-	int pos;          /* the collective's position in the sequence */
-	double start;     /* when the last member arrived */
+	int gk;            /* kind */
+	int n;             /* members */
+	const int *members;
+	int arrived;       /* members at the current collective */
+	int what;          /* its C_* (checked for every member) */
+	int layer, mb, pass, bucket;
+	double bytes;
+	double start;      /* when the last member arrived */
+	int dp_stream;     /* 1: it runs on the members' data-parallel streams */
 } group_state;
 
 /* The flow-level network's state. */
@@ -45,20 +113,21 @@ typedef struct sim_flow {
 	topo_graph *graph;
 	net_model *net;
 	net_a2a_algo algo;
-	net_coll **colls;         /* [G]: each group's running all-to-all */
-	int32_t *pairs_plan;      /* [L][G][P][P] kept pairs of the step, for the flows */
-	int32_t *gpu_plan;        /* [L][G][P][P] distinct tokens per destination GPU */
-	int32_t *domain_plan;     /* [L][G][P][nd_max] distinct tokens per destination domain */
+	net_coll **colls;         /* [EP groups]: each EP group's running all-to-all */
+	net_red **reds;           /* [groups]: each other group's running reduction */
+	int32_t *pairs_plan;      /* [samples][moe][Gs][P][P] kept pairs, for the flows */
+	int32_t *gpu_plan;        /* [samples][moe][Gs][P][P] distinct tokens per destination GPU */
+	int32_t *domain_plan;     /* [samples][moe][Gs][P][nd_max] distinct tokens per destination domain */
 	double *coll_domain_bytes; /* [P][nd_max] workspace */
 	double *coll_bytes;       /* [P][P] workspace */
 	double *coll_msgs;        /* [P][P] workspace */
 	int *coll_ranks;          /* [P] */
 	net_alltoall *costs_ws;   /* for the cost terms of a collective (net_alltoall_costs) */
-	int *pending_layer;       /* [G] the collective waiting for its launch: layer, direction */
-	int *pending_dir;
-	double *floor_end;        /* [G] the earliest end of the running collective (NIC message floor) */
-	int *net_done;            /* [G] groups whose all-to-all finished in one advance */
+	double *floor_end;        /* [groups] the earliest end of the running collective (NIC message floor) */
+	int *net_done;            /* [groups] collectives that finished in one advance */
 	int n_net_done;
+	int *p2p_done;            /* [2 x world] sends that finished in one advance: tag ids */
+	int n_p2p_done;
 	sim_event *net_ev;        /* the pending network event, or NULL */
 } sim_flow;
 
@@ -68,29 +137,54 @@ typedef struct runner {
 	const scn_scenario *s;
 	const sim_inputs *in;
 	moe_model model;
+	moe_arch arch;
 	topo_cluster topo;
+	par_layout lay;
 	sim_engine *eng;
 	sim_result *res;
-	int P, G, L, passes, world, E;
+	int P, G, Gs, world, E, pp, vpp, m;
+	int layers;         /* transformer layers */
+	int n_moe;          /* routed MoE layers: model.moe_layers + the MTP modules' */
+	int *moe_of;        /* [layers + mtp] MoE index of each layer, -1 for dense */
+	int *stage_of_moe;  /* [n_moe] the pipeline rank holding it */
+	int samples;        /* routings per step per MoE layer (workload.routed_microbatches) */
+	int passes;
 	int nd_max;         /* NVLink domains an EP group spans at most (the router's stride) */
-	double dense_s[2];  /* dense part of one layer, forward and backward */
-	int n_pos;          /* phases per step per GPU */
-	double *plan_rank;  /* [L][world][SIM_T_N] */
-	double *plan_group; /* [L][G][2]: dispatch, combine */
-	net_alltoall_stats *gstats; /* [L][G][2] all-to-all statistics of the step */
-	double *gnaive;     /* [L][G][2 directions][2 classes] bytes a per-pair copy would have moved */
+	double t_compute[W_NCOMPUTE][2][2]; /* stage-constant compute times: [what][pass][moe layer] */
+	sim_prog *progs;    /* [pp] */
+	double *plan_rank;  /* [samples][n_moe][world][SIM_T_N] */
+	double *plan_group; /* [samples][n_moe][Gs][2]: towards the experts, back */
+	net_alltoall_stats *gstats; /* [samples][n_moe][Gs][2] all-to-all statistics of the step */
+	double *gnaive;     /* [samples][n_moe][Gs][2 directions][2 classes] bytes a per-pair copy would move */
 	sim_wire wire;      /* the dispatcher's wire format */
-	net_costs costs[2]; /* costs beyond bandwidth, towards the experts and back */
+	net_costs costs[2]; /* costs beyond bandwidth of an all-to-all, towards the experts and back */
+	net_costs red_costs; /* of a reduction or a send: one launch */
+	net_red_analytic *red_ws;
 	int flow;           /* network.model = "flow" */
 	sim_flow fl;
 	struct sim_worker *workers;
-	ms_pool *pool;      /* the run's threads, one per worker */
+	ms_pool *pool;
 	int n_workers;
-	rank_state *ranks;
-	group_state *groups;
+	gpu_state *gpus;
+	group_state *groups; /* [n_groups]: every group of every kind */
+	int n_groups;
+	int group_base[GK_N]; /* first group of each kind in groups[] */
+	double *arrive;     /* [world][2][m][vpp] when a send for (direction, mb, chunk) arrives; < 0 not yet */
+	int *wait_key;      /* [world] the receive a blocked GPU waits for, -1 for none */
 	int ranks_done;
+	double step_t0;
 	double inv_steps;
+	double *mb_uses;    /* [samples] micro-batches replaying each routing sample */
 } runner;
+
+/* The group of kind gk that rank belongs to, as an index into R->groups. */
+int sim_group_index(const runner *R, int gk, int rank);
+
+/* sim_prog.c */
+int sim_prog_build(runner *R, ms_error *err);
+void sim_prog_free(runner *R);
+double sim_op_time(const runner *R, int rank, const sim_op *op);
+int sim_sample_of(const runner *R, int mb);
 
 /* sim_plan.c */
 int sim_plan_init(runner *R, int threads, ms_error *err);
@@ -100,12 +194,14 @@ int sim_plan_build(runner *R, int step, ms_error *err);
 /* sim_flow.c */
 int sim_flow_init(runner *R, ms_error *err);
 void sim_flow_fini(runner *R);
-int sim_flow_start(runner *R, int g, int l, int dispatch_dir);
-int sim_flow_launched(runner *R, int g);
+int sim_flow_start(runner *R, int gi);
+int sim_flow_launched(runner *R, int gi);
+int sim_flow_send(runner *R, int src, int dst, int dir, double bytes, int key);
 int sim_flow_event(runner *R);
 void sim_flow_hot_links(runner *R, double total_s);
 
-/* sim_run.c: group g's collective has finished now. */
-int sim_group_done(runner *R, int g);
+/* sim_run.c: group gi's collective has finished now; a send to dst has arrived now. */
+int sim_group_done(runner *R, int gi);
+int sim_arrived(runner *R, int dst, int key);
 
 #endif

@@ -1,11 +1,14 @@
 /*
- * sim_plan.c - the step plan (see sim_internal.h): routing of every (layer, EP group),
- * and from it every GPU's compute times, every group's analytic all-to-all times and,
- * for the flow model, its pair (and per-domain) token counts.
+ * sim_plan.c - the step plan (see sim_internal.h): routing of every (routing sample, MoE
+ * layer, EP group of the stage holding the layer), and from it every GPU's compute
+ * times, every group's analytic all-to-all times and, for the flow model, its pair (and
+ * per-domain) token counts. A step's micro-batch i replays sample i mod samples
+ * (workload.routed_microbatches); sample k of step t is routed as the router's step
+ * t x samples + k, so every sample draws (or replays) fresh tokens.
  *
  * Plan building runs on the run's worker threads (a pool created once per run, not per
- * step), each routing the EP groups g = id, id + n, ... with its own router clone and
- * workspaces. Everything a worker writes is its own
+ * step), each routing the jobs j = id, id + n, ... of the (sample, layer, group) list
+ * with its own router clone and workspaces. Everything a worker writes is its own
  * (plan entries of its groups and ranks, its counters, the per-group statistics);
  * the statistics are reduced afterwards in group order, so the result does not depend
  * on the number of threads (tested).
@@ -34,29 +37,33 @@ struct sim_worker {
 	int rc;
 };
 
-/* Routes group g of layer l and writes its plan entries and statistics. */
-static int plan_group(worker *w, int l, int g)
+/* Routes local group gl (of the stage holding MoE layer l) of sample smp and writes its
+ * plan entries and statistics. */
+static int plan_group(worker *w, int smp, int l, int gl)
 {
 	runner *R = w->R;
-	sim_result *res = R->res;
 	const rt_group_routing *rt;
-	double *gn = R->gnaive + ((size_t)l * R->G + g) * 4;
+	size_t at = ((size_t)smp * R->n_moe + l) * R->Gs + gl;
+	double *gn = R->gnaive + at * 4;
 	sim_counts c;
-	double *tg = R->plan_group + ((size_t)l * R->G + g) * 2;
-	net_alltoall_stats *st = R->gstats + ((size_t)l * R->G + g) * 2;
-	if (rt_route_group(w->router, w->step, l, g, &rt, &w->err) < 0)
+	double *tg = R->plan_group + at * 2;
+	net_alltoall_stats *st = R->gstats + at * 2;
+	int g = R->stage_of_moe[l] * R->Gs + gl; /* the router's group: ranks g x ep .. */
+	int rl = l < R->s->model.moe_layers ? l : R->s->model.moe_layers - 1; /* MTP routes as the last layer */
+	double uses = R->mb_uses[smp];
+	if (rt_route_group(w->router, w->step * R->samples + smp, rl, g, &rt, &w->err) < 0)
 		return w->err.code;
-	w->pairs += rt->pairs;
-	w->dropped_pairs += rt->dropped_pairs;
-	w->tokens += rt->tokens;
-	w->dropped_tokens += rt->dropped_tokens;
+	w->pairs += (int64_t)(rt->pairs * uses);
+	w->dropped_pairs += (int64_t)(rt->dropped_pairs * uses);
+	w->tokens += (int64_t)(rt->tokens * uses);
+	w->dropped_tokens += (int64_t)(rt->dropped_tokens * uses);
 	for (int p = 0; p < R->P; p++) {
 		const int32_t *demand = rt->demand + (size_t)p * R->E;
 		int rank = g * R->P + p;
-		double *t = R->plan_rank + ((size_t)l * R->world + rank) * SIM_T_N;
+		double *t = R->plan_rank + (((size_t)smp * R->n_moe + l) * R->world + rank) * SIM_T_N;
 		double sent = 0, recv_total = 0;
 		for (int e = 0; e < R->E; e++)
-			w->demand[(size_t)l * R->E + e] += demand[e];
+			w->demand[(size_t)l * R->E + e] += (int64_t)(demand[e] * uses);
 		for (int j = 0; j < R->P; j++)
 			sent += (double)rt->sent[(size_t)p * R->P + j];
 		/* What this member's expert replicas receive, one entry per slot. */
@@ -65,7 +72,7 @@ static int plan_group(worker *w, int l, int g)
 			w->recv[k] = (int32_t)v;
 			recv_total += (double)v;
 		}
-		res->rank_load[(size_t)l * R->world + rank] += recv_total * R->inv_steps;
+		t[SIM_T_LOAD] = recv_total; /* reduced into rank_load after the pool, in a fixed order */
 		t[SIM_T_PERMUTE] = moe_permute_time(&R->model, sent);
 		t[SIM_T_UNPERMUTE] = moe_unpermute_time(&R->model, sent);
 		t[SIM_T_EXPERT_F] = moe_expert_time(&R->model, w->recv, rt->slots, MOE_FWD);
@@ -80,7 +87,6 @@ static int plan_group(worker *w, int l, int g)
 	for (size_t i = 0; i < (size_t)R->P * R->nd_max; i++)
 		w->dom32[i] = (int32_t)rt->domain_tokens[i];
 	if (R->flow) {
-		size_t at = (size_t)l * R->G + g;
 		memcpy(R->fl.pairs_plan + at * R->P * R->P, w->pairs32, (size_t)R->P * R->P * sizeof(int32_t));
 		memcpy(R->fl.gpu_plan + at * R->P * R->P, w->gpu32, (size_t)R->P * R->P * sizeof(int32_t));
 		memcpy(R->fl.domain_plan + at * R->P * R->nd_max, w->dom32, (size_t)R->P * R->nd_max * sizeof(int32_t));
@@ -103,13 +109,14 @@ static int plan_group(worker *w, int l, int g)
 	return MS_OK;
 }
 
-/* The pool's job i: worker i routes its groups of every layer. */
+/* The pool's job i: worker i routes its share of the (sample, layer, group) list. */
 static void worker_job(void *arg, int i)
 {
 	worker *w = &((runner *)arg)->workers[i];
-	for (int l = 0; l < w->R->L && w->rc == MS_OK; l++)
-		for (int g = w->id; g < w->R->G && w->rc == MS_OK; g += w->n)
-			w->rc = plan_group(w, l, g);
+	runner *R = w->R;
+	long jobs = (long)R->samples * R->n_moe * R->Gs;
+	for (long j = w->id; j < jobs && w->rc == MS_OK; j += w->n)
+		w->rc = plan_group(w, (int)(j / ((long)R->n_moe * R->Gs)), (int)(j / R->Gs % R->n_moe), (int)(j % R->Gs));
 }
 
 /* Routes every (layer, group) of a step and fills the plan and the routing statistics. */
@@ -122,7 +129,7 @@ int sim_plan_build(runner *R, int step, ms_error *err)
 		w->pairs = w->dropped_pairs = w->tokens = w->dropped_tokens = 0;
 		w->rc = MS_OK;
 		ms_error_clear(&w->err);
-		memset(w->demand, 0, (size_t)R->L * R->E * sizeof *w->demand);
+		memset(w->demand, 0, (size_t)R->n_moe * R->E * sizeof *w->demand);
 	}
 	ms_pool_run(R->pool, worker_job, R);
 	for (int i = 0; i < R->n_workers; i++) {
@@ -134,35 +141,46 @@ int sim_plan_build(runner *R, int step, ms_error *err)
 		res->tokens[step] += w->tokens;
 		res->dropped_tokens[step] += w->dropped_tokens;
 	}
-	for (int l = 0; l < R->L; l++) {
+	for (int l = 0; l < R->n_moe; l++) {
+		for (int smp = 0; smp < R->samples; smp++)
+			for (int gl = 0; gl < R->Gs; gl++)
+				for (int p = 0; p < R->P; p++) {
+					int rank = (R->stage_of_moe[l] * R->Gs + gl) * R->P + p;
+					const double *t = R->plan_rank + (((size_t)smp * R->n_moe + l) * R->world + rank) * SIM_T_N;
+					res->rank_load[(size_t)l * R->world + rank] += t[SIM_T_LOAD] * R->mb_uses[smp] / R->m * R->inv_steps;
+				}
 		for (int e = 0; e < R->E; e++) {
 			int64_t c = 0;
 			for (int i = 0; i < R->n_workers; i++)
 				c += R->workers[i].demand[(size_t)l * R->E + e];
-			res->expert_demand[(size_t)l * R->E + e] += (double)c * R->inv_steps;
+			res->expert_demand[(size_t)l * R->E + e] += (double)c / R->m * R->inv_steps;
 		}
-		for (int g = 0; g < R->G; g++)
-			for (int dir = 0; dir < 2; dir++) {
-				const net_alltoall_stats *st = R->gstats + ((size_t)l * R->G + g) * 2 + dir;
-				if (!R->flow)
-					(dir ? res->combine_s : res->dispatch_s)[l] += st->time_s * R->inv_steps / R->G;
-				res->nvlink_bytes += st->nvlink_bytes * R->inv_steps;
-				res->nic_bytes += st->nic_bytes * R->inv_steps;
-				res->a2a_nvlink_bytes[dir] += st->nvlink_bytes * R->inv_steps;
-				res->a2a_nic_bytes[dir] += st->nic_bytes * R->inv_steps;
-				res->a2a_naive_nvlink_bytes[dir] += R->gnaive[((size_t)l * R->G + g) * 4 + 2 * dir] * R->inv_steps;
-				res->a2a_naive_nic_bytes[dir] += R->gnaive[((size_t)l * R->G + g) * 4 + 2 * dir + 1] * R->inv_steps;
-				if (st->nvlink_max_bytes > res->hot_nvlink_bytes) {
-					res->hot_nvlink_bytes = st->nvlink_max_bytes;
-					res->hot_nvlink_rank = st->hot_nvlink_rank;
-					res->hot_nvlink_layer = l;
+		for (int smp = 0; smp < R->samples; smp++)
+			for (int g = 0; g < R->Gs; g++)
+				for (int dir = 0; dir < 2; dir++) {
+					size_t at = ((size_t)smp * R->n_moe + l) * R->Gs + g;
+					const net_alltoall_stats *st = R->gstats + at * 2 + dir;
+					/* per step: every micro-batch moves its sample's bytes */
+					double k = R->mb_uses[smp] * R->inv_steps;
+					if (!R->flow)
+						(dir ? res->combine_s : res->dispatch_s)[l] += st->time_s * k / ((double)R->Gs * R->m);
+					res->nvlink_bytes += st->nvlink_bytes * k;
+					res->nic_bytes += st->nic_bytes * k;
+					res->a2a_nvlink_bytes[dir] += st->nvlink_bytes * k;
+					res->a2a_nic_bytes[dir] += st->nic_bytes * k;
+					res->a2a_naive_nvlink_bytes[dir] += R->gnaive[at * 4 + 2 * dir] * k;
+					res->a2a_naive_nic_bytes[dir] += R->gnaive[at * 4 + 2 * dir + 1] * k;
+					if (st->nvlink_max_bytes > res->hot_nvlink_bytes) {
+						res->hot_nvlink_bytes = st->nvlink_max_bytes;
+						res->hot_nvlink_rank = st->hot_nvlink_rank;
+						res->hot_nvlink_layer = l;
+					}
+					if (st->nic_max_bytes > res->hot_nic_bytes) {
+						res->hot_nic_bytes = st->nic_max_bytes;
+						res->hot_nic = st->hot_nic;
+						res->hot_nic_layer = l;
+					}
 				}
-				if (st->nic_max_bytes > res->hot_nic_bytes) {
-					res->hot_nic_bytes = st->nic_max_bytes;
-					res->hot_nic = st->hot_nic;
-					res->hot_nic_layer = l;
-				}
-			}
 	}
 	return MS_OK;
 }
@@ -193,7 +211,7 @@ void sim_plan_fini(runner *R)
 int sim_plan_init(runner *R, int threads, ms_error *err)
 {
 	int slots;
-	R->n_workers = sim_estimate_workers(threads, R->G); /* one rule, shared with the estimate */
+	R->n_workers = sim_estimate_workers(threads, R->samples * R->n_moe * R->Gs); /* one rule, shared with the estimate */
 	R->workers = ms_calloc(err, (size_t)R->n_workers, sizeof *R->workers, "workers");
 	if (!R->workers || !(R->pool = ms_pool_create(R->n_workers, err)))
 		return MS_ENOMEM;
@@ -214,7 +232,7 @@ int sim_plan_init(runner *R, int threads, ms_error *err)
 		w->dom32 = ms_calloc(err, (size_t)R->P * R->nd_max, sizeof(int32_t), "group counts");
 		w->recv = ms_calloc(err, (size_t)slots + 1, sizeof(int32_t), "expert loads");
 		w->members = ms_calloc(err, (size_t)R->P, sizeof(int), "group members");
-		w->demand = ms_calloc(err, (size_t)R->L * R->E, sizeof(int64_t), "expert demand");
+		w->demand = ms_calloc(err, (size_t)R->n_moe * R->E, sizeof(int64_t), "expert demand");
 		if (!w->a2a || !w->bytes || !w->msgs || !w->pairs32 || !w->gpu32 || !w->dom32 || !w->recv || !w->members || !w->demand)
 			return MS_ENOMEM;
 	}

@@ -1,19 +1,27 @@
 /*
- * sim_run.c - the MoE step on the event engine (see sim_run.h).
+ * sim_run.c - the whole step on the event engine (see sim_run.h and sim_internal.h).
  *
- * Each step first builds a plan (sim_plan.c, on the run's worker threads): routing for
- * every (layer, EP group), from which come every GPU's compute times, every group's
- * analytic all-to-all times and, for the flow model, its pair (and per-domain) token
- * counts. Then the engine plays the plan (this file): a GPU is a cursor over its phase sequence; a
- * compute phase is one event at its end; a collective phase waits for the group. With
- * the analytic model the collective ends with one group event; with the flow model its
- * flows go to the network model, and one network event, moved as flows start and
- * finish, reports finished collectives (sim_flow.c).
- * Events per step: about (compute phases x GPUs + collectives x groups) x layers x passes,
- * plus the network's. Memory: the plan (layers x GPUs x 4 doubles; flow model: layers x
- * groups x ep^2 int32 pair counts) and the results (passes x layers x GPUs x 7 doubles),
- * plus one group's routing workspace per thread. sim_estimate.c mirrors these sizes (a
- * run is refused up front where they exceed the machine): change both together.
+ * Each step first builds the routing plan (sim_plan.c, on the run's worker threads):
+ * for every routing sample, MoE layer and EP group, every GPU's expert, permute and
+ * unpermute times and every group's analytic all-to-all times (and, for the flow model,
+ * its token counts). Then the engine plays the stages' programs (sim_prog.c): a GPU is a
+ * cursor over its stage's ops; a compute op is one event at its end; a collective waits
+ * for every member of its group (TP, CP, EP or data-parallel), then takes its analytic
+ * time (net_alltoall.h, net_reduce.h) or runs as flows (sim_flow.c); a send is
+ * asynchronous for the sender and lands in the receiver's mailbox after its transfer; a
+ * receive blocks until it has landed: so pipeline bubbles come out of the schedule.
+ * Gradient buckets run on each GPU's second (data-parallel) stream, beside its compute.
+ *
+ * Accounting: every second of a GPU's compute stream goes to one phase (compute,
+ * collective, waiting for a collective's last member, the pipeline bubble, the data-
+ * parallel wait, the optimizer, the end-of-step barrier), so a GPU's phases add up to
+ * the step time exactly.
+ *
+ * Memory: the programs (ops per stage, about items x layers per chunk x 20), the plan
+ * (samples x MoE layers x GPUs x 4 doubles; flow model: samples x MoE layers x EP groups
+ * per stage x ep^2 int32 counts), mailboxes (GPUs x 2 x micro-batches x chunks doubles)
+ * and the results (passes x layers x GPUs x phases doubles). sim_estimate.c mirrors
+ * these sizes: change both together.
  */
 #include "sim/sim_run.h"
 
@@ -25,102 +33,272 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NSEQ 6
-static const int seq[2][NSEQ] = {
-	{SIM_PH_DENSE, SIM_PH_PERMUTE, SIM_PH_DISPATCH, SIM_PH_EXPERT, SIM_PH_COMBINE, SIM_PH_UNPERMUTE},
-	{SIM_PH_UNPERMUTE, SIM_PH_COMBINE, SIM_PH_EXPERT, SIM_PH_DISPATCH, SIM_PH_PERMUTE, SIM_PH_DENSE},
-};
-
 const char *sim_phase_name(int phase)
 {
-	static const char *const names[SIM_NPHASES] = {"dense", "permute", "dispatch", "expert",
-						       "combine", "unpermute", "wait"};
+	static const char *const names[SIM_NPHASES] = {"dense", "permute", "dispatch", "expert", "combine", "unpermute",
+						       "wait",	"tp",	   "pp_bubble", "dp",	  "optimizer"};
 	return phase >= 0 && phase < SIM_NPHASES ? names[phase] : "?";
 }
 
-static void decode_pos(const runner *R, int pos, int *pass, int *layer, int *phase)
+const char *sim_mem_part_name(int part)
 {
-	int per_pass = R->L * NSEQ;
-	int li;
-	*pass = pos / per_pass;
-	li = (pos % per_pass) / NSEQ;
-	*layer = *pass == 0 ? li : R->L - 1 - li;
-	*phase = seq[*pass][pos % NSEQ];
+	static const char *const names[SIM_MEM_NPARTS] = {"weights", "grads", "optimizer", "activations",
+							 "kv_cache", "buffers", "reserved"};
+	return part >= 0 && part < SIM_MEM_NPARTS ? names[part] : "?";
 }
 
-static double *acc(runner *R, int pass, int layer, int rank, int phase)
+static const int gk_par[GK_N] = {PAR_TP, PAR_CP, PAR_EP, PAR_DP_CP, PAR_EDP};
+
+int sim_group_index(const runner *R, int gk, int rank)
 {
-	return &R->res->phase_s[sim_phase_index(R->res, pass, layer, rank, phase)];
+	return R->group_base[gk] + par_group_of(&R->lay, (par_kind)gk_par[gk], rank);
 }
 
-static double compute_time(const runner *R, int pass, int layer, int rank, int phase)
+static int gk_of(int what)
 {
-	const double *t = R->plan_rank + ((size_t)layer * R->world + rank) * SIM_T_N;
-	switch (phase) {
-	case SIM_PH_DENSE: return R->dense_s[pass]; /* the same on every GPU and layer */
-	case SIM_PH_PERMUTE: return t[SIM_T_PERMUTE];
-	case SIM_PH_EXPERT: return pass ? t[SIM_T_EXPERT_B] : t[SIM_T_EXPERT_F];
-	case SIM_PH_UNPERMUTE: return t[SIM_T_UNPERMUTE];
-	default: break;
+	switch (what) {
+	case C_TP_AG:
+	case C_TP_RS: return GK_TP;
+	case C_CP_AG:
+	case C_CP_RS: return GK_CP;
+	default: return GK_EP;
 	}
-	MS_ASSERT(0, "phase %d is not a compute phase", phase);
+}
+
+static void account(runner *R, int rank, int pass, int layer, int phase, double d)
+{
+	sim_result *r = R->res;
+	double x = d * R->inv_steps;
+	r->step_phase_s[(size_t)rank * SIM_NPHASES + phase] += x;
+	if (layer >= 0 && layer < r->all_layers)
+		r->phase_s[sim_phase_index(r, pass, layer, rank, phase)] += x;
+}
+
+static const sim_prog *prog_of(const runner *R, int rank)
+{
+	return &R->progs[par_stage_of(&R->lay, rank)];
+}
+
+static int mailbox(const runner *R, int dir, int mb, int chunk)
+{
+	return (dir * R->m + mb) * R->vpp + chunk;
+}
+
+/* The analytic time of group gi's collective, which has just started. */
+static double coll_time(runner *R, int gi)
+{
+	group_state *gs = &R->groups[gi];
+	if (gs->what == C_A2A_TO || gs->what == C_A2A_BACK) {
+		int moe = R->moe_of[gs->layer], smp = sim_sample_of(R, gs->mb);
+		int local = (gs->members[0] / R->P) % R->Gs;
+		const double *tg = R->plan_group + (((size_t)smp * R->n_moe + moe) * R->Gs + local) * 2;
+		return gs->what == C_A2A_TO ? tg[0] : tg[1];
+	}
+	{
+		net_red_op op = gs->what == C_TP_AG || gs->what == C_CP_AG ? NET_RED_ALLGATHER
+				: gs->what == C_DP			 ? (net_red_op)R->progs[par_stage_of(&R->lay, gs->members[0])]
+								.buckets[gs->bucket]
+								.op
+									 : NET_RED_REDUCESCATTER;
+		return net_red_analytic_time(R->red_ws, op, NET_RED_RING, gs->members, gs->n, gs->bytes, &R->red_costs, NULL);
+	}
+}
+
+/* Bytes (net_reduce.h's S) of a TP or CP collective. */
+static double coll_bytes(const runner *R, int what)
+{
+	const scn_scenario *s = R->s;
+	double T = (double)s->workload.tokens_per_rank;
+	if (what == C_TP_AG || what == C_TP_RS)
+		return T * s->parallel.tp * s->model.hidden * s->model.dtype_bytes;
+	if (what == C_CP_AG || what == C_CP_RS) /* K and V of the whole sequence, this rank's heads */
+		return T * s->parallel.cp * R->arch.kv_bytes;
 	return 0;
 }
 
-/* Moves rank to its next phase at the current time. */
+static int advance(runner *R, int rank);
+
+/* The last member has arrived: the collective starts now. */
+static int coll_start(runner *R, int gi)
+{
+	group_state *gs = &R->groups[gi];
+	double now = sim_now(R->eng);
+	gs->start = now;
+	if (R->flow)
+		return sim_flow_start(R, gi);
+	return sim_schedule_new(R->eng, now + coll_time(R, gi), SIM_EV_GROUP_DONE, gi, 0, 0);
+}
+
+/* rank arrives at group gi's collective. Returns 1 when it has started. */
+static int coll_arrive(runner *R, int gi, int rank, int what, int layer, int mb, int pass, int bucket, double bytes,
+		       int dp_stream)
+{
+	group_state *gs = &R->groups[gi];
+	(void)rank;
+	if (gs->arrived == 0) {
+		gs->what = what;
+		gs->layer = layer;
+		gs->mb = mb;
+		gs->pass = pass;
+		gs->bucket = bucket;
+		gs->bytes = bytes;
+		gs->dp_stream = dp_stream;
+	}
+	MS_ASSERT(gs->what == what && gs->layer == layer && gs->mb == mb && gs->bucket == bucket,
+		  "group %d: rank %d at collective %d of layer %d mb %d, the group at %d of layer %d mb %d", gi, rank, what,
+		  layer, mb, gs->what, gs->layer, gs->mb);
+	if (++gs->arrived == gs->n)
+		return coll_start(R, gi) < 0 ? -1 : 1;
+	return 0;
+}
+
+/* The data-parallel stream of rank runs its next queued bucket, if idle. */
+static int dp_kick(runner *R, int rank)
+{
+	gpu_state *g = &R->gpus[rank];
+	const sim_prog *p = prog_of(R, rank);
+	while (!g->dp_busy && g->dp_next < g->dp_queued) {
+		const sim_bucket *b = &p->buckets[g->dp_next];
+		int gi = sim_group_index(R, b->gk, rank);
+		if (R->groups[gi].n == 1) {
+			g->dp_next++;
+			continue;
+		}
+		g->dp_busy = 1;
+		if (coll_arrive(R, gi, rank, C_DP, -1, 0, 1, g->dp_next, b->bytes, 1) < 0)
+			return sim_engine_error(R->eng)->code;
+	}
+	if (!g->dp_busy && g->dp_next == g->dp_queued && g->blocked) {
+		const sim_op *op = &p->ops[g->pc];
+		if (op->kind == OP_DP_WAIT) {
+			account(R, rank, 1, -1, SIM_PH_DP, sim_now(R->eng) - g->arrived);
+			g->blocked = 0;
+			return advance(R, rank);
+		}
+	}
+	return MS_OK;
+}
+
+/* A send from rank of (dir, mb, chunk): to the next (dir 0) or previous virtual stage. */
+static int do_send(runner *R, int rank, const sim_op *op)
+{
+	int dir = op->pass, stage = par_stage_of(&R->lay, rank);
+	int v = op->chunk * R->pp + stage, nv = R->pp * R->vpp;
+	int tv = dir ? v - 1 : v + 1, tstage = tv % R->pp, tchunk = tv / R->pp;
+	int dst, n;
+	const int32_t *pp_members;
+	double bytes = (double)R->s->workload.tokens_per_rank * R->s->model.hidden * R->s->model.dtype_bytes;
+	int key = mailbox(R, dir, op->mb, tchunk);
+	MS_ASSERT(tv >= 0 && tv < nv, "send from virtual stage %d to %d", v, tv);
+	par_group_members(&R->lay, PAR_PP, par_group_of(&R->lay, PAR_PP, rank), &pp_members, &n);
+	dst = pp_members[tstage];
+	if (R->flow)
+		return sim_flow_send(R, rank, dst, dir, bytes, key);
+	return sim_schedule_new(R->eng, sim_now(R->eng) + net_p2p_analytic_time(&R->topo, rank, dst, bytes, &R->red_costs),
+				SIM_EV_ARRIVE, dst, key, 0);
+}
+
+int sim_arrived(runner *R, int dst, int key)
+{
+	gpu_state *g = &R->gpus[dst];
+	R->arrive[(size_t)dst * 2 * R->m * R->vpp + key] = sim_now(R->eng);
+	if (g->blocked && R->wait_key[dst] == key) {
+		account(R, dst, 0, -1, SIM_PH_BUBBLE, sim_now(R->eng) - g->arrived);
+		g->blocked = 0;
+		R->wait_key[dst] = -1;
+		return advance(R, dst);
+	}
+	return MS_OK;
+}
+
+/* Runs rank's ops from the next one until one takes time or blocks. */
 static int advance(runner *R, int rank)
 {
-	rank_state *rs = &R->ranks[rank];
+	gpu_state *g = &R->gpus[rank];
+	const sim_prog *p = prog_of(R, rank);
 	double now = sim_now(R->eng);
-	int pass, layer, phase;
-	rs->pos++;
-	if (rs->pos == R->n_pos) {
-		rs->finished = now;
-		R->ranks_done++;
-		return MS_OK;
-	}
-	decode_pos(R, rs->pos, &pass, &layer, &phase);
-	if (phase == SIM_PH_DISPATCH || phase == SIM_PH_COMBINE) {
-		int g = rank / R->P;
-		group_state *gs = &R->groups[g];
-		rs->arrived = now;
-		if (gs->arrived == 0)
-			gs->pos = rs->pos;
-		MS_ASSERT(gs->pos == rs->pos, "group %d: rank %d at phase %d, group at %d", g, rank, rs->pos, gs->pos);
-		if (++gs->arrived == R->P) {
-			const double *tg = R->plan_group + ((size_t)layer * R->G + g) * 2;
-			/* Backward gradients cross combine with the dispatch matrix and vice versa. */
-			int fwd_dispatch = (phase == SIM_PH_DISPATCH) == (pass == 0);
-			double d = fwd_dispatch ? tg[0] : tg[1];
-			gs->start = now;
-			if (R->flow)
-				return sim_flow_start(R, g, layer, fwd_dispatch);
-			return sim_schedule_new(R->eng, now + d, SIM_EV_GROUP_DONE, g, 0, 0);
+	for (;;) {
+		const sim_op *op;
+		if (++g->pc == p->n_ops) {
+			g->finished = now;
+			R->ranks_done++;
+			return MS_OK;
 		}
-		return MS_OK;
-	}
-	{
-		double d = compute_time(R, pass, layer, rank, phase);
-		*acc(R, pass, layer, rank, phase) += d * R->inv_steps;
-		return sim_schedule_new(R->eng, now + d, SIM_EV_RANK_DONE, rank, 0, 0);
+		op = &p->ops[g->pc];
+		switch (op->kind) {
+		case OP_COMPUTE: {
+			double d = sim_op_time(R, rank, op);
+			account(R, rank, op->pass, op->layer, op->phase, d);
+			if (d <= 0)
+				continue;
+			return sim_schedule_new(R->eng, now + d, SIM_EV_GPU, rank, 0, 0);
+		}
+		case OP_COLL: {
+			int gk = gk_of(op->what), gi = sim_group_index(R, gk, rank), rc;
+			if (R->groups[gi].n == 1)
+				continue;
+			g->blocked = 1;
+			g->arrived = now;
+			rc = coll_arrive(R, gi, rank, op->what, op->layer, op->mb, op->pass, -1, coll_bytes(R, op->what), 0);
+			return rc < 0 ? sim_engine_error(R->eng)->code : MS_OK;
+		}
+		case OP_SEND:
+			if (do_send(R, rank, op) < 0)
+				return sim_engine_error(R->eng)->code;
+			continue;
+		case OP_RECV: {
+			int key = mailbox(R, op->pass, op->mb, op->chunk);
+			if (R->arrive[(size_t)rank * 2 * R->m * R->vpp + key] >= 0)
+				continue;
+			g->blocked = 1;
+			g->arrived = now;
+			R->wait_key[rank] = key;
+			return MS_OK;
+		}
+		case OP_DP_LAUNCH:
+			MS_ASSERT(op->aux == g->dp_queued, "rank %d: bucket %d launched, %d queued", rank, op->aux, g->dp_queued);
+			g->dp_queued += op->n;
+			if (dp_kick(R, rank) < 0)
+				return sim_engine_error(R->eng)->code;
+			continue;
+		case OP_DP_WAIT:
+			if (!g->dp_busy && g->dp_next == g->dp_queued)
+				continue;
+			g->blocked = 1;
+			g->arrived = now;
+			return MS_OK;
+		default: MS_ASSERT(0, "op kind %d", op->kind); return MS_EINVAL;
+		}
 	}
 }
 
-/* Group g's all-to-all has finished now: every member records it and moves on. */
-int sim_group_done(runner *R, int g)
+/* Group gi's collective has finished now: every member records it and moves on. */
+int sim_group_done(runner *R, int gi)
 {
-	int pass, layer, phase;
-	group_state *gs = &R->groups[g];
-	double now = sim_now(R->eng);
-	decode_pos(R, gs->pos, &pass, &layer, &phase);
+	group_state *gs = &R->groups[gi];
+	double now = sim_now(R->eng), d = now - gs->start;
+	int dp = gs->dp_stream;
 	gs->arrived = 0;
-	if (R->flow && pass == 0)
-		(phase == SIM_PH_DISPATCH ? R->res->dispatch_s : R->res->combine_s)[layer] +=
-			(now - gs->start) * R->inv_steps / R->G;
-	for (int p = 0; p < R->P; p++) {
-		int rank = g * R->P + p;
-		*acc(R, pass, layer, rank, SIM_PH_WAIT) += (gs->start - R->ranks[rank].arrived) * R->inv_steps;
-		*acc(R, pass, layer, rank, phase) += (now - gs->start) * R->inv_steps;
+	if (R->flow && !dp && gs->pass == 0 && (gs->what == C_A2A_TO || gs->what == C_A2A_BACK)) {
+		int moe = R->moe_of[gs->layer];
+		(gs->what == C_A2A_TO ? R->res->dispatch_s : R->res->combine_s)[moe] += d * R->inv_steps / ((double)R->Gs * R->m);
+	}
+	for (int i = 0; i < gs->n; i++) {
+		int rank = gs->members[i];
+		gpu_state *g = &R->gpus[rank];
+		if (dp) {
+			g->dp_busy = 0;
+			g->dp_next++;
+			if (dp_kick(R, rank) < 0)
+				return sim_engine_error(R->eng)->code;
+			continue;
+		}
+		{
+			const sim_op *op = &prog_of(R, rank)->ops[g->pc];
+			account(R, rank, op->pass, op->layer, SIM_PH_WAIT, gs->start - g->arrived);
+			account(R, rank, op->pass, op->layer, op->phase, d);
+		}
+		g->blocked = 0;
 		if (advance(R, rank) < 0)
 			return sim_engine_error(R->eng)->code;
 	}
@@ -131,14 +309,14 @@ static int handle(void *model, sim_engine *eng, sim_event *ev)
 {
 	runner *R = model;
 	(void)eng;
-	if (ev->type == SIM_EV_RANK_DONE)
-		return advance(R, ev->a);
-	if (ev->type == SIM_EV_GROUP_DONE)
-		return sim_group_done(R, ev->a);
-	if (ev->type == SIM_EV_NET)
-		return sim_flow_event(R);
-	if (ev->type == SIM_EV_FLOW_START)
-		return sim_flow_launched(R, ev->a);
+	switch (ev->type) {
+	case SIM_EV_GPU: return advance(R, ev->a);
+	case SIM_EV_GROUP_DONE: return sim_group_done(R, ev->a);
+	case SIM_EV_NET: return sim_flow_event(R);
+	case SIM_EV_FLOW_START: return sim_flow_launched(R, ev->a);
+	case SIM_EV_ARRIVE: return sim_arrived(R, ev->a, ev->b);
+	default: break;
+	}
 	MS_ASSERT(0, "unknown event type %d", (int)ev->type);
 	return MS_EINVAL;
 }
@@ -153,31 +331,41 @@ void sim_result_free(sim_result *r)
 	free(r->tokens);
 	free(r->dropped_tokens);
 	free(r->phase_s);
+	free(r->step_phase_s);
 	free(r->rank_load);
 	free(r->expert_demand);
 	free(r->dispatch_s);
 	free(r->combine_s);
+	free(r->mem_stage_bytes);
+	free(r->moe_stage);
 	free(r);
 }
 
-static sim_result *result_alloc(const scn_scenario *s, int passes, ms_error *err)
+static sim_result *result_alloc(const runner *R, ms_error *err)
 {
+	const scn_scenario *s = R->s;
 	sim_result *r = ms_calloc(err, 1, sizeof *r, "results");
-	size_t S, L, W, E;
+	size_t S, L, W, E, AL;
 	if (!r)
 		return NULL;
 	r->world = scn_world(s);
-	r->layers = s->model.moe_layers;
-	r->passes = passes;
+	r->layers = R->n_moe;
+	r->all_layers = R->layers + s->model.mtp_layers;
+	r->microbatches = R->m;
+	r->passes = R->passes;
 	r->steps = s->workload.steps;
 	r->ep = s->parallel.ep;
 	r->groups = r->world / r->ep;
 	r->experts = s->model.experts;
-	r->tokens_per_step = (int64_t)r->world * s->workload.tokens_per_rank;
+	/* Tokens computed per step: every micro-batch of every pipeline replica, each GPU's
+	 * MoE share (tokens_per_rank) times the GPUs its sequence is split over. */
+	r->tokens_per_step = s->workload.microbatches * s->parallel.dp * s->workload.tokens_per_rank *
+			     ((int64_t)s->parallel.tp * (s->workload.mode == SCN_MODE_DECODE ? 1 : s->parallel.cp));
 	r->hot_nvlink_rank = r->hot_nic = -1;
 	r->hot_nvlink_layer = r->hot_nic_layer = -1;
 	S = (size_t)r->steps;
 	L = (size_t)r->layers;
+	AL = (size_t)r->all_layers;
 	W = (size_t)r->world;
 	E = (size_t)r->experts;
 	r->step_time_s = ms_calloc(err, S, sizeof(double), "results");
@@ -185,13 +373,19 @@ static sim_result *result_alloc(const scn_scenario *s, int passes, ms_error *err
 	r->dropped_pairs = ms_calloc(err, S, sizeof(int64_t), "results");
 	r->tokens = ms_calloc(err, S, sizeof(int64_t), "results");
 	r->dropped_tokens = ms_calloc(err, S, sizeof(int64_t), "results");
-	r->phase_s = ms_calloc(err, (size_t)passes * L * W * SIM_NPHASES, sizeof(double), "per-phase results");
+	r->phase_s = ms_calloc(err, (size_t)r->passes * AL * W * SIM_NPHASES, sizeof(double), "per-phase results");
+	r->step_phase_s = ms_calloc(err, W * SIM_NPHASES, sizeof(double), "per-phase results");
 	r->rank_load = ms_calloc(err, L * W, sizeof(double), "results");
 	r->expert_demand = ms_calloc(err, L * E, sizeof(double), "results");
 	r->dispatch_s = ms_calloc(err, L, sizeof(double), "results");
 	r->combine_s = ms_calloc(err, L, sizeof(double), "results");
-	if (!r->step_time_s || !r->pairs || !r->dropped_pairs || !r->tokens || !r->dropped_tokens || !r->phase_s ||
-	    !r->rank_load || !r->expert_demand || !r->dispatch_s || !r->combine_s) {
+	r->moe_stage = ms_calloc(err, L + 1, sizeof(int), "results");
+	r->stage_gpus = r->world / s->parallel.pp;
+	if (r->moe_stage)
+		for (size_t l = 0; l < L; l++)
+			r->moe_stage[l] = R->stage_of_moe[l];
+	if (!r->moe_stage || !r->step_time_s || !r->pairs || !r->dropped_pairs || !r->tokens || !r->dropped_tokens || !r->phase_s ||
+	    !r->step_phase_s || !r->rank_load || !r->expert_demand || !r->dispatch_s || !r->combine_s) {
 		sim_result_free(r);
 		return NULL;
 	}
@@ -202,13 +396,21 @@ static void runner_fini(runner *R)
 {
 	sim_plan_fini(R);
 	sim_flow_fini(R);
+	sim_prog_free(R);
 	sim_engine_destroy(R->eng);
+	net_red_analytic_destroy(R->red_ws);
+	par_layout_fini(&R->lay);
 	free(R->plan_rank);
 	free(R->plan_group);
 	free(R->gstats);
 	free(R->gnaive);
-	free(R->ranks);
+	free(R->gpus);
 	free(R->groups);
+	free(R->arrive);
+	free(R->wait_key);
+	free(R->moe_of);
+	free(R->stage_of_moe);
+	free(R->mb_uses);
 }
 
 int sim_run_scenario(const scn_scenario *s, int threads, sim_result **out, ms_error *err)
@@ -223,6 +425,130 @@ int sim_run_scenario(const scn_scenario *s, int threads, sim_result **out, ms_er
 	return rc;
 }
 
+/* The memory estimate (models/moe_memory.h) into the result, and the MFU's peak. */
+static int result_memory(runner *R, ms_error *err)
+{
+	moe_memory m;
+	const hw_gpu *g = hw_gpu_find(R->s->cluster.gpu);
+	sim_result *r = R->res;
+	int rc = moe_memory_estimate(R->s, &R->arch, &m, err);
+	if (rc < 0)
+		return rc;
+	r->mem_peak_bytes = m.peak_bytes;
+	r->mem_capacity_bytes = m.capacity;
+	r->mem_peak_stage = m.peak;
+	r->mem_stages = m.nstages;
+	r->mem_stage_bytes = ms_calloc(err, (size_t)m.nstages, sizeof(double), "results");
+	if (!r->mem_stage_bytes) {
+		moe_memory_free(&m);
+		return MS_ENOMEM;
+	}
+	for (int i = 0; i < m.nstages; i++)
+		r->mem_stage_bytes[i] = m.stage[i].total;
+	{
+		const moe_memory_stage *st = &m.stage[m.peak];
+		double parts[SIM_MEM_NPARTS] = {st->weights, st->grads, st->optimizer, st->activations, st->kv_cache,
+						st->buffers, st->reserved};
+		memcpy(r->mem_parts, parts, sizeof parts);
+	}
+	moe_memory_free(&m);
+	if (g)
+		r->peak_flops = R->s->model.dtype == SCN_DTYPE_FP8    ? g->fp8_flops
+				: R->s->model.dtype == SCN_DTYPE_FP32 ? g->fp32_flops
+								      : g->bf16_flops;
+	return MS_OK;
+}
+
+int sim_layout_init(par_layout *l, const scn_scenario *s, ms_error *err)
+{
+	par_shape sh;
+	memset(&sh, 0, sizeof sh);
+	sh.world = scn_world(s);
+	sh.tp = s->parallel.tp;
+	sh.cp = s->parallel.cp;
+	sh.pp = s->parallel.pp;
+	sh.vpp = s->parallel.vpp;
+	sh.ep = s->parallel.ep;
+	sh.etp = s->parallel.etp;
+	sh.dp = s->parallel.dp;
+	sh.layers = s->model.layers;
+	sh.experts = s->model.experts;
+	sh.heads = s->model.heads;
+	sh.kv_heads = s->model.attention == SCN_ATTN_MLA ? s->model.heads : s->model.kv_heads;
+	sh.ffn_hidden = s->model.dense_ffn_hidden;
+	sh.moe_ffn_hidden = s->model.ffn_hidden;
+	sh.seq_len = s->workload.mode == SCN_MODE_DECODE ? (int)(s->parallel.tp * s->parallel.cp) : s->workload.seq_len;
+	sh.global_batch = s->workload.global_batch;
+	sh.micro_batch = s->workload.micro_batch;
+	return par_layout_init(l, &sh, err);
+}
+
+/* Layers, MoE indices, groups, mailboxes. */
+static int runner_setup(runner *R, ms_error *err)
+{
+	const scn_scenario *s = R->s;
+	int mtp = s->model.mtp_layers, nl;
+	R->P = s->parallel.ep;
+	R->world = scn_world(s);
+	R->G = R->world / R->P;
+	R->pp = s->parallel.pp;
+	R->vpp = s->parallel.vpp;
+	R->Gs = R->G / R->pp;
+	R->E = s->model.experts;
+	R->layers = s->model.layers;
+	R->m = (int)s->workload.microbatches;
+	R->samples = s->workload.routed_microbatches;
+	R->passes = s->workload.mode == SCN_MODE_TRAINING ? 2 : 1;
+	R->inv_steps = 1.0 / s->workload.steps;
+	nl = R->layers + mtp;
+	R->moe_of = ms_calloc(err, (size_t)nl, sizeof *R->moe_of, "layers");
+	R->mb_uses = ms_calloc(err, (size_t)R->samples, sizeof *R->mb_uses, "routing samples");
+	if (!R->moe_of || !R->mb_uses)
+		return MS_ENOMEM;
+	R->n_moe = 0;
+	for (int l = 0; l < nl; l++)
+		R->moe_of[l] = l >= R->layers || moe_arch_is_moe(&R->arch, l) ? R->n_moe++ : -1;
+	R->stage_of_moe = ms_calloc(err, (size_t)R->n_moe + 1, sizeof *R->stage_of_moe, "layers");
+	if (!R->stage_of_moe)
+		return MS_ENOMEM;
+	for (int l = 0; l < nl; l++)
+		if (R->moe_of[l] >= 0) {
+			int per = R->layers / (R->pp * R->vpp), v = l >= R->layers ? R->pp * R->vpp - 1 : l / per;
+			R->stage_of_moe[R->moe_of[l]] = v % R->pp;
+		}
+	for (int i = 0; i < R->m; i++)
+		R->mb_uses[i % R->samples] += 1.0;
+	/* Groups of every kind, one flat array. */
+	R->n_groups = 0;
+	for (int gk = 0; gk < GK_N; gk++) {
+		R->group_base[gk] = R->n_groups;
+		R->n_groups += par_ngroups(&R->lay, (par_kind)gk_par[gk]);
+	}
+	R->groups = ms_calloc(err, (size_t)R->n_groups, sizeof *R->groups, "group states");
+	R->gpus = ms_calloc(err, (size_t)R->world, sizeof *R->gpus, "GPU states");
+	R->arrive = ms_calloc(err, (size_t)R->world * 2 * R->m * R->vpp, sizeof *R->arrive, "pipeline mailboxes");
+	R->wait_key = ms_calloc(err, (size_t)R->world, sizeof *R->wait_key, "pipeline mailboxes");
+	if (!R->groups || !R->gpus || !R->arrive || !R->wait_key)
+		return MS_ENOMEM;
+	for (int gk = 0; gk < GK_N; gk++)
+		for (int g = 0; g < par_ngroups(&R->lay, (par_kind)gk_par[gk]); g++) {
+			group_state *gs = &R->groups[R->group_base[gk] + g];
+			const int32_t *mem;
+			par_group_members(&R->lay, (par_kind)gk_par[gk], g, &mem, &gs->n);
+			gs->members = mem;
+			gs->gk = gk;
+		}
+	/* The router takes EP group g as ranks g x ep .. g x ep + ep - 1: Megatron's order
+	 * puts them so (expert tensor parallelism 1, 'ep' innermost). */
+	for (int g = 0; g < par_ngroups(&R->lay, PAR_EP); g++) {
+		const group_state *gs = &R->groups[R->group_base[GK_EP] + g];
+		for (int i = 0; i < gs->n; i++)
+			MS_ASSERT(gs->members[i] == gs->members[0] + i && gs->members[0] % R->P == 0,
+				  "EP group %d is not consecutive ranks", g);
+	}
+	return MS_OK;
+}
+
 int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err)
 {
 	const scn_scenario *s = in->s;
@@ -233,17 +559,18 @@ int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err)
 	*out = NULL;
 	R.s = s;
 	R.in = in;
+	if (s->parallel.etp != 1)
+		return MS_ERROR(err, MS_EINVAL,
+				"parallel.etp = %d: expert tensor parallelism is not modelled yet; use etp = 1 (experts "
+				"split over EP only)",
+				s->parallel.etp);
 	if ((rc = moe_model_init(&R.model, s, in->profile, err)) < 0 ||
-	    (rc = topo_cluster_init(&R.topo, s, in->profile, err)) < 0)
+	    (rc = moe_arch_init(&R.arch, s, err)) < 0 || (rc = topo_cluster_init(&R.topo, s, in->profile, err)) < 0)
 		return rc;
-	R.P = s->parallel.ep;
-	R.world = scn_world(s);
-	R.G = R.world / R.P;
-	R.L = s->model.moe_layers;
-	R.E = s->model.experts;
-	R.passes = s->workload.mode == SCN_MODE_TRAINING ? 2 : 1;
-	R.n_pos = R.passes * R.L * NSEQ;
-	R.inv_steps = 1.0 / s->workload.steps;
+	if ((rc = sim_layout_init(&R.lay, s, err)) < 0)
+		return rc;
+	if ((rc = runner_setup(&R, err)) < 0)
+		goto done;
 	R.nd_max = topo_rank_span_max(R.P, R.topo.domain_size); /* as the router sizes it */
 	sim_wire_init(&R.wire, s);
 	for (int dir = 0; dir < 2; dir++) {
@@ -255,22 +582,38 @@ int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err)
 		R.costs[dir].peer_message_s = s->network.peer_message_us * 1e-6;
 		R.costs[dir].nic_message_rate = s->network.nic_message_rate_Mps * 1e6;
 	}
-	R.dense_s[MOE_FWD] = moe_dense_time(&R.model, (double)s->workload.tokens_per_rank, MOE_FWD);
-	R.dense_s[MOE_BWD] = moe_dense_time(&R.model, (double)s->workload.tokens_per_rank, MOE_BWD);
-	R.res = result_alloc(s, R.passes, err);
-	if ((rc = sim_plan_init(&R, threads, err)) < 0)
+	R.red_costs.launch_s = s->network.launch_us * 1e-6;
+	R.red_costs.launches = 1;
+	R.red_costs.peer_message_s = s->network.peer_message_us * 1e-6;
+	R.red_costs.nic_message_rate = 0;
+	{
+		int maxn = 1;
+		for (int i = 0; i < R.n_groups; i++)
+			maxn = R.groups[i].n > maxn ? R.groups[i].n : maxn;
+		if (!(R.red_ws = net_red_analytic_create(&R.topo, maxn, err))) {
+			rc = err->code;
+			goto done;
+		}
+	}
+	R.res = result_alloc(&R, err);
+	if (!R.res) {
+		rc = err->code ? err->code : MS_ENOMEM;
 		goto done;
-	R.eng = sim_engine_create((size_t)R.world + (size_t)R.G + 16, handle, &R, err);
-	R.plan_rank = ms_calloc(err, (size_t)R.L * R.world * SIM_T_N, sizeof(double), "step plan");
-	R.plan_group = ms_calloc(err, (size_t)R.L * R.G * 2, sizeof(double), "step plan");
-	R.gstats = ms_calloc(err, (size_t)R.L * R.G * 2, sizeof *R.gstats, "all-to-all statistics");
-	R.gnaive = ms_calloc(err, (size_t)R.L * R.G * 4, sizeof *R.gnaive, "all-to-all statistics");
+	}
+	R.res->model_flops_per_step = (double)R.res->tokens_per_step * moe_arch_model_flops_per_token(&R.arch, s->workload.mode);
+	if ((rc = result_memory(&R, err)) < 0)
+		goto done;
+	if ((rc = sim_prog_build(&R, err)) < 0 || (rc = sim_plan_init(&R, threads, err)) < 0)
+		goto done;
+	R.eng = sim_engine_create((size_t)R.world * 2 + (size_t)R.n_groups + 16, handle, &R, err);
+	R.plan_rank = ms_calloc(err, (size_t)R.samples * R.n_moe * R.world * SIM_T_N, sizeof(double), "step plan");
+	R.plan_group = ms_calloc(err, (size_t)R.samples * R.n_moe * R.Gs * 2, sizeof(double), "step plan");
+	R.gstats = ms_calloc(err, (size_t)R.samples * R.n_moe * R.Gs * 2, sizeof *R.gstats, "all-to-all statistics");
+	R.gnaive = ms_calloc(err, (size_t)R.samples * R.n_moe * R.Gs * 4, sizeof *R.gnaive, "all-to-all statistics");
 	R.flow = s->network.model == SCN_NET_FLOW;
 	if (R.flow && (rc = sim_flow_init(&R, err)) < 0)
 		goto done;
-	R.ranks = ms_calloc(err, (size_t)R.world, sizeof(rank_state), "rank states");
-	R.groups = ms_calloc(err, (size_t)R.G, sizeof(group_state), "group states");
-	if (!R.res || !R.eng || !R.plan_rank || !R.plan_group || !R.gstats || !R.gnaive || !R.ranks || !R.groups) {
+	if (!R.eng || !R.plan_rank || !R.plan_group || !R.gstats || !R.gnaive) {
 		rc = err->code ? err->code : MS_ENOMEM;
 		goto done;
 	}
@@ -279,10 +622,15 @@ int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err)
 		if ((rc = sim_plan_build(&R, step, err)) < 0)
 			goto done;
 		R.ranks_done = 0;
+		for (size_t i = 0; i < (size_t)R.world * 2 * R.m * R.vpp; i++)
+			R.arrive[i] = -1;
 		for (int r = 0; r < R.world; r++) {
-			/* Each GPU starts one position before the first phase and advances into it. */
-			R.ranks[r].pos = -1;
-			if ((rc = sim_schedule_new(R.eng, t0, SIM_EV_RANK_DONE, r, 0, 0)) < 0) {
+			gpu_state *g = &R.gpus[r];
+			memset(g, 0, sizeof *g);
+			/* Each GPU starts one op before its first and advances into it. */
+			g->pc = -1;
+			R.wait_key[r] = -1;
+			if ((rc = sim_schedule_new(R.eng, t0, SIM_EV_GPU, r, 0, 0)) < 0) {
 				MS_ERROR(err, rc, "%s", sim_engine_error(R.eng)->msg);
 				goto done;
 			}
@@ -293,17 +641,22 @@ int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err)
 		}
 		MS_ASSERT(R.ranks_done == R.world, "step %d: %d of %d GPUs finished", step, R.ranks_done, R.world);
 		for (int r = 0; r < R.world; r++)
-			if (R.ranks[r].finished > end)
-				end = R.ranks[r].finished;
-		/* The step barrier: early GPUs wait for the last, charged to their last layer. */
-		for (int r = 0; r < R.world; r++) {
-			int pass = R.passes - 1, layer = pass ? 0 : R.L - 1;
-			*acc(&R, pass, layer, r, SIM_PH_WAIT) += (end - R.ranks[r].finished) * R.inv_steps;
-		}
+			if (R.gpus[r].finished > end)
+				end = R.gpus[r].finished;
+		/* The step barrier (the gradient-norm all-reduce spans every GPU): early GPUs wait. */
+		for (int r = 0; r < R.world; r++)
+			account(&R, r, R.passes - 1, -1, SIM_PH_WAIT, end - R.gpus[r].finished);
 		R.res->step_time_s[step] = end - t0;
 		t0 = end;
 	}
 	R.res->events = sim_engine_events(R.eng);
+	{
+		/* Dropped pairs are not work: their expert FLOPs leave the model count. */
+		double dropped = 0;
+		for (int step = 0; step < s->workload.steps; step++)
+			dropped += (double)R.res->dropped_pairs[step];
+		R.res->model_flops_per_step -= dropped / s->workload.steps * R.arch.expert_flops * (R.passes == 2 ? 3.0 : 1.0);
+	}
 	if (R.flow)
 		sim_flow_hot_links(&R, t0);
 	*out = R.res;

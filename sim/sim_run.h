@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "common/ms_error.h"
+#include "parallel/par_layout.h"
 #include "scenario/scn_scenario.h"
 #include "sim/sim_inputs.h"
 
@@ -35,20 +36,35 @@ typedef enum {
 	SIM_PH_COMBINE,
 	SIM_PH_UNPERMUTE,
 	SIM_PH_WAIT,
+	SIM_PH_TP,        /* tensor- and context-parallel collectives */
+	SIM_PH_BUBBLE,    /* waiting for the neighbouring pipeline stage */
+	SIM_PH_DP,        /* waiting for the gradient reductions and parameter gathers */
+	SIM_PH_OPTIMIZER, /* the optimizer step */
 	SIM_NPHASES
 } sim_phase;
 
 const char *sim_phase_name(int phase);
 
+/* Memory parts of a GPU: weights, grads, optimizer, activations, kv_cache, buffers, reserved. */
+enum { SIM_MEM_NPARTS = 7 };
+const char *sim_mem_part_name(int part);
+
 typedef struct sim_result {
 	int world, layers, passes, steps, ep, groups, experts;
-	int64_t tokens_per_step;   /* tokens processed by the whole cluster per step */
+	/* layers: routed MoE layers (MTP modules' included), for the per-layer routing
+	 * results; all_layers: transformer layers plus MTP modules, for phase_s */
+	int all_layers, microbatches;
+	int stage_gpus;            /* GPUs per pipeline stage: stage s is ranks s x stage_gpus .. */
+	int *moe_stage;            /* [layers] the pipeline stage holding each MoE layer */
+	int64_t tokens_per_step;   /* tokens the whole cluster computes per step */
+	double model_flops_per_step; /* FLOPs as MFU counts them (docs/model.md), dropped pairs' expert FLOPs taken out */
+	double *step_phase_s;      /* [world][phases] per GPU, the whole step, mean over steps */
 	double *step_time_s;       /* [steps] */
 	int64_t *pairs;            /* [steps] token-expert pairs routed */
 	int64_t *dropped_pairs;    /* [steps] */
 	int64_t *tokens;           /* [steps] tokens routed (per layer, summed over layers) */
 	int64_t *dropped_tokens;   /* [steps] tokens that lost every choice (summed over layers) */
-	double *phase_s;           /* [passes][layers][world][phases], mean over steps */
+	double *phase_s;           /* [passes][all_layers][world][phases], summed over micro-batches, mean over steps */
 	double *rank_load;         /* [layers][world] token-expert pairs received, mean over steps */
 	double *expert_demand;     /* [layers][experts] pairs routed to each expert (all groups), mean over steps */
 	double *dispatch_s;        /* [layers] all-to-all time of dispatch, mean over groups and steps */
@@ -68,6 +84,14 @@ typedef struct sim_result {
 	int hot_nic;
 	int hot_nic_layer;
 	uint64_t events;           /* events the engine processed */
+	/* whole-step figures (docs/model.md, "The whole step") */
+	double peak_flops;         /* per GPU, dense, in the model's dtype (datasheet), for MFU */
+	double mem_peak_bytes;     /* memory per GPU of the fullest pipeline stage (models/moe_memory.h) */
+	double mem_capacity_bytes; /* what a GPU holds */
+	int mem_peak_stage;
+	double mem_parts[SIM_MEM_NPARTS]; /* that stage's breakdown, sim_mem_part_name order */
+	int mem_stages;
+	double *mem_stage_bytes;   /* [mem_stages] total per GPU of each stage */
 	/* flow model only: the most utilised links over the whole run */
 	int network_flow;
 	int n_hot_links;
@@ -88,10 +112,14 @@ int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err);
 int sim_run_scenario(const scn_scenario *s, int threads, sim_result **out, ms_error *err);
 void sim_result_free(sim_result *r);
 
+/* The scenario's Megatron-Core layout (parallel/par_layout.h): its rules checked, every
+ * group built. Refused layouts return MS_EINVAL with the rule's message. */
+int sim_layout_init(par_layout *l, const scn_scenario *s, ms_error *err);
+
 /* Index into phase_s. */
 static inline size_t sim_phase_index(const sim_result *r, int pass, int layer, int rank, int phase)
 {
-	return (((size_t)pass * r->layers + layer) * r->world + rank) * SIM_NPHASES + phase;
+	return (((size_t)pass * r->all_layers + layer) * r->world + rank) * SIM_NPHASES + phase;
 }
 
 #endif

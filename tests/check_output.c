@@ -58,8 +58,8 @@ START_TEST(h5_schema_and_values)
 	sp = H5Dget_space(ds);
 	ck_assert_int_eq(H5Sget_simple_extent_dims(sp, dims, NULL), 4);
 	ck_assert_uint_eq(dims[0], 2); /* training: forward and backward */
-	ck_assert_uint_eq(dims[1], (hsize_t)s.model.moe_layers);
-	ck_assert_uint_eq(dims[2], 8);
+	ck_assert_uint_eq(dims[1], (hsize_t)s.model.layers);
+	ck_assert_uint_eq(dims[2], 32);
 	ck_assert_uint_eq(dims[3], SIM_NPHASES);
 	buf = malloc(sizeof(double) * dims[0] * dims[1] * dims[2] * dims[3]);
 	ck_assert_int_ge(H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), 0);

@@ -38,7 +38,7 @@ expect 0 "h100-sxm" -- "$BIN" gpus
 expect 0 "bisection" -- "$BIN" topo
 expect 2 "unknown option" -- "$BIN" topo --bogus
 expect 1 "needs network.file" -- "$BIN" topo --set network.topology=custom
-expect 0 "hottest links" -- "$BIN" run --set routing.source=synthetic --set cluster.nodes=2 --set parallel.ep=16 --set model.experts=16 --set model.moe_layers=2
+expect 0 "hottest links" -- "$BIN" run --set routing.source=synthetic --set cluster.nodes=2 --set parallel.pp=1 --set parallel.ep=16 --set model.experts=16 --set model.moe_layers=2
 
 printf 'model = { hidden = 64; ffn_hidden = 128; experts = 4; top_k = 2; moe_layers = 2; heads = 4; };\ncluster = { nodes = 1; gpus_per_node = 4; };\nparallel = { ep = 3; };\nworkload = { tokens_per_rank = 64; seq_len = 64; };\n' >"$T/bad_ep.cfg"
 expect 1 "bad_ep.cfg:3: parallel.ep = 3 does not divide" -- "$BIN" run "$T/bad_ep.cfg"
@@ -102,7 +102,7 @@ fi
 # or a sanitizer build opens what it opens itself, so only the file names are counted.
 if command -v strace >/dev/null 2>&1 && [ -n "${MOESIM_SRC:-}" ]; then
 	P=$MOESIM_SRC/tests/data/profiles/h100-synthetic
-	for extra in "" "--set routing.placement=load_aware --set routing.redundant_experts=8 --set parallel.ep=4"; do
+	for extra in "" "--set routing.placement=load_aware --set routing.redundant_experts=8 --set parallel.ep=4 --set training.recompute=full"; do
 		# shellcheck disable=SC2086 # the extra overrides are split on purpose
 		strace -f -qq -e trace=open,openat -o "$T/strace" "$BIN" run -q --set network.alltoall=hierarchical \
 			--set cluster.profile="$P/gemm.cfg,$P/alltoall.cfg" $extra 2>/dev/null
@@ -193,28 +193,28 @@ if [ "$(wc -l <"$T/t_printed")" -eq 10 ] && cmp -s "$T/t_printed" "$T/t_txt"; th
 # JSON keeps 6 decimals; the text rounds them to 2.
 if paste "$T/t_json" "$T/t_printed" | awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > 0.005 + 1e-9 || NF != 2) bad = 1 } END { exit bad }'; then ok
 else bad "JSON round trip: times differ from the text's: $(paste "$T/t_json" "$T/t_printed" | head -3)"; fi
-expect 0 "JSON output" -- sh -c "'$BIN' collective alltoall --sizes 1K:1M --json - | grep -q '\"results\":\[{\"size\":1024,\"count\":32,' && echo JSON output"
+expect 0 "JSON output" -- sh -c "'$BIN' collective alltoall --set cluster.nodes=1 --sizes 1K:1M --json - | grep -q '\"results\":\[{\"size\":1024,\"count\":32,' && echo JSON output"
 # Sizes as nccl-tests rounds them: floats, per-rank counts a multiple of 4 elements.
-expect 0 "        1664            52     float    none      -1" -- "$BIN" collective alltoall --sizes 1700:1700 --ranks 8
-expect 0 "        1700           425     float     sum      -1" -- "$BIN" collective allreduce --sizes 1700:1700
-expect 0 "all_gather_perf" -- "$BIN" collective allgather --sizes 8M:64M:8
-expect 0 "reduce_scatter_perf" -- "$BIN" collective reducescatter --sizes 8M:64M:8 --ranks 4
+expect 0 "        1664            52     float    none      -1" -- "$BIN" collective alltoall --set cluster.nodes=1 --sizes 1700:1700 --ranks 8
+expect 0 "        1700           425     float     sum      -1" -- "$BIN" collective allreduce --set cluster.nodes=1 --sizes 1700:1700
+expect 0 "all_gather_perf" -- "$BIN" collective allgather --set cluster.nodes=1 --sizes 8M:64M:8
+expect 0 "reduce_scatter_perf" -- "$BIN" collective reducescatter --set cluster.nodes=1 --sizes 8M:64M:8 --ranks 4
 expect 0 "tree algorithm" -- "$BIN" collective allreduce --sizes 64M:64M --algo tree --set cluster.nodes=2
-expect 0 "pairwise algorithm" -- "$BIN" collective alltoall --sizes 64M:64M --algo pairwise
+expect 0 "pairwise algorithm" -- "$BIN" collective alltoall --set cluster.nodes=1 --sizes 64M:64M --algo pairwise
 expect 2 "unknown collective 'broadcast'" -- "$BIN" collective broadcast --sizes 1K:1M
 expect 2 "needs --sizes MIN:MAX" -- "$BIN" collective alltoall
-expect 2 "--sizes 1M:1K: expected MIN:MAX[:FACTOR]" -- "$BIN" collective alltoall --sizes 1M:1K
-expect 2 "--sizes 1K:1M:1: expected" -- "$BIN" collective alltoall --sizes 1K:1M:1
-expect 2 "--algo tree: not an algorithm for alltoall (nccl, flat, pairwise, hierarchical)" -- "$BIN" collective alltoall --sizes 1K:1M --algo tree
-expect 1 "--ranks 9: the cluster of <built-in default> has 8 GPUs; give 2 .. 8" -- "$BIN" collective alltoall --sizes 1K:1M --ranks 9
-expect 1 "a collective needs 2 or more" -- "$BIN" collective allreduce --sizes 1K:1M --set cluster.gpus_per_node=1 --set parallel.ep=1 --set model.experts=8
-expect 1 "exists; pass --force" -- "$BIN" collective alltoall --sizes 1K:1M --json "$T/c.json"
+expect 2 "--sizes 1M:1K: expected MIN:MAX[:FACTOR]" -- "$BIN" collective alltoall --set cluster.nodes=1 --sizes 1M:1K
+expect 2 "--sizes 1K:1M:1: expected" -- "$BIN" collective alltoall --set cluster.nodes=1 --sizes 1K:1M:1
+expect 2 "--algo tree: not an algorithm for alltoall (nccl, flat, pairwise, hierarchical)" -- "$BIN" collective alltoall --set cluster.nodes=1 --sizes 1K:1M --algo tree
+expect 1 "--ranks 33: the cluster of <built-in default> has 32 GPUs; give 2 .. 32" -- "$BIN" collective alltoall --sizes 1K:1M --ranks 33
+expect 1 "a collective needs 2 or more" -- "$BIN" collective allreduce --sizes 1K:1M --set cluster.nodes=1 --set parallel.pp=1 --set cluster.gpus_per_node=1 --set parallel.ep=1 --set model.experts=8
+expect 1 "exists; pass --force" -- "$BIN" collective alltoall --set cluster.nodes=1 --sizes 1K:1M --json "$T/c.json"
 # calibrate compare: the sample logs against the prediction, size by size.
 expect 0 "mean absolute error" -- "$BIN" calibrate compare "$D/alltoall_h100x8.txt"
 expect 0 "    1073741824       2687.21" -- "$BIN" calibrate compare "$D/alltoall_h100x8.json"
 expect 0 "all_reduce_perf, out_of_place" -- "$BIN" calibrate compare "$D/all_reduce_h100x8.txt" --algo tree
 expect 0 "16 ranks on 2 nodes" -- "$BIN" calibrate compare "$D/alltoall_2node.txt" --set cluster.nodes=2
-expect 1 "ran on 16 GPUs (2 nodes) but the cluster of <built-in default> has 8: give a cluster as large (e.g. --set cluster.nodes=2)" -- "$BIN" calibrate compare "$D/alltoall_2node.txt"
+expect 1 "ran on 16 GPUs (2 nodes) but the cluster of <built-in default> has 8: give a cluster as large (e.g. --set cluster.nodes=2)" -- "$BIN" calibrate compare "$D/alltoall_2node.txt" --set cluster.nodes=1
 expect 1 "alltoall_wrong.txt" -- "$BIN" calibrate compare "$D/alltoall_wrong.txt"
 expect 2 "calibrate compare needs a LOG" -- "$BIN" calibrate compare
 expect 2 "--algo ring: not an algorithm for alltoall" -- "$BIN" calibrate compare "$D/alltoall_h100x8.txt" --algo ring
@@ -224,18 +224,18 @@ expect 0 "this is the output of all_reduce_perf; import-nccl-tests reads alltoal
 
 # moesim collective pays the costs beyond bandwidth: one launch (12.5 us) and 7 peers'
 # issue (0.5 us each) on 8 GPUs, 16 us over the same all-to-all without them.
-t0=$("$BIN" collective alltoall --sizes 1M:1M --set network.launch_us=0 | awk '$1 == "1048576" { print $6 }')
-t1=$("$BIN" collective alltoall --sizes 1M:1M --set network.launch_us=12.5 --set network.peer_message_us=0.5 | awk '$1 == "1048576" { print $6 }')
+t0=$("$BIN" collective alltoall --set cluster.nodes=1 --sizes 1M:1M --set network.launch_us=0 | awk '$1 == "1048576" { print $6 }')
+t1=$("$BIN" collective alltoall --set cluster.nodes=1 --sizes 1M:1M --set network.launch_us=12.5 --set network.peer_message_us=0.5 | awk '$1 == "1048576" { print $6 }')
 if awk -v a="$t0" -v b="$t1" 'BEGIN { d = b - a - 16; exit !(d > -0.02 && d < 0.02) }'; then ok; else bad "collective costs: $t0 us without, $t1 us with (expected +16 us)"; fi
 
 # moesim collective --model analytic: the closed form (docs/network.md). 64 MiB ring
 # all-reduce on the 8 GPUs of one node: 3.1 us launch + 14 steps x (3 us + 8 MiB / 369 GB/s)
 # = 363.37 us, as the flow model; across 2 nodes the flow model's route adds the network's
 # 2 hops of 0.5 us (one leaf) to each of the 30 steps, which the cluster view leaves out.
-expect 0 "    67108864      16777216     float     sum      -1   363.37" -- "$BIN" collective allreduce --sizes 64M:64M --model analytic
-expect 0 "ring algorithm, analytic network model" -- "$BIN" collective allreduce --sizes 64M:64M --model analytic
+expect 0 "    67108864      16777216     float     sum      -1   363.37" -- "$BIN" collective allreduce --set cluster.nodes=1 --sizes 64M:64M --model analytic
+expect 0 "ring algorithm, analytic network model" -- "$BIN" collective allreduce --set cluster.nodes=1 --sizes 64M:64M --model analytic
 expect 0 "tree algorithm, analytic network model" -- "$BIN" collective allreduce --sizes 64M:64M --algo tree --model analytic --set cluster.nodes=2
-expect 2 "--model fast: expected flow or analytic" -- "$BIN" collective allreduce --sizes 1K:1M --model fast
+expect 2 "--model fast: expected flow or analytic" -- "$BIN" collective allreduce --set cluster.nodes=1 --sizes 1K:1M --model fast
 ta=$("$BIN" collective allreduce --sizes 64M:64M --model analytic --set cluster.nodes=2 | awk '$1 == "67108864" { print $6 }')
 tf=$("$BIN" collective allreduce --sizes 64M:64M --model flow --set cluster.nodes=2 | awk '$1 == "67108864" { print $6 }')
 if awk -v a="$ta" -v f="$tf" 'BEGIN { d = f - a - 30; exit !(d > -0.02 && d < 0.02) }'; then ok; else bad "analytic all-reduce on 2 nodes: $ta us, flow $tf us (expected flow = analytic + 30 us)"; fi
@@ -244,12 +244,12 @@ if awk -v a="$ta" -v f="$tf" 'BEGIN { d = f - a - 30; exit !(d > -0.02 && d < 0.
 # so each refusal is quick (timeout 20 s, where the run itself would take hours or fill the
 # disk). The memory case is pinned to an 8 GB machine with MOESIM_MEMORY_LIMIT_BYTES (the
 # run needs about 23 GB; a machine with less free memory refuses it without the variable).
-expect 1 "the run needs about 22.7 GB (routing workspaces 22.7 GB on 1 thread" -- env MOESIM_MEMORY_LIMIT_BYTES=8e9 timeout 20 "$BIN" run --set workload.tokens_per_rank=100000000 --set workload.seq_len=100000
-expect 1 "but 8.00 GB are available: lower workload.tokens_per_rank; or run anyway with --force-large" -- env MOESIM_MEMORY_LIMIT_BYTES=8e9 timeout 20 "$BIN" run --set workload.tokens_per_rank=100000000 --set workload.seq_len=100000
-expect 1 "use routing.capacity_scope = \"rank\"" -- env MOESIM_MEMORY_LIMIT_BYTES=8e9 timeout 20 "$BIN" run --set workload.tokens_per_rank=100000000 --set workload.seq_len=100000 --set routing.capacity_scope=global
-expect 1 "the run needs about 1.05e+10 events and 2.1e+12 routed token-expert pairs over 1000000 steps, roughly 35.0 hours on one thread" -- timeout 20 "$BIN" run --set workload.steps=1000000
+expect 1 "the run needs about 22.7 GB (routing workspaces 22.7 GB on 1 thread" -- env MOESIM_THREADS=1 MOESIM_MEMORY_LIMIT_BYTES=8e9 timeout 20 "$BIN" run --set cluster.nodes=1 --set parallel.pp=1 --set workload.micro_batch=1000 --set workload.seq_len=100000 --set workload.global_batch=8000 --allow-memory-overflow
+expect 1 "but 8.00 GB are available: lower workload.tokens_per_rank; or run anyway with --force-large" -- env MOESIM_THREADS=1 MOESIM_MEMORY_LIMIT_BYTES=8e9 timeout 20 "$BIN" run --set cluster.nodes=1 --set parallel.pp=1 --set workload.micro_batch=1000 --set workload.seq_len=100000 --set workload.global_batch=8000 --allow-memory-overflow
+expect 1 "use routing.capacity_scope = \"rank\"" -- env MOESIM_THREADS=1 MOESIM_MEMORY_LIMIT_BYTES=8e9 timeout 20 "$BIN" run --set cluster.nodes=1 --set parallel.pp=1 --set workload.micro_batch=1000 --set workload.seq_len=100000 --set workload.global_batch=8000 --allow-memory-overflow --set routing.capacity_scope=global
+expect 1 "the run needs about 1.76e+11 events and 2.1e+12 routed token-expert pairs over 1000000 steps, roughly 5 days on one thread" -- timeout 20 "$BIN" run --set workload.steps=1000000
 expect 1 "lower workload.steps (the results are means over steps; a few steps usually settle them), or use network.model = \"analytic\"" -- timeout 20 "$BIN" run --set workload.steps=1000000
-expect 1 "roughly 29.2 hours on one thread" -- timeout 20 "$BIN" run --set workload.steps=1000000 --set network.model=analytic
+expect 1 "roughly 30.3 hours on one thread" -- timeout 20 "$BIN" run --set workload.steps=1000000 --set network.model=analytic
 expect 1 "the trace needs up to 108 TB before compression (2 layers x 1000000000000 tokens x depth 8" -- timeout 20 "$BIN" trace synth -o "$T/huge.h5" --layers 2 --experts 8 --tokens 1000000000000
 if ls "$T"/huge.h5* 2>/dev/null; then bad "a refused trace synth left a file"; else ok; fi
 # The limit pins a small run as large; --force-large runs it, and prints the same summary.
@@ -261,7 +261,7 @@ expect 1 "MOESIM_MEMORY_LIMIT_BYTES = 'lots' is not a number of bytes" -- env MO
 expect 0 "--force-large" -- "$BIN" run --help
 expect 0 "--force-large" -- "$BIN" trace synth --help
 # The output's file system: /proc has no free blocks.
-expect 1 "/proc/moesim-test.h5: the results file needs about 98.9 kB but its file system has 0 B free" -- "$BIN" run -o /proc/moesim-test.h5
+expect 1 "/proc/moesim-test.h5: the results file needs about 259 kB but its file system has 0 B free" -- "$BIN" run -o /proc/moesim-test.h5
 expect 1 "/proc/moesim-test.h5: the trace needs up to" -- "$BIN" trace synth -o /proc/moesim-test.h5 --layers 2 --experts 8 --tokens 1000
 expect 0 "written" -- "$BIN" trace synth -o "$T/small.h5" --layers 2 --experts 8 --tokens 1000 --force-large
 # Robustness (issue 18). A trace whose attribute message is damaged makes libhdf5 1.10 read

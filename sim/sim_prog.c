@@ -1,0 +1,501 @@
+/*
+ * sim_prog.c - the step as one program per pipeline stage (see sim_internal.h).
+ *
+ * A stage's GPUs run the same ops in the same order: its schedule's items
+ * (sim_sched.h, Megatron's order), each a forward or backward of one micro-batch
+ * through one model chunk, expanded layer by layer (docs/model.md, "The whole step"):
+ *
+ *   forward of a layer    [TP all-gather] [CP all-gather of K, V] attention [TP reduce-
+ *                         scatter]; then the FFN: dense ([TP AG] FFN [TP RS]) or MoE
+ *                         (router, permute, all-to-all to the experts, experts, all-to-
+ *                         all back, unpermute, [TP AG] shared experts [TP RS]);
+ *   backward of a layer   the same in reverse with every collective mirrored (an all-
+ *                         gather's gradient is a reduce-scatter; combine's gradient
+ *                         crosses with the dispatch matrix), compute at twice the
+ *                         forward FLOPs; full recomputation first replays the layer's
+ *                         forward, selective recomputes the attention core;
+ *   a chunk's forward     receives the activations from the previous virtual stage
+ *                         (unless first: the embedding), runs its layers, sends them on
+ *                         (unless last: the MTP modules and the LM head);
+ *   a chunk's backward    the mirror, gradients flowing from the next virtual stage.
+ *
+ * Tensor and sequence parallelism as Megatron-Core runs them (its TransformerLayer with
+ * sequence_parallel): a layer's input is split along the sequence over the TP group,
+ * all-gathered before each column-parallel block and reduce-scattered after each row-
+ * parallel one; the MoE layer routes each rank's own shard (the token dispatcher's
+ * input). So per GPU every part computes T = workload.tokens_per_rank tokens' worth of
+ * FLOPs (T x tp tokens through 1/tp of the heads or FFN width).
+ *
+ * Data parallelism (Megatron-Core's DistributedDataParallel with the distributed
+ * optimizer, distributed/param_and_grad_buffer.py): a stage's parameters form buckets
+ * in backward order (each model chunk its own buffers; dense and expert parameters apart,
+ * reduced over the dp-cp and the expert-dp group), of training.bucket_params each; the
+ * last micro-batch's backward launches a bucket as soon as its last layer is done
+ * (overlap_grad_reduce), the reduction (reduce-scatter with the distributed optimizer,
+ * else all-reduce) running on a separate stream. The step then waits for every bucket,
+ * runs the optimizer on the GPU's shard, and all-gathers the updated parameters.
+ */
+#include "sim/sim_internal.h"
+
+#include "sim/sim_sched.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int sim_sample_of(const runner *R, int mb)
+{
+	return mb % R->samples;
+}
+
+static int push(runner *R, sim_prog *p, sim_op op, ms_error *err)
+{
+	(void)R;
+	if (p->n_ops == p->cap_ops) {
+		int cap = p->cap_ops ? 2 * p->cap_ops : 1024;
+		sim_op *o = realloc(p->ops, (size_t)cap * sizeof *o);
+		if (!o)
+			return MS_ERROR(err, MS_ENOMEM, "out of memory for the step program (%d ops)", cap);
+		p->ops = o;
+		p->cap_ops = cap;
+	}
+	p->ops[p->n_ops++] = op;
+	return MS_OK;
+}
+
+static sim_op mk(int kind, int what, int pass, int phase, int layer, int mb)
+{
+	sim_op o;
+	memset(&o, 0, sizeof o);
+	o.kind = (uint8_t)kind;
+	o.what = (uint8_t)what;
+	o.pass = (uint8_t)pass;
+	o.phase = (uint8_t)phase;
+	o.layer = (int16_t)layer;
+	o.mb = mb;
+	return o;
+}
+
+#define PUSH(op)                                              \
+	do {                                                  \
+		if ((rc = push(R, p, (op), err)) < 0)         \
+			return rc;                            \
+	} while (0)
+
+/* A TP-parallel block: [all-gather] compute [reduce-scatter], mirrored in backward. */
+static int tp_block(runner *R, sim_prog *p, int what, int pass, int layer, int mb, ms_error *err)
+{
+	int rc, tp = R->s->parallel.tp > 1;
+	if (tp)
+		PUSH(mk(OP_COLL, pass ? C_TP_RS : C_TP_AG, pass, SIM_PH_TP, layer, mb));
+	PUSH(mk(OP_COMPUTE, what, pass, SIM_PH_DENSE, layer, mb));
+	if (tp)
+		PUSH(mk(OP_COLL, pass ? C_TP_AG : C_TP_RS, pass, SIM_PH_TP, layer, mb));
+	return MS_OK;
+}
+
+static int attention(runner *R, sim_prog *p, int pass, int layer, int mb, ms_error *err)
+{
+	int rc, tp = R->s->parallel.tp > 1, cp = R->s->parallel.cp > 1;
+	if (pass == 0) {
+		if (tp)
+			PUSH(mk(OP_COLL, C_TP_AG, 0, SIM_PH_TP, layer, mb));
+		if (cp)
+			PUSH(mk(OP_COLL, C_CP_AG, 0, SIM_PH_TP, layer, mb));
+		PUSH(mk(OP_COMPUTE, W_ATTN, 0, SIM_PH_DENSE, layer, mb));
+		if (tp)
+			PUSH(mk(OP_COLL, C_TP_RS, 0, SIM_PH_TP, layer, mb));
+		return MS_OK;
+	}
+	if (tp)
+		PUSH(mk(OP_COLL, C_TP_AG, 1, SIM_PH_TP, layer, mb));
+	PUSH(mk(OP_COMPUTE, W_ATTN, 1, SIM_PH_DENSE, layer, mb));
+	if (cp)
+		PUSH(mk(OP_COLL, C_CP_RS, 1, SIM_PH_TP, layer, mb));
+	if (tp)
+		PUSH(mk(OP_COLL, C_TP_RS, 1, SIM_PH_TP, layer, mb));
+	return MS_OK;
+}
+
+/* The ops of one layer (MTP modules: layer >= layers) in one pass. */
+static int layer_ops(runner *R, sim_prog *p, int pass, int layer, int mb, ms_error *err)
+{
+	int rc, moe = R->moe_of[layer] >= 0;
+	int shared = R->s->model.shared_experts > 0;
+	if (pass == 0) {
+		if (layer >= R->layers)
+			PUSH(mk(OP_COMPUTE, W_MTP_PROJ, 0, SIM_PH_DENSE, layer, mb));
+		if ((rc = attention(R, p, 0, layer, mb, err)) < 0)
+			return rc;
+		if (!moe)
+			return tp_block(R, p, W_DENSE_FFN, 0, layer, mb, err);
+		PUSH(mk(OP_COMPUTE, W_ROUTER, 0, SIM_PH_DENSE, layer, mb));
+		PUSH(mk(OP_COMPUTE, W_PERMUTE, 0, SIM_PH_PERMUTE, layer, mb));
+		PUSH(mk(OP_COLL, C_A2A_TO, 0, SIM_PH_DISPATCH, layer, mb));
+		PUSH(mk(OP_COMPUTE, W_EXPERT, 0, SIM_PH_EXPERT, layer, mb));
+		PUSH(mk(OP_COLL, C_A2A_BACK, 0, SIM_PH_COMBINE, layer, mb));
+		PUSH(mk(OP_COMPUTE, W_UNPERMUTE, 0, SIM_PH_UNPERMUTE, layer, mb));
+		if (shared)
+			return tp_block(R, p, W_SHARED, 0, layer, mb, err);
+		return MS_OK;
+	}
+	if (R->s->training.recompute == SCN_RECOMPUTE_FULL) {
+		/* Megatron's full recomputation reruns the layer's forward, collectives included. */
+		int from = p->n_ops;
+		if ((rc = layer_ops(R, p, 0, layer, mb, err)) < 0)
+			return rc;
+		for (int i = from; i < p->n_ops; i++)
+			p->ops[i].pass = 1; /* accounted to the backward pass; timed as forward (chunk 1) */
+		for (int i = from; i < p->n_ops; i++)
+			p->ops[i].chunk = 1;
+	}
+	if (!moe) {
+		if ((rc = tp_block(R, p, W_DENSE_FFN, 1, layer, mb, err)) < 0)
+			return rc;
+	} else {
+		if (shared && (rc = tp_block(R, p, W_SHARED, 1, layer, mb, err)) < 0)
+			return rc;
+		PUSH(mk(OP_COMPUTE, W_UNPERMUTE, 1, SIM_PH_UNPERMUTE, layer, mb));
+		PUSH(mk(OP_COLL, C_A2A_TO, 1, SIM_PH_COMBINE, layer, mb));
+		PUSH(mk(OP_COMPUTE, W_EXPERT, 1, SIM_PH_EXPERT, layer, mb));
+		PUSH(mk(OP_COLL, C_A2A_BACK, 1, SIM_PH_DISPATCH, layer, mb));
+		PUSH(mk(OP_COMPUTE, W_PERMUTE, 1, SIM_PH_PERMUTE, layer, mb));
+		PUSH(mk(OP_COMPUTE, W_ROUTER, 1, SIM_PH_DENSE, layer, mb));
+	}
+	if (R->s->training.recompute == SCN_RECOMPUTE_SELECTIVE) {
+		/* The attention core's recomputation, before its backward (timed by chunk 2). */
+		sim_op o = mk(OP_COMPUTE, W_ATTN, 1, SIM_PH_DENSE, layer, mb);
+		o.chunk = 2;
+		PUSH(o);
+	}
+	if ((rc = attention(R, p, 1, layer, mb, err)) < 0)
+		return rc;
+	if (layer >= R->layers)
+		PUSH(mk(OP_COMPUTE, W_MTP_PROJ, 1, SIM_PH_DENSE, layer, mb));
+	return MS_OK;
+}
+
+/* Parameters of one layer on one GPU: dense (attention, norms, router, dense FFN or
+ * shared experts; split over TP) and expert (the local routed experts). */
+static void layer_params(const runner *R, int layer, double *dense, double *expert)
+{
+	const moe_arch *a = &R->arch;
+	const scn_scenario *s = R->s;
+	int moe = R->moe_of[layer] >= 0;
+	double d = a->attn_params + a->norm_params;
+	if (layer >= R->layers)
+		d += a->mtp_extra_params;
+	if (moe)
+		d += a->router_params * s->parallel.tp + a->shared_params; /* the router is replicated */
+	else
+		d += a->dense_ffn_params;
+	*dense = d / s->parallel.tp;
+	*expert = moe ? a->expert_params * (double)s->model.experts / s->parallel.ep / s->parallel.etp : 0.0;
+}
+
+typedef struct bucket_acc {
+	double params[2]; /* filling: dense, expert */
+} bucket_acc;
+
+static int add_bucket(runner *R, sim_prog *p, int gk, double params, ms_error *err)
+{
+	const scn_scenario *s = R->s;
+	double grad_bytes = s->training.grad_fp32 ? 4.0 : (double)s->model.dtype_bytes;
+	sim_bucket b;
+	if (params <= 0)
+		return MS_OK;
+	if (p->n_buckets == p->cap_buckets) {
+		int cap = p->cap_buckets ? 2 * p->cap_buckets : 64;
+		sim_bucket *nb = realloc(p->buckets, (size_t)cap * sizeof *nb);
+		if (!nb)
+			return MS_ERROR(err, MS_ENOMEM, "out of memory for gradient buckets");
+		p->buckets = nb;
+		p->cap_buckets = cap;
+	}
+	b.gk = gk;
+	b.op = s->training.distributed_optimizer ? NET_RED_REDUCESCATTER : NET_RED_ALLREDUCE;
+	b.bytes = params * grad_bytes;
+	b.params = params;
+	p->buckets[p->n_buckets++] = b;
+	return MS_OK;
+}
+
+/* Closes the buckets that are full (or all, at the end of a chunk) and queues them. */
+static int flush_buckets(runner *R, sim_prog *p, bucket_acc *acc, int all, int mb, ms_error *err)
+{
+	int rc, first = p->n_buckets;
+	for (int k = 0; k < 2; k++) {
+		if (acc->params[k] <= 0 || (!all && acc->params[k] < (double)R->s->training.bucket_params))
+			continue;
+		if ((rc = add_bucket(R, p, k ? GK_DPE : GK_DPD, acc->params[k], err)) < 0)
+			return rc;
+		acc->params[k] = 0;
+	}
+	if (p->n_buckets > first && R->s->training.overlap_grad_reduce) {
+		sim_op o = mk(OP_DP_LAUNCH, 0, 1, SIM_PH_DP, -1, mb);
+		o.aux = first;
+		o.n = p->n_buckets - first;
+		PUSH(o);
+	}
+	return MS_OK;
+}
+
+/* One schedule item of stage r. */
+static int item_ops(runner *R, sim_prog *p, int r, const sim_sched_item *it, bucket_acc *acc, ms_error *err)
+{
+	int rc, v = it->chunk * R->pp + r, nv = R->pp * R->vpp;
+	int per = R->layers / nv, lo = v * per, hi = lo + per;
+	int first = v == 0, last = v == nv - 1;
+	int mtp = R->s->model.mtp_layers;
+	int grads = R->passes == 2 && it->backward && it->mb == R->m - 1; /* the micro-batch whose grads are reduced */
+	if (!it->backward) {
+		if (!first) {
+			sim_op o = mk(OP_RECV, 0, 0, SIM_PH_BUBBLE, -1, it->mb);
+			o.chunk = (int16_t)it->chunk;
+			PUSH(o);
+		} else {
+			PUSH(mk(OP_COMPUTE, W_EMBED, 0, SIM_PH_DENSE, -1, it->mb));
+		}
+		for (int l = lo; l < hi; l++)
+			if ((rc = layer_ops(R, p, 0, l, it->mb, err)) < 0)
+				return rc;
+		if (last) {
+			for (int i = 0; i < mtp; i++)
+				if ((rc = layer_ops(R, p, 0, R->layers + i, it->mb, err)) < 0)
+					return rc;
+			PUSH(mk(OP_COMPUTE, W_HEAD, 0, SIM_PH_DENSE, -1, it->mb));
+			for (int i = 0; i < mtp; i++)
+				PUSH(mk(OP_COMPUTE, W_HEAD, 0, SIM_PH_DENSE, -1, it->mb));
+		} else {
+			sim_op o = mk(OP_SEND, 0, 0, SIM_PH_BUBBLE, -1, it->mb);
+			o.chunk = (int16_t)it->chunk;
+			PUSH(o);
+		}
+		return MS_OK;
+	}
+	if (!last) {
+		sim_op o = mk(OP_RECV, 0, 1, SIM_PH_BUBBLE, -1, it->mb);
+		o.chunk = (int16_t)it->chunk;
+		PUSH(o);
+	} else {
+		const moe_arch *a = &R->arch;
+		for (int i = 0; i <= mtp; i++)
+			PUSH(mk(OP_COMPUTE, W_HEAD, 1, SIM_PH_DENSE, -1, it->mb));
+		if (grads) {
+			acc->params[0] += (a->head_params + a->final_norm_params) / R->s->parallel.tp;
+			if ((rc = flush_buckets(R, p, acc, 0, it->mb, err)) < 0)
+				return rc;
+		}
+		for (int i = mtp - 1; i >= 0; i--) {
+			if ((rc = layer_ops(R, p, 1, R->layers + i, it->mb, err)) < 0)
+				return rc;
+			if (grads) {
+				double d, e;
+				layer_params(R, R->layers + i, &d, &e);
+				acc->params[0] += d;
+				acc->params[1] += e;
+				if ((rc = flush_buckets(R, p, acc, 0, it->mb, err)) < 0)
+					return rc;
+			}
+		}
+	}
+	for (int l = hi - 1; l >= lo; l--) {
+		if ((rc = layer_ops(R, p, 1, l, it->mb, err)) < 0)
+			return rc;
+		if (grads) {
+			double d, e;
+			layer_params(R, l, &d, &e);
+			acc->params[0] += d;
+			acc->params[1] += e;
+			if ((rc = flush_buckets(R, p, acc, 0, it->mb, err)) < 0)
+				return rc;
+		}
+	}
+	if (first) {
+		PUSH(mk(OP_COMPUTE, W_EMBED, 1, SIM_PH_DENSE, -1, it->mb));
+		if (grads)
+			acc->params[0] += R->arch.embedding_params / R->s->parallel.tp;
+	} else {
+		sim_op o = mk(OP_SEND, 0, 1, SIM_PH_BUBBLE, -1, it->mb);
+		o.chunk = (int16_t)it->chunk;
+		PUSH(o);
+	}
+	if (grads && (rc = flush_buckets(R, p, acc, 1, it->mb, err)) < 0)
+		return rc;
+	return MS_OK;
+}
+
+/* The Adam step over the GPU's shard (Megatron's fused Adam, memory-bound): per
+ * parameter it reads the gradient and writes the model-dtype parameter, and reads and
+ * writes the fp32 master weight and both moments. */
+static double optimizer_time(const runner *R, const sim_prog *p)
+{
+	const scn_scenario *s = R->s;
+	double grad_bytes = s->training.grad_fp32 ? 4.0 : (double)s->model.dtype_bytes;
+	double param_bytes = s->model.dtype_bytes >= 4 ? 4.0 : 2.0;
+	double per_param = grad_bytes + param_bytes + 3 * 8.0;
+	double shard = p->params_dense + p->params_expert;
+	if (s->training.distributed_optimizer) {
+		int dpd = par_group_size(&R->lay, PAR_DP_CP), dpe = par_group_size(&R->lay, PAR_EDP);
+		shard = p->params_dense / dpd + p->params_expert / dpe;
+	}
+	return shard * per_param / R->model.mem_Bps;
+}
+
+static int build_stage(runner *R, int r, sim_sched_item *items, ms_error *err)
+{
+	sim_prog *p = &R->progs[r];
+	int rc, n = sim_sched_count(R->m, R->vpp, R->passes == 1);
+	bucket_acc acc = {{0, 0}};
+	sim_sched_build(R->pp, R->vpp, R->m, r, R->passes == 1, items);
+	for (int i = 0; i < n; i++)
+		if ((rc = item_ops(R, p, r, &items[i], &acc, err)) < 0)
+			return rc;
+	/* The stage's parameters (per GPU), for the optimizer and the parameter gather. */
+	for (int c = 0; c < R->vpp; c++) {
+		int v = c * R->pp + r, nv = R->pp * R->vpp, per = R->layers / nv;
+		for (int l = v * per; l < (v + 1) * per; l++) {
+			double d, e;
+			layer_params(R, l, &d, &e);
+			p->params_dense += d;
+			p->params_expert += e;
+		}
+		if (v == 0)
+			p->params_dense += R->arch.embedding_params / R->s->parallel.tp;
+		if (v == nv - 1) {
+			p->params_dense += (R->arch.head_params + R->arch.final_norm_params) / R->s->parallel.tp;
+			for (int i = 0; i < R->s->model.mtp_layers; i++) {
+				double d, e;
+				layer_params(R, R->layers + i, &d, &e);
+				p->params_dense += d;
+				p->params_expert += e;
+			}
+		}
+	}
+	if (R->passes == 1)
+		return MS_OK;
+	{
+		int nb = p->n_buckets;
+		sim_op o;
+		if (!R->s->training.overlap_grad_reduce && nb > 0) {
+			o = mk(OP_DP_LAUNCH, 0, 1, SIM_PH_DP, -1, 0);
+			o.aux = 0;
+			o.n = nb;
+			PUSH(o);
+		}
+		o = mk(OP_DP_WAIT, 0, 1, SIM_PH_DP, -1, 0);
+		PUSH(o);
+		p->optimizer_s = optimizer_time(R, p);
+		PUSH(mk(OP_COMPUTE, W_OPTIMIZER, 1, SIM_PH_OPTIMIZER, -1, 0));
+		if (R->s->training.distributed_optimizer) {
+			/* The updated shards all-gathered, bucket by bucket (param dtype). */
+			double param_bytes = R->s->model.dtype_bytes >= 4 ? 4.0 : 2.0;
+			int first = p->n_buckets;
+			for (int i = 0; i < nb; i++) {
+				sim_bucket b = p->buckets[i];
+				if ((rc = add_bucket(R, p, b.gk, b.params, err)) < 0)
+					return rc;
+				p->buckets[p->n_buckets - 1].op = NET_RED_ALLGATHER;
+				p->buckets[p->n_buckets - 1].bytes = b.params * param_bytes;
+			}
+			if (p->n_buckets > first) {
+				o = mk(OP_DP_LAUNCH, 0, 1, SIM_PH_DP, -1, 0);
+				o.aux = first;
+				o.n = p->n_buckets - first;
+				PUSH(o);
+				PUSH(mk(OP_DP_WAIT, 0, 1, SIM_PH_DP, -1, 0));
+			}
+		}
+	}
+	return MS_OK;
+}
+
+/* Seconds of a roofline: FLOPs at the dense rate or bytes at the HBM rate. */
+static double roofline(const runner *R, double flops, double bytes)
+{
+	double a = flops / R->model.dense_Fps, b = bytes / R->model.mem_Bps;
+	return a > b ? a : b;
+}
+
+/* The compute times that do not depend on routing, per GPU (T tokens' worth). */
+static void stage_times(runner *R)
+{
+	const scn_scenario *s = R->s;
+	const moe_arch *a = &R->arch;
+	double T = (double)s->workload.tokens_per_rank, tp = s->parallel.tp;
+	double dt = s->model.dtype_bytes, c = R->model.attended;
+	double kv = 0;
+	int decode = s->workload.mode == SCN_MODE_DECODE;
+	if (decode) /* the KV cache each new token reads: GQA's heads split over TP, MLA's latent not */
+		kv = T * tp * s->workload.context_len * a->kv_bytes /
+		     (s->model.attention == SCN_ATTN_MLA ? 1.0 : tp);
+	for (int pass = 0; pass < 2; pass++) {
+		double f = pass ? 2.0 : 1.0;
+		double (*t)[2] = R->t_compute[0] + 0;
+		(void)t;
+		R->t_compute[W_ATTN][pass][0] =
+			roofline(R, f * T * (a->attn_proj_flops + a->attn_core_flops_per_pos * c), f * a->attn_params * dt / tp + kv);
+		R->t_compute[W_DENSE_FFN][pass][0] = roofline(R, f * T * a->dense_ffn_flops, f * a->dense_ffn_params * dt / tp);
+		R->t_compute[W_SHARED][pass][0] = roofline(R, f * T * a->shared_flops, f * a->shared_params * dt / tp);
+		R->t_compute[W_ROUTER][pass][0] = roofline(R, f * T * a->router_flops, f * a->router_params * dt);
+		R->t_compute[W_HEAD][pass][0] = roofline(R, f * T * a->head_flops, f * a->head_params * dt / tp);
+		R->t_compute[W_MTP_PROJ][pass][0] =
+			roofline(R, f * T * a->mtp_proj_flops, f * a->mtp_extra_params * dt / tp);
+		/* The embedding: a gather of T x tp rows (vocabulary-parallel lookups, then the
+		 * all-reduce inside the TP group is part of the first all-gather); backward
+		 * scatters them into the gradient. */
+		R->t_compute[W_EMBED][pass][0] = roofline(R, 0, 2.0 * T * s->model.hidden * dt);
+		/* Selective recomputation: the attention core only, forward FLOPs. */
+		R->t_compute[W_ATTN][pass][1] = roofline(R, T * a->attn_core_flops_per_pos * c, 0);
+	}
+}
+
+double sim_op_time(const runner *R, int rank, const sim_op *op)
+{
+	int pass = op->pass && op->chunk != 1; /* recomputed forward ops (chunk 1) take forward time */
+	switch (op->what) {
+	case W_PERMUTE:
+	case W_EXPERT:
+	case W_UNPERMUTE: {
+		int moe = R->moe_of[op->layer], smp = sim_sample_of(R, op->mb);
+		const double *t = R->plan_rank + (((size_t)smp * R->n_moe + moe) * R->world + rank) * SIM_T_N;
+		if (op->what == W_PERMUTE)
+			return t[SIM_T_PERMUTE];
+		if (op->what == W_UNPERMUTE)
+			return t[SIM_T_UNPERMUTE];
+		return pass ? t[SIM_T_EXPERT_B] : t[SIM_T_EXPERT_F];
+	}
+	case W_OPTIMIZER: return R->progs[par_stage_of(&R->lay, rank)].optimizer_s;
+	case W_ATTN:
+		if (op->chunk == 2)
+			return R->t_compute[W_ATTN][0][1];
+		return R->t_compute[W_ATTN][pass][0];
+	default: return R->t_compute[op->what][pass][0];
+	}
+}
+
+int sim_prog_build(runner *R, ms_error *err)
+{
+	int rc = MS_OK;
+	int n = sim_sched_count(R->m, R->vpp, R->passes == 1);
+	sim_sched_item *items = ms_calloc(err, (size_t)n, sizeof *items, "pipeline schedule");
+	R->progs = ms_calloc(err, (size_t)R->pp, sizeof *R->progs, "step programs");
+	if (!items || !R->progs) {
+		free(items);
+		return MS_ENOMEM;
+	}
+	stage_times(R);
+	for (int r = 0; r < R->pp && rc == MS_OK; r++)
+		rc = build_stage(R, r, items, err);
+	free(items);
+	return rc;
+}
+
+void sim_prog_free(runner *R)
+{
+	for (int r = 0; R->progs && r < R->pp; r++) {
+		free(R->progs[r].ops);
+		free(R->progs[r].buckets);
+	}
+	free(R->progs);
+}
