@@ -254,7 +254,7 @@ int moe_memory_estimate(const scn_scenario *s, const moe_arch *a, moe_memory *ou
 		capacity = g->hbm_bytes;
 	}
 
-	const int pp = s->parallel.pp, vpp = s->parallel.vpp, L = a->layers, P = pp * vpp;
+	const int pp = s->parallel.pp, vpp = s->parallel.vpp, P = pp * vpp;
 	const int training = s->workload.mode == SCN_MODE_TRAINING;
 	const int mtp = training ? a->mtp_layers : 0;
 	const double tp = s->parallel.tp, cp = s->parallel.cp, ep = s->parallel.ep, etp = s->parallel.etp;
@@ -291,8 +291,7 @@ int moe_memory_estimate(const scn_scenario *s, const moe_arch *a, moe_memory *ou
 	/* Activations of one micro-batch per virtual stage. */
 	for (int v = 0; v < P; v++) {
 		chunk *c = &ch[v];
-		c->lo = (int)((int64_t)v * L / P);
-		c->hi = (int)((int64_t)(v + 1) * L / P);
+		scn_stage_layers(s, v, &c->lo, &c->hi);
 		c->first = v == 0;
 		c->last = v == P - 1;
 		for (int l = c->lo; l < c->hi; l++) {
@@ -453,6 +452,11 @@ static int apply(scn_scenario *c, const moe_arch *a, int which, char *why, size_
 	int training = c->workload.mode == SCN_MODE_TRAINING;
 	switch (which) {
 	case CH_PP:
+		if (c->parallel.first_stage_layers || c->parallel.last_stage_layers) {
+			snprintf(why, wlen, "parallel.pp x 2: the stages are split by hand (parallel.first_stage_layers, "
+				 "last_stage_layers); change them with pp");
+			return -1;
+		}
 		if (2 * c->parallel.pp * c->parallel.vpp > a->layers) {
 			snprintf(why, wlen, "parallel.pp x 2: %d layers cannot fill %d x %d stages", a->layers,
 				 2 * c->parallel.pp, c->parallel.vpp);

@@ -168,8 +168,9 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 			o->step_time_s > 0 ? 1.0 / o->step_time_s : 0.0);
 	if (s->workload.mode == SCN_MODE_PREFILL)
 		fprintf(f, "  first token      %s (the prefill step)\n", a);
-	fprintf(f, "  model FLOP/s     %.1f TFLOP/s per GPU, MFU %.1f %% of %.0f TFLOP/s dense %s peak\n",
-		o->model_tflops_per_gpu, 100.0 * o->mfu, r->peak_flops / 1e12, scn_dtype_name(s->model.dtype));
+	fprintf(f, "  model FLOP/s     %.1f TFLOP/s per GPU, MFU %.1f %% of %.0f TFLOP/s (dense %s peak)\n",
+		o->model_tflops_per_gpu, 100.0 * o->mfu, r->peak_flops / 1e12,
+		s->model.dtype == SCN_DTYPE_FP32 ? "TF32" : "BF16");
 	{
 		const double gib = 1024.0 * 1024.0 * 1024.0;
 		fprintf(f, "  memory per GPU   %.1f GiB of %.1f GiB at the peak (pipeline stage %d):", r->mem_peak_bytes / gib,

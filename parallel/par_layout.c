@@ -276,15 +276,36 @@ static int check_shape(par_shape *s, int *edp, int64_t *microbatches, ms_error *
 				"fc2 divides moe_ffn_hidden_size over the expert tensor-parallel group); "
 				"choose an etp that divides %d",
 				s->moe_ffn_hidden, s->etp, s->moe_ffn_hidden);
-	/* validate_args: num_layers % pp == 0 (even split); get_num_layers_to_build:
-	 * num_layers_per_pipeline_rank % vp_size == 0. Together: layers % (pp*vpp) == 0. */
-	int64_t chunks = (int64_t)s->pp * s->vpp;
-	if (s->layers % chunks != 0)
-		return MS_ERROR(err, MS_EINVAL,
-				"parallel: layers = %d is not a multiple of pp x vpp = %d x %d = %" PRId64 " (Megatron-Core: "
-				"num_layers %% (pp*vpp) == 0 for even pipeline stages; Megatron also allows uneven first "
-				"and last stages or a pipeline layout, which moesim does not model); change layers, pp or vpp",
-				s->layers, s->pp, s->vpp, chunks);
+	if (s->first_stage_layers || s->last_stage_layers) {
+		/* transformer_config.py: with num_layers_in_first/last_pipeline_stage, the middle
+		 * layers left must be divisible by the middle stages, and there are middle layers
+		 * exactly when there are middle stages. */
+		int f = s->first_stage_layers, la = s->last_stage_layers;
+		int middle = s->pp - (f > 0) - (la > 0), rest = s->layers - f - la;
+		if (s->vpp > 1)
+			return MS_ERROR(err, MS_EINVAL,
+					"parallel: first_stage_layers / last_stage_layers with vpp = %d: moesim models uneven "
+					"pipeline stages without interleaving only; use vpp = 1 or an even split",
+					s->vpp);
+		if (s->pp < 2 || rest < 0 || (middle > 0) != (rest > 0) || (middle > 0 && rest % middle != 0))
+			return MS_ERROR(err, MS_EINVAL,
+					"parallel: layers = %d with first_stage_layers = %d and last_stage_layers = %d leaves "
+					"%d layers for %d middle stage(s) of pp = %d (Megatron-Core, transformer_config.py: the "
+					"middle layers must divide evenly over the middle stages, and there are middle layers "
+					"exactly when there are middle stages); change the split or pp",
+					s->layers, f, la, rest, middle < 0 ? 0 : middle, s->pp);
+	} else {
+		/* validate_args: num_layers % pp == 0 (even split); get_num_layers_to_build:
+		 * num_layers_per_pipeline_rank % vp_size == 0. Together: layers % (pp*vpp) == 0. */
+		int64_t chunks = (int64_t)s->pp * s->vpp;
+		if (s->layers % chunks != 0)
+			return MS_ERROR(err, MS_EINVAL,
+					"parallel: layers = %d is not a multiple of pp x vpp = %d x %d = %" PRId64
+					" (Megatron-Core: num_layers %% (pp*vpp) == 0 for even pipeline stages); change layers, "
+					"pp or vpp, or give uneven first and last stages (parallel.first_stage_layers, "
+					"last_stage_layers)",
+					s->layers, s->pp, s->vpp, chunks);
+	}
 
 	/* ConstantNumMicroBatchesCalculator: "global batch size (...) is not divisible by
 	 * micro batch size (...) times data parallel size (...)". dp here excludes cp. */

@@ -36,6 +36,7 @@ typedef struct par_shape {
 	int dp;               /* 0: derive world / (tp*cp*pp) */
 	/* model and workload facts the rules need */
 	int layers;           /* total transformer layers (dense + MoE) */
+	int first_stage_layers, last_stage_layers; /* uneven first / last stage, 0 for even */
 	int experts, heads;
 	int kv_heads;         /* query groups (0: heads, i.e. no GQA, as Megatron) */
 	int ffn_hidden;

@@ -189,6 +189,12 @@ static const keydef keys[] = {
 	{"parallel.pp", T_INT, NUM(parallel.pp), "1", 1, 4096, NULL, "", "Pipeline-parallel stages."},
 	{"parallel.vpp", T_INT, NUM(parallel.vpp), "1", 1, 1024, NULL, "",
 	 "Virtual pipeline stages (model chunks) per pipeline rank: > 1 runs Megatron's interleaved 1F1B."},
+	{"parallel.first_stage_layers", T_INT, NUM(parallel.first_stage_layers), "0", 0, 4096, NULL, "",
+	 "Layers on the first pipeline stage (Megatron's --decoder-first-pipeline-num-layers), the rest split "
+	 "evenly over the later stages; 0 for an even split. Needs vpp = 1."},
+	{"parallel.last_stage_layers", T_INT, NUM(parallel.last_stage_layers), "0", 0, 4096, NULL, "",
+	 "Layers on the last pipeline stage (Megatron's --decoder-last-pipeline-num-layers); 0 for an even split. "
+	 "Needs vpp = 1."},
 	{"parallel.ep", T_INT, NUM(parallel.ep), NULL, 1, 1 << 20, NULL, "",
 	 "Expert-parallel degree: GPUs an MoE layer's experts are spread over. Must divide the experts."},
 	{"parallel.etp", T_INT, NUM(parallel.etp), "1", 1, 1024, NULL, "", "Expert tensor-parallel degree (expert GEMMs split)."},

@@ -120,6 +120,8 @@ typedef struct scn_scenario {
 	/* Megatron-Core's layout (docs/parallel.md); dp resolved: world / (tp x cp x pp). */
 	struct {
 		int tp, cp, pp, vpp, ep, etp, dp;
+		int first_stage_layers; /* layers on the first pipeline stage, 0 for an even split */
+		int last_stage_layers;  /* layers on the last pipeline stage, 0 for an even split */
 	} parallel;
 
 	struct {
@@ -169,6 +171,39 @@ typedef struct scn_scenario {
 	int origin[SCN_MAX_KEYS];
 	char override_text[SCN_MAX_OVERRIDES][SCN_NAME_MAX];
 } scn_scenario;
+
+/*
+ * Layers [*lo, *hi) of virtual pipeline stage v (0 .. pp x vpp - 1; v = chunk x pp + pp
+ * rank): an even split, or, with parallel.first_stage_layers / last_stage_layers
+ * (Megatron-Core's num_layers_in_first_pipeline_stage / _last_, transformer_config.py),
+ * those on the first and last stage and the rest evenly over the stages between. The
+ * layout's rules (parallel/par_layout.c) make the split exact.
+ */
+static inline void scn_stage_layers(const scn_scenario *s, int v, int *lo, int *hi)
+{
+	int nv = s->parallel.pp * s->parallel.vpp, L = s->model.layers;
+	int f = s->parallel.first_stage_layers, l = s->parallel.last_stage_layers;
+	int middle = nv - (f > 0) - (l > 0), per, i;
+	if (!f && !l) {
+		*lo = (int)((int64_t)v * L / nv);
+		*hi = (int)((int64_t)(v + 1) * L / nv);
+		return;
+	}
+	if (f && v == 0) {
+		*lo = 0;
+		*hi = f;
+		return;
+	}
+	if (l && v == nv - 1) {
+		*lo = L - l;
+		*hi = L;
+		return;
+	}
+	per = middle > 0 ? (L - f - l) / middle : 0;
+	i = v - (f > 0);
+	*lo = f + i * per;
+	*hi = *lo + per;
+}
 
 /* The built-in default scenario's text (scenarios/default.cfg, compiled in). */
 extern const char scn_default_text[];

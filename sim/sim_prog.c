@@ -243,11 +243,11 @@ static int flush_buckets(runner *R, sim_prog *p, bucket_acc *acc, int all, int m
 /* One schedule item of stage r. */
 static int item_ops(runner *R, sim_prog *p, int r, const sim_sched_item *it, bucket_acc *acc, ms_error *err)
 {
-	int rc, v = it->chunk * R->pp + r, nv = R->pp * R->vpp;
-	int per = R->layers / nv, lo = v * per, hi = lo + per;
+	int rc, v = it->chunk * R->pp + r, nv = R->pp * R->vpp, lo, hi;
 	int first = v == 0, last = v == nv - 1;
 	int mtp = R->s->model.mtp_layers;
 	int grads = R->passes == 2 && it->backward && it->mb == R->m - 1; /* the micro-batch whose grads are reduced */
+	scn_stage_layers(R->s, v, &lo, &hi);
 	if (!it->backward) {
 		if (!first) {
 			sim_op o = mk(OP_RECV, 0, 0, SIM_PH_BUBBLE, -1, it->mb);
@@ -353,8 +353,9 @@ static int build_stage(runner *R, int r, sim_sched_item *items, ms_error *err)
 			return rc;
 	/* The stage's parameters (per GPU), for the optimizer and the parameter gather. */
 	for (int c = 0; c < R->vpp; c++) {
-		int v = c * R->pp + r, nv = R->pp * R->vpp, per = R->layers / nv;
-		for (int l = v * per; l < (v + 1) * per; l++) {
+		int v = c * R->pp + r, nv = R->pp * R->vpp, lo, hi;
+		scn_stage_layers(R->s, v, &lo, &hi);
+		for (int l = lo; l < hi; l++) {
 			double d, e;
 			layer_params(R, l, &d, &e);
 			p->params_dense += d;

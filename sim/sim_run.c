@@ -453,9 +453,9 @@ static int result_memory(runner *R, ms_error *err)
 	}
 	moe_memory_free(&m);
 	if (g)
-		r->peak_flops = R->s->model.dtype == SCN_DTYPE_FP8    ? g->fp8_flops
-				: R->s->model.dtype == SCN_DTYPE_FP32 ? g->fp32_flops
-								      : g->bf16_flops;
+		/* MFU's peak is the dense BF16 rate (TF32 for fp32 models) whatever the GEMMs'
+		 * dtype, as DeepSeek and Megatron report it, so that FP8 runs compare. */
+		r->peak_flops = R->s->model.dtype == SCN_DTYPE_FP32 ? g->fp32_flops : g->bf16_flops;
 	return MS_OK;
 }
 
@@ -472,7 +472,13 @@ int sim_layout_init(par_layout *l, const scn_scenario *s, ms_error *err)
 	sh.etp = s->parallel.etp;
 	sh.dp = s->parallel.dp;
 	sh.layers = s->model.layers;
-	sh.experts = s->model.experts;
+	sh.first_stage_layers = s->parallel.first_stage_layers;
+	sh.last_stage_layers = s->parallel.last_stage_layers;
+	/* Megatron's experts % ep rule is for its even placement; replicas (load_aware) and a
+	 * placement file bring their own (checked by the scenario and the placement). */
+	sh.experts = s->routing.placement == SCN_PLACE_LOAD_AWARE ? s->model.experts + s->routing.redundant_experts
+		     : s->routing.placement == SCN_PLACE_FILE	   ? s->parallel.ep
+								   : s->model.experts;
 	sh.heads = s->model.heads;
 	sh.kv_heads = s->model.attention == SCN_ATTN_MLA ? s->model.heads : s->model.kv_heads;
 	sh.ffn_hidden = s->model.dense_ffn_hidden;
@@ -511,11 +517,15 @@ static int runner_setup(runner *R, ms_error *err)
 	R->stage_of_moe = ms_calloc(err, (size_t)R->n_moe + 1, sizeof *R->stage_of_moe, "layers");
 	if (!R->stage_of_moe)
 		return MS_ENOMEM;
-	for (int l = 0; l < nl; l++)
-		if (R->moe_of[l] >= 0) {
-			int per = R->layers / (R->pp * R->vpp), v = l >= R->layers ? R->pp * R->vpp - 1 : l / per;
-			R->stage_of_moe[R->moe_of[l]] = v % R->pp;
-		}
+	for (int v = 0; v < R->pp * R->vpp; v++) {
+		int lo, hi;
+		scn_stage_layers(s, v, &lo, &hi);
+		for (int l = lo; l < hi; l++)
+			if (R->moe_of[l] >= 0)
+				R->stage_of_moe[R->moe_of[l]] = v % R->pp;
+	}
+	for (int l = R->layers; l < nl; l++) /* MTP modules: on the last virtual stage */
+		R->stage_of_moe[R->moe_of[l]] = (R->pp * R->vpp - 1) % R->pp;
 	for (int i = 0; i < R->m; i++)
 		R->mb_uses[i % R->samples] += 1.0;
 	/* Groups of every kind, one flat array. */

@@ -72,6 +72,20 @@ START_TEST(h5_schema_and_values)
 	H5Aread(a, H5T_NATIVE_DOUBLE, &v);
 	ck_assert(v == o.step_time_s);
 	H5Aclose(a);
+	{
+		/* The whole step's figures (issue 11's names), as the summary computed them. */
+		const char *names[] = {"tokens_per_s_per_gpu", "model_tflops_per_gpu", "mfu", "memory_per_gpu_bytes"};
+		double want[] = {o.tokens_per_s_per_gpu, o.model_tflops_per_gpu, o.mfu, r->mem_peak_bytes};
+		for (int i = 0; i < 4; i++) {
+			a = H5Aopen(g, names[i], H5P_DEFAULT);
+			ck_assert_int_ge(a, 0);
+			H5Aread(a, H5T_NATIVE_DOUBLE, &v);
+			ck_assert_msg(v == want[i] && v > 0, "%s = %g", names[i], v);
+			H5Aclose(a);
+		}
+		ck_assert(o.mfu < 1 && r->mem_peak_bytes < r->mem_capacity_bytes);
+		ck_assert(tu_rel(o.tokens_per_s_per_gpu * r->world, o.tokens_per_s) < 1e-12);
+	}
 	H5Gclose(g);
 	/* the default runs the flow model: its hottest links are written */
 	ck_assert_int_gt(r->n_hot_links, 0);

@@ -240,6 +240,19 @@ ta=$("$BIN" collective allreduce --sizes 64M:64M --model analytic --set cluster.
 tf=$("$BIN" collective allreduce --sizes 64M:64M --model flow --set cluster.nodes=2 | awk '$1 == "67108864" { print $6 }')
 if awk -v a="$ta" -v f="$tf" 'BEGIN { d = f - a - 30; exit !(d > -0.02 && d < 0.02) }'; then ok; else bad "analytic all-reduce on 2 nodes: $ta us, flow $tf us (expected flow = analytic + 30 us)"; fi
 
+# The whole step (issue 11): a layout that does not fit the GPUs' memory is refused before
+# the run, with the breakdown and what would make it fit; --allow-memory-overflow runs it.
+expect 1 "does not fit: pipeline stage 0 of 1 needs 148.1 GB per GPU, more than the 85.9 GB (80 GiB) of h100-sxm: weights 14.5, gradients 29.0, optimizer 70.1, activations 34.4" -- "$BIN" run --set cluster.nodes=1 --set parallel.pp=1
+expect 1 "or run anyway with --allow-memory-overflow" -- "$BIN" run --set cluster.nodes=1 --set parallel.pp=1
+expect 0 "DOES NOT FIT" -- "$BIN" run --set cluster.nodes=1 --set parallel.pp=1 --set model.moe_layers=2 --set workload.global_batch=8 --set training.distributed_optimizer=false --set model.vocab=8000000 --allow-memory-overflow
+expect 1 "parallel: layers = 32 is not a multiple of pp x vpp = 4 x 3 = 12" -- "$BIN" run --set parallel.vpp=3
+expect 1 "parallel: first_stage_layers / last_stage_layers with vpp = 2" -- "$BIN" run --set parallel.vpp=2 --set parallel.first_stage_layers=2
+expect 0 "layout     TP 1, CP 1, PP 4, DP 8; EP 8 (4 groups), ETP 1" -- "$BIN" run
+expect 0 "MFU" -- "$BIN" run
+expect 0 "pp_bubble" -- "$BIN" run
+expect 0 "per output token" -- "$BIN" run --set workload.mode=decode --set workload.micro_batch=64 --set workload.global_batch=512
+expect 0 "first token" -- "$BIN" run --set workload.mode=prefill --set workload.global_batch=8
+
 # Refused large work (issue 18): the estimate comes before any allocation or byte written,
 # so each refusal is quick (timeout 20 s, where the run itself would take hours or fill the
 # disk). The memory case is pinned to an 8 GB machine with MOESIM_MEMORY_LIMIT_BYTES (the
