@@ -79,6 +79,7 @@ struct rt_router {
 	int node_limit;     /* M, 0 = none */
 	int gpus_per_node;
 	int stage_ranks;    /* GPUs per pipeline stage */
+	int etp;            /* expert tensor parallelism: EP members are etp ranks apart */
 	int *node_of_member; /* [P] node index of each member, relative to the group's first */
 	int n_nodes;        /* nodes an EP group spans */
 	double *node_score; /* [n_nodes] workspace */
@@ -462,6 +463,7 @@ rt_router *rt_router_create(const scn_scenario *s, rt_trace *trace, ms_error *er
 	r->seed = s->workload.seed;
 	r->groups = scn_world(s) / r->P;
 	r->stage_ranks = scn_world(s) / s->parallel.pp;
+	r->etp = s->parallel.etp;
 	r->dist = s->routing.distribution;
 	r->cf = s->routing.capacity_factor;
 	r->scope = s->routing.capacity_scope;
@@ -513,9 +515,9 @@ rt_router *rt_router_create(const scn_scenario *s, rt_trace *trace, ms_error *er
 		r->depth = rt_trace_depth(r->trace);
 	}
 	/* An EP group of P consecutive ranks spans at most this many nodes (and domains). */
-	r->n_nodes = topo_rank_span_max(r->P, r->gpus_per_node);
+	r->n_nodes = topo_rank_span_max((r->P - 1) * s->parallel.etp + 1, r->gpus_per_node);
 	r->domain_size = topo_rank_domain_size(s->network.nvlink_domain, r->gpus_per_node);
-	r->n_dom_max = topo_rank_span_max(r->P, r->domain_size);
+	r->n_dom_max = topo_rank_span_max((r->P - 1) * s->parallel.etp + 1, r->domain_size);
 	r->pad = s->routing.pad_to_capacity;
 	MS_ASSERT(!r->pad || r->cf > 0, "padding with capacity factor %g", r->cf);
 	if (init_placement(r, s, err) < 0)
@@ -791,6 +793,12 @@ static void draw_token_limited(rt_router *r, int layer, int32_t *ids, float *sco
 	finish_choice(k, n, r->cand_sc, ids, scores);
 }
 
+/* The rank of member p of EP group g (rt_router.h). */
+static int member_rank(const rt_router *r, int g, int p)
+{
+	return rt_ep_member_rank(g, p, r->P, r->etp, r->stage_ranks);
+}
+
 /* Fills ids/scores for member p of group g. */
 static int draw_member(rt_router *r, int step, int layer, int group, int p, ms_error *err)
 {
@@ -800,7 +808,7 @@ static int draw_member(rt_router *r, int step, int layer, int group, int p, ms_e
 		int64_t K = r->depth;
 		/* A layer is routed by one pipeline stage's GPUs: their ranks within the stage share
 		 * the trace's streams (rt_trace.h). */
-		if (rt_trace_fetch(r->trace, step, layer, (group * r->P + p) % r->stage_ranks, r->rank_ids, r->rank_scores,
+		if (rt_trace_fetch(r->trace, step, layer, member_rank(r, group, p) % r->stage_ranks, r->rank_ids, r->rank_scores,
 				   err) < 0)
 			return err->code;
 		for (int64_t t = 0; t < r->T; t++)
@@ -1026,8 +1034,9 @@ int rt_route_group(rt_router *r, int step, int layer, int group, const rt_group_
 	o->dropped_pairs = 0;
 	o->dropped_tokens = 0;
 	for (int p = 0; p < r->P; p++) {
-		r->node_of_member[p] = (group * r->P + p) / r->gpus_per_node - (group * r->P) / r->gpus_per_node;
-		r->dom_of_member[p] = (group * r->P + p) / r->domain_size - (group * r->P) / r->domain_size;
+		int rank = member_rank(r, group, p), first = member_rank(r, group, 0);
+		r->node_of_member[p] = rank / r->gpus_per_node - first / r->gpus_per_node;
+		r->dom_of_member[p] = rank / r->domain_size - first / r->domain_size;
 	}
 	o->n_domains = r->dom_of_member[r->P - 1] + 1;
 	r->group_nodes = r->node_of_member[r->P - 1] + 1;

@@ -73,6 +73,19 @@ typedef struct rt_group_routing {
 
 typedef struct rt_router rt_router;
 
+/*
+ * The rank of member p of EP group g, as Megatron-Core's expert grid places it
+ * (parallel_state.py, order tp-ep-dp-pp with tp = etp): a pipeline stage holds
+ * stage_ranks consecutive ranks and stage_ranks / ep of the groups; local group j of a
+ * stage is (expert-data-parallel index j / etp, expert-TP index j mod etp), its members
+ * etp ranks apart. With etp = 1: g x ep + p.
+ */
+static inline int rt_ep_member_rank(int g, int p, int ep, int etp, int stage_ranks)
+{
+	int gs = stage_ranks / ep, j = g % gs;
+	return (g / gs) * stage_ranks + (j / etp) * ep * etp + j % etp + p * etp;
+}
+
 /* A router for scenario s. trace: the run's opened trace when routing.source = "trace"
  * (else NULL), borrowed: it must outlive the router and its clones. */
 rt_router *rt_router_create(const scn_scenario *s, rt_trace *trace, ms_error *err);

@@ -128,7 +128,6 @@ typedef struct scn_scenario {
 		int distributed_optimizer;   /* 1: optimizer states (and master weights) sharded over DP */
 		scn_recompute recompute;
 		int overlap_grad_reduce;     /* 1: gradient reduce-scatter in buckets during the last backward */
-		int overlap_param_gather;    /* 1: parameter all-gather overlapped with the next forward */
 		int64_t bucket_params;       /* parameters per gradient bucket (resolved: never 0) */
 		int grad_fp32;               /* 1: gradients accumulated and reduced in fp32 */
 	} training;

@@ -31,9 +31,9 @@ void sim_estimate_run(const scn_scenario *s, int trace_depth, int threads, sim_e
 	const double passes = s->workload.mode == SCN_MODE_TRAINING ? 2 : 1;
 	const int flow = s->network.model == SCN_NET_FLOW;
 	const int hier = s->network.dispatcher == SCN_DISP_MEGATRON && s->network.alltoall == SCN_A2A_HIERARCHICAL;
-	const double nd = topo_rank_span_max(s->parallel.ep,
-					     topo_rank_domain_size(s->network.nvlink_domain, s->cluster.gpus_per_node));
-	const double nodes = topo_rank_span_max(s->parallel.ep, s->cluster.gpus_per_node);
+	const int span = (s->parallel.ep - 1) * s->parallel.etp + 1; /* ranks an EP group spans */
+	const double nd = topo_rank_span_max(span, topo_rank_domain_size(s->network.nvlink_domain, s->cluster.gpus_per_node));
+	const double nodes = topo_rank_span_max(span, s->cluster.gpus_per_node);
 	const double slots = (E + s->routing.redundant_experts) / P + 1; /* replicas on the fullest member */
 	const int global = s->routing.capacity_scope == SCN_SCOPE_GLOBAL;
 	/* groups of every kind (sim_run.c runner_setup): TP, CP, EP, dense and expert DP */

@@ -42,7 +42,7 @@ static void counts_of(runner *R, int gi, sim_counts *c)
 {
 	const group_state *gs = &R->groups[gi];
 	int moe = R->moe_of[gs->layer], smp = sim_sample_of(R, gs->mb);
-	size_t at = ((size_t)smp * R->n_moe + moe) * R->Gs + (gs->members[0] / R->P) % R->Gs;
+	size_t at = ((size_t)smp * R->n_moe + moe) * R->Gs + sim_ep_local(R, gs->members[0]);
 	for (int i = 0; i < R->P; i++)
 		R->fl.coll_ranks[i] = gs->members[i];
 	c->P = R->P;
@@ -66,7 +66,8 @@ static net_red_op red_op(const runner *R, const group_state *gs)
 {
 	if (gs->what == C_DP)
 		return R->progs[par_stage_of(&R->lay, gs->members[0])].buckets[gs->bucket].op;
-	return gs->what == C_TP_AG || gs->what == C_CP_AG ? NET_RED_ALLGATHER : NET_RED_REDUCESCATTER;
+	return gs->what == C_TP_AG || gs->what == C_CP_AG || gs->what == C_ETP_AG ? NET_RED_ALLGATHER
+											: NET_RED_REDUCESCATTER;
 }
 
 /*

@@ -33,7 +33,9 @@
 
 enum { SIM_EV_GPU = 1, SIM_EV_GROUP_DONE = 2, SIM_EV_NET = 3, SIM_EV_FLOW_START = 4, SIM_EV_ARRIVE = 5 };
 /* Per (sample, MoE layer, GPU) plan entries. */
-enum { SIM_T_PERMUTE, SIM_T_EXPERT_F, SIM_T_EXPERT_B, SIM_T_UNPERMUTE, SIM_T_LOAD, SIM_T_N };
+/* SIM_T_LOAD: pairs the GPU's experts receive; SIM_T_ETP: with expert tensor parallelism,
+ * the rows its ETP group gathers. */
+enum { SIM_T_PERMUTE, SIM_T_EXPERT_F, SIM_T_EXPERT_B, SIM_T_UNPERMUTE, SIM_T_LOAD, SIM_T_ETP, SIM_T_N };
 
 /* What a program's op does. */
 typedef enum {
@@ -51,9 +53,9 @@ enum {
 	W_HEAD, W_MTP_PROJ, W_OPTIMIZER, W_NCOMPUTE
 };
 /* Collective ops (OP_COLL). */
-enum { C_TP_AG, C_TP_RS, C_CP_AG, C_CP_RS, C_A2A_TO, C_A2A_BACK, C_DP };
+enum { C_TP_AG, C_TP_RS, C_CP_AG, C_CP_RS, C_A2A_TO, C_A2A_BACK, C_DP, C_ETP_AG, C_ETP_RS };
 /* Group kinds the runner plays collectives in. */
-enum { GK_TP, GK_CP, GK_EP, GK_DPD, GK_DPE, GK_N };
+enum { GK_TP, GK_CP, GK_EP, GK_DPD, GK_DPE, GK_ETP, GK_N };
 
 typedef struct sim_op {
 	uint8_t kind;   /* sim_op_kind */
@@ -137,6 +139,7 @@ typedef struct runner {
 	const scn_scenario *s;
 	const sim_inputs *in;
 	moe_model model;
+	moe_model emodel;   /* the experts as one ETP rank computes them: ffn_hidden / etp */
 	moe_arch arch;
 	topo_cluster topo;
 	par_layout lay;
@@ -154,6 +157,8 @@ typedef struct runner {
 	sim_prog *progs;    /* [pp] */
 	double *plan_rank;  /* [samples][n_moe][world][SIM_T_N] */
 	double *plan_group; /* [samples][n_moe][Gs][2]: towards the experts, back */
+	int32_t *plan_slots; /* etp > 1: [samples][n_moe][world][slots] what each replica slot receives */
+	int slots;
 	net_alltoall_stats *gstats; /* [samples][n_moe][Gs][2] all-to-all statistics of the step */
 	double *gnaive;     /* [samples][n_moe][Gs][2 directions][2 classes] bytes a per-pair copy would move */
 	sim_wire wire;      /* the dispatcher's wire format */
@@ -177,6 +182,13 @@ typedef struct runner {
 	double *mb_uses;    /* [samples] micro-batches replaying each routing sample */
 } runner;
 
+/* The router's EP group (rt_ep_member_rank) of a rank, and its index in its stage. */
+int sim_ep_group(const runner *R, int rank);
+static inline int sim_ep_local(const runner *R, int rank)
+{
+	return sim_ep_group(R, rank) % R->Gs;
+}
+
 /* The group of kind gk that rank belongs to, as an index into R->groups. */
 int sim_group_index(const runner *R, int gk, int rank);
 
@@ -190,6 +202,7 @@ int sim_sample_of(const runner *R, int mb);
 int sim_plan_init(runner *R, int threads, ms_error *err);
 void sim_plan_fini(runner *R);
 int sim_plan_build(runner *R, int step, ms_error *err);
+int sim_plan_slots(const runner *R); /* expert replica slots per EP member (the placement's) */
 
 /* sim_flow.c */
 int sim_flow_init(runner *R, ms_error *err);

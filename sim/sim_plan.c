@@ -59,7 +59,7 @@ static int plan_group(worker *w, int smp, int l, int gl)
 	w->dropped_tokens += (int64_t)(rt->dropped_tokens * uses);
 	for (int p = 0; p < R->P; p++) {
 		const int32_t *demand = rt->demand + (size_t)p * R->E;
-		int rank = g * R->P + p;
+		int rank = rt_ep_member_rank(g, p, R->P, R->s->parallel.etp, R->world / R->pp);
 		double *t = R->plan_rank + (((size_t)smp * R->n_moe + l) * R->world + rank) * SIM_T_N;
 		double sent = 0, recv_total = 0;
 		for (int e = 0; e < R->E; e++)
@@ -75,6 +75,11 @@ static int plan_group(worker *w, int smp, int l, int gl)
 		t[SIM_T_LOAD] = recv_total; /* reduced into rank_load after the pool, in a fixed order */
 		t[SIM_T_PERMUTE] = moe_permute_time(&R->model, sent);
 		t[SIM_T_UNPERMUTE] = moe_unpermute_time(&R->model, sent);
+		if (R->plan_slots) { /* ETP: timed once the whole ETP group is routed (sim_plan_build) */
+			memcpy(R->plan_slots + (((size_t)smp * R->n_moe + l) * R->world + rank) * R->slots, w->recv,
+			       (size_t)rt->slots * sizeof(int32_t));
+			continue;
+		}
 		t[SIM_T_EXPERT_F] = moe_expert_time(&R->model, w->recv, rt->slots, MOE_FWD);
 		t[SIM_T_EXPERT_B] = moe_expert_time(&R->model, w->recv, rt->slots, MOE_BWD);
 	}
@@ -119,10 +124,51 @@ static void worker_job(void *arg, int i)
 		w->rc = plan_group(w, (int)(j / ((long)R->n_moe * R->Gs)), (int)(j / R->Gs % R->n_moe), (int)(j % R->Gs));
 }
 
+/*
+ * Expert tensor parallelism (Megatron-Core's alltoall dispatcher with an expert TP group):
+ * after the all-to-all an ETP group all-gathers what its members received, each member
+ * computes every row with 1 / etp of each expert's width, and the outputs are reduce-
+ * scattered back. So a member's expert time is that of its group's summed slot loads at
+ * ffn_hidden / etp, and the gather moves the group's rows.
+ */
+static int etp_times(runner *R, ms_error *err)
+{
+	int etp = R->s->parallel.etp, S = R->slots;
+	int32_t *sum = ms_calloc(err, (size_t)S + 1, sizeof *sum, "expert loads");
+	if (!sum)
+		return MS_ENOMEM;
+	for (int smp = 0; smp < R->samples; smp++)
+		for (int l = 0; l < R->n_moe; l++) {
+			int lo = R->stage_of_moe[l] * (R->world / R->pp), hi = lo + R->world / R->pp;
+			for (int base = lo; base < hi; base += etp) { /* ETP groups: etp consecutive ranks */
+				size_t at = ((size_t)smp * R->n_moe + l) * R->world;
+				double rows = 0, tf, tb;
+				memset(sum, 0, (size_t)S * sizeof *sum);
+				for (int c = 0; c < etp; c++) {
+					const int32_t *v = R->plan_slots + (at + base + c) * S;
+					for (int k = 0; k < S; k++)
+						sum[k] += v[k];
+					rows += R->plan_rank[(at + base + c) * SIM_T_N + SIM_T_LOAD];
+				}
+				tf = moe_expert_time(&R->emodel, sum, S, MOE_FWD);
+				tb = moe_expert_time(&R->emodel, sum, S, MOE_BWD);
+				for (int c = 0; c < etp; c++) {
+					double *t = R->plan_rank + (at + base + c) * SIM_T_N;
+					t[SIM_T_EXPERT_F] = tf;
+					t[SIM_T_EXPERT_B] = tb;
+					t[SIM_T_ETP] = rows;
+				}
+			}
+		}
+	free(sum);
+	return MS_OK;
+}
+
 /* Routes every (layer, group) of a step and fills the plan and the routing statistics. */
 int sim_plan_build(runner *R, int step, ms_error *err)
 {
 	sim_result *res = R->res;
+	int rc;
 	for (int i = 0; i < R->n_workers; i++) {
 		worker *w = &R->workers[i];
 		w->step = step;
@@ -141,11 +187,14 @@ int sim_plan_build(runner *R, int step, ms_error *err)
 		res->tokens[step] += w->tokens;
 		res->dropped_tokens[step] += w->dropped_tokens;
 	}
+	if (R->plan_slots && (rc = etp_times(R, err)) < 0)
+		return rc;
 	for (int l = 0; l < R->n_moe; l++) {
 		for (int smp = 0; smp < R->samples; smp++)
 			for (int gl = 0; gl < R->Gs; gl++)
 				for (int p = 0; p < R->P; p++) {
-					int rank = (R->stage_of_moe[l] * R->Gs + gl) * R->P + p;
+					int rank = rt_ep_member_rank(R->stage_of_moe[l] * R->Gs + gl, p, R->P, R->s->parallel.etp,
+								     R->world / R->pp);
 					const double *t = R->plan_rank + (((size_t)smp * R->n_moe + l) * R->world + rank) * SIM_T_N;
 					res->rank_load[(size_t)l * R->world + rank] += t[SIM_T_LOAD] * R->mb_uses[smp] / R->m * R->inv_steps;
 				}
@@ -183,6 +232,11 @@ int sim_plan_build(runner *R, int step, ms_error *err)
 				}
 	}
 	return MS_OK;
+}
+
+int sim_plan_slots(const runner *R)
+{
+	return rt_router_placement(R->workers[0].router)->slots;
 }
 
 void sim_plan_fini(runner *R)

@@ -8,7 +8,9 @@
  *   forward of a layer    [TP all-gather] [CP all-gather of K, V] attention [TP reduce-
  *                         scatter]; then the FFN: dense ([TP AG] FFN [TP RS]) or MoE
  *                         (router, permute, all-to-all to the experts, experts, all-to-
- *                         all back, unpermute, [TP AG] shared experts [TP RS]);
+ *                         all back, unpermute, [TP AG] shared experts [TP RS]); with
+ *                         expert tensor parallelism the experts sit between an all-
+ *                         gather and a reduce-scatter of their ETP group (sim_plan.c);
  *   backward of a layer   the same in reverse with every collective mirrored (an all-
  *                         gather's gradient is a reduce-scatter; combine's gradient
  *                         crosses with the dispatch matrix), compute at twice the
@@ -121,7 +123,7 @@ static int attention(runner *R, sim_prog *p, int pass, int layer, int mb, ms_err
 static int layer_ops(runner *R, sim_prog *p, int pass, int layer, int mb, ms_error *err)
 {
 	int rc, moe = R->moe_of[layer] >= 0;
-	int shared = R->s->model.shared_experts > 0;
+	int shared = R->s->model.shared_experts > 0, etp = R->s->parallel.etp > 1;
 	if (pass == 0) {
 		if (layer >= R->layers)
 			PUSH(mk(OP_COMPUTE, W_MTP_PROJ, 0, SIM_PH_DENSE, layer, mb));
@@ -132,7 +134,11 @@ static int layer_ops(runner *R, sim_prog *p, int pass, int layer, int mb, ms_err
 		PUSH(mk(OP_COMPUTE, W_ROUTER, 0, SIM_PH_DENSE, layer, mb));
 		PUSH(mk(OP_COMPUTE, W_PERMUTE, 0, SIM_PH_PERMUTE, layer, mb));
 		PUSH(mk(OP_COLL, C_A2A_TO, 0, SIM_PH_DISPATCH, layer, mb));
+		if (etp)
+			PUSH(mk(OP_COLL, C_ETP_AG, 0, SIM_PH_TP, layer, mb));
 		PUSH(mk(OP_COMPUTE, W_EXPERT, 0, SIM_PH_EXPERT, layer, mb));
+		if (etp)
+			PUSH(mk(OP_COLL, C_ETP_RS, 0, SIM_PH_TP, layer, mb));
 		PUSH(mk(OP_COLL, C_A2A_BACK, 0, SIM_PH_COMBINE, layer, mb));
 		PUSH(mk(OP_COMPUTE, W_UNPERMUTE, 0, SIM_PH_UNPERMUTE, layer, mb));
 		if (shared)
@@ -157,7 +163,11 @@ static int layer_ops(runner *R, sim_prog *p, int pass, int layer, int mb, ms_err
 			return rc;
 		PUSH(mk(OP_COMPUTE, W_UNPERMUTE, 1, SIM_PH_UNPERMUTE, layer, mb));
 		PUSH(mk(OP_COLL, C_A2A_TO, 1, SIM_PH_COMBINE, layer, mb));
+		if (etp)
+			PUSH(mk(OP_COLL, C_ETP_AG, 1, SIM_PH_TP, layer, mb));
 		PUSH(mk(OP_COMPUTE, W_EXPERT, 1, SIM_PH_EXPERT, layer, mb));
+		if (etp)
+			PUSH(mk(OP_COLL, C_ETP_RS, 1, SIM_PH_TP, layer, mb));
 		PUSH(mk(OP_COLL, C_A2A_BACK, 1, SIM_PH_DISPATCH, layer, mb));
 		PUSH(mk(OP_COMPUTE, W_PERMUTE, 1, SIM_PH_PERMUTE, layer, mb));
 		PUSH(mk(OP_COMPUTE, W_ROUTER, 1, SIM_PH_DENSE, layer, mb));

@@ -47,7 +47,13 @@ const char *sim_mem_part_name(int part)
 	return part >= 0 && part < SIM_MEM_NPARTS ? names[part] : "?";
 }
 
-static const int gk_par[GK_N] = {PAR_TP, PAR_CP, PAR_EP, PAR_DP_CP, PAR_EDP};
+static const int gk_par[GK_N] = {PAR_TP, PAR_CP, PAR_EP, PAR_DP_CP, PAR_EDP, PAR_ETP};
+
+int sim_ep_group(const runner *R, int rank)
+{
+	int sr = R->world / R->pp, etp = R->s->parallel.etp, off = rank % sr;
+	return rank / sr * R->Gs + off / (R->P * etp) * etp + off % etp;
+}
 
 int sim_group_index(const runner *R, int gk, int rank)
 {
@@ -61,6 +67,8 @@ static int gk_of(int what)
 	case C_TP_RS: return GK_TP;
 	case C_CP_AG:
 	case C_CP_RS: return GK_CP;
+	case C_ETP_AG:
+	case C_ETP_RS: return GK_ETP;
 	default: return GK_EP;
 	}
 }
@@ -90,12 +98,12 @@ static double coll_time(runner *R, int gi)
 	group_state *gs = &R->groups[gi];
 	if (gs->what == C_A2A_TO || gs->what == C_A2A_BACK) {
 		int moe = R->moe_of[gs->layer], smp = sim_sample_of(R, gs->mb);
-		int local = (gs->members[0] / R->P) % R->Gs;
+		int local = sim_ep_local(R, gs->members[0]);
 		const double *tg = R->plan_group + (((size_t)smp * R->n_moe + moe) * R->Gs + local) * 2;
 		return gs->what == C_A2A_TO ? tg[0] : tg[1];
 	}
 	{
-		net_red_op op = gs->what == C_TP_AG || gs->what == C_CP_AG ? NET_RED_ALLGATHER
+		net_red_op op = gs->what == C_TP_AG || gs->what == C_CP_AG || gs->what == C_ETP_AG ? NET_RED_ALLGATHER
 				: gs->what == C_DP			 ? (net_red_op)R->progs[par_stage_of(&R->lay, gs->members[0])]
 								.buckets[gs->bucket]
 								.op
@@ -104,11 +112,17 @@ static double coll_time(runner *R, int gi)
 	}
 }
 
-/* Bytes (net_reduce.h's S) of a TP or CP collective. */
-static double coll_bytes(const runner *R, int what)
+/* Bytes (net_reduce.h's S) of a TP, CP or ETP collective of rank's op. */
+static double coll_bytes(const runner *R, int rank, const sim_op *op)
 {
 	const scn_scenario *s = R->s;
 	double T = (double)s->workload.tokens_per_rank;
+	int what = op->what;
+	if (what == C_ETP_AG || what == C_ETP_RS) { /* the rows the ETP group received (sim_plan.c) */
+		int moe = R->moe_of[op->layer], smp = sim_sample_of(R, op->mb);
+		const double *t = R->plan_rank + (((size_t)smp * R->n_moe + moe) * R->world + rank) * SIM_T_N;
+		return t[SIM_T_ETP] * s->model.hidden * s->model.dtype_bytes;
+	}
 	if (what == C_TP_AG || what == C_TP_RS)
 		return T * s->parallel.tp * s->model.hidden * s->model.dtype_bytes;
 	if (what == C_CP_AG || what == C_CP_RS) /* K and V of the whole sequence, this rank's heads */
@@ -239,7 +253,7 @@ static int advance(runner *R, int rank)
 				continue;
 			g->blocked = 1;
 			g->arrived = now;
-			rc = coll_arrive(R, gi, rank, op->what, op->layer, op->mb, op->pass, -1, coll_bytes(R, op->what), 0);
+			rc = coll_arrive(R, gi, rank, op->what, op->layer, op->mb, op->pass, -1, coll_bytes(R, rank, op), 0);
 			return rc < 0 ? sim_engine_error(R->eng)->code : MS_OK;
 		}
 		case OP_SEND:
@@ -402,6 +416,7 @@ static void runner_fini(runner *R)
 	par_layout_fini(&R->lay);
 	free(R->plan_rank);
 	free(R->plan_group);
+	free(R->plan_slots);
 	free(R->gstats);
 	free(R->gnaive);
 	free(R->gpus);
@@ -548,13 +563,14 @@ static int runner_setup(runner *R, ms_error *err)
 			gs->members = mem;
 			gs->gk = gk;
 		}
-	/* The router takes EP group g as ranks g x ep .. g x ep + ep - 1: Megatron's order
-	 * puts them so (expert tensor parallelism 1, 'ep' innermost). */
+	/* The router places EP group g's members as Megatron's expert grid does
+	 * (rt_ep_member_rank); the layout's groups must be those. */
 	for (int g = 0; g < par_ngroups(&R->lay, PAR_EP); g++) {
 		const group_state *gs = &R->groups[R->group_base[GK_EP] + g];
+		int rg = sim_ep_group(R, gs->members[0]);
 		for (int i = 0; i < gs->n; i++)
-			MS_ASSERT(gs->members[i] == gs->members[0] + i && gs->members[0] % R->P == 0,
-				  "EP group %d is not consecutive ranks", g);
+			MS_ASSERT(gs->members[i] == rt_ep_member_rank(rg, i, R->P, s->parallel.etp, R->world / R->pp),
+				  "EP group %d member %d is rank %d", g, i, gs->members[i]);
 	}
 	return MS_OK;
 }
@@ -569,11 +585,6 @@ int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err)
 	*out = NULL;
 	R.s = s;
 	R.in = in;
-	if (s->parallel.etp != 1)
-		return MS_ERROR(err, MS_EINVAL,
-				"parallel.etp = %d: expert tensor parallelism is not modelled yet; use etp = 1 (experts "
-				"split over EP only)",
-				s->parallel.etp);
 	if ((rc = moe_model_init(&R.model, s, in->profile, err)) < 0 ||
 	    (rc = moe_arch_init(&R.arch, s, err)) < 0 || (rc = topo_cluster_init(&R.topo, s, in->profile, err)) < 0)
 		return rc;
@@ -581,7 +592,22 @@ int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err)
 		return rc;
 	if ((rc = runner_setup(&R, err)) < 0)
 		goto done;
-	R.nd_max = topo_rank_span_max(R.P, R.topo.domain_size); /* as the router sizes it */
+	R.nd_max = topo_rank_span_max((R.P - 1) * s->parallel.etp + 1, R.topo.domain_size); /* as the router sizes it */
+	R.emodel = R.model;
+	if (s->parallel.etp > 1) {
+		/* An ETP rank's experts: the same GEMMs at 1 / etp of the width. */
+		scn_scenario *e = malloc(sizeof *e);
+		if (!e) {
+			rc = MS_ERROR(err, MS_ENOMEM, "out of memory");
+			goto done;
+		}
+		*e = *s;
+		e->model.ffn_hidden = s->model.ffn_hidden / s->parallel.etp;
+		rc = moe_model_init(&R.emodel, e, in->profile, err);
+		free(e);
+		if (rc < 0)
+			goto done;
+	}
 	sim_wire_init(&R.wire, s);
 	for (int dir = 0; dir < 2; dir++) {
 		/* A calibrated all-to-all fit's latency already holds the launch (the fit is of
@@ -620,6 +646,15 @@ int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err)
 	R.plan_group = ms_calloc(err, (size_t)R.samples * R.n_moe * R.Gs * 2, sizeof(double), "step plan");
 	R.gstats = ms_calloc(err, (size_t)R.samples * R.n_moe * R.Gs * 2, sizeof *R.gstats, "all-to-all statistics");
 	R.gnaive = ms_calloc(err, (size_t)R.samples * R.n_moe * R.Gs * 4, sizeof *R.gnaive, "all-to-all statistics");
+	if (s->parallel.etp > 1) {
+		R.slots = sim_plan_slots(&R);
+		R.plan_slots = ms_calloc(err, (size_t)R.samples * R.n_moe * R.world * R.slots, sizeof *R.plan_slots,
+					 "step plan");
+		if (!R.plan_slots) {
+			rc = MS_ENOMEM;
+			goto done;
+		}
+	}
 	R.flow = s->network.model == SCN_NET_FLOW;
 	if (R.flow && (rc = sim_flow_init(&R, err)) < 0)
 		goto done;

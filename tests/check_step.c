@@ -170,6 +170,46 @@ START_TEST(tp_collectives_by_hand)
 END_TEST
 
 /*
+ * Expert tensor parallelism by hand: 8 GPUs as EP 4 x ETP 2, balanced routing. Each
+ * expert receives 512 pairs from each of its group's 4 members; a GPU's 2 experts get
+ * 4,096 rows, its ETP pair gathers 8,192 (S = 8,192 x 1024 x 2 B) and computes them all
+ * at half the width: the same FLOPs as EP 8, so the same expert time, plus an all-gather
+ * and a reduce-scatter of one ring step each (latency + S / 2 / B) per pass.
+ */
+START_TEST(etp_by_hand)
+{
+	static const char cfg[] =
+		"model = { hidden = 1024; ffn_hidden = 2816; experts = 8; top_k = 2; moe_layers = 2; heads = 8; vocab = 1; };\n"
+		"cluster = { nodes = 1; gpus_per_node = 8; nvlink_GBps = 238.5; nvlink_latency_us = 2.385; };\n"
+		"network = { model = \"analytic\"; nvlink_efficiency = 1.0; launch_us = 0; };\n"
+		"parallel = { ep = %d; etp = %d; };\n"
+		"workload = { micro_batch = 1; seq_len = 2048; };\n"
+		"routing = { distribution = \"balanced\"; capacity_factor = \"dropless\"; };\n";
+	char text[2048];
+	scn_scenario s1, s2;
+	sim_result *r1, *r2;
+	double S = 8192.0 * 1024 * 2, one = 2.385e-6 + S / 2 / 238.5e9;
+	snprintf(text, sizeof text, cfg, 8, 1);
+	r1 = run_text(text, &s1);
+	snprintf(text, sizeof text, cfg, 4, 2);
+	r2 = run_text(text, &s2);
+	for (int l = 0; l < 2; l++)
+		for (int w = 0; w < 8; w++)
+			for (int pass = 0; pass < 2; pass++) {
+				double e1 = r1->phase_s[sim_phase_index(r1, pass, l, w, SIM_PH_EXPERT)];
+				double e2 = r2->phase_s[sim_phase_index(r2, pass, l, w, SIM_PH_EXPERT)];
+				double tp = r2->phase_s[sim_phase_index(r2, pass, l, w, SIM_PH_TP)];
+				ck_assert_msg(tu_rel(e1, e2) < 1e-12, "expert %.9g vs %.9g", e1, e2);
+				ck_assert_msg(tu_rel(tp, 2 * one) < 1e-9, "layer %d GPU %d pass %d: ETP %.9g s, by hand %.9g s", l,
+					      w, pass, tp, 2 * one);
+				ck_assert(r1->phase_s[sim_phase_index(r1, pass, l, w, SIM_PH_TP)] == 0);
+			}
+	sim_result_free(r1);
+	sim_result_free(r2);
+}
+END_TEST
+
+/*
  * Data parallelism: the same per-GPU work on 1 and on 4 nodes (dp 8 -> 32, global batch x 4,
  * EP inside each node). The step differs only by the gradient sync the compute cannot hide
  * and by the optimizer, whose shard shrinks with dp; the cross-node rings make the first
@@ -309,6 +349,7 @@ Suite *step_suite(void)
 	tcase_add_test(tc, bubble_1f1b);
 	tcase_add_test(tc, bubble_interleaved);
 	tcase_add_test(tc, tp_collectives_by_hand);
+	tcase_add_test(tc, etp_by_hand);
 	tcase_add_test(tc, dp_scaling);
 	tcase_add_test(tc, uneven_stages);
 	tcase_add_test(tc, model_flops_and_mfu);
