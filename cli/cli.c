@@ -38,6 +38,7 @@ static const cli_command commands[] = {
 	{"calibrate", "calibrate COMMAND calibration profiles: fit, import-nccl-tests (moesim calibrate --help)", cli_cmd_calibrate},
 	{"trace", "trace COMMAND    router traces: info, validate, stats, synth, import (moesim trace --help)", cli_cmd_trace},
 	{"topo", "topo [SCENARIO]  the network: GPUs, NICs, switches, links, bisection bandwidth, a route", cli_cmd_topo},
+	{"layout", "layout [SCENARIO] the Megatron-Core parallel groups (TP, DP, PP, EP, ...) and their nodes", cli_cmd_layout},
 	{"collective", "collective KIND  predict alltoall|allreduce|allgather|reducescatter, printed as nccl-tests does", cli_cmd_collective},
 };
 

@@ -69,6 +69,7 @@ int cli_cmd_calibrate(int argc, char **argv);
 int cli_cmd_trace(int argc, char **argv);
 int cli_cmd_topo(int argc, char **argv);
 int cli_cmd_collective(int argc, char **argv);
+int cli_cmd_layout(int argc, char **argv);
 
 /*
  * The predictor behind `moesim collective`, shared with `moesim calibrate compare`

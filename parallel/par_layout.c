@@ -408,44 +408,59 @@ static void print_run(FILE *f, int first, int a, int b)
 		fprintf(f, "-%d", b);
 }
 
-void par_layout_print(FILE *f, const par_layout *l, const int *gpus_per_node)
+void par_group_print(FILE *f, const par_layout *l, par_kind kind, int group, const int *gpus_per_node)
+{
+	const par_groups *g = &l->groups[kind];
+	const int32_t *m = g->members + (int64_t)group * g->size;
+	int gpn = gpus_per_node && *gpus_per_node > 0 ? *gpus_per_node : 0;
+	fprintf(f, "ranks");
+	for (int i = 0; i < g->size; i++)
+		fprintf(f, " %d", (int)m[i]);
+	if (gpn) {
+		/* Members ascend (see generate), so their nodes do too: runs of consecutive
+		 * nodes are found in one pass. */
+		int nodes = 0, a = m[0] / gpn, b = a;
+		fprintf(f, "; nodes");
+		for (int i = 1; i < g->size; i++) {
+			int n = m[i] / gpn;
+			if (n == b || n == b + 1) {
+				b = n;
+				continue;
+			}
+			print_run(f, nodes == 0, a, b);
+			nodes += b - a + 1;
+			a = b = n;
+		}
+		print_run(f, nodes == 0, a, b);
+		nodes += b - a + 1;
+		fprintf(f, " (%d)", nodes);
+	}
+}
+
+void par_layout_print_summary(FILE *f, const par_layout *l)
 {
 	const par_shape *s = &l->shape;
-	int gpn = gpus_per_node && *gpus_per_node > 0 ? *gpus_per_node : 0;
-
 	fprintf(f, "layout: %d GPUs = tp %d x cp %d x dp %d x pp %d (dense); etp %d x ep %d x edp %d x pp %d (experts)\n",
 		s->world, s->tp, s->cp, s->dp, s->pp, s->etp, s->ep, l->edp, s->pp);
 	fprintf(f, "layout: vpp %d, %d layers per model chunk, %" PRId64 " microbatches of %" PRId64
 		   " sequences per DP rank; Megatron-Core order tp-cp-ep-dp-pp\n",
 		s->vpp, l->layers_per_chunk, l->microbatches, s->micro_batch);
-	for (int k = 0; k < PAR_NKINDS; k++) {
-		const par_groups *g = &l->groups[k];
-		fprintf(f, "%s: %d group%s of %d\n", KINDS[k].name, g->ngroups, g->ngroups == 1 ? "" : "s", g->size);
-		for (int gi = 0; gi < g->ngroups; gi++) {
-			const int32_t *m = g->members + (int64_t)gi * g->size;
-			fprintf(f, "  %s %d: ranks", KINDS[k].name, gi);
-			for (int i = 0; i < g->size; i++)
-				fprintf(f, " %d", (int)m[i]);
-			if (gpn) {
-				/* Members ascend (see generate), so their nodes do too: runs of
-				 * consecutive nodes are found in one pass. */
-				int nodes = 0, a = m[0] / gpn, b = a;
-				fprintf(f, "; nodes");
-				for (int i = 1; i < g->size; i++) {
-					int n = m[i] / gpn;
-					if (n == b || n == b + 1) {
-						b = n;
-						continue;
-					}
-					print_run(f, nodes == 0, a, b);
-					nodes += b - a + 1;
-					a = b = n;
-				}
-				print_run(f, nodes == 0, a, b);
-				nodes += b - a + 1;
-				fprintf(f, " (%d)", nodes);
-			}
-			fputc('\n', f);
-		}
+}
+
+void par_layout_print_kind(FILE *f, const par_layout *l, par_kind kind, const int *gpus_per_node)
+{
+	const par_groups *g = &l->groups[kind];
+	fprintf(f, "%s: %d group%s of %d\n", KINDS[kind].name, g->ngroups, g->ngroups == 1 ? "" : "s", g->size);
+	for (int gi = 0; gi < g->ngroups; gi++) {
+		fprintf(f, "  %s %d: ", KINDS[kind].name, gi);
+		par_group_print(f, l, kind, gi, gpus_per_node);
+		fputc('\n', f);
 	}
+}
+
+void par_layout_print(FILE *f, const par_layout *l, const int *gpus_per_node)
+{
+	par_layout_print_summary(f, l);
+	for (int k = 0; k < PAR_NKINDS; k++)
+		par_layout_print_kind(f, l, (par_kind)k, gpus_per_node);
 }

@@ -142,4 +142,11 @@ static inline int par_stage_of(const par_layout *l, int rank)
  */
 void par_layout_print(FILE *f, const par_layout *l, const int *gpus_per_node);
 
+/* Its parts, for printing less (`moesim layout --group`, `--rank`): the two summary
+ * lines; one kind's header line and its groups; and one group's members and nodes as
+ * "ranks 0 8 16 24; nodes 0-3 (4)" with no newline. */
+void par_layout_print_summary(FILE *f, const par_layout *l);
+void par_layout_print_kind(FILE *f, const par_layout *l, par_kind kind, const int *gpus_per_node);
+void par_group_print(FILE *f, const par_layout *l, par_kind kind, int group, const int *gpus_per_node);
+
 #endif

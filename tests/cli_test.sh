@@ -38,6 +38,26 @@ expect 0 "h100-sxm" -- "$BIN" gpus
 expect 0 "bisection" -- "$BIN" topo
 expect 2 "unknown option" -- "$BIN" topo --bogus
 expect 1 "needs network.file" -- "$BIN" topo --set network.topology=custom
+# moesim layout: the default's Megatron-Core groups (4 nodes x 8, PP 4, EP 8, DP 8), one
+# kind, one GPU, and the refusals.
+expect 0 "layout: 32 GPUs = tp 1 x cp 1 x dp 8 x pp 4 (dense); etp 1 x ep 8 x edp 1 x pp 4 (experts)" -- "$BIN" layout
+expect 0 "  pp 0: ranks 0 8 16 24; nodes 0-3 (4)" -- "$BIN" layout
+expect 0 "  dp 3: ranks 24 25 26 27 28 29 30 31; nodes 3 (1)" -- "$BIN" layout
+expect 0 "  ep 1: ranks 8 9 10 11 12 13 14 15; nodes 1 (1)" -- "$BIN" layout --group ep
+if [ "$(grep -c '^  ep [0-3]: ranks' "$T/out")" -eq 4 ] && [ "$(grep -vc '^  ep \|^ep: 4 groups of 8$\|^moesim layout: ' "$T/out")" -eq 0 ]; then ok
+else bad "layout --group ep printed more than the 4 ep groups: $(head -c 300 "$T/out")"; fi
+expect 0 "rank 9: node 1 of 4 (8 GPUs per node), pipeline stage 1 of 4" -- "$BIN" layout --rank 9
+expect 0 "  pp        group 1 of 8, position 1 of 4: ranks 1 9 17 25; nodes 0-3 (4)" -- "$BIN" layout --rank 9
+expect 0 "  ep        group 1 of 4, position 1 of 8: ranks 8 9 10 11 12 13 14 15; nodes 1 (1)" -- "$BIN" layout --rank 9
+expect 0 "  pp 5: ranks 5 21; nodes 0,2 (2)" -- "$BIN" layout --set parallel.tp=2 --set parallel.pp=2 --group pp
+expect 0 "  tp        group 2 of 16, position 1 of 2: ranks 4 5; nodes 0 (1)" -- "$BIN" layout --set parallel.tp=2 --set parallel.pp=2 --rank 5 --group tp
+expect 2 "--group bogus: not a group kind; use one of tp, cp, dp, pp, dp-cp, tp-cp, tp-dp-cp, mp, ep, etp, edp, tp-ep, tp-ep-pp" -- "$BIN" layout --group bogus
+expect 1 "--rank 32: the cluster of <built-in default> has 32 GPUs; give 0 .. 31" -- "$BIN" layout --rank 32
+expect 2 "--rank x: expected a GPU number (0 or more)" -- "$BIN" layout --rank x
+expect 1 "parallel: layers = 32 is not a multiple of pp x vpp = 4 x 3 = 12" -- "$BIN" layout --set parallel.vpp=3
+expect 2 "unknown option '--bogus'" -- "$BIN" layout --bogus
+expect 0 "usage: moesim layout" -- "$BIN" layout --help
+expect 0 "layout [SCENARIO]" -- "$BIN" --help
 expect 0 "hottest links" -- "$BIN" run --set routing.source=synthetic --set cluster.nodes=2 --set parallel.pp=1 --set parallel.ep=16 --set model.experts=16 --set model.moe_layers=2
 
 printf 'model = { hidden = 64; ffn_hidden = 128; experts = 4; top_k = 2; moe_layers = 2; heads = 4; };\ncluster = { nodes = 1; gpus_per_node = 4; };\nparallel = { ep = 3; };\nworkload = { tokens_per_rank = 64; seq_len = 64; };\n' >"$T/bad_ep.cfg"
