@@ -156,7 +156,8 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 		s->workload.mode == SCN_MODE_DECODE ? 1 : s->workload.seq_len, r->microbatches,
 		r->microbatches == 1 ? "" : "es", (long long)s->workload.micro_batch, (long long)s->workload.tokens_per_rank);
 	if (s->workload.routed_microbatches < r->microbatches)
-		fprintf(f, "             routing sampled: %d distinct micro-batch routings per step, cycled\n",
+		fprintf(f, "             routing sampled: %d distinct routing%s per step and layer, micro-batch i replays i mod %d\n",
+			s->workload.routed_microbatches, s->workload.routed_microbatches == 1 ? "" : "s",
 			s->workload.routed_microbatches);
 	fprintf(f, "             %d step%s, seed %llu; %s\n", r->steps, r->steps == 1 ? "" : "s",
 		(unsigned long long)s->workload.seed, a);
