@@ -233,6 +233,8 @@ static int check_fits(const cli_args *a, const scn_scenario *s)
 	char advice[4096];
 	int fits;
 	ms_error_clear(&err);
+	if (!hw_gpu_find(s->cluster.gpu))
+		return 0; /* the run itself says the GPU is unknown, with the key's place */
 	if (sim_layout_init(&lay, s, &err) < 0) {
 		fprintf(stderr, "moesim: %s\n", err.msg);
 		return EXIT_BAD_INPUT;

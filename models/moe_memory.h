@@ -4,7 +4,8 @@
  * the GPU's capacity, and advice when it does not fit.
  *
  * Layout (Megatron-Core). pp ranks, each holding vpp model chunks; virtual stage
- * v = chunk x pp + pp_rank holds layers [floor(v L / (pp vpp)), floor((v+1) L / (pp vpp))).
+ * v = chunk x pp + pp_rank holds layers [floor(v L / (pp vpp)), floor((v+1) L / (pp vpp))), or
+ * the uneven split of parallel.first_stage_layers / last_stage_layers (scn_stage_layers).
  * The embedding is on virtual stage 0, the final norm, the LM head and (training) the MTP
  * modules on the last one. On a GPU: attention, dense FFN, shared experts, embedding, head
  * and MTP projections are split over tp; norms, the router and MLA's down projections are

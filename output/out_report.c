@@ -382,7 +382,7 @@ int out_h5_write(const char *path, int force, const scn_scenario *s, const sim_r
 		/* The root group's own timestamps. */
 		hid_t root = H5Gopen2(w.file, "/", H5P_DEFAULT);
 		attr_str(&w, root, "format", "moesim-run");
-		attr_i64(&w, root, "version", 1);
+		attr_i64(&w, root, "version", 2); /* 2: the whole step (issue 11): phases per micro-batch sum, /memory */
 		attr_str(&w, root, "moesim_version", MOESIM_VERSION);
 		attr_str(&w, root, "scenario_source", s->source);
 		mf = open_memstream(&text, &text_len);

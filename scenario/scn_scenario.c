@@ -212,7 +212,7 @@ static const keydef keys[] = {
 	 "Launch each gradient bucket's reduction as soon as the last micro-batch's backward has produced it "
 	 "(Megatron's overlap_grad_reduce); false: after the whole backward."},
 	{"training.bucket_params", T_INT64, NUM(training.bucket_params), "0", 0, 1e12, NULL, "parameters",
-	 "Parameters per gradient bucket; 0 means Megatron-Core's default max(40,000,000, 1,000,000 x dp)."},
+	 "Parameters per gradient bucket; 0 means Megatron-Core's default max(40,000,000, 1,000,000 x dp x cp)."},
 	{"training.grad_fp32", T_BOOL, NUM(training.grad_fp32), "true", 0, 1, NULL, "",
 	 "Accumulate and reduce gradients in fp32 (Megatron does for bf16 training); false: in the model dtype."},
 
@@ -776,6 +776,11 @@ static int cross_check(loader *L)
 					"the other degrees leave; set it to %d or leave it out",
 					WHERE(s, "parallel.dp"), s->parallel.dp, world, mp, world / mp, world / mp);
 	}
+	if (s->workload.mode == SCN_MODE_DECODE && s->parallel.cp > 1)
+		return MS_ERROR(L->err, MS_EINVAL,
+				"%s: parallel.cp = %d in decode: context parallelism splits a sequence's tokens, and a decode "
+				"step has one new token per sequence; use cp = 1 (or prefill)",
+				WHERE(s, "parallel.cp"), s->parallel.cp);
 	if (s->model.dense_ffn_hidden == 0)
 		s->model.dense_ffn_hidden = s->model.ffn_hidden;
 	if (s->model.shared_ffn_hidden == 0)

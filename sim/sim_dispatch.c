@@ -62,9 +62,14 @@ void sim_wire_init(sim_wire *w, const scn_scenario *s)
 static int relay_of(const sim_counts *c, int i, int d)
 {
 	int ds = c->domain_size, first_dom = c->ranks[0] / ds;
-	int r = (first_dom + d) * ds + c->ranks[i] % ds - c->ranks[0];
-	if (r >= 0 && r < c->P)
-		return r;
+	int target = (first_dom + d) * ds + c->ranks[i] % ds;
+	/* Members are an arithmetic progression of ranks (stride 1, or etp: rt_ep_member_rank). */
+	int stride = c->P > 1 ? c->ranks[1] - c->ranks[0] : 1;
+	if (stride > 0 && (target - c->ranks[0]) % stride == 0) {
+		int r = (target - c->ranks[0]) / stride;
+		if (r >= 0 && r < c->P && c->ranks[r] == target)
+			return r;
+	}
 	for (int m = 0; m < c->P; m++)
 		if (c->ranks[m] / ds - first_dom == d)
 			return m;

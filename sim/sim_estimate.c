@@ -22,8 +22,9 @@ int sim_estimate_workers(int threads, int groups)
 void sim_estimate_run(const scn_scenario *s, int trace_depth, int threads, sim_estimate *e)
 {
 	const double P = s->parallel.ep, W = scn_world(s), G = W / P, pp = s->parallel.pp, Gs = G / pp;
-	const double L = s->model.moe_layers + s->model.mtp_layers; /* routed layers */
-	const double Lall = s->model.layers + s->model.mtp_layers, Lst = Lall / pp;
+	const double mtp = s->workload.mode == SCN_MODE_TRAINING ? s->model.mtp_layers : 0; /* played in training */
+	const double L = s->model.moe_layers + mtp; /* routed layers */
+	const double Lall = s->model.layers + mtp, Lst = Lall / pp;
 	const double Rs = s->workload.routed_microbatches, m = (double)s->workload.microbatches;
 	const double vpp = s->parallel.vpp, tp = s->parallel.tp > 1, cp = s->parallel.cp > 1;
 	const double E = s->model.experts, k = s->routing.top_k, T = (double)s->workload.tokens_per_rank;
@@ -130,14 +131,14 @@ static const char *memory_advice(const scn_scenario *s, const sim_estimate *e)
 	double worker_part = e->router_bytes;
 	if (worker_part >= e->plan_bytes && worker_part >= e->flow_bytes && worker_part >= e->result_bytes) {
 		if (s->routing.capacity_scope == SCN_SCOPE_GLOBAL)
-			return e->workers > 1 ? "lower workload.tokens_per_rank, use routing.capacity_scope = \"rank\" "
+			return e->workers > 1 ? "lower workload.micro_batch (or seq_len), use routing.capacity_scope = \"rank\" "
 						"(its workspace is one GPU's tokens, not the group's), or route on fewer "
 						"threads (MOESIM_THREADS; each holds a workspace)"
-					      : "lower workload.tokens_per_rank, or use routing.capacity_scope = \"rank\" "
+					      : "lower workload.micro_batch (or seq_len), or use routing.capacity_scope = \"rank\" "
 						"(its workspace is one GPU's tokens, not the group's)";
-		return e->workers > 1 ? "lower workload.tokens_per_rank, or route on fewer threads (MOESIM_THREADS; "
+		return e->workers > 1 ? "lower workload.micro_batch (or seq_len), or route on fewer threads (MOESIM_THREADS; "
 					"each holds a workspace)"
-				      : "lower workload.tokens_per_rank";
+				      : "lower workload.micro_batch (or seq_len)";
 	}
 	if (e->flow_bytes >= e->plan_bytes && e->flow_bytes >= e->result_bytes)
 		return "use network.model = \"analytic\" (no per-pair plan, no flows), or fewer model.moe_layers, "
@@ -160,7 +161,7 @@ int sim_estimate_check(const scn_scenario *s, const sim_estimate *e, double mem_
 	if (e->events > SIM_LIMIT_EVENTS || e->time_s > SIM_LIMIT_TIME_S) {
 		const char *more = e->flow_events > 0.5 * e->events
 					   ? ", or use network.model = \"analytic\" (one event per all-to-all, not one per flow)"
-				   : e->pairs / SIM_RATE_PAIRS_PER_S > 0.5 * e->time_s ? ", or lower workload.tokens_per_rank"
+				   : e->pairs / SIM_RATE_PAIRS_PER_S > 0.5 * e->time_s ? ", or lower workload.micro_batch (or seq_len)"
 											: "";
 		return MS_ERROR(err, MS_ERANGE,
 				"the run needs about %.3g events and %.3g routed token-expert pairs over %d step%s, "

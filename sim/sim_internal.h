@@ -147,6 +147,7 @@ typedef struct runner {
 	sim_result *res;
 	int P, G, Gs, world, E, pp, vpp, m;
 	int layers;         /* transformer layers */
+	int mtp;            /* MTP modules played: model.mtp_layers in training, none in inference */
 	int n_moe;          /* routed MoE layers: model.moe_layers + the MTP modules' */
 	int *moe_of;        /* [layers + mtp] MoE index of each layer, -1 for dense */
 	int *stage_of_moe;  /* [n_moe] the pipeline rank holding it */

@@ -97,7 +97,7 @@ static int plan_group(worker *w, int smp, int l, int gl)
 		memcpy(R->fl.domain_plan + at * R->P * R->nd_max, w->dom32, (size_t)R->P * R->nd_max * sizeof(int32_t));
 	}
 	for (int p = 0; p < R->P; p++)
-		w->members[p] = g * R->P + p;
+		w->members[p] = rt_ep_member_rank(g, p, R->P, R->s->parallel.etp, R->world / R->pp);
 	c.P = R->P;
 	c.ranks = w->members;
 	c.domain_size = R->topo.domain_size;

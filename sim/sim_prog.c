@@ -84,15 +84,17 @@ static sim_op mk(int kind, int what, int pass, int phase, int layer, int mb)
 			return rc;                            \
 	} while (0)
 
-/* A TP-parallel block: [all-gather] compute [reduce-scatter], mirrored in backward. */
+/* A TP-parallel block: all-gather, compute, reduce-scatter (sequence parallelism). In
+ * backward the same order: the reduce-scatter's gradient is an all-gather of the output's
+ * gradient, before the compute, and the all-gather's a reduce-scatter after it. */
 static int tp_block(runner *R, sim_prog *p, int what, int pass, int layer, int mb, ms_error *err)
 {
 	int rc, tp = R->s->parallel.tp > 1;
 	if (tp)
-		PUSH(mk(OP_COLL, pass ? C_TP_RS : C_TP_AG, pass, SIM_PH_TP, layer, mb));
+		PUSH(mk(OP_COLL, C_TP_AG, pass, SIM_PH_TP, layer, mb));
 	PUSH(mk(OP_COMPUTE, what, pass, SIM_PH_DENSE, layer, mb));
 	if (tp)
-		PUSH(mk(OP_COLL, pass ? C_TP_AG : C_TP_RS, pass, SIM_PH_TP, layer, mb));
+		PUSH(mk(OP_COLL, C_TP_RS, pass, SIM_PH_TP, layer, mb));
 	return MS_OK;
 }
 
@@ -185,26 +187,33 @@ static int layer_ops(runner *R, sim_prog *p, int pass, int layer, int mb, ms_err
 	return MS_OK;
 }
 
-/* Parameters of one layer on one GPU: dense (attention, norms, router, dense FFN or
- * shared experts; split over TP) and expert (the local routed experts). */
+/* Parameters of one layer on one GPU, as models/moe_memory.c counts them: dense (the
+ * attention, split over TP but for what Megatron keeps whole on every TP rank: norms, MLA's
+ * down projections, the router; the dense FFN or shared experts split over TP) and expert
+ * (the GPU's expert replicas, each split over ETP). */
 static void layer_params(const runner *R, int layer, double *dense, double *expert)
 {
 	const moe_arch *a = &R->arch;
 	const scn_scenario *s = R->s;
 	int moe = R->moe_of[layer] >= 0;
-	double d = a->attn_params + a->norm_params;
+	double tp = s->parallel.tp;
+	double local = (double)(s->model.experts +
+				(s->routing.placement == SCN_PLACE_LOAD_AWARE ? s->routing.redundant_experts : 0)) /
+		       s->parallel.ep;
+	double d = (a->attn_params - a->attn_tp_replicated_params) / tp + a->attn_tp_replicated_params + a->norm_params;
 	if (layer >= R->layers)
-		d += a->mtp_extra_params;
+		d += a->mtp_extra_params / tp;
 	if (moe)
-		d += a->router_params * s->parallel.tp + a->shared_params; /* the router is replicated */
+		d += a->router_params + a->shared_params / tp;
 	else
-		d += a->dense_ffn_params;
-	*dense = d / s->parallel.tp;
-	*expert = moe ? a->expert_params * (double)s->model.experts / s->parallel.ep / s->parallel.etp : 0.0;
+		d += a->dense_ffn_params / tp;
+	*dense = d;
+	*expert = moe ? local * a->expert_params / s->parallel.etp : 0.0;
 }
 
 typedef struct bucket_acc {
 	double params[2]; /* filling: dense, expert */
+	int bucketing;    /* this stage and chunk split its buffers into buckets */
 } bucket_acc;
 
 static int add_bucket(runner *R, sim_prog *p, int gk, double params, ms_error *err)
@@ -230,12 +239,18 @@ static int add_bucket(runner *R, sim_prog *p, int gk, double params, ms_error *e
 	return MS_OK;
 }
 
-/* Closes the buckets that are full (or all, at the end of a chunk) and queues them. */
+/* Closes the buckets that are full (or all, at the end of a chunk) and queues them.
+ * Megatron-Core buckets only the first pipeline stage's first model chunk, and only with
+ * overlap_grad_reduce ("Turn off bucketing if we are on a pipeline stage that is not the
+ * first (since data-parallel communication on these stages is not on the critical
+ * path)", distributed/distributed_data_parallel.py): elsewhere a buffer is one bucket. */
 static int flush_buckets(runner *R, sim_prog *p, bucket_acc *acc, int all, int mb, ms_error *err)
 {
 	int rc, first = p->n_buckets;
+	int bucketing = acc->bucketing && R->s->training.overlap_grad_reduce;
 	for (int k = 0; k < 2; k++) {
-		if (acc->params[k] <= 0 || (!all && acc->params[k] < (double)R->s->training.bucket_params))
+		if (acc->params[k] <= 0 ||
+		    (!all && (!bucketing || acc->params[k] < (double)R->s->training.bucket_params)))
 			continue;
 		if ((rc = add_bucket(R, p, k ? GK_DPE : GK_DPD, acc->params[k], err)) < 0)
 			return rc;
@@ -255,9 +270,10 @@ static int item_ops(runner *R, sim_prog *p, int r, const sim_sched_item *it, buc
 {
 	int rc, v = it->chunk * R->pp + r, nv = R->pp * R->vpp, lo, hi;
 	int first = v == 0, last = v == nv - 1;
-	int mtp = R->s->model.mtp_layers;
+	int mtp = R->mtp;
 	int grads = R->passes == 2 && it->backward && it->mb == R->m - 1; /* the micro-batch whose grads are reduced */
 	scn_stage_layers(R->s, v, &lo, &hi);
+	acc->bucketing = r == 0 && it->chunk == 0;
 	if (!it->backward) {
 		if (!first) {
 			sim_op o = mk(OP_RECV, 0, 0, SIM_PH_BUBBLE, -1, it->mb);
@@ -356,7 +372,7 @@ static int build_stage(runner *R, int r, sim_sched_item *items, ms_error *err)
 {
 	sim_prog *p = &R->progs[r];
 	int rc, n = sim_sched_count(R->m, R->vpp, R->passes == 1);
-	bucket_acc acc = {{0, 0}};
+	bucket_acc acc = {{0, 0}, 0};
 	sim_sched_build(R->pp, R->vpp, R->m, r, R->passes == 1, items);
 	for (int i = 0; i < n; i++)
 		if ((rc = item_ops(R, p, r, &items[i], &acc, err)) < 0)
@@ -375,7 +391,7 @@ static int build_stage(runner *R, int r, sim_sched_item *items, ms_error *err)
 			p->params_dense += R->arch.embedding_params / R->s->parallel.tp;
 		if (v == nv - 1) {
 			p->params_dense += (R->arch.head_params + R->arch.final_norm_params) / R->s->parallel.tp;
-			for (int i = 0; i < R->s->model.mtp_layers; i++) {
+			for (int i = 0; i < R->mtp; i++) {
 				double d, e;
 				layer_params(R, R->layers + i, &d, &e);
 				p->params_dense += d;
@@ -434,6 +450,8 @@ static void stage_times(runner *R)
 	const scn_scenario *s = R->s;
 	const moe_arch *a = &R->arch;
 	double T = (double)s->workload.tokens_per_rank, tp = s->parallel.tp;
+	/* Weights are read in the GEMMs' dtype (an FP8 run reads its FP8 copies; the memory
+	 * check keeps the BF16 weights, models/moe_memory.h). */
 	double dt = s->model.dtype_bytes, c = R->model.attended;
 	double kv = 0;
 	int decode = s->workload.mode == SCN_MODE_DECODE;
@@ -442,8 +460,6 @@ static void stage_times(runner *R)
 		     (s->model.attention == SCN_ATTN_MLA ? 1.0 : tp);
 	for (int pass = 0; pass < 2; pass++) {
 		double f = pass ? 2.0 : 1.0;
-		double (*t)[2] = R->t_compute[0] + 0;
-		(void)t;
 		R->t_compute[W_ATTN][pass][0] =
 			roofline(R, f * T * (a->attn_proj_flops + a->attn_core_flops_per_pos * c), f * a->attn_params * dt / tp + kv);
 		R->t_compute[W_DENSE_FFN][pass][0] = roofline(R, f * T * a->dense_ffn_flops, f * a->dense_ffn_params * dt / tp);
@@ -452,9 +468,9 @@ static void stage_times(runner *R)
 		R->t_compute[W_HEAD][pass][0] = roofline(R, f * T * a->head_flops, f * a->head_params * dt / tp);
 		R->t_compute[W_MTP_PROJ][pass][0] =
 			roofline(R, f * T * a->mtp_proj_flops, f * a->mtp_extra_params * dt / tp);
-		/* The embedding: a gather of T x tp rows (vocabulary-parallel lookups, then the
-		 * all-reduce inside the TP group is part of the first all-gather); backward
-		 * scatters them into the gradient. */
+		/* The embedding: a gather of the GPU's T rows (its sequence-parallel share; the
+		 * vocabulary-parallel lookup's reduction is left in the first all-gather);
+		 * backward scatters them into the gradient. */
 		R->t_compute[W_EMBED][pass][0] = roofline(R, 0, 2.0 * T * s->model.hidden * dt);
 		/* Selective recomputation: the attention core only, forward FLOPs. */
 		R->t_compute[W_ATTN][pass][1] = roofline(R, T * a->attn_core_flops_per_pos * c, 0);

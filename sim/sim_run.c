@@ -364,7 +364,7 @@ static sim_result *result_alloc(const runner *R, ms_error *err)
 		return NULL;
 	r->world = scn_world(s);
 	r->layers = R->n_moe;
-	r->all_layers = R->layers + s->model.mtp_layers;
+	r->all_layers = R->layers + R->mtp;
 	r->microbatches = R->m;
 	r->passes = R->passes;
 	r->steps = s->workload.steps;
@@ -508,7 +508,7 @@ int sim_layout_init(par_layout *l, const scn_scenario *s, ms_error *err)
 static int runner_setup(runner *R, ms_error *err)
 {
 	const scn_scenario *s = R->s;
-	int mtp = s->model.mtp_layers, nl;
+	int mtp, nl;
 	R->P = s->parallel.ep;
 	R->world = scn_world(s);
 	R->G = R->world / R->P;
@@ -521,6 +521,9 @@ static int runner_setup(runner *R, ms_error *err)
 	R->samples = s->workload.routed_microbatches;
 	R->passes = s->workload.mode == SCN_MODE_TRAINING ? 2 : 1;
 	R->inv_steps = 1.0 / s->workload.steps;
+	/* MTP modules train the model to predict further tokens; inference runs without them
+	 * (models/moe_arch.c and moe_memory.c count them in training only). */
+	mtp = R->mtp = R->passes == 2 ? s->model.mtp_layers : 0;
 	nl = R->layers + mtp;
 	R->moe_of = ms_calloc(err, (size_t)nl, sizeof *R->moe_of, "layers");
 	R->mb_uses = ms_calloc(err, (size_t)R->samples, sizeof *R->mb_uses, "routing samples");

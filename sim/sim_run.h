@@ -1,22 +1,17 @@
 /*
- * sim_run.h - plays a scenario on the event engine: every MoE layer on every GPU,
- * forward (and backward in training), step after step, and collects the results.
+ * sim_run.h - plays a scenario's whole step on the event engine (docs/model.md, "The
+ * whole step"): every GPU runs its pipeline stage's program (sim_prog.c) in Megatron-
+ * Core's schedule order, micro-batch after micro-batch, forward (and backward in
+ * training); collectives wait for every member of their group (TP, CP, EP, ETP, data-
+ * parallel), pipeline sends land in the next stage's mailbox, gradient buckets run on a
+ * second stream, and the step ends with the optimizer and a barrier. Step after step,
+ * the results collected here.
  *
- * Per layer and GPU, forward: dense (attention + router), permute (gather the
- * token-expert rows to send), dispatch (all-to-all), expert (the GPU's experts on
- * the tokens they received), combine (all-to-all back), unpermute (scatter and
- * weight). Backward runs the layers in reverse with the phases in reverse order:
- * gradients flow through combine with the dispatch matrix and through dispatch with
- * the combine matrix; dense and expert cost twice their forward FLOPs.
+ * Every second of a GPU's compute stream goes to one phase, waits included, so for every
+ * GPU the phases add up to the step time exactly (step_phase_s).
  *
- * An all-to-all is a collective of its EP group: it starts when the last member
- * arrives (a GPU cannot start its experts before its incoming tokens have arrived,
- * and every member receives from every other) and ends for all members together.
- * The time a GPU spends waiting for the others is its "wait" phase. A step ends when
- * every GPU has finished; a GPU that finishes early waits. So for every GPU the
- * phases, wait included, add up to the step time exactly.
- *
- * EP groups are consecutive ranks: group g holds ranks g*ep .. g*ep + ep - 1.
+ * EP groups follow Megatron's expert grid (rt_router.h, rt_ep_member_rank): consecutive
+ * ranks when etp = 1, etp ranks apart otherwise.
  */
 #ifndef SIM_RUN_H
 #define SIM_RUN_H
@@ -36,7 +31,7 @@ typedef enum {
 	SIM_PH_COMBINE,
 	SIM_PH_UNPERMUTE,
 	SIM_PH_WAIT,
-	SIM_PH_TP,        /* tensor- and context-parallel collectives */
+	SIM_PH_TP,        /* tensor-, context- and expert-tensor-parallel collectives */
 	SIM_PH_BUBBLE,    /* waiting for the neighbouring pipeline stage */
 	SIM_PH_DP,        /* waiting for the gradient reductions and parameter gathers */
 	SIM_PH_OPTIMIZER, /* the optimizer step */
@@ -65,9 +60,9 @@ typedef struct sim_result {
 	int64_t *tokens;           /* [steps] tokens routed (per layer, summed over layers) */
 	int64_t *dropped_tokens;   /* [steps] tokens that lost every choice (summed over layers) */
 	double *phase_s;           /* [passes][all_layers][world][phases], summed over micro-batches, mean over steps */
-	double *rank_load;         /* [layers][world] token-expert pairs received, mean over steps */
-	double *expert_demand;     /* [layers][experts] pairs routed to each expert (all groups), mean over steps */
-	double *dispatch_s;        /* [layers] all-to-all time of dispatch, mean over groups and steps */
+	double *rank_load;         /* [layers][world] token-expert pairs received per micro-batch, mean over steps */
+	double *expert_demand;     /* [layers][experts] pairs routed to each expert (all groups) per micro-batch, mean over steps */
+	double *dispatch_s;        /* [layers] forward dispatch time, mean over groups, micro-batches and steps */
 	double *combine_s;         /* [layers] */
 	double nvlink_bytes;       /* per step, forward dispatch + combine (backward doubles it) */
 	double nic_bytes;
@@ -85,7 +80,7 @@ typedef struct sim_result {
 	int hot_nic_layer;
 	uint64_t events;           /* events the engine processed */
 	/* whole-step figures (docs/model.md, "The whole step") */
-	double peak_flops;         /* per GPU, dense, in the model's dtype (datasheet), for MFU */
+	double peak_flops;         /* per GPU, the dense BF16 peak (TF32 for fp32 models; datasheet), for MFU */
 	double mem_peak_bytes;     /* memory per GPU of the fullest pipeline stage (models/moe_memory.h) */
 	double mem_capacity_bytes; /* what a GPU holds */
 	int mem_peak_stage;

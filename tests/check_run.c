@@ -578,7 +578,7 @@ START_TEST(estimate_refusals)
 	ck_assert_int_eq(sim_estimate_check(&s, &e, 22.1e9, -1, NULL, &err), MS_ERANGE);
 	ck_assert_str_eq(err.msg, "the run needs about 22.7 GB (routing workspaces 22.7 GB on 1 thread, plan 228 kB, "
 				  "flow model 63.6 kB, results 50.4 kB) but 22.1 GB are available: lower "
-				  "workload.tokens_per_rank");
+				  "workload.micro_batch (or seq_len)");
 	ms_error_clear(&err);
 	ck_assert_int_eq(sim_estimate_check(&s, &e, 64e9, -1, NULL, &err), MS_OK);
 	ck_assert_int_eq(sim_estimate_check(&s, &e, -1, -1, NULL, &err), MS_OK); /* nothing says: not checked */
