@@ -58,7 +58,7 @@ int main(void)
 	scn_overrides ds256 = {1, {"cluster.nodes=32"}};
 	int rc = 0;
 	printf("whole runs (wall time of sim_run; decisions = token-expert routing choices):\n");
-	rc |= bench(NULL, "default (Mixtral-8x7B, 4 steps)", &none);
+	rc |= bench(NULL, "default (Mixtral-8x7B, 32 GPUs, 1 step)", &none);
 	rc |= bench("scenarios/deepseek-v3-2048.cfg", "DeepSeek-V3-shaped, 1 step, 32 nodes", &ds256);
 	rc |= bench("scenarios/deepseek-v3-2048.cfg", "DeepSeek-V3-shaped, 1 step, 256 nodes", &none);
 	/* Issue 11's targets: one training step of the DeepSeek-V3 layout (PP 16, EP 64, DP 128,
