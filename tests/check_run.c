@@ -361,33 +361,45 @@ END_TEST
 
 START_TEST(threads_do_not_change_results)
 {
-	/* 8 EP groups routed on 1 and on 3 threads: every output byte-identical. */
-	static const char cfg[] =
+	/* 8 EP groups routed on 1 and on 3 threads: every output byte-identical; and a whole
+	 * step with pipeline stages, interleaving, dense layers, TP and routing samples. */
+	static const char *cfgs[] = {
 		"model = { hidden = 256; ffn_hidden = 512; experts = 16; top_k = 4; moe_layers = 3; heads = 4; };\n"
 		"cluster = { nodes = 4; gpus_per_node = 4; nics_per_node = 2; };\n"
 		"parallel = { ep = 2; };\n"
 		"workload = { tokens_per_rank = 512; seq_len = 512; steps = 2; seed = 2385; };\n"
 		"routing = { distribution = \"zipf\"; zipf_s = 1.1; capacity_factor = 1.1; capacity_scope = \"global\"; "
-		"placement = \"load_aware\"; redundant_experts = 2; };\n";
-	scn_scenario s;
-	sim_result *a = NULL, *b = NULL;
-	ms_error err;
-	size_t nph;
-	ms_error_clear(&err);
-	ck_assert_int_eq(scn_scenario_load_text(&s, cfg, "threads", NULL, &err), MS_OK);
-	ck_assert_int_eq(sim_run_scenario(&s, 1, &a, &err), MS_OK);
-	ck_assert_int_eq(sim_run_scenario(&s, 3, &b, &err), MS_OK);
-	nph = (size_t)a->passes * a->layers * a->world * SIM_NPHASES;
-	ck_assert_mem_eq(a->phase_s, b->phase_s, nph * sizeof(double));
-	ck_assert_mem_eq(a->step_time_s, b->step_time_s, 2 * sizeof(double));
-	ck_assert_mem_eq(a->expert_demand, b->expert_demand, (size_t)a->layers * a->experts * sizeof(double));
-	ck_assert_mem_eq(a->rank_load, b->rank_load, (size_t)a->layers * a->world * sizeof(double));
-	ck_assert_mem_eq(a->dispatch_s, b->dispatch_s, (size_t)a->layers * sizeof(double));
-	ck_assert_mem_eq(a->dropped_pairs, b->dropped_pairs, 2 * sizeof(int64_t));
-	ck_assert(a->nvlink_bytes == b->nvlink_bytes && a->nic_bytes == b->nic_bytes);
-	ck_assert_int_gt(a->dropped_pairs[0], 0);
-	sim_result_free(a);
-	sim_result_free(b);
+		"placement = \"load_aware\"; redundant_experts = 2; };\n",
+		"model = { hidden = 256; ffn_hidden = 512; experts = 16; top_k = 4; moe_layers = 4; moe_every = 2; "
+		"dense_layers = 0; heads = 4; shared_experts = 1; };\n"
+		"cluster = { nodes = 4; gpus_per_node = 4; nics_per_node = 2; };\n"
+		"parallel = { ep = 2; pp = 2; vpp = 2; tp = 2; };\n"
+		"workload = { global_batch = 16; micro_batch = 1; seq_len = 512; routed_microbatches = 3; steps = 2; "
+		"seed = 2385; };\n"
+		"routing = { distribution = \"zipf\"; zipf_s = 1.1; capacity_factor = 1.1; };\n",
+	};
+	for (int c = 0; c < 2; c++) {
+		scn_scenario s;
+		sim_result *a = NULL, *b = NULL;
+		ms_error err;
+		size_t nph;
+		ms_error_clear(&err);
+		ck_assert_int_eq(scn_scenario_load_text(&s, cfgs[c], "threads", NULL, &err), MS_OK);
+		ck_assert_int_eq(sim_run_scenario(&s, 1, &a, &err), MS_OK);
+		ck_assert_int_eq(sim_run_scenario(&s, 3, &b, &err), MS_OK);
+		nph = (size_t)a->passes * a->all_layers * a->world * SIM_NPHASES;
+		ck_assert_mem_eq(a->phase_s, b->phase_s, nph * sizeof(double));
+		ck_assert_mem_eq(a->step_phase_s, b->step_phase_s, (size_t)a->world * SIM_NPHASES * sizeof(double));
+		ck_assert_mem_eq(a->step_time_s, b->step_time_s, 2 * sizeof(double));
+		ck_assert_mem_eq(a->expert_demand, b->expert_demand, (size_t)a->layers * a->experts * sizeof(double));
+		ck_assert_mem_eq(a->rank_load, b->rank_load, (size_t)a->layers * a->world * sizeof(double));
+		ck_assert_mem_eq(a->dispatch_s, b->dispatch_s, (size_t)a->layers * sizeof(double));
+		ck_assert_mem_eq(a->dropped_pairs, b->dropped_pairs, 2 * sizeof(int64_t));
+		ck_assert(a->nvlink_bytes == b->nvlink_bytes && a->nic_bytes == b->nic_bytes);
+		ck_assert_int_gt(a->dropped_pairs[0], 0);
+		sim_result_free(a);
+		sim_result_free(b);
+	}
 }
 END_TEST
 
