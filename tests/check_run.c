@@ -35,17 +35,6 @@ static const char hand_cfg[] =
 	"workload = { mode = \"%s\"; tokens_per_rank = 4096; seq_len = 2048; steps = 2; };\n"
 	"routing = { distribution = \"balanced\"; capacity_factor = 1.0; };\n";
 
-static sim_result *run_text(const char *text, scn_scenario *s)
-{
-	ms_error err;
-	sim_result *r = NULL;
-	ms_error_clear(&err);
-	if (scn_scenario_load_text(s, text, "hand", NULL, &err) < 0)
-		ck_abort_msg("%s", err.msg);
-	if (sim_run_scenario(s, 0, &r, &err) < 0)
-		ck_abort_msg("%s", err.msg);
-	return r;
-}
 
 /* The hand-worked phase times of the balanced case (per layer, forward), and what the
  * step adds once: embedding and LM head (forward), and in training the dense gradients'
@@ -107,7 +96,7 @@ static void check_hand_model(int nodes, int gpn, const char *mode, const char *n
 	double layer_b = 2 * o.dense + 2 * o.permute + o.a2a + o.a2a_c + 2 * o.expert;
 	double want;
 	snprintf(text, sizeof text, hand_cfg, nodes, gpn, net, mode);
-	r = run_text(text, &s);
+	r = tu_run_text(text, &s);
 	if (nodes > 1) {
 		/* Across nodes the rings' NIC legs are net_reduce's analytic ring (checked against
 		 * the flow model in check_reduce.c); the closed form above is for one domain. */
@@ -186,7 +175,7 @@ START_TEST(nvlink_domain_spans_nodes)
 		at = strstr(text, "link_latency_us = 0.0;");
 		memmove(at + strlen(add), at, strlen(at) + 1);
 		memcpy(at, add, strlen(add));
-		r = run_text(text, &s);
+		r = tu_run_text(text, &s);
 		ck_assert_msg(tu_rel(r->dispatch_s[0], o.a2a) < 1e-9, "%s: dispatch %.15g, by hand %.15g", nets[i],
 			      r->dispatch_s[0], o.a2a);
 		ck_assert(r->nic_bytes == 0);
@@ -225,7 +214,7 @@ START_TEST(hand_nvlink_only)
 		scn_scenario s;
 		sim_result *r;
 		snprintf(text, sizeof text, cfg, nets[i]);
-		r = run_text(text, &s);
+		r = tu_run_text(text, &s);
 		ck_assert_int_eq(r->world, 4);
 		for (int l = 0; l < 2; l++) {
 			ck_assert_msg(tu_rel(r->dispatch_s[l], a2a) < 1e-9, "%s: dispatch %.15g s, by hand %.15g s", nets[i],
@@ -277,7 +266,7 @@ START_TEST(hand_nvlink_only_with_costs)
 		scn_scenario s;
 		sim_result *r;
 		snprintf(text, sizeof text, cfg, nets[i]);
-		r = run_text(text, &s);
+		r = tu_run_text(text, &s);
 		for (int l = 0; l < 2; l++) {
 			ck_assert_msg(tu_rel(r->dispatch_s[l], d) < 1e-9, "%s: dispatch %.15g s, by hand %.15g s", nets[i],
 				      r->dispatch_s[l], d);
@@ -309,7 +298,7 @@ START_TEST(phases_add_up_under_skew)
 				sim_result *r;
 				double mean_step = 0;
 				snprintf(text, sizeof text, cfg, nets[nm], modes[m], cfs[c], scopes[sc]);
-				r = run_text(text, &s);
+				r = tu_run_text(text, &s);
 				for (int st = 0; st < 3; st++)
 					mean_step += r->step_time_s[st] / 3;
 				for (int w = 0; w < r->world; w++) {

@@ -75,17 +75,6 @@ START_TEST(schedules_complete)
 }
 END_TEST
 
-static sim_result *run_text(const char *text, scn_scenario *s)
-{
-	ms_error err;
-	sim_result *r = NULL;
-	ms_error_clear(&err);
-	if (scn_scenario_load_text(s, text, "step", NULL, &err) < 0)
-		ck_abort_msg("%s", err.msg);
-	if (sim_run_scenario(s, 0, &r, &err) < 0)
-		ck_abort_msg("%s", err.msg);
-	return r;
-}
 
 /*
  * A pipeline of identical stages with nothing to communicate but the activations: one
@@ -111,7 +100,7 @@ static void check_bubble(const char *net, int vpp, int m)
 	sim_result *r;
 	double want = vpp == 1 ? 3.0 / (m + 3) : 3.0 / (vpp * m + 3.0);
 	snprintf(text, sizeof text, pipe_cfg, net, vpp, m);
-	r = run_text(text, &s);
+	r = tu_run_text(text, &s);
 	for (int w = 0; w < 4; w++) {
 		const double *ph = r->step_phase_s + (size_t)w * SIM_NPHASES;
 		double idle = ph[SIM_PH_BUBBLE] + ph[SIM_PH_WAIT];
@@ -154,7 +143,7 @@ START_TEST(tp_collectives_by_hand)
 		"workload = { micro_batch = 1; seq_len = 2048; };\n"
 		"routing = { distribution = \"balanced\"; capacity_factor = \"dropless\"; };\n";
 	scn_scenario s;
-	sim_result *r = run_text(cfg, &s);
+	sim_result *r = tu_run_text(cfg, &s);
 	double T = 2048 / 2, S = T * 2 * 1024 * 2;
 	double one = 2.385e-6 + S / 2 / 238.5e9;
 	ck_assert_int_eq(s.workload.tokens_per_rank, 1024);
@@ -190,9 +179,9 @@ START_TEST(etp_by_hand)
 	sim_result *r1, *r2;
 	double S = 8192.0 * 1024 * 2, one = 2.385e-6 + S / 2 / 238.5e9;
 	snprintf(text, sizeof text, cfg, 8, 1);
-	r1 = run_text(text, &s1);
+	r1 = tu_run_text(text, &s1);
 	snprintf(text, sizeof text, cfg, 4, 2);
-	r2 = run_text(text, &s2);
+	r2 = tu_run_text(text, &s2);
 	for (int l = 0; l < 2; l++)
 		for (int w = 0; w < 8; w++)
 			for (int pass = 0; pass < 2; pass++) {
@@ -234,9 +223,9 @@ START_TEST(dp_scaling)
 			sim_result *r1, *r4;
 			double dp1 = 0, dp4 = 0, op1 = 0, op4 = 0, t1, t4;
 			snprintf(text, sizeof text, cfg, 1, nets[n], ov[o], 16);
-			r1 = run_text(text, &s1);
+			r1 = tu_run_text(text, &s1);
 			snprintf(text, sizeof text, cfg, 4, nets[n], ov[o], 64);
-			r4 = run_text(text, &s4);
+			r4 = tu_run_text(text, &s4);
 			for (int w = 0; w < 8; w++) {
 				dp1 += r1->step_phase_s[(size_t)w * SIM_NPHASES + SIM_PH_DP] / 8;
 				op1 += r1->step_phase_s[(size_t)w * SIM_NPHASES + SIM_PH_OPTIMIZER] / 8;
@@ -324,7 +313,7 @@ START_TEST(model_flops_and_mfu)
 		ms_error err;
 		double want;
 		snprintf(text, sizeof text, cfg, cfs[c]);
-		r = run_text(text, &s);
+		r = tu_run_text(text, &s);
 		ms_error_clear(&err);
 		ck_assert_int_eq(moe_arch_init(&a, &s, &err), MS_OK);
 		ck_assert_int_eq(r->tokens_per_step, 24 * 2048);

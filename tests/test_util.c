@@ -3,6 +3,7 @@
 
 #include "models/moe_model.h"
 #include "sim/sim_inputs.h"
+#include "sim/sim_run.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -135,4 +136,16 @@ int tu_model_init(moe_model *m, const scn_scenario *s, ms_error *err)
 		rc = moe_model_init(m, s, in.profile, err);
 	sim_inputs_close(&in);
 	return rc;
+}
+
+struct sim_result *tu_run_text(const char *text, scn_scenario *s)
+{
+	ms_error err;
+	sim_result *r = NULL;
+	ms_error_clear(&err);
+	if (scn_scenario_load_text(s, text, "test", NULL, &err) < 0)
+		ck_abort_msg("%s", err.msg);
+	if (sim_run_scenario(s, 0, &r, &err) < 0)
+		ck_abort_msg("%s", err.msg);
+	return r;
 }

@@ -41,4 +41,9 @@ void tu_inputs_release(void);
 struct moe_model;
 int tu_model_init(struct moe_model *m, const scn_scenario *s, ms_error *err);
 
+/* Loads scenario text (named "test" in messages) into *s and runs it on the machine's
+ * threads; fails the test on any error. The result is the caller's to free. */
+struct sim_result;
+struct sim_result *tu_run_text(const char *text, scn_scenario *s);
+
 #endif
