@@ -18,6 +18,7 @@ typedef struct hw_gpu {
 	double hbm_Bps;           /* HBM bandwidth, B/s */
 	double nvlink_Bps;        /* NVLink bandwidth per GPU per direction, B/s */
 	double hbm_bytes;         /* HBM capacity, bytes (binary GiB as the stacks hold them) */
+	int sms;                  /* streaming multiprocessors */
 	const char *citation;
 } hw_gpu;
 

@@ -187,6 +187,34 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 		fprintf(f, "    %-12s %21s %9.1f %%\n", sim_phase_name(ph), a,
 			o->step_time_s > 0 ? 100.0 * o->phase_s[ph] / o->step_time_s : 0.0);
 	}
+	if (s->schedule.overlap != SCN_OVERLAP_NONE) {
+		static const char *const kind[2] = {"dispatch", "combine"};
+		for (int k = 0; k < 2; k++) {
+			char t[64], e[64], h[64];
+			fmt_time(t, sizeof t, r->comm_total_s[k]);
+			fmt_time(e, sizeof e, r->comm_exposed_s[k]);
+			fmt_time(h, sizeof h, r->comm_total_s[k] - r->comm_exposed_s[k] > 0 ? r->comm_total_s[k] - r->comm_exposed_s[k] : 0);
+			fprintf(f, "  %s %-8s %s on the communication stream: %s exposed, %s hidden (mean per GPU)\n",
+				k ? "            " : "overlap     ", kind[k], t, e, h);
+		}
+	}
+	{
+		const double *ph = r->step_phase_s + (size_t)r->critical_gpu * SIM_NPHASES;
+		int top[3] = {-1, -1, -1};
+		for (int i = 0; i < 3; i++)
+			for (int p = 0; p < SIM_NPHASES; p++) {
+				int used = 0;
+				for (int j = 0; j < i; j++)
+					used |= top[j] == p;
+				if (!used && (top[i] < 0 || ph[p] > ph[top[i]]))
+					top[i] = p;
+			}
+		fprintf(f, "  critical path    GPU %d (pipeline stage %d) finishes last: %s %.1f %%, %s %.1f %%, %s %.1f %%\n",
+			r->critical_gpu, r->critical_gpu / r->stage_gpus, sim_phase_name(top[0]),
+			o->step_time_s > 0 ? 100 * ph[top[0]] / o->step_time_s : 0, sim_phase_name(top[1]),
+			o->step_time_s > 0 ? 100 * ph[top[1]] / o->step_time_s : 0, sim_phase_name(top[2]),
+			o->step_time_s > 0 ? 100 * ph[top[2]] / o->step_time_s : 0);
+	}
 	fprintf(f, "\n  tokens dropped   %.3f %% of token-expert pairs, %.3f %% of tokens lost every choice\n",
 		100.0 * o->dropped_pair_frac, 100.0 * o->dropped_token_frac);
 	fprintf(f, "  GPU load         max/mean %.3f after drops (mean over layers), worst %.3f in layer %d\n", o->rank_load_max_mean,
@@ -408,6 +436,11 @@ int out_h5_write(const char *path, int force, const scn_scenario *s, const sim_r
 		attr_f64(&w, g, "memory_capacity_bytes", r->mem_capacity_bytes);
 		attr_f64(&w, g, "model_flops_per_step", r->model_flops_per_step);
 		attr_i64(&w, g, "microbatches", r->microbatches);
+		attr_i64(&w, g, "critical_gpu", r->critical_gpu);
+		attr_f64(&w, g, "dispatch_stream_s", r->comm_total_s[0]);
+		attr_f64(&w, g, "dispatch_exposed_s", r->comm_exposed_s[0]);
+		attr_f64(&w, g, "combine_stream_s", r->comm_total_s[1]);
+		attr_f64(&w, g, "combine_exposed_s", r->comm_exposed_s[1]);
 		attr_f64(&w, g, "dropped_pair_fraction", o->dropped_pair_frac);
 		attr_f64(&w, g, "dropped_token_fraction", o->dropped_token_frac);
 		attr_f64(&w, g, "gpu_load_max_over_mean", o->rank_load_max_mean);

@@ -179,14 +179,16 @@ rt_trace *rt_trace_open(const scn_scenario *s, const ms_warn *warn, ms_error *er
 	t->layers = s->model.moe_layers;
 	t->top_k = s->routing.top_k;
 	t->world = scn_world(s) / s->parallel.pp; /* a layer is routed by one stage's GPUs */
-	t->tokens_per_rank = s->workload.tokens_per_rank;
+	/* A routing is one micro-batch, or half of one under two-batch overlap (sim_plan.c). */
+	t->tokens_per_rank = s->workload.tokens_per_rank / (s->schedule.overlap == SCN_OVERLAP_TWO_BATCH ? 2 : 1);
 	t->share = (t->world + t->n_streams - 1) / t->n_streams;
 	if (t->L < t->layers)
 		ms_warn_emit(warn, "the trace %s has %d MoE layers, the model %d: layer l replays trace layer l mod %d",
 			     t->path, t->L, t->layers, t->L);
 	{
 		/* Tokens a run takes from the shortest stream. */
-		int64_t need = (int64_t)s->workload.steps * s->workload.routed_microbatches * t->share * t->tokens_per_rank;
+		int64_t need = (int64_t)s->workload.steps * s->workload.routed_microbatches * t->share *
+			       s->workload.tokens_per_rank;
 		int64_t shortest = t->streams[0].len;
 		for (int r = 1; r < t->n_streams; r++)
 			shortest = t->streams[r].len < shortest ? t->streams[r].len : shortest;

@@ -6,7 +6,8 @@
  * recorded rank into streams (in trace order). A layer is routed by the GPUs of the
  * pipeline stage holding it; the one at position r in its stage replays stream r mod R
  * (R = recorded ranks); the ranks sharing a stream take consecutive chunks of
- * tokens_per_rank tokens, and each routing (step x routed_microbatches + sample)
+ * tokens_per_rank tokens (half of them under two-batch overlap, each half its own
+ * routing), and each routing (step x routings per step + sample)
  * continues where the previous one stopped; a
  * stream is cycled from its start when it runs out (with a warning). A trace recorded
  * in one process (R = 1) is thus cut into contiguous chunks. Model layer l replays

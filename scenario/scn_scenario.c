@@ -216,6 +216,16 @@ static const keydef keys[] = {
 	{"training.grad_fp32", T_BOOL, NUM(training.grad_fp32), "true", 0, 1, NULL, "",
 	 "Accumulate and reduce gradients in fp32 (Megatron does for bf16 training); false: in the model dtype."},
 
+	{"schedule.overlap", T_ENUM, NUM(schedule.overlap), "none", 0, 0, "none|two_batch|dualpipe", "",
+	 "How the MoE all-to-alls overlap computation: none (every GPU waits for its dispatch and combine); "
+	 "two_batch (each micro-batch split in two halves, one half's all-to-all on a communication stream while "
+	 "the other computes, as SGLang's two-batch overlap and DeepEP's examples); dualpipe (DeepSeek-V3's "
+	 "DualPipe: not modelled yet)."},
+	{"schedule.comm_sms", T_INT, NUM(schedule.comm_sms), "20", 0, 1024, NULL, "SMs",
+	 "SMs an overlapped all-to-all kernel occupies; computation beside it runs on the rest (DeepSeek-V3 report, "
+	 "sec. 3.2.2: 20 of the H800's 132 SMs drive IB and NVLink at full rate). Only with schedule.overlap other "
+	 "than none."},
+
 	{"workload.mode", T_ENUM, NUM(workload.mode), "training", 0, 0, "training|prefill|decode", "",
 	 "training: forward and backward of every layer; prefill and decode: forward only."},
 	{"workload.global_batch", T_INT64, NUM(workload.global_batch), "0", 0, 1e12, NULL, "sequences",
@@ -282,7 +292,8 @@ static const keydef keys[] = {
 _Static_assert(sizeof(scn_mode) == sizeof(int), "enum fields are stored as int");
 _Static_assert(NKEYS <= SCN_MAX_KEYS, "raise SCN_MAX_KEYS");
 
-static const char *const sections[] = {"model", "cluster", "network", "parallel", "training", "workload", "routing", "output"};
+static const char *const sections[] = {"model",	   "cluster", "network", "parallel", "training",
+				       "schedule", "workload", "routing",  "output"};
 #define NSECTIONS (sizeof sections / sizeof sections[0])
 
 typedef struct loader {
@@ -554,7 +565,7 @@ static int check_unknown(loader *L, const config_t *cfg)
 		if (j == NSECTIONS)
 			return MS_ERROR(L->err, MS_EINVAL,
 					"%s:%u: unknown section '%s': sections are model, cluster, network, parallel, training, "
-					"workload, routing, output",
+					"schedule, workload, routing, output",
 					L->name, config_setting_source_line(sec), name);
 		if (config_setting_type(sec) != CONFIG_TYPE_GROUP)
 			return MS_ERROR(L->err, MS_EINVAL, "%s:%u: '%s' must be a group: %s = { key = value; ... };",
@@ -776,6 +787,10 @@ static int cross_check(loader *L)
 					"the other degrees leave; set it to %d or leave it out",
 					WHERE(s, "parallel.dp"), s->parallel.dp, world, mp, world / mp, world / mp);
 	}
+	if (s->schedule.overlap == SCN_OVERLAP_DUALPIPE)
+		return MS_ERROR(L->err, MS_EINVAL,
+				"%s: schedule.overlap = \"dualpipe\" is not modelled yet; use \"two_batch\" or \"none\"",
+				WHERE(s, "schedule.overlap"));
 	if (s->workload.mode == SCN_MODE_DECODE && s->parallel.cp > 1)
 		return MS_ERROR(L->err, MS_EINVAL,
 				"%s: parallel.cp = %d in decode: context parallelism splits a sequence's tokens, and a decode "
@@ -848,6 +863,11 @@ static int cross_check(loader *L)
 		s->workload.context_len = s->workload.seq_len;
 	if (derive_batch(L, s) < 0)
 		return L->err->code;
+	if (s->schedule.overlap == SCN_OVERLAP_TWO_BATCH && s->workload.tokens_per_rank % 2 != 0)
+		return MS_ERROR(L->err, MS_EINVAL,
+				"%s: schedule.overlap = \"two_batch\" splits each micro-batch's %lld tokens per GPU in two; "
+				"give an even workload.tokens_per_rank (micro_batch x seq_len / (tp x cp))",
+				WHERE(s, "schedule.overlap"), (long long)s->workload.tokens_per_rank);
 	{
 		/* Per-rank token-expert pairs must fit the int32 counters of the routing tables. */
 		double pairs = (double)s->workload.tokens_per_rank * s->parallel.ep * s->routing.top_k;

@@ -42,6 +42,8 @@ typedef enum { SCN_DISP_MEGATRON, SCN_DISP_DEEPEP, SCN_DISP_DEEPEP_LL } scn_disp
 typedef enum { SCN_DEDUP_NONE, SCN_DEDUP_GPU, SCN_DEDUP_NODE, SCN_DEDUP_AUTO } scn_dedup;
 /* Attention of every layer (model.attention). */
 typedef enum { SCN_ATTN_MHA, SCN_ATTN_GQA, SCN_ATTN_MLA } scn_attention;
+/* How communication overlaps computation (schedule.overlap). */
+typedef enum { SCN_OVERLAP_NONE, SCN_OVERLAP_TWO_BATCH, SCN_OVERLAP_DUALPIPE } scn_overlap;
 /* Activation recomputation in training (training.recompute, Megatron's --recompute-granularity). */
 typedef enum { SCN_RECOMPUTE_NONE, SCN_RECOMPUTE_SELECTIVE, SCN_RECOMPUTE_FULL } scn_recompute;
 
@@ -131,6 +133,11 @@ typedef struct scn_scenario {
 		int64_t bucket_params;       /* parameters per gradient bucket (resolved: never 0) */
 		int grad_fp32;               /* 1: gradients accumulated and reduced in fp32 */
 	} training;
+
+	struct {
+		scn_overlap overlap;
+		int comm_sms;        /* SMs an overlapped all-to-all kernel takes from computation */
+	} schedule;
 
 	struct {
 		scn_mode mode;

@@ -41,7 +41,7 @@ static int net_resched(runner *R)
 static void counts_of(runner *R, int gi, sim_counts *c)
 {
 	const group_state *gs = &R->groups[gi];
-	int moe = R->moe_of[gs->layer], smp = sim_sample_of(R, gs->mb);
+	int moe = R->moe_of[gs->layer], smp = sim_sample_of(R, gs->mb, gs->half);
 	size_t at = ((size_t)smp * R->n_moe + moe) * R->Gs + sim_ep_local(R, gs->members[0]);
 	for (int i = 0; i < R->P; i++)
 		R->fl.coll_ranks[i] = gs->members[i];

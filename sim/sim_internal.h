@@ -44,7 +44,9 @@ typedef enum {
 	OP_SEND,      /* activations (forward) or gradients (backward) to the next / previous stage */
 	OP_RECV,      /* waits for what the neighbouring stage sent */
 	OP_DP_LAUNCH, /* queues gradient buckets [aux, aux + n) on the data-parallel stream */
-	OP_DP_WAIT    /* waits until the data-parallel stream is empty */
+	OP_DP_WAIT,   /* waits until the data-parallel stream is empty */
+	OP_EP_LAUNCH, /* queues all-to-all aux on the communication stream (schedule.overlap) */
+	OP_EP_WAIT    /* waits until the communication stream has finished all-to-all aux */
 } sim_op_kind;
 
 /* Compute ops. */
@@ -67,7 +69,15 @@ typedef struct sim_op {
 	int32_t mb;     /* micro-batch */
 	int32_t aux;    /* OP_DP_LAUNCH: first bucket; OP_DP_WAIT: buckets queued so far */
 	int32_t n;      /* OP_DP_LAUNCH: buckets */
+	int32_t half;   /* two_batch: which half of the micro-batch (0 without overlap) */
 } sim_op;
+
+/* An all-to-all on a GPU's communication stream (schedule.overlap = two_batch). */
+typedef struct sim_ep_item {
+	int what;          /* C_A2A_TO or C_A2A_BACK */
+	int phase;         /* SIM_PH_DISPATCH or SIM_PH_COMBINE, as the compute stream would count it */
+	int layer, mb, half, pass;
+} sim_ep_item;
 
 /* A data-parallel collective: one gradient bucket's reduction or one parameter gather. */
 typedef struct sim_bucket {
@@ -83,6 +93,8 @@ typedef struct sim_prog {
 	int n_ops, cap_ops;
 	sim_bucket *buckets;
 	int n_buckets, cap_buckets;
+	sim_ep_item *ep_items;
+	int n_ep, cap_ep;
 	double params_dense, params_expert; /* on each GPU of the stage */
 	double optimizer_s;                 /* the optimizer step's time */
 } sim_prog;
@@ -94,6 +106,14 @@ typedef struct gpu_state {
 	int dp_next;       /* next bucket the DP stream runs */
 	int dp_queued;     /* buckets queued so far */
 	int dp_busy;       /* the DP stream is in a collective */
+	int ep_next, ep_queued, ep_busy; /* the communication stream, as the DP stream */
+	double ep_start;   /* when its running all-to-all started */
+	/* the running compute op under SM sharing (overlap modes only) */
+	sim_event *cur_ev; /* its completion event, or NULL */
+	double work_left;  /* seconds of it left at the full rate */
+	double rate;       /* 1, or the share of SMs left while an all-to-all runs beside it */
+	double t_last;     /* when work_left was last brought up to date */
+	double op_start;   /* when it started */
 	double finished;   /* when it finished the step */
 } gpu_state;
 
@@ -104,10 +124,10 @@ typedef struct group_state {
 	const int *members;
 	int arrived;       /* members at the current collective */
 	int what;          /* its C_* (checked for every member) */
-	int layer, mb, pass, bucket;
+	int layer, mb, pass, bucket, half;
 	double bytes;
 	double start;      /* when the last member arrived */
-	int dp_stream;     /* 1: it runs on the members' data-parallel streams */
+	int stream;        /* whose it is: 0 the compute stream, 1 the data-parallel, 2 the communication stream */
 } group_state;
 
 /* The flow-level network's state. */
@@ -151,7 +171,11 @@ typedef struct runner {
 	int n_moe;          /* routed MoE layers: model.moe_layers + the MTP modules' */
 	int *moe_of;        /* [layers + mtp] MoE index of each layer, -1 for dense */
 	int *stage_of_moe;  /* [n_moe] the pipeline rank holding it */
-	int samples;        /* routings per step per MoE layer (workload.routed_microbatches) */
+	int samples;        /* routings per step per MoE layer: routed_microbatches x units */
+	int units;          /* routing units per micro-batch: 2 halves with two_batch, else 1 */
+	double T;           /* tokens per GPU per unit: tokens_per_rank / units */
+	double comm_rate;   /* compute speed beside an overlapped all-to-all: 1 - comm_sms / SMs */
+	scn_scenario *route_s; /* two_batch: the scenario as the router sees it (T tokens a rank) */
 	int passes;
 	int nd_max;         /* NVLink domains an EP group spans at most (the router's stride) */
 	double t_compute[W_NCOMPUTE][2][2]; /* stage-constant compute times: [what][pass][moe layer] */
@@ -197,7 +221,7 @@ int sim_group_index(const runner *R, int gk, int rank);
 int sim_prog_build(runner *R, ms_error *err);
 void sim_prog_free(runner *R);
 double sim_op_time(const runner *R, int rank, const sim_op *op);
-int sim_sample_of(const runner *R, int mb);
+int sim_sample_of(const runner *R, int mb, int half);
 
 /* sim_plan.c */
 int sim_plan_init(runner *R, int threads, ms_error *err);

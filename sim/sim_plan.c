@@ -212,7 +212,8 @@ int sim_plan_build(runner *R, int step, ms_error *err)
 					/* per step: every micro-batch moves its sample's bytes */
 					double k = R->mb_uses[smp] * R->inv_steps;
 					if (!R->flow)
-						(dir ? res->combine_s : res->dispatch_s)[l] += st->time_s * k / ((double)R->Gs * R->m);
+						(dir ? res->combine_s : res->dispatch_s)[l] +=
+							st->time_s * k / ((double)R->Gs * R->m * R->units);
 					res->nvlink_bytes += st->nvlink_bytes * k;
 					res->nic_bytes += st->nic_bytes * k;
 					res->a2a_nvlink_bytes[dir] += st->nvlink_bytes * k;
@@ -274,7 +275,7 @@ int sim_plan_init(runner *R, int threads, ms_error *err)
 		w->R = R;
 		w->id = i;
 		w->n = R->n_workers;
-		w->router = i == 0 ? rt_router_create(R->s, R->in->trace, err) : rt_router_clone(R->workers[0].router, err);
+		w->router = i == 0 ? rt_router_create(R->route_s ? R->route_s : R->s, R->in->trace, err) : rt_router_clone(R->workers[0].router, err);
 		if (!w->router)
 			return err->code ? err->code : MS_ENOMEM;
 		slots = rt_router_placement(w->router)->slots;

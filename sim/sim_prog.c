@@ -45,9 +45,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-int sim_sample_of(const runner *R, int mb)
+/* Routing sample of (micro-batch, half): micro-batch i replays routed micro-batch i mod
+ * routed_microbatches, each of its units (halves with two_batch) its own routing. */
+int sim_sample_of(const runner *R, int mb, int half)
 {
-	return mb % R->samples;
+	return (mb % (R->samples / R->units)) * R->units + half;
+}
+
+static int push_ep(sim_prog *p, sim_ep_item it, ms_error *err)
+{
+	if (p->n_ep == p->cap_ep) {
+		int cap = p->cap_ep ? 2 * p->cap_ep : 256;
+		sim_ep_item *n = realloc(p->ep_items, (size_t)cap * sizeof *n);
+		if (!n)
+			return MS_ERROR(err, MS_ENOMEM, "out of memory for the communication stream (%d all-to-alls)", cap);
+		p->ep_items = n;
+		p->cap_ep = cap;
+	}
+	p->ep_items[p->n_ep++] = it;
+	return MS_OK;
 }
 
 static int push(runner *R, sim_prog *p, sim_op op, ms_error *err)
@@ -121,11 +137,162 @@ static int attention(runner *R, sim_prog *p, int pass, int layer, int mb, ms_err
 	return MS_OK;
 }
 
+/* Ops [from, n_ops) belong to half h. */
+static void mark_half(sim_prog *p, int from, int h)
+{
+	for (int i = from; i < p->n_ops; i++)
+		p->ops[i].half = h;
+}
+
+/* Queues an all-to-all of half h on the communication stream; returns its index. */
+static int ep_launch(sim_prog *p, int what, int phase, int pass, int layer, int mb, int h, int *index, ms_error *err)
+{
+	sim_ep_item it = {what, phase, layer, mb, h, pass};
+	sim_op o = mk(OP_EP_LAUNCH, what, pass, phase, layer, mb);
+	int rc;
+	o.aux = *index = p->n_ep;
+	o.half = h;
+	if ((rc = push_ep(p, it, err)) < 0)
+		return rc;
+	return push(NULL, p, o, err);
+}
+
+static int ep_wait(sim_prog *p, int index, int what, int phase, int pass, int layer, int mb, int h, ms_error *err)
+{
+	sim_op o = mk(OP_EP_WAIT, what, pass, phase, layer, mb);
+	o.aux = index;
+	o.half = h;
+	return push(NULL, p, o, err);
+}
+
+/*
+ * A layer under two-batch overlap (schedule.overlap = two_batch; SGLang's two-batch
+ * overlap, DeepEP's examples): the micro-batch is two halves, and each half's all-to-all
+ * runs on the communication stream while the compute stream works on the other half.
+ * Forward of an MoE layer: attention, router and permute of half 0, its dispatch queued;
+ * the same for half 1; then for each half in turn: wait for its dispatch, experts, queue
+ * its combine; then for each: wait for its combine, unpermute, shared experts. Backward:
+ * the mirror (combine's gradient first). Dense layers run half after half.
+ */
+static int two_batch_layer(runner *R, sim_prog *p, int pass, int layer, int mb, ms_error *err)
+{
+	int rc, moe = R->moe_of[layer] >= 0, shared = R->s->model.shared_experts > 0;
+	int etp = R->s->parallel.etp > 1, idx[2];
+	for (int h = 0; h < 2 && !moe; h++) {
+		int from = p->n_ops;
+		if (pass == 0) {
+			if ((rc = attention(R, p, 0, layer, mb, err)) < 0 ||
+			    (rc = tp_block(R, p, W_DENSE_FFN, 0, layer, mb, err)) < 0)
+				return rc;
+		} else {
+			if ((rc = tp_block(R, p, W_DENSE_FFN, 1, layer, mb, err)) < 0 ||
+			    (rc = attention(R, p, 1, layer, mb, err)) < 0)
+				return rc;
+		}
+		mark_half(p, from, h);
+	}
+	if (!moe)
+		return MS_OK;
+	if (pass == 0) {
+		for (int h = 0; h < 2; h++) {
+			int from = p->n_ops;
+			if (layer >= R->layers)
+				PUSH(mk(OP_COMPUTE, W_MTP_PROJ, 0, SIM_PH_DENSE, layer, mb));
+			if ((rc = attention(R, p, 0, layer, mb, err)) < 0)
+				return rc;
+			PUSH(mk(OP_COMPUTE, W_ROUTER, 0, SIM_PH_DENSE, layer, mb));
+			PUSH(mk(OP_COMPUTE, W_PERMUTE, 0, SIM_PH_PERMUTE, layer, mb));
+			mark_half(p, from, h);
+			if ((rc = ep_launch(p, C_A2A_TO, SIM_PH_DISPATCH, 0, layer, mb, h, &idx[h], err)) < 0)
+				return rc;
+		}
+		for (int h = 0; h < 2; h++) {
+			int from;
+			if ((rc = ep_wait(p, idx[h], C_A2A_TO, SIM_PH_DISPATCH, 0, layer, mb, h, err)) < 0)
+				return rc;
+			from = p->n_ops;
+			if (etp)
+				PUSH(mk(OP_COLL, C_ETP_AG, 0, SIM_PH_TP, layer, mb));
+			PUSH(mk(OP_COMPUTE, W_EXPERT, 0, SIM_PH_EXPERT, layer, mb));
+			if (etp)
+				PUSH(mk(OP_COLL, C_ETP_RS, 0, SIM_PH_TP, layer, mb));
+			mark_half(p, from, h);
+			if ((rc = ep_launch(p, C_A2A_BACK, SIM_PH_COMBINE, 0, layer, mb, h, &idx[h], err)) < 0)
+				return rc;
+		}
+		for (int h = 0; h < 2; h++) {
+			int from;
+			if ((rc = ep_wait(p, idx[h], C_A2A_BACK, SIM_PH_COMBINE, 0, layer, mb, h, err)) < 0)
+				return rc;
+			from = p->n_ops;
+			PUSH(mk(OP_COMPUTE, W_UNPERMUTE, 0, SIM_PH_UNPERMUTE, layer, mb));
+			if (shared && (rc = tp_block(R, p, W_SHARED, 0, layer, mb, err)) < 0)
+				return rc;
+			mark_half(p, from, h);
+		}
+		return MS_OK;
+	}
+	for (int h = 0; h < 2; h++) {
+		int from = p->n_ops;
+		if (shared && (rc = tp_block(R, p, W_SHARED, 1, layer, mb, err)) < 0)
+			return rc;
+		PUSH(mk(OP_COMPUTE, W_UNPERMUTE, 1, SIM_PH_UNPERMUTE, layer, mb));
+		mark_half(p, from, h);
+		if ((rc = ep_launch(p, C_A2A_TO, SIM_PH_COMBINE, 1, layer, mb, h, &idx[h], err)) < 0)
+			return rc;
+	}
+	for (int h = 0; h < 2; h++) {
+		int from;
+		if ((rc = ep_wait(p, idx[h], C_A2A_TO, SIM_PH_COMBINE, 1, layer, mb, h, err)) < 0)
+			return rc;
+		from = p->n_ops;
+		if (etp)
+			PUSH(mk(OP_COLL, C_ETP_AG, 1, SIM_PH_TP, layer, mb));
+		PUSH(mk(OP_COMPUTE, W_EXPERT, 1, SIM_PH_EXPERT, layer, mb));
+		if (etp)
+			PUSH(mk(OP_COLL, C_ETP_RS, 1, SIM_PH_TP, layer, mb));
+		mark_half(p, from, h);
+		if ((rc = ep_launch(p, C_A2A_BACK, SIM_PH_DISPATCH, 1, layer, mb, h, &idx[h], err)) < 0)
+			return rc;
+	}
+	for (int h = 0; h < 2; h++) {
+		int from;
+		if ((rc = ep_wait(p, idx[h], C_A2A_BACK, SIM_PH_DISPATCH, 1, layer, mb, h, err)) < 0)
+			return rc;
+		from = p->n_ops;
+		PUSH(mk(OP_COMPUTE, W_PERMUTE, 1, SIM_PH_PERMUTE, layer, mb));
+		PUSH(mk(OP_COMPUTE, W_ROUTER, 1, SIM_PH_DENSE, layer, mb));
+		if (R->s->training.recompute == SCN_RECOMPUTE_SELECTIVE) {
+			sim_op o = mk(OP_COMPUTE, W_ATTN, 1, SIM_PH_DENSE, layer, mb);
+			o.chunk = 2;
+			PUSH(o);
+		}
+		if ((rc = attention(R, p, 1, layer, mb, err)) < 0)
+			return rc;
+		if (layer >= R->layers)
+			PUSH(mk(OP_COMPUTE, W_MTP_PROJ, 1, SIM_PH_DENSE, layer, mb));
+		mark_half(p, from, h);
+	}
+	return MS_OK;
+}
+
 /* The ops of one layer (MTP modules: layer >= layers) in one pass. */
 static int layer_ops(runner *R, sim_prog *p, int pass, int layer, int mb, ms_error *err)
 {
 	int rc, moe = R->moe_of[layer] >= 0;
 	int shared = R->s->model.shared_experts > 0, etp = R->s->parallel.etp > 1;
+	if (R->units == 2) {
+		if (pass == 1 && R->s->training.recompute == SCN_RECOMPUTE_FULL) {
+			int from = p->n_ops;
+			if ((rc = two_batch_layer(R, p, 0, layer, mb, err)) < 0)
+				return rc;
+			for (int i = from; i < p->n_ops; i++) {
+				p->ops[i].pass = 1; /* accounted to the backward pass; timed as forward (chunk 1) */
+				p->ops[i].chunk = 1;
+			}
+		}
+		return two_batch_layer(R, p, pass, layer, mb, err);
+	}
 	if (pass == 0) {
 		if (layer >= R->layers)
 			PUSH(mk(OP_COMPUTE, W_MTP_PROJ, 0, SIM_PH_DENSE, layer, mb));
@@ -449,7 +616,7 @@ static void stage_times(runner *R)
 {
 	const scn_scenario *s = R->s;
 	const moe_arch *a = &R->arch;
-	double T = (double)s->workload.tokens_per_rank, tp = s->parallel.tp;
+	double T = R->T, tp = s->parallel.tp;
 	/* Weights are read in the GEMMs' dtype (an FP8 run reads its FP8 copies; the memory
 	 * check keeps the BF16 weights, models/moe_memory.h). */
 	double dt = s->model.dtype_bytes, c = R->model.attended;
@@ -465,13 +632,15 @@ static void stage_times(runner *R)
 		R->t_compute[W_DENSE_FFN][pass][0] = roofline(R, f * T * a->dense_ffn_flops, f * a->dense_ffn_params * dt / tp);
 		R->t_compute[W_SHARED][pass][0] = roofline(R, f * T * a->shared_flops, f * a->shared_params * dt / tp);
 		R->t_compute[W_ROUTER][pass][0] = roofline(R, f * T * a->router_flops, f * a->router_params * dt);
-		R->t_compute[W_HEAD][pass][0] = roofline(R, f * T * a->head_flops, f * a->head_params * dt / tp);
+		/* The LM head and the embedding run once per micro-batch, both halves at once. */
+		R->t_compute[W_HEAD][pass][0] =
+			roofline(R, f * T * R->units * a->head_flops, f * a->head_params * dt / tp);
 		R->t_compute[W_MTP_PROJ][pass][0] =
 			roofline(R, f * T * a->mtp_proj_flops, f * a->mtp_extra_params * dt / tp);
 		/* The embedding: a gather of the GPU's T rows (its sequence-parallel share; the
 		 * vocabulary-parallel lookup's reduction is left in the first all-gather);
 		 * backward scatters them into the gradient. */
-		R->t_compute[W_EMBED][pass][0] = roofline(R, 0, 2.0 * T * s->model.hidden * dt);
+		R->t_compute[W_EMBED][pass][0] = roofline(R, 0, 2.0 * T * R->units * s->model.hidden * dt);
 		/* Selective recomputation: the attention core only, forward FLOPs. */
 		R->t_compute[W_ATTN][pass][1] = roofline(R, T * a->attn_core_flops_per_pos * c, 0);
 	}
@@ -484,7 +653,7 @@ double sim_op_time(const runner *R, int rank, const sim_op *op)
 	case W_PERMUTE:
 	case W_EXPERT:
 	case W_UNPERMUTE: {
-		int moe = R->moe_of[op->layer], smp = sim_sample_of(R, op->mb);
+		int moe = R->moe_of[op->layer], smp = sim_sample_of(R, op->mb, op->half);
 		const double *t = R->plan_rank + (((size_t)smp * R->n_moe + moe) * R->world + rank) * SIM_T_N;
 		if (op->what == W_PERMUTE)
 			return t[SIM_T_PERMUTE];
@@ -523,6 +692,7 @@ void sim_prog_free(runner *R)
 	for (int r = 0; R->progs && r < R->pp; r++) {
 		free(R->progs[r].ops);
 		free(R->progs[r].buckets);
+		free(R->progs[r].ep_items);
 	}
 	free(R->progs);
 }

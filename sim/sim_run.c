@@ -97,7 +97,7 @@ static double coll_time(runner *R, int gi)
 {
 	group_state *gs = &R->groups[gi];
 	if (gs->what == C_A2A_TO || gs->what == C_A2A_BACK) {
-		int moe = R->moe_of[gs->layer], smp = sim_sample_of(R, gs->mb);
+		int moe = R->moe_of[gs->layer], smp = sim_sample_of(R, gs->mb, gs->half);
 		int local = sim_ep_local(R, gs->members[0]);
 		const double *tg = R->plan_group + (((size_t)smp * R->n_moe + moe) * R->Gs + local) * 2;
 		return gs->what == C_A2A_TO ? tg[0] : tg[1];
@@ -116,10 +116,10 @@ static double coll_time(runner *R, int gi)
 static double coll_bytes(const runner *R, int rank, const sim_op *op)
 {
 	const scn_scenario *s = R->s;
-	double T = (double)s->workload.tokens_per_rank;
+	double T = R->T; /* a unit's tokens: half a micro-batch with two_batch */
 	int what = op->what;
 	if (what == C_ETP_AG || what == C_ETP_RS) { /* the rows the ETP group received (sim_plan.c) */
-		int moe = R->moe_of[op->layer], smp = sim_sample_of(R, op->mb);
+		int moe = R->moe_of[op->layer], smp = sim_sample_of(R, op->mb, op->half);
 		const double *t = R->plan_rank + (((size_t)smp * R->n_moe + moe) * R->world + rank) * SIM_T_N;
 		return t[SIM_T_ETP] * s->model.hidden * s->model.dtype_bytes;
 	}
@@ -144,8 +144,8 @@ static int coll_start(runner *R, int gi)
 }
 
 /* rank arrives at group gi's collective. Returns 1 when it has started. */
-static int coll_arrive(runner *R, int gi, int rank, int what, int layer, int mb, int pass, int bucket, double bytes,
-		       int dp_stream)
+static int coll_arrive(runner *R, int gi, int rank, int what, int layer, int mb, int half, int pass, int bucket,
+		       double bytes, int stream)
 {
 	group_state *gs = &R->groups[gi];
 	(void)rank;
@@ -156,14 +156,66 @@ static int coll_arrive(runner *R, int gi, int rank, int what, int layer, int mb,
 		gs->pass = pass;
 		gs->bucket = bucket;
 		gs->bytes = bytes;
-		gs->dp_stream = dp_stream;
+		gs->stream = stream;
+		gs->half = half;
 	}
-	MS_ASSERT(gs->what == what && gs->layer == layer && gs->mb == mb && gs->bucket == bucket,
+	MS_ASSERT(gs->what == what && gs->layer == layer && gs->mb == mb && gs->bucket == bucket && gs->half == half,
 		  "group %d: rank %d at collective %d of layer %d mb %d, the group at %d of layer %d mb %d", gi, rank, what,
 		  layer, mb, gs->what, gs->layer, gs->mb);
 	if (++gs->arrived == gs->n)
 		return coll_start(R, gi) < 0 ? -1 : 1;
 	return 0;
+}
+
+/*
+ * SM sharing (schedule.overlap): while rank's communication stream runs an all-to-all,
+ * its kernels hold schedule.comm_sms of the GPU's SMs and computation runs at the rest's
+ * share (R->comm_rate). The running compute op's remaining work is brought up to date
+ * and its end moved whenever the rate changes.
+ */
+static void set_rate(runner *R, int rank, double rate)
+{
+	gpu_state *g = &R->gpus[rank];
+	double now = sim_now(R->eng);
+	if (g->cur_ev) {
+		g->work_left -= (now - g->t_last) * g->rate;
+		if (g->work_left < 0)
+			g->work_left = 0;
+		g->t_last = now;
+		sim_reschedule(R->eng, g->cur_ev, now + g->work_left / rate);
+	}
+	g->rate = rate;
+}
+
+/* The communication stream of rank runs its next queued all-to-all, if idle. */
+static int ep_kick(runner *R, int rank)
+{
+	gpu_state *g = &R->gpus[rank];
+	const sim_prog *p = prog_of(R, rank);
+	while (!g->ep_busy && g->ep_next < g->ep_queued) {
+		const sim_ep_item *it = &p->ep_items[g->ep_next];
+		int gi = sim_group_index(R, GK_EP, rank);
+		if (R->groups[gi].n == 1) {
+			g->ep_next++;
+			continue;
+		}
+		g->ep_busy = 1;
+		g->ep_start = sim_now(R->eng);
+		set_rate(R, rank, R->comm_rate);
+		if (coll_arrive(R, gi, rank, it->what, it->layer, it->mb, it->half, it->pass, g->ep_next, 0, 2) < 0)
+			return sim_engine_error(R->eng)->code;
+	}
+	if (g->blocked && g->pc >= 0 && g->pc < p->n_ops) {
+		const sim_op *op = &p->ops[g->pc];
+		if (op->kind == OP_EP_WAIT && g->ep_next > op->aux) {
+			double w = sim_now(R->eng) - g->arrived;
+			account(R, rank, op->pass, op->layer, op->phase, w);
+			R->res->comm_exposed_s[op->phase == SIM_PH_COMBINE] += w * R->inv_steps / R->world;
+			g->blocked = 0;
+			return advance(R, rank);
+		}
+	}
+	return MS_OK;
 }
 
 /* The data-parallel stream of rank runs its next queued bucket, if idle. */
@@ -179,7 +231,7 @@ static int dp_kick(runner *R, int rank)
 			continue;
 		}
 		g->dp_busy = 1;
-		if (coll_arrive(R, gi, rank, C_DP, -1, 0, 1, g->dp_next, b->bytes, 1) < 0)
+		if (coll_arrive(R, gi, rank, C_DP, -1, 0, 0, 1, g->dp_next, b->bytes, 1) < 0)
 			return sim_engine_error(R->eng)->code;
 	}
 	if (!g->dp_busy && g->dp_next == g->dp_queued && g->blocked) {
@@ -242,18 +294,45 @@ static int advance(runner *R, int rank)
 		switch (op->kind) {
 		case OP_COMPUTE: {
 			double d = sim_op_time(R, rank, op);
-			account(R, rank, op->pass, op->layer, op->phase, d);
-			if (d <= 0)
-				continue;
-			return sim_schedule_new(R->eng, now + d, SIM_EV_GPU, rank, 0, 0);
+			if (R->units == 1 || d <= 0) {
+				account(R, rank, op->pass, op->layer, op->phase, d);
+				if (d <= 0)
+					continue;
+				return sim_schedule_new(R->eng, now + d, SIM_EV_GPU, rank, 0, 0);
+			}
+			/* Under overlap: timed at the rate left by the communication stream's
+			 * kernels, accounted when it ends (gpu_done). */
+			g->cur_ev = sim_event_new(R->eng);
+			if (!g->cur_ev)
+				return sim_engine_error(R->eng)->code;
+			g->cur_ev->type = SIM_EV_GPU;
+			g->cur_ev->a = rank;
+			g->work_left = d;
+			g->t_last = g->op_start = now;
+			g->rate = g->ep_busy ? R->comm_rate : 1.0;
+			return sim_schedule(R->eng, g->cur_ev, now + d / g->rate);
 		}
+		case OP_EP_LAUNCH:
+			MS_ASSERT(op->aux == g->ep_queued, "rank %d: all-to-all %d launched, %d queued", rank, op->aux,
+				  g->ep_queued);
+			g->ep_queued++;
+			if (ep_kick(R, rank) < 0)
+				return sim_engine_error(R->eng)->code;
+			continue;
+		case OP_EP_WAIT:
+			if (g->ep_next > op->aux)
+				continue;
+			g->blocked = 1;
+			g->arrived = now;
+			return MS_OK;
 		case OP_COLL: {
 			int gk = gk_of(op->what), gi = sim_group_index(R, gk, rank), rc;
 			if (R->groups[gi].n == 1)
 				continue;
 			g->blocked = 1;
 			g->arrived = now;
-			rc = coll_arrive(R, gi, rank, op->what, op->layer, op->mb, op->pass, -1, coll_bytes(R, rank, op), 0);
+			rc = coll_arrive(R, gi, rank, op->what, op->layer, op->mb, op->half, op->pass, -1,
+					 coll_bytes(R, rank, op), 0);
 			return rc < 0 ? sim_engine_error(R->eng)->code : MS_OK;
 		}
 		case OP_SEND:
@@ -291,15 +370,26 @@ int sim_group_done(runner *R, int gi)
 {
 	group_state *gs = &R->groups[gi];
 	double now = sim_now(R->eng), d = now - gs->start;
-	int dp = gs->dp_stream;
+	int dp = gs->stream == 1, ep = gs->stream == 2;
 	gs->arrived = 0;
 	if (R->flow && !dp && gs->pass == 0 && (gs->what == C_A2A_TO || gs->what == C_A2A_BACK)) {
 		int moe = R->moe_of[gs->layer];
-		(gs->what == C_A2A_TO ? R->res->dispatch_s : R->res->combine_s)[moe] += d * R->inv_steps / ((double)R->Gs * R->m);
+		(gs->what == C_A2A_TO ? R->res->dispatch_s : R->res->combine_s)[moe] +=
+			d * R->inv_steps / ((double)R->Gs * R->m * R->units);
 	}
 	for (int i = 0; i < gs->n; i++) {
 		int rank = gs->members[i];
 		gpu_state *g = &R->gpus[rank];
+		if (ep) {
+			const sim_ep_item *it = &prog_of(R, rank)->ep_items[g->ep_next];
+			R->res->comm_total_s[it->phase == SIM_PH_COMBINE] += (now - g->ep_start) * R->inv_steps / R->world;
+			g->ep_busy = 0;
+			g->ep_next++;
+			set_rate(R, rank, 1.0);
+			if (ep_kick(R, rank) < 0)
+				return sim_engine_error(R->eng)->code;
+			continue;
+		}
 		if (dp) {
 			g->dp_busy = 0;
 			g->dp_next++;
@@ -324,7 +414,15 @@ static int handle(void *model, sim_engine *eng, sim_event *ev)
 	runner *R = model;
 	(void)eng;
 	switch (ev->type) {
-	case SIM_EV_GPU: return advance(R, ev->a);
+	case SIM_EV_GPU: {
+		gpu_state *g = &R->gpus[ev->a];
+		if (g->cur_ev) { /* an overlapped compute op ends: accounted at its real length */
+			const sim_op *op = &prog_of(R, ev->a)->ops[g->pc];
+			account(R, ev->a, op->pass, op->layer, op->phase, sim_now(R->eng) - g->op_start);
+			g->cur_ev = NULL; /* the engine frees it */
+		}
+		return advance(R, ev->a);
+	}
 	case SIM_EV_GROUP_DONE: return sim_group_done(R, ev->a);
 	case SIM_EV_NET: return sim_flow_event(R);
 	case SIM_EV_FLOW_START: return sim_flow_launched(R, ev->a);
@@ -426,6 +524,7 @@ static void runner_fini(runner *R)
 	free(R->moe_of);
 	free(R->stage_of_moe);
 	free(R->mb_uses);
+	free(R->route_s);
 }
 
 int sim_run_scenario(const scn_scenario *s, int threads, sim_result **out, ms_error *err)
@@ -518,7 +617,9 @@ static int runner_setup(runner *R, ms_error *err)
 	R->E = s->model.experts;
 	R->layers = s->model.layers;
 	R->m = (int)s->workload.microbatches;
-	R->samples = s->workload.routed_microbatches;
+	R->units = s->schedule.overlap == SCN_OVERLAP_TWO_BATCH ? 2 : 1;
+	R->samples = s->workload.routed_microbatches * R->units;
+	R->T = (double)s->workload.tokens_per_rank / R->units;
 	R->passes = s->workload.mode == SCN_MODE_TRAINING ? 2 : 1;
 	R->inv_steps = 1.0 / s->workload.steps;
 	/* MTP modules train the model to predict further tokens; inference runs without them
@@ -545,7 +646,18 @@ static int runner_setup(runner *R, ms_error *err)
 	for (int l = R->layers; l < nl; l++) /* MTP modules: on the last virtual stage */
 		R->stage_of_moe[R->moe_of[l]] = (R->pp * R->vpp - 1) % R->pp;
 	for (int i = 0; i < R->m; i++)
-		R->mb_uses[i % R->samples] += 1.0;
+		for (int h = 0; h < R->units; h++)
+			R->mb_uses[sim_sample_of(R, i, h)] += 1.0;
+	if (R->units > 1) {
+		/* The router routes half a micro-batch at a time. */
+		const hw_gpu *gpu = hw_gpu_find(s->cluster.gpu);
+		R->route_s = malloc(sizeof *R->route_s);
+		if (!R->route_s)
+			return MS_ERROR(err, MS_ENOMEM, "out of memory");
+		*R->route_s = *s;
+		R->route_s->workload.tokens_per_rank = s->workload.tokens_per_rank / 2;
+		R->comm_rate = gpu && gpu->sms > s->schedule.comm_sms ? 1.0 - (double)s->schedule.comm_sms / gpu->sms : 1.0;
+	}
 	/* Groups of every kind, one flat array. */
 	R->n_groups = 0;
 	for (int gk = 0; gk < GK_N; gk++) {
@@ -689,8 +801,10 @@ int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err)
 		}
 		MS_ASSERT(R.ranks_done == R.world, "step %d: %d of %d GPUs finished", step, R.ranks_done, R.world);
 		for (int r = 0; r < R.world; r++)
-			if (R.gpus[r].finished > end)
+			if (R.gpus[r].finished > end) {
 				end = R.gpus[r].finished;
+				R.res->critical_gpu = r;
+			}
 		/* The step barrier (the gradient-norm all-reduce spans every GPU): early GPUs wait. */
 		for (int r = 0; r < R.world; r++)
 			account(&R, r, R.passes - 1, -1, SIM_PH_WAIT, end - R.gpus[r].finished);

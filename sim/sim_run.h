@@ -54,6 +54,12 @@ typedef struct sim_result {
 	int64_t tokens_per_step;   /* tokens the whole cluster computes per step */
 	double model_flops_per_step; /* FLOPs as MFU counts them (docs/model.md), dropped pairs' expert FLOPs taken out */
 	double *step_phase_s;      /* [world][phases] per GPU, the whole step, mean over steps */
+	/* schedule.overlap: the all-to-alls on the communication stream, [0] dispatch, [1]
+	 * combine (forward and backward), seconds per GPU per step: their whole time, and the
+	 * part the compute stream waited for them (the rest hidden) */
+	double comm_total_s[2];
+	double comm_exposed_s[2];
+	int critical_gpu;          /* the GPU that finished the last step last: its phases set the step time */
 	double *step_time_s;       /* [steps] */
 	int64_t *pairs;            /* [steps] token-expert pairs routed */
 	int64_t *dropped_pairs;    /* [steps] */

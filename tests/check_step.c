@@ -254,6 +254,112 @@ START_TEST(dp_scaling)
 }
 END_TEST
 
+/*
+ * Two-batch overlap by hand (schedule.overlap = two_batch, no SM sharing): one MoE layer,
+ * prefill, 8 GPUs of one node, balanced routing. Each half (T / 2 tokens) takes a (attention
+ * and router), p (permute), e (experts), u (unpermute) on the compute stream; its dispatch d
+ * and combine c run on the communication stream, in order, each when its input is ready:
+ *   D0 after a + p; D1 after the second a + p and D0; E0 after D0; E1 after E0 and D1;
+ *   C0 after E0 and D1; C1 after E1 and C0; U0 after E1 and C0; U1 after U0 and C1,
+ * so each stage exposes max(0, its communication - the other half's computation). The
+ * step is that, plus the embedding and LM head; the communication stream carries 2d + 2c.
+ */
+static void check_two_batch(double nvlink_GBps)
+{
+	static const char cfg[] =
+		"model = { hidden = 1024; ffn_hidden = 2816; experts = 8; top_k = 2; moe_layers = 1; heads = 8; vocab = 1; };\n"
+		"cluster = { nodes = 1; gpus_per_node = 8; nvlink_GBps = %g; };\n"
+		"network = { model = \"analytic\"; };\n"
+		"parallel = { ep = 8; };\n"
+		"schedule = { overlap = \"two_batch\"; comm_sms = 0; };\n"
+		"workload = { mode = \"prefill\"; micro_batch = 1; seq_len = 4096; };\n"
+		"routing = { distribution = \"balanced\"; capacity_factor = \"dropless\"; };\n";
+	char text[2048];
+	scn_scenario s;
+	sim_result *r;
+	double ar, p, e, u, d, c, eh, t, D0, D1, E0, E1, C0, C1, U0, U1, want, sum = 0;
+	const double *ph;
+	snprintf(text, sizeof text, cfg, nvlink_GBps);
+	r = tu_run_text(text, &s);
+	ph = r->step_phase_s; /* GPU 0; balanced: all alike */
+	ar = r->phase_s[sim_phase_index(r, 0, 0, 0, SIM_PH_DENSE)] / 2;
+	p = r->phase_s[sim_phase_index(r, 0, 0, 0, SIM_PH_PERMUTE)] / 2;
+	e = r->phase_s[sim_phase_index(r, 0, 0, 0, SIM_PH_EXPERT)] / 2;
+	u = r->phase_s[sim_phase_index(r, 0, 0, 0, SIM_PH_UNPERMUTE)] / 2;
+	d = r->dispatch_s[0];
+	c = r->combine_s[0];
+	eh = ph[SIM_PH_DENSE] - 2 * ar; /* embedding and head, once per micro-batch */
+	t = ar + p;
+	D0 = t + d;
+	D1 = fmax(D0, 2 * t) + d;
+	E0 = fmax(2 * t, D0) + e;
+	E1 = fmax(E0, D1) + e;
+	C0 = fmax(D1, E0) + c;
+	C1 = fmax(C0, E1) + c;
+	U0 = fmax(E1, C0) + u;
+	U1 = fmax(U0, C1) + u;
+	want = U1 + eh;
+	ck_assert(d > 0 && c > 0 && e > 0);
+	ck_assert_msg(tu_rel(r->step_time_s[0], want) < 1e-9, "NVLink %g GB/s: step %.9g s, by hand %.9g s", nvlink_GBps,
+		      r->step_time_s[0], want);
+	ck_assert(tu_rel(r->comm_total_s[0], 2 * d) < 1e-9 && tu_rel(r->comm_total_s[1], 2 * c) < 1e-9);
+	ck_assert(tu_rel(r->comm_exposed_s[0] + r->comm_exposed_s[1], U1 - 2 * (t + e + u)) < 1e-6 ||
+		  fabs(r->comm_exposed_s[0] + r->comm_exposed_s[1] - (U1 - 2 * (t + e + u))) < 1e-12);
+	for (int ph2 = 0; ph2 < SIM_NPHASES; ph2++)
+		sum += ph[ph2];
+	ck_assert(tu_rel(sum, r->step_time_s[0]) < 1e-9);
+	sim_result_free(r);
+}
+
+START_TEST(two_batch_by_hand)
+{
+	check_two_batch(450);  /* communication shorter than the other half's compute: hidden */
+	check_two_batch(2.5);  /* communication longer: exposed */
+}
+END_TEST
+
+/* SM sharing: the same layers with the all-to-all's kernels holding 20 of 132 SMs run their
+ * overlapped compute slower (here that time was waited anyway: the step may stay), never
+ * faster than with no SMs taken; and overlap beats none. */
+START_TEST(two_batch_sm_sharing)
+{
+	static const char cfg[] =
+		"model = { hidden = 1024; ffn_hidden = 2816; experts = 8; top_k = 2; moe_layers = 2; heads = 8; };\n"
+		"cluster = { nodes = 1; gpus_per_node = 8; nvlink_GBps = 20; };\n"
+		"network = { model = \"analytic\"; };\n"
+		"parallel = { ep = 8; };\n"
+		"schedule = { overlap = \"two_batch\"; comm_sms = %d; };\n"
+		"workload = { micro_batch = 1; seq_len = 4096; };\n"
+		"routing = { distribution = \"balanced\"; capacity_factor = \"dropless\"; };\n";
+	char text[2048];
+	scn_scenario s0, s1, sn;
+	sim_result *r0, *r1, *rn;
+	snprintf(text, sizeof text, cfg, 0);
+	r0 = tu_run_text(text, &s0);
+	snprintf(text, sizeof text, cfg, 20);
+	r1 = tu_run_text(text, &s1);
+	snprintf(text, sizeof text, /* the same without overlap */
+		 "model = { hidden = 1024; ffn_hidden = 2816; experts = 8; top_k = 2; moe_layers = 2; heads = 8; };\n"
+		 "cluster = { nodes = 1; gpus_per_node = 8; nvlink_GBps = 20; };\n"
+		 "network = { model = \"analytic\"; };\n"
+		 "parallel = { ep = 8; };\n"
+		 "workload = { micro_batch = 1; seq_len = 4096; };\n"
+		 "routing = { distribution = \"balanced\"; capacity_factor = \"dropless\"; };\n");
+	rn = tu_run_text(text, &sn);
+	ck_assert_msg(r1->step_time_s[0] >= r0->step_time_s[0], "%g vs %g", r1->step_time_s[0], r0->step_time_s[0]);
+	ck_assert_msg(r0->step_time_s[0] < rn->step_time_s[0], "overlap %g, none %g", r0->step_time_s[0],
+		      rn->step_time_s[0]);
+	/* slowed compute: the experts' phase grows, by at most 132 / 112 */
+	{
+		double e0 = r0->step_phase_s[SIM_PH_EXPERT], e1 = r1->step_phase_s[SIM_PH_EXPERT];
+		ck_assert(e1 > e0 && e1 <= e0 * 132.0 / 112.0 * (1 + 1e-9));
+	}
+	sim_result_free(r0);
+	sim_result_free(r1);
+	sim_result_free(rn);
+}
+END_TEST
+
 /* Uneven stages (DeepSeek-V3's 61 layers on 16 stages): the layers each stage runs. */
 START_TEST(uneven_stages)
 {
@@ -340,6 +446,8 @@ Suite *step_suite(void)
 	tcase_add_test(tc, tp_collectives_by_hand);
 	tcase_add_test(tc, etp_by_hand);
 	tcase_add_test(tc, dp_scaling);
+	tcase_add_test(tc, two_batch_by_hand);
+	tcase_add_test(tc, two_batch_sm_sharing);
 	tcase_add_test(tc, uneven_stages);
 	tcase_add_test(tc, model_flops_and_mfu);
 	suite_add_tcase(s, tc);
