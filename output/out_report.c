@@ -198,6 +198,14 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 				k ? "            " : "overlap     ", kind[k], t, e, h);
 		}
 	}
+	if (r->dp_stream_s > 0) {
+		char t[64], e[64], h[64];
+		double hid = r->dp_stream_s - o->phase_s[SIM_PH_DP];
+		fmt_time(t, sizeof t, r->dp_stream_s);
+		fmt_time(e, sizeof e, o->phase_s[SIM_PH_DP]);
+		fmt_time(h, sizeof h, hid > 0 ? hid : 0);
+		fprintf(f, "  gradient sync    %s on the data-parallel stream: %s exposed, %s hidden (mean per GPU)\n", t, e, h);
+	}
 	{
 		const double *ph = r->step_phase_s + (size_t)r->critical_gpu * SIM_NPHASES;
 		int top[3] = {-1, -1, -1};
@@ -437,6 +445,7 @@ int out_h5_write(const char *path, int force, const scn_scenario *s, const sim_r
 		attr_f64(&w, g, "model_flops_per_step", r->model_flops_per_step);
 		attr_i64(&w, g, "microbatches", r->microbatches);
 		attr_i64(&w, g, "critical_gpu", r->critical_gpu);
+		attr_f64(&w, g, "dp_stream_s", r->dp_stream_s);
 		attr_f64(&w, g, "dispatch_stream_s", r->comm_total_s[0]);
 		attr_f64(&w, g, "dispatch_exposed_s", r->comm_exposed_s[0]);
 		attr_f64(&w, g, "combine_stream_s", r->comm_total_s[1]);

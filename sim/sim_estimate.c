@@ -25,9 +25,11 @@ void sim_estimate_run(const scn_scenario *s, int trace_depth, int threads, sim_e
 	const double mtp = s->workload.mode == SCN_MODE_TRAINING ? s->model.mtp_layers : 0; /* played in training */
 	const double L = s->model.moe_layers + mtp; /* routed layers */
 	const double Lall = s->model.layers + mtp, Lst = Lall / pp;
-	const double Rs = s->workload.routed_microbatches, m = (double)s->workload.microbatches;
+	/* routings per step: a micro-batch's units (two halves under two-batch overlap) each routed */
+	const double units = s->schedule.overlap == SCN_OVERLAP_TWO_BATCH ? 2 : 1;
+	const double Rs = s->workload.routed_microbatches * units, m = (double)s->workload.microbatches;
 	const double vpp = s->parallel.vpp, tp = s->parallel.tp > 1, cp = s->parallel.cp > 1;
-	const double E = s->model.experts, k = s->routing.top_k, T = (double)s->workload.tokens_per_rank;
+	const double E = s->model.experts, k = s->routing.top_k, T = (double)s->workload.tokens_per_rank / units;
 	const double S = s->workload.steps, K = trace_depth;
 	const double passes = s->workload.mode == SCN_MODE_TRAINING ? 2 : 1;
 	const int flow = s->network.model == SCN_NET_FLOW;
@@ -83,7 +85,7 @@ void sim_estimate_run(const scn_scenario *s, int trace_depth, int threads, sim_e
 	 * stage about five compute ops per GPU; per MoE layer two all-to-alls per EP group of its
 	 * stage (and TP collectives per TP group); with flows, a collective adds its launch event
 	 * and about one network event per flow (flows end at distinct times). */
-	colls = passes * m * L * Gs * 2;
+	colls = passes * m * units * L * Gs * 2;
 	e->flow_events = flow ? S * colls * (flows_per_coll + 1) : 0;
 	e->events = S * (W + passes * m * Lst * 5 * W + colls + (tp ? passes * m * Lst * 4 * W / s->parallel.tp : 0)) +
 		    e->flow_events;

@@ -106,6 +106,7 @@ typedef struct gpu_state {
 	int dp_next;       /* next bucket the DP stream runs */
 	int dp_queued;     /* buckets queued so far */
 	int dp_busy;       /* the DP stream is in a collective */
+	double dp_start;   /* when its running collective was queued on it */
 	int ep_next, ep_queued, ep_busy; /* the communication stream, as the DP stream */
 	double ep_start;   /* when its running all-to-all started */
 	/* the running compute op under SM sharing (overlap modes only) */

@@ -231,6 +231,7 @@ static int dp_kick(runner *R, int rank)
 			continue;
 		}
 		g->dp_busy = 1;
+		g->dp_start = sim_now(R->eng);
 		if (coll_arrive(R, gi, rank, C_DP, -1, 0, 0, 1, g->dp_next, b->bytes, 1) < 0)
 			return sim_engine_error(R->eng)->code;
 	}
@@ -391,6 +392,7 @@ int sim_group_done(runner *R, int gi)
 			continue;
 		}
 		if (dp) {
+			R->res->dp_stream_s += (now - g->dp_start) * R->inv_steps / R->world;
 			g->dp_busy = 0;
 			g->dp_next++;
 			if (dp_kick(R, rank) < 0)

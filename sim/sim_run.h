@@ -59,6 +59,8 @@ typedef struct sim_result {
 	 * part the compute stream waited for them (the rest hidden) */
 	double comm_total_s[2];
 	double comm_exposed_s[2];
+	double dp_stream_s;        /* seconds per GPU per step the data-parallel stream spent in collectives
+	                            * (its exposed part is the phase dp) */
 	int critical_gpu;          /* the GPU that finished the last step last: its phases set the step time */
 	double *step_time_s;       /* [steps] */
 	int64_t *pairs;            /* [steps] token-expert pairs routed */
