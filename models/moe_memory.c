@@ -235,6 +235,17 @@ static int layout_check(const scn_scenario *s, ms_error *err)
 	return MS_OK;
 }
 
+void moe_memory_layer_params(const scn_scenario *s, const moe_arch *a, int moe, double *dense, double *expert)
+{
+	const double tp = s->parallel.tp;
+	const double local = (double)(a->experts + (s->routing.placement == SCN_PLACE_LOAD_AWARE
+						     ? s->routing.redundant_experts
+						     : 0)) / s->parallel.ep;
+	double attn = (a->attn_params - a->attn_tp_replicated_params) / tp + a->attn_tp_replicated_params;
+	*dense = attn + a->norm_params + (moe ? a->router_params + a->shared_params / tp : a->dense_ffn_params / tp);
+	*expert = moe ? local * a->expert_params / s->parallel.etp : 0.0;
+}
+
 int moe_memory_estimate(const scn_scenario *s, const moe_arch *a, moe_memory *out, ms_error *err)
 {
 	int rc;
@@ -261,22 +272,19 @@ int moe_memory_estimate(const scn_scenario *s, const moe_arch *a, moe_memory *ou
 	const double world = scn_world(s), dpcp = (double)s->parallel.dp * cp, edp = world / (ep * etp * pp);
 	const double T = (double)s->workload.tokens_per_rank, m = (double)s->workload.microbatches;
 	const double B = a->dtype_bytes, h = a->hidden, V = a->vocab;
-	const double local_experts = (double)(a->experts + (s->routing.placement == SCN_PLACE_LOAD_AWARE
-								    ? s->routing.redundant_experts
-								    : 0)) / ep;
+
 	const double wb = training ? fmax(B, 2.0) : B;
 	const double gb = s->training.grad_fp32 ? 4.0 : wb;
 	const double ob = (wb == 4.0 ? 0.0 : 4.0) + 8.0 + (gb == 4.0 ? 0.0 : 4.0);
 	const int full = training && s->training.recompute == SCN_RECOMPUTE_FULL;
 	const double buffers = buffer_bytes(s, a);
 	/* Per GPU: the parameters of one layer outside the routed experts, and its experts. */
-	const double attn_gpu = (a->attn_params - a->attn_tp_replicated_params) / tp + a->attn_tp_replicated_params;
-	const double dense_layer_gpu = attn_gpu + a->norm_params + a->dense_ffn_params / tp;
-	const double moe_layer_gpu = attn_gpu + a->norm_params + a->router_params + a->shared_params / tp;
-	const double experts_gpu = local_experts * a->expert_params / etp;
+	double dense_layer_gpu, moe_layer_gpu, experts_gpu, none;
 	const double kv_pos = a->attention == SCN_ATTN_MLA ? a->kv_bytes
 							   : 2.0 * ceil_div(a->kv_heads, tp) * a->head_dim * B;
 
+	moe_memory_layer_params(s, a, 0, &dense_layer_gpu, &none);
+	moe_memory_layer_params(s, a, 1, &moe_layer_gpu, &experts_gpu);
 	chunk *ch = ms_calloc(err, (size_t)P, sizeof *ch, "memory: pipeline chunks");
 	if (!ch)
 		return err->code;

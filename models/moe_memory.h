@@ -65,6 +65,13 @@ typedef struct moe_memory {
  */
 int moe_memory_estimate(const scn_scenario *s, const moe_arch *a, moe_memory *out, ms_error *err);
 
+/* Parameters per GPU of one transformer layer (MoE when moe): *dense outside the routed
+ * experts (split over tp, but for what Megatron keeps whole on every TP rank: norms,
+ * the router, MLA's down projections) and *expert, the GPU's expert replicas (each split
+ * over etp). The one count the memory estimate, the gradient buckets and the optimizer
+ * share. */
+void moe_memory_layer_params(const scn_scenario *s, const moe_arch *a, int moe, double *dense, double *expert);
+
 /* Frees what moe_memory_estimate allocated (m may be zeroed or already freed). */
 void moe_memory_free(moe_memory *m);
 

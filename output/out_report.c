@@ -100,6 +100,16 @@ static void fmt_bytes(char *buf, size_t n, double b)
 		snprintf(buf, n, "%.0f B", b);
 }
 
+/* A stream's time, its exposed part and the hidden rest (mean per GPU). */
+static void print_stream(FILE *f, const char *label, const char *stream, double total, double exposed)
+{
+	char t[64], e[64], h[64];
+	fmt_time(t, sizeof t, total);
+	fmt_time(e, sizeof e, exposed);
+	fmt_time(h, sizeof h, total - exposed > 0 ? total - exposed : 0);
+	fprintf(f, "  %s %s on the %s stream: %s exposed, %s hidden (mean per GPU)\n", label, t, stream, e, h);
+}
+
 void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, const out_summary *o)
 {
 	char a[128], b[64];
@@ -188,24 +198,11 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 			o->step_time_s > 0 ? 100.0 * o->phase_s[ph] / o->step_time_s : 0.0);
 	}
 	if (s->schedule.overlap != SCN_OVERLAP_NONE) {
-		static const char *const kind[2] = {"dispatch", "combine"};
-		for (int k = 0; k < 2; k++) {
-			char t[64], e[64], h[64];
-			fmt_time(t, sizeof t, r->comm_total_s[k]);
-			fmt_time(e, sizeof e, r->comm_exposed_s[k]);
-			fmt_time(h, sizeof h, r->comm_total_s[k] - r->comm_exposed_s[k] > 0 ? r->comm_total_s[k] - r->comm_exposed_s[k] : 0);
-			fprintf(f, "  %s %-8s %s on the communication stream: %s exposed, %s hidden (mean per GPU)\n",
-				k ? "            " : "overlap     ", kind[k], t, e, h);
-		}
+		print_stream(f, "overlap      dispatch", "communication", r->comm_total_s[0], r->comm_exposed_s[0]);
+		print_stream(f, "             combine ", "communication", r->comm_total_s[1], r->comm_exposed_s[1]);
 	}
-	if (r->dp_stream_s > 0) {
-		char t[64], e[64], h[64];
-		double hid = r->dp_stream_s - o->phase_s[SIM_PH_DP];
-		fmt_time(t, sizeof t, r->dp_stream_s);
-		fmt_time(e, sizeof e, o->phase_s[SIM_PH_DP]);
-		fmt_time(h, sizeof h, hid > 0 ? hid : 0);
-		fprintf(f, "  gradient sync    %s on the data-parallel stream: %s exposed, %s hidden (mean per GPU)\n", t, e, h);
-	}
+	if (r->dp_stream_s > 0)
+		print_stream(f, "gradient sync   ", "data-parallel", r->dp_stream_s, o->phase_s[SIM_PH_DP]);
 	{
 		const double *ph = r->step_phase_s + (size_t)r->critical_gpu * SIM_NPHASES;
 		int top[3] = {-1, -1, -1};

@@ -66,9 +66,8 @@ static int push_ep(sim_prog *p, sim_ep_item it, ms_error *err)
 	return MS_OK;
 }
 
-static int push(runner *R, sim_prog *p, sim_op op, ms_error *err)
+static int push(sim_prog *p, sim_op op, ms_error *err)
 {
-	(void)R;
 	if (p->n_ops == p->cap_ops) {
 		int cap = p->cap_ops ? 2 * p->cap_ops : 1024;
 		sim_op *o = realloc(p->ops, (size_t)cap * sizeof *o);
@@ -96,7 +95,7 @@ static sim_op mk(int kind, int what, int pass, int phase, int layer, int mb)
 
 #define PUSH(op)                                              \
 	do {                                                  \
-		if ((rc = push(R, p, (op), err)) < 0)         \
+		if ((rc = push(p, (op), err)) < 0)         \
 			return rc;                            \
 	} while (0)
 
@@ -111,6 +110,18 @@ static int tp_block(runner *R, sim_prog *p, int what, int pass, int layer, int m
 	PUSH(mk(OP_COMPUTE, what, pass, SIM_PH_DENSE, layer, mb));
 	if (tp)
 		PUSH(mk(OP_COLL, C_TP_RS, pass, SIM_PH_TP, layer, mb));
+	return MS_OK;
+}
+
+/* The experts of one pass: [ETP all-gather] compute [ETP reduce-scatter] (sim_plan.c). */
+static int expert_ops(runner *R, sim_prog *p, int pass, int layer, int mb, ms_error *err)
+{
+	int rc, etp = R->s->parallel.etp > 1;
+	if (etp)
+		PUSH(mk(OP_COLL, C_ETP_AG, pass, SIM_PH_TP, layer, mb));
+	PUSH(mk(OP_COMPUTE, W_EXPERT, pass, SIM_PH_EXPERT, layer, mb));
+	if (etp)
+		PUSH(mk(OP_COLL, C_ETP_RS, pass, SIM_PH_TP, layer, mb));
 	return MS_OK;
 }
 
@@ -154,7 +165,7 @@ static int ep_launch(sim_prog *p, int what, int phase, int pass, int layer, int 
 	o.half = h;
 	if ((rc = push_ep(p, it, err)) < 0)
 		return rc;
-	return push(NULL, p, o, err);
+	return push(p, o, err);
 }
 
 static int ep_wait(sim_prog *p, int index, int what, int phase, int pass, int layer, int mb, int h, ms_error *err)
@@ -162,7 +173,7 @@ static int ep_wait(sim_prog *p, int index, int what, int phase, int pass, int la
 	sim_op o = mk(OP_EP_WAIT, what, pass, phase, layer, mb);
 	o.aux = index;
 	o.half = h;
-	return push(NULL, p, o, err);
+	return push(p, o, err);
 }
 
 /*
@@ -177,7 +188,7 @@ static int ep_wait(sim_prog *p, int index, int what, int phase, int pass, int la
 static int two_batch_layer(runner *R, sim_prog *p, int pass, int layer, int mb, ms_error *err)
 {
 	int rc, moe = R->moe_of[layer] >= 0, shared = R->s->model.shared_experts > 0;
-	int etp = R->s->parallel.etp > 1, idx[2];
+	int idx[2];
 	for (int h = 0; h < 2 && !moe; h++) {
 		int from = p->n_ops;
 		if (pass == 0) {
@@ -211,11 +222,8 @@ static int two_batch_layer(runner *R, sim_prog *p, int pass, int layer, int mb, 
 			if ((rc = ep_wait(p, idx[h], C_A2A_TO, SIM_PH_DISPATCH, 0, layer, mb, h, err)) < 0)
 				return rc;
 			from = p->n_ops;
-			if (etp)
-				PUSH(mk(OP_COLL, C_ETP_AG, 0, SIM_PH_TP, layer, mb));
-			PUSH(mk(OP_COMPUTE, W_EXPERT, 0, SIM_PH_EXPERT, layer, mb));
-			if (etp)
-				PUSH(mk(OP_COLL, C_ETP_RS, 0, SIM_PH_TP, layer, mb));
+			if ((rc = expert_ops(R, p, 0, layer, mb, err)) < 0)
+				return rc;
 			mark_half(p, from, h);
 			if ((rc = ep_launch(p, C_A2A_BACK, SIM_PH_COMBINE, 0, layer, mb, h, &idx[h], err)) < 0)
 				return rc;
@@ -246,11 +254,8 @@ static int two_batch_layer(runner *R, sim_prog *p, int pass, int layer, int mb, 
 		if ((rc = ep_wait(p, idx[h], C_A2A_TO, SIM_PH_COMBINE, 1, layer, mb, h, err)) < 0)
 			return rc;
 		from = p->n_ops;
-		if (etp)
-			PUSH(mk(OP_COLL, C_ETP_AG, 1, SIM_PH_TP, layer, mb));
-		PUSH(mk(OP_COMPUTE, W_EXPERT, 1, SIM_PH_EXPERT, layer, mb));
-		if (etp)
-			PUSH(mk(OP_COLL, C_ETP_RS, 1, SIM_PH_TP, layer, mb));
+		if ((rc = expert_ops(R, p, 1, layer, mb, err)) < 0)
+			return rc;
 		mark_half(p, from, h);
 		if ((rc = ep_launch(p, C_A2A_BACK, SIM_PH_DISPATCH, 1, layer, mb, h, &idx[h], err)) < 0)
 			return rc;
@@ -280,7 +285,7 @@ static int two_batch_layer(runner *R, sim_prog *p, int pass, int layer, int mb, 
 static int layer_ops(runner *R, sim_prog *p, int pass, int layer, int mb, ms_error *err)
 {
 	int rc, moe = R->moe_of[layer] >= 0;
-	int shared = R->s->model.shared_experts > 0, etp = R->s->parallel.etp > 1;
+	int shared = R->s->model.shared_experts > 0;
 	if (R->units == 2) {
 		if (pass == 1 && R->s->training.recompute == SCN_RECOMPUTE_FULL) {
 			int from = p->n_ops;
@@ -303,11 +308,8 @@ static int layer_ops(runner *R, sim_prog *p, int pass, int layer, int mb, ms_err
 		PUSH(mk(OP_COMPUTE, W_ROUTER, 0, SIM_PH_DENSE, layer, mb));
 		PUSH(mk(OP_COMPUTE, W_PERMUTE, 0, SIM_PH_PERMUTE, layer, mb));
 		PUSH(mk(OP_COLL, C_A2A_TO, 0, SIM_PH_DISPATCH, layer, mb));
-		if (etp)
-			PUSH(mk(OP_COLL, C_ETP_AG, 0, SIM_PH_TP, layer, mb));
-		PUSH(mk(OP_COMPUTE, W_EXPERT, 0, SIM_PH_EXPERT, layer, mb));
-		if (etp)
-			PUSH(mk(OP_COLL, C_ETP_RS, 0, SIM_PH_TP, layer, mb));
+		if ((rc = expert_ops(R, p, 0, layer, mb, err)) < 0)
+			return rc;
 		PUSH(mk(OP_COLL, C_A2A_BACK, 0, SIM_PH_COMBINE, layer, mb));
 		PUSH(mk(OP_COMPUTE, W_UNPERMUTE, 0, SIM_PH_UNPERMUTE, layer, mb));
 		if (shared)
@@ -332,11 +334,8 @@ static int layer_ops(runner *R, sim_prog *p, int pass, int layer, int mb, ms_err
 			return rc;
 		PUSH(mk(OP_COMPUTE, W_UNPERMUTE, 1, SIM_PH_UNPERMUTE, layer, mb));
 		PUSH(mk(OP_COLL, C_A2A_TO, 1, SIM_PH_COMBINE, layer, mb));
-		if (etp)
-			PUSH(mk(OP_COLL, C_ETP_AG, 1, SIM_PH_TP, layer, mb));
-		PUSH(mk(OP_COMPUTE, W_EXPERT, 1, SIM_PH_EXPERT, layer, mb));
-		if (etp)
-			PUSH(mk(OP_COLL, C_ETP_RS, 1, SIM_PH_TP, layer, mb));
+		if ((rc = expert_ops(R, p, 1, layer, mb, err)) < 0)
+			return rc;
 		PUSH(mk(OP_COLL, C_A2A_BACK, 1, SIM_PH_DISPATCH, layer, mb));
 		PUSH(mk(OP_COMPUTE, W_PERMUTE, 1, SIM_PH_PERMUTE, layer, mb));
 		PUSH(mk(OP_COMPUTE, W_ROUTER, 1, SIM_PH_DENSE, layer, mb));
@@ -360,22 +359,9 @@ static int layer_ops(runner *R, sim_prog *p, int pass, int layer, int mb, ms_err
  * (the GPU's expert replicas, each split over ETP). */
 static void layer_params(const runner *R, int layer, double *dense, double *expert)
 {
-	const moe_arch *a = &R->arch;
-	const scn_scenario *s = R->s;
-	int moe = R->moe_of[layer] >= 0;
-	double tp = s->parallel.tp;
-	double local = (double)(s->model.experts +
-				(s->routing.placement == SCN_PLACE_LOAD_AWARE ? s->routing.redundant_experts : 0)) /
-		       s->parallel.ep;
-	double d = (a->attn_params - a->attn_tp_replicated_params) / tp + a->attn_tp_replicated_params + a->norm_params;
+	moe_memory_layer_params(R->s, &R->arch, R->moe_of[layer] >= 0, dense, expert);
 	if (layer >= R->layers)
-		d += a->mtp_extra_params / tp;
-	if (moe)
-		d += a->router_params + a->shared_params / tp;
-	else
-		d += a->dense_ffn_params / tp;
-	*dense = d;
-	*expert = moe ? local * a->expert_params / s->parallel.etp : 0.0;
+		*dense += R->arch.mtp_extra_params / R->s->parallel.tp;
 }
 
 typedef struct bucket_acc {
