@@ -434,6 +434,41 @@ START_TEST(model_flops_and_mfu)
 }
 END_TEST
 
+/* The whole step's scenario refusals, each with the message that names the fix. */
+START_TEST(whole_step_refusals)
+{
+	static const char base[] =
+		"model = { hidden = 1024; ffn_hidden = 2816; experts = 8; top_k = 2; moe_layers = 4; heads = 8; %s };\n"
+		"cluster = { nodes = 1; gpus_per_node = 8; %s };\n"
+		"parallel = { ep = 8; %s };\n"
+		"schedule = { %s };\n"
+		"workload = { seq_len = 512; %s };\n";
+	static const struct {
+		const char *model, *cluster, *parallel, *schedule, *workload, *want;
+	} c[] = {
+		{"", "", "cp = 2;", "", "mode = \"decode\"; micro_batch = 2;",
+		 "parallel.cp = 2 in decode: context parallelism splits a sequence's tokens"},
+		{"", "", "pp = 1;", "", "mode = \"prefill\"; micro_batch = 1; global_batch = 16;",
+		 "prefill runs one batch per step: global_batch = 16 is 2 micro-batches of 1 per DP rank"},
+		{"attention = \"mha\"; kv_heads = 2;", "", "", "", "micro_batch = 1;",
+		 "model.attention = \"mha\" but model.kv_heads = 2 differs from heads = 8"},
+		{"", "gpu_memory_GiB = 8; reserved_memory_GiB = 8;", "", "", "micro_batch = 1;",
+		 "cluster.reserved_memory_GiB = 8 leaves nothing of cluster.gpu_memory_GiB = 8"},
+		{"", "", "", "overlap = \"dualpipe\";", "micro_batch = 1;",
+		 "schedule.overlap = \"dualpipe\" is not modelled yet"},
+	};
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		char text[2048];
+		scn_scenario s;
+		ms_error err;
+		snprintf(text, sizeof text, base, c[i].model, c[i].cluster, c[i].parallel, c[i].schedule, c[i].workload);
+		ms_error_clear(&err);
+		ck_assert_int_eq(scn_scenario_load_text(&s, text, "refusal", NULL, &err), MS_EINVAL);
+		ck_assert_msg(strstr(err.msg, c[i].want) != NULL, "case %zu: %s", i, err.msg);
+	}
+}
+END_TEST
+
 Suite *step_suite(void)
 {
 	Suite *s = suite_create("step");
@@ -449,6 +484,7 @@ Suite *step_suite(void)
 	tcase_add_test(tc, two_batch_by_hand);
 	tcase_add_test(tc, two_batch_sm_sharing);
 	tcase_add_test(tc, uneven_stages);
+	tcase_add_test(tc, whole_step_refusals);
 	tcase_add_test(tc, model_flops_and_mfu);
 	suite_add_tcase(s, tc);
 	return s;
