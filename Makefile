@@ -19,17 +19,25 @@
 CC ?= cc
 PKGS := gsl libconfig hdf5 zlib
 DEBIAN_PACKAGES := build-essential pkg-config libgsl-dev libconfig-dev libhdf5-dev zlib1g-dev check libsimgrid-dev hdf5-tools strace \
-	valgrind clang libclang-rt-dev
+	valgrind clang libclang-rt-dev libopenmpi-dev openmpi-bin
 # The Python recorder (tools/) and its tests:
 PY_PACKAGES := python3-torch python3-h5py python3-numpy python3-pytest
 
-MODULES := common scenario hardware models topology parallel routing network trace profile sim output cli
+MODULES := common scenario hardware models topology parallel routing network trace profile sim output sweep cli
 BUILD := build
 BIN := moesim
 PREFIX := /usr/local
 DESTDIR :=
 
 -include config.mak
+
+# MPI (moesim sweep under mpirun, sweep/sw_mpi.h): built where Open MPI's pkg-config file
+# is (Debian's libopenmpi-dev); MPI=0 builds without it. Only sweep/sw_mpi.c sees mpi.h.
+MPI ?= $(shell pkg-config --exists ompi 2>/dev/null && echo 1)
+ifeq ($(MPI),1)
+MPI_CFLAGS := -DMS_HAVE_MPI $(shell pkg-config --cflags ompi)
+MPI_LIBS := $(shell pkg-config --libs ompi)
+endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -44,7 +52,7 @@ WARN += -Werror
 endif
 OPT ?= -O2 -g
 CFLAGS_ALL := -pthread -std=c11 -D_ISOC11_SOURCE -D_POSIX_C_SOURCE=200809L $(OPT) $(WARN) -I. -I$(BUILD) $(PKG_CFLAGS) $(CFLAGS)
-LDLIBS_ALL := $(PKG_LIBS) -lm $(LDLIBS)
+LDLIBS_ALL := $(PKG_LIBS) $(MPI_LIBS) -lm $(LDLIBS)
 
 LIB_SRCS := $(filter-out cli/main.c,$(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
 GEN_SRCS := $(BUILD)/gen/scn_default_text.c
@@ -77,6 +85,8 @@ $(BUILD)/libmoesim.a: $(LIB_OBJS)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+$(BUILD)/sweep/sw_mpi.o: CFLAGS_ALL += $(MPI_CFLAGS)
 
 $(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
