@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/ms_config.h"
+#include "common/ms_file.h"
 
 const char *sw_format_double(double v, char *buf, size_t len)
 {
@@ -35,41 +36,6 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 		h *= 1099511628211ull;
 	}
 	return h;
-}
-
-static int read_file(const char *path, char **text, ms_error *err)
-{
-	FILE *f = fopen(path, "rb");
-	size_t cap = 4096, n = 0;
-	char *buf;
-	if (!f)
-		return MS_ERROR(err, MS_EIO, "cannot read scenario file '%s': %s", path, strerror(errno));
-	buf = malloc(cap);
-	while (buf) {
-		size_t got = fread(buf + n, 1, cap - n - 1, f);
-		n += got;
-		if (n + 1 < cap)
-			break;
-		char *nb = realloc(buf, cap * 2);
-		if (!nb) {
-			free(buf);
-			buf = NULL;
-			break;
-		}
-		buf = nb;
-		cap *= 2;
-	}
-	if (!buf || ferror(f)) {
-		int e = errno;
-		free(buf);
-		fclose(f);
-		return buf ? MS_ERROR(err, MS_EIO, "cannot read scenario file '%s': %s", path, strerror(e))
-			   : MS_ERROR(err, MS_ENOMEM, "out of memory reading '%s'", path);
-	}
-	fclose(f);
-	buf[n] = '\0';
-	*text = buf;
-	return MS_OK;
 }
 
 /* A value of the section as the text of a --set item. */
@@ -269,6 +235,7 @@ int sw_spec_load(sw_spec *sp, const char *path, const scn_overrides *base, ms_er
 {
 	uint64_t h = 14695981039346656037ull;
 	static const char version[] = "moesim-sweep-1";
+	size_t len;
 	memset(sp, 0, sizeof *sp);
 	if (strlen(path) >= sizeof sp->path)
 		return MS_ERROR(err, MS_EINVAL, "scenario path too long: %s", path);
@@ -282,7 +249,7 @@ int sw_spec_load(sw_spec *sp, const char *path, const scn_overrides *base, ms_er
 		sw_spec_fini(sp);
 		return MS_ERROR(err, MS_ENOMEM, "out of memory");
 	}
-	if (read_file(path, &sp->text, err) < 0 || parse(sp, err) < 0) {
+	if (ms_file_read(path, &sp->text, &len, err) < 0 || parse(sp, err) < 0) {
 		sw_spec_fini(sp);
 		return err->code;
 	}

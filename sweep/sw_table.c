@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/ms_file.h"
+#include "common/ms_h5.h"
 
 static const double *sort_thr, *sort_drops, *sort_cost;
 
@@ -68,7 +69,7 @@ int sw_table_init(sw_table *t, const sw_spec *sp, const sw_record *rec, ms_error
 	int nk = scn_key_count();
 	double *thr, *drops, *cost, *per_gpu;
 	int64_t *ran;
-	int *best;
+	int *best, rc = MS_ENOMEM;
 	scn_scenario *s;
 	memset(t, 0, sizeof *t);
 	t->sp = sp;
@@ -137,14 +138,7 @@ int sw_table_init(sw_table *t, const sw_spec *sp, const sw_record *rec, ms_error
 			p += strlen(v) + 1;
 		}
 	}
-	free(thr);
-	free(drops);
-	free(cost);
-	free(per_gpu);
-	free(ran);
-	free(best);
-	free(s);
-	return MS_OK;
+	rc = MS_OK;
 nomem:
 	free(thr);
 	free(drops);
@@ -153,6 +147,8 @@ nomem:
 	free(ran);
 	free(best);
 	free(s);
+	if (rc == MS_OK)
+		return MS_OK;
 	sw_table_fini(t);
 	return MS_ERROR(err, MS_ENOMEM, "out of memory for the sweep's table");
 }
@@ -272,18 +268,8 @@ static void h5_done(h5t *w, hid_t ds, hid_t sp, const char *name, const char *un
 		w->failed = 1;
 	}
 	if (ds >= 0) {
-		const char *keys[2] = {"unit", "doc"}, *vals[2] = {unit, doc};
-		for (int i = 0; i < 2; i++) {
-			hid_t st = H5Tcopy(H5T_C_S1), asp = H5Screate(H5S_SCALAR), at;
-			H5Tset_size(st, strlen(vals[i]) + 1);
-			at = H5Acreate2(ds, keys[i], st, asp, H5P_DEFAULT, H5P_DEFAULT);
-			if (at < 0 || H5Awrite(at, st, vals[i]) < 0)
-				w->failed = 1;
-			if (at >= 0)
-				H5Aclose(at);
-			H5Sclose(asp);
-			H5Tclose(st);
-		}
+		if (ms_h5_attr_str(ds, "unit", unit) < 0 || ms_h5_attr_str(ds, "doc", doc) < 0)
+			w->failed = 1;
 		H5Dclose(ds);
 	}
 	H5Sclose(sp);
@@ -418,16 +404,9 @@ int sw_table_write_h5(const sw_table *t, const char *path, ms_error *err)
 	h5_strs(&w, "columns", w.names, (hsize_t)w.ncols, "", "every column, in the CSV's order");
 	{
 		char id[32];
-		hid_t st = H5Tcopy(H5T_C_S1), asp = H5Screate(H5S_SCALAR), at;
 		snprintf(id, sizeof id, "%016llx", (unsigned long long)sp->id);
-		H5Tset_size(st, strlen(id) + 1);
-		at = H5Acreate2(w.file, "sweep_id", st, asp, H5P_DEFAULT, H5P_DEFAULT);
-		if (at < 0 || H5Awrite(at, st, id) < 0)
+		if (ms_h5_attr_str(w.file, "sweep_id", id) < 0 || ms_h5_attr_str(w.file, "scenario", sp->path) < 0)
 			w.failed = 1;
-		if (at >= 0)
-			H5Aclose(at);
-		H5Sclose(asp);
-		H5Tclose(st);
 	}
 	H5Pclose(w.dcpl);
 	if (H5Fclose(w.file) < 0 && !w.failed) {
