@@ -303,6 +303,7 @@ typedef struct loader {
 	scn_scenario *s;
 	const char *name; /* file name for messages */
 	ms_error *err;
+	const int *line;  /* per override: its line in the text, 0 for --set (NULL: all --set) */
 } loader;
 
 static int find_key(const char *key)
@@ -645,7 +646,7 @@ static int load_values(loader *L, const config_t *cfg, const scn_overrides *ov)
 		if (oi >= 0) {
 			/* An item from a scenario file's line (a sweep point's value) counts as
 			 * written there: messages and relative paths follow that file. */
-			L->s->origin[i] = ov->line[oi] > 0 ? ov->line[oi] : -(oi + 1);
+			L->s->origin[i] = L->line && L->line[oi] > 0 ? L->line[oi] : -(oi + 1);
 			if (parse_text(L, k, WHERE(L->s, k->key), value) < 0)
 				return L->err->code;
 		} else if (st) {
@@ -890,9 +891,10 @@ static int cross_check(loader *L)
 	return MS_OK;
 }
 
-static int load(scn_scenario *s, config_t *cfg, const char *name, const scn_overrides *ov, ms_error *err)
+static int load(scn_scenario *s, config_t *cfg, const char *name, const scn_overrides *ov, const int *line,
+		ms_error *err)
 {
-	loader L = {s, name, err};
+	loader L = {s, name, err, line};
 	if (check_overrides(&L, ov) < 0)
 		return err->code;
 	if (check_unknown(&L, cfg) < 0)
@@ -934,13 +936,19 @@ int scn_scenario_load(scn_scenario *s, const char *path, const scn_overrides *ov
 		return rc;
 	}
 	fclose(f);
-	rc = load(s, &cfg, path, ov, err);
+	rc = load(s, &cfg, path, ov, NULL, err);
 	config_destroy(&cfg);
 	return rc;
 }
 
 int scn_scenario_load_text(scn_scenario *s, const char *text, const char *name, const scn_overrides *ov,
 			   ms_error *err)
+{
+	return scn_scenario_load_text_at(s, text, name, ov, NULL, err);
+}
+
+int scn_scenario_load_text_at(scn_scenario *s, const char *text, const char *name, const scn_overrides *ov,
+			      const int *line, ms_error *err)
 {
 	config_t cfg;
 	int rc;
@@ -952,7 +960,7 @@ int scn_scenario_load_text(scn_scenario *s, const char *text, const char *name, 
 		config_destroy(&cfg);
 		return rc;
 	}
-	rc = load(s, &cfg, name, ov, err);
+	rc = load(s, &cfg, name, ov, line, err);
 	config_destroy(&cfg);
 	return rc;
 }
@@ -1090,7 +1098,7 @@ int scn_value_check(const char *key, const char *text, const char *where, ms_err
 	s = calloc(1, sizeof *s);
 	if (!s)
 		return MS_ERROR(err, MS_ENOMEM, "out of memory");
-	L = (loader){s, where, err};
+	L = (loader){s, where, err, NULL};
 	rc = parse_text(&L, &keys[i], where, text);
 	free(s);
 	return rc;

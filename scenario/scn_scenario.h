@@ -215,16 +215,10 @@ static inline void scn_stage_layers(const scn_scenario *s, int v, int *lo, int *
 /* The built-in default scenario's text (scenarios/default.cfg, compiled in). */
 extern const char scn_default_text[];
 
-/*
- * A --set override: "section.key=value". line[i] > 0 says item i was written on that
- * line of the scenario file itself (a sweep point's value, sweep/sw_spec.h): messages
- * then name file:line, and a relative path is taken from the file's directory, as if
- * the value stood in its section. 0 (the zero-filled default) is a --set item.
- */
+/* A --set override: "section.key=value". */
 typedef struct scn_overrides {
 	int n;
 	const char *items[SCN_MAX_OVERRIDES];
-	int line[SCN_MAX_OVERRIDES];
 } scn_overrides;
 
 /*
@@ -237,6 +231,15 @@ int scn_scenario_load(scn_scenario *s, const char *path, const scn_overrides *ov
 /* Same, from text held in memory; name is used in messages in place of a file name. */
 int scn_scenario_load_text(scn_scenario *s, const char *text, const char *name, const scn_overrides *ov,
 			   ms_error *err);
+
+/*
+ * scn_scenario_load_text, where line[i] > 0 says override i was written on that line of
+ * the scenario text itself (a sweep point's value, sweep/sw_spec.h): messages then name
+ * name:line, and a relative path is taken from the file's directory, as if the value
+ * stood in its section. line[i] = 0 is a --set item; line may be NULL.
+ */
+int scn_scenario_load_text_at(scn_scenario *s, const char *text, const char *name, const scn_overrides *ov,
+			      const int *line, ms_error *err);
 
 /* Number of GPUs in the cluster. */
 static inline int scn_world(const scn_scenario *s)

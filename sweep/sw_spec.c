@@ -242,7 +242,6 @@ int sw_spec_load(sw_spec *sp, const char *path, const scn_overrides *base, ms_er
 	snprintf(sp->path, sizeof sp->path, "%s", path);
 	if (base)
 		sp->base = *base;
-	memset(sp->base.line, 0, sizeof sp->base.line);
 	sp->value = calloc(SW_MAX_KEYS, sizeof *sp->value);
 	sp->line = calloc(SW_MAX_KEYS, sizeof *sp->line);
 	if (!sp->value || !sp->line) {
@@ -286,15 +285,17 @@ const char *sw_spec_value(const sw_spec *sp, int64_t i, int j)
 	return sp->value[j] + (size_t)sw_spec_coord(sp, i, sp->key_axis[j]) * SW_VALUE_MAX;
 }
 
-void sw_spec_point(const sw_spec *sp, int64_t i, scn_overrides *ov, char *buf)
+void sw_spec_point(const sw_spec *sp, int64_t i, scn_overrides *ov, int line[SCN_MAX_OVERRIDES], char *buf)
 {
 	*ov = sp->base;
+	for (int j = 0; j < ov->n; j++)
+		line[j] = 0;
 	for (int j = 0; j < sp->nkeys; j++) {
 		char *item = buf + (size_t)j * (SCN_NAME_MAX + SW_VALUE_MAX);
 		int c = sw_spec_coord(sp, i, sp->key_axis[j]);
 		snprintf(item, SCN_NAME_MAX + SW_VALUE_MAX, "%s=%s", scn_key_name(sp->key[j]),
 			 sp->value[j] + (size_t)c * SW_VALUE_MAX);
-		ov->line[ov->n] = sp->line[j][c];
+		line[ov->n] = sp->line[j][c];
 		ov->items[ov->n++] = item;
 	}
 }
@@ -302,12 +303,13 @@ void sw_spec_point(const sw_spec *sp, int64_t i, scn_overrides *ov, char *buf)
 int sw_spec_load_point(const sw_spec *sp, int64_t i, scn_scenario *s, ms_error *err)
 {
 	scn_overrides ov;
+	int line[SCN_MAX_OVERRIDES];
 	char *buf = malloc(SW_POINT_BUF);
 	int rc;
 	if (!buf)
 		return MS_ERROR(err, MS_ENOMEM, "out of memory");
-	sw_spec_point(sp, i, &ov, buf);
-	rc = scn_scenario_load_text(s, sp->text, sp->path, &ov, err);
+	sw_spec_point(sp, i, &ov, line, buf);
+	rc = scn_scenario_load_text_at(s, sp->text, sp->path, &ov, line, err);
 	free(buf);
 	return rc;
 }

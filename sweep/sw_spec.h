@@ -14,7 +14,7 @@
  * Axes come in the order they are written; points cross them with the first axis
  * slowest, so point i is a fixed mixed-radix number and the same on every run, rank
  * and -j. A point is the scenario with one --set item per swept key, marked as written
- * on its value's line (scn_overrides.line): messages name file:line and relative paths
+ * on its value's line (scn_scenario_load_text_at): messages name file:line and relative paths
  * follow the file. Every value is checked against its key's type and range when the
  * section is read; rules that span keys are the point's to pass or fail.
  *
@@ -73,11 +73,11 @@ const char *sw_spec_value(const sw_spec *sp, int64_t i, int j);
 
 /*
  * Point i's overrides: the base items, then "key=value" per swept key (written into
- * buf, which must hold SW_MAX_KEYS x (SCN_NAME_MAX + SW_VALUE_MAX) bytes; see
- * SW_POINT_BUF).
+ * buf, which must hold SW_POINT_BUF bytes), and in line[] each item's line in the file
+ * (0 for the base items; scn_scenario_load_text_at).
  */
 #define SW_POINT_BUF (SW_MAX_KEYS * (SCN_NAME_MAX + SW_VALUE_MAX))
-void sw_spec_point(const sw_spec *sp, int64_t i, scn_overrides *ov, char *buf);
+void sw_spec_point(const sw_spec *sp, int64_t i, scn_overrides *ov, int line[SCN_MAX_OVERRIDES], char *buf);
 
 /* Loads point i's scenario (scn_scenario_load_text on the file's text). */
 int sw_spec_load_point(const sw_spec *sp, int64_t i, scn_scenario *s, ms_error *err);
