@@ -9,12 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef MS_HAVE_MPI
-#include <mpi.h>
-#include <time.h>
-
-enum { TAG_RESULT = 1, TAG_POINT = 2 };
-
+/* Read in both builds, so that one without MPI refuses to run under mpirun instead of
+ * running N independent sweeps on one directory. */
 int sw_mpi_world(void)
 {
 	const char *env = getenv("OMPI_COMM_WORLD_SIZE");
@@ -22,6 +18,12 @@ int sw_mpi_world(void)
 		env = getenv("PMI_SIZE");
 	return env ? atoi(env) : 0;
 }
+
+#ifdef MS_HAVE_MPI
+#include <mpi.h>
+#include <time.h>
+
+enum { TAG_RESULT = 1, TAG_POINT = 2 };
 
 int sw_mpi_init(int *rank, int *size, ms_error *err)
 {
@@ -121,16 +123,13 @@ int sw_mpi_worker(const sw_spec *sp, const sw_run_opts *o, ms_error *err)
 
 #else
 
-int sw_mpi_world(void)
-{
-	return 0;
-}
-
 int sw_mpi_init(int *rank, int *size, ms_error *err)
 {
 	*rank = 0;
 	*size = 1;
-	return MS_ERROR(err, MS_EINVAL, "this moesim was built without MPI (install libopenmpi-dev and rebuild)");
+	return MS_ERROR(err, MS_EINVAL,
+			"this moesim was built without MPI, so it cannot share a sweep among mpirun's ranks: install "
+			"libopenmpi-dev and rebuild (make), or run the sweep without mpirun (-j N)");
 }
 
 void sw_mpi_finalize(void)

@@ -1,7 +1,7 @@
 /*
  * sw_mpi.h - a sweep over MPI ranks (`mpirun -n N moesim sweep ...`), built where Open
- * MPI is (the Makefile defines MS_HAVE_MPI); without it sw_mpi_world() is 0 and the
- * sweep runs locally.
+ * MPI is (the Makefile defines MS_HAVE_MPI); without it a sweep under mpirun is
+ * refused (sw_mpi_init) and one without runs locally.
  *
  * Rank 0 is the master: it reads and writes the sweep's directory (sw_store.h), as a
  * local sweep does, and hands out points one at a time; every other rank is a worker
@@ -20,7 +20,7 @@
 #include "sweep/sw_exec.h"
 
 /* The ranks mpirun started (from its environment, before any MPI call); 0 when not under
- * mpirun or built without MPI. */
+ * mpirun. A build without MPI reads it too, and its sw_mpi_init refuses. */
 int sw_mpi_world(void);
 
 int sw_mpi_init(int *rank, int *size, ms_error *err);

@@ -438,7 +438,12 @@ static void print_row(FILE *f, const sw_table *t, int64_t i, const int *width)
 	fprintf(f, "  %4lld %6lld", (long long)t->rank[i], (long long)i);
 	for (int j = 0; j < t->sp->nkeys; j++)
 		fprintf(f, "  %-*s", width[j], sw_spec_value(t->sp, i, j));
-	snprintf(step, sizeof step, "%.4g s", r->out[SW_O_STEP_TIME]);
+	if (r->out[SW_O_STEP_TIME] < 1e-3)
+		snprintf(step, sizeof step, "%.1f us", 1e6 * r->out[SW_O_STEP_TIME]);
+	else if (r->out[SW_O_STEP_TIME] < 1)
+		snprintf(step, sizeof step, "%.2f ms", 1e3 * r->out[SW_O_STEP_TIME]);
+	else
+		snprintf(step, sizeof step, "%.3f s", r->out[SW_O_STEP_TIME]);
 	if (isnan(r->out[SW_O_MEM_HEADROOM]))
 		snprintf(head, sizeof head, "-");
 	else
