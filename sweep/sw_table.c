@@ -12,41 +12,49 @@
 #include "common/ms_file.h"
 #include "common/ms_h5.h"
 
-static const double *sort_thr, *sort_drops, *sort_cost;
+/* qsort's comparator takes no context: what it sorts by is file-static for the call
+ * (the sweep's master is one thread). */
+static const double *sort_obj, *sort_thr;
+static int sort_k;
 
 static int cmp_front(const void *a, const void *b)
 {
 	int64_t i = *(const int64_t *)a, j = *(const int64_t *)b;
-	if (sort_thr[i] != sort_thr[j])
-		return sort_thr[i] > sort_thr[j] ? -1 : 1;
-	if (sort_drops[i] != sort_drops[j])
-		return sort_drops[i] < sort_drops[j] ? -1 : 1;
-	if (sort_cost[i] != sort_cost[j])
-		return sort_cost[i] < sort_cost[j] ? -1 : 1;
+	for (int d = 0; d < sort_k; d++) {
+		double x = sort_obj[i * sort_k + d], y = sort_obj[j * sort_k + d];
+		if (x != y)
+			return x < y ? -1 : 1;
+	}
 	return i < j ? -1 : i > j;
 }
 
-void sw_pareto(int64_t n, const double *thr, const double *drops, const double *cost, int *best)
+/* q at most p everywhere and below it somewhere. */
+static int dominates(const double *q, const double *p, int k)
+{
+	int better = 0;
+	for (int d = 0; d < k; d++) {
+		if (q[d] > p[d])
+			return 0;
+		better |= q[d] < p[d];
+	}
+	return better;
+}
+
+void sw_pareto(int64_t n, int k, const double *obj, int *best)
 {
 	int64_t *idx = malloc((size_t)(n > 0 ? n : 1) * sizeof *idx), *front = malloc((size_t)(n > 0 ? n : 1) * sizeof *front);
 	int64_t nf = 0;
 	MS_ASSERT(idx && front, "out of memory for %lld points", (long long)n);
 	for (int64_t i = 0; i < n; i++)
 		idx[i] = i;
-	/* qsort's comparator takes no context: the arrays are file-static for the call
-	 * (the sweep's master is one thread). */
-	sort_thr = thr;
-	sort_drops = drops;
-	sort_cost = cost;
+	sort_obj = obj;
+	sort_k = k;
 	qsort(idx, (size_t)n, sizeof *idx, cmp_front);
-	for (int64_t k = 0; k < n; k++) {
-		int64_t p = idx[k];
+	for (int64_t r = 0; r < n; r++) {
+		int64_t p = idx[r];
 		int dominated = 0;
-		for (int64_t f = 0; f < nf && !dominated; f++) {
-			int64_t q = front[f];
-			dominated = thr[q] >= thr[p] && drops[q] <= drops[p] && cost[q] <= cost[p] &&
-				    (thr[q] > thr[p] || drops[q] < drops[p] || cost[q] < cost[p]);
-		}
+		for (int64_t f = 0; f < nf && !dominated; f++)
+			dominated = dominates(obj + front[f] * k, obj + p * k, k);
 		best[p] = !dominated;
 		if (!dominated)
 			front[nf++] = p;
@@ -67,9 +75,9 @@ int sw_table_init(sw_table *t, const sw_spec *sp, const sw_record *rec, ms_error
 {
 	int64_t n = sp->npoints, m = 0;
 	int nk = scn_key_count();
-	double *thr, *drops, *cost, *per_gpu;
+	double *obj, *per_gpu;
 	int64_t *ran;
-	int *best, rc = MS_ENOMEM;
+	int *best, rc = MS_ENOMEM, nobj;
 	scn_scenario *s;
 	memset(t, 0, sizeof *t);
 	t->sp = sp;
@@ -79,33 +87,37 @@ int sw_table_init(sw_table *t, const sw_spec *sp, const sw_record *rec, ms_error
 	t->rank = calloc((size_t)n, sizeof *t->rank);
 	t->order = calloc((size_t)n, sizeof *t->order);
 	t->inputs = calloc((size_t)n, sizeof *t->inputs);
-	thr = calloc((size_t)n, sizeof *thr);
-	drops = calloc((size_t)n, sizeof *drops);
-	cost = calloc((size_t)n, sizeof *cost);
+	obj = calloc((size_t)n * 4, sizeof *obj);
 	per_gpu = calloc((size_t)n, sizeof *per_gpu);
 	ran = calloc((size_t)n, sizeof *ran);
 	best = calloc((size_t)n, sizeof *best);
 	s = malloc(sizeof *s);
-	if (!t->pareto || !t->rank || !t->order || !t->inputs || !thr || !drops || !cost || !per_gpu || !ran || !best ||
-	    !s)
+	if (!t->pareto || !t->rank || !t->order || !t->inputs || !obj || !per_gpu || !ran || !best || !s)
 		goto nomem;
-	t->by_cost = 1;
+	t->by_cost = t->by_tpot = 1;
 	for (int64_t i = 0; i < n; i++)
 		if (rec[i].status == SW_OK) {
 			if (isnan(rec[i].out[SW_O_COST_PER_HOUR]))
 				t->by_cost = 0;
+			if (isnan(rec[i].out[SW_O_TPOT]))
+				t->by_tpot = 0;
 			ran[m++] = i;
 		}
 	if (m == 0)
-		t->by_cost = 0;
+		t->by_cost = t->by_tpot = 0;
+	/* All minimised: throughput negated. */
+	nobj = 3 + t->by_tpot;
 	for (int64_t k = 0; k < m; k++) {
 		const sw_record *r = &rec[ran[k]];
-		thr[k] = r->out[SW_O_TOKENS_PER_S];
-		drops[k] = r->out[SW_O_DROPPED_PAIRS];
-		cost[k] = t->by_cost ? r->out[SW_O_COST_PER_HOUR] : r->out[SW_O_GPUS];
+		double *o = obj + k * nobj;
+		o[0] = -r->out[SW_O_TOKENS_PER_S];
+		o[1] = r->out[SW_O_DROPPED_PAIRS];
+		o[2] = t->by_cost ? r->out[SW_O_COST_PER_HOUR] : r->out[SW_O_GPUS];
+		if (t->by_tpot)
+			o[3] = r->out[SW_O_TPOT];
 		per_gpu[ran[k]] = r->out[SW_O_TOKENS_PER_S_PER_GPU];
 	}
-	sw_pareto(m, thr, drops, cost, best);
+	sw_pareto(m, nobj, obj, best);
 	for (int64_t k = 0; k < m; k++)
 		t->pareto[ran[k]] = best[k];
 	memcpy(t->order, ran, (size_t)m * sizeof *ran);
@@ -140,9 +152,7 @@ int sw_table_init(sw_table *t, const sw_spec *sp, const sw_record *rec, ms_error
 	}
 	rc = MS_OK;
 nomem:
-	free(thr);
-	free(drops);
-	free(cost);
+	free(obj);
 	free(per_gpu);
 	free(ran);
 	free(best);
@@ -466,8 +476,8 @@ void sw_table_print(FILE *f, const sw_table *t, int max_rows)
 		(long long)t->n, (long long)counts[SW_OK], (long long)counts[SW_REFUSED], (long long)counts[SW_UNFIT],
 		(long long)counts[SW_FAILED]);
 	if (t->nran > 0) {
-		fprintf(f, "\n  ranked by throughput per GPU; * Pareto-best in throughput, drops and %s\n\n",
-			t->by_cost ? "cost per hour" : "GPUs");
+		fprintf(f, "\n  ranked by throughput per GPU; * Pareto-best in throughput, drops, %s%s\n\n",
+			t->by_cost ? "cost per hour" : "GPUs", t->by_tpot ? " and time per output token" : "");
 		fprintf(f, "  %4s %6s", "rank", "point");
 		for (int j = 0; j < sp->nkeys; j++) {
 			const char *name = scn_key_name(sp->key[j]);

@@ -8,8 +8,10 @@
  * Ranking: points that ran, by throughput per GPU, highest first (ties by point).
  * Pareto-best: no other point that ran has at least as much throughput (tokens/s), at
  * most as many drops (token-expert pairs) and at most as many GPUs - or, where
- * cluster.gpu_hour_cost is given, at most the cost per hour - and is better in one of
- * them. Points that did not run are listed with their reason.
+ * cluster.gpu_hour_cost is given, at most the cost per hour - and, in a decode sweep,
+ * at most the time per output token (a larger batch always serves more tokens/s; what
+ * it costs is latency), and is better in one of them. Points that did not run are
+ * listed with their reason.
  *
  * Same records, same bytes: nothing depends on which process ran a point or when.
  */
@@ -31,6 +33,7 @@ typedef struct sw_table {
 	int64_t *order;         /* the points that ran, best first */
 	int64_t nran;
 	int by_cost;            /* every point that ran has a cost */
+	int by_tpot;            /* every point that ran decodes: time per output token is an objective */
 	char **inputs;          /* [n][scn_key_count()] resolved values ("" when the point's scenario did not load) */
 } sw_table;
 
@@ -38,11 +41,13 @@ int sw_table_init(sw_table *t, const sw_spec *sp, const sw_record *rec, ms_error
 void sw_table_fini(sw_table *t);
 
 /*
- * Marks the Pareto-best of n points: maximise thr, minimise drops and cost. Sorting by
- * thr, a point can only be beaten by those before it, so the front is kept as a list
- * and each point compared with it: O(n x front).
+ * Marks the Pareto-best of n points with k objectives each, obj[i x k + d], all to be
+ * minimised. A point that beats another comes before it in lexicographic order, so,
+ * sorted, each point is compared only with the front found so far (dominance is
+ * transitive: a point beaten by a dominated one is beaten by the front too): O(n log n +
+ * n x front x k).
  */
-void sw_pareto(int64_t n, const double *thr, const double *drops, const double *cost, int *best);
+void sw_pareto(int64_t n, int k, const double *obj, int *best);
 
 int sw_table_write_csv(const sw_table *t, const char *path, ms_error *err);
 int sw_table_write_h5(const sw_table *t, const char *path, ms_error *err);

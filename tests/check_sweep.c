@@ -131,25 +131,28 @@ END_TEST
 START_TEST(pareto_against_brute_force)
 {
 	enum { N = 240 };
-	double thr[N], drops[N], cost[N];
+	double obj[N * 4];
 	int best[N];
 	unsigned x = 2385;
-	for (int i = 0; i < N; i++) {
-		/* few distinct values, so ties in every objective are common */
-		x = x * 1103515245u + 12345u;
-		thr[i] = (double)((x >> 8) % 7) * 1.5;
-		x = x * 1103515245u + 12345u;
-		drops[i] = (double)((x >> 8) % 5) * 0.01;
-		x = x * 1103515245u + 12345u;
-		cost[i] = (double)((x >> 8) % 6) * 8;
-	}
-	sw_pareto(N, thr, drops, cost, best);
-	for (int p = 0; p < N; p++) {
-		int dominated = 0;
-		for (int q = 0; q < N && !dominated; q++)
-			dominated = thr[q] >= thr[p] && drops[q] <= drops[p] && cost[q] <= cost[p] &&
-				    (thr[q] > thr[p] || drops[q] < drops[p] || cost[q] < cost[p]);
-		ck_assert_msg(best[p] == !dominated, "point %d: %d, brute force %d", p, best[p], !dominated);
+	for (int k = 3; k <= 4; k++) {
+		for (int i = 0; i < N * k; i++) {
+			/* few distinct values, so ties in every objective are common */
+			x = x * 1103515245u + 12345u;
+			obj[i] = (double)((x >> 8) % 6) * 1.5 - 4;
+		}
+		sw_pareto(N, k, obj, best);
+		for (int p = 0; p < N; p++) {
+			int dominated = 0;
+			for (int q = 0; q < N && !dominated; q++) {
+				int le = 1, lt = 0;
+				for (int d = 0; d < k; d++) {
+					le &= obj[q * k + d] <= obj[p * k + d];
+					lt |= obj[q * k + d] < obj[p * k + d];
+				}
+				dominated = le && lt;
+			}
+			ck_assert_msg(best[p] == !dominated, "k %d point %d: %d, brute force %d", k, p, best[p], !dominated);
+		}
 	}
 }
 END_TEST
