@@ -231,6 +231,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmoesim.a
 bench: depcheck $(BIN) $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 	@echo "== bench/analytic_vs_flow.sh"; sh bench/analytic_vs_flow.sh ./$(BIN)
+	@echo "== bench/sweep_1000.sh"; sh bench/sweep_1000.sh ./$(BIN)
 	$(MAKE) --no-print-directory net-simgrid-bench
 
 -include calibrate/calibrate.mk

@@ -462,7 +462,7 @@ static void print_row(FILE *f, const sw_table *t, int64_t i, const int *width)
 		100.0 * r->out[SW_O_DROPPED_PAIRS], head, r->out[SW_O_GPUS]);
 	if (t->by_cost)
 		fprintf(f, "  %10.2f  %10.4f", r->out[SW_O_COST_PER_HOUR], r->out[SW_O_COST_PER_MTOKEN]);
-	fprintf(f, "  %s\n", t->pareto[i] ? "*" : "");
+	fprintf(f, "%s\n", t->pareto[i] ? "  *" : "");
 }
 
 void sw_table_print(FILE *f, const sw_table *t, int max_rows)
@@ -476,8 +476,9 @@ void sw_table_print(FILE *f, const sw_table *t, int max_rows)
 		(long long)t->n, (long long)counts[SW_OK], (long long)counts[SW_REFUSED], (long long)counts[SW_UNFIT],
 		(long long)counts[SW_FAILED]);
 	if (t->nran > 0) {
-		fprintf(f, "\n  ranked by throughput per GPU; * Pareto-best in throughput, drops, %s%s\n\n",
-			t->by_cost ? "cost per hour" : "GPUs", t->by_tpot ? " and time per output token" : "");
+		fprintf(f, "\n  ranked by throughput per GPU; * Pareto-best in throughput, drops%s %s%s\n\n",
+			t->by_tpot ? "," : " and", t->by_cost ? "cost per hour" : "GPUs",
+			t->by_tpot ? " and time per output token" : "");
 		fprintf(f, "  %4s %6s", "rank", "point");
 		for (int j = 0; j < sp->nkeys; j++) {
 			const char *name = scn_key_name(sp->key[j]);

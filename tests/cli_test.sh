@@ -399,6 +399,26 @@ else bad "sweep: the resumed sweep's table differs from the uninterrupted one"; 
 if [ "$(cut -d, -f1 "$T/swk/results.csv" | sort -u | wc -l)" -eq 13 ] && ! ls "$T"/swk/points/*.tmp.* >/dev/null 2>&1; then ok
 else bad "sweep: the resumed table lacks a point, counts one twice, or left a temporary file"; fi
 
+# docs/sweeps.md's tested examples: each block's output is what the sweep prints now
+# (without the last line, which names the output directory).
+SRC=${MOESIM_SRC:-.}
+ABSBIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+for cfg in $(sed -n 's/^<!-- sweep-example \(scenarios\/[a-z0-9-]*\.cfg\) -->$/\1/p' "$SRC/docs/sweeps.md"); do
+	awk -v want="<!-- sweep-example $cfg -->" '
+		$0 == want { on = 1; next }
+		on && /^\$ moesim sweep/ { take = 1; next }
+		take && /^```/ { exit }
+		take { print }' "$SRC/docs/sweeps.md" >"$T/doc-expected"
+	name=$(basename "$cfg" .cfg)
+	if (cd "$SRC" && "$ABSBIN" sweep "$cfg" -o "$T/$name") >"$T/doc-out" 2>"$T/doc-err"; then
+		grep -v "points from an earlier run; written" "$T/doc-out" | sed '$ { /^$/d }' >"$T/doc-actual"
+		if [ -s "$T/doc-expected" ] && cmp -s "$T/doc-expected" "$T/doc-actual"; then ok
+		else bad "docs/sweeps.md: the output of moesim sweep $cfg differs from the page: $(diff "$T/doc-expected" "$T/doc-actual" | head -10)"; fi
+	else
+		bad "docs/sweeps.md: moesim sweep $cfg failed: $(head -c 300 "$T/doc-err")"
+	fi
+done
+
 # MPI: 4 ranks (a master and 3 workers) give the single-process table, byte for byte.
 if command -v mpirun >/dev/null 2>&1 && ldd "$BIN" 2>/dev/null | grep -q libmpi; then
 	case "${MOESIM_CHECKER:-}" in
