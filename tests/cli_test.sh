@@ -383,7 +383,8 @@ EOF2
 MOESIM_THREADS=1 "$BIN" sweep "$T/swk.cfg" -j 1 -q -o "$T/swk" &
 pid=$!
 n=0
-for _ in $(seq 1 200); do
+# (up to a minute: under valgrind a point takes seconds)
+for _ in $(seq 1 1200); do
 	n=$(ls "$T/swk/points" 2>/dev/null | grep -c '\.txt$')
 	[ "$n" -ge 3 ] && break
 	sleep 0.05
