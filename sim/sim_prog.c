@@ -99,12 +99,60 @@ static sim_op mk(int kind, int what, int pass, int phase, int layer, int mb)
 			return rc;                            \
 	} while (0)
 
+/* Queues a collective of half h on the communication stream; returns its index. */
+static int ep_launch(sim_prog *p, int what, int phase, int pass, int layer, int mb, int h, int *index, ms_error *err)
+{
+	sim_ep_item it = {what, phase, layer, mb, h, pass};
+	sim_op o = mk(OP_EP_LAUNCH, what, pass, phase, layer, mb);
+	int rc;
+	o.aux = *index = p->n_ep;
+	o.half = h;
+	if ((rc = push_ep(p, it, err)) < 0)
+		return rc;
+	return push(p, o, err);
+}
+
+static int ep_wait(sim_prog *p, int index, int what, int phase, int pass, int layer, int mb, int h, ms_error *err)
+{
+	sim_op o = mk(OP_EP_WAIT, what, pass, phase, layer, mb);
+	o.aux = index;
+	o.half = h;
+	return push(p, o, err);
+}
+
+/*
+ * A TP block under training.tp_comm_overlap (Megatron-LM --tp-comm-overlap: Transformer
+ * Engine's userbuffers split the block's GEMMs into chunks, a ring-exchange all-gather
+ * feeding the column-parallel GEMM chunk by chunk and a pipelined reduce-scatter draining
+ * the row-parallel one): both collectives go to the communication stream beside the
+ * block's compute, so the block takes the longer of its compute (at the SMs the
+ * collectives leave) and its two collectives. The pipelines' first and last chunk (one tp-th
+ * of a collective or GEMM that cannot overlap) is not modelled. A CP all-gather
+ * (attention) stays on the compute stream. Backward: the same, mirrored.
+ */
+static int tp_overlapped(sim_prog *p, int what, int pass, int layer, int mb, int cp, ms_error *err)
+{
+	int rc, ag, rs, h = 0;
+	if ((rc = ep_launch(p, C_TP_AG, SIM_PH_TP, pass, layer, mb, h, &ag, err)) < 0 ||
+	    (rc = ep_launch(p, C_TP_RS, SIM_PH_TP, pass, layer, mb, h, &rs, err)) < 0)
+		return rc;
+	(void)ag;
+	if (cp && pass == 0)
+		PUSH(mk(OP_COLL, C_CP_AG, 0, SIM_PH_TP, layer, mb));
+	PUSH(mk(OP_COMPUTE, what, pass, SIM_PH_DENSE, layer, mb));
+	if (cp && pass == 1)
+		PUSH(mk(OP_COLL, C_CP_RS, 1, SIM_PH_TP, layer, mb));
+	return ep_wait(p, rs, C_TP_RS, SIM_PH_TP, pass, layer, mb, h, err);
+}
+
 /* A TP-parallel block: all-gather, compute, reduce-scatter (sequence parallelism). In
  * backward the same order: the reduce-scatter's gradient is an all-gather of the output's
  * gradient, before the compute, and the all-gather's a reduce-scatter after it. */
 static int tp_block(runner *R, sim_prog *p, int what, int pass, int layer, int mb, ms_error *err)
 {
 	int rc, tp = R->s->parallel.tp > 1;
+	if (R->tp_overlap)
+		return tp_overlapped(p, what, pass, layer, mb, 0, err);
 	if (tp)
 		PUSH(mk(OP_COLL, C_TP_AG, pass, SIM_PH_TP, layer, mb));
 	PUSH(mk(OP_COMPUTE, what, pass, SIM_PH_DENSE, layer, mb));
@@ -128,6 +176,8 @@ static int expert_ops(runner *R, sim_prog *p, int pass, int layer, int mb, ms_er
 static int attention(runner *R, sim_prog *p, int pass, int layer, int mb, ms_error *err)
 {
 	int rc, tp = R->s->parallel.tp > 1, cp = R->s->parallel.cp > 1;
+	if (R->tp_overlap)
+		return tp_overlapped(p, W_ATTN, pass, layer, mb, cp, err);
 	if (pass == 0) {
 		if (tp)
 			PUSH(mk(OP_COLL, C_TP_AG, 0, SIM_PH_TP, layer, mb));
@@ -153,27 +203,6 @@ static void mark_half(sim_prog *p, int from, int h)
 {
 	for (int i = from; i < p->n_ops; i++)
 		p->ops[i].half = h;
-}
-
-/* Queues an all-to-all of half h on the communication stream; returns its index. */
-static int ep_launch(sim_prog *p, int what, int phase, int pass, int layer, int mb, int h, int *index, ms_error *err)
-{
-	sim_ep_item it = {what, phase, layer, mb, h, pass};
-	sim_op o = mk(OP_EP_LAUNCH, what, pass, phase, layer, mb);
-	int rc;
-	o.aux = *index = p->n_ep;
-	o.half = h;
-	if ((rc = push_ep(p, it, err)) < 0)
-		return rc;
-	return push(p, o, err);
-}
-
-static int ep_wait(sim_prog *p, int index, int what, int phase, int pass, int layer, int mb, int h, ms_error *err)
-{
-	sim_op o = mk(OP_EP_WAIT, what, pass, phase, layer, mb);
-	o.aux = index;
-	o.half = h;
-	return push(p, o, err);
 }
 
 /*
@@ -700,7 +729,10 @@ static int build_stage(runner *R, int r, sim_sched_item *items, ms_error *err)
 	 * DualPipe each chunk's gradients are one bucket per buffer, reduced after the
 	 * pipeline (as overlap_grad_reduce = false: DeepSeek does not publish how its
 	 * gradient reduction overlaps DualPipe's backward). */
-	for (int c = 0; c < R->chunks; c++) {
+	for (int k = 0; k < R->chunks; k++) {
+		/* DualPipe: the two stages in the same order on both copies, so that the buckets of
+		 * the union group match (the second half's rank holds them as chunks 1, 0) */
+		int c = R->dualpipe && r >= R->pp / 2 ? R->chunks - 1 - k : k;
 		int v = sim_vstage(R, r, c), nv = sim_nvstages(R), lo, hi;
 		double d0 = p->params_dense, e0 = p->params_expert;
 		scn_stage_layers(R->s, v, &lo, &hi);

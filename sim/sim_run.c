@@ -197,22 +197,35 @@ static void set_rate(runner *R, int rank, double rate)
 	g->rate = rate;
 }
 
-/* The communication stream of rank runs its next queued all-to-all, if idle. */
+/* What a communication-stream collective reports under (sim_result's comm_*_s). */
+static int stream_kind(int phase)
+{
+	return phase == SIM_PH_DISPATCH ? 0 : phase == SIM_PH_COMBINE ? 1 : 2;
+}
+
+/* The communication stream of rank runs its next queued collective, if idle. */
 static int ep_kick(runner *R, int rank)
 {
 	gpu_state *g = &R->gpus[rank];
 	const sim_prog *p = prog_of(R, rank);
 	while (!g->ep_busy && g->ep_next < g->ep_queued) {
 		const sim_ep_item *it = &p->ep_items[g->ep_next];
-		int gi = sim_group_index(R, GK_EP, rank);
+		int gi = sim_group_index(R, gk_of(it->what), rank);
+		sim_op o;
 		if (R->groups[gi].n == 1) {
 			g->ep_next++;
 			continue;
 		}
+		memset(&o, 0, sizeof o);
+		o.what = (uint8_t)it->what;
+		o.layer = (int16_t)it->layer;
+		o.mb = it->mb;
+		o.half = it->half;
 		g->ep_busy = 1;
 		g->ep_start = sim_now(R->eng);
 		set_rate(R, rank, R->comm_rate);
-		if (coll_arrive(R, gi, rank, it->what, it->layer, it->mb, it->half, it->pass, g->ep_next, 0, 2) < 0)
+		if (coll_arrive(R, gi, rank, it->what, it->layer, it->mb, it->half, it->pass, g->ep_next,
+				coll_bytes(R, rank, &o), 2) < 0)
 			return sim_engine_error(R->eng)->code;
 	}
 	if (g->blocked && g->pc >= 0 && g->pc < p->n_ops) {
@@ -220,7 +233,7 @@ static int ep_kick(runner *R, int rank)
 		if (op->kind == OP_EP_WAIT && g->ep_next > op->aux) {
 			double w = sim_now(R->eng) - g->arrived;
 			account(R, rank, op->pass, op->layer, op->phase, w);
-			R->res->comm_exposed_s[op->phase == SIM_PH_COMBINE] += w * R->inv_steps / R->world;
+			R->res->comm_exposed_s[stream_kind(op->phase)] += w * R->inv_steps / R->world;
 			g->blocked = 0;
 			return advance(R, rank);
 		}
@@ -393,7 +406,7 @@ int sim_group_done(runner *R, int gi)
 		gpu_state *g = &R->gpus[rank];
 		if (ep) {
 			const sim_ep_item *it = &prog_of(R, rank)->ep_items[g->ep_next];
-			R->res->comm_total_s[it->phase == SIM_PH_COMBINE] += (now - g->ep_start) * R->inv_steps / R->world;
+			R->res->comm_total_s[stream_kind(it->phase)] += (now - g->ep_start) * R->inv_steps / R->world;
 			g->ep_busy = 0;
 			g->ep_next++;
 			set_rate(R, rank, 1.0);
@@ -674,7 +687,8 @@ static int runner_setup(runner *R, ms_error *err)
 	R->units = s->schedule.overlap == SCN_OVERLAP_TWO_BATCH ? 2 : 1;
 	R->dualpipe = s->schedule.overlap == SCN_OVERLAP_DUALPIPE;
 	R->chunks = R->dualpipe ? 2 : R->vpp;
-	R->streams = s->schedule.overlap != SCN_OVERLAP_NONE;
+	R->tp_overlap = s->training.tp_comm_overlap && s->parallel.tp > 1;
+	R->streams = s->schedule.overlap != SCN_OVERLAP_NONE || R->tp_overlap;
 	R->samples = s->workload.routed_microbatches * R->units;
 	R->T = (double)s->workload.tokens_per_rank / R->units;
 	R->passes = s->workload.mode == SCN_MODE_TRAINING ? 2 : 1;
