@@ -203,6 +203,8 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 		print_stream(f, "overlap      dispatch", "communication", r->comm_total_s[0], r->comm_exposed_s[0]);
 		print_stream(f, "             combine ", "communication", r->comm_total_s[1], r->comm_exposed_s[1]);
 	}
+	if (r->comm_total_s[2] > 0)
+		print_stream(f, "TP overlap      ", "communication", r->comm_total_s[2], r->comm_exposed_s[2]);
 	if (r->dp_stream_s > 0)
 		print_stream(f, "gradient sync   ", "data-parallel", r->dp_stream_s, o->phase_s[SIM_PH_DP]);
 	{
@@ -432,6 +434,8 @@ int out_h5_write(const char *path, int force, const scn_scenario *s, const sim_r
 		attr_f64(&w, g, "dispatch_exposed_s", r->comm_exposed_s[0]);
 		attr_f64(&w, g, "combine_stream_s", r->comm_total_s[1]);
 		attr_f64(&w, g, "combine_exposed_s", r->comm_exposed_s[1]);
+		attr_f64(&w, g, "tp_stream_s", r->comm_total_s[2]);
+		attr_f64(&w, g, "tp_exposed_s", r->comm_exposed_s[2]);
 		attr_f64(&w, g, "dropped_pair_fraction", o->dropped_pair_frac);
 		attr_f64(&w, g, "dropped_token_fraction", o->dropped_token_frac);
 		attr_f64(&w, g, "gpu_load_max_over_mean", o->rank_load_max_mean);
