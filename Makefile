@@ -172,6 +172,7 @@ FUZZ_SEEDS_import_vllm_json := $(T_)/vllm-response.json
 FUZZ_SEEDS_import_megatron := $(T_)/megatron/*.jsonl tests/fuzz/seeds/import_megatron/*
 FUZZ_SEEDS_profile := tests/data/profiles/h100-synthetic/*.cfg
 FUZZ_SEEDS_nccl := tests/data/nccl-tests/*.txt tests/data/nccl-tests/*.json
+FUZZ_SEEDS_sweep_spec := scenarios/sweep-*.cfg bench/sweep-1000.cfg
 
 fuzz-build:
 	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "make fuzz: needs clang with libFuzzer ('make deps' installs clang)" >&2; exit 1; }
@@ -196,7 +197,7 @@ fuzz: fuzz-build
 		trace_h5) s="$(FUZZ_SEEDS_trace_h5)";; import_jsonl) s="$(FUZZ_SEEDS_import_jsonl)";; \
 		import_vllm_npy) s="$(FUZZ_SEEDS_import_vllm_npy)";; import_vllm_json) s="$(FUZZ_SEEDS_import_vllm_json)";; \
 		import_megatron) s="$(FUZZ_SEEDS_import_megatron)";; profile) s="$(FUZZ_SEEDS_profile)";; \
-		nccl) s="$(FUZZ_SEEDS_nccl)";; *) s="";; esac; \
+		nccl) s="$(FUZZ_SEEDS_nccl)";; sweep_spec) s="$(FUZZ_SEEDS_sweep_spec)";; *) s="";; esac; \
 		for f in $$s; do [ -f "$$f" ] && cp "$$f" build/fuzz/corpus/$$h/seed-$$(echo "$$f" | tr / _); done; \
 		d=""; [ -f tests/fuzz/$$h.dict ] && d="-dict=tests/fuzz/$$h.dict"; \
 		echo "== fuzz $$h: $(FUZZ_SECONDS) s"; \
@@ -219,7 +220,7 @@ fuzz-regress: $(FUZZ_REGRESS_BINS)
 		trace_h5) s="$(FUZZ_SEEDS_trace_h5)";; import_jsonl) s="$(FUZZ_SEEDS_import_jsonl)";; \
 		import_vllm_npy) s="$(FUZZ_SEEDS_import_vllm_npy)";; import_vllm_json) s="$(FUZZ_SEEDS_import_vllm_json)";; \
 		import_megatron) s="$(FUZZ_SEEDS_import_megatron)";; profile) s="$(FUZZ_SEEDS_profile)";; \
-		nccl) s="$(FUZZ_SEEDS_nccl)";; *) s="";; esac; \
+		nccl) s="$(FUZZ_SEEDS_nccl)";; sweep_spec) s="$(FUZZ_SEEDS_sweep_spec)";; *) s="";; esac; \
 		r=""; [ -d tests/fuzz/regress/$$h ] && r=tests/fuzz/regress/$$h; \
 		$(BUILD)/fuzz-regress/$$h $$r $$s || { echo "fuzz-regress: $$h failed" >&2; exit 1; }; \
 	done

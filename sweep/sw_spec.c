@@ -231,15 +231,11 @@ done:
 	return rc;
 }
 
-int sw_spec_load(sw_spec *sp, const char *path, const scn_overrides *base, ms_error *err)
+/* Everything but reading the file: sp->path set, sp->text owned. */
+static int load(sw_spec *sp, const scn_overrides *base, ms_error *err)
 {
 	uint64_t h = 14695981039346656037ull;
 	static const char version[] = "moesim-sweep-1";
-	size_t len;
-	memset(sp, 0, sizeof *sp);
-	if (strlen(path) >= sizeof sp->path)
-		return MS_ERROR(err, MS_EINVAL, "scenario path too long: %s", path);
-	snprintf(sp->path, sizeof sp->path, "%s", path);
 	if (base)
 		sp->base = *base;
 	sp->value = calloc(SW_MAX_KEYS, sizeof *sp->value);
@@ -248,7 +244,7 @@ int sw_spec_load(sw_spec *sp, const char *path, const scn_overrides *base, ms_er
 		sw_spec_fini(sp);
 		return MS_ERROR(err, MS_ENOMEM, "out of memory");
 	}
-	if (ms_file_read(path, &sp->text, &len, err) < 0 || parse(sp, err) < 0) {
+	if (parse(sp, err) < 0) {
 		sw_spec_fini(sp);
 		return err->code;
 	}
@@ -258,6 +254,33 @@ int sw_spec_load(sw_spec *sp, const char *path, const scn_overrides *base, ms_er
 		h = fnv(h, sp->base.items[i], strlen(sp->base.items[i]) + 1);
 	sp->id = h;
 	return MS_OK;
+}
+
+static int set_path(sw_spec *sp, const char *path, ms_error *err)
+{
+	memset(sp, 0, sizeof *sp);
+	if (strlen(path) >= sizeof sp->path)
+		return MS_ERROR(err, MS_EINVAL, "scenario path too long: %s", path);
+	snprintf(sp->path, sizeof sp->path, "%s", path);
+	return MS_OK;
+}
+
+int sw_spec_load(sw_spec *sp, const char *path, const scn_overrides *base, ms_error *err)
+{
+	size_t len;
+	if (set_path(sp, path, err) < 0 || ms_file_read(path, &sp->text, &len, err) < 0)
+		return err->code;
+	return load(sp, base, err);
+}
+
+int sw_spec_load_text(sw_spec *sp, const char *text, const char *name, const scn_overrides *base, ms_error *err)
+{
+	if (set_path(sp, name, err) < 0)
+		return err->code;
+	sp->text = strdup(text);
+	if (!sp->text)
+		return MS_ERROR(err, MS_ENOMEM, "out of memory");
+	return load(sp, base, err);
 }
 
 void sw_spec_fini(sw_spec *sp)

@@ -65,6 +65,9 @@ typedef struct sw_spec {
 int sw_spec_load(sw_spec *sp, const char *path, const scn_overrides *base, ms_error *err);
 void sw_spec_fini(sw_spec *sp);
 
+/* The same from text held in memory; name stands for the file (messages, relative paths). */
+int sw_spec_load_text(sw_spec *sp, const char *text, const char *name, const scn_overrides *base, ms_error *err);
+
 /* Which value of axis a point i takes. */
 int sw_spec_coord(const sw_spec *sp, int64_t i, int a);
 
