@@ -87,12 +87,13 @@ int sw_table_init(sw_table *t, const sw_spec *sp, const sw_record *rec, ms_error
 	t->rank = calloc((size_t)n, sizeof *t->rank);
 	t->order = calloc((size_t)n, sizeof *t->order);
 	t->inputs = calloc((size_t)n, sizeof *t->inputs);
+	t->input_off = calloc((size_t)n * (size_t)nk, sizeof *t->input_off);
 	obj = calloc((size_t)n * 4, sizeof *obj);
 	per_gpu = calloc((size_t)n, sizeof *per_gpu);
 	ran = calloc((size_t)n, sizeof *ran);
 	best = calloc((size_t)n, sizeof *best);
 	s = malloc(sizeof *s);
-	if (!t->pareto || !t->rank || !t->order || !t->inputs || !obj || !per_gpu || !ran || !best || !s)
+	if (!t->pareto || !t->rank || !t->order || !t->inputs || !t->input_off || !obj || !per_gpu || !ran || !best || !s)
 		goto nomem;
 	t->by_cost = t->by_tpot = 1;
 	for (int64_t i = 0; i < n; i++)
@@ -136,16 +137,16 @@ int sw_table_init(sw_table *t, const sw_spec *sp, const sw_record *rec, ms_error
 		ok = sw_spec_load_point(sp, i, s, &e) == MS_OK;
 		for (int k = 0; k < nk; k++)
 			total += (ok ? strlen(scn_value_text(s, k, text, sizeof text)) : 0) + 1;
-		t->inputs[i] = malloc(total + (size_t)nk * sizeof(char *));
-		if (!t->inputs[i])
+		/* Numbers are at most as long in their shortest form. */
+		t->inputs[i] = p = malloc(total);
+		if (!p)
 			goto nomem;
-		p = t->inputs[i] + (size_t)nk * sizeof(char *);
 		for (int k = 0; k < nk; k++) {
 			const char *v = ok ? scn_value_text(s, k, text, sizeof text) : "";
 			char num[64];
 			if (ok && scn_key_is_number(k))
 				v = sw_format_double(strtod(v, NULL), num, sizeof num);
-			((char **)(void *)t->inputs[i])[k] = p;
+			t->input_off[(size_t)i * (size_t)nk + (size_t)k] = (size_t)(p - t->inputs[i]);
 			memcpy(p, v, strlen(v) + 1);
 			p += strlen(v) + 1;
 		}
@@ -168,6 +169,7 @@ void sw_table_fini(sw_table *t)
 	for (int64_t i = 0; t->inputs && i < t->n; i++)
 		free(t->inputs[i]);
 	free(t->inputs);
+	free(t->input_off);
 	free(t->pareto);
 	free(t->rank);
 	free(t->order);
@@ -177,7 +179,7 @@ void sw_table_fini(sw_table *t)
 /* Point i's resolved value of scenario key k. */
 static const char *input(const sw_table *t, int64_t i, int k)
 {
-	return ((char *const *)(const void *)t->inputs[i])[k];
+	return t->inputs[i] + t->input_off[(size_t)i * (size_t)scn_key_count() + (size_t)k];
 }
 
 static int is_swept(const sw_spec *sp, int k)

@@ -34,7 +34,8 @@ typedef struct sw_table {
 	int64_t nran;
 	int by_cost;            /* every point that ran has a cost */
 	int by_tpot;            /* every point that ran decodes: time per output token is an objective */
-	char **inputs;          /* [n][scn_key_count()] resolved values ("" when the point's scenario did not load) */
+	char **inputs;          /* [n] each point's resolved values, NUL-separated ("" when its scenario did not load) */
+	size_t *input_off;      /* [n][scn_key_count()] where key k's value starts in inputs[i] */
 } sw_table;
 
 int sw_table_init(sw_table *t, const sw_spec *sp, const sw_record *rec, ms_error *err);
