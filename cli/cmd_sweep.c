@@ -157,7 +157,7 @@ static int master(const cli_args *a, const sw_spec *sp, const sw_run_opts *o, in
 		}
 	ctx = (sweep_ctx){&st, rec, sp->npoints - ntodo, sp->npoints, 0, {0}};
 	for (int64_t i = 0; i < sp->npoints; i++)
-		ctx.failed += rec[i].status != SW_OK && (have[i] || rec[i].reason[0]);
+		ctx.failed += rec[i].status != SW_OK; /* the points still to run are zeroed: ok */
 	ms_progress_init(&ctx.prog, a->quiet ? NULL : stderr, "moesim sweep", sp->npoints);
 	ms_progress_update(&ctx.prog, ctx.done, NULL);
 	if (mpi_size > 1)

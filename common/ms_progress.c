@@ -32,6 +32,7 @@ void ms_progress_init(ms_progress *p, FILE *f, const char *label, int64_t total)
 	p->total = total;
 	p->start_s = now_s();
 	p->last_s = -1;
+	p->first = -1;
 	snprintf(p->label, sizeof p->label, "%s", label);
 }
 
@@ -41,15 +42,17 @@ void ms_progress_update(ms_progress *p, int64_t done, const char *detail)
 	char e[32], left[48] = "";
 	if (!p->on)
 		return;
+	if (p->first < 0)
+		p->first = done;
 	t = now_s();
 	if (done < p->total && p->last_s >= 0 && t - p->last_s < 0.1)
 		return;
 	p->last_s = t;
 	el = t - p->start_s;
 	duration(el, e, sizeof e);
-	if (done > 0 && done < p->total) {
+	if (done > p->first && done < p->total) {
 		char l[32];
-		duration(el / (double)done * (double)(p->total - done), l, sizeof l);
+		duration(el / (double)(done - p->first) * (double)(p->total - done), l, sizeof l);
 		snprintf(left, sizeof left, ", about %s left", l);
 	}
 	fprintf(p->f, "\r\033[K%s: %lld/%lld (%.0f %%), %s elapsed%s%s%s", p->label, (long long)done, (long long)p->total,

@@ -15,6 +15,7 @@ typedef struct ms_progress {
 	FILE *f;
 	int on;          /* f is a terminal */
 	int64_t total;
+	int64_t first;   /* done at the first update (work resumed): the rate counts only what followed */
 	double start_s, last_s;
 	char label[64];
 } ms_progress;
