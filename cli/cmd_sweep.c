@@ -232,12 +232,24 @@ int cli_cmd_sweep(int argc, char **argv)
 	}
 	o.force_large = a.force_large;
 	o.allow_memory_overflow = a.allow_memory_overflow;
-	if (sw_spec_load(&sp, a.scenario, &a.ov, &err) < 0) {
-		/* Every rank reads the same file and fails alike; rank 0 says so. */
-		if (rank == 0)
+	{
+		int ok = sw_spec_load(&sp, a.scenario, &a.ov, &err) == MS_OK, root_ok = ok;
+		/* Under mpirun every rank must have the sweep, or none runs it; rank 0 speaks for
+		 * all, a worker only when it alone failed (a file missing on its machine). */
+		if (mpi && !sw_mpi_all_ok(ok, &root_ok) && ok) {
+			if (rank == 0)
+				fprintf(stderr, "moesim: a rank could not read the sweep (its message above)\n");
+			sw_spec_fini(&sp);
+			ok = 0;
+		} else if (!ok && rank == 0) {
 			fprintf(stderr, "moesim: %s\n", err.msg);
-		rc = CLI_EXIT_BAD_INPUT;
-		goto out;
+		} else if (!ok && root_ok) {
+			fprintf(stderr, "moesim: rank %d: %s\n", rank, err.msg);
+		}
+		if (!ok) {
+			rc = CLI_EXIT_BAD_INPUT;
+			goto out;
+		}
 	}
 	if (rank == 0)
 		rc = master(&a, &sp, &o, size);

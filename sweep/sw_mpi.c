@@ -39,6 +39,15 @@ void sw_mpi_finalize(void)
 	MPI_Finalize();
 }
 
+int sw_mpi_all_ok(int ok, int *root_ok)
+{
+	int all = 0;
+	MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+	*root_ok = ok;
+	MPI_Bcast(root_ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+	return all;
+}
+
 int sw_mpi_master(const int64_t *todo, int64_t n, int size, uint64_t id, sw_done_fn done, void *ctx, ms_error *err)
 {
 	int active = size - 1, rc = MS_OK;
@@ -134,6 +143,12 @@ int sw_mpi_init(int *rank, int *size, ms_error *err)
 
 void sw_mpi_finalize(void)
 {
+}
+
+int sw_mpi_all_ok(int ok, int *root_ok)
+{
+	*root_ok = ok;
+	return ok;
 }
 
 int sw_mpi_master(const int64_t *todo, int64_t n, int size, uint64_t id, sw_done_fn done, void *ctx, ms_error *err)

@@ -26,6 +26,11 @@ int sw_mpi_world(void);
 int sw_mpi_init(int *rank, int *size, ms_error *err);
 void sw_mpi_finalize(void);
 
+/* Whether every rank passes ok = 1 (an MPI_Allreduce), and in *root_ok whether rank 0
+ * did: a rank that cannot read the sweep stops them all, instead of leaving the master
+ * waiting for it. */
+int sw_mpi_all_ok(int ok, int *root_ok);
+
 /* Rank 0: hands out todo[0 .. n) to the size - 1 workers and passes each record to done;
  * always ends by telling every worker to stop (also with n = 0, after an error). */
 int sw_mpi_master(const int64_t *todo, int64_t n, int size, uint64_t id, sw_done_fn done, void *ctx, ms_error *err);
