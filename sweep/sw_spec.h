@@ -32,7 +32,7 @@
 
 #define SW_MAX_AXES 32
 #define SW_MAX_KEYS 48
-#define SW_MAX_POINTS 1000000
+#define SW_MAX_POINTS 100000
 #define SW_VALUE_MAX 1024
 
 typedef struct sw_axis {
