@@ -332,6 +332,7 @@ expect 1 "cluster.nvlink_GBps = nan is not a number" -- "$BIN" run --set cluster
 printf 'x =94, "quit")\n' >"$T/leak.cfg"
 expect 1 "leak.cfg:1: syntax error" -- "$BIN" run "$T/leak.cfg"
 
+ABSBIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 # moesim sweep (docs/sweeps.md): the crossing with a zip group, refused points listed
 # with file:line, the same bytes on 1 and 2 processes, bad sections and options.
 cat >"$T/sw.cfg" <<'EOF2'
@@ -368,6 +369,15 @@ expect 1 "sw-syntax.cfg:8: syntax error" -- "$BIN" sweep "$T/sw-syntax.cfg" -o "
 printf 'model = { hidden = 64; ffn_hidden = 128; experts = 4; top_k = 2; moe_layers = 2; heads = 4; bogus = 1; };\ncluster = { nodes = 1; gpus_per_node = 4; };\nparallel = { ep = 4; };\nsweep = { routing = { top_k = [1, 2]; }; };\n' >"$T/sw-typo.cfg"
 expect 1 "sw-typo.cfg:1: unknown key 'model.bogus'" -- "$BIN" sweep "$T/sw-typo.cfg" -o "$T/sw3"
 if [ -e "$T/sw3/results.csv" ]; then bad "sweep: a refused sweep wrote a table"; else ok; fi
+# moesim run takes the scenario without its sweep section.
+expect 0 "1 x 8 h100-sxm = 8 GPUs" -- "$BIN" run "$T/sw.cfg"
+# A swept file name is taken from the scenario file's directory, as if written there,
+# and a missing one refuses its point with the value's line.
+mkdir -p "$T/swp" && ln -s "$(cd "${MOESIM_SRC:-.}" && pwd)/scenarios/traces" "$T/swp/traces"
+sed -e 's/source = "synthetic";/source = "trace"; trace = "none.h5";/' -e '/^sweep = {$/,$d' "$T/sw.cfg" >"$T/swp/p.cfg"
+printf 'sweep = {\n  routing = { trace = ["traces/tiny-moe-4dom.h5",\n    "traces/missing.h5"]; };\n};\n' >>"$T/swp/p.cfg"
+expect 0 "point 1 (routing.trace=traces/missing.h5): refused: $T/swp/p.cfg:9: routing.trace: $T/swp/traces/missing.h5: cannot read the file" -- sh -c "cd / && \"\$0\" sweep \"\$1\" -o \"\$2\"" "$ABSBIN" "$T/swp/p.cfg" "$T/swp/out"
+if grep -q "^ *1 *0  traces/tiny-moe-4dom.h5" "$T/out"; then ok; else bad "sweep: the relative trace did not run: $(head -c 400 "$T/out")"; fi
 
 # Resume: a sweep killed with kill -9 keeps its finished points; run again, it runs
 # only the rest, and the table equals an uninterrupted sweep's (no point lost or twice).
@@ -403,7 +413,6 @@ else bad "sweep: the resumed table lacks a point, counts one twice, or left a te
 # docs/sweeps.md's tested examples: each block's output is what the sweep prints now
 # (without the last line, which names the output directory).
 SRC=${MOESIM_SRC:-.}
-ABSBIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 for cfg in $(sed -n 's/^<!-- sweep-example \(scenarios\/[a-z0-9-]*\.cfg\) -->$/\1/p' "$SRC/docs/sweeps.md"); do
 	awk -v want="<!-- sweep-example $cfg -->" '
 		$0 == want { on = 1; next }
