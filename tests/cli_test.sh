@@ -412,7 +412,10 @@ else bad "sweep: the resumed table lacks a point, counts one twice, or left a te
 
 # docs/sweeps.md's tested examples: each block's output is what the sweep prints now
 # (without the last line, which names the output directory).
+# (Not under valgrind: they check numbers, not memory, and would take minutes there.)
 SRC=${MOESIM_SRC:-.}
+[ "${MOESIM_CHECKER:-}" = valgrind ] && echo "cli: skipping docs/sweeps.md's examples under valgrind"
+[ "${MOESIM_CHECKER:-}" = valgrind ] ||
 for cfg in $(sed -n 's/^<!-- sweep-example \(scenarios\/[a-z0-9-]*\.cfg\) -->$/\1/p' "$SRC/docs/sweeps.md"); do
 	awk -v want="<!-- sweep-example $cfg -->" '
 		$0 == want { on = 1; next }
