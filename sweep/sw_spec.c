@@ -235,6 +235,8 @@ done:
 static int load(sw_spec *sp, const scn_overrides *base, ms_error *err)
 {
 	uint64_t h = 14695981039346656037ull;
+	/* Part of the id: raise it when a record's outputs (sw_record.h) change, so that a
+	 * directory of older records is another sweep's, not a table with holes. */
 	static const char version[] = "moesim-sweep-1";
 	if (base)
 		sp->base = *base;
