@@ -1113,6 +1113,11 @@ int scn_key_index(const char *key)
 	return find_key(key);
 }
 
+const char *scn_key_unit(int i)
+{
+	return keys[i].unit;
+}
+
 int scn_key_is_number(int i)
 {
 	ktype t = keys[i].type;

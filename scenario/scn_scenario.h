@@ -274,14 +274,16 @@ int scn_resolve_path(const scn_scenario *s, const char *key, const char *value, 
 /*
  * The key table, for tools that handle every key alike (moesim sweep's columns):
  * scn_key_count keys, i from 0; scn_key_name(i) "section.key" (NULL out of range);
- * scn_key_index the i of a name, -1 when unknown; scn_key_is_number whether its values
- * are numbers (integers or floats; not "dropless", strings, enums or booleans).
+ * scn_key_index the i of a name, -1 when unknown; scn_key_unit its unit ("" for none);
+ * scn_key_is_number whether its values are numbers (integers or floats; not "dropless",
+ * strings, enums or booleans).
  * scn_value_text writes key i's value in s as text a --set item takes (strings without
  * quotes, floats with 17 digits) and returns buf.
  */
 int scn_key_count(void);
 const char *scn_key_name(int i);
 int scn_key_index(const char *key);
+const char *scn_key_unit(int i);
 int scn_key_is_number(int i);
 const char *scn_value_text(const scn_scenario *s, int i, char *buf, size_t len);
 

@@ -376,11 +376,11 @@ int sw_table_write_h5(const sw_table *t, const char *path, ms_error *err)
 		if (scn_key_is_number(k)) {
 			for (hsize_t i = 0; i < n; i++)
 				dv[i] = strtod(sw_spec_value(sp, (int64_t)i, j), NULL);
-			h5_nums(&w, scn_key_name(k), H5T_NATIVE_DOUBLE, dv, n, "", "swept");
+			h5_nums(&w, scn_key_name(k), H5T_NATIVE_DOUBLE, dv, n, scn_key_unit(k), "swept");
 		} else {
 			for (hsize_t i = 0; i < n; i++)
 				sv[i] = sw_spec_value(sp, (int64_t)i, j);
-			h5_strs(&w, scn_key_name(k), sv, n, "", "swept");
+			h5_strs(&w, scn_key_name(k), sv, n, scn_key_unit(k), "swept");
 		}
 	}
 	for (int o = 0; o < SW_NOUT; o++) {
@@ -400,11 +400,11 @@ int sw_table_write_h5(const sw_table *t, const char *path, ms_error *err)
 		if (scn_key_is_number(k)) {
 			for (hsize_t i = 0; i < n; i++)
 				dv[i] = input(t, (int64_t)i, k)[0] ? strtod(input(t, (int64_t)i, k), NULL) : NAN;
-			h5_nums(&w, scn_key_name(k), H5T_NATIVE_DOUBLE, dv, n, "", "resolved scenario value");
+			h5_nums(&w, scn_key_name(k), H5T_NATIVE_DOUBLE, dv, n, scn_key_unit(k), "resolved scenario value");
 		} else {
 			for (hsize_t i = 0; i < n; i++)
 				sv[i] = input(t, (int64_t)i, k);
-			h5_strs(&w, scn_key_name(k), sv, n, "", "resolved scenario value");
+			h5_strs(&w, scn_key_name(k), sv, n, scn_key_unit(k), "resolved scenario value");
 		}
 	}
 	for (hsize_t i = 0; i < n; i++)
