@@ -205,6 +205,8 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 	}
 	if (r->comm_total_s[2] > 0)
 		print_stream(f, "TP overlap      ", "communication", r->comm_total_s[2], r->comm_exposed_s[2]);
+	if (r->pp_total_s > 0)
+		print_stream(f, "pipeline sends  ", "pipeline-send", r->pp_total_s, r->pp_exposed_s);
 	if (r->dp_stream_s > 0)
 		print_stream(f, "gradient sync   ", "data-parallel", r->dp_stream_s, o->phase_s[SIM_PH_DP]);
 	{
@@ -436,6 +438,8 @@ int out_h5_write(const char *path, int force, const scn_scenario *s, const sim_r
 		attr_f64(&w, g, "combine_exposed_s", r->comm_exposed_s[1]);
 		attr_f64(&w, g, "tp_stream_s", r->comm_total_s[2]);
 		attr_f64(&w, g, "tp_exposed_s", r->comm_exposed_s[2]);
+		attr_f64(&w, g, "pp_stream_s", r->pp_total_s);
+		attr_f64(&w, g, "pp_exposed_s", r->pp_exposed_s);
 		attr_f64(&w, g, "dropped_pair_fraction", o->dropped_pair_frac);
 		attr_f64(&w, g, "dropped_token_fraction", o->dropped_token_frac);
 		attr_f64(&w, g, "gpu_load_max_over_mean", o->rank_load_max_mean);

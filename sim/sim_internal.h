@@ -216,6 +216,7 @@ typedef struct runner {
 	int *dp_alias;      /* DualPipe: [n_groups] the group a data-parallel group reduces in (its
 			     * union with the mirror stage's), else NULL */
 	double *arrive;     /* [world][2][m][chunks] when a send for (direction, mb, chunk) arrives; < 0 not yet */
+	double *sent;       /* [world][2][m][chunks] when the send of it started */
 	int *wait_key;      /* [world] the receive a blocked GPU waits for, -1 for none */
 	int ranks_done;
 	double step_t0;

@@ -570,8 +570,25 @@ static int chunk_apart(runner *R, sim_prog *tmp, int r, int dir, int mb, int bac
 	it.backward = backward;
 	it.mb = mb;
 	it.chunk = dir;
-	tmp->n_ops = 0;
+	tmp->n_ops = tmp->n_ep = 0;
 	return item_ops(R, tmp, r, &it, &acc, err);
+}
+
+/* Appends op (of the chunk built apart in from) to p; its collectives on the
+ * communication stream (training.tp_comm_overlap) move into p's queue, map holding where
+ * each of from's went. */
+static int move_op(sim_prog *p, const sim_prog *from, sim_op o, int *map, ms_error *err)
+{
+	int rc;
+	if (o.kind == OP_EP_LAUNCH) {
+		map[o.aux] = p->n_ep;
+		if ((rc = push_ep(p, from->ep_items[o.aux], err)) < 0)
+			return rc;
+		o.aux = map[o.aux];
+	} else if (o.kind == OP_EP_WAIT) {
+		o.aux = map[o.aux];
+	}
+	return push(p, o, err);
 }
 
 /*
@@ -582,7 +599,7 @@ static int chunk_apart(runner *R, sim_prog *tmp, int r, int dir, int mb, int bac
  * turn waits for its own, computes up to the next, and so on; so each chunk's dispatch
  * and combine run beside the other's computation.
  */
-static int merge_pair(sim_prog *p, const sim_prog *f, const sim_prog *b, ms_error *err)
+static int merge_pair(sim_prog *p, const sim_prog *f, const sim_prog *b, int *const map[2], ms_error *err)
 {
 	const sim_prog *t[2] = {f, b};
 	int pos[2] = {0, 0}, wait[2] = {-1, -1}, rc;
@@ -604,7 +621,8 @@ static int merge_pair(sim_prog *p, const sim_prog *f, const sim_prog *b, ms_erro
 					held[k] = *o;
 					break;
 				}
-				PUSH(*o);
+				if ((rc = move_op(p, t[k], *o, map[k], err)) < 0)
+					return rc;
 			}
 		}
 	return MS_OK;
@@ -626,14 +644,20 @@ static int dualpipe_ops(runner *R, sim_prog *p, int r, ms_error *err)
 	int cap = sim_dualpipe_cap(R->m), n, half = R->m / 2, rc = MS_OK;
 	sim_dp_action *acts = ms_calloc(err, (size_t)cap, sizeof *acts, "DualPipe schedule");
 	int *fifo = ms_calloc(err, 2 * (size_t)R->m + 2, sizeof *fifo, "DualPipe schedule");
+	/* a chunk's collectives on the communication stream: at most 2 per TP block, 2 blocks a
+	 * layer, twice with full recomputation */
+	size_t nmap = 8 * ((size_t)R->layers + R->mtp + 1);
+	int *maps = ms_calloc(err, 2 * nmap, sizeof *maps, "DualPipe schedule");
+	int *map[2] = {maps, maps + nmap};
 	dp_p2p posted[8];
 	int n_posted = 0, head = 0, tail = 0;
 	sim_prog a, b;
 	memset(&a, 0, sizeof a);
 	memset(&b, 0, sizeof b);
-	if (!acts || !fifo) {
+	if (!acts || !fifo || !maps) {
 		free(acts);
 		free(fifo);
+		free(maps);
 		return MS_ENOMEM;
 	}
 	n = sim_dualpipe_build(R->pp, R->m, r, acts, cap);
@@ -679,12 +703,12 @@ static int dualpipe_ops(runner *R, sim_prog *p, int r, ms_error *err)
 			}
 		append:
 			for (int j = 0; j < a.n_ops && rc == MS_OK; j++)
-				rc = push(p, a.ops[j], err);
+				rc = move_op(p, &a, a.ops[j], map[0], err);
 			break;
 		case SIM_DP_FB:
 			if ((rc = chunk_apart(R, &a, r, x->dir, mb, 0, err)) == MS_OK &&
 			    (rc = chunk_apart(R, &b, r, x->dir1, x->dir1 * half + x->mb1, 1, err)) == MS_OK)
-				rc = merge_pair(p, &a, &b, err);
+				rc = merge_pair(p, &a, &b, map, err);
 			break;
 		case SIM_DP_W: {
 			int wmb = fifo[head++];
@@ -705,8 +729,11 @@ static int dualpipe_ops(runner *R, sim_prog *p, int r, ms_error *err)
 	MS_ASSERT(rc < 0 || head == tail, "DualPipe rank %d: %d weight chunks left", r, tail - head);
 	free(a.ops);
 	free(b.ops);
+	free(a.ep_items);
+	free(b.ep_items);
 	free(acts);
 	free(fifo);
+	free(maps);
 	return rc;
 }
 

@@ -282,6 +282,7 @@ static int do_send(runner *R, int rank, const sim_op *op)
 	MS_ASSERT(tv >= 0 && tv < nv, "send from virtual stage %d to %d", v, tv);
 	par_group_members(&R->lay, PAR_PP, par_group_of(&R->lay, PAR_PP, rank), &pp_members, &n);
 	dst = pp_members[tstage];
+	R->sent[(size_t)dst * 2 * R->m * R->chunks + key] = sim_now(R->eng);
 	if (R->flow)
 		return sim_flow_send(R, rank, dst, dir, bytes, key);
 	return sim_schedule_new(R->eng, sim_now(R->eng) + net_p2p_analytic_time(&R->topo, rank, dst, bytes, &R->red_costs),
@@ -291,7 +292,13 @@ static int do_send(runner *R, int rank, const sim_op *op)
 int sim_arrived(runner *R, int dst, int key)
 {
 	gpu_state *g = &R->gpus[dst];
-	R->arrive[(size_t)dst * 2 * R->m * R->chunks + key] = sim_now(R->eng);
+	size_t at = (size_t)dst * 2 * R->m * R->chunks + key;
+	double now = sim_now(R->eng), w = R->inv_steps / R->world;
+	R->arrive[at] = now;
+	/* the transfer's time, and what of it the receiver waited for */
+	R->res->pp_total_s += (now - R->sent[at]) * w;
+	if (g->blocked && R->wait_key[dst] == key)
+		R->res->pp_exposed_s += (now - fmax(g->arrived, R->sent[at])) * w;
 	if (g->blocked && R->wait_key[dst] == key) {
 		account(R, dst, 0, -1, SIM_PH_BUBBLE, sim_now(R->eng) - g->arrived);
 		g->blocked = 0;
@@ -548,6 +555,7 @@ static void runner_fini(runner *R)
 	free(R->groups);
 	free(R->dp_alias);
 	free(R->arrive);
+	free(R->sent);
 	free(R->wait_key);
 	free(R->moe_of);
 	free(R->stage_of_moe);
@@ -741,7 +749,8 @@ static int runner_setup(runner *R, ms_error *err)
 	R->gpus = ms_calloc(err, (size_t)R->world, sizeof *R->gpus, "GPU states");
 	R->arrive = ms_calloc(err, (size_t)R->world * 2 * R->m * R->chunks, sizeof *R->arrive, "pipeline mailboxes");
 	R->wait_key = ms_calloc(err, (size_t)R->world, sizeof *R->wait_key, "pipeline mailboxes");
-	if (!R->groups || !R->gpus || !R->arrive || !R->wait_key)
+	R->sent = ms_calloc(err, (size_t)R->world * 2 * R->m * R->chunks, sizeof *R->sent, "pipeline mailboxes");
+	if (!R->groups || !R->gpus || !R->arrive || !R->sent || !R->wait_key)
 		return MS_ENOMEM;
 	for (int gk = 0; gk < GK_N; gk++)
 		for (int g = 0; g < par_ngroups(&R->lay, (par_kind)gk_par[gk]); g++) {

@@ -60,6 +60,8 @@ typedef struct sim_result {
 	 * them (the rest hidden) */
 	double comm_total_s[3];
 	double comm_exposed_s[3];
+	double pp_total_s;         /* seconds per GPU per step of pipeline sends in flight (to it), and */
+	double pp_exposed_s;       /* of that, what its receives waited for (part of the phase pp_bubble) */
 	double dp_stream_s;        /* seconds per GPU per step the data-parallel stream spent in collectives
 	                            * (its exposed part is the phase dp) */
 	int critical_gpu;          /* the GPU that finished the last step last: its phases set the step time */

@@ -308,14 +308,17 @@ START_TEST(dense_first_stage)
 		"mtp_layers = 1; };\n"
 		"cluster = { nodes = 1; gpus_per_node = 8; };\n"
 		"network = { model = \"%s\"; };\n"
-		"parallel = { ep = 2; pp = 4; first_stage_layers = 2; last_stage_layers = 2; };\n"
+		"parallel = { %s; pp = 4; first_stage_layers = 2; last_stage_layers = 2; };\n"
+		"training = { tp_comm_overlap = %s; };\n"
 		"schedule = { overlap = \"dualpipe\"; };\n"
 		"workload = { global_batch = 16; micro_batch = 1; seq_len = 512; };\n";
-	for (int k = 0; k < 2; k++) {
+	/* analytic, flow, and with TP collectives on the communication stream too */
+	for (int k = 0; k < 3; k++) {
 		char text[1024];
 		scn_scenario s;
 		sim_result *r;
-		snprintf(text, sizeof text, cfg, k ? "flow" : "analytic");
+		snprintf(text, sizeof text, cfg, k == 1 ? "flow" : "analytic", k == 2 ? "ep = 2; tp = 2" : "ep = 2",
+			 k == 2 ? "true" : "false");
 		r = tu_run_text(text, &s);
 		for (int w = 0; w < 8; w++) {
 			double sum = 0;
@@ -325,6 +328,10 @@ START_TEST(dense_first_stage)
 				      r->step_time_s[0]);
 		}
 		ck_assert(r->dp_stream_s > 0);
+		ck_assert(k < 2 || r->comm_total_s[2] > 0);
+		/* the F&B pairs run their all-to-alls beside the other chunk's compute */
+		ck_assert(r->comm_total_s[0] > 0 && r->comm_exposed_s[0] < r->comm_total_s[0]);
+		ck_assert(r->comm_total_s[1] > 0 && r->comm_exposed_s[1] < r->comm_total_s[1]);
 		sim_result_free(r);
 	}
 }

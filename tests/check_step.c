@@ -129,6 +129,38 @@ START_TEST(bubble_interleaved)
 END_TEST
 
 /*
+ * Pipeline sends in flight and exposed: with one micro-batch every receive waits for its
+ * whole transfer (nothing else to do), so all of the sends' time is exposed; with eight,
+ * the warm-up forwards hide part of it. The same six transfers per micro-batch (three
+ * forward, three backward over 4 stages) reach one GPU each.
+ */
+START_TEST(pp_sends_exposed)
+{
+	static const char cfg[] =
+		"model = { hidden = 1024; ffn_hidden = 2816; experts = 4; top_k = 2; moe_layers = 8; heads = 8; vocab = 1; };\n"
+		"cluster = { nodes = 1; gpus_per_node = 4; nvlink_GBps = 2; };\n"
+		"network = { model = \"analytic\"; };\n"
+		"parallel = { ep = 1; pp = 4; };\n"
+		"workload = { global_batch = %d; micro_batch = 1; seq_len = 2048; };\n"
+		"routing = { distribution = \"balanced\"; capacity_factor = \"dropless\"; };\n";
+	char text[1024];
+	scn_scenario s;
+	sim_result *r1, *r8;
+	snprintf(text, sizeof text, cfg, 1);
+	r1 = tu_run_text(text, &s);
+	snprintf(text, sizeof text, cfg, 8);
+	r8 = tu_run_text(text, &s);
+	ck_assert(r1->pp_total_s > 0 && tu_rel(r1->pp_exposed_s, r1->pp_total_s) < 1e-9);
+	ck_assert(tu_rel(r8->pp_total_s, 8 * r1->pp_total_s) < 1e-9);
+	ck_assert(r8->pp_exposed_s < 0.9 * r8->pp_total_s);
+	for (int w = 0; w < 4; w++) /* the exposed part is inside the bubble */
+		ck_assert(r1->step_phase_s[(size_t)w * SIM_NPHASES + SIM_PH_BUBBLE] > 0);
+	sim_result_free(r1);
+	sim_result_free(r8);
+}
+END_TEST
+
+/*
  * Tensor parallelism by hand: with tp 2 every attention block all-gathers its input and
  * reduce-scatters its output over the TP pair (sequence parallelism), S = T x tp x h x 2
  * bytes; a ring of 2 takes one step of latency + S / 2 / B each way.
@@ -534,6 +566,7 @@ Suite *step_suite(void)
 	tcase_add_test(tc, schedules_complete);
 	tcase_add_test(tc, bubble_1f1b);
 	tcase_add_test(tc, bubble_interleaved);
+	tcase_add_test(tc, pp_sends_exposed);
 	tcase_add_test(tc, tp_collectives_by_hand);
 	tcase_add_test(tc, tp_comm_overlap_by_hand);
 	tcase_add_test(tc, etp_by_hand);
