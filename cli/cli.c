@@ -401,9 +401,22 @@ int cli_cmd_gpus(int argc, char **argv)
 }
 
 /* Ctrl-C or a kill: remove the temporaries of unfinished outputs, exit 128 + signal. */
+static const char *volatile interrupt_note;
+
+void cli_set_interrupt_note(const char *note)
+{
+	interrupt_note = note;
+}
+
 static void on_signal(int sig)
 {
+	const char *note = interrupt_note;
 	ms_file_cleanup_all();
+	if (note) {
+		/* write(2) only: async-signal-safe */
+		ssize_t w = write(2, note, strlen(note));
+		(void)w;
+	}
 	_exit(128 + sig);
 }
 

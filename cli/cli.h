@@ -60,6 +60,10 @@ int cli_threads(int *threads);
  * `path` (its directory; statvfs), or -1 when that cannot be told.
  */
 int cli_memory_available(double *bytes);
+
+/* A line written to stderr when Ctrl-C or a kill (SIGINT, SIGTERM) ends the command
+ * (NULL: none); note must stay valid. */
+void cli_set_interrupt_note(const char *note);
 double cli_disk_free(const char *path);
 
 int cli_cmd_run(int argc, char **argv);

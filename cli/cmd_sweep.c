@@ -158,6 +158,9 @@ static int master(const cli_args *a, const sw_spec *sp, const sw_run_opts *o, in
 	ctx = (sweep_ctx){&st, rec, sp->npoints - ntodo, sp->npoints, 0, {0}};
 	for (int64_t i = 0; i < sp->npoints; i++)
 		ctx.failed += rec[i].status != SW_OK; /* the points still to run are zeroed: ok */
+	if (!a->quiet)
+		cli_set_interrupt_note("\nmoesim: sweep interrupted: every finished point is kept; run the same command "
+				       "again to continue\n");
 	ms_progress_init(&ctx.prog, a->quiet ? NULL : stderr, "moesim sweep", sp->npoints);
 	ms_progress_update(&ctx.prog, ctx.done, NULL);
 	if (mpi_size > 1)
@@ -166,6 +169,7 @@ static int master(const cli_args *a, const sw_spec *sp, const sw_run_opts *o, in
 		rc = sw_exec_local(sp, todo, ntodo, jobs, o, on_done, &ctx, &err);
 	mpi_size = 0; /* the workers have been told to stop */
 	ms_progress_end(&ctx.prog);
+	cli_set_interrupt_note(NULL);
 	if (rc < 0) {
 		fprintf(stderr, "moesim: %s\n", err.msg);
 		rc = CLI_EXIT_BAD_INPUT;

@@ -432,6 +432,20 @@ for cfg in $(sed -n 's/^<!-- sweep-example \(scenarios\/[a-z0-9-]*\.cfg\) -->$/\
 	fi
 done
 
+# Ctrl-C: exit 130, a line saying how to continue, no temporary file left.
+MOESIM_THREADS=1 "$BIN" sweep "$T/swk.cfg" -j 1 -o "$T/swi" 2>"$T/swi.err" >/dev/null &
+pid=$!
+for _ in $(seq 1 1200); do
+	[ "$(ls "$T/swi/points" 2>/dev/null | grep -c '\.txt$')" -ge 1 ] && break
+	sleep 0.05
+done
+kill -INT $pid
+wait $pid
+rc=$?
+if [ $rc -eq 130 ] && grep -q "sweep interrupted: every finished point is kept; run the same command again" "$T/swi.err" &&
+	! ls "$T"/swi/points/*.tmp.* >/dev/null 2>&1; then ok
+else bad "sweep: Ctrl-C exited $rc: $(head -c 300 "$T/swi.err")"; fi
+
 # MPI: 4 ranks (a master and 3 workers) give the single-process table, byte for byte.
 if command -v mpirun >/dev/null 2>&1 && ldd "$BIN" 2>/dev/null | grep -q libmpi; then
 	case "${MOESIM_CHECKER:-}" in
