@@ -146,6 +146,7 @@ static int master(const cli_args *a, const sw_spec *sp, const sw_run_opts *o, in
 	}
 	if (earlier == 0 && all_refused_alike(rec, sp->npoints)) {
 		fprintf(stderr, "moesim: %s (every point of the sweep)\n", rec[0].reason);
+		sw_store_discard(&st);
 		rc = CLI_EXIT_BAD_INPUT;
 		goto stop;
 	}

@@ -93,7 +93,9 @@ int sw_store_open(sw_store *st, const char *dir, const sw_spec *sp, int force, m
 	st->npoints = sp->npoints;
 	if (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode))
 		return MS_ERROR(err, MS_EINVAL, "sweep output '%s' exists and is not a directory; give -o DIR", dir);
-	if (mkdir(dir, 0777) < 0 && errno != EEXIST)
+	if (mkdir(dir, 0777) == 0)
+		st->created = 1;
+	else if (errno != EEXIST)
 		return MS_ERROR(err, MS_EIO, "cannot create sweep directory '%s': %s", dir, strerror(errno));
 	snprintf(text, sizeof text, "moesim-sweep %016llx\nscenario %s\npoints %lld\n", (unsigned long long)sp->id,
 		 sp->path, (long long)sp->npoints);
@@ -130,6 +132,17 @@ int sw_store_open(sw_store *st, const char *dir, const sw_spec *sp, int force, m
 	if (access(path, F_OK) != 0 && write_text(path, text, 1, err) < 0)
 		return err->code;
 	return MS_OK;
+}
+
+void sw_store_discard(sw_store *st)
+{
+	char path[SW_DIR_MAX + 300];
+	if (!st->created)
+		return;
+	unlink(sw_store_path(st, "sweep.id", path, sizeof path));
+	rmdir(sw_store_path(st, "points", path, sizeof path));
+	rmdir(st->dir);
+	st->created = 0;
 }
 
 static void point_path(const sw_store *st, int64_t i, char *buf, size_t len)

@@ -28,6 +28,7 @@ typedef struct sw_store {
 	char dir[SW_DIR_MAX];
 	uint64_t id;
 	int64_t npoints;
+	int created;   /* sw_store_open made the directory */
 } sw_store;
 
 /* The default directory for a scenario: its file name without .cfg, plus ".sweep", in the working directory. */
@@ -35,6 +36,10 @@ void sw_store_default_dir(const char *scenario, char *buf, size_t len);
 
 /* Opens (creating it and DIR/points if needed) dir for sp. */
 int sw_store_open(sw_store *st, const char *dir, const sw_spec *sp, int force, ms_error *err);
+
+/* Removes what sw_store_open created, when it created the directory and nothing was put
+ * there since (a sweep refused as a whole leaves nothing behind). */
+void sw_store_discard(sw_store *st);
 
 /* Point i's record: 1 and *rec when on disk, 0 when not; < 0 when a file there is not a whole record of this sweep. */
 int sw_store_get(const sw_store *st, int64_t i, sw_record *rec, ms_error *err);

@@ -368,7 +368,7 @@ sed 's/top_k = \[1, 2, 9\]/top_k = [1, 2],/' "$T/sw.cfg" >"$T/sw-syntax.cfg"
 expect 1 "sw-syntax.cfg:8: syntax error" -- "$BIN" sweep "$T/sw-syntax.cfg" -o "$T/sw3"
 printf 'model = { hidden = 64; ffn_hidden = 128; experts = 4; top_k = 2; moe_layers = 2; heads = 4; bogus = 1; };\ncluster = { nodes = 1; gpus_per_node = 4; };\nparallel = { ep = 4; };\nsweep = { routing = { top_k = [1, 2]; }; };\n' >"$T/sw-typo.cfg"
 expect 1 "sw-typo.cfg:1: unknown key 'model.bogus'" -- "$BIN" sweep "$T/sw-typo.cfg" -o "$T/sw3"
-if [ -e "$T/sw3/results.csv" ]; then bad "sweep: a refused sweep wrote a table"; else ok; fi
+if [ -e "$T/sw3" ]; then bad "sweep: a sweep refused as a whole left its directory: $(ls -R "$T/sw3")"; else ok; fi
 # moesim run takes the scenario without its sweep section.
 expect 0 "1 x 8 h100-sxm = 8 GPUs" -- "$BIN" run "$T/sw.cfg"
 # A swept file name is taken from the scenario file's directory, as if written there,
