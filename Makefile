@@ -132,6 +132,9 @@ asan:
 		LDLIBS="-fsanitize=address,undefined" build/asan/check_moesim build/asan/moesim-asan
 	CK_FORK=no ASAN_OPTIONS=detect_leaks=1 $(LSAN_ENV) MOESIM_BIN=build/asan/moesim-asan MOESIM_SRC=. build/asan/check_moesim
 	$(LSAN_ENV) MOESIM_CHECKER=asan MOESIM_BIN=build/asan/moesim-asan MOESIM_SRC=. sh tests/cli_test.sh
+	@# the fuzzers' crashers and seeds under the sanitizers, where an over-read shows
+	$(LSAN_ENV) $(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		LDLIBS="-fsanitize=address,undefined" fuzz-regress
 
 $(BUILD)/moesim-asan: $(BUILD)/cli/main.o $(BUILD)/libmoesim.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
