@@ -9,6 +9,8 @@
 #include "output/out_report.h"
 
 #include <hdf5.h>
+
+#include "common/ms_h5.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +203,10 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 		print_stream(f, "overlap      dispatch", "communication", r->comm_total_s[0], r->comm_exposed_s[0]);
 		print_stream(f, "             combine ", "communication", r->comm_total_s[1], r->comm_exposed_s[1]);
 	}
+	if (r->comm_total_s[2] > 0)
+		print_stream(f, "TP overlap      ", "communication", r->comm_total_s[2], r->comm_exposed_s[2]);
+	if (r->pp_total_s > 0)
+		print_stream(f, "pipeline sends  ", "pipeline-send", r->pp_total_s, r->pp_exposed_s);
 	if (r->dp_stream_s > 0)
 		print_stream(f, "gradient sync   ", "data-parallel", r->dp_stream_s, o->phase_s[SIM_PH_DP]);
 	{
@@ -310,18 +316,8 @@ static void dataset(h5w *w, hid_t loc, const char *name, hid_t type, int rank, c
 	if (ds < 0 || H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
 		h5fail(w, name);
 	if (ds >= 0) {
-		hid_t st = H5Tcopy(H5T_C_S1), asp = H5Screate(H5S_SCALAR), at;
-		const char *keys[2] = {"unit", "doc"}, *vals[2] = {unit, doc};
-		for (int i = 0; i < 2; i++) {
-			H5Tset_size(st, strlen(vals[i]) + 1);
-			at = H5Acreate2(ds, keys[i], st, asp, H5P_DEFAULT, H5P_DEFAULT);
-			if (at < 0 || H5Awrite(at, st, vals[i]) < 0)
-				h5fail(w, name);
-			if (at >= 0)
-				H5Aclose(at);
-		}
-		H5Sclose(asp);
-		H5Tclose(st);
+		if (ms_h5_attr_str(ds, "unit", unit) < 0 || ms_h5_attr_str(ds, "doc", doc) < 0)
+			h5fail(w, name);
 		H5Dclose(ds);
 	}
 	H5Sclose(sp);
@@ -329,15 +325,8 @@ static void dataset(h5w *w, hid_t loc, const char *name, hid_t type, int rank, c
 
 static void attr_str(h5w *w, hid_t loc, const char *name, const char *v)
 {
-	hid_t st = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), at;
-	H5Tset_size(st, strlen(v) + 1);
-	at = H5Acreate2(loc, name, st, sp, H5P_DEFAULT, H5P_DEFAULT);
-	if (at < 0 || H5Awrite(at, st, v) < 0)
+	if (ms_h5_attr_str(loc, name, v) < 0)
 		h5fail(w, name);
-	if (at >= 0)
-		H5Aclose(at);
-	H5Sclose(sp);
-	H5Tclose(st);
 }
 
 static void attr_num(h5w *w, hid_t loc, const char *name, hid_t type, const void *v)
@@ -447,6 +436,10 @@ int out_h5_write(const char *path, int force, const scn_scenario *s, const sim_r
 		attr_f64(&w, g, "dispatch_exposed_s", r->comm_exposed_s[0]);
 		attr_f64(&w, g, "combine_stream_s", r->comm_total_s[1]);
 		attr_f64(&w, g, "combine_exposed_s", r->comm_exposed_s[1]);
+		attr_f64(&w, g, "tp_stream_s", r->comm_total_s[2]);
+		attr_f64(&w, g, "tp_exposed_s", r->comm_exposed_s[2]);
+		attr_f64(&w, g, "pp_stream_s", r->pp_total_s);
+		attr_f64(&w, g, "pp_exposed_s", r->pp_exposed_s);
 		attr_f64(&w, g, "dropped_pair_fraction", o->dropped_pair_frac);
 		attr_f64(&w, g, "dropped_token_fraction", o->dropped_token_frac);
 		attr_f64(&w, g, "gpu_load_max_over_mean", o->rank_load_max_mean);
