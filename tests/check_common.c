@@ -23,6 +23,7 @@
 #include "common/ms_file.h"
 #include "common/ms_path.h"
 #include "common/ms_pool.h"
+#include "common/ms_progress.h"
 #include "common/ms_rng.h"
 #include "common/ms_zipf.h"
 #include "test_util.h"
@@ -496,6 +497,60 @@ START_TEST(warn_goes_where_the_caller_says)
 }
 END_TEST
 
+/* The bar's line, worked by hand: 37 of 64 layers after 16.0 s is 57.8 %, 2.3125
+ * layer/s, (64 - 37) / 2.3125 = 11.7 s left; under a second, no rate yet; a slow rate
+ * reads as seconds per unit. */
+START_TEST(progress_line_by_hand)
+{
+	char buf[160];
+	ms_progress_format(buf, sizeof buf, "layer", 37, 64, 16.0, 8);
+	ck_assert_str_eq(buf, "  layer 37/64 [####....]  58 %  2.31 layer/s  ETA 12 s");
+	ms_progress_format(buf, sizeof buf, "step", 0, 3, 0.4, 6);
+	ck_assert_str_eq(buf, "  step 0/3 [......]   0 %");
+	ms_progress_format(buf, sizeof buf, "point", 2, 9, 385.0, 4);
+	ck_assert_str_eq(buf, "  point 2/9 [....]  22 %  192 s/point  ETA 22 min 28 s");
+	ms_progress_format(buf, sizeof buf, "step", 5, 5, 7300.0, 4);
+	ck_assert_str_eq(buf, "  step 5/5 [####] 100 %  1460 s/step  ETA 0 s");
+	ms_progress_format(buf, sizeof buf, "layer", 1500, 4000, 0.5, 4);
+	ck_assert_str_eq(buf, "  layer 1500/4000 [#...]  38 %");
+	ms_progress_format(buf, 12, "layer", 37, 64, 16.0, 8); /* truncated, still terminated */
+	ck_assert_str_eq(buf, "  layer 37/");
+}
+END_TEST
+
+static void count_reports(void *ctx, const char *unit, long long done, long long total)
+{
+	long long *v = ctx;
+	ck_assert_str_eq(unit, "step");
+	v[0] += done;
+	v[1] = total;
+}
+
+/* The hook reaches the caller's function; a NULL hook and a bar on a file (not a
+ * terminal) write nothing at all. */
+START_TEST(progress_hook_and_silent_bar)
+{
+	long long v[2] = {0, 0};
+	ms_progress p = {count_reports, v};
+	ms_progress_bar b;
+	FILE *f = tmpfile();
+	ms_progress_report(&p, "step", 2, 7);
+	ms_progress_report(&p, "step", 3, 7);
+	ms_progress_report(NULL, "step", 4, 7);
+	ck_assert_int_eq(v[0], 5);
+	ck_assert_int_eq(v[1], 7);
+	ck_assert_ptr_nonnull(f);
+	ms_progress_bar_init(&b, f, 0);
+	ck_assert_int_eq(b.on, 0);
+	p = ms_progress_bar_hook(&b);
+	ms_progress_report(&p, "layer", 1, 2);
+	ms_progress_report(&p, "layer", 2, 2);
+	ms_progress_bar_clear(&b);
+	ck_assert_int_eq(ftell(f), 0);
+	fclose(f);
+}
+END_TEST
+
 START_TEST(config_type_names)
 {
 	ck_assert_str_eq(ms_config_type_name(CONFIG_TYPE_INT), "an integer");
@@ -532,6 +587,8 @@ Suite *common_suite(void)
 	tcase_add_test(tc, zipf_weights_are_a_permuted_power_law);
 	tcase_add_test(tc, warn_goes_where_the_caller_says);
 	tcase_add_test(tc, config_type_names);
+	tcase_add_test(tc, progress_line_by_hand);
+	tcase_add_test(tc, progress_hook_and_silent_bar);
 	suite_add_tcase(s, tc);
 	return s;
 }
