@@ -71,7 +71,8 @@ static const char usage_run[] =
 	"  --allow-memory-overflow  run a scenario whose weights, optimizer states and\n"
 	"               activations do not fit the GPUs' memory (refused by default, with the\n"
 	"               breakdown and what would make it fit)\n"
-	"  -q           print nothing on success\n";
+	"  -q           print nothing on success (and no progress bar: one is drawn on\n"
+	"               standard error only when it is a terminal)\n";
 
 static const char usage_show[] =
 	"usage: moesim show [SCENARIO] [--set section.key=value]...\n"
@@ -141,10 +142,29 @@ static int load_scenario(const cli_args *a, scn_scenario *s)
 	return 0;
 }
 
+/* The progress bar on the terminal while a command runs, if any: a warning erases it
+ * first so it starts on a line of its own (the next report draws the bar again). */
+static ms_progress_bar *active_bar;
+
 static void print_warning(void *ctx, const char *msg)
 {
 	(void)ctx;
+	if (active_bar)
+		ms_progress_bar_clear(active_bar);
 	fprintf(stderr, "moesim: warning: %s\n", msg);
+}
+
+void cli_progress_begin(ms_progress_bar *b, int quiet)
+{
+	ms_progress_bar_init(b, stderr, quiet);
+	active_bar = b;
+}
+
+void cli_progress_end(ms_progress_bar *b)
+{
+	ms_progress_bar_clear(b);
+	if (active_bar == b)
+		active_bar = NULL;
 }
 
 const ms_warn cli_warn = {print_warning, NULL};
@@ -286,6 +306,8 @@ int cli_cmd_run(int argc, char **argv)
 	out_summary sum;
 	ms_error err;
 	const char *out;
+	ms_progress_bar bar;
+	ms_progress hook;
 	int rc = cli_parse_args(argc, argv, &a, CLI_ALLOW_OUTPUT | CLI_ALLOW_LARGE, usage_run);
 	if (rc)
 		return rc;
@@ -321,7 +343,11 @@ int cli_cmd_run(int argc, char **argv)
 		sim_inputs_close(&in);
 		goto done;
 	}
+	cli_progress_begin(&bar, a.quiet);
+	hook = ms_progress_bar_hook(&bar);
+	in.progress = &hook;
 	rc = sim_run(&in, threads, &r, &err);
+	cli_progress_end(&bar);
 	sim_inputs_close(&in);
 	if (rc < 0) {
 		fprintf(stderr, "moesim: %s\n", err.msg);

@@ -7,6 +7,7 @@
 #define CLI_H
 
 #include "common/ms_error.h"
+#include "common/ms_progress.h"
 #include "scenario/scn_scenario.h"
 
 int cli_main(int argc, char **argv);
@@ -44,6 +45,12 @@ int cli_parse_args(int argc, char **argv, cli_args *a, unsigned allow, const cha
 
 /* The warning channel of every command: "moesim: warning: ..." on stderr. */
 extern const ms_warn cli_warn;
+
+/* A command's progress bar on stderr (common/ms_progress.h): drawn only when stderr is
+ * a terminal and not quiet; while it is active, cli_warn's warnings erase it first.
+ * cli_progress_end erases it. */
+void cli_progress_begin(ms_progress_bar *b, int quiet);
+void cli_progress_end(ms_progress_bar *b);
 
 /* $MOESIM_THREADS as a thread count (0 when unset: one per CPU); an invalid value is
  * refused with a message (returns CLI_EXIT_BAD_INPUT). */

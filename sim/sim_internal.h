@@ -204,6 +204,7 @@ typedef struct runner {
 	int *wait_key;      /* [world] the receive a blocked GPU waits for, -1 for none */
 	int ranks_done;
 	double step_t0;
+	int step_now;       /* the step being played (for the progress report) */
 	double inv_steps;
 	double *mb_uses;    /* [samples] micro-batches replaying each routing sample */
 } runner;
@@ -229,6 +230,10 @@ int sim_plan_init(runner *R, int threads, ms_error *err);
 void sim_plan_fini(runner *R);
 int sim_plan_build(runner *R, int step, ms_error *err);
 int sim_plan_slots(const runner *R); /* expert replica slots per EP member (the placement's) */
+
+/* sim_progress.c: the run's layers reported through R->in->progress, if any. */
+void sim_progress_start(runner *R);     /* after the engine exists */
+void sim_progress_step_done(runner *R); /* after step R->step_now */
 
 /* sim_flow.c */
 int sim_flow_init(runner *R, ms_error *err);

@@ -779,8 +779,10 @@ int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err)
 		rc = err->code ? err->code : MS_ENOMEM;
 		goto done;
 	}
+	sim_progress_start(&R);
 	for (int step = 0; step < s->workload.steps; step++) {
 		double end = t0;
+		R.step_now = step;
 		if ((rc = sim_plan_build(&R, step, err)) < 0)
 			goto done;
 		R.ranks_done = 0;
@@ -812,6 +814,7 @@ int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err)
 			account(&R, r, R.passes - 1, -1, SIM_PH_WAIT, end - R.gpus[r].finished);
 		R.res->step_time_s[step] = end - t0;
 		t0 = end;
+		sim_progress_step_done(&R);
 	}
 	R.res->events = sim_engine_events(R.eng);
 	{

@@ -92,6 +92,20 @@ if cmp -s "$T/c.h5" "$T/d.h5"; then bad "a different seed gave the same bytes"; 
 expect 0 "ignores network.oversubscription" -- "$BIN" run -q --set network.model=analytic --set network.oversubscription=2
 expect 0 "ignores network.alltoall" -- "$BIN" run -q --set network.model=analytic --set network.alltoall=pairwise
 
+# Progress (issue 14): a bar on stderr only when it is a terminal, never in a pipe or a
+# file, and not with -q. `script` gives the run a terminal.
+"$BIN" run --set workload.steps=1 2>"$T/progress.err" | cat >/dev/null
+if grep -q "layer [0-9]*/" "$T/progress.err" || tr -d '\n' <"$T/progress.err" | grep -q "$(printf '\r')"; then
+	bad "a progress bar went to a stderr that is not a terminal: $(head -c 300 "$T/progress.err")"; else ok; fi
+if command -v script >/dev/null 2>&1; then
+	script -qec "'$BIN' run --set workload.steps=1 >/dev/null" /dev/null >"$T/tty.out" 2>&1
+	if grep -q "layer 32/32 \[#*\] 100 %" "$T/tty.out"; then ok; else bad "no progress bar on a terminal: $(head -c 300 "$T/tty.out")"; fi
+	script -qec "'$BIN' run -q --set workload.steps=1" /dev/null >"$T/tty.out" 2>&1
+	if grep -q "layer [0-9]*/" "$T/tty.out"; then bad "-q still drew the progress bar"; else ok; fi
+else
+	echo "cli: skipping the progress bar on a terminal (no 'script'; Debian's bsdutils has it)"
+fi
+
 # MOESIM_THREADS: a thread count or refused, never silently one thread.
 expect 1 "MOESIM_THREADS = 'two' is not a thread count" -- env MOESIM_THREADS=two "$BIN" run
 expect 1 "MOESIM_THREADS = '0' is not a thread count" -- env MOESIM_THREADS=0 "$BIN" run
