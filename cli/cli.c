@@ -39,6 +39,8 @@ static const cli_command commands[] = {
 	{"trace", "trace COMMAND    router traces: info, validate, stats, synth, import (moesim trace --help)", cli_cmd_trace},
 	{"topo", "topo [SCENARIO]  the network: GPUs, NICs, switches, links, bisection bandwidth, a route", cli_cmd_topo},
 	{"layout", "layout [SCENARIO] the Megatron-Core parallel groups (TP, DP, PP, EP, ...) and their nodes", cli_cmd_layout},
+	{"report", "report RUN.h5... the summary of stored runs; several side by side: what differs, what moved", cli_cmd_report},
+	{"plot", "plot RUN.h5...   plots of stored runs or a sweep CSV, PNG and SVG (moesim plot --help)", cli_cmd_plot},
 	{"collective", "collective KIND  predict alltoall|allreduce|allgather|reducescatter, printed as nccl-tests does", cli_cmd_collective},
 };
 

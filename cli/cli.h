@@ -77,6 +77,8 @@ int cli_cmd_trace(int argc, char **argv);
 int cli_cmd_topo(int argc, char **argv);
 int cli_cmd_collective(int argc, char **argv);
 int cli_cmd_layout(int argc, char **argv);
+int cli_cmd_report(int argc, char **argv);
+int cli_cmd_plot(int argc, char **argv);
 
 /*
  * The predictor behind `moesim collective`, shared with `moesim calibrate compare`

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/ms_file.h"
+#include "output/out_fmt.h"
 
 #ifndef MOESIM_VERSION
 #define MOESIM_VERSION "0.1.0"
@@ -80,33 +81,13 @@ void out_summary_compute(const sim_result *r, out_summary *o)
 		  &o->expert_load_worst, &o->expert_load_worst_layer);
 }
 
-static void fmt_time(char *buf, size_t n, double s)
-{
-	if (s >= 1)
-		snprintf(buf, n, "%.3f s", s);
-	else if (s >= 1e-3)
-		snprintf(buf, n, "%.3f ms", s * 1e3);
-	else
-		snprintf(buf, n, "%.3f us", s * 1e6);
-}
-
-static void fmt_bytes(char *buf, size_t n, double b)
-{
-	if (b >= 1e9)
-		snprintf(buf, n, "%.2f GB", b / 1e9);
-	else if (b >= 1e6)
-		snprintf(buf, n, "%.2f MB", b / 1e6);
-	else
-		snprintf(buf, n, "%.0f B", b);
-}
-
 /* A stream's time, its exposed part and the hidden rest (mean per GPU). */
 static void print_stream(FILE *f, const char *label, const char *stream, double total, double exposed)
 {
 	char t[64], e[64], h[64];
-	fmt_time(t, sizeof t, total);
-	fmt_time(e, sizeof e, exposed);
-	fmt_time(h, sizeof h, total - exposed > 0 ? total - exposed : 0);
+	out_fmt_time(t, sizeof t, total);
+	out_fmt_time(e, sizeof e, exposed);
+	out_fmt_time(h, sizeof h, total - exposed > 0 ? total - exposed : 0);
 	fprintf(f, "  %s %s on the %s stream: %s exposed, %s hidden (mean per GPU)\n", label, t, stream, e, h);
 }
 
@@ -171,31 +152,21 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 			s->workload.routed_microbatches);
 	fprintf(f, "             %d step%s, seed %llu; %s\n", r->steps, r->steps == 1 ? "" : "s",
 		(unsigned long long)s->workload.seed, a);
-	fmt_time(a, sizeof a, o->step_time_s);
-	fprintf(f, "\n  step time        %s\n", a);
-	fprintf(f, "  throughput       %.4g tokens/s (%.4g per GPU)\n", o->tokens_per_s, o->tokens_per_s_per_gpu);
-	if (s->workload.mode == SCN_MODE_DECODE)
-		fprintf(f, "  per output token %s (the step), %.4g tokens/s per sequence\n", a,
-			o->step_time_s > 0 ? 1.0 / o->step_time_s : 0.0);
-	if (s->workload.mode == SCN_MODE_PREFILL)
-		fprintf(f, "  first token      %s (the prefill step)\n", a);
-	fprintf(f, "  model FLOP/s     %.1f TFLOP/s per GPU, MFU %.1f %% of %.0f TFLOP/s (dense %s peak)\n",
-		o->model_tflops_per_gpu, 100.0 * o->mfu, r->peak_flops / 1e12,
-		s->model.dtype == SCN_DTYPE_FP32 ? "TF32" : "BF16");
+	fputc('\n', f);
+	out_print_speed(f, scn_mode_name(s->workload.mode), o->step_time_s, o->tokens_per_s, o->tokens_per_s_per_gpu,
+			o->model_tflops_per_gpu, o->mfu, r->peak_flops, s->model.dtype == SCN_DTYPE_FP32 ? "TF32" : "BF16");
 	{
-		const double gib = 1024.0 * 1024.0 * 1024.0;
-		fprintf(f, "  memory per GPU   %.1f GiB of %.1f GiB at the peak (pipeline stage %d):", r->mem_peak_bytes / gib,
-			r->mem_capacity_bytes / gib, r->mem_peak_stage);
+		const char *parts[SIM_MEM_NPARTS];
 		for (int i = 0; i < SIM_MEM_NPARTS; i++)
-			if (r->mem_parts[i] > 0)
-				fprintf(f, " %s %.1f", sim_mem_part_name(i), r->mem_parts[i] / gib);
-		fprintf(f, "%s\n", r->mem_peak_bytes > r->mem_capacity_bytes ? " (DOES NOT FIT)" : "");
+			parts[i] = sim_mem_part_name(i);
+		out_print_memory(f, r->mem_peak_bytes, r->mem_capacity_bytes, r->mem_peak_stage, SIM_MEM_NPARTS, parts,
+				 r->mem_parts);
 	}
-	fprintf(f, "\n  phase (mean per GPU per step)      time      share\n");
-	for (int ph = 0; ph < SIM_NPHASES; ph++) {
-		fmt_time(a, sizeof a, o->phase_s[ph]);
-		fprintf(f, "    %-12s %21s %9.1f %%\n", sim_phase_name(ph), a,
-			o->step_time_s > 0 ? 100.0 * o->phase_s[ph] / o->step_time_s : 0.0);
+	{
+		const char *names[SIM_NPHASES];
+		for (int ph = 0; ph < SIM_NPHASES; ph++)
+			names[ph] = sim_phase_name(ph);
+		out_print_phases(f, SIM_NPHASES, names, o->phase_s, o->step_time_s);
 	}
 	if (s->schedule.overlap != SCN_OVERLAP_NONE) {
 		print_stream(f, "overlap      dispatch", "communication", r->comm_total_s[0], r->comm_exposed_s[0]);
@@ -220,8 +191,8 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 			o->step_time_s > 0 ? 100 * ph[top[1]] / o->step_time_s : 0, sim_phase_name(top[2]),
 			o->step_time_s > 0 ? 100 * ph[top[2]] / o->step_time_s : 0);
 	}
-	fprintf(f, "\n  tokens dropped   %.3f %% of token-expert pairs, %.3f %% of tokens lost every choice\n",
-		100.0 * o->dropped_pair_frac, 100.0 * o->dropped_token_frac);
+	fputc('\n', f);
+	out_print_drops(f, o->dropped_pair_frac, o->dropped_token_frac);
 	fprintf(f, "  GPU load         max/mean %.3f after drops (mean over layers), worst %.3f in layer %d\n", o->rank_load_max_mean,
 		o->rank_load_worst, o->rank_load_worst_layer);
 	fprintf(f, "  expert load      max/mean %.3f as routed (mean over layers), worst %.3f in layer %d\n",
@@ -233,8 +204,8 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 		double nv0 = r->a2a_naive_nvlink_bytes[0] + r->a2a_naive_nvlink_bytes[1];
 		double nic0 = r->a2a_naive_nic_bytes[0] + r->a2a_naive_nic_bytes[1];
 		for (int d = 0; d < 2; d++) {
-			fmt_bytes(a, sizeof a, r->a2a_nvlink_bytes[d]);
-			fmt_bytes(b, sizeof b, r->a2a_nic_bytes[d]);
+			out_fmt_bytes(a, sizeof a, r->a2a_nvlink_bytes[d]);
+			out_fmt_bytes(b, sizeof b, r->a2a_nic_bytes[d]);
 			fprintf(f, "  %s %s %s over NVLink, %s over NICs per step%s\n", d ? "                " : "all-to-all bytes",
 				dir[d], a, b, d ? "" : " (forward)");
 		}
@@ -243,12 +214,12 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 			r->passes > 1 ? ";\n                   the backward pass moves the mirror" : "");
 	}
 	if (r->hot_nvlink_rank >= 0) {
-		fmt_bytes(a, sizeof a, r->hot_nvlink_bytes);
+		out_fmt_bytes(a, sizeof a, r->hot_nvlink_bytes);
 		fprintf(f, "  hottest NVLink   GPU %d's port, %s in one all-to-all (layer %d)\n", r->hot_nvlink_rank, a,
 			r->hot_nvlink_layer);
 	}
 	if (r->hot_nic >= 0) {
-		fmt_bytes(a, sizeof a, r->hot_nic_bytes);
+		out_fmt_bytes(a, sizeof a, r->hot_nic_bytes);
 		fprintf(f, "  hottest NIC      NIC %d (node %d), %s in one all-to-all (layer %d)\n", r->hot_nic,
 			r->hot_nic / s->cluster.nics_per_node, a, r->hot_nic_layer);
 	}
@@ -257,11 +228,10 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 		static const char *const algos[] = {"flat", "pairwise", "hierarchical", "nccl"};
 		fprintf(f, "  network model    flow-level max-min sharing, %s, %s all-to-all\n", shapes[s->network.topology],
 			s->network.dispatcher == SCN_DISP_MEGATRON ? algos[s->network.alltoall] : "the dispatcher's own legs as one");
-		for (int i = 0; i < r->n_hot_links && i < 3; i++) {
-			fmt_bytes(a, sizeof a, r->hot_link_bytes[i]);
-			fprintf(f, "  %s %s: %.1f %% busy over the run, %s\n", i ? "                " : "hottest links   ",
-				r->hot_link_name[i], 100.0 * r->hot_link_util[i], a);
-		}
+		const char *names[8];
+		for (int i = 0; i < r->n_hot_links && i < 8; i++)
+			names[i] = r->hot_link_name[i];
+		out_print_hot_links(f, r->n_hot_links, names, r->hot_link_util, r->hot_link_bytes);
 	} else {
 		fprintf(f, "  network model    analytic bottleneck bound\n");
 	}

@@ -106,6 +106,32 @@ else
 	echo "cli: skipping the progress bar on a terminal (no 'script'; Debian's bsdutils has it)"
 fi
 
+# moesim report (issue 14): a stored run's summary repeats what moesim run printed for
+# it, line for line; two runs side by side list exactly the keys they differ in and
+# each run's own figures; files that are not runs are refused by name.
+"$BIN" run --set workload.steps=1 -o "$T/rep_a.h5" >"$T/rep_a.txt" 2>/dev/null
+"$BIN" run --set workload.steps=1 --set routing.capacity_factor=2.0 --set routing.top_k=1 -o "$T/rep_b.h5" >"$T/rep_b.txt" 2>/dev/null
+expect 0 "moesim report: $T/rep_a.h5" -- "$BIN" report "$T/rep_a.h5"
+grep -E '^  (step time|throughput|model FLOP/s|memory per GPU|tokens dropped|events) |^    [a-z_]+ +[0-9.]+ [mu]?s +[0-9.]+ %$|^  (hottest links   |                ) .*busy over the run' "$T/rep_a.txt" >"$T/rep_lines"
+if [ "$(wc -l <"$T/rep_lines")" -eq 20 ] && grep -vxFf "$T/out" "$T/rep_lines" >"$T/rep_missing"; [ ! -s "$T/rep_missing" ]; then ok
+else bad "report of one run differs from its summary ($(wc -l <"$T/rep_lines") lines picked): $(head -c 300 "$T/rep_missing")"; fi
+expect 0 "moesim report: 2 runs" -- "$BIN" report "$T/rep_a.h5" "$T/rep_b.h5"
+sed -n '/scenario differences/,/^$/p' "$T/out" | sed '1d;$d' | awk '{print $1, $2, $3}' >"$T/rep_diff"
+if [ "$(cat "$T/rep_diff")" = "$(printf 'routing.top_k 2 1\nrouting.capacity_factor 1.25 2')" ]; then ok
+else bad "report of two runs: wrong differences: $(cat "$T/rep_diff")"; fi
+ta=$(sed -n 's/^  step time        //p' "$T/rep_a.txt") tb=$(sed -n 's/^  step time        //p' "$T/rep_b.txt")
+if grep -q "^  step time  *$ta  *$tb (-[0-9.]* %)$" "$T/out"; then ok; else bad "report's step times are not the summaries' ($ta, $tb): $(grep 'step time' "$T/out")"; fi
+pa=$(sed -n 's/^  tokens dropped   \([0-9.]*\) %.*/\1/p' "$T/rep_a.txt") pb=$(sed -n 's/^  tokens dropped   \([0-9.]*\) %.*/\1/p' "$T/rep_b.txt")
+if grep -q "^  pairs dropped  *$pa %  *$pb % (-[0-9.]* pts)$" "$T/out"; then ok; else bad "report's drops are not the summaries' ($pa, $pb)"; fi
+expect 0 "none: the same resolved scenario" -- "$BIN" report "$T/rep_a.h5" "$T/rep_a.h5"
+expect 1 "rep_none.h5': no such file" -- "$BIN" report "$T/rep_a.h5" "$T/rep_none.h5"
+expect 1 "cli_test.sh: not an HDF5 file" -- "$BIN" report "${MOESIM_SRC:-.}/tests/cli_test.sh"
+expect 1 "base.h5: not a moesim run file (root attribute 'format' is \"moesim-trace\", not \"moesim-run\")" -- "$BIN" report "${MOESIM_SRC:-.}/tests/data/traces/good/base.h5"
+head -c 3000 "$T/rep_a.h5" >"$T/rep_cut.h5"
+expect 1 "rep_cut.h5: HDF5 cannot open it (truncated or corrupt?)" -- "$BIN" report "$T/rep_cut.h5"
+expect 2 "report needs at least one run file" -- "$BIN" report
+expect 2 "unknown option '--bogus'" -- "$BIN" report --bogus "$T/rep_a.h5"
+
 # MOESIM_THREADS: a thread count or refused, never silently one thread.
 expect 1 "MOESIM_THREADS = 'two' is not a thread count" -- env MOESIM_THREADS=two "$BIN" run
 expect 1 "MOESIM_THREADS = '0' is not a thread count" -- env MOESIM_THREADS=0 "$BIN" run

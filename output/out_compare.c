@@ -1,0 +1,275 @@
+/*
+ * out_compare.c - the report of stored runs (see out_compare.h).
+ *
+ * A single run repeats its summary's figure lines through the same printers moesim run
+ * uses (out_fmt.h), so the numbers are equal to the character; what the file does not
+ * hold (the per-layer worst cases, the NVLink port and NIC figures) is left out, not
+ * recomputed differently. Several runs: a column per run, the first the baseline; a
+ * figure's change is relative (+12.3 %) for times, rates and bytes, and in percentage
+ * points for what is already a percentage (drops, MFU), where a relative change of a
+ * small fraction would mislead.
+ */
+#include "output/out_compare.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "output/out_fmt.h"
+
+/* A scenario value without the quotes of a string. */
+static const char *val(const out_run *r, const char *key, char *buf, size_t n)
+{
+	const char *v = out_run_key(r, key);
+	size_t k;
+	if (!v)
+		return "?";
+	k = strlen(v);
+	if (k >= 2 && v[0] == '"' && v[k - 1] == '"')
+		snprintf(buf, n, "%.*s", (int)(k - 2), v + 1);
+	else
+		snprintf(buf, n, "%s", v);
+	return buf;
+}
+
+static double fig(const out_run *r, const char *name)
+{
+	double v = 0;
+	out_run_summary(r, name, &v);
+	return v;
+}
+
+static void print_header(FILE *f, const out_run *r)
+{
+	char b[8][128];
+	fprintf(f, "  run        %s: moesim %s, scenario %s", r->path, r->moesim_version,
+		r->scenario_source ? r->scenario_source : "?");
+	if (r->seed >= 0)
+		fprintf(f, ", seed %lld", r->seed);
+	fputc('\n', f);
+	if (r->overrides && r->overrides[0]) {
+		const char *p = r->overrides;
+		fprintf(f, "  overrides ");
+		while (*p) {
+			const char *e = strchr(p, '\n');
+			int len = e ? (int)(e - p) : (int)strlen(p);
+			if (len)
+				fprintf(f, " --set %.*s", len, p);
+			p += len + (e != NULL);
+		}
+		fputc('\n', f);
+	}
+	fprintf(f, "  model      %s: %s MoE layers, %s experts, top-%s\n", val(r, "model.name", b[0], sizeof b[0]),
+		val(r, "model.moe_layers", b[1], sizeof b[1]), val(r, "model.experts", b[2], sizeof b[2]),
+		val(r, "routing.top_k", b[3], sizeof b[3]));
+	fprintf(f, "  cluster    %s x %s %s = %.0f GPUs, network model %s\n", val(r, "cluster.nodes", b[0], sizeof b[0]),
+		val(r, "cluster.gpus_per_node", b[1], sizeof b[1]), val(r, "cluster.gpu", b[2], sizeof b[2]),
+		fig(r, "gpus"), r->network_model);
+	fprintf(f, "  layout     TP %s, CP %s, PP %s, DP %s; EP %s, ETP %s\n", val(r, "parallel.tp", b[0], sizeof b[0]),
+		val(r, "parallel.cp", b[1], sizeof b[1]), val(r, "parallel.pp", b[2], sizeof b[2]),
+		val(r, "parallel.dp", b[3], sizeof b[3]), val(r, "parallel.ep", b[4], sizeof b[4]),
+		val(r, "parallel.etp", b[5], sizeof b[5]));
+	val(r, "workload.steps", b[1], sizeof b[1]);
+	fprintf(f, "  workload   %s, %s step%s; capacity factor %s\n", val(r, "workload.mode", b[0], sizeof b[0]), b[1],
+		strcmp(b[1], "1") == 0 ? "" : "s", val(r, "routing.capacity_factor", b[2], sizeof b[2]));
+}
+
+static void print_one(FILE *f, const out_run *r)
+{
+	char mode[32], dtype[32];
+	double mfu = fig(r, "mfu"), tf = fig(r, "model_tflops_per_gpu");
+	const char *phase_names[32], *part_names[16], *link_names[8];
+	double phase_s[32];
+	int np = r->n_phases < 32 ? r->n_phases : 32, nm = r->n_mem_parts < 16 ? r->n_mem_parts : 16;
+	fprintf(f, "moesim report: %s\n", r->path);
+	print_header(f, r);
+	fputc('\n', f);
+	val(r, "workload.mode", mode, sizeof mode);
+	val(r, "model.dtype", dtype, sizeof dtype);
+	/* The file keeps MFU and the model TFLOP/s; the peak is their ratio. */
+	out_print_speed(f, mode, fig(r, "step_time_s"), fig(r, "tokens_per_s"), fig(r, "tokens_per_s_per_gpu"), tf, mfu,
+			mfu > 0 ? tf * 1e12 / mfu : 0, strcmp(dtype, "fp32") == 0 ? "TF32" : "BF16");
+	for (int i = 0; i < nm; i++)
+		part_names[i] = r->mem_part_name[i];
+	out_print_memory(f, fig(r, "memory_per_gpu_bytes"), fig(r, "memory_capacity_bytes"), (int)r->mem_peak_stage, nm,
+			 part_names, r->mem_part_bytes);
+	for (int i = 0; i < np; i++) {
+		char name[96];
+		phase_names[i] = r->phase_name[i];
+		snprintf(name, sizeof name, "phase_%s_s", r->phase_name[i]);
+		phase_s[i] = fig(r, name);
+	}
+	out_print_phases(f, np, phase_names, phase_s, fig(r, "step_time_s"));
+	fprintf(f, "  critical path    GPU %.0f finishes last\n", fig(r, "critical_gpu"));
+	fputc('\n', f);
+	out_print_drops(f, fig(r, "dropped_pair_fraction"), fig(r, "dropped_token_fraction"));
+	fprintf(f, "  GPU load         max/mean %.3f after drops (mean over layers)\n", fig(r, "gpu_load_max_over_mean"));
+	fprintf(f, "  expert load      max/mean %.3f as routed (mean over layers)\n", fig(r, "expert_load_max_over_mean"));
+	if (r->n_hot_links > 0) {
+		for (int i = 0; i < r->n_hot_links && i < 8; i++)
+			link_names[i] = r->hot_link_name[i];
+		out_print_hot_links(f, r->n_hot_links, link_names, r->hot_link_util, r->hot_link_bytes);
+	} else {
+		fprintf(f, "  hottest links    none stored: this run has no /network (run with network.model = \"flow\")\n");
+	}
+	fprintf(f, "  events           %.0f\n", fig(r, "events"));
+}
+
+/* ---- several runs ---- */
+
+enum { K_TIME, K_RATE, K_PCT, K_GIB, K_RATIO, K_COUNT };
+
+typedef struct row {
+	const char *label;
+	const char *attr;
+	int kind;
+} row;
+
+static const row rows[] = {
+	{"step time", "step_time_s", K_TIME},
+	{"throughput", "tokens_per_s", K_RATE},
+	{"  per GPU", "tokens_per_s_per_gpu", K_RATE},
+	{"MFU", "mfu", K_PCT},
+	{"pairs dropped", "dropped_pair_fraction", K_PCT},
+	{"tokens lost", "dropped_token_fraction", K_PCT},
+	{"memory per GPU", "memory_per_gpu_bytes", K_GIB},
+	{"GPU load max/mean", "gpu_load_max_over_mean", K_RATIO},
+	{"expert load max/mean", "expert_load_max_over_mean", K_RATIO},
+	{"events", "events", K_COUNT},
+};
+
+static void cell(char *buf, size_t n, int kind, double v)
+{
+	switch (kind) {
+	case K_TIME:
+		out_fmt_time(buf, n, v);
+		break;
+	case K_RATE:
+		snprintf(buf, n, "%.4g", v);
+		break;
+	case K_PCT:
+		snprintf(buf, n, "%.3f %%", 100.0 * v);
+		break;
+	case K_GIB:
+		snprintf(buf, n, "%.1f GiB", v / (1024.0 * 1024.0 * 1024.0));
+		break;
+	case K_RATIO:
+		snprintf(buf, n, "%.3f", v);
+		break;
+	default:
+		snprintf(buf, n, "%.0f", v);
+	}
+}
+
+/* The change from base to v: points for percentages, else relative. */
+static void change(char *buf, size_t n, int kind, double base, double v)
+{
+	if (kind == K_PCT)
+		snprintf(buf, n, " (%+.3f pts)", 100.0 * (v - base));
+	else if (base != 0)
+		snprintf(buf, n, " (%+.1f %%)", 100.0 * (v - base) / fabs(base));
+	else
+		snprintf(buf, n, "%s", v == 0 ? " (=)" : " (new)");
+}
+
+static void print_row(FILE *f, const char *label, int kind, const double *v, const int *has, int n)
+{
+	fprintf(f, "  %-21s", label);
+	for (int i = 0; i < n; i++) {
+		char c[64], d[48] = "", both[112];
+		if (!has[i]) {
+			snprintf(both, sizeof both, "-");
+		} else {
+			cell(c, sizeof c, kind, v[i]);
+			if (i > 0 && has[0])
+				change(d, sizeof d, kind, v[0], v[i]);
+			snprintf(both, sizeof both, "%s%s", c, d);
+		}
+		fprintf(f, i + 1 < n ? " %-26s" : " %s", both);
+	}
+	fputc('\n', f);
+}
+
+static void print_many(FILE *f, const out_run *runs, int n)
+{
+	int differ = 0;
+	fprintf(f, "moesim report: %d runs, each against run A\n", n);
+	for (int i = 0; i < n; i++) {
+		fprintf(f, "  %c  %s: moesim %s, scenario %s, network model %s\n", 'A' + i, runs[i].path,
+			runs[i].moesim_version, runs[i].scenario_source ? runs[i].scenario_source : "?",
+			runs[i].network_model);
+	}
+	fprintf(f, "\n  scenario differences (the resolved scenarios, key by key)\n");
+	/* Every key of every run, in the first run's order and then the others' new ones. */
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < runs[i].n_keys; k++) {
+			const char *key = runs[i].keys[k].key;
+			int seen = 0, same = 1;
+			const char *v0;
+			for (int j = 0; j < i && !seen; j++)
+				seen = out_run_key(&runs[j], key) != NULL;
+			if (seen)
+				continue;
+			v0 = out_run_key(&runs[0], key);
+			for (int j = 1; j < n; j++) {
+				const char *vj = out_run_key(&runs[j], key);
+				same &= (v0 && vj && strcmp(v0, vj) == 0);
+			}
+			if (same)
+				continue;
+			differ++;
+			fprintf(f, "    %-32s", key);
+			for (int j = 0; j < n; j++) {
+				const char *vj = out_run_key(&runs[j], key);
+				fprintf(f, j + 1 < n ? " %-20s" : " %s", vj ? vj : "(absent)");
+			}
+			fputc('\n', f);
+		}
+	if (!differ)
+		fprintf(f, "    none: the same resolved scenario\n");
+	fprintf(f, "\n  %-21s", "");
+	for (int i = 0; i < n; i++)
+		fprintf(f, i + 1 < n ? " %-26c" : " %c", 'A' + i);
+	fputc('\n', f);
+	{
+		double *v = calloc((size_t)n, sizeof *v);
+		int *has = calloc((size_t)n, sizeof *has);
+		if (!v || !has) {
+			free(v);
+			free(has);
+			fprintf(f, "  (out of memory)\n");
+			return;
+		}
+		for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+			for (int i = 0; i < n; i++)
+				has[i] = out_run_summary(&runs[i], rows[r].attr, &v[i]);
+			print_row(f, rows[r].label, rows[r].kind, v, has, n);
+		}
+		/* Each phase of the first run, then any phase only a later run has. */
+		for (int i = 0; i < n; i++)
+			for (int p = 0; p < runs[i].n_phases; p++) {
+				char attr[96], label[64];
+				int seen = 0;
+				for (int j = 0; j < i && !seen; j++)
+					for (int q = 0; q < runs[j].n_phases && !seen; q++)
+						seen = strcmp(runs[j].phase_name[q], runs[i].phase_name[p]) == 0;
+				if (seen)
+					continue;
+				snprintf(attr, sizeof attr, "phase_%s_s", runs[i].phase_name[p]);
+				snprintf(label, sizeof label, "phase %s", runs[i].phase_name[p]);
+				for (int j = 0; j < n; j++)
+					has[j] = out_run_summary(&runs[j], attr, &v[j]);
+				print_row(f, label, K_TIME, v, has, n);
+			}
+		free(v);
+		free(has);
+	}
+}
+
+void out_report_print(FILE *f, const out_run *runs, int n)
+{
+	if (n == 1)
+		print_one(f, &runs[0]);
+	else
+		print_many(f, runs, n);
+}
