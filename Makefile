@@ -20,8 +20,9 @@ CC ?= cc
 PKGS := gsl libconfig hdf5 zlib
 DEBIAN_PACKAGES := build-essential pkg-config libgsl-dev libconfig-dev libhdf5-dev zlib1g-dev check libsimgrid-dev hdf5-tools strace \
 	valgrind clang libclang-rt-dev
-# The Python recorder (tools/) and its tests:
-PY_PACKAGES := python3-torch python3-h5py python3-numpy python3-pytest
+# The Python recorder (tools/) and its tests; moesim plot and the analysis example
+# (tools/moesim_plot.py, tools/moesim_straggler.py):
+PY_PACKAGES := python3-torch python3-h5py python3-numpy python3-pytest python3-matplotlib python3-pandas
 
 MODULES := common scenario hardware models topology parallel routing network trace profile sim output cli
 BUILD := build
@@ -235,7 +236,7 @@ install: all
 	install -m 644 scenarios/*.cfg $(SHARE)/scenarios/
 	install -m 644 scenarios/traces/* $(SHARE)/scenarios/traces/
 	install -m 644 scenarios/topologies/* $(SHARE)/scenarios/topologies/
-	install -m 755 tools/moesim_record.py $(SHARE)/tools/
+	install -m 755 tools/moesim_record.py tools/moesim_plot.py tools/moesim_straggler.py $(SHARE)/tools/
 	install -m 644 tools/tiny_moe/*.py tools/tiny_moe/README.md tools/tiny_moe/corpus_manifest.json \
 		tools/tiny_moe/tiny_moe.pt $(SHARE)/tools/tiny_moe/
 
