@@ -132,6 +132,17 @@ expect 1 "rep_cut.h5: HDF5 cannot open it (truncated or corrupt?)" -- "$BIN" rep
 expect 2 "report needs at least one run file" -- "$BIN" report
 expect 2 "unknown option '--bogus'" -- "$BIN" report --bogus "$T/rep_a.h5"
 
+# Mode-correct summaries (issue 14): only training has a backward pass to mention; the
+# report of a stored decode run prints the decode latency line as the run did.
+for m in prefill decode; do
+	"$BIN" run --set workload.mode=$m --set workload.steps=1 --set parallel.pp=1 --set cluster.nodes=1 \
+		--set workload.global_batch=8 -o "$T/mode-$m.h5" >"$T/mode.txt" 2>/dev/null
+	if grep -qi "backward\|mirror\|gradient" "$T/mode.txt"; then bad "the $m summary speaks of training: $(grep -i 'backward\|mirror\|gradient' "$T/mode.txt")"; else ok; fi
+done
+if grep -q "the backward pass moves the mirror" "$T/rep_a.txt"; then ok; else bad "the training summary no longer says the backward pass moves the mirror"; fi
+expect 0 "  per output token " -- "$BIN" report "$T/mode-decode.h5"
+if grep -qxF "$(grep '^  per output token ' "$T/mode.txt")" "$T/out"; then ok; else bad "report of a decode run: the latency line differs from the run's"; fi
+
 # MOESIM_THREADS: a thread count or refused, never silently one thread.
 expect 1 "MOESIM_THREADS = 'two' is not a thread count" -- env MOESIM_THREADS=two "$BIN" run
 expect 1 "MOESIM_THREADS = '0' is not a thread count" -- env MOESIM_THREADS=0 "$BIN" run

@@ -182,13 +182,17 @@ def plot_expert_load(plt, run, outdir, formats, written):
     else:
         raise PlotError("%s: no /experts/routed or /layers/expert_demand: not a run with MoE layers" % run.path)
     layers, experts = panels[0][1].shape
+    dropped = panels[0][1] - panels[1][1] if len(panels) == 2 else None
+    if dropped is not None and not dropped.any():
+        dropped = None  # dropless, or nothing dropped: no third panel
+    ncols = len(panels) + (dropped is not None)
     vmax = max(float(p[1].max()) for p in panels) or 1.0
-    fig, axes = plt.subplots(1, len(panels), figsize=(min(18.0, 3.0 + 0.12 * experts * len(panels) + 2.5 * len(panels)),
-                                                      max(3.2, min(12.0, 1.6 + 0.16 * layers))), squeeze=False)
-    im = None
-    for ax, (title, m) in zip(axes[0], panels):
-        im = ax.imshow(m, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0, vmax=vmax,
-                       origin="upper")
+    fig, axes = plt.subplots(1, ncols, figsize=(min(20.0, 1.5 + (0.12 * experts + 3.0) * ncols),
+                                                max(3.2, min(12.0, 1.6 + 0.16 * layers))), squeeze=False,
+                             layout="constrained")
+
+    def heat(ax, title, m, cmap, hi):
+        im = ax.imshow(m, aspect="auto", interpolation="nearest", cmap=cmap, vmin=0, vmax=hi, origin="upper")
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("expert")
         ax.set_ylabel("MoE layer")
@@ -197,8 +201,17 @@ def plot_expert_load(plt, run, outdir, formats, written):
         if layers <= 32:
             ax.set_yticks(np.arange(layers))
         ax.tick_params(labelsize=7)
-    cb = fig.colorbar(im, ax=list(axes[0]), shrink=0.9)
+        return im
+
+    im = None
+    for ax, (title, m) in zip(axes[0], panels):
+        im = heat(ax, title, m, "viridis", vmax)
+    cb = fig.colorbar(im, ax=list(axes[0][:len(panels)]), shrink=0.9)
     cb.set_label(unit, fontsize=8)
+    if dropped is not None:
+        im2 = heat(axes[0][-1], "dropped", dropped, "Reds", float(dropped.max()))
+        cb2 = fig.colorbar(im2, ax=axes[0][-1], shrink=0.9)
+        cb2.set_label(unit, fontsize=8)
     drop = 100.0 * run.summary("dropped_pair_fraction")
     fig.suptitle("%s: expert load (max/mean %.3f as routed; %.2f %% of pairs dropped)" % (
         run.name, run.summary("expert_load_max_over_mean"), drop), fontsize=10)
