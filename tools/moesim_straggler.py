@@ -94,7 +94,9 @@ def straggler(path, layer, pass_name="forward", step=None):
         gpu = int(df["own_work"].idxmax())
         median = df[phases + ["own_work"]].median()
         excess = (df.loc[gpu, phases] - median[phases]).sort_values(ascending=False)
-        why = [(ph, float(df.loc[gpu, ph]), float(median[ph]), float(x)) for ph, x in excess.items() if x > 0]
+        # Phases where it exceeds the median by more than 1 % of its own work (less is noise).
+        floor = 0.01 * float(df.loc[gpu, "own_work"])
+        why = [(ph, float(df.loc[gpu, ph]), float(median[ph]), float(x)) for ph, x in excess.items() if x > floor]
         others = df.drop(index=gpu)
         out = {
             "layer": layer, "pass": pass_name, "gpus": [int(g) for g in df.index], "straggler": gpu,
