@@ -10,9 +10,14 @@
 #include "output/out_report.h"
 #include "scenario/scn_scenario.h"
 #include "sim/sim_run.h"
+#include "sim/sim_timeline.h"
 
 /* Writes the HDF5 file atomically (temporary name, then rename). */
 int out_h5_write(const char *path, int force, const scn_scenario *s, const sim_result *r, const out_summary *o,
 		 ms_error *err);
+
+/* The same with the run's recorded timeline as /timeline (events NULL: none). */
+int out_h5_write_events(const char *path, int force, const scn_scenario *s, const sim_result *r, const out_summary *o,
+			const sim_timeline *events, ms_error *err);
 
 #endif
