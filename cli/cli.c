@@ -58,7 +58,8 @@ static void usage_main(FILE *f)
 
 static const char usage_run[] =
 	"usage: moesim run [SCENARIO] [--set section.key=value]... [-o FILE.h5] [--force] [--force-large]\n"
-	"                  [--allow-memory-overflow] [-q]\n"
+	"                  [--allow-memory-overflow] [-q] [--timeline FILE.json] [--timeline-gpus A-B]\n"
+	"                  [--events] [--traffic]\n"
 	"\n"
 	"Simulates SCENARIO (a libconfig file; without one, the built-in default, also shipped\n"
 	"as scenarios/default.cfg) and prints a summary.\n"
@@ -74,7 +75,15 @@ static const char usage_run[] =
 	"               activations do not fit the GPUs' memory (refused by default, with the\n"
 	"               breakdown and what would make it fit)\n"
 	"  -q           print nothing on success (and no progress bar: one is drawn on\n"
-	"               standard error only when it is a terminal)\n";
+	"               standard error only when it is a terminal)\n"
+	"  --timeline FILE.json  write every GPU's compute, communication, data-parallel and\n"
+	"               pipeline streams as Chrome / Perfetto trace-event JSON (open it in\n"
+	"               ui.perfetto.dev), with the hottest links' utilisation as counters\n"
+	"  --timeline-gpus A-B  record the timeline of GPUs A .. B only\n"
+	"  --events     add the timeline to FILE.h5 (/timeline/events)\n"
+	"  --traffic    add each MoE layer's GPU-to-GPU byte matrices to FILE.h5 (/traffic)\n"
+	"  A timeline that would be enormous is refused before the run, with its size and\n"
+	"  the options that shrink it (or --force-large).\n";
 
 static const char usage_show[] =
 	"usage: moesim show [SCENARIO] [--set section.key=value]...\n"
@@ -279,7 +288,8 @@ static int check_fits(const cli_args *a, const scn_scenario *s)
 }
 
 /* The up-front estimate of a run (sim/sim_estimate.h): 0, or CLI_EXIT_BAD_INPUT after the refusal. */
-static int check_large(const cli_args *a, const scn_scenario *s, const sim_inputs *in, int threads, const char *out)
+static int check_large(const cli_args *a, const scn_scenario *s, const sim_inputs *in, int threads, const char *out,
+		       const cli_record *c, const sim_record *rec)
 {
 	sim_estimate e;
 	double mem;
@@ -290,6 +300,8 @@ static int check_large(const cli_args *a, const scn_scenario *s, const sim_input
 	if (a->force_large)
 		return 0;
 	sim_estimate_run(s, in->trace ? rt_trace_depth(in->trace) : 0, threads, &e);
+	if ((rc = cli_record_check(c, s, rec, &e)) != 0)
+		return rc;
 	ms_error_clear(&err);
 	if (sim_estimate_check(s, &e, mem, out ? cli_disk_free(out) : -1, out, &err) < 0) {
 		fprintf(stderr, "moesim: %s; or run anyway with --force-large\n", err.msg);
@@ -310,8 +322,10 @@ int cli_cmd_run(int argc, char **argv)
 	const char *out;
 	ms_progress_bar bar;
 	ms_progress hook;
-	int rc = cli_parse_args(argc, argv, &a, CLI_ALLOW_OUTPUT | CLI_ALLOW_LARGE, usage_run);
-	if (rc)
+	cli_record c;
+	sim_record rec;
+	int rc = cli_record_parse(&argc, argv, &c);
+	if (rc || (rc = cli_parse_args(argc, argv, &a, CLI_ALLOW_OUTPUT | CLI_ALLOW_LARGE, usage_run)))
 		return rc;
 	if (a.help) {
 		fputs(usage_run, stdout);
@@ -332,6 +346,9 @@ int cli_cmd_run(int argc, char **argv)
 		rc = EXIT_BAD_INPUT;
 		goto done;
 	}
+	c.force = a.force;
+	if ((rc = cli_record_setup(&c, s, out, &rec)) != 0)
+		goto done;
 	if ((rc = cli_threads(&threads)) != 0)
 		goto done;
 	if ((rc = check_fits(&a, s)) != 0)
@@ -341,13 +358,14 @@ int cli_cmd_run(int argc, char **argv)
 		rc = EXIT_BAD_INPUT;
 		goto done;
 	}
-	if ((rc = check_large(&a, s, &in, threads, out)) != 0) {
+	if ((rc = check_large(&a, s, &in, threads, out, &c, &rec)) != 0) {
 		sim_inputs_close(&in);
 		goto done;
 	}
 	cli_progress_begin(&bar, a.quiet);
 	hook = ms_progress_bar_hook(&bar);
 	in.progress = &hook;
+	in.record = &rec;
 	rc = sim_run(&in, threads, &r, &err);
 	cli_progress_end(&bar);
 	sim_inputs_close(&in);
@@ -357,17 +375,23 @@ int cli_cmd_run(int argc, char **argv)
 		goto done;
 	}
 	out_summary_compute(r, &sum);
-	if (out && out_h5_write(out, a.force, s, r, &sum, &err) < 0) {
+	if (out && out_h5_write_events(out, a.force, s, r, &sum, c.events ? c.tl : NULL, &err) < 0) {
 		fprintf(stderr, "moesim: %s\n", err.msg);
 		rc = EXIT_BAD_INPUT;
 		goto done;
 	}
+	if ((rc = cli_record_write(&c, s, r)) != 0)
+		goto done;
 	if (!a.quiet) {
 		out_summary_print(stdout, s, r, &sum);
 		if (out)
 			printf("  written          %s\n", out);
+		if (c.timeline)
+			printf("  timeline         %s (%zu events; open it in ui.perfetto.dev)\n", c.timeline,
+			       sim_timeline_count(c.tl));
 	}
 done:
+	cli_record_fini(&c);
 	sim_result_free(r);
 	free(s);
 	return rc;

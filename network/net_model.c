@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "network/net_bins.h"
 #include "network/net_grow.h"
 #include "network/net_heap.h"
 #include "network/net_maxmin.h"
@@ -70,6 +71,7 @@ struct net_model {
 
 	double now;
 	double tol;              /* relative batching window (net_model_set_tolerance) */
+	net_bins *bins;          /* NULL, or where links' bytes over time go */
 	uint64_t seq;
 };
 
@@ -270,6 +272,24 @@ int net_model_add(net_model *m, double now, int src, int dst, double bytes, uint
 
 /* ---- re-solving and advancing time ------------------------------------------------ */
 
+/* Flow id carried rate B/s from t0 to t1 over its constrained links: into the bins. */
+static void bin_segment(net_model *m, int id, double t0, double t1, double rate)
+{
+	int n = net_maxmin_var_nlinks(m->mm, id);
+	if (!(rate > 0) || !isfinite(rate) || !(t1 > t0))
+		return;
+	for (int i = 0; i < n; i++) {
+		double w;
+		int l = net_maxmin_var_link(m->mm, id, i, &w);
+		net_bins_add(m->bins, l, t0, t1, w * rate * (t1 - t0));
+	}
+}
+
+void net_model_set_bins(net_model *m, net_bins *b)
+{
+	m->bins = b;
+}
+
 /*
  * Re-solves the sharing at time T and re-keys the flows the solver re-solved: each
  * first integrates its progress since t_last at the rate it had, then takes its new
@@ -286,6 +306,9 @@ static int resolve(net_model *m, double T, ms_error *err)
 		int id = ids[i];
 		flow *f = &m->f[id];
 		if (f->rate > 0 && T > f->t_last) {
+			if (m->bins)
+				bin_segment(m, id, f->t_last, T, f->rate < f->remaining / (T - f->t_last) ? f->rate
+													     : f->remaining / (T - f->t_last));
 			f->remaining -= f->rate * (T - f->t_last);
 			if (f->remaining < 0)
 				f->remaining = 0;
@@ -333,6 +356,8 @@ long net_model_advance(net_model *m, double t, net_done_fn done_fn, void *ctx, m
 						return err->code;
 					continue;
 				}
+				if (f->state == F_ACTIVE && m->bins)
+					bin_segment(m, id, f->t_last, f->key, f->rate);
 				if (f->state == F_ACTIVE && net_maxmin_var_leave(m->mm, id, err) < 0)
 					return err->code;
 				if (net__grow(&m->done, &m->done_cap, m->ndone + 1, sizeof *m->done, 256, "finished flows",

@@ -23,6 +23,9 @@ typedef struct sim_inputs {
 	rt_trace *trace;        /* routing.trace when routing.source = "trace", else NULL */
 	const ms_progress *progress; /* where the run reports its layers (NULL: nowhere); the
 				      * caller sets it after sim_inputs_open */
+	/* What the run records beyond its summary (sim/sim_timeline.h), set by the caller
+	 * after opening; NULL (as opened): nothing. */
+	const struct sim_record *record;
 } sim_inputs;
 
 /* Opens what s names. On failure nothing stays open and err says which file and why. */

@@ -16,7 +16,7 @@
 static void report(runner *R, double frac)
 {
 	long long per_step = R->layers + R->mtp, steps = R->s->workload.steps;
-	long long done = (long long)R->step_now * per_step + (long long)(frac * (double)per_step);
+	long long done = (long long)R->step * per_step + (long long)(frac * (double)per_step);
 	ms_progress_report(R->in->progress, "layer", done, steps * per_step);
 }
 

@@ -234,13 +234,13 @@ def link_series(run):
     if "binned_utilisation" in g and "binned_links" in g:
         idx = g["binned_links"][...]
         u = g["binned_utilisation"][...]
-        series = [(names[int(i)] if int(i) < len(names) else "link %d" % i, u[k]) for k, i in enumerate(idx[:8])]
+        series = [(names[int(i)] if int(i) < len(names) else "link %d" % i, u[k]) for k, i in enumerate(idx[:6])]
         if "class_binned_utilisation" in g and "class_names" in g:
             cu = g["class_binned_utilisation"][...]
             classes = [(c, cu[k]) for k, c in enumerate(strings(g["class_names"])) if cu[k].any()]
     elif "util" in g and g["util"].ndim == 2 and g["util"].shape[0] > 0:
         u = g["util"][...]
-        order = np.argsort(-u.mean(axis=1), kind="stable")[:8]
+        order = np.argsort(-u.mean(axis=1), kind="stable")[:6]
         series = [(names[i] if i < len(names) else "link %d" % i, u[i]) for i in order]
     if not series or bin_s <= 0:
         return "this run has no binned link utilisation in /links"
@@ -257,11 +257,16 @@ def plot_link_util(plt, run, outdir, formats, written):
     scale, unit = (1e3, "ms") if t[-1] < 1 else (1.0, "s")
     rows = 2 if classes else 1
     fig, axes = plt.subplots(rows, 1, figsize=(9, 3.2 * rows), sharex=True, squeeze=False)
+    # A link is rarely near 100 % over a whole bin: the axis follows the data, so the
+    # shape of a few per cent busy stays readable; both panels share it.
+    top = max([float(u.max()) for _, u in series] + [float(u.max()) for _, u in classes])
+    ylim = min(105.0, max(1.0, 115.0 * top))
+    styles = ["-", "--", "-.", ":"]
     ax = axes[0][0]
-    for name, u in series:
-        ax.step(t * scale, 100 * u, where="mid", lw=1.0, label=name)
+    for k, (name, u) in enumerate(series):
+        ax.step(t * scale, 100 * u, where="mid", lw=1.0, ls=styles[k % 4], label=name)
     ax.set_ylabel("utilisation %")
-    ax.set_ylim(0, 105)
+    ax.set_ylim(0, ylim)
     ax.set_title("%s: the %d most utilised links over the run" % (run.name, len(series)), fontsize=10)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.grid(lw=0.3, alpha=0.6)
@@ -270,7 +275,7 @@ def plot_link_util(plt, run, outdir, formats, written):
         for name, u in classes:
             ax2.step(t * scale, 100 * u, where="mid", lw=1.0, label=name)
         ax2.set_ylabel("utilisation %")
-        ax2.set_ylim(0, 105)
+        ax2.set_ylim(0, ylim)
         ax2.set_title("per link class (bytes over the class's capacity)", fontsize=9)
         ax2.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         ax2.grid(lw=0.3, alpha=0.6)
