@@ -59,6 +59,8 @@ static void print_header(FILE *f, const out_run *r)
 		}
 		fputc('\n', f);
 	}
+	if (r->profile_source)
+		fprintf(f, "  rates      %s\n", r->profile_source);
 	fprintf(f, "  model      %s: %s MoE layers, %s experts, top-%s\n", val(r, "model.name", b[0], sizeof b[0]),
 		val(r, "model.moe_layers", b[1], sizeof b[1]), val(r, "model.experts", b[2], sizeof b[2]),
 		val(r, "routing.top_k", b[3], sizeof b[3]));
@@ -195,9 +197,10 @@ static void print_many(FILE *f, const out_run *runs, int n)
 	int differ = 0;
 	fprintf(f, "moesim report: %d runs, each against run A\n", n);
 	for (int i = 0; i < n; i++) {
-		fprintf(f, "  %c  %s: moesim %s, scenario %s, network model %s\n", 'A' + i, runs[i].path,
+		fprintf(f, "  %c  %s: moesim %s, scenario %s, network model %s%s%s\n", 'A' + i, runs[i].path,
 			runs[i].moesim_version, runs[i].scenario_source ? runs[i].scenario_source : "?",
-			runs[i].network_model);
+			runs[i].network_model, runs[i].profile_source ? ", rates from " : "",
+			runs[i].profile_source ? runs[i].profile_source : "");
 	}
 	fprintf(f, "\n  scenario differences (the resolved scenarios, key by key)\n");
 	/* Every key of every run, in the first run's order and then the others' new ones. */

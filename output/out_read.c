@@ -286,6 +286,7 @@ int out_run_read(out_run *r, const char *path, ms_error *err)
 	r->scenario_source = attr_string(file, "scenario_source");
 	r->scenario = attr_string(file, "scenario");
 	r->overrides = attr_string(file, "overrides");
+	r->profile_source = attr_string(file, "profile_source");
 	if (!r->scenario) {
 		rc = MS_ERROR(err, MS_EFORMAT, "%s: the run has no root attribute 'scenario' (the resolved scenario); "
 			      "rewrite it with this moesim's run -o", path);
@@ -375,6 +376,7 @@ void out_run_free(out_run *r)
 	free(r->scenario_source);
 	free(r->scenario);
 	free(r->overrides);
+	free(r->profile_source);
 	free(r->summary_name);
 	free(r->summary_value);
 	free(r->phase_name);

@@ -28,6 +28,7 @@ typedef struct out_run {
 	char *scenario_source;
 	char *scenario;          /* the resolved scenario text */
 	char *overrides;         /* the --set assignments, one a line; NULL when not stored */
+	char *profile_source;    /* the calibration profiles, or "datasheet"; NULL before version 3 */
 	long long version;
 	long long seed;          /* -1 when not stored */
 	int n_summary;
