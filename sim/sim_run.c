@@ -57,7 +57,18 @@ int sim_ep_group(const runner *R, int rank)
 
 int sim_group_index(const runner *R, int gk, int rank)
 {
-	return R->group_base[gk] + par_group_of(&R->lay, (par_kind)gk_par[gk], rank);
+	int gi = R->group_base[gk] + par_group_of(&R->lay, (par_kind)gk_par[gk], rank);
+	return R->dp_alias ? R->dp_alias[gi] : gi;
+}
+
+const double *sim_plan_row(const runner *R, int smp, int moe, int rank)
+{
+	if (R->dualpipe) {
+		int sr = R->world / R->pp, stage = rank / sr;
+		if (stage != R->stage_of_moe[moe])
+			rank = (R->pp - 1 - stage) * sr + rank % sr;
+	}
+	return R->plan_rank + (((size_t)smp * R->n_moe + moe) * R->world + rank) * SIM_T_N;
 }
 
 static int gk_of(int what)
@@ -96,7 +107,7 @@ static const sim_prog *prog_of(const runner *R, int rank)
 
 static int mailbox(const runner *R, int dir, int mb, int chunk)
 {
-	return (dir * R->m + mb) * R->vpp + chunk;
+	return (dir * R->m + mb) * R->chunks + chunk;
 }
 
 /* The analytic time of group gi's collective, which has just started. */
@@ -127,8 +138,7 @@ static double coll_bytes(const runner *R, int rank, const sim_op *op)
 	int what = op->what;
 	if (what == C_ETP_AG || what == C_ETP_RS) { /* the rows the ETP group received (sim_plan.c) */
 		int moe = R->moe_of[op->layer], smp = sim_sample_of(R, op->mb, op->half);
-		const double *t = R->plan_rank + (((size_t)smp * R->n_moe + moe) * R->world + rank) * SIM_T_N;
-		return t[SIM_T_ETP] * s->model.hidden * s->model.dtype_bytes;
+		return sim_plan_row(R, smp, moe, rank)[SIM_T_ETP] * s->model.hidden * s->model.dtype_bytes;
 	}
 	if (what == C_TP_AG || what == C_TP_RS)
 		return T * s->parallel.tp * s->model.hidden * s->model.dtype_bytes;
@@ -257,8 +267,8 @@ static int dp_kick(runner *R, int rank)
 static int do_send(runner *R, int rank, const sim_op *op)
 {
 	int dir = op->pass, stage = par_stage_of(&R->lay, rank);
-	int v = op->chunk * R->pp + stage, nv = R->pp * R->vpp;
-	int tv = dir ? v - 1 : v + 1, tstage = tv % R->pp, tchunk = tv / R->pp;
+	int v = sim_vstage(R, stage, op->chunk), nv = sim_nvstages(R);
+	int tv = dir ? v - 1 : v + 1, tchunk, tstage = sim_vstage_rank(R, tv, op->chunk, &tchunk);
 	int dst, n;
 	const int32_t *pp_members;
 	double bytes = (double)R->s->workload.tokens_per_rank * R->s->model.hidden * R->s->model.dtype_bytes;
@@ -277,7 +287,7 @@ static int do_send(runner *R, int rank, const sim_op *op)
 int sim_arrived(runner *R, int dst, int key)
 {
 	gpu_state *g = &R->gpus[dst];
-	R->arrive[(size_t)dst * 2 * R->m * R->vpp + key] = sim_now(R->eng);
+	R->arrive[(size_t)dst * 2 * R->m * R->chunks + key] = sim_now(R->eng);
 	if (R->tl)
 		sim_timeline_landed(R->tl, dst, key, sim_now(R->eng));
 	if (g->blocked && R->wait_key[dst] == key) {
@@ -306,7 +316,7 @@ static int advance(runner *R, int rank)
 		switch (op->kind) {
 		case OP_COMPUTE: {
 			double d = sim_op_time(R, rank, op);
-			if (R->units == 1 || d <= 0) {
+			if (!R->streams || d <= 0) {
 				account(R, rank, op->pass, op->layer, op->phase, d);
 				if (d <= 0)
 					continue;
@@ -353,7 +363,7 @@ static int advance(runner *R, int rank)
 			continue;
 		case OP_RECV: {
 			int key = mailbox(R, op->pass, op->mb, op->chunk);
-			if (R->arrive[(size_t)rank * 2 * R->m * R->vpp + key] >= 0)
+			if (R->arrive[(size_t)rank * 2 * R->m * R->chunks + key] >= 0)
 				continue;
 			g->blocked = 1;
 			g->arrived = now;
@@ -568,7 +578,10 @@ static void runner_fini(runner *R)
 	free(R->gstats);
 	free(R->gnaive);
 	free(R->gpus);
+	for (int gi = 0; R->groups && gi < R->n_groups; gi++)
+		free(R->groups[gi].owned);
 	free(R->groups);
+	free(R->dp_alias);
 	free(R->arrive);
 	free(R->wait_key);
 	free(R->moe_of);
@@ -653,6 +666,45 @@ int sim_layout_init(par_layout *l, const scn_scenario *s, ms_error *err)
 	return par_layout_init(l, &sh, err);
 }
 
+/*
+ * DualPipe keeps two copies of every stage (rank r and pp - 1 - r hold the same two
+ * stages; deepseek-ai/DualPipe examples/example_dualpipe.py sums each parameter's
+ * gradients over the pair): their data-parallel groups reduce as one group of twice the
+ * size, a rank's own group's members then the mirror's. The union lives in the group of
+ * the first half's stage; the mirror's group is an alias of it.
+ */
+static int dualpipe_groups(runner *R, ms_error *err)
+{
+	int sr = R->world / R->pp;
+	R->dp_alias = ms_calloc(err, (size_t)R->n_groups, sizeof *R->dp_alias, "DualPipe groups");
+	if (!R->dp_alias)
+		return err->code;
+	for (int gi = 0; gi < R->n_groups; gi++)
+		R->dp_alias[gi] = gi;
+	for (int gk = GK_DPD; gk <= GK_DPE; gk++)
+		for (int g = 0; g < par_ngroups(&R->lay, (par_kind)gk_par[gk]); g++) {
+			group_state *gs = &R->groups[R->group_base[gk] + g];
+			int stage = gs->members[0] / sr, mirror, mg;
+			int *u;
+			if (stage >= R->pp / 2)
+				continue;
+			mirror = (R->pp - 1 - stage) * sr + gs->members[0] % sr;
+			mg = R->group_base[gk] + par_group_of(&R->lay, (par_kind)gk_par[gk], mirror);
+			u = ms_calloc(err, 2 * (size_t)gs->n, sizeof *u, "DualPipe groups");
+			if (!u)
+				return err->code;
+			for (int i = 0; i < gs->n; i++) {
+				u[i] = gs->members[i];
+				u[gs->n + i] = R->groups[mg].members[i];
+			}
+			gs->members = u;
+			gs->owned = u;
+			gs->n *= 2;
+			R->dp_alias[mg] = R->group_base[gk] + g;
+		}
+	return MS_OK;
+}
+
 /* Layers, MoE indices, groups, mailboxes. */
 static int runner_setup(runner *R, ms_error *err)
 {
@@ -668,6 +720,9 @@ static int runner_setup(runner *R, ms_error *err)
 	R->layers = s->model.layers;
 	R->m = (int)s->workload.microbatches;
 	R->units = s->schedule.overlap == SCN_OVERLAP_TWO_BATCH ? 2 : 1;
+	R->dualpipe = s->schedule.overlap == SCN_OVERLAP_DUALPIPE;
+	R->chunks = R->dualpipe ? 2 : R->vpp;
+	R->streams = s->schedule.overlap != SCN_OVERLAP_NONE;
 	R->samples = s->workload.routed_microbatches * R->units;
 	R->T = (double)s->workload.tokens_per_rank / R->units;
 	R->passes = s->workload.mode == SCN_MODE_TRAINING ? 2 : 1;
@@ -698,15 +753,17 @@ static int runner_setup(runner *R, ms_error *err)
 	for (int i = 0; i < R->m; i++)
 		for (int h = 0; h < R->units; h++)
 			R->mb_uses[sim_sample_of(R, i, h)] += 1.0;
+	if (R->streams) {
+		const hw_gpu *gpu = hw_gpu_find(s->cluster.gpu);
+		R->comm_rate = gpu && gpu->sms > s->schedule.comm_sms ? 1.0 - (double)s->schedule.comm_sms / gpu->sms : 1.0;
+	}
 	if (R->units > 1) {
 		/* The router routes half a micro-batch at a time. */
-		const hw_gpu *gpu = hw_gpu_find(s->cluster.gpu);
 		R->route_s = malloc(sizeof *R->route_s);
 		if (!R->route_s)
 			return MS_ERROR(err, MS_ENOMEM, "out of memory");
 		*R->route_s = *s;
 		R->route_s->workload.tokens_per_rank = s->workload.tokens_per_rank / 2;
-		R->comm_rate = gpu && gpu->sms > s->schedule.comm_sms ? 1.0 - (double)s->schedule.comm_sms / gpu->sms : 1.0;
 	}
 	/* Groups of every kind, one flat array. */
 	R->n_groups = 0;
@@ -716,7 +773,7 @@ static int runner_setup(runner *R, ms_error *err)
 	}
 	R->groups = ms_calloc(err, (size_t)R->n_groups, sizeof *R->groups, "group states");
 	R->gpus = ms_calloc(err, (size_t)R->world, sizeof *R->gpus, "GPU states");
-	R->arrive = ms_calloc(err, (size_t)R->world * 2 * R->m * R->vpp, sizeof *R->arrive, "pipeline mailboxes");
+	R->arrive = ms_calloc(err, (size_t)R->world * 2 * R->m * R->chunks, sizeof *R->arrive, "pipeline mailboxes");
 	R->wait_key = ms_calloc(err, (size_t)R->world, sizeof *R->wait_key, "pipeline mailboxes");
 	if (!R->groups || !R->gpus || !R->arrive || !R->wait_key)
 		return MS_ENOMEM;
@@ -728,6 +785,8 @@ static int runner_setup(runner *R, ms_error *err)
 			gs->members = mem;
 			gs->gk = gk;
 		}
+	if (R->dualpipe && dualpipe_groups(R, err) < 0)
+		return err->code;
 	/* The router places EP group g's members as Megatron's expert grid does
 	 * (rt_ep_member_rank); the layout's groups must be those. */
 	for (int g = 0; g < par_ngroups(&R->lay, PAR_EP); g++) {
@@ -840,7 +899,7 @@ int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err)
 		if ((rc = sim_plan_build(&R, step, err)) < 0)
 			goto done;
 		R.ranks_done = 0;
-		for (size_t i = 0; i < (size_t)R.world * 2 * R.m * R.vpp; i++)
+		for (size_t i = 0; i < (size_t)R.world * 2 * R.m * R.chunks; i++)
 			R.arrive[i] = -1;
 		for (int r = 0; r < R.world; r++) {
 			gpu_state *g = &R.gpus[r];

@@ -320,7 +320,7 @@ int sim_record_init(runner *R, ms_error *err)
 		R->tl_sent = ms_calloc(err, (size_t)R->samples * R->n_moe * R->world * 2, sizeof *R->tl_sent, "timeline");
 		if (!R->tl_sent)
 			return MS_ENOMEM;
-		if (sim_timeline_begin(R->tl, R->world, 2 * R->m * R->vpp, err) < 0)
+		if (sim_timeline_begin(R->tl, R->world, 2 * R->m * R->chunks, err) < 0)
 			return err->code;
 	}
 	if (rec->traffic) {

@@ -440,7 +440,7 @@ START_TEST(whole_step_refusals)
 	static const char base[] =
 		"model = { hidden = 1024; ffn_hidden = 2816; experts = 8; top_k = 2; moe_layers = 4; heads = 8; %s };\n"
 		"cluster = { nodes = 1; gpus_per_node = 8; %s };\n"
-		"parallel = { ep = 8; %s };\n"
+		"parallel = { %s%s };\n"
 		"schedule = { %s };\n"
 		"workload = { seq_len = 512; %s };\n";
 	static const struct {
@@ -454,14 +454,24 @@ START_TEST(whole_step_refusals)
 		 "model.attention = \"mha\" but model.kv_heads = 2 differs from heads = 8"},
 		{"", "gpu_memory_GiB = 8; reserved_memory_GiB = 8;", "", "", "micro_batch = 1;",
 		 "cluster.reserved_memory_GiB = 8 leaves nothing of cluster.gpu_memory_GiB = 8"},
-		{"", "", "", "overlap = \"dualpipe\";", "micro_batch = 1;",
-		 "schedule.overlap = \"dualpipe\" is not modelled yet"},
+		{"", "", "pp = 1;", "overlap = \"dualpipe\";", "micro_batch = 1; global_batch = 8;",
+		 "schedule.overlap = \"dualpipe\" needs an even parallel.pp of at least 2 (DualPipe: num_ranks % 2 == 0), "
+		 "and pp = 1"},
+		{"", "", "pp = 2; vpp = 2;", "overlap = \"dualpipe\";", "micro_batch = 1; global_batch = 8;",
+		 "places two stages on each rank itself; set parallel.vpp = 1 (it is 2)"},
+		{"", "", "pp = 4; ep = 2;", "overlap = \"dualpipe\";", "micro_batch = 1; global_batch = 12;",
+		 "needs an even number of micro-batches of at least 2 x pp = 8 (DualPipe: num_chunks % 2 == 0 and num_chunks "
+		 ">= num_ranks x 2), and global_batch = 12 gives 6 (micro_batch 1 x dp 2 each); raise workload.global_batch "
+		 "to a multiple of 4 of at least 16"},
+		{"", "", "pp = 2;", "overlap = \"dualpipe\";", "mode = \"prefill\"; micro_batch = 1; global_batch = 16;",
+		 "schedule.overlap = \"dualpipe\" is a training schedule and workload.mode is \"prefill\""},
 	};
 	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
 		char text[2048];
 		scn_scenario s;
 		ms_error err;
-		snprintf(text, sizeof text, base, c[i].model, c[i].cluster, c[i].parallel, c[i].schedule, c[i].workload);
+		snprintf(text, sizeof text, base, c[i].model, c[i].cluster, strstr(c[i].parallel, "ep =") ? "" : "ep = 8; ",
+			 c[i].parallel, c[i].schedule, c[i].workload);
 		ms_error_clear(&err);
 		ck_assert_int_eq(scn_scenario_load_text(&s, text, "refusal", NULL, &err), MS_EINVAL);
 		ck_assert_msg(strstr(err.msg, c[i].want) != NULL, "case %zu: %s", i, err.msg);
