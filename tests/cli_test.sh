@@ -131,6 +131,10 @@ head -c 3000 "$T/rep_a.h5" >"$T/rep_cut.h5"
 expect 1 "rep_cut.h5: HDF5 cannot open it (truncated or corrupt?)" -- "$BIN" report "$T/rep_cut.h5"
 expect 2 "report needs at least one run file" -- "$BIN" report
 expect 2 "unknown option '--bogus'" -- "$BIN" report --bogus "$T/rep_a.h5"
+# moesim plot hands over to Python (its tests: tools/tests/test_plot.py); without one it says what to install.
+expect 1 "plot: cannot run $T/no-python3 (No such file or directory): moesim plot needs Python 3 with h5py and matplotlib" -- env MOESIM_PYTHON="$T/no-python3" "$BIN" plot "$T/rep_a.h5"
+mkdir -p "$T/dd/scenarios" && cp "${MOESIM_SRC:-.}/scenarios/default.cfg" "$T/dd/scenarios/"
+expect 1 "plot: cannot find tools/moesim_plot.py in the data directory ('$T/dd')" -- env MOESIM_DATADIR="$T/dd" "$BIN" plot "$T/rep_a.h5"
 
 # Mode-correct summaries (issue 14): only training has a backward pass to mention; the
 # report of a stored decode run prints the decode latency line as the run did.
