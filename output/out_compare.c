@@ -1,10 +1,10 @@
 /*
  * out_compare.c - the report of stored runs (see out_compare.h).
  *
- * A single run repeats its summary's figure lines through the same printers moesim run
- * uses (out_fmt.h), so the numbers are equal to the character; what the file does not
- * hold (the per-layer worst cases, the NVLink port and NIC figures) is left out, not
- * recomputed differently. Several runs: a column per run, the first the baseline; a
+ * A single run repeats its summary's lines from the step time on through the same
+ * printers moesim run uses (out_fmt.h), so they are equal to the character; the worst
+ * layers' imbalance is recomputed from /layers exactly as out_summary_compute does; what
+ * the file does not hold (the hottest NVLink port and NIC of one all-to-all) is left out. Several runs: a column per run, the first the baseline; a
  * figure's change is relative (+12.3 %) for times, rates and bytes, and in percentage
  * points for what is already a percentage (drops, MFU), where a relative change of a
  * small fraction would mislead.
@@ -76,9 +76,38 @@ static void print_header(FILE *f, const out_run *r)
 		strcmp(b[1], "1") == 0 ? "" : "s", val(r, "routing.capacity_factor", b[2], sizeof b[2]));
 }
 
+/* The load lines from /layers as the summary computes them: a layer's GPU load over the
+ * GPUs of the stage holding it (the block of stage_gpus with the layer's pairs). */
+static void print_load(FILE *f, const out_run *r, int stage_gpus)
+{
+	double gm, gw, em, ew;
+	int gl, el, *first;
+	if (!r->gpu_load || stage_gpus < 1 || !(first = calloc((size_t)r->moe_layers, sizeof *first))) {
+		fprintf(f, "  GPU load         max/mean %.3f after drops (mean over layers)\n", fig(r, "gpu_load_max_over_mean"));
+		fprintf(f, "  expert load      max/mean %.3f as routed (mean over layers)\n", fig(r, "expert_load_max_over_mean"));
+		return;
+	}
+	for (int l = 0; l < r->moe_layers; l++) {
+		double best = -1;
+		for (int st = 0; st + stage_gpus <= r->gpus; st += stage_gpus) {
+			double sum = 0;
+			for (int g = st; g < st + stage_gpus; g++)
+				sum += r->gpu_load[(size_t)l * r->gpus + g];
+			if (sum > best) {
+				best = sum;
+				first[l] = st;
+			}
+		}
+	}
+	out_imbalance(r->gpu_load, r->moe_layers, r->gpus, first, stage_gpus, &gm, &gw, &gl);
+	out_imbalance(r->expert_demand, r->moe_layers, r->experts, NULL, r->experts, &em, &ew, &el);
+	out_print_load(f, gm, gw, gl, em, ew, el);
+	free(first);
+}
+
 static void print_one(FILE *f, const out_run *r)
 {
-	char mode[32], dtype[32];
+	char mode[32], dtype[32], b[64], mode_a2a[32];
 	double mfu = fig(r, "mfu"), tf = fig(r, "model_tflops_per_gpu");
 	const char *phase_names[32], *part_names[16], *link_names[8];
 	double phase_s[32];
@@ -102,17 +131,47 @@ static void print_one(FILE *f, const out_run *r)
 		phase_s[i] = fig(r, name);
 	}
 	out_print_phases(f, np, phase_names, phase_s, fig(r, "step_time_s"));
-	fprintf(f, "  critical path    GPU %.0f finishes last\n", fig(r, "critical_gpu"));
-	fputc('\n', f);
-	out_print_drops(f, fig(r, "dropped_pair_fraction"), fig(r, "dropped_token_fraction"));
-	fprintf(f, "  GPU load         max/mean %.3f after drops (mean over layers)\n", fig(r, "gpu_load_max_over_mean"));
-	fprintf(f, "  expert load      max/mean %.3f as routed (mean over layers)\n", fig(r, "expert_load_max_over_mean"));
+	if (strcmp(val(r, "schedule.overlap", b, sizeof b), "none") != 0) {
+		out_print_stream(f, "overlap      dispatch", "communication", fig(r, "dispatch_stream_s"),
+				 fig(r, "dispatch_exposed_s"));
+		out_print_stream(f, "             combine ", "communication", fig(r, "combine_stream_s"),
+				 fig(r, "combine_exposed_s"));
+	}
+	if (fig(r, "dp_stream_s") > 0)
+		out_print_stream(f, "gradient sync   ", "data-parallel", fig(r, "dp_stream_s"), fig(r, "phase_dp_s"));
+	{
+		int crit = (int)fig(r, "critical_gpu"), pp = atoi(val(r, "parallel.pp", b, sizeof b));
+		int stage_gpus = pp > 0 && r->gpus >= pp ? r->gpus / pp : r->gpus;
+		if (crit >= 0 && crit < r->gpus && np == r->n_phases)
+			out_print_critical(f, crit, crit / stage_gpus, np, phase_names,
+					   r->step_phase_s + (size_t)crit * r->n_phases, fig(r, "step_time_s"));
+		fputc('\n', f);
+		out_print_drops(f, fig(r, "dropped_pair_fraction"), fig(r, "dropped_token_fraction"));
+		print_load(f, r, stage_gpus);
+	}
+	{
+		const double nv[2] = {fig(r, "dispatch_nvlink_bytes"), fig(r, "combine_nvlink_bytes")};
+		const double nic[2] = {fig(r, "dispatch_nic_bytes"), fig(r, "combine_nic_bytes")};
+		out_print_a2a_bytes(f, val(r, "network.dispatcher", b, sizeof b), nv, nic, fig(r, "per_pair_copy_nvlink_bytes"),
+				    fig(r, "per_pair_copy_nic_bytes"), strcmp(mode, "training") == 0);
+	}
+	{
+		/* network.topology's values, in the order of its enum (scenario/scn_scenario.h). */
+		static const char *const topo[] = {"single_switch", "fat_tree", "rail", "custom"};
+		int t = -1, flow = strcmp(r->network_model, "flow") == 0;
+		val(r, "network.topology", b, sizeof b);
+		for (int i = 0; i < 4; i++)
+			t = strcmp(b, topo[i]) == 0 ? i : t;
+		val(r, "network.dispatcher", mode_a2a, sizeof mode_a2a);
+		out_print_network_model(f, flow, t,
+					strcmp(mode_a2a, "megatron") == 0 ? val(r, "network.alltoall", b, sizeof b) : NULL);
+	}
 	if (r->n_hot_links > 0) {
 		for (int i = 0; i < r->n_hot_links && i < 8; i++)
 			link_names[i] = r->hot_link_name[i];
 		out_print_hot_links(f, r->n_hot_links, link_names, r->hot_link_util, r->hot_link_bytes);
-	} else {
-		fprintf(f, "  hottest links    none stored: this run has no /network (run with network.model = \"flow\")\n");
+	} else if (strcmp(r->network_model, "flow") == 0) {
+		fprintf(f, "  hottest links    none stored (a run written before /network)\n");
 	}
 	fprintf(f, "  events           %.0f\n", fig(r, "events"));
 }

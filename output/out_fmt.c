@@ -76,3 +76,94 @@ void out_print_hot_links(FILE *f, int n, const char *const *names, const double 
 			100.0 * util[i], a);
 	}
 }
+
+void out_print_stream(FILE *f, const char *label, const char *stream, double total, double exposed)
+{
+	char t[64], e[64], h[64];
+	out_fmt_time(t, sizeof t, total);
+	out_fmt_time(e, sizeof e, exposed);
+	out_fmt_time(h, sizeof h, total - exposed > 0 ? total - exposed : 0);
+	fprintf(f, "  %s %s on the %s stream: %s exposed, %s hidden (mean per GPU)\n", label, t, stream, e, h);
+}
+
+void out_print_critical(FILE *f, int gpu, int stage, int n, const char *const *names, const double *row,
+			double step_time_s)
+{
+	int top[3] = {-1, -1, -1};
+	if (n < 3)
+		return;
+	for (int i = 0; i < 3; i++)
+		for (int p = 0; p < n; p++) {
+			int used = 0;
+			for (int j = 0; j < i; j++)
+				used |= top[j] == p;
+			if (!used && (top[i] < 0 || row[p] > row[top[i]]))
+				top[i] = p;
+		}
+	fprintf(f, "  critical path    GPU %d (pipeline stage %d) finishes last: %s %.1f %%, %s %.1f %%, %s %.1f %%\n", gpu,
+		stage, names[top[0]], step_time_s > 0 ? 100 * row[top[0]] / step_time_s : 0, names[top[1]],
+		step_time_s > 0 ? 100 * row[top[1]] / step_time_s : 0, names[top[2]],
+		step_time_s > 0 ? 100 * row[top[2]] / step_time_s : 0);
+}
+
+void out_print_load(FILE *f, double gpu_mean, double gpu_worst, int gpu_worst_layer, double expert_mean,
+		    double expert_worst, int expert_worst_layer)
+{
+	fprintf(f, "  GPU load         max/mean %.3f after drops (mean over layers), worst %.3f in layer %d\n", gpu_mean,
+		gpu_worst, gpu_worst_layer);
+	fprintf(f, "  expert load      max/mean %.3f as routed (mean over layers), worst %.3f in layer %d\n", expert_mean,
+		expert_worst, expert_worst_layer);
+}
+
+void out_print_a2a_bytes(FILE *f, const char *dispatcher, const double nvlink[2], const double nic[2],
+			 double naive_nvlink, double naive_nic, int training)
+{
+	static const char *const dir[2] = {"dispatch", "combine "};
+	char a[64], b[64];
+	double nv = nvlink[0] + nvlink[1], ni = nic[0] + nic[1];
+	for (int d = 0; d < 2; d++) {
+		out_fmt_bytes(a, sizeof a, nvlink[d]);
+		out_fmt_bytes(b, sizeof b, nic[d]);
+		fprintf(f, "  %s %s %s over NVLink, %s over NICs per step%s\n", d ? "                " : "all-to-all bytes", dir[d],
+			a, b, d ? "" : " (forward)");
+	}
+	fprintf(f, "                   %s: NVLink %.3fx, NICs %.3fx the bytes of a copy per token-expert pair%s\n", dispatcher,
+		naive_nvlink > 0 ? nv / naive_nvlink : 1.0, naive_nic > 0 ? ni / naive_nic : 1.0,
+		training ? ";\n                   the backward pass moves the mirror" : "");
+}
+
+void out_print_network_model(FILE *f, int flow, int topology, const char *alltoall)
+{
+	static const char *const shapes[] = {"single switch", "fat-tree", "rail-optimized", "custom"};
+	if (!flow) {
+		fprintf(f, "  network model    analytic bottleneck bound\n");
+		return;
+	}
+	fprintf(f, "  network model    flow-level max-min sharing, %s, %s all-to-all\n",
+		topology >= 0 && topology < 4 ? shapes[topology] : "?", alltoall ? alltoall : "the dispatcher's own legs as one");
+}
+
+void out_imbalance(const double *v, int layers, int n, const int *first, int m, double *mean_ratio, double *worst,
+		   int *worst_layer)
+{
+	*mean_ratio = 0;
+	*worst = 0;
+	*worst_layer = -1;
+	for (int l = 0; l < layers; l++) {
+		double mx = 0, sum = 0, ratio;
+		int lo = first ? first[l] : 0;
+		if (!first)
+			m = n;
+		for (int i = lo; i < lo + m; i++) {
+			double x = v[(size_t)l * n + i];
+			sum += x;
+			mx = x > mx ? x : mx;
+		}
+		ratio = sum > 0 ? mx / (sum / m) : 1.0;
+		*mean_ratio += ratio / layers;
+		if (ratio > *worst) {
+			*worst = ratio;
+			*worst_layer = l;
+		}
+	}
+}

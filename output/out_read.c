@@ -109,6 +109,26 @@ static int ds_strings(hid_t file, const char *path, int n, char *out, size_t wid
 	return ok;
 }
 
+/* A 2-D float dataset read whole: its dims in d[2] and a malloc'd array, or NULL. */
+static double *ds_matrix(hid_t file, const char *path, hsize_t d[2])
+{
+	hid_t ds, sp;
+	double *out = NULL;
+	if (H5Lexists(file, path, H5P_DEFAULT) <= 0 || (ds = H5Dopen2(file, path, H5P_DEFAULT)) < 0)
+		return NULL;
+	sp = H5Dget_space(ds);
+	if (sp >= 0 && H5Sget_simple_extent_ndims(sp) == 2 && H5Sget_simple_extent_dims(sp, d, NULL) == 2 && d[0] > 0 &&
+	    d[1] > 0 && (out = malloc((size_t)(d[0] * d[1]) * sizeof *out)) &&
+	    H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0) {
+		free(out);
+		out = NULL;
+	}
+	if (sp >= 0)
+		H5Sclose(sp);
+	H5Dclose(ds);
+	return out;
+}
+
 static int ds_doubles(hid_t file, const char *path, double *out)
 {
 	hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
@@ -333,6 +353,25 @@ int out_run_read(out_run *r, const char *path, ms_error *err)
 		}
 		r->n_phases = (int)n;
 	}
+	{
+		hsize_t d[2], dl[2], de[2];
+		if (!(r->step_phase_s = ds_matrix(file, "phases/step_time_s", d)) || (int)d[1] != r->n_phases) {
+			rc = MS_ERROR(err, MS_EFORMAT, "%s: /phases/step_time_s is missing or not [gpus, %d phases]", path,
+				      r->n_phases);
+			goto done;
+		}
+		r->gpus = (int)d[0];
+		r->gpu_load = ds_matrix(file, "layers/gpu_load", dl);
+		r->expert_demand = ds_matrix(file, "layers/expert_demand", de);
+		if (r->gpu_load && r->expert_demand && dl[0] == de[0] && (int)dl[1] == r->gpus) {
+			r->moe_layers = (int)dl[0];
+			r->experts = (int)de[1];
+		} else {
+			free(r->gpu_load);
+			free(r->expert_demand);
+			r->gpu_load = r->expert_demand = NULL;
+		}
+	}
 	if ((n = ds_len(file, "memory/part_names")) > 0 && ds_len(file, "memory/peak_parts_bytes") == n) {
 		r->mem_part_name = calloc((size_t)n, sizeof *r->mem_part_name);
 		r->mem_part_bytes = calloc((size_t)n, sizeof *r->mem_part_bytes);
@@ -382,6 +421,9 @@ void out_run_free(out_run *r)
 	free(r->phase_name);
 	free(r->mem_part_name);
 	free(r->mem_part_bytes);
+	free(r->step_phase_s);
+	free(r->gpu_load);
+	free(r->expert_demand);
 	free(r->hot_link_name);
 	free(r->hot_link_util);
 	free(r->hot_link_bytes);

@@ -40,6 +40,11 @@ typedef struct out_run {
 	char (*mem_part_name)[OUT_RUN_NAME_MAX];
 	double *mem_part_bytes;  /* the peak stage's, by part */
 	long long mem_peak_stage;
+	int gpus;                /* rows of /phases/step_time_s */
+	double *step_phase_s;    /* [gpus][n_phases] /phases/step_time_s */
+	int moe_layers, experts; /* 0 without /layers */
+	double *gpu_load;        /* [moe_layers][gpus] /layers/gpu_load */
+	double *expert_demand;   /* [moe_layers][experts] /layers/expert_demand */
 	int n_hot_links;         /* 0 without /network (analytic model) */
 	char (*hot_link_name)[OUT_RUN_NAME_MAX * 2];
 	double *hot_link_util, *hot_link_bytes;

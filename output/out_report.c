@@ -14,33 +14,6 @@
 #define MOESIM_VERSION "0.1.0"
 #endif
 
-/* For a [layers][n] table: the mean over layers of max/mean, and the worst layer. Only
- * the entries [first[l], first[l] + m) of row l count (first NULL: all n). */
-static void imbalance(const double *v, int layers, int n, const int *first, int m, double *mean_ratio, double *worst,
-		      int *worst_layer)
-{
-	*mean_ratio = 0;
-	*worst = 0;
-	*worst_layer = -1;
-	for (int l = 0; l < layers; l++) {
-		double mx = 0, sum = 0, ratio;
-		int lo = first ? first[l] : 0;
-		if (!first)
-			m = n;
-		for (int i = lo; i < lo + m; i++) {
-			double x = v[(size_t)l * n + i];
-			sum += x;
-			mx = x > mx ? x : mx;
-		}
-		ratio = sum > 0 ? mx / (sum / m) : 1.0;
-		*mean_ratio += ratio / layers;
-		if (ratio > *worst) {
-			*worst = ratio;
-			*worst_layer = l;
-		}
-	}
-}
-
 void out_summary_compute(const sim_result *r, out_summary *o)
 {
 	double step_sum = 0, pairs = 0, dpairs = 0, toks = 0, dtoks = 0;
@@ -67,27 +40,17 @@ void out_summary_compute(const sim_result *r, out_summary *o)
 		int *first = malloc((size_t)r->layers * sizeof *first);
 		for (int l = 0; first && l < r->layers; l++)
 			first[l] = r->moe_stage[l] * r->stage_gpus;
-		imbalance(r->rank_load, r->layers, r->world, first, first ? r->stage_gpus : r->world, &o->rank_load_max_mean,
+		out_imbalance(r->rank_load, r->layers, r->world, first, first ? r->stage_gpus : r->world, &o->rank_load_max_mean,
 			  &o->rank_load_worst, &o->rank_load_worst_layer);
 		free(first);
 	}
-	imbalance(r->expert_demand, r->layers, r->experts, NULL, r->experts, &o->expert_load_max_mean,
+	out_imbalance(r->expert_demand, r->layers, r->experts, NULL, r->experts, &o->expert_load_max_mean,
 		  &o->expert_load_worst, &o->expert_load_worst_layer);
-}
-
-/* A stream's time, its exposed part and the hidden rest (mean per GPU). */
-static void print_stream(FILE *f, const char *label, const char *stream, double total, double exposed)
-{
-	char t[64], e[64], h[64];
-	out_fmt_time(t, sizeof t, total);
-	out_fmt_time(e, sizeof e, exposed);
-	out_fmt_time(h, sizeof h, total - exposed > 0 ? total - exposed : 0);
-	fprintf(f, "  %s %s on the %s stream: %s exposed, %s hidden (mean per GPU)\n", label, t, stream, e, h);
 }
 
 void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, const out_summary *o)
 {
-	char a[128], b[64];
+	char a[128];
 	double cf = s->routing.capacity_factor;
 	fprintf(f, "moesim %s: %s\n", MOESIM_VERSION, s->source);
 	{
@@ -163,49 +126,27 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 		out_print_phases(f, SIM_NPHASES, names, o->phase_s, o->step_time_s);
 	}
 	if (s->schedule.overlap != SCN_OVERLAP_NONE) {
-		print_stream(f, "overlap      dispatch", "communication", r->comm_total_s[0], r->comm_exposed_s[0]);
-		print_stream(f, "             combine ", "communication", r->comm_total_s[1], r->comm_exposed_s[1]);
+		out_print_stream(f, "overlap      dispatch", "communication", r->comm_total_s[0], r->comm_exposed_s[0]);
+		out_print_stream(f, "             combine ", "communication", r->comm_total_s[1], r->comm_exposed_s[1]);
 	}
 	if (r->dp_stream_s > 0)
-		print_stream(f, "gradient sync   ", "data-parallel", r->dp_stream_s, o->phase_s[SIM_PH_DP]);
+		out_print_stream(f, "gradient sync   ", "data-parallel", r->dp_stream_s, o->phase_s[SIM_PH_DP]);
 	{
-		const double *ph = r->step_phase_s + (size_t)r->critical_gpu * SIM_NPHASES;
-		int top[3] = {-1, -1, -1};
-		for (int i = 0; i < 3; i++)
-			for (int p = 0; p < SIM_NPHASES; p++) {
-				int used = 0;
-				for (int j = 0; j < i; j++)
-					used |= top[j] == p;
-				if (!used && (top[i] < 0 || ph[p] > ph[top[i]]))
-					top[i] = p;
-			}
-		fprintf(f, "  critical path    GPU %d (pipeline stage %d) finishes last: %s %.1f %%, %s %.1f %%, %s %.1f %%\n",
-			r->critical_gpu, r->critical_gpu / r->stage_gpus, sim_phase_name(top[0]),
-			o->step_time_s > 0 ? 100 * ph[top[0]] / o->step_time_s : 0, sim_phase_name(top[1]),
-			o->step_time_s > 0 ? 100 * ph[top[1]] / o->step_time_s : 0, sim_phase_name(top[2]),
-			o->step_time_s > 0 ? 100 * ph[top[2]] / o->step_time_s : 0);
+		const char *names[SIM_NPHASES];
+		for (int ph = 0; ph < SIM_NPHASES; ph++)
+			names[ph] = sim_phase_name(ph);
+		out_print_critical(f, r->critical_gpu, r->critical_gpu / r->stage_gpus, SIM_NPHASES, names,
+				   r->step_phase_s + (size_t)r->critical_gpu * SIM_NPHASES, o->step_time_s);
 	}
 	fputc('\n', f);
 	out_print_drops(f, o->dropped_pair_frac, o->dropped_token_frac);
-	fprintf(f, "  GPU load         max/mean %.3f after drops (mean over layers), worst %.3f in layer %d\n", o->rank_load_max_mean,
-		o->rank_load_worst, o->rank_load_worst_layer);
-	fprintf(f, "  expert load      max/mean %.3f as routed (mean over layers), worst %.3f in layer %d\n",
-		o->expert_load_max_mean, o->expert_load_worst, o->expert_load_worst_layer);
+	out_print_load(f, o->rank_load_max_mean, o->rank_load_worst, o->rank_load_worst_layer, o->expert_load_max_mean,
+		       o->expert_load_worst, o->expert_load_worst_layer);
 	{
 		static const char *const disp[] = {"megatron", "deepep", "deepep_ll"};
-		static const char *const dir[2] = {"dispatch", "combine "};
-		double nv = r->a2a_nvlink_bytes[0] + r->a2a_nvlink_bytes[1], nic = r->a2a_nic_bytes[0] + r->a2a_nic_bytes[1];
-		double nv0 = r->a2a_naive_nvlink_bytes[0] + r->a2a_naive_nvlink_bytes[1];
-		double nic0 = r->a2a_naive_nic_bytes[0] + r->a2a_naive_nic_bytes[1];
-		for (int d = 0; d < 2; d++) {
-			out_fmt_bytes(a, sizeof a, r->a2a_nvlink_bytes[d]);
-			out_fmt_bytes(b, sizeof b, r->a2a_nic_bytes[d]);
-			fprintf(f, "  %s %s %s over NVLink, %s over NICs per step%s\n", d ? "                " : "all-to-all bytes",
-				dir[d], a, b, d ? "" : " (forward)");
-		}
-		fprintf(f, "                   %s: NVLink %.3fx, NICs %.3fx the bytes of a copy per token-expert pair%s\n",
-			disp[s->network.dispatcher], nv0 > 0 ? nv / nv0 : 1.0, nic0 > 0 ? nic / nic0 : 1.0,
-			r->passes > 1 ? ";\n                   the backward pass moves the mirror" : "");
+		out_print_a2a_bytes(f, disp[s->network.dispatcher], r->a2a_nvlink_bytes, r->a2a_nic_bytes,
+				    r->a2a_naive_nvlink_bytes[0] + r->a2a_naive_nvlink_bytes[1],
+				    r->a2a_naive_nic_bytes[0] + r->a2a_naive_nic_bytes[1], r->passes > 1);
 	}
 	if (r->hot_nvlink_rank >= 0) {
 		out_fmt_bytes(a, sizeof a, r->hot_nvlink_bytes);
@@ -217,17 +158,16 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 		fprintf(f, "  hottest NIC      NIC %d (node %d), %s in one all-to-all (layer %d)\n", r->hot_nic,
 			r->hot_nic / s->cluster.nics_per_node, a, r->hot_nic_layer);
 	}
-	if (r->network_flow) {
-		static const char *const shapes[] = {"single switch", "fat-tree", "rail-optimized", "custom"};
+	{
 		static const char *const algos[] = {"flat", "pairwise", "hierarchical", "nccl"};
-		fprintf(f, "  network model    flow-level max-min sharing, %s, %s all-to-all\n", shapes[s->network.topology],
-			s->network.dispatcher == SCN_DISP_MEGATRON ? algos[s->network.alltoall] : "the dispatcher's own legs as one");
+		out_print_network_model(f, r->network_flow, s->network.topology,
+					s->network.dispatcher == SCN_DISP_MEGATRON ? algos[s->network.alltoall] : NULL);
+	}
+	if (r->network_flow) {
 		const char *names[8];
 		for (int i = 0; i < r->n_hot_links && i < 8; i++)
 			names[i] = r->hot_link_name[i];
 		out_print_hot_links(f, r->n_hot_links, names, r->hot_link_util, r->hot_link_bytes);
-	} else {
-		fprintf(f, "  network model    analytic bottleneck bound\n");
 	}
 	fprintf(f, "  events           %llu\n", (unsigned long long)r->events);
 }
