@@ -104,6 +104,13 @@ int cli_record_setup(cli_record *c, const scn_scenario *s, const char *out, sim_
 	return 0;
 }
 
+/* The GPUs whose timeline fits `limit` records, at the estimate's records per GPU (at least 1). */
+static int gpus_within(const sim_estimate *e, int gpus, double limit)
+{
+	double per = e->timeline_events / gpus, n = per > 0 ? limit / per : gpus;
+	return n < 1 ? 1 : n > gpus ? gpus : (int)n;
+}
+
 int cli_record_check(const cli_record *c, const scn_scenario *s, const sim_record *rec, sim_estimate *e)
 {
 	int W = scn_world(s), gpus = c->gpus_given ? (c->hi < W ? c->hi : W - 1) - c->lo + 1 : W;
@@ -118,7 +125,7 @@ int cli_record_check(const cli_record *c, const scn_scenario *s, const sim_recor
 			"(workload.steps) or micro-batches (workload.global_batch); or record it anyway with --force-large\n",
 			c->timeline, e->timeline_events, gpus, gpus == 1 ? "" : "s",
 			sim_estimate_bytes(e->timeline_events * OUT_TIMELINE_BYTES_PER_EVENT, a, sizeof a),
-			SIM_LIMIT_TIMELINE_JSON_EVENTS, s->parallel.tp * s->parallel.ep > 1 ? s->parallel.tp * s->parallel.ep - 1 : 0);
+			SIM_LIMIT_TIMELINE_JSON_EVENTS, gpus_within(e, gpus, SIM_LIMIT_TIMELINE_JSON_EVENTS) - 1);
 		return CLI_EXIT_BAD_INPUT;
 	}
 	if (e->timeline_events > SIM_LIMIT_TIMELINE_H5_EVENTS) {
@@ -128,7 +135,7 @@ int cli_record_check(const cli_record *c, const scn_scenario *s, const sim_recor
 			"(workload.steps); or record it anyway with --force-large\n",
 			e->timeline_events, gpus, gpus == 1 ? "" : "s",
 			sim_estimate_bytes(e->timeline_events * (double)sizeof(sim_tl_event), a, sizeof a),
-			SIM_LIMIT_TIMELINE_H5_EVENTS, s->parallel.tp * s->parallel.ep > 1 ? s->parallel.tp * s->parallel.ep - 1 : 0);
+			SIM_LIMIT_TIMELINE_H5_EVENTS, gpus_within(e, gpus, SIM_LIMIT_TIMELINE_H5_EVENTS) - 1);
 		return CLI_EXIT_BAD_INPUT;
 	}
 	return 0;
