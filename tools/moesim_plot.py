@@ -8,7 +8,7 @@ Per run (files named DIR/<run>-<plot>.png and .svg):
   step-breakdown   each GPU's step time stacked by phase (/phases/step_time_s); the
                    critical GPU marked
   expert-load      the layer x expert heatmap of token-expert pairs per step, as routed
-                   and as kept after capacity drops (/experts/routed, /experts/kept; a
+                   as kept after capacity drops and dropped (/experts; a
                    run without them shows /layers/expert_demand, before drops only)
   link-util        utilisation over time of the most utilised links and of each link
                    class (/links, flow model only)
@@ -358,8 +358,9 @@ def plot_sweep(plt, df, csv_path, xcol, ycols, group, outdir, formats, written):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="moesim plot", description=__doc__.split("\n\n")[0],
-                                 epilog="See docs/output-format.md for the datasets each plot reads.")
+    ap = argparse.ArgumentParser(prog="moesim plot", formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 description=__doc__.split("What a file lacks")[0].rstrip(),
+                                 epilog="docs/analysis.md shows each plot; docs/output-format.md the datasets.")
     ap.add_argument("runs", nargs="*", metavar="RUN.h5", help="files written by moesim run -o")
     ap.add_argument("-o", "--outdir", default=".", metavar="DIR", help="where the plots go (default .)")
     ap.add_argument("--csv", metavar="SWEEP.csv", help="a sweep's CSV (any CSV with a header line)")
