@@ -7,7 +7,7 @@
 Per run (files named DIR/<run>-<plot>.png and .svg):
   step-breakdown   each GPU's step time stacked by phase (/phases/step_time_s); the
                    critical GPU marked
-  expert-load      the layer x expert heatmap of token-expert pairs per step, as routed
+  expert-load      the layer x expert heatmap of token-expert pairs per step, as routed,
                    as kept after capacity drops and dropped (/experts; a
                    run without them shows /layers/expert_demand, before drops only)
   link-util        utilisation over time of the most utilised links and of each link
