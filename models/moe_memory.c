@@ -266,6 +266,10 @@ int moe_memory_estimate(const scn_scenario *s, const moe_arch *a, moe_memory *ou
 	}
 
 	const int pp = s->parallel.pp, vpp = s->parallel.vpp, P = pp * vpp;
+	/* DualPipe: rank r holds stages r and pp - 1 - r, a copy of each; the distributed
+	 * optimizer shards over both copies' data-parallel groups (sim/sim_run.c). */
+	const int dualpipe = s->schedule.overlap == SCN_OVERLAP_DUALPIPE, nchunks = dualpipe ? 2 : vpp;
+	const double copies = dualpipe ? 2.0 : 1.0;
 	const int training = s->workload.mode == SCN_MODE_TRAINING;
 	const int mtp = training ? a->mtp_layers : 0;
 	const double tp = s->parallel.tp, cp = s->parallel.cp, ep = s->parallel.ep, etp = s->parallel.etp;
@@ -324,8 +328,8 @@ int moe_memory_estimate(const scn_scenario *s, const moe_arch *a, moe_memory *ou
 		moe_memory_stage *st = &out->stage[r];
 		double max_layer = 0.0;
 		st->pp_rank = r;
-		for (int c = 0; c < vpp; c++) {
-			const chunk *k = &ch[c * pp + r];
+		for (int c = 0; c < nchunks; c++) {
+			const chunk *k = &ch[dualpipe ? (c ? pp - 1 - r : r) : c * pp + r];
 			for (int l = k->lo; l < k->hi; l++) {
 				int moe = moe_arch_is_moe(a, l);
 				st->layers++;
@@ -352,9 +356,16 @@ int moe_memory_estimate(const scn_scenario *s, const moe_arch *a, moe_memory *ou
 		if (training) {
 			st->grads = params * gb;
 			st->optimizer = s->training.distributed_optimizer
-						? st->dense_params * ob / dpcp + st->expert_params * ob / edp
+						? st->dense_params * ob / (copies * dpcp) + st->expert_params * ob / (copies * edp)
 						: params * ob;
-			if (vpp == 1) {
+			if (dualpipe) {
+				/* DualPipe's peak (its step() walked: rank r holds pp - r forward
+				 * chunks of stage r and r + 1 of stage pp - 1 - r, PP + 1 in all, the
+				 * README's "Activation Per Device"). */
+				double n0 = fmin(pp - r, m / 2), n1 = fmin(r + 1, m / 2);
+				st->inflight = n0 + n1;
+				st->activations = n0 * ch[r].act + n1 * ch[pp - 1 - r].act;
+			} else if (vpp == 1) {
 				st->inflight = fmin(pp - r, m);
 				st->activations = st->inflight * ch[r].act;
 			} else {

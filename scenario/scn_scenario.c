@@ -211,6 +211,9 @@ static const keydef keys[] = {
 	{"training.overlap_grad_reduce", T_BOOL, NUM(training.overlap_grad_reduce), "true", 0, 1, NULL, "",
 	 "Launch each gradient bucket's reduction as soon as the last micro-batch's backward has produced it "
 	 "(Megatron's overlap_grad_reduce); false: after the whole backward."},
+	{"training.tp_comm_overlap", T_BOOL, NUM(training.tp_comm_overlap), "false", 0, 1, NULL, "",
+	 "Overlap each tensor-parallel block's all-gather and reduce-scatter with its GEMMs, on the communication "
+	 "stream (Megatron-LM's --tp-comm-overlap with TransformerEngine's userbuffers); with tp > 1."},
 	{"training.bucket_params", T_INT64, NUM(training.bucket_params), "0", 0, 1e12, NULL, "parameters",
 	 "Parameters per gradient bucket; 0 means Megatron-Core's default max(40,000,000, 1,000,000 x dp x cp)."},
 	{"training.grad_fp32", T_BOOL, NUM(training.grad_fp32), "true", 0, 1, NULL, "",
@@ -220,7 +223,8 @@ static const keydef keys[] = {
 	 "How the MoE all-to-alls overlap computation: none (every GPU waits for its dispatch and combine); "
 	 "two_batch (each micro-batch split in two halves, one half's all-to-all on a communication stream while "
 	 "the other computes, as SGLang's two-batch overlap and DeepEP's examples); dualpipe (DeepSeek-V3's "
-	 "DualPipe: not modelled yet)."},
+	 "DualPipe, training: pipeline ranks hold two stages, half the micro-batches flow each way, and each "
+	 "forward chunk runs overlapped with a backward chunk, their all-to-alls on the communication stream)."},
 	{"schedule.comm_sms", T_INT, NUM(schedule.comm_sms), "20", 0, 1024, NULL, "SMs",
 	 "SMs an overlapped all-to-all kernel occupies; computation beside it runs on the rest (DeepSeek-V3 report, "
 	 "sec. 3.2.2: 20 of the H800's 132 SMs drive IB and NVLink at full rate). Only with schedule.overlap other "
@@ -667,6 +671,46 @@ static int load_values(loader *L, const config_t *cfg, const scn_overrides *ov)
  * tokens_per_rank (one micro-batch per step); a tokens_per_rank that is not a whole
  * number of sequences (below seq_len) is allowed there as a partial sequence.
  */
+/* DualPipe's own rules (deepseek-ai/DualPipe, dualpipe/dualpipe.py, DualPipe.step): an even
+ * number of pipeline ranks, each holding two stages; micro-batches even and at least twice
+ * the ranks (half go each way); a training schedule (its forward-only step is the same
+ * bidirectional pipeline without backward, which moesim does not play). */
+static int dualpipe_check(loader *L)
+{
+	scn_scenario *s = L->s;
+	char wbuf[SCN_PATH_MAX + 160];
+	int pp = s->parallel.pp;
+	int64_t m = s->workload.microbatches;
+	if (s->schedule.overlap != SCN_OVERLAP_DUALPIPE)
+		return MS_OK;
+	if (s->workload.mode != SCN_MODE_TRAINING)
+		return MS_ERROR(L->err, MS_EINVAL,
+				"%s: schedule.overlap = \"dualpipe\" is a training schedule and workload.mode is \"%s\"; use "
+				"\"two_batch\" or \"none\"",
+				WHERE(s, "schedule.overlap"), scn_mode_name(s->workload.mode));
+	if (pp < 2 || pp % 2 != 0)
+		return MS_ERROR(L->err, MS_EINVAL,
+				"%s: schedule.overlap = \"dualpipe\" needs an even parallel.pp of at least 2 (DualPipe: "
+				"num_ranks %% 2 == 0), and pp = %d",
+				WHERE(s, "parallel.pp"), pp);
+	if (s->parallel.vpp != 1)
+		return MS_ERROR(L->err, MS_EINVAL,
+				"%s: schedule.overlap = \"dualpipe\" places two stages on each rank itself; set parallel.vpp = "
+				"1 (it is %d)",
+				WHERE(s, "parallel.vpp"), s->parallel.vpp);
+	if (m % 2 != 0 || m < 2 * pp)
+		return MS_ERROR(L->err, MS_EINVAL,
+				"%s: schedule.overlap = \"dualpipe\" needs an even number of micro-batches of at least 2 x pp "
+				"= %d (DualPipe: num_chunks %% 2 == 0 and num_chunks >= num_ranks x 2), and global_batch = %lld "
+				"gives %lld (micro_batch %lld x dp %d each); raise workload.global_batch to a multiple of "
+				"%lld of at least %lld",
+				WHERE(s, "workload.global_batch"), 2 * pp, (long long)s->workload.global_batch, (long long)m,
+				(long long)s->workload.micro_batch, s->parallel.dp,
+				(long long)(2 * s->workload.micro_batch * s->parallel.dp),
+				(long long)(2 * pp * s->workload.micro_batch * s->parallel.dp));
+	return MS_OK;
+}
+
 static int derive_batch(loader *L, scn_scenario *s)
 {
 	char wbuf[SCN_PATH_MAX + 160];
@@ -718,7 +762,7 @@ static int derive_batch(loader *L, scn_scenario *s)
 				(long long)s->workload.global_batch, (long long)s->workload.microbatches, (long long)mb);
 	if (s->workload.routed_microbatches == 0 || s->workload.routed_microbatches > s->workload.microbatches)
 		s->workload.routed_microbatches = (int)(s->workload.microbatches < (1 << 20) ? s->workload.microbatches : (1 << 20));
-	return MS_OK;
+	return dualpipe_check(L);
 }
 
 /* Resolves "0 means derive" defaults and checks rules that span keys. */
@@ -787,10 +831,6 @@ static int cross_check(loader *L)
 					"the other degrees leave; set it to %d or leave it out",
 					WHERE(s, "parallel.dp"), s->parallel.dp, world, mp, world / mp, world / mp);
 	}
-	if (s->schedule.overlap == SCN_OVERLAP_DUALPIPE)
-		return MS_ERROR(L->err, MS_EINVAL,
-				"%s: schedule.overlap = \"dualpipe\" is not modelled yet; use \"two_batch\" or \"none\"",
-				WHERE(s, "schedule.overlap"));
 	if (s->workload.mode == SCN_MODE_DECODE && s->parallel.cp > 1)
 		return MS_ERROR(L->err, MS_EINVAL,
 				"%s: parallel.cp = %d in decode: context parallelism splits a sequence's tokens, and a decode "

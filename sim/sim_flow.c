@@ -259,7 +259,7 @@ int sim_flow_init(runner *R, ms_error *err)
 						    "byte matrix");
 		R->fl.coll_ranks = ms_calloc(err, (size_t)R->P, sizeof *R->fl.coll_ranks, "group ranks");
 		R->fl.net_done = ms_calloc(err, (size_t)ng, sizeof *R->fl.net_done, "collectives");
-		R->fl.p2p_done = ms_calloc(err, (size_t)R->world * 2 * R->m * R->vpp * 2 + 2, sizeof *R->fl.p2p_done, "sends");
+		R->fl.p2p_done = ms_calloc(err, (size_t)R->world * 2 * R->m * R->chunks * 2 + 2, sizeof *R->fl.p2p_done, "sends");
 		R->fl.floor_end = ms_calloc(err, (size_t)ng, sizeof *R->fl.floor_end, "collectives");
 		R->fl.costs_ws = net_alltoall_create(&R->topo, R->P, err);
 		if (!R->fl.colls || !R->fl.reds || !R->fl.pairs_plan || !R->fl.gpu_plan || !R->fl.domain_plan ||

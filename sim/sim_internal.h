@@ -50,6 +50,11 @@ typedef enum {
 	OP_EP_WAIT    /* waits until the communication stream has finished all-to-all aux */
 } sim_op_kind;
 
+/* What of a backward compute op runs: all of it, the input gradients only (its weight
+ * gradients deferred), or the deferred weight gradients (Qi et al. 2023, "Zero Bubble
+ * Pipeline Parallelism", sec. 2: B and W; DualPipe's WeightGradStore). */
+enum { SIM_SPLIT_NONE, SIM_SPLIT_INPUT, SIM_SPLIT_WEIGHT };
+
 /* Compute ops. */
 enum {
 	W_EMBED, W_ATTN, W_DENSE_FFN, W_ROUTER, W_SHARED, W_PERMUTE, W_EXPERT, W_UNPERMUTE,
@@ -65,6 +70,7 @@ typedef struct sim_op {
 	uint8_t what;   /* W_* or C_* */
 	uint8_t pass;   /* 0 forward, 1 backward */
 	uint8_t phase;  /* sim_phase it is accounted to */
+	uint8_t split;  /* backward compute (DualPipe's zero-bubble chunks): SIM_SPLIT_* */
 	int16_t layer;  /* 0 .. layers - 1, layers + i for MTP module i, -1 for none */
 	int16_t chunk;  /* model chunk (SEND / RECV: the virtual stage the data is for) */
 	int32_t mb;     /* micro-batch */
@@ -73,10 +79,11 @@ typedef struct sim_op {
 	int32_t half;   /* two_batch: which half of the micro-batch (0 without overlap) */
 } sim_op;
 
-/* An all-to-all on a GPU's communication stream (schedule.overlap = two_batch). */
+/* A collective on a GPU's communication stream: an all-to-all (schedule.overlap) or a TP
+ * all-gather or reduce-scatter (training.tp_comm_overlap). */
 typedef struct sim_ep_item {
-	int what;          /* C_A2A_TO or C_A2A_BACK */
-	int phase;         /* SIM_PH_DISPATCH or SIM_PH_COMBINE, as the compute stream would count it */
+	int what;          /* C_A2A_TO, C_A2A_BACK, C_TP_AG or C_TP_RS */
+	int phase;         /* SIM_PH_DISPATCH, SIM_PH_COMBINE or SIM_PH_TP, as the compute stream would count it */
 	int layer, mb, half, pass;
 } sim_ep_item;
 
@@ -124,6 +131,7 @@ typedef struct group_state {
 	int gk;            /* kind */
 	int n;             /* members */
 	const int *members;
+	int *owned;        /* members allocated here (DualPipe's unions), else NULL */
 	int arrived;       /* members at the current collective */
 	int what;          /* its C_* (checked for every member) */
 	int layer, mb, pass, bucket, half;
@@ -179,6 +187,11 @@ typedef struct runner {
 	double comm_rate;   /* compute speed beside an overlapped all-to-all: 1 - comm_sms / SMs */
 	scn_scenario *route_s; /* two_batch: the scenario as the router sees it (T tokens a rank) */
 	int passes;
+	int dualpipe;       /* schedule.overlap = dualpipe: rank r holds stages r and pp - 1 - r */
+	int chunks;         /* model chunks per pipeline rank: vpp, 2 with DualPipe (chunk = direction) */
+	int streams;        /* a communication stream beside compute (schedule.overlap other than none,
+			     * or training.tp_comm_overlap) */
+	int tp_overlap;     /* the TP collectives on it: training.tp_comm_overlap with tp > 1 */
 	int nd_max;         /* NVLink domains an EP group spans at most (the router's stride) */
 	double t_compute[W_NCOMPUTE][2][2]; /* stage-constant compute times: [what][pass][moe layer] */
 	sim_prog *progs;    /* [pp] */
@@ -201,7 +214,10 @@ typedef struct runner {
 	group_state *groups; /* [n_groups]: every group of every kind */
 	int n_groups;
 	int group_base[GK_N]; /* first group of each kind in groups[] */
-	double *arrive;     /* [world][2][m][vpp] when a send for (direction, mb, chunk) arrives; < 0 not yet */
+	int *dp_alias;      /* DualPipe: [n_groups] the group a data-parallel group reduces in (its
+			     * union with the mirror stage's), else NULL */
+	double *arrive;     /* [world][2][m][chunks] when a send for (direction, mb, chunk) arrives; < 0 not yet */
+	double *sent;       /* [world][2][m][chunks] when the send of it started */
 	int *wait_key;      /* [world] the receive a blocked GPU waits for, -1 for none */
 	int ranks_done;
 	double step_t0;
@@ -225,6 +241,28 @@ static inline int sim_ep_local(const runner *R, int rank)
 
 /* The group of kind gk that rank belongs to, as an index into R->groups. */
 int sim_group_index(const runner *R, int gk, int rank);
+
+/* The virtual stage of pipeline rank r's model chunk c, and the pipeline rank (and chunk)
+ * holding virtual stage v in chunk c's direction: chunk c x pp + r, or with DualPipe r
+ * (direction 0) and pp - 1 - r (direction 1). */
+static inline int sim_vstage(const runner *R, int r, int c)
+{
+	return R->dualpipe ? (c ? R->pp - 1 - r : r) : c * R->pp + r;
+}
+static inline int sim_vstage_rank(const runner *R, int v, int c, int *chunk)
+{
+	*chunk = R->dualpipe ? c : v / R->pp;
+	return R->dualpipe ? (c ? R->pp - 1 - v : v) : v % R->pp;
+}
+static inline int sim_nvstages(const runner *R)
+{
+	return R->dualpipe ? R->pp : R->pp * R->vpp;
+}
+
+/* The row of rank's routing plan for MoE layer moe (SIM_T_N doubles of sample smp): with
+ * DualPipe a layer also runs on the mirror stage, whose GPUs replay the routing of the
+ * GPUs at the same place in the stage that holds it in the forward direction. */
+const double *sim_plan_row(const runner *R, int smp, int moe, int rank);
 
 /* sim_prog.c */
 int sim_prog_build(runner *R, ms_error *err);

@@ -99,12 +99,60 @@ static sim_op mk(int kind, int what, int pass, int phase, int layer, int mb)
 			return rc;                            \
 	} while (0)
 
+/* Queues a collective of half h on the communication stream; returns its index. */
+static int ep_launch(sim_prog *p, int what, int phase, int pass, int layer, int mb, int h, int *index, ms_error *err)
+{
+	sim_ep_item it = {what, phase, layer, mb, h, pass};
+	sim_op o = mk(OP_EP_LAUNCH, what, pass, phase, layer, mb);
+	int rc;
+	o.aux = *index = p->n_ep;
+	o.half = h;
+	if ((rc = push_ep(p, it, err)) < 0)
+		return rc;
+	return push(p, o, err);
+}
+
+static int ep_wait(sim_prog *p, int index, int what, int phase, int pass, int layer, int mb, int h, ms_error *err)
+{
+	sim_op o = mk(OP_EP_WAIT, what, pass, phase, layer, mb);
+	o.aux = index;
+	o.half = h;
+	return push(p, o, err);
+}
+
+/*
+ * A TP block under training.tp_comm_overlap (Megatron-LM --tp-comm-overlap: Transformer
+ * Engine's userbuffers split the block's GEMMs into chunks, a ring-exchange all-gather
+ * feeding the column-parallel GEMM chunk by chunk and a pipelined reduce-scatter draining
+ * the row-parallel one): both collectives go to the communication stream beside the
+ * block's compute, so the block takes the longer of its compute (at the SMs the
+ * collectives leave) and its two collectives. The pipelines' first and last chunk (one tp-th
+ * of a collective or GEMM that cannot overlap) is not modelled. A CP all-gather
+ * (attention) stays on the compute stream. Backward: the same, mirrored.
+ */
+static int tp_overlapped(sim_prog *p, int what, int pass, int layer, int mb, int cp, ms_error *err)
+{
+	int rc, ag, rs, h = 0;
+	if ((rc = ep_launch(p, C_TP_AG, SIM_PH_TP, pass, layer, mb, h, &ag, err)) < 0 ||
+	    (rc = ep_launch(p, C_TP_RS, SIM_PH_TP, pass, layer, mb, h, &rs, err)) < 0)
+		return rc;
+	(void)ag;
+	if (cp && pass == 0)
+		PUSH(mk(OP_COLL, C_CP_AG, 0, SIM_PH_TP, layer, mb));
+	PUSH(mk(OP_COMPUTE, what, pass, SIM_PH_DENSE, layer, mb));
+	if (cp && pass == 1)
+		PUSH(mk(OP_COLL, C_CP_RS, 1, SIM_PH_TP, layer, mb));
+	return ep_wait(p, rs, C_TP_RS, SIM_PH_TP, pass, layer, mb, h, err);
+}
+
 /* A TP-parallel block: all-gather, compute, reduce-scatter (sequence parallelism). In
  * backward the same order: the reduce-scatter's gradient is an all-gather of the output's
  * gradient, before the compute, and the all-gather's a reduce-scatter after it. */
 static int tp_block(runner *R, sim_prog *p, int what, int pass, int layer, int mb, ms_error *err)
 {
 	int rc, tp = R->s->parallel.tp > 1;
+	if (R->tp_overlap)
+		return tp_overlapped(p, what, pass, layer, mb, 0, err);
 	if (tp)
 		PUSH(mk(OP_COLL, C_TP_AG, pass, SIM_PH_TP, layer, mb));
 	PUSH(mk(OP_COMPUTE, what, pass, SIM_PH_DENSE, layer, mb));
@@ -128,6 +176,8 @@ static int expert_ops(runner *R, sim_prog *p, int pass, int layer, int mb, ms_er
 static int attention(runner *R, sim_prog *p, int pass, int layer, int mb, ms_error *err)
 {
 	int rc, tp = R->s->parallel.tp > 1, cp = R->s->parallel.cp > 1;
+	if (R->tp_overlap)
+		return tp_overlapped(p, W_ATTN, pass, layer, mb, cp, err);
 	if (pass == 0) {
 		if (tp)
 			PUSH(mk(OP_COLL, C_TP_AG, 0, SIM_PH_TP, layer, mb));
@@ -153,27 +203,6 @@ static void mark_half(sim_prog *p, int from, int h)
 {
 	for (int i = from; i < p->n_ops; i++)
 		p->ops[i].half = h;
-}
-
-/* Queues an all-to-all of half h on the communication stream; returns its index. */
-static int ep_launch(sim_prog *p, int what, int phase, int pass, int layer, int mb, int h, int *index, ms_error *err)
-{
-	sim_ep_item it = {what, phase, layer, mb, h, pass};
-	sim_op o = mk(OP_EP_LAUNCH, what, pass, phase, layer, mb);
-	int rc;
-	o.aux = *index = p->n_ep;
-	o.half = h;
-	if ((rc = push_ep(p, it, err)) < 0)
-		return rc;
-	return push(p, o, err);
-}
-
-static int ep_wait(sim_prog *p, int index, int what, int phase, int pass, int layer, int mb, int h, ms_error *err)
-{
-	sim_op o = mk(OP_EP_WAIT, what, pass, phase, layer, mb);
-	o.aux = index;
-	o.half = h;
-	return push(p, o, err);
 }
 
 /*
@@ -418,17 +447,19 @@ static int flush_buckets(runner *R, sim_prog *p, bucket_acc *acc, int all, int m
 	return MS_OK;
 }
 
-/* One schedule item of stage r. */
+/* One schedule item of stage r (with DualPipe without its receive and send, which its
+ * actions place, nor gradient buckets, which follow the pipeline). */
 static int item_ops(runner *R, sim_prog *p, int r, const sim_sched_item *it, bucket_acc *acc, ms_error *err)
 {
-	int rc, v = it->chunk * R->pp + r, nv = R->pp * R->vpp, lo, hi;
-	int first = v == 0, last = v == nv - 1;
+	int rc, v = sim_vstage(R, r, it->chunk), nv = sim_nvstages(R), lo, hi;
+	int first = v == 0, last = v == nv - 1, p2p = !R->dualpipe;
 	int mtp = R->mtp;
-	int grads = R->passes == 2 && it->backward && it->mb == R->m - 1; /* the micro-batch whose grads are reduced */
+	/* the micro-batch whose grads are reduced */
+	int grads = R->passes == 2 && !R->dualpipe && it->backward && it->mb == R->m - 1;
 	scn_stage_layers(R->s, v, &lo, &hi);
 	acc->bucketing = r == 0 && it->chunk == 0;
 	if (!it->backward) {
-		if (!first) {
+		if (!first && p2p) {
 			sim_op o = mk(OP_RECV, 0, 0, SIM_PH_BUBBLE, -1, it->mb);
 			o.chunk = (int16_t)it->chunk;
 			PUSH(o);
@@ -445,18 +476,18 @@ static int item_ops(runner *R, sim_prog *p, int r, const sim_sched_item *it, buc
 			PUSH(mk(OP_COMPUTE, W_HEAD, 0, SIM_PH_DENSE, -1, it->mb));
 			for (int i = 0; i < mtp; i++)
 				PUSH(mk(OP_COMPUTE, W_HEAD, 0, SIM_PH_DENSE, -1, it->mb));
-		} else {
+		} else if (p2p) {
 			sim_op o = mk(OP_SEND, 0, 0, SIM_PH_BUBBLE, -1, it->mb);
 			o.chunk = (int16_t)it->chunk;
 			PUSH(o);
 		}
 		return MS_OK;
 	}
-	if (!last) {
+	if (!last && p2p) {
 		sim_op o = mk(OP_RECV, 0, 1, SIM_PH_BUBBLE, -1, it->mb);
 		o.chunk = (int16_t)it->chunk;
 		PUSH(o);
-	} else {
+	} else if (last) {
 		const moe_arch *a = &R->arch;
 		for (int i = 0; i <= mtp; i++)
 			PUSH(mk(OP_COMPUTE, W_HEAD, 1, SIM_PH_DENSE, -1, it->mb));
@@ -494,7 +525,7 @@ static int item_ops(runner *R, sim_prog *p, int r, const sim_sched_item *it, buc
 		PUSH(mk(OP_COMPUTE, W_EMBED, 1, SIM_PH_DENSE, -1, it->mb));
 		if (grads)
 			acc->params[0] += R->arch.embedding_params / R->s->parallel.tp;
-	} else {
+	} else if (p2p) {
 		sim_op o = mk(OP_SEND, 0, 1, SIM_PH_BUBBLE, -1, it->mb);
 		o.chunk = (int16_t)it->chunk;
 		PUSH(o);
@@ -515,24 +546,222 @@ static double optimizer_time(const runner *R, const sim_prog *p)
 	double per_param = grad_bytes + param_bytes + 3 * 8.0;
 	double shard = p->params_dense + p->params_expert;
 	if (s->training.distributed_optimizer) {
-		int dpd = par_group_size(&R->lay, PAR_DP_CP), dpe = par_group_size(&R->lay, PAR_EDP);
-		shard = p->params_dense / dpd + p->params_expert / dpe;
+		/* DualPipe: sharded over the union of the two copies' groups (sim_run.c). */
+		int dpd = par_group_size(&R->lay, PAR_DP_CP), dpe = par_group_size(&R->lay, PAR_EDP), c = R->dualpipe ? 2 : 1;
+		shard = p->params_dense / (c * dpd) + p->params_expert / (c * dpe);
 	}
 	return shard * per_param / R->model.mem_Bps;
+}
+
+/* Backward compute ops with weight gradients to split off (the attention's projections,
+ * FFNs, router, experts, head, embedding, MTP projection; not the permutations, nor
+ * recomputed forwards). */
+static int has_weights(const sim_op *o)
+{
+	return o->kind == OP_COMPUTE && o->pass == 1 && o->chunk == 0 && o->what != W_PERMUTE &&
+	       o->what != W_UNPERMUTE && o->what != W_OPTIMIZER;
+}
+
+/* One chunk's ops, built apart into tmp. */
+static int chunk_apart(runner *R, sim_prog *tmp, int r, int dir, int mb, int backward, ms_error *err)
+{
+	sim_sched_item it;
+	bucket_acc acc = {{0, 0}, 0};
+	it.backward = backward;
+	it.mb = mb;
+	it.chunk = dir;
+	tmp->n_ops = tmp->n_ep = 0;
+	return item_ops(R, tmp, r, &it, &acc, err);
+}
+
+/* Appends op (of the chunk built apart in from) to p; its collectives on the
+ * communication stream (training.tp_comm_overlap) move into p's queue, map holding where
+ * each of from's went. */
+static int move_op(sim_prog *p, const sim_prog *from, sim_op o, int *map, ms_error *err)
+{
+	int rc;
+	if (o.kind == OP_EP_LAUNCH) {
+		map[o.aux] = p->n_ep;
+		if ((rc = push_ep(p, from->ep_items[o.aux], err)) < 0)
+			return rc;
+		o.aux = map[o.aux];
+	} else if (o.kind == OP_EP_WAIT) {
+		o.aux = map[o.aux];
+	}
+	return push(p, o, err);
+}
+
+/*
+ * A forward chunk overlapped with a backward chunk (DualPipe's FB; DeepSeek-V3 report sec.
+ * 3.2.1 and its Figure 4): the two chunks' ops interleave on the compute stream at each
+ * all-to-all, which goes to the communication stream: the forward runs up to its first
+ * all-to-all and queues it, the backward runs up to its first and queues it, then each in
+ * turn waits for its own, computes up to the next, and so on; so each chunk's dispatch
+ * and combine run beside the other's computation.
+ */
+static int merge_pair(sim_prog *p, const sim_prog *f, const sim_prog *b, int *const map[2], ms_error *err)
+{
+	const sim_prog *t[2] = {f, b};
+	int pos[2] = {0, 0}, wait[2] = {-1, -1}, rc;
+	sim_op held[2];
+	memset(held, 0, sizeof held);
+	while (pos[0] < f->n_ops || pos[1] < b->n_ops || wait[0] >= 0 || wait[1] >= 0)
+		for (int k = 0; k < 2; k++) {
+			if (wait[k] >= 0) {
+				const sim_op *o = &held[k];
+				if ((rc = ep_wait(p, wait[k], o->what, o->phase, o->pass, o->layer, o->mb, 0, err)) < 0)
+					return rc;
+				wait[k] = -1;
+			}
+			while (pos[k] < t[k]->n_ops) {
+				const sim_op *o = &t[k]->ops[pos[k]++];
+				if (o->kind == OP_COLL && (o->what == C_A2A_TO || o->what == C_A2A_BACK)) {
+					if ((rc = ep_launch(p, o->what, o->phase, o->pass, o->layer, o->mb, 0, &wait[k], err)) < 0)
+						return rc;
+					held[k] = *o;
+					break;
+				}
+				if ((rc = move_op(p, t[k], *o, map[k], err)) < 0)
+					return rc;
+			}
+		}
+	return MS_OK;
+}
+
+/* A posted send or receive of DualPipe, done at the next commit. */
+typedef struct dp_p2p {
+	int kind, pass, dir, mb;
+} dp_p2p;
+
+/*
+ * Rank r's step under DualPipe: its actions (sim_sched.h) as ops. A commit launches the
+ * posted sends and waits for the posted receives; a zero-bubble backward computes the
+ * input gradients only and queues its chunk for a later W, which computes the weight
+ * gradients (FIFO, as WeightGradStore).
+ */
+static int dualpipe_ops(runner *R, sim_prog *p, int r, ms_error *err)
+{
+	int cap = sim_dualpipe_cap(R->m), n, half = R->m / 2, rc = MS_OK;
+	sim_dp_action *acts = ms_calloc(err, (size_t)cap, sizeof *acts, "DualPipe schedule");
+	int *fifo = ms_calloc(err, 2 * (size_t)R->m + 2, sizeof *fifo, "DualPipe schedule");
+	/* a chunk's collectives on the communication stream: at most 2 per TP block, 2 blocks a
+	 * layer, twice with full recomputation */
+	size_t nmap = 8 * ((size_t)R->layers + R->mtp + 1);
+	int *maps = ms_calloc(err, 2 * nmap, sizeof *maps, "DualPipe schedule");
+	int *map[2] = {maps, maps + nmap};
+	dp_p2p posted[8];
+	int n_posted = 0, head = 0, tail = 0;
+	sim_prog a, b;
+	memset(&a, 0, sizeof a);
+	memset(&b, 0, sizeof b);
+	if (!acts || !fifo || !maps) {
+		free(acts);
+		free(fifo);
+		free(maps);
+		return MS_ENOMEM;
+	}
+	n = sim_dualpipe_build(R->pp, R->m, r, acts, cap);
+	MS_ASSERT(n >= 0, "DualPipe rank %d: more than %d actions", r, cap);
+	for (int i = 0; i < n && rc == MS_OK; i++) {
+		const sim_dp_action *x = &acts[i];
+		int mb = x->dir * half + x->mb;
+		switch (x->kind) {
+		case SIM_DP_RECV_F:
+		case SIM_DP_RECV_B:
+		case SIM_DP_SEND_F:
+		case SIM_DP_SEND_B: {
+			dp_p2p q;
+			MS_ASSERT(n_posted < 8, "DualPipe rank %d: %d operations posted", r, n_posted);
+			q.kind = x->kind == SIM_DP_RECV_F || x->kind == SIM_DP_RECV_B ? OP_RECV : OP_SEND;
+			q.pass = x->kind == SIM_DP_RECV_B || x->kind == SIM_DP_SEND_B;
+			q.dir = x->dir;
+			q.mb = mb;
+			posted[n_posted++] = q;
+			break;
+		}
+		case SIM_DP_COMMIT:
+			/* batch_isend_irecv launches every posted operation, then waits for all. */
+			for (int k = 0; k < 2 && rc == MS_OK; k++)
+				for (int j = 0; j < n_posted && rc == MS_OK; j++) {
+					sim_op o;
+					if ((posted[j].kind == OP_SEND) != (k == 0))
+						continue;
+					o = mk(posted[j].kind, 0, posted[j].pass, SIM_PH_BUBBLE, -1, posted[j].mb);
+					o.chunk = (int16_t)posted[j].dir;
+					rc = push(p, o, err);
+				}
+			n_posted = 0;
+			break;
+		case SIM_DP_F: rc = chunk_apart(R, &a, r, x->dir, mb, 0, err); goto append;
+		case SIM_DP_B:
+			rc = chunk_apart(R, &a, r, x->dir, mb, 1, err);
+			if (x->zb) {
+				for (int j = 0; j < a.n_ops; j++)
+					if (has_weights(&a.ops[j]))
+						a.ops[j].split = SIM_SPLIT_INPUT;
+				fifo[tail++] = mb;
+			}
+		append:
+			for (int j = 0; j < a.n_ops && rc == MS_OK; j++)
+				rc = move_op(p, &a, a.ops[j], map[0], err);
+			break;
+		case SIM_DP_FB:
+			if ((rc = chunk_apart(R, &a, r, x->dir, mb, 0, err)) == MS_OK &&
+			    (rc = chunk_apart(R, &b, r, x->dir1, x->dir1 * half + x->mb1, 1, err)) == MS_OK)
+				rc = merge_pair(p, &a, &b, map, err);
+			break;
+		case SIM_DP_W: {
+			int wmb = fifo[head++];
+			MS_ASSERT(head <= tail, "DualPipe rank %d: W with nothing deferred", r);
+			if ((rc = chunk_apart(R, &a, r, wmb / half, wmb, 1, err)) < 0)
+				break;
+			for (int j = 0; j < a.n_ops && rc == MS_OK; j++)
+				if (has_weights(&a.ops[j])) {
+					sim_op o = a.ops[j];
+					o.split = SIM_SPLIT_WEIGHT;
+					rc = push(p, o, err);
+				}
+			break;
+		}
+		default: MS_ASSERT(0, "DualPipe action %d", x->kind);
+		}
+	}
+	MS_ASSERT(rc < 0 || head == tail, "DualPipe rank %d: %d weight chunks left", r, tail - head);
+	free(a.ops);
+	free(b.ops);
+	free(a.ep_items);
+	free(b.ep_items);
+	free(acts);
+	free(fifo);
+	free(maps);
+	return rc;
 }
 
 static int build_stage(runner *R, int r, sim_sched_item *items, ms_error *err)
 {
 	sim_prog *p = &R->progs[r];
-	int rc, n = sim_sched_count(R->m, R->vpp, R->passes == 1);
+	int rc;
 	bucket_acc acc = {{0, 0}, 0};
-	sim_sched_build(R->pp, R->vpp, R->m, r, R->passes == 1, items);
-	for (int i = 0; i < n; i++)
-		if ((rc = item_ops(R, p, r, &items[i], &acc, err)) < 0)
+	if (R->dualpipe) {
+		if ((rc = dualpipe_ops(R, p, r, err)) < 0)
 			return rc;
-	/* The stage's parameters (per GPU), for the optimizer and the parameter gather. */
-	for (int c = 0; c < R->vpp; c++) {
-		int v = c * R->pp + r, nv = R->pp * R->vpp, lo, hi;
+	} else {
+		int n = sim_sched_count(R->m, R->vpp, R->passes == 1);
+		sim_sched_build(R->pp, R->vpp, R->m, r, R->passes == 1, items);
+		for (int i = 0; i < n; i++)
+			if ((rc = item_ops(R, p, r, &items[i], &acc, err)) < 0)
+				return rc;
+	}
+	/* The stage's parameters (per GPU), for the optimizer and the parameter gather; with
+	 * DualPipe each chunk's gradients are one bucket per buffer, reduced after the
+	 * pipeline (as overlap_grad_reduce = false: DeepSeek does not publish how its
+	 * gradient reduction overlaps DualPipe's backward). */
+	for (int k = 0; k < R->chunks; k++) {
+		/* DualPipe: the two stages in the same order on both copies, so that the buckets of
+		 * the union group match (the second half's rank holds them as chunks 1, 0) */
+		int c = R->dualpipe && r >= R->pp / 2 ? R->chunks - 1 - k : k;
+		int v = sim_vstage(R, r, c), nv = sim_nvstages(R), lo, hi;
+		double d0 = p->params_dense, e0 = p->params_expert;
 		scn_stage_layers(R->s, v, &lo, &hi);
 		for (int l = lo; l < hi; l++) {
 			double d, e;
@@ -551,13 +780,16 @@ static int build_stage(runner *R, int r, sim_sched_item *items, ms_error *err)
 				p->params_expert += e;
 			}
 		}
+		if (R->dualpipe && ((rc = add_bucket(R, p, GK_DPD, p->params_dense - d0, err)) < 0 ||
+				    (rc = add_bucket(R, p, GK_DPE, p->params_expert - e0, err)) < 0))
+			return rc;
 	}
 	if (R->passes == 1)
 		return MS_OK;
 	{
 		int nb = p->n_buckets;
 		sim_op o;
-		if (!R->s->training.overlap_grad_reduce && nb > 0) {
+		if ((!R->s->training.overlap_grad_reduce || R->dualpipe) && nb > 0) {
 			o = mk(OP_DP_LAUNCH, 0, 1, SIM_PH_DP, -1, 0);
 			o.aux = 0;
 			o.n = nb;
@@ -632,7 +864,26 @@ static void stage_times(runner *R)
 	}
 }
 
-double sim_op_time(const runner *R, int rank, const sim_op *op)
+/*
+ * The weight-gradient part of a backward compute op (Qi et al. 2023, "Zero Bubble
+ * Pipeline Parallelism", sec. 2: a linear layer's W is one GEMM of the forward's shape):
+ * the forward's time for the attention's projections (not its core, which has no
+ * weights), the FFNs, the router, the head, the MTP projection and the experts; all of
+ * the embedding's backward (it is the scatter into its gradient).
+ */
+static double weight_part(const runner *R, const sim_op *op, const double *t)
+{
+	const moe_arch *a = &R->arch;
+	switch (op->what) {
+	case W_EXPERT: return fmin(t[SIM_T_EXPERT_F], t[SIM_T_EXPERT_B]);
+	case W_EMBED: return R->t_compute[W_EMBED][1][0];
+	case W_ATTN:
+		return roofline(R, R->T * a->attn_proj_flops, a->attn_params * R->s->model.dtype_bytes / R->s->parallel.tp);
+	default: return fmin(R->t_compute[op->what][0][0], R->t_compute[op->what][1][0]);
+	}
+}
+
+static double op_time(const runner *R, int rank, const sim_op *op)
 {
 	int pass = op->pass && op->chunk != 1; /* recomputed forward ops (chunk 1) take forward time */
 	switch (op->what) {
@@ -640,7 +891,7 @@ double sim_op_time(const runner *R, int rank, const sim_op *op)
 	case W_EXPERT:
 	case W_UNPERMUTE: {
 		int moe = R->moe_of[op->layer], smp = sim_sample_of(R, op->mb, op->half);
-		const double *t = R->plan_rank + (((size_t)smp * R->n_moe + moe) * R->world + rank) * SIM_T_N;
+		const double *t = sim_plan_row(R, smp, moe, rank);
 		if (op->what == W_PERMUTE)
 			return t[SIM_T_PERMUTE];
 		if (op->what == W_UNPERMUTE)
@@ -654,6 +905,17 @@ double sim_op_time(const runner *R, int rank, const sim_op *op)
 		return R->t_compute[W_ATTN][pass][0];
 	default: return R->t_compute[op->what][pass][0];
 	}
+}
+
+double sim_op_time(const runner *R, int rank, const sim_op *op)
+{
+	double full = op_time(R, rank, op), w;
+	if (op->split == SIM_SPLIT_NONE)
+		return full;
+	w = weight_part(R, op,
+			op->what == W_EXPERT ? sim_plan_row(R, sim_sample_of(R, op->mb, op->half), R->moe_of[op->layer], rank)
+					     : NULL);
+	return op->split == SIM_SPLIT_WEIGHT ? w : full - w;
 }
 
 int sim_prog_build(runner *R, ms_error *err)

@@ -57,7 +57,18 @@ int sim_ep_group(const runner *R, int rank)
 
 int sim_group_index(const runner *R, int gk, int rank)
 {
-	return R->group_base[gk] + par_group_of(&R->lay, (par_kind)gk_par[gk], rank);
+	int gi = R->group_base[gk] + par_group_of(&R->lay, (par_kind)gk_par[gk], rank);
+	return R->dp_alias ? R->dp_alias[gi] : gi;
+}
+
+const double *sim_plan_row(const runner *R, int smp, int moe, int rank)
+{
+	if (R->dualpipe) {
+		int sr = R->world / R->pp, stage = rank / sr;
+		if (stage != R->stage_of_moe[moe])
+			rank = (R->pp - 1 - stage) * sr + rank % sr;
+	}
+	return R->plan_rank + (((size_t)smp * R->n_moe + moe) * R->world + rank) * SIM_T_N;
 }
 
 static int gk_of(int what)
@@ -96,7 +107,7 @@ static const sim_prog *prog_of(const runner *R, int rank)
 
 static int mailbox(const runner *R, int dir, int mb, int chunk)
 {
-	return (dir * R->m + mb) * R->vpp + chunk;
+	return (dir * R->m + mb) * R->chunks + chunk;
 }
 
 /* The analytic time of group gi's collective, which has just started. */
@@ -127,8 +138,7 @@ static double coll_bytes(const runner *R, int rank, const sim_op *op)
 	int what = op->what;
 	if (what == C_ETP_AG || what == C_ETP_RS) { /* the rows the ETP group received (sim_plan.c) */
 		int moe = R->moe_of[op->layer], smp = sim_sample_of(R, op->mb, op->half);
-		const double *t = R->plan_rank + (((size_t)smp * R->n_moe + moe) * R->world + rank) * SIM_T_N;
-		return t[SIM_T_ETP] * s->model.hidden * s->model.dtype_bytes;
+		return sim_plan_row(R, smp, moe, rank)[SIM_T_ETP] * s->model.hidden * s->model.dtype_bytes;
 	}
 	if (what == C_TP_AG || what == C_TP_RS)
 		return T * s->parallel.tp * s->model.hidden * s->model.dtype_bytes;
@@ -194,22 +204,35 @@ static void set_rate(runner *R, int rank, double rate)
 	g->rate = rate;
 }
 
-/* The communication stream of rank runs its next queued all-to-all, if idle. */
+/* What a communication-stream collective reports under (sim_result's comm_*_s). */
+static int stream_kind(int phase)
+{
+	return phase == SIM_PH_DISPATCH ? 0 : phase == SIM_PH_COMBINE ? 1 : 2;
+}
+
+/* The communication stream of rank runs its next queued collective, if idle. */
 static int ep_kick(runner *R, int rank)
 {
 	gpu_state *g = &R->gpus[rank];
 	const sim_prog *p = prog_of(R, rank);
 	while (!g->ep_busy && g->ep_next < g->ep_queued) {
 		const sim_ep_item *it = &p->ep_items[g->ep_next];
-		int gi = sim_group_index(R, GK_EP, rank);
+		int gi = sim_group_index(R, gk_of(it->what), rank);
+		sim_op o;
 		if (R->groups[gi].n == 1) {
 			g->ep_next++;
 			continue;
 		}
+		memset(&o, 0, sizeof o);
+		o.what = (uint8_t)it->what;
+		o.layer = (int16_t)it->layer;
+		o.mb = it->mb;
+		o.half = it->half;
 		g->ep_busy = 1;
 		g->ep_start = sim_now(R->eng);
 		set_rate(R, rank, R->comm_rate);
-		if (coll_arrive(R, gi, rank, it->what, it->layer, it->mb, it->half, it->pass, g->ep_next, 0, 2) < 0)
+		if (coll_arrive(R, gi, rank, it->what, it->layer, it->mb, it->half, it->pass, g->ep_next,
+				coll_bytes(R, rank, &o), 2) < 0)
 			return sim_engine_error(R->eng)->code;
 	}
 	if (g->blocked && g->pc >= 0 && g->pc < p->n_ops) {
@@ -217,7 +240,7 @@ static int ep_kick(runner *R, int rank)
 		if (op->kind == OP_EP_WAIT && g->ep_next > op->aux) {
 			double w = sim_now(R->eng) - g->arrived;
 			account(R, rank, op->pass, op->layer, op->phase, w);
-			R->res->comm_exposed_s[op->phase == SIM_PH_COMBINE] += w * R->inv_steps / R->world;
+			R->res->comm_exposed_s[stream_kind(op->phase)] += w * R->inv_steps / R->world;
 			g->blocked = 0;
 			return advance(R, rank);
 		}
@@ -257,8 +280,8 @@ static int dp_kick(runner *R, int rank)
 static int do_send(runner *R, int rank, const sim_op *op)
 {
 	int dir = op->pass, stage = par_stage_of(&R->lay, rank);
-	int v = op->chunk * R->pp + stage, nv = R->pp * R->vpp;
-	int tv = dir ? v - 1 : v + 1, tstage = tv % R->pp, tchunk = tv / R->pp;
+	int v = sim_vstage(R, stage, op->chunk), nv = sim_nvstages(R);
+	int tv = dir ? v - 1 : v + 1, tchunk, tstage = sim_vstage_rank(R, tv, op->chunk, &tchunk);
 	int dst, n;
 	const int32_t *pp_members;
 	double bytes = (double)R->s->workload.tokens_per_rank * R->s->model.hidden * R->s->model.dtype_bytes;
@@ -266,6 +289,7 @@ static int do_send(runner *R, int rank, const sim_op *op)
 	MS_ASSERT(tv >= 0 && tv < nv, "send from virtual stage %d to %d", v, tv);
 	par_group_members(&R->lay, PAR_PP, par_group_of(&R->lay, PAR_PP, rank), &pp_members, &n);
 	dst = pp_members[tstage];
+	R->sent[(size_t)dst * 2 * R->m * R->chunks + key] = sim_now(R->eng);
 	if (R->tl)
 		sim_timeline_send(R->tl, rank, dst, key, dir, op->mb, sim_now(R->eng), bytes);
 	if (R->flow)
@@ -277,9 +301,15 @@ static int do_send(runner *R, int rank, const sim_op *op)
 int sim_arrived(runner *R, int dst, int key)
 {
 	gpu_state *g = &R->gpus[dst];
-	R->arrive[(size_t)dst * 2 * R->m * R->vpp + key] = sim_now(R->eng);
+	size_t at = (size_t)dst * 2 * R->m * R->chunks + key;
+	double now = sim_now(R->eng), w = R->inv_steps / R->world;
+	R->arrive[at] = now;
 	if (R->tl)
-		sim_timeline_landed(R->tl, dst, key, sim_now(R->eng));
+		sim_timeline_landed(R->tl, dst, key, now);
+	/* the transfer's time, and what of it the receiver waited for */
+	R->res->pp_total_s += (now - R->sent[at]) * w;
+	if (g->blocked && R->wait_key[dst] == key)
+		R->res->pp_exposed_s += (now - fmax(g->arrived, R->sent[at])) * w;
 	if (g->blocked && R->wait_key[dst] == key) {
 		account(R, dst, 0, -1, SIM_PH_BUBBLE, sim_now(R->eng) - g->arrived);
 		g->blocked = 0;
@@ -306,7 +336,7 @@ static int advance(runner *R, int rank)
 		switch (op->kind) {
 		case OP_COMPUTE: {
 			double d = sim_op_time(R, rank, op);
-			if (R->units == 1 || d <= 0) {
+			if (!R->streams || d <= 0) {
 				account(R, rank, op->pass, op->layer, op->phase, d);
 				if (d <= 0)
 					continue;
@@ -353,7 +383,7 @@ static int advance(runner *R, int rank)
 			continue;
 		case OP_RECV: {
 			int key = mailbox(R, op->pass, op->mb, op->chunk);
-			if (R->arrive[(size_t)rank * 2 * R->m * R->vpp + key] >= 0)
+			if (R->arrive[(size_t)rank * 2 * R->m * R->chunks + key] >= 0)
 				continue;
 			g->blocked = 1;
 			g->arrived = now;
@@ -397,7 +427,7 @@ int sim_group_done(runner *R, int gi)
 		gpu_state *g = &R->gpus[rank];
 		if (ep) {
 			const sim_ep_item *it = &prog_of(R, rank)->ep_items[g->ep_next];
-			R->res->comm_total_s[it->phase == SIM_PH_COMBINE] += (now - g->ep_start) * R->inv_steps / R->world;
+			R->res->comm_total_s[stream_kind(it->phase)] += (now - g->ep_start) * R->inv_steps / R->world;
 			if (R->tl)
 				sim_tl_stream_done(R, rank, SIM_TL_COMM, now);
 			g->ep_busy = 0;
@@ -568,8 +598,12 @@ static void runner_fini(runner *R)
 	free(R->gstats);
 	free(R->gnaive);
 	free(R->gpus);
+	for (int gi = 0; R->groups && gi < R->n_groups; gi++)
+		free(R->groups[gi].owned);
 	free(R->groups);
+	free(R->dp_alias);
 	free(R->arrive);
+	free(R->sent);
 	free(R->wait_key);
 	free(R->moe_of);
 	free(R->stage_of_moe);
@@ -653,6 +687,45 @@ int sim_layout_init(par_layout *l, const scn_scenario *s, ms_error *err)
 	return par_layout_init(l, &sh, err);
 }
 
+/*
+ * DualPipe keeps two copies of every stage (rank r and pp - 1 - r hold the same two
+ * stages; deepseek-ai/DualPipe examples/example_dualpipe.py sums each parameter's
+ * gradients over the pair): their data-parallel groups reduce as one group of twice the
+ * size, a rank's own group's members then the mirror's. The union lives in the group of
+ * the first half's stage; the mirror's group is an alias of it.
+ */
+static int dualpipe_groups(runner *R, ms_error *err)
+{
+	int sr = R->world / R->pp;
+	R->dp_alias = ms_calloc(err, (size_t)R->n_groups, sizeof *R->dp_alias, "DualPipe groups");
+	if (!R->dp_alias)
+		return err->code;
+	for (int gi = 0; gi < R->n_groups; gi++)
+		R->dp_alias[gi] = gi;
+	for (int gk = GK_DPD; gk <= GK_DPE; gk++)
+		for (int g = 0; g < par_ngroups(&R->lay, (par_kind)gk_par[gk]); g++) {
+			group_state *gs = &R->groups[R->group_base[gk] + g];
+			int stage = gs->members[0] / sr, mirror, mg;
+			int *u;
+			if (stage >= R->pp / 2)
+				continue;
+			mirror = (R->pp - 1 - stage) * sr + gs->members[0] % sr;
+			mg = R->group_base[gk] + par_group_of(&R->lay, (par_kind)gk_par[gk], mirror);
+			u = ms_calloc(err, 2 * (size_t)gs->n, sizeof *u, "DualPipe groups");
+			if (!u)
+				return err->code;
+			for (int i = 0; i < gs->n; i++) {
+				u[i] = gs->members[i];
+				u[gs->n + i] = R->groups[mg].members[i];
+			}
+			gs->members = u;
+			gs->owned = u;
+			gs->n *= 2;
+			R->dp_alias[mg] = R->group_base[gk] + g;
+		}
+	return MS_OK;
+}
+
 /* Layers, MoE indices, groups, mailboxes. */
 static int runner_setup(runner *R, ms_error *err)
 {
@@ -668,6 +741,10 @@ static int runner_setup(runner *R, ms_error *err)
 	R->layers = s->model.layers;
 	R->m = (int)s->workload.microbatches;
 	R->units = s->schedule.overlap == SCN_OVERLAP_TWO_BATCH ? 2 : 1;
+	R->dualpipe = s->schedule.overlap == SCN_OVERLAP_DUALPIPE;
+	R->chunks = R->dualpipe ? 2 : R->vpp;
+	R->tp_overlap = s->training.tp_comm_overlap && s->parallel.tp > 1;
+	R->streams = s->schedule.overlap != SCN_OVERLAP_NONE || R->tp_overlap;
 	R->samples = s->workload.routed_microbatches * R->units;
 	R->T = (double)s->workload.tokens_per_rank / R->units;
 	R->passes = s->workload.mode == SCN_MODE_TRAINING ? 2 : 1;
@@ -698,15 +775,17 @@ static int runner_setup(runner *R, ms_error *err)
 	for (int i = 0; i < R->m; i++)
 		for (int h = 0; h < R->units; h++)
 			R->mb_uses[sim_sample_of(R, i, h)] += 1.0;
+	if (R->streams) {
+		const hw_gpu *gpu = hw_gpu_find(s->cluster.gpu);
+		R->comm_rate = gpu && gpu->sms > s->schedule.comm_sms ? 1.0 - (double)s->schedule.comm_sms / gpu->sms : 1.0;
+	}
 	if (R->units > 1) {
 		/* The router routes half a micro-batch at a time. */
-		const hw_gpu *gpu = hw_gpu_find(s->cluster.gpu);
 		R->route_s = malloc(sizeof *R->route_s);
 		if (!R->route_s)
 			return MS_ERROR(err, MS_ENOMEM, "out of memory");
 		*R->route_s = *s;
 		R->route_s->workload.tokens_per_rank = s->workload.tokens_per_rank / 2;
-		R->comm_rate = gpu && gpu->sms > s->schedule.comm_sms ? 1.0 - (double)s->schedule.comm_sms / gpu->sms : 1.0;
 	}
 	/* Groups of every kind, one flat array. */
 	R->n_groups = 0;
@@ -716,9 +795,10 @@ static int runner_setup(runner *R, ms_error *err)
 	}
 	R->groups = ms_calloc(err, (size_t)R->n_groups, sizeof *R->groups, "group states");
 	R->gpus = ms_calloc(err, (size_t)R->world, sizeof *R->gpus, "GPU states");
-	R->arrive = ms_calloc(err, (size_t)R->world * 2 * R->m * R->vpp, sizeof *R->arrive, "pipeline mailboxes");
+	R->arrive = ms_calloc(err, (size_t)R->world * 2 * R->m * R->chunks, sizeof *R->arrive, "pipeline mailboxes");
 	R->wait_key = ms_calloc(err, (size_t)R->world, sizeof *R->wait_key, "pipeline mailboxes");
-	if (!R->groups || !R->gpus || !R->arrive || !R->wait_key)
+	R->sent = ms_calloc(err, (size_t)R->world * 2 * R->m * R->chunks, sizeof *R->sent, "pipeline mailboxes");
+	if (!R->groups || !R->gpus || !R->arrive || !R->sent || !R->wait_key)
 		return MS_ENOMEM;
 	for (int gk = 0; gk < GK_N; gk++)
 		for (int g = 0; g < par_ngroups(&R->lay, (par_kind)gk_par[gk]); g++) {
@@ -728,6 +808,8 @@ static int runner_setup(runner *R, ms_error *err)
 			gs->members = mem;
 			gs->gk = gk;
 		}
+	if (R->dualpipe && dualpipe_groups(R, err) < 0)
+		return err->code;
 	/* The router places EP group g's members as Megatron's expert grid does
 	 * (rt_ep_member_rank); the layout's groups must be those. */
 	for (int g = 0; g < par_ngroups(&R->lay, PAR_EP); g++) {
@@ -839,7 +921,7 @@ int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err)
 		if ((rc = sim_plan_build(&R, step, err)) < 0)
 			goto done;
 		R.ranks_done = 0;
-		for (size_t i = 0; i < (size_t)R.world * 2 * R.m * R.vpp; i++)
+		for (size_t i = 0; i < (size_t)R.world * 2 * R.m * R.chunks; i++)
 			R.arrive[i] = -1;
 		for (int r = 0; r < R.world; r++) {
 			gpu_state *g = &R.gpus[r];

@@ -41,4 +41,40 @@ void sim_sched_build(int pp, int vpp, int m, int r, int forward_only, sim_sched_
 /* Warm-up forwards of rank r (Megatron's num_warmup_microbatches). */
 int sim_sched_warmup(int pp, int vpp, int m, int r, int forward_only);
 
+/*
+ * DualPipe (DeepSeek-V3 report sec. 3.2.1; deepseek-ai/DualPipe, dualpipe/dualpipe.py):
+ * pp (even) ranks, rank r holding stage r of the forward direction and stage pp - 1 - r
+ * of the reverse one; m (even, >= 2 pp) micro-batches, the first m / 2 flowing from rank 0
+ * to pp - 1, the others back. Rank r's actions in DualPipe.step()'s order:
+ *   RECV_F / RECV_B   post a receive of activations / gradients (dir, the direction's
+ *                     mb-th), completed at the next COMMIT;
+ *   SEND_F / SEND_B   post a send of the direction's mb-th output / input gradient,
+ *                     launched at the next COMMIT;
+ *   COMMIT            _commit_and_wait_comm: launch what is posted, wait for the receives;
+ *   F, B              a forward or backward chunk of (dir, mb); zb: B computes the input
+ *                     gradients only and defers the weight gradients (WeightGradStore);
+ *   FB                forward chunk (dir, mb) overlapped with backward chunk (dir1, mb1);
+ *   W                 the oldest deferred weight-gradient chunk (FIFO).
+ */
+typedef enum {
+	SIM_DP_RECV_F, SIM_DP_RECV_B, SIM_DP_SEND_F, SIM_DP_SEND_B, SIM_DP_COMMIT, SIM_DP_F, SIM_DP_B, SIM_DP_FB,
+	SIM_DP_W
+} sim_dp_kind;
+
+typedef struct sim_dp_action {
+	int kind;     /* sim_dp_kind */
+	int dir, mb;  /* direction (0: rank 0 to pp - 1) and micro-batch of that direction */
+	int dir1, mb1; /* FB: the backward chunk's */
+	int zb;       /* B: weight gradients deferred */
+} sim_dp_action;
+
+/* Room sim_dualpipe_build needs for rank r's actions: at most this many. */
+static inline int sim_dualpipe_cap(int m)
+{
+	return 20 * m + 16;
+}
+
+/* Writes rank r's actions (at most cap); returns their count, -1 if cap is too small. */
+int sim_dualpipe_build(int pp, int m, int r, sim_dp_action *out, int cap);
+
 #endif

@@ -276,7 +276,7 @@ expect 0 "first token" -- "$BIN" run --set workload.mode=prefill --set workload.
 # Overlap (issue 12): two-batch overlap puts the all-to-alls on a communication stream.
 expect 0 "overlap      dispatch" -- "$BIN" run --set schedule.overlap=two_batch --set network.model=analytic
 expect 0 "critical path    GPU 0 (pipeline stage 0) finishes last" -- "$BIN" run --set network.model=analytic
-expect 1 "schedule.overlap = \"dualpipe\" is not modelled yet" -- "$BIN" run --set schedule.overlap=dualpipe
+expect 1 "schedule.overlap = \"dualpipe\" needs an even number of micro-batches of at least 2 x pp = 8" -- "$BIN" run --set schedule.overlap=dualpipe --set workload.global_batch=48
 expect 1 "splits each micro-batch's 1 tokens per GPU in two" -- "$BIN" run --set schedule.overlap=two_batch --set workload.mode=decode --set workload.micro_batch=1 --set workload.global_batch=8
 
 # Refused large work (issue 18): the estimate comes before any allocation or byte written,

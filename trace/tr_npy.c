@@ -80,6 +80,10 @@ int tr__npy_parse(const unsigned char *buf, size_t len, tr__npy *a, char *msg, s
 	}
 	a->big_endian = *p == '>';
 	p++;
+	if (*p == '\0') { /* the header ends inside the descr: do not step past its end */
+		bad(msg, msglen, ".npy 'descr' is truncated");
+		goto out;
+	}
 	a->kind = *p++;
 	a->size = (int)strtol(p, NULL, 10);
 	if (!strchr("iufb", a->kind) || (a->size != 1 && a->size != 2 && a->size != 4 && a->size != 8) ||
