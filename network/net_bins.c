@@ -10,7 +10,9 @@
 struct net_bins {
 	int n_links, max;
 	double width;
-	double *b; /* [n_links][max] */
+	double inv;   /* 1 / width */
+	double end;   /* width x max: a segment ending later widens the bins */
+	double *b;    /* [n_links][max] */
 };
 
 net_bins *net_bins_create(int n_links, int max_bins, ms_error *err)
@@ -22,6 +24,8 @@ net_bins *net_bins_create(int n_links, int max_bins, ms_error *err)
 	b->n_links = n_links;
 	b->max = max_bins;
 	b->width = 1e-6;
+	b->inv = 1 / b->width;
+	b->end = b->width * max_bins;
 	b->b = ms_calloc(err, (size_t)n_links * max_bins + 1, sizeof *b->b, "link bins");
 	if (!b->b) {
 		free(b);
@@ -49,6 +53,8 @@ static void widen(net_bins *b)
 		memset(r + h, 0, (size_t)h * sizeof *r);
 	}
 	b->width *= 2;
+	b->inv = 1 / b->width;
+	b->end = b->width * b->max;
 }
 
 void net_bins_add(net_bins *b, int link, double t0, double t1, double bytes)
@@ -57,24 +63,38 @@ void net_bins_add(net_bins *b, int link, double t0, double t1, double bytes)
 	int i0, i1;
 	if (!(t1 > t0) || !(bytes > 0) || !isfinite(t1))
 		return;
-	while (t1 > b->width * b->max)
+	while (t1 > b->end)
 		widen(b);
 	r = b->b + (size_t)link * b->max;
-	rate = bytes / (t1 - t0);
-	i0 = (int)(t0 / b->width);
-	i1 = (int)(t1 / b->width);
+	i0 = (int)(t0 * b->inv);
+	i1 = (int)(t1 * b->inv);
 	if (i1 >= b->max)
 		i1 = b->max - 1;
-	if (i0 > i1)
-		i0 = i1;
-	if (i0 == i1) {
-		r[i0] += bytes;
+	if (i0 >= i1) { /* the common case: a segment inside one bin */
+		r[i1] += bytes;
 		return;
 	}
+	rate = bytes / (t1 - t0);
 	r[i0] += rate * ((i0 + 1) * b->width - t0);
 	for (int i = i0 + 1; i < i1; i++)
 		r[i] += rate * b->width;
 	r[i1] += rate * (t1 - i1 * b->width);
+}
+
+int net_bins_same(net_bins *b, double t0, double t1)
+{
+	int i0, i1;
+	while (t1 > b->end && isfinite(t1))
+		widen(b);
+	i0 = (int)(t0 * b->inv);
+	i1 = (int)(t1 * b->inv);
+	return i0 == i1 || (i0 >= b->max - 1 && i1 >= b->max - 1);
+}
+
+void net_bins_add_at(net_bins *b, int link, double t, double bytes)
+{
+	int i = (int)(t * b->inv);
+	b->b[(size_t)link * b->max + (i < b->max ? i : b->max - 1)] += bytes;
 }
 
 double net_bins_width(const net_bins *b)

@@ -24,6 +24,12 @@ void net_bins_destroy(net_bins *b);
 /* bytes carried by link from t0_s to t1_s, evenly. */
 void net_bins_add(net_bins *b, int link, double t0_s, double t1_s, double bytes);
 
+/* For callers that gather a segment's bytes before adding them: whether t0 and t1
+ * (t0 <= t1) fall in one bin (widening the bins first if t1 lies beyond the last), and
+ * bytes into the bin holding t. */
+int net_bins_same(net_bins *b, double t0_s, double t1_s);
+void net_bins_add_at(net_bins *b, int link, double t_s, double bytes);
+
 /* The width of a bin, and the bins that cover [0, end_s) (at least 1). */
 double net_bins_width(const net_bins *b);
 int net_bins_used(const net_bins *b, double end_s);

@@ -400,6 +400,10 @@ int out_h5_write_events(const char *path, int force, const scn_scenario *s, cons
 		attr_f64(&w, g, "dispatch_exposed_s", r->comm_exposed_s[0]);
 		attr_f64(&w, g, "combine_stream_s", r->comm_total_s[1]);
 		attr_f64(&w, g, "combine_exposed_s", r->comm_exposed_s[1]);
+		attr_f64(&w, g, "tp_stream_s", r->comm_total_s[2]);
+		attr_f64(&w, g, "tp_exposed_s", r->comm_exposed_s[2]);
+		attr_f64(&w, g, "pp_stream_s", r->pp_total_s);
+		attr_f64(&w, g, "pp_exposed_s", r->pp_exposed_s);
 		attr_f64(&w, g, "dropped_pair_fraction", o->dropped_pair_frac);
 		attr_f64(&w, g, "dropped_token_fraction", o->dropped_token_frac);
 		attr_f64(&w, g, "gpu_load_max_over_mean", o->rank_load_max_mean);

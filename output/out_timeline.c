@@ -79,11 +79,15 @@ static void write_body(FILE *f, const scn_scenario *s, const sim_result *r, cons
 	fprintf(f, ",\"network_model\":\"%s\",\"seed\":%llu,\"mode\":\"%s\",\"gpus\":%d,\"recorded_gpus\":\"%d-%d\"},\n",
 		r->network_flow ? "flow" : "analytic", (unsigned long long)s->workload.seed, scn_mode_name(s->workload.mode),
 		r->world, lo, hi);
-	fputs("\"traceEvents\":[\n{\"ph\":\"M\",\"pid\":0,\"tid\":0,\"name\":\"trace_source\",\"args\":{\"name\":\"moesim\"}}", f);
+	fputs("\"traceEvents\":[", f);
 	for (int g = lo; g <= hi; g++) {
 		char name[64];
 		snprintf(name, sizeof name, "GPU %d (stage %d)", g, g / r->stage_gpus);
-		meta(f, g, 0, "process_name", "name", name, 0);
+		if (g == lo) /* the array's first element: no comma before it */
+			fprintf(f, "\n{\"ph\":\"M\",\"pid\":%d,\"tid\":0,\"name\":\"process_name\",\"args\":{\"name\":\"%s\"}}", g,
+				name);
+		else
+			meta(f, g, 0, "process_name", "name", name, 0);
 		meta(f, g, 0, "process_sort_index", "sort_index", NULL, g);
 		for (int t = 0; t < SIM_TL_NSTREAMS; t++) {
 			meta(f, g, t, "thread_name", "name", sim_tl_stream_name(t), 0);

@@ -211,6 +211,9 @@ static const keydef keys[] = {
 	{"training.overlap_grad_reduce", T_BOOL, NUM(training.overlap_grad_reduce), "true", 0, 1, NULL, "",
 	 "Launch each gradient bucket's reduction as soon as the last micro-batch's backward has produced it "
 	 "(Megatron's overlap_grad_reduce); false: after the whole backward."},
+	{"training.tp_comm_overlap", T_BOOL, NUM(training.tp_comm_overlap), "false", 0, 1, NULL, "",
+	 "Overlap each tensor-parallel block's all-gather and reduce-scatter with its GEMMs, on the communication "
+	 "stream (Megatron-LM's --tp-comm-overlap with TransformerEngine's userbuffers); with tp > 1."},
 	{"training.bucket_params", T_INT64, NUM(training.bucket_params), "0", 0, 1e12, NULL, "parameters",
 	 "Parameters per gradient bucket; 0 means Megatron-Core's default max(40,000,000, 1,000,000 x dp x cp)."},
 	{"training.grad_fp32", T_BOOL, NUM(training.grad_fp32), "true", 0, 1, NULL, "",

@@ -130,6 +130,7 @@ typedef struct scn_scenario {
 		int distributed_optimizer;   /* 1: optimizer states (and master weights) sharded over DP */
 		scn_recompute recompute;
 		int overlap_grad_reduce;     /* 1: gradient reduce-scatter in buckets during the last backward */
+		int tp_comm_overlap;         /* 1: TP collectives on the communication stream beside their GEMMs */
 		int64_t bucket_params;       /* parameters per gradient bucket (resolved: never 0) */
 		int grad_fp32;               /* 1: gradients accumulated and reduced in fp32 */
 	} training;

@@ -79,10 +79,11 @@ typedef struct sim_op {
 	int32_t half;   /* two_batch: which half of the micro-batch (0 without overlap) */
 } sim_op;
 
-/* An all-to-all on a GPU's communication stream (schedule.overlap = two_batch). */
+/* A collective on a GPU's communication stream: an all-to-all (schedule.overlap) or a TP
+ * all-gather or reduce-scatter (training.tp_comm_overlap). */
 typedef struct sim_ep_item {
-	int what;          /* C_A2A_TO or C_A2A_BACK */
-	int phase;         /* SIM_PH_DISPATCH or SIM_PH_COMBINE, as the compute stream would count it */
+	int what;          /* C_A2A_TO, C_A2A_BACK, C_TP_AG or C_TP_RS */
+	int phase;         /* SIM_PH_DISPATCH, SIM_PH_COMBINE or SIM_PH_TP, as the compute stream would count it */
 	int layer, mb, half, pass;
 } sim_ep_item;
 
@@ -188,7 +189,9 @@ typedef struct runner {
 	int passes;
 	int dualpipe;       /* schedule.overlap = dualpipe: rank r holds stages r and pp - 1 - r */
 	int chunks;         /* model chunks per pipeline rank: vpp, 2 with DualPipe (chunk = direction) */
-	int streams;        /* a communication stream beside compute (schedule.overlap other than none) */
+	int streams;        /* a communication stream beside compute (schedule.overlap other than none,
+			     * or training.tp_comm_overlap) */
+	int tp_overlap;     /* the TP collectives on it: training.tp_comm_overlap with tp > 1 */
 	int nd_max;         /* NVLink domains an EP group spans at most (the router's stride) */
 	double t_compute[W_NCOMPUTE][2][2]; /* stage-constant compute times: [what][pass][moe layer] */
 	sim_prog *progs;    /* [pp] */
@@ -214,6 +217,7 @@ typedef struct runner {
 	int *dp_alias;      /* DualPipe: [n_groups] the group a data-parallel group reduces in (its
 			     * union with the mirror stage's), else NULL */
 	double *arrive;     /* [world][2][m][chunks] when a send for (direction, mb, chunk) arrives; < 0 not yet */
+	double *sent;       /* [world][2][m][chunks] when the send of it started */
 	int *wait_key;      /* [world] the receive a blocked GPU waits for, -1 for none */
 	int ranks_done;
 	double step_t0;

@@ -99,12 +99,60 @@ static sim_op mk(int kind, int what, int pass, int phase, int layer, int mb)
 			return rc;                            \
 	} while (0)
 
+/* Queues a collective of half h on the communication stream; returns its index. */
+static int ep_launch(sim_prog *p, int what, int phase, int pass, int layer, int mb, int h, int *index, ms_error *err)
+{
+	sim_ep_item it = {what, phase, layer, mb, h, pass};
+	sim_op o = mk(OP_EP_LAUNCH, what, pass, phase, layer, mb);
+	int rc;
+	o.aux = *index = p->n_ep;
+	o.half = h;
+	if ((rc = push_ep(p, it, err)) < 0)
+		return rc;
+	return push(p, o, err);
+}
+
+static int ep_wait(sim_prog *p, int index, int what, int phase, int pass, int layer, int mb, int h, ms_error *err)
+{
+	sim_op o = mk(OP_EP_WAIT, what, pass, phase, layer, mb);
+	o.aux = index;
+	o.half = h;
+	return push(p, o, err);
+}
+
+/*
+ * A TP block under training.tp_comm_overlap (Megatron-LM --tp-comm-overlap: Transformer
+ * Engine's userbuffers split the block's GEMMs into chunks, a ring-exchange all-gather
+ * feeding the column-parallel GEMM chunk by chunk and a pipelined reduce-scatter draining
+ * the row-parallel one): both collectives go to the communication stream beside the
+ * block's compute, so the block takes the longer of its compute (at the SMs the
+ * collectives leave) and its two collectives. The pipelines' first and last chunk (one tp-th
+ * of a collective or GEMM that cannot overlap) is not modelled. A CP all-gather
+ * (attention) stays on the compute stream. Backward: the same, mirrored.
+ */
+static int tp_overlapped(sim_prog *p, int what, int pass, int layer, int mb, int cp, ms_error *err)
+{
+	int rc, ag, rs, h = 0;
+	if ((rc = ep_launch(p, C_TP_AG, SIM_PH_TP, pass, layer, mb, h, &ag, err)) < 0 ||
+	    (rc = ep_launch(p, C_TP_RS, SIM_PH_TP, pass, layer, mb, h, &rs, err)) < 0)
+		return rc;
+	(void)ag;
+	if (cp && pass == 0)
+		PUSH(mk(OP_COLL, C_CP_AG, 0, SIM_PH_TP, layer, mb));
+	PUSH(mk(OP_COMPUTE, what, pass, SIM_PH_DENSE, layer, mb));
+	if (cp && pass == 1)
+		PUSH(mk(OP_COLL, C_CP_RS, 1, SIM_PH_TP, layer, mb));
+	return ep_wait(p, rs, C_TP_RS, SIM_PH_TP, pass, layer, mb, h, err);
+}
+
 /* A TP-parallel block: all-gather, compute, reduce-scatter (sequence parallelism). In
  * backward the same order: the reduce-scatter's gradient is an all-gather of the output's
  * gradient, before the compute, and the all-gather's a reduce-scatter after it. */
 static int tp_block(runner *R, sim_prog *p, int what, int pass, int layer, int mb, ms_error *err)
 {
 	int rc, tp = R->s->parallel.tp > 1;
+	if (R->tp_overlap)
+		return tp_overlapped(p, what, pass, layer, mb, 0, err);
 	if (tp)
 		PUSH(mk(OP_COLL, C_TP_AG, pass, SIM_PH_TP, layer, mb));
 	PUSH(mk(OP_COMPUTE, what, pass, SIM_PH_DENSE, layer, mb));
@@ -128,6 +176,8 @@ static int expert_ops(runner *R, sim_prog *p, int pass, int layer, int mb, ms_er
 static int attention(runner *R, sim_prog *p, int pass, int layer, int mb, ms_error *err)
 {
 	int rc, tp = R->s->parallel.tp > 1, cp = R->s->parallel.cp > 1;
+	if (R->tp_overlap)
+		return tp_overlapped(p, W_ATTN, pass, layer, mb, cp, err);
 	if (pass == 0) {
 		if (tp)
 			PUSH(mk(OP_COLL, C_TP_AG, 0, SIM_PH_TP, layer, mb));
@@ -153,27 +203,6 @@ static void mark_half(sim_prog *p, int from, int h)
 {
 	for (int i = from; i < p->n_ops; i++)
 		p->ops[i].half = h;
-}
-
-/* Queues an all-to-all of half h on the communication stream; returns its index. */
-static int ep_launch(sim_prog *p, int what, int phase, int pass, int layer, int mb, int h, int *index, ms_error *err)
-{
-	sim_ep_item it = {what, phase, layer, mb, h, pass};
-	sim_op o = mk(OP_EP_LAUNCH, what, pass, phase, layer, mb);
-	int rc;
-	o.aux = *index = p->n_ep;
-	o.half = h;
-	if ((rc = push_ep(p, it, err)) < 0)
-		return rc;
-	return push(p, o, err);
-}
-
-static int ep_wait(sim_prog *p, int index, int what, int phase, int pass, int layer, int mb, int h, ms_error *err)
-{
-	sim_op o = mk(OP_EP_WAIT, what, pass, phase, layer, mb);
-	o.aux = index;
-	o.half = h;
-	return push(p, o, err);
 }
 
 /*
@@ -541,8 +570,25 @@ static int chunk_apart(runner *R, sim_prog *tmp, int r, int dir, int mb, int bac
 	it.backward = backward;
 	it.mb = mb;
 	it.chunk = dir;
-	tmp->n_ops = 0;
+	tmp->n_ops = tmp->n_ep = 0;
 	return item_ops(R, tmp, r, &it, &acc, err);
+}
+
+/* Appends op (of the chunk built apart in from) to p; its collectives on the
+ * communication stream (training.tp_comm_overlap) move into p's queue, map holding where
+ * each of from's went. */
+static int move_op(sim_prog *p, const sim_prog *from, sim_op o, int *map, ms_error *err)
+{
+	int rc;
+	if (o.kind == OP_EP_LAUNCH) {
+		map[o.aux] = p->n_ep;
+		if ((rc = push_ep(p, from->ep_items[o.aux], err)) < 0)
+			return rc;
+		o.aux = map[o.aux];
+	} else if (o.kind == OP_EP_WAIT) {
+		o.aux = map[o.aux];
+	}
+	return push(p, o, err);
 }
 
 /*
@@ -553,7 +599,7 @@ static int chunk_apart(runner *R, sim_prog *tmp, int r, int dir, int mb, int bac
  * turn waits for its own, computes up to the next, and so on; so each chunk's dispatch
  * and combine run beside the other's computation.
  */
-static int merge_pair(sim_prog *p, const sim_prog *f, const sim_prog *b, ms_error *err)
+static int merge_pair(sim_prog *p, const sim_prog *f, const sim_prog *b, int *const map[2], ms_error *err)
 {
 	const sim_prog *t[2] = {f, b};
 	int pos[2] = {0, 0}, wait[2] = {-1, -1}, rc;
@@ -575,7 +621,8 @@ static int merge_pair(sim_prog *p, const sim_prog *f, const sim_prog *b, ms_erro
 					held[k] = *o;
 					break;
 				}
-				PUSH(*o);
+				if ((rc = move_op(p, t[k], *o, map[k], err)) < 0)
+					return rc;
 			}
 		}
 	return MS_OK;
@@ -597,14 +644,20 @@ static int dualpipe_ops(runner *R, sim_prog *p, int r, ms_error *err)
 	int cap = sim_dualpipe_cap(R->m), n, half = R->m / 2, rc = MS_OK;
 	sim_dp_action *acts = ms_calloc(err, (size_t)cap, sizeof *acts, "DualPipe schedule");
 	int *fifo = ms_calloc(err, 2 * (size_t)R->m + 2, sizeof *fifo, "DualPipe schedule");
+	/* a chunk's collectives on the communication stream: at most 2 per TP block, 2 blocks a
+	 * layer, twice with full recomputation */
+	size_t nmap = 8 * ((size_t)R->layers + R->mtp + 1);
+	int *maps = ms_calloc(err, 2 * nmap, sizeof *maps, "DualPipe schedule");
+	int *map[2] = {maps, maps + nmap};
 	dp_p2p posted[8];
 	int n_posted = 0, head = 0, tail = 0;
 	sim_prog a, b;
 	memset(&a, 0, sizeof a);
 	memset(&b, 0, sizeof b);
-	if (!acts || !fifo) {
+	if (!acts || !fifo || !maps) {
 		free(acts);
 		free(fifo);
+		free(maps);
 		return MS_ENOMEM;
 	}
 	n = sim_dualpipe_build(R->pp, R->m, r, acts, cap);
@@ -650,12 +703,12 @@ static int dualpipe_ops(runner *R, sim_prog *p, int r, ms_error *err)
 			}
 		append:
 			for (int j = 0; j < a.n_ops && rc == MS_OK; j++)
-				rc = push(p, a.ops[j], err);
+				rc = move_op(p, &a, a.ops[j], map[0], err);
 			break;
 		case SIM_DP_FB:
 			if ((rc = chunk_apart(R, &a, r, x->dir, mb, 0, err)) == MS_OK &&
 			    (rc = chunk_apart(R, &b, r, x->dir1, x->dir1 * half + x->mb1, 1, err)) == MS_OK)
-				rc = merge_pair(p, &a, &b, err);
+				rc = merge_pair(p, &a, &b, map, err);
 			break;
 		case SIM_DP_W: {
 			int wmb = fifo[head++];
@@ -676,8 +729,11 @@ static int dualpipe_ops(runner *R, sim_prog *p, int r, ms_error *err)
 	MS_ASSERT(rc < 0 || head == tail, "DualPipe rank %d: %d weight chunks left", r, tail - head);
 	free(a.ops);
 	free(b.ops);
+	free(a.ep_items);
+	free(b.ep_items);
 	free(acts);
 	free(fifo);
+	free(maps);
 	return rc;
 }
 
@@ -700,7 +756,10 @@ static int build_stage(runner *R, int r, sim_sched_item *items, ms_error *err)
 	 * DualPipe each chunk's gradients are one bucket per buffer, reduced after the
 	 * pipeline (as overlap_grad_reduce = false: DeepSeek does not publish how its
 	 * gradient reduction overlaps DualPipe's backward). */
-	for (int c = 0; c < R->chunks; c++) {
+	for (int k = 0; k < R->chunks; k++) {
+		/* DualPipe: the two stages in the same order on both copies, so that the buckets of
+		 * the union group match (the second half's rank holds them as chunks 1, 0) */
+		int c = R->dualpipe && r >= R->pp / 2 ? R->chunks - 1 - k : k;
 		int v = sim_vstage(R, r, c), nv = sim_nvstages(R), lo, hi;
 		double d0 = p->params_dense, e0 = p->params_expert;
 		scn_stage_layers(R->s, v, &lo, &hi);

@@ -204,22 +204,35 @@ static void set_rate(runner *R, int rank, double rate)
 	g->rate = rate;
 }
 
-/* The communication stream of rank runs its next queued all-to-all, if idle. */
+/* What a communication-stream collective reports under (sim_result's comm_*_s). */
+static int stream_kind(int phase)
+{
+	return phase == SIM_PH_DISPATCH ? 0 : phase == SIM_PH_COMBINE ? 1 : 2;
+}
+
+/* The communication stream of rank runs its next queued collective, if idle. */
 static int ep_kick(runner *R, int rank)
 {
 	gpu_state *g = &R->gpus[rank];
 	const sim_prog *p = prog_of(R, rank);
 	while (!g->ep_busy && g->ep_next < g->ep_queued) {
 		const sim_ep_item *it = &p->ep_items[g->ep_next];
-		int gi = sim_group_index(R, GK_EP, rank);
+		int gi = sim_group_index(R, gk_of(it->what), rank);
+		sim_op o;
 		if (R->groups[gi].n == 1) {
 			g->ep_next++;
 			continue;
 		}
+		memset(&o, 0, sizeof o);
+		o.what = (uint8_t)it->what;
+		o.layer = (int16_t)it->layer;
+		o.mb = it->mb;
+		o.half = it->half;
 		g->ep_busy = 1;
 		g->ep_start = sim_now(R->eng);
 		set_rate(R, rank, R->comm_rate);
-		if (coll_arrive(R, gi, rank, it->what, it->layer, it->mb, it->half, it->pass, g->ep_next, 0, 2) < 0)
+		if (coll_arrive(R, gi, rank, it->what, it->layer, it->mb, it->half, it->pass, g->ep_next,
+				coll_bytes(R, rank, &o), 2) < 0)
 			return sim_engine_error(R->eng)->code;
 	}
 	if (g->blocked && g->pc >= 0 && g->pc < p->n_ops) {
@@ -227,7 +240,7 @@ static int ep_kick(runner *R, int rank)
 		if (op->kind == OP_EP_WAIT && g->ep_next > op->aux) {
 			double w = sim_now(R->eng) - g->arrived;
 			account(R, rank, op->pass, op->layer, op->phase, w);
-			R->res->comm_exposed_s[op->phase == SIM_PH_COMBINE] += w * R->inv_steps / R->world;
+			R->res->comm_exposed_s[stream_kind(op->phase)] += w * R->inv_steps / R->world;
 			g->blocked = 0;
 			return advance(R, rank);
 		}
@@ -276,6 +289,7 @@ static int do_send(runner *R, int rank, const sim_op *op)
 	MS_ASSERT(tv >= 0 && tv < nv, "send from virtual stage %d to %d", v, tv);
 	par_group_members(&R->lay, PAR_PP, par_group_of(&R->lay, PAR_PP, rank), &pp_members, &n);
 	dst = pp_members[tstage];
+	R->sent[(size_t)dst * 2 * R->m * R->chunks + key] = sim_now(R->eng);
 	if (R->tl)
 		sim_timeline_send(R->tl, rank, dst, key, dir, op->mb, sim_now(R->eng), bytes);
 	if (R->flow)
@@ -287,9 +301,15 @@ static int do_send(runner *R, int rank, const sim_op *op)
 int sim_arrived(runner *R, int dst, int key)
 {
 	gpu_state *g = &R->gpus[dst];
-	R->arrive[(size_t)dst * 2 * R->m * R->chunks + key] = sim_now(R->eng);
+	size_t at = (size_t)dst * 2 * R->m * R->chunks + key;
+	double now = sim_now(R->eng), w = R->inv_steps / R->world;
+	R->arrive[at] = now;
 	if (R->tl)
-		sim_timeline_landed(R->tl, dst, key, sim_now(R->eng));
+		sim_timeline_landed(R->tl, dst, key, now);
+	/* the transfer's time, and what of it the receiver waited for */
+	R->res->pp_total_s += (now - R->sent[at]) * w;
+	if (g->blocked && R->wait_key[dst] == key)
+		R->res->pp_exposed_s += (now - fmax(g->arrived, R->sent[at])) * w;
 	if (g->blocked && R->wait_key[dst] == key) {
 		account(R, dst, 0, -1, SIM_PH_BUBBLE, sim_now(R->eng) - g->arrived);
 		g->blocked = 0;
@@ -407,7 +427,7 @@ int sim_group_done(runner *R, int gi)
 		gpu_state *g = &R->gpus[rank];
 		if (ep) {
 			const sim_ep_item *it = &prog_of(R, rank)->ep_items[g->ep_next];
-			R->res->comm_total_s[it->phase == SIM_PH_COMBINE] += (now - g->ep_start) * R->inv_steps / R->world;
+			R->res->comm_total_s[stream_kind(it->phase)] += (now - g->ep_start) * R->inv_steps / R->world;
 			if (R->tl)
 				sim_tl_stream_done(R, rank, SIM_TL_COMM, now);
 			g->ep_busy = 0;
@@ -583,6 +603,7 @@ static void runner_fini(runner *R)
 	free(R->groups);
 	free(R->dp_alias);
 	free(R->arrive);
+	free(R->sent);
 	free(R->wait_key);
 	free(R->moe_of);
 	free(R->stage_of_moe);
@@ -722,7 +743,8 @@ static int runner_setup(runner *R, ms_error *err)
 	R->units = s->schedule.overlap == SCN_OVERLAP_TWO_BATCH ? 2 : 1;
 	R->dualpipe = s->schedule.overlap == SCN_OVERLAP_DUALPIPE;
 	R->chunks = R->dualpipe ? 2 : R->vpp;
-	R->streams = s->schedule.overlap != SCN_OVERLAP_NONE;
+	R->tp_overlap = s->training.tp_comm_overlap && s->parallel.tp > 1;
+	R->streams = s->schedule.overlap != SCN_OVERLAP_NONE || R->tp_overlap;
 	R->samples = s->workload.routed_microbatches * R->units;
 	R->T = (double)s->workload.tokens_per_rank / R->units;
 	R->passes = s->workload.mode == SCN_MODE_TRAINING ? 2 : 1;
@@ -775,7 +797,8 @@ static int runner_setup(runner *R, ms_error *err)
 	R->gpus = ms_calloc(err, (size_t)R->world, sizeof *R->gpus, "GPU states");
 	R->arrive = ms_calloc(err, (size_t)R->world * 2 * R->m * R->chunks, sizeof *R->arrive, "pipeline mailboxes");
 	R->wait_key = ms_calloc(err, (size_t)R->world, sizeof *R->wait_key, "pipeline mailboxes");
-	if (!R->groups || !R->gpus || !R->arrive || !R->wait_key)
+	R->sent = ms_calloc(err, (size_t)R->world * 2 * R->m * R->chunks, sizeof *R->sent, "pipeline mailboxes");
+	if (!R->groups || !R->gpus || !R->arrive || !R->sent || !R->wait_key)
 		return MS_ENOMEM;
 	for (int gk = 0; gk < GK_N; gk++)
 		for (int g = 0; g < par_ngroups(&R->lay, (par_kind)gk_par[gk]); g++) {

@@ -54,11 +54,14 @@ typedef struct sim_result {
 	int64_t tokens_per_step;   /* tokens the whole cluster computes per step */
 	double model_flops_per_step; /* FLOPs as MFU counts them (docs/model.md), dropped pairs' expert FLOPs taken out */
 	double *step_phase_s;      /* [world][phases] per GPU, the whole step, mean over steps */
-	/* schedule.overlap: the all-to-alls on the communication stream, [0] dispatch, [1]
-	 * combine (forward and backward), seconds per GPU per step: their whole time, and the
-	 * part the compute stream waited for them (the rest hidden) */
-	double comm_total_s[2];
-	double comm_exposed_s[2];
+	/* the collectives on the communication stream (schedule.overlap, training.
+	 * tp_comm_overlap), [0] dispatch, [1] combine (forward and backward), [2] TP, seconds
+	 * per GPU per step: their whole time, and the part the compute stream waited for
+	 * them (the rest hidden) */
+	double comm_total_s[3];
+	double comm_exposed_s[3];
+	double pp_total_s;         /* seconds per GPU per step of pipeline sends in flight (to it), and */
+	double pp_exposed_s;       /* of that, what its receives waited for (part of the phase pp_bubble) */
 	double dp_stream_s;        /* seconds per GPU per step the data-parallel stream spent in collectives
 	                            * (its exposed part is the phase dp) */
 	int critical_gpu;          /* the GPU that finished the last step last: its phases set the step time */

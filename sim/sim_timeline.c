@@ -245,6 +245,11 @@ static double a2a_bytes(const runner *R, int rank, int what, int layer, int mb, 
 	if (!R->tl_sent || layer < 0 || (moe = R->moe_of[layer]) < 0)
 		return 0;
 	smp = sim_sample_of(R, mb, half);
+	if (R->dualpipe) { /* the mirror stage replays the forward stage's routing (sim_plan_row) */
+		int sr = R->world / R->pp, stage = rank / sr;
+		if (stage != R->stage_of_moe[moe])
+			rank = (R->pp - 1 - stage) * sr + rank % sr;
+	}
 	return R->tl_sent[(((size_t)smp * R->n_moe + moe) * R->world + rank) * 2 + (what == C_A2A_BACK)];
 }
 
@@ -294,7 +299,8 @@ void sim_tl_stream_done(runner *R, int rank, int stream, double now)
 		e.pass = (int8_t)it->pass;
 		e.layer = it->layer;
 		e.mb = it->mb;
-		e.bytes = a2a_bytes(R, rank, it->what, it->layer, it->mb, it->half);
+		if (it->what == C_A2A_TO || it->what == C_A2A_BACK)
+			e.bytes = a2a_bytes(R, rank, it->what, it->layer, it->mb, it->half);
 	} else {
 		e.start_s = g->dp_start;
 		e.kind = SIM_PH_DP;

@@ -129,6 +129,38 @@ START_TEST(bubble_interleaved)
 END_TEST
 
 /*
+ * Pipeline sends in flight and exposed: with one micro-batch every receive waits for its
+ * whole transfer (nothing else to do), so all of the sends' time is exposed; with eight,
+ * the warm-up forwards hide part of it. The same six transfers per micro-batch (three
+ * forward, three backward over 4 stages) reach one GPU each.
+ */
+START_TEST(pp_sends_exposed)
+{
+	static const char cfg[] =
+		"model = { hidden = 1024; ffn_hidden = 2816; experts = 4; top_k = 2; moe_layers = 8; heads = 8; vocab = 1; };\n"
+		"cluster = { nodes = 1; gpus_per_node = 4; nvlink_GBps = 2; };\n"
+		"network = { model = \"analytic\"; };\n"
+		"parallel = { ep = 1; pp = 4; };\n"
+		"workload = { global_batch = %d; micro_batch = 1; seq_len = 2048; };\n"
+		"routing = { distribution = \"balanced\"; capacity_factor = \"dropless\"; };\n";
+	char text[1024];
+	scn_scenario s;
+	sim_result *r1, *r8;
+	snprintf(text, sizeof text, cfg, 1);
+	r1 = tu_run_text(text, &s);
+	snprintf(text, sizeof text, cfg, 8);
+	r8 = tu_run_text(text, &s);
+	ck_assert(r1->pp_total_s > 0 && tu_rel(r1->pp_exposed_s, r1->pp_total_s) < 1e-9);
+	ck_assert(tu_rel(r8->pp_total_s, 8 * r1->pp_total_s) < 1e-9);
+	ck_assert(r8->pp_exposed_s < 0.9 * r8->pp_total_s);
+	for (int w = 0; w < 4; w++) /* the exposed part is inside the bubble */
+		ck_assert(r1->step_phase_s[(size_t)w * SIM_NPHASES + SIM_PH_BUBBLE] > 0);
+	sim_result_free(r1);
+	sim_result_free(r8);
+}
+END_TEST
+
+/*
  * Tensor parallelism by hand: with tp 2 every attention block all-gathers its input and
  * reduce-scatters its output over the TP pair (sequence parallelism), S = T x tp x h x 2
  * bytes; a ring of 2 takes one step of latency + S / 2 / B each way.
@@ -155,6 +187,52 @@ START_TEST(tp_collectives_by_hand)
 					      w, pass, tp, 2 * one);
 			}
 	sim_result_free(r);
+}
+END_TEST
+
+/*
+ * TP communication overlap by hand (training.tp_comm_overlap): the same attention blocks
+ * with sequences of 8,192 tokens, so that each block's compute a (at the SMs its
+ * collectives leave, rate = 1 - comm_sms / SMs) outlasts its all-gather and reduce-
+ * scatter, c = 2 x (latency + S / 2 / B) on the communication stream. The block then takes
+ * a + c (1 - rate): its compute slowed while c runs, none of c exposed. Each layer's
+ * dense phase grows by c (1 - rate) over the serialised run's, its tp phase is 0.
+ */
+START_TEST(tp_comm_overlap_by_hand)
+{
+	static const char cfg[] =
+		"model = { hidden = 1024; ffn_hidden = 2816; experts = 8; top_k = 2; moe_layers = 3; heads = 8; vocab = 1; };\n"
+		"cluster = { nodes = 1; gpus_per_node = 8; nvlink_GBps = 238.5; nvlink_latency_us = 2.385; };\n"
+		"network = { model = \"analytic\"; nvlink_efficiency = 1.0; launch_us = 0; };\n"
+		"parallel = { ep = 8; tp = 2; };\n"
+		"training = { tp_comm_overlap = %s; };\n"
+		"workload = { micro_batch = 1; seq_len = 8192; };\n"
+		"routing = { distribution = \"balanced\"; capacity_factor = \"dropless\"; };\n";
+	char text[1024];
+	scn_scenario s0, s1;
+	sim_result *r0, *r1;
+	double T = 8192 / 2, S = T * 2 * 1024 * 2, c = 2 * (2.385e-6 + S / 2 / 238.5e9);
+	double rate = 1.0 - 20.0 / hw_gpu_find("h100-sxm")->sms;
+	snprintf(text, sizeof text, cfg, "false");
+	r0 = tu_run_text(text, &s0);
+	snprintf(text, sizeof text, cfg, "true");
+	r1 = tu_run_text(text, &s1);
+	for (int l = 0; l < 3; l++)
+		for (int w = 0; w < 8; w++)
+			for (int pass = 0; pass < 2; pass++) {
+				double d0 = r0->phase_s[sim_phase_index(r0, pass, l, w, SIM_PH_DENSE)];
+				double t0 = r0->phase_s[sim_phase_index(r0, pass, l, w, SIM_PH_TP)];
+				double d1 = r1->phase_s[sim_phase_index(r1, pass, l, w, SIM_PH_DENSE)];
+				double t1 = r1->phase_s[sim_phase_index(r1, pass, l, w, SIM_PH_TP)];
+				ck_assert(tu_rel(t0, c) < 1e-9);
+				ck_assert_msg(d0 > c / rate, "layer %d: the attention must outlast its collectives", l);
+				ck_assert_msg(fabs(t1) < 1e-15 && tu_rel(d1 - d0, c * (1 - rate)) < 1e-6,
+					      "layer %d GPU %d pass %d: dense %.9g (serialised %.9g), tp %.3g; by hand +%.9g, 0", l, w,
+					      pass, d1, d0, t1, c * (1 - rate));
+			}
+	ck_assert(tu_rel(r1->comm_total_s[2], 3 * 2 * c) < 1e-9 && r1->comm_exposed_s[2] < 1e-15);
+	sim_result_free(r0);
+	sim_result_free(r1);
 }
 END_TEST
 
@@ -488,7 +566,9 @@ Suite *step_suite(void)
 	tcase_add_test(tc, schedules_complete);
 	tcase_add_test(tc, bubble_1f1b);
 	tcase_add_test(tc, bubble_interleaved);
+	tcase_add_test(tc, pp_sends_exposed);
 	tcase_add_test(tc, tp_collectives_by_hand);
+	tcase_add_test(tc, tp_comm_overlap_by_hand);
 	tcase_add_test(tc, etp_by_hand);
 	tcase_add_test(tc, dp_scaling);
 	tcase_add_test(tc, two_batch_by_hand);

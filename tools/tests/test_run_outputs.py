@@ -64,6 +64,7 @@ def _run(*args, expect=0):
 RUNS = {
     "default": ["--set", "workload.steps=2"],
     "overlap": ["--set", "schedule.overlap=two_batch"],
+    "dualpipe": ["--set", "schedule.overlap=dualpipe", "--set", "training.recompute=full"],
     "eplb": ["--set", "routing.placement=load_aware", "--set", "routing.redundant_experts=8", "--set",
              "parallel.ep=4", "--set", "training.recompute=full"],
     "decode": ["--set", "workload.mode=decode", "--set", "workload.micro_batch=64", "--set",
@@ -261,7 +262,7 @@ def _events(f):
 
 
 def test_timeline_adds_up(runs):
-    for name in ("default", "overlap", "decode"):
+    for name in ("default", "overlap", "dualpipe", "decode"):
         with h5py.File(runs[name][0]) as f:
             ev, T = _events(f)
             ph = f["steps/phase_time_s"][...].sum(axis=0)
@@ -281,10 +282,11 @@ def test_timeline_adds_up(runs):
                 for st in (1, 2):  # one collective at a time
                     e = ev[(ev["gpu"] == g) & (ev["stream"] == st)]
                     assert np.all(e["start_s"][1:] >= e["end_s"][:-1])
-            for st, want in ((1, s["dispatch_stream_s"] + s["combine_stream_s"]), (2, s["dp_stream_s"])):
+            comm = s["dispatch_stream_s"] + s["combine_stream_s"] + s["tp_stream_s"]
+            for st, want in ((1, comm), (2, s["dp_stream_s"]), (3, s["pp_stream_s"])):
                 e = ev[ev["stream"] == st]
                 assert (e["end_s"] - e["start_s"]).sum() / W / steps == pytest.approx(want, rel=1e-9, abs=1e-15)
-            if name == "overlap":
+            if name in ("overlap", "dualpipe"):
                 assert (ev["stream"] == 1).sum() > 0
             sends = ev[ev["stream"] == 3]
             if f.attrs["mode"] == "training":
