@@ -41,6 +41,7 @@ static const cli_command commands[] = {
 	{"layout", "layout [SCENARIO] the Megatron-Core parallel groups (TP, DP, PP, EP, ...) and their nodes", cli_cmd_layout},
 	{"report", "report RUN.h5... the summary of stored runs; several side by side: what differs, what moved", cli_cmd_report},
 	{"plot", "plot RUN.h5...   plots of stored runs or a sweep CSV, PNG and SVG (moesim plot --help)", cli_cmd_plot},
+	{"sweep", "sweep SCENARIO   run every point of the scenario's sweep section and compare them (resumable; MPI)", cli_cmd_sweep},
 	{"collective", "collective KIND  predict alltoall|allreduce|allgather|reducescatter, printed as nccl-tests does", cli_cmd_collective},
 };
 
@@ -74,7 +75,7 @@ static const char usage_run[] =
 	"  --allow-memory-overflow  run a scenario whose weights, optimizer states and\n"
 	"               activations do not fit the GPUs' memory (refused by default, with the\n"
 	"               breakdown and what would make it fit)\n"
-	"  -q           print nothing on success (and no progress bar: one is drawn on\n"
+	"  -q           print nothing on success (and no progress line: one is drawn on\n"
 	"               standard error only when it is a terminal)\n"
 	"  --timeline FILE.json  write every GPU's compute, communication, data-parallel and\n"
 	"               pipeline streams as Chrome / Perfetto trace-event JSON (open it in\n"
@@ -127,6 +128,16 @@ int cli_parse_args(int argc, char **argv, cli_args *a, unsigned allow, const cha
 			a->force_large = 1;
 		} else if ((allow & CLI_ALLOW_LARGE) && strcmp(s, "--allow-memory-overflow") == 0) {
 			a->allow_memory_overflow = 1;
+		} else if ((allow & CLI_ALLOW_JOBS) && (strcmp(s, "-j") == 0 || strcmp(s, "--jobs") == 0 ||
+							(strncmp(s, "-j", 2) == 0 && s[2] >= '0' && s[2] <= '9'))) {
+			const char *v = s[1] == 'j' && s[2] ? s + 2 : (i + 1 < argc ? argv[++i] : NULL);
+			char *end;
+			long n = v ? strtol(v, &end, 10) : 0;
+			if (!v || *end != '\0' || n < 1 || n > 4096) {
+				fprintf(stderr, "moesim: %s needs a number of processes from 1 to 4096, e.g. -j 4\n", s);
+				return EXIT_USAGE;
+			}
+			a->jobs = (int)n;
 		} else if (allow_output && (strcmp(s, "-q") == 0 || strcmp(s, "--quiet") == 0)) {
 			a->quiet = 1;
 		} else if (s[0] == '-' && s[1] != '\0') {
@@ -153,27 +164,27 @@ static int load_scenario(const cli_args *a, scn_scenario *s)
 	return 0;
 }
 
-/* The progress bar on the terminal while a command runs, if any: a warning erases it
- * first so it starts on a line of its own (the next report draws the bar again). */
-static ms_progress_bar *active_bar;
+/* The progress line on the terminal while a command runs, if any: a warning erases it
+ * first so it starts on a line of its own (the next report draws the line again). */
+static ms_progress *active_bar;
 
 static void print_warning(void *ctx, const char *msg)
 {
 	(void)ctx;
 	if (active_bar)
-		ms_progress_bar_clear(active_bar);
+		ms_progress_clear(active_bar);
 	fprintf(stderr, "moesim: warning: %s\n", msg);
 }
 
-void cli_progress_begin(ms_progress_bar *b, int quiet)
+void cli_progress_begin(ms_progress *b, const char *label, int quiet)
 {
-	ms_progress_bar_init(b, stderr, quiet);
+	ms_progress_init(b, quiet ? NULL : stderr, label, 0);
 	active_bar = b;
 }
 
-void cli_progress_end(ms_progress_bar *b)
+void cli_progress_end(ms_progress *b)
 {
-	ms_progress_bar_clear(b);
+	ms_progress_end(b);
 	if (active_bar == b)
 		active_bar = NULL;
 }
@@ -257,33 +268,21 @@ double cli_disk_free(const char *path)
  */
 static int check_fits(const cli_args *a, const scn_scenario *s)
 {
-	par_layout lay;
-	moe_arch arch;
-	moe_memory m;
 	ms_error err;
 	char advice[4096];
 	int fits;
 	ms_error_clear(&err);
-	if (!hw_gpu_find(s->cluster.gpu))
-		return 0; /* the run itself says the GPU is unknown, with the key's place */
-	if (sim_layout_init(&lay, s, &err) < 0) {
+	fits = sim_estimate_fits(s, NULL, NULL, advice, sizeof advice, &err);
+	if (fits < 0) {
 		fprintf(stderr, "moesim: %s\n", err.msg);
 		return EXIT_BAD_INPUT;
 	}
-	par_layout_fini(&lay);
-	if (moe_arch_init(&arch, s, &err) < 0 || moe_memory_estimate(s, &arch, &m, &err) < 0) {
-		fprintf(stderr, "moesim: %s\n", err.msg);
-		return EXIT_BAD_INPUT;
-	}
-	fits = m.fits;
 	if (!fits) {
-		moe_memory_advice(s, &m, advice, sizeof advice);
 		if (a->allow_memory_overflow)
 			fprintf(stderr, "moesim: warning: %s\n(running anyway: --allow-memory-overflow)\n", advice);
 		else
 			fprintf(stderr, "moesim: %s: %s\nor run anyway with --allow-memory-overflow\n", s->source, advice);
 	}
-	moe_memory_free(&m);
 	return fits || a->allow_memory_overflow ? 0 : EXIT_BAD_INPUT;
 }
 
@@ -320,8 +319,8 @@ int cli_cmd_run(int argc, char **argv)
 	out_summary sum;
 	ms_error err;
 	const char *out;
-	ms_progress_bar bar;
-	ms_progress hook;
+	ms_progress bar;
+	ms_progress_hook hook;
 	cli_record c;
 	sim_record rec;
 	int rc = cli_record_parse(&argc, argv, &c);
@@ -362,8 +361,8 @@ int cli_cmd_run(int argc, char **argv)
 		sim_inputs_close(&in);
 		goto done;
 	}
-	cli_progress_begin(&bar, a.quiet);
-	hook = ms_progress_bar_hook(&bar);
+	cli_progress_begin(&bar, "moesim run (layers)", a.quiet);
+	hook = ms_progress_hook_of(&bar);
 	in.progress = &hook;
 	in.record = &rec;
 	rc = sim_run(&in, threads, &r, &err);
@@ -454,9 +453,22 @@ int cli_cmd_gpus(int argc, char **argv)
 }
 
 /* Ctrl-C or a kill: remove the temporaries of unfinished outputs, exit 128 + signal. */
+static const char *volatile interrupt_note;
+
+void cli_set_interrupt_note(const char *note)
+{
+	interrupt_note = note;
+}
+
 static void on_signal(int sig)
 {
+	const char *note = interrupt_note;
 	ms_file_cleanup_all();
+	if (note) {
+		/* write(2) only: async-signal-safe */
+		ssize_t w = write(2, note, strlen(note));
+		(void)w;
+	}
 	_exit(128 + sig);
 }
 

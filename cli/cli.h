@@ -28,7 +28,7 @@ typedef struct cli_command {
 
 /* What a scenario command's arguments say: [SCENARIO] [--set K=V]... and the options
  * allowed by its flags. */
-enum { CLI_ALLOW_OUTPUT = 1, CLI_ALLOW_DOT = 2, CLI_ALLOW_LARGE = 4 };
+enum { CLI_ALLOW_OUTPUT = 1, CLI_ALLOW_DOT = 2, CLI_ALLOW_LARGE = 4, CLI_ALLOW_JOBS = 8 };
 
 typedef struct cli_args {
 	const char *scenario;
@@ -38,6 +38,7 @@ typedef struct cli_args {
 	int force, quiet, help;
 	int force_large;  /* --force-large (CLI_ALLOW_LARGE): run even where the estimate refuses */
 	int allow_memory_overflow; /* --allow-memory-overflow (CLI_ALLOW_LARGE): run a scenario that does not fit the GPUs */
+	int jobs;         /* -j N (CLI_ALLOW_JOBS); 0 when not given */
 } cli_args;
 
 /* Parses them; returns 0, or CLI_EXIT_USAGE after printing a one-line message. */
@@ -46,11 +47,11 @@ int cli_parse_args(int argc, char **argv, cli_args *a, unsigned allow, const cha
 /* The warning channel of every command: "moesim: warning: ..." on stderr. */
 extern const ms_warn cli_warn;
 
-/* A command's progress bar on stderr (common/ms_progress.h): drawn only when stderr is
+/* A command's progress line on stderr (common/ms_progress.h): drawn only when stderr is
  * a terminal and not quiet; while it is active, cli_warn's warnings erase it first.
- * cli_progress_end erases it. */
-void cli_progress_begin(ms_progress_bar *b, int quiet);
-void cli_progress_end(ms_progress_bar *b);
+ * Its total comes with the first report (ms_progress_hook_of); cli_progress_end erases it. */
+void cli_progress_begin(ms_progress *b, const char *label, int quiet);
+void cli_progress_end(ms_progress *b);
 
 /* $MOESIM_THREADS as a thread count (0 when unset: one per CPU); an invalid value is
  * refused with a message (returns CLI_EXIT_BAD_INPUT). */
@@ -66,6 +67,10 @@ int cli_threads(int *threads);
  * `path` (its directory; statvfs), or -1 when that cannot be told.
  */
 int cli_memory_available(double *bytes);
+
+/* A line written to stderr when Ctrl-C or a kill (SIGINT, SIGTERM) ends the command
+ * (NULL: none); note must stay valid. */
+void cli_set_interrupt_note(const char *note);
 double cli_disk_free(const char *path);
 
 /*
@@ -103,6 +108,7 @@ int cli_cmd_collective(int argc, char **argv);
 int cli_cmd_layout(int argc, char **argv);
 int cli_cmd_report(int argc, char **argv);
 int cli_cmd_plot(int argc, char **argv);
+int cli_cmd_sweep(int argc, char **argv);
 
 /*
  * The predictor behind `moesim collective`, shared with `moesim calibrate compare`

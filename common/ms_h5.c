@@ -1,8 +1,46 @@
-/* ms_h5.c - HDF5 string attributes (see ms_h5.h). */
+/*
+ * ms_h5.c - HDF5 string attributes, written and read (see ms_h5.h).
+ */
 #include "common/ms_h5.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+int ms_h5_attr_str(hid_t loc, const char *name, const char *v)
+{
+	hid_t st = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), at = -1;
+	int rc = -1;
+	if (st >= 0 && sp >= 0 && H5Tset_size(st, strlen(v) + 1) >= 0) {
+		at = H5Acreate2(loc, name, st, sp, H5P_DEFAULT, H5P_DEFAULT);
+		if (at >= 0 && H5Awrite(at, st, v) >= 0)
+			rc = 0;
+	}
+	if (at >= 0)
+		H5Aclose(at);
+	if (sp >= 0)
+		H5Sclose(sp);
+	if (st >= 0)
+		H5Tclose(st);
+	return rc;
+}
+
+int ms_h5_attr_utf8(hid_t loc, const char *name, const char *v)
+{
+	hid_t st = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), at = -1;
+	int rc = -1;
+	if (st >= 0 && sp >= 0 && H5Tset_size(st, H5T_VARIABLE) >= 0 && H5Tset_cset(st, H5T_CSET_UTF8) >= 0) {
+		at = H5Acreate2(loc, name, st, sp, H5P_DEFAULT, H5P_DEFAULT);
+		if (at >= 0 && H5Awrite(at, st, &v) >= 0)
+			rc = 0;
+	}
+	if (at >= 0)
+		H5Aclose(at);
+	if (sp >= 0)
+		H5Sclose(sp);
+	if (st >= 0)
+		H5Tclose(st);
+	return rc;
+}
 
 char *ms_h5_attr_string(hid_t a, hid_t ft)
 {

@@ -137,6 +137,10 @@ static void print_one(FILE *f, const out_run *r)
 		out_print_stream(f, "             combine ", "communication", fig(r, "combine_stream_s"),
 				 fig(r, "combine_exposed_s"));
 	}
+	if (fig(r, "tp_stream_s") > 0)
+		out_print_stream(f, "TP overlap      ", "communication", fig(r, "tp_stream_s"), fig(r, "tp_exposed_s"));
+	if (fig(r, "pp_stream_s") > 0)
+		out_print_stream(f, "pipeline sends  ", "pipeline-send", fig(r, "pp_stream_s"), fig(r, "pp_exposed_s"));
 	if (fig(r, "dp_stream_s") > 0)
 		out_print_stream(f, "gradient sync   ", "data-parallel", fig(r, "dp_stream_s"), fig(r, "phase_dp_s"));
 	{

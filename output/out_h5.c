@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/ms_file.h"
+#include "common/ms_h5.h"
 #include "hardware/hw_link.h"
 
 #ifndef MOESIM_VERSION
@@ -22,7 +23,7 @@
 typedef struct h5w {
 	hid_t file;
 	hid_t gcpl; /* group creation: no timestamps */
-	hid_t str;  /* variable-length UTF-8 strings (h5py reads attributes of it as str) */
+	hid_t str;  /* variable-length UTF-8 strings, for the name lists */
 	const char *path;
 	ms_error *err;
 	int failed;
@@ -46,13 +47,8 @@ static hid_t group(h5w *w, const char *name)
 
 static void attr_str(h5w *w, hid_t loc, const char *name, const char *v)
 {
-	hid_t sp = H5Screate(H5S_SCALAR), at;
-	at = H5Acreate2(loc, name, w->str, sp, H5P_DEFAULT, H5P_DEFAULT);
-	if (at < 0 || H5Awrite(at, w->str, &v) < 0)
+	if (ms_h5_attr_utf8(loc, name, v) < 0)
 		h5fail(w, name);
-	if (at >= 0)
-		H5Aclose(at);
-	H5Sclose(sp);
 }
 
 /*

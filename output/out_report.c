@@ -130,9 +130,9 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 		out_print_stream(f, "             combine ", "communication", r->comm_total_s[1], r->comm_exposed_s[1]);
 	}
 	if (r->comm_total_s[2] > 0)
-		print_stream(f, "TP overlap      ", "communication", r->comm_total_s[2], r->comm_exposed_s[2]);
+		out_print_stream(f, "TP overlap      ", "communication", r->comm_total_s[2], r->comm_exposed_s[2]);
 	if (r->pp_total_s > 0)
-		print_stream(f, "pipeline sends  ", "pipeline-send", r->pp_total_s, r->pp_exposed_s);
+		out_print_stream(f, "pipeline sends  ", "pipeline-send", r->pp_total_s, r->pp_exposed_s);
 	if (r->dp_stream_s > 0)
 		out_print_stream(f, "gradient sync   ", "data-parallel", r->dp_stream_s, o->phase_s[SIM_PH_DP]);
 	{

@@ -8,6 +8,10 @@
 #include "sim/sim_timeline.h"
 
 #include "topology/topo_rank.h"
+#include "hardware/hw_gpu.h"
+#include "models/moe_arch.h"
+#include "models/moe_memory.h"
+#include "sim/sim_run.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -236,4 +240,35 @@ void sim_estimate_record(const scn_scenario *s, const sim_record *rec, int timel
 		e->result_bytes += e->timeline_events * sizeof(sim_tl_event) + Rs * L * W * 16;
 	}
 	e->mem_bytes = e->router_bytes + e->plan_bytes + e->flow_bytes + e->result_bytes;
+}
+
+int sim_estimate_fits(const scn_scenario *s, double *peak_bytes, double *capacity_bytes, char *advice, size_t len,
+		      ms_error *err)
+{
+	par_layout lay;
+	moe_arch arch;
+	moe_memory m;
+	int fits;
+	if (peak_bytes)
+		*peak_bytes = -1;
+	if (capacity_bytes)
+		*capacity_bytes = -1;
+	if (len)
+		advice[0] = '\0';
+	if (!hw_gpu_find(s->cluster.gpu))
+		return 1;
+	if (sim_layout_init(&lay, s, err) < 0)
+		return err->code;
+	par_layout_fini(&lay);
+	if (moe_arch_init(&arch, s, err) < 0 || moe_memory_estimate(s, &arch, &m, err) < 0)
+		return err->code;
+	fits = m.fits;
+	if (peak_bytes)
+		*peak_bytes = m.peak_bytes;
+	if (capacity_bytes)
+		*capacity_bytes = m.capacity;
+	if (!fits && len)
+		moe_memory_advice(s, &m, advice, len);
+	moe_memory_free(&m);
+	return fits;
 }

@@ -21,7 +21,7 @@ typedef struct sim_inputs {
 	const scn_scenario *s;  /* borrowed: outlives the inputs */
 	prof_profile *profile;  /* cluster.profile, or NULL when the scenario names none */
 	rt_trace *trace;        /* routing.trace when routing.source = "trace", else NULL */
-	const ms_progress *progress; /* where the run reports its layers (NULL: nowhere); the
+	const ms_progress_hook *progress; /* where the run reports its layers (NULL: nowhere); the
 				      * caller sets it after sim_inputs_open */
 	/* What the run records beyond its summary (sim/sim_timeline.h), set by the caller
 	 * after opening; NULL (as opened): nothing. */

@@ -17,7 +17,7 @@ static void report(runner *R, double frac)
 {
 	long long per_step = R->layers + R->mtp, steps = R->s->workload.steps;
 	long long done = (long long)R->step * per_step + (long long)(frac * (double)per_step);
-	ms_progress_report(R->in->progress, "layer", done, steps * per_step);
+	ms_progress_report(R->in->progress, done, steps * per_step);
 }
 
 static void tick(void *ctx)
