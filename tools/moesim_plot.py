@@ -15,10 +15,11 @@ Per run (files named DIR/<run>-<plot>.png and .svg):
 Across runs (DIR/runs-<plot>):
   drops-vs-capacity  dropped pairs and lost tokens against routing.capacity_factor,
                      one point per run (runs at two or more capacity factors)
-From a sweep CSV (DIR/<csv>-sweep): any CSV with a header; --x names the column on the
-x axis, --y one or more columns (repeat it, or separate with commas), --group a column
-whose values each get a line. With --x capacity_factor and drop columns this is the
-drops-against-capacity plot of a sweep.
+From a sweep CSV (DIR/<csv>-sweep; for moesim sweep's NAME.sweep/results.csv,
+DIR/NAME-sweep, without the points that did not run): any CSV with a header; --x names
+the column on the x axis, --y one or more columns (repeat it, or separate with commas),
+--group a column whose values each get a line. With --x routing.capacity_factor and
+--y dropped_pair_frac this is the drops-against-capacity plot of a sweep.
 
 What a file lacks is said on stderr ("this run has no /links: run with network.model =
 "flow"") and the other plots are still drawn. Files are written whole (a temporary name,
@@ -330,11 +331,29 @@ def load_sweep(csv_path, xcol, ycols, group):
     for c in [xcol] + ycols + ([group] if group else []):
         if c not in cols:
             raise PlotError("%s: no column '%s'; the columns are: %s" % (csv_path, c, ", ".join(cols)))
+    if "status" in cols:
+        # moesim sweep's table: a point that did not run has empty outputs.
+        bad = df["status"].astype(str) != "ok"
+        if bad.any():
+            note("%s: leaving out %d point(s) that did not run (status %s)"
+                 % (csv_path, int(bad.sum()), ", ".join(sorted(set(df["status"][bad].astype(str))))))
+            df = df[~bad]
+        if df.empty:
+            raise PlotError("%s: no point ran (every status is not ok); nothing to plot" % csv_path)
     for c in ycols:
         if not pd.api.types.is_numeric_dtype(df[c]):
             raise PlotError("%s: column '%s' is not numeric (first value %r): --y needs numbers"
                             % (csv_path, c, df[c].iloc[0] if len(df) else None))
     return df
+
+
+def sweep_name(csv_path):
+    """The plot's name: the CSV's, or for moesim sweep's DIR.sweep/results.csv the sweep's."""
+    stem = os.path.splitext(os.path.basename(csv_path))[0]
+    parent = os.path.basename(os.path.dirname(os.path.abspath(csv_path)))
+    if stem == "results" and parent.endswith(".sweep") and len(parent) > len(".sweep"):
+        return parent[: -len(".sweep")]
+    return stem
 
 
 def plot_sweep(plt, df, csv_path, xcol, ycols, group, outdir, formats, written):
@@ -352,7 +371,7 @@ def plot_sweep(plt, df, csv_path, xcol, ycols, group, outdir, formats, written):
         if group:
             ax.legend(fontsize=7)
     axes[-1][0].set_xlabel(xcol)
-    name = os.path.splitext(os.path.basename(csv_path))[0]
+    name = sweep_name(csv_path)
     axes[0][0].set_title("%s: %s against %s (%d points)" % (name, ", ".join(ycols), xcol, len(df)), fontsize=10)
     save(plt, fig, outdir, "%s-sweep" % name, formats, written)
 

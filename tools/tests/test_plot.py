@@ -87,6 +87,20 @@ def test_sweep_csv(tmp_path, moesim_bin):
     assert r.returncode == 1 and "column 'network.topology' is not numeric" in r.stderr
 
 
+def test_a_real_sweep(tmp_path, moesim_bin):
+    """moesim sweep's own table: scenarios/sweep-capacity.cfg (four capacity factors, one
+    of them "dropless", analytic: about two seconds)."""
+    repo = os.path.dirname(moesim_bin)
+    d = tmp_path / "cap.sweep"
+    r = run([moesim_bin, "sweep", os.path.join(repo, "scenarios", "sweep-capacity.cfg"), "-o", str(d), "-j", "1", "-q"])
+    assert r.returncode == 0, r.stderr
+    r = run([moesim_bin, "plot", "--csv", str(d / "results.csv"), "--x", "routing.capacity_factor", "--y",
+             "dropped_pair_frac,tokens_per_s_per_gpu", "-o", str(tmp_path)])
+    assert r.returncode == 0, r.stderr
+    check_png(str(tmp_path / "cap-sweep.png"))
+    check_svg(str(tmp_path / "cap-sweep.svg"))
+
+
 def test_bad_input_refused(tmp_path, moesim_bin):
     text = tmp_path / "notes.h5"
     text.write_text("not hdf5\n")
