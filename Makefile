@@ -20,8 +20,9 @@ CC ?= cc
 PKGS := gsl libconfig hdf5 zlib
 DEBIAN_PACKAGES := build-essential pkg-config libgsl-dev libconfig-dev libhdf5-dev zlib1g-dev check libsimgrid-dev hdf5-tools strace \
 	valgrind clang libclang-rt-dev libopenmpi-dev openmpi-bin
-# The Python recorder (tools/) and its tests:
-PY_PACKAGES := python3-torch python3-h5py python3-numpy python3-pytest
+# The Python recorder (tools/) and its tests; moesim plot and the analysis example
+# (tools/moesim_plot.py, tools/moesim_straggler.py):
+PY_PACKAGES := python3-torch python3-h5py python3-numpy python3-pytest python3-matplotlib python3-pandas
 
 MODULES := common scenario hardware models topology parallel routing network trace profile sim output sweep cli
 BUILD := build
@@ -121,7 +122,10 @@ check: depcheck $(BIN) $(BUILD)/check_moesim
 	$(MAKE) --no-print-directory calibrate-selftest
 	$(MAKE) --no-print-directory net-simgrid-check
 	@if /usr/bin/python3 -c 'import torch, h5py, pytest' 2>/dev/null; then MOESIM_BIN=./$(BIN) sh tools/run_tests.sh; \
-	else echo "check: skipping the Python recorder tests (install: $(PY_PACKAGES))"; fi
+	elif /usr/bin/python3 -c 'import h5py, pytest' 2>/dev/null; then \
+		echo "check: skipping the Python recorder tests (install: $(PY_PACKAGES)); running the run-output tests"; \
+		MOESIM_BIN=./$(BIN) /usr/bin/python3 -m pytest -q -p no:cacheprovider tools/tests/test_run_outputs.py; \
+	else echo "check: skipping the Python recorder and run-output tests (install: $(PY_PACKAGES))"; fi
 
 # Leaks inside libraries we do not own, each with its upstream bug (tests/lsan.supp,
 # tests/valgrind.supp).
@@ -250,7 +254,7 @@ install: all
 	install -m 644 scenarios/*.cfg $(SHARE)/scenarios/
 	install -m 644 scenarios/traces/* $(SHARE)/scenarios/traces/
 	install -m 644 scenarios/topologies/* $(SHARE)/scenarios/topologies/
-	install -m 755 tools/moesim_record.py $(SHARE)/tools/
+	install -m 755 tools/moesim_record.py tools/moesim_plot.py tools/moesim_straggler.py $(SHARE)/tools/
 	install -m 644 tools/tiny_moe/*.py tools/tiny_moe/README.md tools/tiny_moe/corpus_manifest.json \
 		tools/tiny_moe/tiny_moe.pt $(SHARE)/tools/tiny_moe/
 

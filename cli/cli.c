@@ -39,6 +39,8 @@ static const cli_command commands[] = {
 	{"trace", "trace COMMAND    router traces: info, validate, stats, synth, import (moesim trace --help)", cli_cmd_trace},
 	{"topo", "topo [SCENARIO]  the network: GPUs, NICs, switches, links, bisection bandwidth, a route", cli_cmd_topo},
 	{"layout", "layout [SCENARIO] the Megatron-Core parallel groups (TP, DP, PP, EP, ...) and their nodes", cli_cmd_layout},
+	{"report", "report RUN.h5... the summary of stored runs; several side by side: what differs, what moved", cli_cmd_report},
+	{"plot", "plot RUN.h5...   plots of stored runs or a sweep CSV, PNG and SVG (moesim plot --help)", cli_cmd_plot},
 	{"sweep", "sweep SCENARIO   run every point of the scenario's sweep section and compare them (resumable; MPI)", cli_cmd_sweep},
 	{"collective", "collective KIND  predict alltoall|allreduce|allgather|reducescatter, printed as nccl-tests does", cli_cmd_collective},
 };
@@ -57,7 +59,8 @@ static void usage_main(FILE *f)
 
 static const char usage_run[] =
 	"usage: moesim run [SCENARIO] [--set section.key=value]... [-o FILE.h5] [--force] [--force-large]\n"
-	"                  [--allow-memory-overflow] [-q]\n"
+	"                  [--allow-memory-overflow] [-q] [--timeline FILE.json] [--timeline-gpus A-B]\n"
+	"                  [--events] [--traffic]\n"
 	"\n"
 	"Simulates SCENARIO (a libconfig file; without one, the built-in default, also shipped\n"
 	"as scenarios/default.cfg) and prints a summary.\n"
@@ -72,7 +75,16 @@ static const char usage_run[] =
 	"  --allow-memory-overflow  run a scenario whose weights, optimizer states and\n"
 	"               activations do not fit the GPUs' memory (refused by default, with the\n"
 	"               breakdown and what would make it fit)\n"
-	"  -q           print nothing on success\n";
+	"  -q           print nothing on success (and no progress line: one is drawn on\n"
+	"               standard error only when it is a terminal)\n"
+	"  --timeline FILE.json  write every GPU's compute, communication, data-parallel and\n"
+	"               pipeline streams as Chrome / Perfetto trace-event JSON (open it in\n"
+	"               ui.perfetto.dev), with the hottest links' utilisation as counters\n"
+	"  --timeline-gpus A-B  record the timeline of GPUs A .. B only\n"
+	"  --events     add the timeline to FILE.h5 (/timeline/events)\n"
+	"  --traffic    add each MoE layer's GPU-to-GPU byte matrices to FILE.h5 (/traffic)\n"
+	"  A timeline that would be enormous is refused before the run, with its size and\n"
+	"  the options that shrink it (or --force-large).\n";
 
 static const char usage_show[] =
 	"usage: moesim show [SCENARIO] [--set section.key=value]...\n"
@@ -152,10 +164,29 @@ static int load_scenario(const cli_args *a, scn_scenario *s)
 	return 0;
 }
 
+/* The progress line on the terminal while a command runs, if any: a warning erases it
+ * first so it starts on a line of its own (the next report draws the line again). */
+static ms_progress *active_bar;
+
 static void print_warning(void *ctx, const char *msg)
 {
 	(void)ctx;
+	if (active_bar)
+		ms_progress_clear(active_bar);
 	fprintf(stderr, "moesim: warning: %s\n", msg);
+}
+
+void cli_progress_begin(ms_progress *b, const char *label, int quiet)
+{
+	ms_progress_init(b, quiet ? NULL : stderr, label, 0);
+	active_bar = b;
+}
+
+void cli_progress_end(ms_progress *b)
+{
+	ms_progress_end(b);
+	if (active_bar == b)
+		active_bar = NULL;
 }
 
 const ms_warn cli_warn = {print_warning, NULL};
@@ -256,7 +287,8 @@ static int check_fits(const cli_args *a, const scn_scenario *s)
 }
 
 /* The up-front estimate of a run (sim/sim_estimate.h): 0, or CLI_EXIT_BAD_INPUT after the refusal. */
-static int check_large(const cli_args *a, const scn_scenario *s, const sim_inputs *in, int threads, const char *out)
+static int check_large(const cli_args *a, const scn_scenario *s, const sim_inputs *in, int threads, const char *out,
+		       const cli_record *c, const sim_record *rec)
 {
 	sim_estimate e;
 	double mem;
@@ -267,6 +299,8 @@ static int check_large(const cli_args *a, const scn_scenario *s, const sim_input
 	if (a->force_large)
 		return 0;
 	sim_estimate_run(s, in->trace ? rt_trace_depth(in->trace) : 0, threads, &e);
+	if ((rc = cli_record_check(c, s, rec, &e)) != 0)
+		return rc;
 	ms_error_clear(&err);
 	if (sim_estimate_check(s, &e, mem, out ? cli_disk_free(out) : -1, out, &err) < 0) {
 		fprintf(stderr, "moesim: %s; or run anyway with --force-large\n", err.msg);
@@ -285,8 +319,12 @@ int cli_cmd_run(int argc, char **argv)
 	out_summary sum;
 	ms_error err;
 	const char *out;
-	int rc = cli_parse_args(argc, argv, &a, CLI_ALLOW_OUTPUT | CLI_ALLOW_LARGE, usage_run);
-	if (rc)
+	ms_progress bar;
+	ms_progress_hook hook;
+	cli_record c;
+	sim_record rec;
+	int rc = cli_record_parse(&argc, argv, &c);
+	if (rc || (rc = cli_parse_args(argc, argv, &a, CLI_ALLOW_OUTPUT | CLI_ALLOW_LARGE, usage_run)))
 		return rc;
 	if (a.help) {
 		fputs(usage_run, stdout);
@@ -307,6 +345,9 @@ int cli_cmd_run(int argc, char **argv)
 		rc = EXIT_BAD_INPUT;
 		goto done;
 	}
+	c.force = a.force;
+	if ((rc = cli_record_setup(&c, s, out, &rec)) != 0)
+		goto done;
 	if ((rc = cli_threads(&threads)) != 0)
 		goto done;
 	if ((rc = check_fits(&a, s)) != 0)
@@ -316,11 +357,16 @@ int cli_cmd_run(int argc, char **argv)
 		rc = EXIT_BAD_INPUT;
 		goto done;
 	}
-	if ((rc = check_large(&a, s, &in, threads, out)) != 0) {
+	if ((rc = check_large(&a, s, &in, threads, out, &c, &rec)) != 0) {
 		sim_inputs_close(&in);
 		goto done;
 	}
+	cli_progress_begin(&bar, "moesim run (layers)", a.quiet);
+	hook = ms_progress_hook_of(&bar);
+	in.progress = &hook;
+	in.record = &rec;
 	rc = sim_run(&in, threads, &r, &err);
+	cli_progress_end(&bar);
 	sim_inputs_close(&in);
 	if (rc < 0) {
 		fprintf(stderr, "moesim: %s\n", err.msg);
@@ -328,17 +374,23 @@ int cli_cmd_run(int argc, char **argv)
 		goto done;
 	}
 	out_summary_compute(r, &sum);
-	if (out && out_h5_write(out, a.force, s, r, &sum, &err) < 0) {
+	if (out && out_h5_write_events(out, a.force, s, r, &sum, c.events ? c.tl : NULL, &err) < 0) {
 		fprintf(stderr, "moesim: %s\n", err.msg);
 		rc = EXIT_BAD_INPUT;
 		goto done;
 	}
+	if ((rc = cli_record_write(&c, s, r)) != 0)
+		goto done;
 	if (!a.quiet) {
 		out_summary_print(stdout, s, r, &sum);
 		if (out)
 			printf("  written          %s\n", out);
+		if (c.timeline)
+			printf("  timeline         %s (%zu events; open it in ui.perfetto.dev)\n", c.timeline,
+			       sim_timeline_count(c.tl));
 	}
 done:
+	cli_record_fini(&c);
 	sim_result_free(r);
 	free(s);
 	return rc;

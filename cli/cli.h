@@ -7,6 +7,7 @@
 #define CLI_H
 
 #include "common/ms_error.h"
+#include "common/ms_progress.h"
 #include "scenario/scn_scenario.h"
 
 int cli_main(int argc, char **argv);
@@ -46,6 +47,12 @@ int cli_parse_args(int argc, char **argv, cli_args *a, unsigned allow, const cha
 /* The warning channel of every command: "moesim: warning: ..." on stderr. */
 extern const ms_warn cli_warn;
 
+/* A command's progress line on stderr (common/ms_progress.h): drawn only when stderr is
+ * a terminal and not quiet; while it is active, cli_warn's warnings erase it first.
+ * Its total comes with the first report (ms_progress_hook_of); cli_progress_end erases it. */
+void cli_progress_begin(ms_progress *b, const char *label, int quiet);
+void cli_progress_end(ms_progress *b);
+
 /* $MOESIM_THREADS as a thread count (0 when unset: one per CPU); an invalid value is
  * refused with a message (returns CLI_EXIT_BAD_INPUT). */
 int cli_threads(int *threads);
@@ -66,6 +73,30 @@ int cli_memory_available(double *bytes);
 void cli_set_interrupt_note(const char *note);
 double cli_disk_free(const char *path);
 
+/*
+ * What `moesim run` records on request (cli/cli_record.c): --timeline FILE.json,
+ * --timeline-gpus A-B, --events, --traffic. cli_record_parse takes them out of argv
+ * (the rest goes to cli_parse_args); setup fills the run's sim_record (per-step layer
+ * phases and links over time whenever there is an HDF5 file); check refuses, before
+ * the run, a timeline beyond the limits (0, or an exit code after the message); write
+ * writes the timeline after the run; fini frees it.
+ */
+#include "sim/sim_estimate.h"
+#include "sim/sim_run.h"
+#include "sim/sim_timeline.h"
+typedef struct cli_record {
+	const char *timeline; /* --timeline FILE.json */
+	int lo, hi, gpus_given; /* --timeline-gpus */
+	int events, traffic;
+	int force;            /* --force: overwrite the timeline file too */
+	sim_timeline *tl;
+} cli_record;
+int cli_record_parse(int *argc, char **argv, cli_record *c);
+int cli_record_setup(cli_record *c, const scn_scenario *s, const char *out, sim_record *rec);
+int cli_record_check(const cli_record *c, const scn_scenario *s, const sim_record *rec, sim_estimate *e);
+int cli_record_write(const cli_record *c, const scn_scenario *s, const sim_result *r);
+void cli_record_fini(cli_record *c);
+
 int cli_cmd_run(int argc, char **argv);
 int cli_cmd_show(int argc, char **argv);
 int cli_cmd_keys(int argc, char **argv);
@@ -75,6 +106,8 @@ int cli_cmd_trace(int argc, char **argv);
 int cli_cmd_topo(int argc, char **argv);
 int cli_cmd_collective(int argc, char **argv);
 int cli_cmd_layout(int argc, char **argv);
+int cli_cmd_report(int argc, char **argv);
+int cli_cmd_plot(int argc, char **argv);
 int cli_cmd_sweep(int argc, char **argv);
 
 /*

@@ -1,17 +1,19 @@
 /*
- * ms_h5.c - HDF5 plumbing shared by the writers of results (see ms_h5.h).
+ * ms_h5.c - HDF5 string attributes, written and read (see ms_h5.h).
  */
 #include "common/ms_h5.h"
 
+#include <stdlib.h>
 #include <string.h>
 
-int ms_h5_attr_str(hid_t loc, const char *name, const char *v)
+/* A scalar attribute of string type st (closed here) from buf. */
+static int attr_write(hid_t loc, const char *name, hid_t st, int typed, const void *buf)
 {
-	hid_t st = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), at = -1;
+	hid_t sp = H5Screate(H5S_SCALAR), at = -1;
 	int rc = -1;
-	if (st >= 0 && sp >= 0 && H5Tset_size(st, strlen(v) + 1) >= 0) {
+	if (st >= 0 && sp >= 0 && typed) {
 		at = H5Acreate2(loc, name, st, sp, H5P_DEFAULT, H5P_DEFAULT);
-		if (at >= 0 && H5Awrite(at, st, v) >= 0)
+		if (at >= 0 && H5Awrite(at, st, buf) >= 0)
 			rc = 0;
 	}
 	if (at >= 0)
@@ -21,4 +23,45 @@ int ms_h5_attr_str(hid_t loc, const char *name, const char *v)
 	if (st >= 0)
 		H5Tclose(st);
 	return rc;
+}
+
+int ms_h5_attr_str(hid_t loc, const char *name, const char *v)
+{
+	hid_t st = H5Tcopy(H5T_C_S1);
+	return attr_write(loc, name, st, st >= 0 && H5Tset_size(st, strlen(v) + 1) >= 0, v);
+}
+
+int ms_h5_attr_utf8(hid_t loc, const char *name, const char *v)
+{
+	hid_t st = H5Tcopy(H5T_C_S1);
+	return attr_write(loc, name, st, st >= 0 && H5Tset_size(st, H5T_VARIABLE) >= 0 && H5Tset_cset(st, H5T_CSET_UTF8) >= 0,
+			  &v);
+}
+
+char *ms_h5_attr_string(hid_t a, hid_t ft)
+{
+	char *out = NULL;
+	hid_t mt;
+	if (H5Tget_class(ft) != H5T_STRING || (mt = H5Tcopy(H5T_C_S1)) < 0)
+		return NULL;
+	H5Tset_cset(mt, H5Tget_cset(ft));
+	if (H5Tis_variable_str(ft) > 0) {
+		char *p = NULL;
+		H5Tset_size(mt, H5T_VARIABLE);
+		if (H5Aread(a, mt, &p) >= 0) {
+			out = strdup(p ? p : "");
+			H5free_memory(p);
+		}
+	} else {
+		size_t n = H5Tget_size(ft);
+		H5Tset_size(mt, n + 1);
+		H5Tset_strpad(mt, H5T_STR_NULLTERM);
+		out = calloc(n + 2, 1);
+		if (out && H5Aread(a, mt, out) < 0) {
+			free(out);
+			out = NULL;
+		}
+	}
+	H5Tclose(mt);
+	return out;
 }

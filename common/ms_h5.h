@@ -1,6 +1,9 @@
 /*
- * ms_h5.h - HDF5 plumbing shared by the writers of results (output/, sweep/): a string
- * attribute in one call, every identifier closed on every path.
+ * ms_h5.h - HDF5 plumbing shared by the writers and readers of results (output/, sweep/,
+ * trace/): a string attribute in one call, written fixed-length ASCII or variable-length
+ * UTF-8, and read back whichever it is (moesim's older files, h5py's np.bytes_ and str):
+ * HDF5 converts neither kind into the other, so the reader looks at the file's type
+ * first. Every identifier closed on every path.
  */
 #ifndef MS_H5_H
 #define MS_H5_H
@@ -9,5 +12,13 @@
 
 /* Writes the scalar string attribute name = v on loc. Returns 0, or -1 when HDF5 refused. */
 int ms_h5_attr_str(hid_t loc, const char *name, const char *v);
+
+/* The same as a variable-length UTF-8 string, which h5py returns as str (a fixed-length
+ * ASCII one, as ms_h5_attr_str writes, comes back as bytes). */
+int ms_h5_attr_utf8(hid_t loc, const char *name, const char *v);
+
+/* The value of the open string attribute a (ft: its file type) as a malloc'd string, or
+ * NULL when it cannot be read or is not a string. */
+char *ms_h5_attr_string(hid_t a, hid_t ft);
 
 #endif

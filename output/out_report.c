@@ -1,52 +1,18 @@
 /*
- * out_report.c - terminal summary and HDF5 output (see out_report.h and
- * docs/output-format.md).
- *
- * HDF5 files are byte-for-byte reproducible: object modification times are not
- * recorded (H5Pset_obj_track_times off) and nothing depends on the wall clock, the
- * host or the process. Every HDF5 identifier is closed on every path.
+ * out_report.c - the terminal summary and the figures it shares with the HDF5 file
+ * (see out_report.h; the HDF5 writer is out_h5.c).
  */
 #include "output/out_report.h"
 
-#include <hdf5.h>
-
-#include "common/ms_h5.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/ms_file.h"
+#include "output/out_fmt.h"
 
 #ifndef MOESIM_VERSION
 #define MOESIM_VERSION "0.1.0"
 #endif
-
-/* For a [layers][n] table: the mean over layers of max/mean, and the worst layer. Only
- * the entries [first[l], first[l] + m) of row l count (first NULL: all n). */
-static void imbalance(const double *v, int layers, int n, const int *first, int m, double *mean_ratio, double *worst,
-		      int *worst_layer)
-{
-	*mean_ratio = 0;
-	*worst = 0;
-	*worst_layer = -1;
-	for (int l = 0; l < layers; l++) {
-		double mx = 0, sum = 0, ratio;
-		int lo = first ? first[l] : 0;
-		if (!first)
-			m = n;
-		for (int i = lo; i < lo + m; i++) {
-			double x = v[(size_t)l * n + i];
-			sum += x;
-			mx = x > mx ? x : mx;
-		}
-		ratio = sum > 0 ? mx / (sum / m) : 1.0;
-		*mean_ratio += ratio / layers;
-		if (ratio > *worst) {
-			*worst = ratio;
-			*worst_layer = l;
-		}
-	}
-}
 
 void out_summary_compute(const sim_result *r, out_summary *o)
 {
@@ -74,47 +40,17 @@ void out_summary_compute(const sim_result *r, out_summary *o)
 		int *first = malloc((size_t)r->layers * sizeof *first);
 		for (int l = 0; first && l < r->layers; l++)
 			first[l] = r->moe_stage[l] * r->stage_gpus;
-		imbalance(r->rank_load, r->layers, r->world, first, first ? r->stage_gpus : r->world, &o->rank_load_max_mean,
+		out_imbalance(r->rank_load, r->layers, r->world, first, first ? r->stage_gpus : r->world, &o->rank_load_max_mean,
 			  &o->rank_load_worst, &o->rank_load_worst_layer);
 		free(first);
 	}
-	imbalance(r->expert_demand, r->layers, r->experts, NULL, r->experts, &o->expert_load_max_mean,
+	out_imbalance(r->expert_demand, r->layers, r->experts, NULL, r->experts, &o->expert_load_max_mean,
 		  &o->expert_load_worst, &o->expert_load_worst_layer);
-}
-
-static void fmt_time(char *buf, size_t n, double s)
-{
-	if (s >= 1)
-		snprintf(buf, n, "%.3f s", s);
-	else if (s >= 1e-3)
-		snprintf(buf, n, "%.3f ms", s * 1e3);
-	else
-		snprintf(buf, n, "%.3f us", s * 1e6);
-}
-
-static void fmt_bytes(char *buf, size_t n, double b)
-{
-	if (b >= 1e9)
-		snprintf(buf, n, "%.2f GB", b / 1e9);
-	else if (b >= 1e6)
-		snprintf(buf, n, "%.2f MB", b / 1e6);
-	else
-		snprintf(buf, n, "%.0f B", b);
-}
-
-/* A stream's time, its exposed part and the hidden rest (mean per GPU). */
-static void print_stream(FILE *f, const char *label, const char *stream, double total, double exposed)
-{
-	char t[64], e[64], h[64];
-	fmt_time(t, sizeof t, total);
-	fmt_time(e, sizeof e, exposed);
-	fmt_time(h, sizeof h, total - exposed > 0 ? total - exposed : 0);
-	fprintf(f, "  %s %s on the %s stream: %s exposed, %s hidden (mean per GPU)\n", label, t, stream, e, h);
 }
 
 void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, const out_summary *o)
 {
-	char a[128], b[64];
+	char a[128];
 	double cf = s->routing.capacity_factor;
 	fprintf(f, "moesim %s: %s\n", MOESIM_VERSION, s->source);
 	{
@@ -173,377 +109,69 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 			s->workload.routed_microbatches);
 	fprintf(f, "             %d step%s, seed %llu; %s\n", r->steps, r->steps == 1 ? "" : "s",
 		(unsigned long long)s->workload.seed, a);
-	fmt_time(a, sizeof a, o->step_time_s);
-	fprintf(f, "\n  step time        %s\n", a);
-	fprintf(f, "  throughput       %.4g tokens/s (%.4g per GPU)\n", o->tokens_per_s, o->tokens_per_s_per_gpu);
-	if (s->workload.mode == SCN_MODE_DECODE)
-		fprintf(f, "  per output token %s (the step), %.4g tokens/s per sequence\n", a,
-			o->step_time_s > 0 ? 1.0 / o->step_time_s : 0.0);
-	if (s->workload.mode == SCN_MODE_PREFILL)
-		fprintf(f, "  first token      %s (the prefill step)\n", a);
-	fprintf(f, "  model FLOP/s     %.1f TFLOP/s per GPU, MFU %.1f %% of %.0f TFLOP/s (dense %s peak)\n",
-		o->model_tflops_per_gpu, 100.0 * o->mfu, r->peak_flops / 1e12,
-		s->model.dtype == SCN_DTYPE_FP32 ? "TF32" : "BF16");
+	fputc('\n', f);
+	out_print_speed(f, scn_mode_name(s->workload.mode), o->step_time_s, o->tokens_per_s, o->tokens_per_s_per_gpu,
+			o->model_tflops_per_gpu, o->mfu, r->peak_flops, s->model.dtype == SCN_DTYPE_FP32 ? "TF32" : "BF16");
 	{
-		const double gib = 1024.0 * 1024.0 * 1024.0;
-		fprintf(f, "  memory per GPU   %.1f GiB of %.1f GiB at the peak (pipeline stage %d):", r->mem_peak_bytes / gib,
-			r->mem_capacity_bytes / gib, r->mem_peak_stage);
+		const char *parts[SIM_MEM_NPARTS];
 		for (int i = 0; i < SIM_MEM_NPARTS; i++)
-			if (r->mem_parts[i] > 0)
-				fprintf(f, " %s %.1f", sim_mem_part_name(i), r->mem_parts[i] / gib);
-		fprintf(f, "%s\n", r->mem_peak_bytes > r->mem_capacity_bytes ? " (DOES NOT FIT)" : "");
+			parts[i] = sim_mem_part_name(i);
+		out_print_memory(f, r->mem_peak_bytes, r->mem_capacity_bytes, r->mem_peak_stage, SIM_MEM_NPARTS, parts,
+				 r->mem_parts);
 	}
-	fprintf(f, "\n  phase (mean per GPU per step)      time      share\n");
-	for (int ph = 0; ph < SIM_NPHASES; ph++) {
-		fmt_time(a, sizeof a, o->phase_s[ph]);
-		fprintf(f, "    %-12s %21s %9.1f %%\n", sim_phase_name(ph), a,
-			o->step_time_s > 0 ? 100.0 * o->phase_s[ph] / o->step_time_s : 0.0);
+	{
+		const char *names[SIM_NPHASES];
+		for (int ph = 0; ph < SIM_NPHASES; ph++)
+			names[ph] = sim_phase_name(ph);
+		out_print_phases(f, SIM_NPHASES, names, o->phase_s, o->step_time_s);
 	}
 	if (s->schedule.overlap != SCN_OVERLAP_NONE) {
-		print_stream(f, "overlap      dispatch", "communication", r->comm_total_s[0], r->comm_exposed_s[0]);
-		print_stream(f, "             combine ", "communication", r->comm_total_s[1], r->comm_exposed_s[1]);
+		out_print_stream(f, "overlap      dispatch", "communication", r->comm_total_s[0], r->comm_exposed_s[0]);
+		out_print_stream(f, "             combine ", "communication", r->comm_total_s[1], r->comm_exposed_s[1]);
 	}
 	if (r->comm_total_s[2] > 0)
-		print_stream(f, "TP overlap      ", "communication", r->comm_total_s[2], r->comm_exposed_s[2]);
+		out_print_stream(f, "TP overlap      ", "communication", r->comm_total_s[2], r->comm_exposed_s[2]);
 	if (r->pp_total_s > 0)
-		print_stream(f, "pipeline sends  ", "pipeline-send", r->pp_total_s, r->pp_exposed_s);
+		out_print_stream(f, "pipeline sends  ", "pipeline-send", r->pp_total_s, r->pp_exposed_s);
 	if (r->dp_stream_s > 0)
-		print_stream(f, "gradient sync   ", "data-parallel", r->dp_stream_s, o->phase_s[SIM_PH_DP]);
+		out_print_stream(f, "gradient sync   ", "data-parallel", r->dp_stream_s, o->phase_s[SIM_PH_DP]);
 	{
-		const double *ph = r->step_phase_s + (size_t)r->critical_gpu * SIM_NPHASES;
-		int top[3] = {-1, -1, -1};
-		for (int i = 0; i < 3; i++)
-			for (int p = 0; p < SIM_NPHASES; p++) {
-				int used = 0;
-				for (int j = 0; j < i; j++)
-					used |= top[j] == p;
-				if (!used && (top[i] < 0 || ph[p] > ph[top[i]]))
-					top[i] = p;
-			}
-		fprintf(f, "  critical path    GPU %d (pipeline stage %d) finishes last: %s %.1f %%, %s %.1f %%, %s %.1f %%\n",
-			r->critical_gpu, r->critical_gpu / r->stage_gpus, sim_phase_name(top[0]),
-			o->step_time_s > 0 ? 100 * ph[top[0]] / o->step_time_s : 0, sim_phase_name(top[1]),
-			o->step_time_s > 0 ? 100 * ph[top[1]] / o->step_time_s : 0, sim_phase_name(top[2]),
-			o->step_time_s > 0 ? 100 * ph[top[2]] / o->step_time_s : 0);
+		const char *names[SIM_NPHASES];
+		for (int ph = 0; ph < SIM_NPHASES; ph++)
+			names[ph] = sim_phase_name(ph);
+		out_print_critical(f, r->critical_gpu, r->critical_gpu / r->stage_gpus, SIM_NPHASES, names,
+				   r->step_phase_s + (size_t)r->critical_gpu * SIM_NPHASES, o->step_time_s);
 	}
-	fprintf(f, "\n  tokens dropped   %.3f %% of token-expert pairs, %.3f %% of tokens lost every choice\n",
-		100.0 * o->dropped_pair_frac, 100.0 * o->dropped_token_frac);
-	fprintf(f, "  GPU load         max/mean %.3f after drops (mean over layers), worst %.3f in layer %d\n", o->rank_load_max_mean,
-		o->rank_load_worst, o->rank_load_worst_layer);
-	fprintf(f, "  expert load      max/mean %.3f as routed (mean over layers), worst %.3f in layer %d\n",
-		o->expert_load_max_mean, o->expert_load_worst, o->expert_load_worst_layer);
+	fputc('\n', f);
+	out_print_drops(f, o->dropped_pair_frac, o->dropped_token_frac);
+	out_print_load(f, o->rank_load_max_mean, o->rank_load_worst, o->rank_load_worst_layer, o->expert_load_max_mean,
+		       o->expert_load_worst, o->expert_load_worst_layer);
 	{
 		static const char *const disp[] = {"megatron", "deepep", "deepep_ll"};
-		static const char *const dir[2] = {"dispatch", "combine "};
-		double nv = r->a2a_nvlink_bytes[0] + r->a2a_nvlink_bytes[1], nic = r->a2a_nic_bytes[0] + r->a2a_nic_bytes[1];
-		double nv0 = r->a2a_naive_nvlink_bytes[0] + r->a2a_naive_nvlink_bytes[1];
-		double nic0 = r->a2a_naive_nic_bytes[0] + r->a2a_naive_nic_bytes[1];
-		for (int d = 0; d < 2; d++) {
-			fmt_bytes(a, sizeof a, r->a2a_nvlink_bytes[d]);
-			fmt_bytes(b, sizeof b, r->a2a_nic_bytes[d]);
-			fprintf(f, "  %s %s %s over NVLink, %s over NICs per step%s\n", d ? "                " : "all-to-all bytes",
-				dir[d], a, b, d ? "" : " (forward)");
-		}
-		fprintf(f, "                   %s: NVLink %.3fx, NICs %.3fx the bytes of a copy per token-expert pair%s\n",
-			disp[s->network.dispatcher], nv0 > 0 ? nv / nv0 : 1.0, nic0 > 0 ? nic / nic0 : 1.0,
-			r->passes > 1 ? ";\n                   the backward pass moves the mirror" : "");
+		out_print_a2a_bytes(f, disp[s->network.dispatcher], r->a2a_nvlink_bytes, r->a2a_nic_bytes,
+				    r->a2a_naive_nvlink_bytes[0] + r->a2a_naive_nvlink_bytes[1],
+				    r->a2a_naive_nic_bytes[0] + r->a2a_naive_nic_bytes[1], r->passes > 1);
 	}
 	if (r->hot_nvlink_rank >= 0) {
-		fmt_bytes(a, sizeof a, r->hot_nvlink_bytes);
+		out_fmt_bytes(a, sizeof a, r->hot_nvlink_bytes);
 		fprintf(f, "  hottest NVLink   GPU %d's port, %s in one all-to-all (layer %d)\n", r->hot_nvlink_rank, a,
 			r->hot_nvlink_layer);
 	}
 	if (r->hot_nic >= 0) {
-		fmt_bytes(a, sizeof a, r->hot_nic_bytes);
+		out_fmt_bytes(a, sizeof a, r->hot_nic_bytes);
 		fprintf(f, "  hottest NIC      NIC %d (node %d), %s in one all-to-all (layer %d)\n", r->hot_nic,
 			r->hot_nic / s->cluster.nics_per_node, a, r->hot_nic_layer);
 	}
-	if (r->network_flow) {
-		static const char *const shapes[] = {"single switch", "fat-tree", "rail-optimized", "custom"};
+	{
 		static const char *const algos[] = {"flat", "pairwise", "hierarchical", "nccl"};
-		fprintf(f, "  network model    flow-level max-min sharing, %s, %s all-to-all\n", shapes[s->network.topology],
-			s->network.dispatcher == SCN_DISP_MEGATRON ? algos[s->network.alltoall] : "the dispatcher's own legs as one");
-		for (int i = 0; i < r->n_hot_links && i < 3; i++) {
-			fmt_bytes(a, sizeof a, r->hot_link_bytes[i]);
-			fprintf(f, "  %s %s: %.1f %% busy over the run, %s\n", i ? "                " : "hottest links   ",
-				r->hot_link_name[i], 100.0 * r->hot_link_util[i], a);
-		}
-	} else {
-		fprintf(f, "  network model    analytic bottleneck bound\n");
+		out_print_network_model(f, r->network_flow, s->network.topology,
+					s->network.dispatcher == SCN_DISP_MEGATRON ? algos[s->network.alltoall] : NULL);
+	}
+	if (r->network_flow) {
+		const char *names[8];
+		for (int i = 0; i < r->n_hot_links && i < 8; i++)
+			names[i] = r->hot_link_name[i];
+		out_print_hot_links(f, r->n_hot_links, names, r->hot_link_util, r->hot_link_bytes);
 	}
 	fprintf(f, "  events           %llu\n", (unsigned long long)r->events);
-}
-
-/* ---- HDF5 ---- */
-
-typedef struct h5w {
-	hid_t file;
-	hid_t dcpl; /* dataset creation: no timestamps */
-	hid_t gcpl; /* group creation: no timestamps */
-	const char *path;
-	ms_error *err;
-	int failed;
-} h5w;
-
-static int h5fail(h5w *w, const char *what)
-{
-	if (!w->failed)
-		MS_ERROR(w->err, MS_EIO, "cannot write %s to HDF5 file '%s'", what, w->path);
-	w->failed = 1;
-	return MS_EIO;
-}
-
-static hid_t group(h5w *w, const char *name)
-{
-	hid_t g = H5Gcreate2(w->file, name, H5P_DEFAULT, w->gcpl, H5P_DEFAULT);
-	if (g < 0)
-		h5fail(w, name);
-	return g;
-}
-
-static void dataset(h5w *w, hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims, const void *data,
-		    const char *unit, const char *doc)
-{
-	hid_t sp, ds;
-	if (w->failed)
-		return;
-	sp = H5Screate_simple(rank, dims, NULL);
-	if (sp < 0) {
-		h5fail(w, name);
-		return;
-	}
-	ds = H5Dcreate2(loc, name, type, sp, H5P_DEFAULT, w->dcpl, H5P_DEFAULT);
-	if (ds < 0 || H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-		h5fail(w, name);
-	if (ds >= 0) {
-		if (ms_h5_attr_str(ds, "unit", unit) < 0 || ms_h5_attr_str(ds, "doc", doc) < 0)
-			h5fail(w, name);
-		H5Dclose(ds);
-	}
-	H5Sclose(sp);
-}
-
-static void attr_str(h5w *w, hid_t loc, const char *name, const char *v)
-{
-	if (ms_h5_attr_str(loc, name, v) < 0)
-		h5fail(w, name);
-}
-
-static void attr_num(h5w *w, hid_t loc, const char *name, hid_t type, const void *v)
-{
-	hid_t sp = H5Screate(H5S_SCALAR), at;
-	at = H5Acreate2(loc, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
-	if (at < 0 || H5Awrite(at, type, v) < 0)
-		h5fail(w, name);
-	if (at >= 0)
-		H5Aclose(at);
-	H5Sclose(sp);
-}
-
-static void attr_f64(h5w *w, hid_t loc, const char *name, double v)
-{
-	attr_num(w, loc, name, H5T_NATIVE_DOUBLE, &v);
-}
-
-static void attr_i64(h5w *w, hid_t loc, const char *name, long long v)
-{
-	attr_num(w, loc, name, H5T_NATIVE_LLONG, &v);
-}
-
-/* A 1-D array of fixed-length strings (e.g. phase names). */
-static void string_list(h5w *w, hid_t loc, const char *name, const char *const *items, int n)
-{
-	size_t width = 1;
-	char *buf;
-	hsize_t dims[1] = {(hsize_t)n};
-	hid_t st;
-	for (int i = 0; i < n; i++)
-		width = strlen(items[i]) + 1 > width ? strlen(items[i]) + 1 : width;
-	buf = calloc((size_t)n, width);
-	if (!buf) {
-		h5fail(w, name);
-		return;
-	}
-	for (int i = 0; i < n; i++)
-		memcpy(buf + (size_t)i * width, items[i], strlen(items[i]));
-	st = H5Tcopy(H5T_C_S1);
-	H5Tset_size(st, width);
-	dataset(w, loc, name, st, 1, dims, buf, "", "names, in index order");
-	H5Tclose(st);
-	free(buf);
-}
-
-int out_h5_write(const char *path, int force, const scn_scenario *s, const sim_result *r, const out_summary *o,
-		 ms_error *err)
-{
-	ms_file of;
-	h5w w = {0};
-	hid_t g;
-	int rc;
-	char *text = NULL;
-	size_t text_len = 0;
-	FILE *mf;
-	if ((rc = ms_file_begin(&of, path, force, err)) < 0)
-		return rc;
-	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-	w.path = path;
-	w.err = err;
-	w.dcpl = H5Pcreate(H5P_DATASET_CREATE);
-	w.gcpl = H5Pcreate(H5P_GROUP_CREATE);
-	H5Pset_obj_track_times(w.dcpl, 0);
-	H5Pset_obj_track_times(w.gcpl, 0);
-	w.file = H5Fcreate(ms_file_tmp_path(&of), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-	if (w.file < 0) {
-		H5Pclose(w.dcpl);
-		H5Pclose(w.gcpl);
-		ms_file_abort(&of);
-		return MS_ERROR(err, MS_EIO, "cannot create HDF5 file '%s' (is the directory writable?)",
-				ms_file_tmp_path(&of));
-	}
-	{
-		/* The root group's own timestamps. */
-		hid_t root = H5Gopen2(w.file, "/", H5P_DEFAULT);
-		attr_str(&w, root, "format", "moesim-run");
-		attr_i64(&w, root, "version", 2); /* 2: the whole step (issue 11): phases per micro-batch sum, /memory */
-		attr_str(&w, root, "moesim_version", MOESIM_VERSION);
-		attr_str(&w, root, "scenario_source", s->source);
-		mf = open_memstream(&text, &text_len);
-		if (mf) {
-			scn_write_resolved(mf, s);
-			fclose(mf);
-			attr_str(&w, root, "scenario", text ? text : "");
-		} else {
-			h5fail(&w, "scenario text");
-		}
-		free(text);
-		attr_str(&w, root, "network_model", r->network_flow ? "flow" : "analytic");
-		H5Gclose(root);
-	}
-	g = group(&w, "summary");
-	if (g >= 0) {
-		attr_f64(&w, g, "step_time_s", o->step_time_s);
-		attr_f64(&w, g, "tokens_per_s", o->tokens_per_s);
-		attr_f64(&w, g, "tokens_per_s_per_gpu", o->tokens_per_s_per_gpu);
-		attr_f64(&w, g, "model_tflops_per_gpu", o->model_tflops_per_gpu);
-		attr_f64(&w, g, "mfu", o->mfu);
-		attr_f64(&w, g, "memory_per_gpu_bytes", r->mem_peak_bytes);
-		attr_f64(&w, g, "memory_capacity_bytes", r->mem_capacity_bytes);
-		attr_f64(&w, g, "model_flops_per_step", r->model_flops_per_step);
-		attr_i64(&w, g, "microbatches", r->microbatches);
-		attr_i64(&w, g, "critical_gpu", r->critical_gpu);
-		attr_f64(&w, g, "dp_stream_s", r->dp_stream_s);
-		attr_f64(&w, g, "dispatch_stream_s", r->comm_total_s[0]);
-		attr_f64(&w, g, "dispatch_exposed_s", r->comm_exposed_s[0]);
-		attr_f64(&w, g, "combine_stream_s", r->comm_total_s[1]);
-		attr_f64(&w, g, "combine_exposed_s", r->comm_exposed_s[1]);
-		attr_f64(&w, g, "tp_stream_s", r->comm_total_s[2]);
-		attr_f64(&w, g, "tp_exposed_s", r->comm_exposed_s[2]);
-		attr_f64(&w, g, "pp_stream_s", r->pp_total_s);
-		attr_f64(&w, g, "pp_exposed_s", r->pp_exposed_s);
-		attr_f64(&w, g, "dropped_pair_fraction", o->dropped_pair_frac);
-		attr_f64(&w, g, "dropped_token_fraction", o->dropped_token_frac);
-		attr_f64(&w, g, "gpu_load_max_over_mean", o->rank_load_max_mean);
-		attr_f64(&w, g, "expert_load_max_over_mean", o->expert_load_max_mean);
-		attr_i64(&w, g, "gpus", r->world);
-		attr_i64(&w, g, "ep", r->ep);
-		attr_i64(&w, g, "tokens_per_step", r->tokens_per_step);
-		attr_i64(&w, g, "events", (long long)r->events);
-		attr_f64(&w, g, "dispatch_nvlink_bytes", r->a2a_nvlink_bytes[0]);
-		attr_f64(&w, g, "dispatch_nic_bytes", r->a2a_nic_bytes[0]);
-		attr_f64(&w, g, "combine_nvlink_bytes", r->a2a_nvlink_bytes[1]);
-		attr_f64(&w, g, "combine_nic_bytes", r->a2a_nic_bytes[1]);
-		attr_f64(&w, g, "per_pair_copy_nvlink_bytes", r->a2a_naive_nvlink_bytes[0] + r->a2a_naive_nvlink_bytes[1]);
-		attr_f64(&w, g, "per_pair_copy_nic_bytes", r->a2a_naive_nic_bytes[0] + r->a2a_naive_nic_bytes[1]);
-		for (int ph = 0; ph < SIM_NPHASES; ph++) {
-			char name[64];
-			snprintf(name, sizeof name, "phase_%s_s", sim_phase_name(ph));
-			attr_f64(&w, g, name, o->phase_s[ph]);
-		}
-		H5Gclose(g);
-	}
-	g = group(&w, "steps");
-	if (g >= 0) {
-		hsize_t d[1] = {(hsize_t)r->steps};
-		dataset(&w, g, "step_time_s", H5T_NATIVE_DOUBLE, 1, d, r->step_time_s, "s", "time of each step");
-		dataset(&w, g, "pairs", H5T_NATIVE_INT64, 1, d, r->pairs, "token-expert pairs",
-			"pairs routed, all layers and GPUs");
-		dataset(&w, g, "dropped_pairs", H5T_NATIVE_INT64, 1, d, r->dropped_pairs, "token-expert pairs",
-			"pairs dropped by capacity");
-		dataset(&w, g, "tokens", H5T_NATIVE_INT64, 1, d, r->tokens, "token-layers", "tokens routed, summed over layers");
-		dataset(&w, g, "dropped_tokens", H5T_NATIVE_INT64, 1, d, r->dropped_tokens, "token-layers",
-			"tokens that lost every choice, summed over layers");
-		H5Gclose(g);
-	}
-	g = group(&w, "phases");
-	if (g >= 0) {
-		const char *names[SIM_NPHASES], *passes[2] = {"forward", "backward"};
-		hsize_t d[4] = {(hsize_t)r->passes, (hsize_t)r->all_layers, (hsize_t)r->world, SIM_NPHASES};
-		hsize_t ds[2] = {(hsize_t)r->world, SIM_NPHASES};
-		for (int ph = 0; ph < SIM_NPHASES; ph++)
-			names[ph] = sim_phase_name(ph);
-		dataset(&w, g, "time_s", H5T_NATIVE_DOUBLE, 4, d, r->phase_s, "s",
-			"[pass, layer, gpu, phase]: seconds each GPU spent in each phase of each transformer layer (MTP "
-			"modules after the last), summed over micro-batches, mean over steps");
-		dataset(&w, g, "step_time_s", H5T_NATIVE_DOUBLE, 2, ds, r->step_phase_s, "s",
-			"[gpu, phase]: seconds each GPU spent in each phase over the whole step (embedding, head, bubble, "
-			"data-parallel wait, optimizer included); each row sums to the step time, mean over steps");
-		string_list(&w, g, "phase_names", names, SIM_NPHASES);
-		string_list(&w, g, "pass_names", passes, r->passes);
-		H5Gclose(g);
-	}
-	g = group(&w, "layers");
-	if (g >= 0) {
-		hsize_t d1[1] = {(hsize_t)r->layers};
-		hsize_t dw[2] = {(hsize_t)r->layers, (hsize_t)r->world};
-		hsize_t de[2] = {(hsize_t)r->layers, (hsize_t)r->experts};
-		dataset(&w, g, "dispatch_time_s", H5T_NATIVE_DOUBLE, 1, d1, r->dispatch_s, "s",
-			"forward dispatch all-to-all time, mean over EP groups and steps");
-		dataset(&w, g, "combine_time_s", H5T_NATIVE_DOUBLE, 1, d1, r->combine_s, "s",
-			"forward combine all-to-all time, mean over EP groups and steps");
-		dataset(&w, g, "gpu_load", H5T_NATIVE_DOUBLE, 2, dw, r->rank_load, "token-expert pairs",
-			"[layer, gpu]: pairs each GPU's experts received after drops, mean over steps");
-		dataset(&w, g, "expert_demand", H5T_NATIVE_DOUBLE, 2, de, r->expert_demand, "token-expert pairs",
-			"[layer, expert]: pairs routed to each expert before drops, all EP groups, mean over steps");
-		H5Gclose(g);
-	}
-	g = group(&w, "memory");
-	if (g >= 0) {
-		const char *names[SIM_MEM_NPARTS];
-		hsize_t dp[1] = {SIM_MEM_NPARTS}, dst[1] = {(hsize_t)r->mem_stages};
-		for (int i = 0; i < SIM_MEM_NPARTS; i++)
-			names[i] = sim_mem_part_name(i);
-		attr_f64(&w, g, "peak_bytes", r->mem_peak_bytes);
-		attr_f64(&w, g, "capacity_bytes", r->mem_capacity_bytes);
-		attr_i64(&w, g, "peak_stage", r->mem_peak_stage);
-		dataset(&w, g, "peak_parts_bytes", H5T_NATIVE_DOUBLE, 1, dp, r->mem_parts, "bytes",
-			"the peak stage's memory per GPU, by part (part_names)");
-		string_list(&w, g, "part_names", names, SIM_MEM_NPARTS);
-		dataset(&w, g, "stage_bytes", H5T_NATIVE_DOUBLE, 1, dst, r->mem_stage_bytes, "bytes",
-			"[pipeline stage]: memory per GPU of each stage");
-		H5Gclose(g);
-	}
-	if (r->network_flow && r->n_hot_links > 0) {
-		g = group(&w, "network");
-		if (g >= 0) {
-			const char *names[8];
-			hsize_t d[1] = {(hsize_t)r->n_hot_links};
-			for (int i = 0; i < r->n_hot_links; i++)
-				names[i] = r->hot_link_name[i];
-			string_list(&w, g, "hot_link_names", names, r->n_hot_links);
-			dataset(&w, g, "hot_link_utilisation", H5T_NATIVE_DOUBLE, 1, d, r->hot_link_util, "fraction",
-				"bytes / (capacity x simulated time) of the most utilised links, highest first");
-			dataset(&w, g, "hot_link_bytes", H5T_NATIVE_DOUBLE, 1, d, r->hot_link_bytes, "bytes",
-				"bytes the same links carried over the run");
-			H5Gclose(g);
-		}
-	}
-	H5Pclose(w.dcpl);
-	H5Pclose(w.gcpl);
-	if (H5Fclose(w.file) < 0)
-		h5fail(&w, "the file's last blocks");
-	if (w.failed) {
-		ms_file_abort(&of);
-		return err->code;
-	}
-	return ms_file_commit(&of, err);
 }

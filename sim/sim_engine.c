@@ -13,7 +13,6 @@
 #define SLAB_BITS 12
 #define SLAB (1u << SLAB_BITS)
 
-
 struct sim_engine {
 	sim_queue queue;
 	double now;
@@ -24,6 +23,9 @@ struct sim_engine {
 	size_t n_slabs, slabs_cap;
 	sim_event *free_list;
 	ms_error err;
+	void (*tick)(void *ctx); /* sim_engine_set_tick: called every tick_mask + 1 events */
+	void *tick_ctx;
+	uint64_t tick_mask;
 };
 
 static inline sim_event *event_at(const sim_engine *eng, uint32_t id)
@@ -183,6 +185,8 @@ int sim_engine_run(sim_engine *eng, double until)
 		rc = eng->handler(eng->model, eng, ev);
 		if (!sim_queue_contains(&eng->queue, id))
 			sim_event_free(eng, ev);
+		if (eng->tick && (eng->processed & eng->tick_mask) == 0)
+			eng->tick(eng->tick_ctx);
 		if (rc < 0) {
 			if (eng->err.code == MS_OK)
 				MS_ERROR(&eng->err, rc, "event handler failed (%s)", ms_strerror(rc));
@@ -190,6 +194,14 @@ int sim_engine_run(sim_engine *eng, double until)
 		}
 	}
 	return MS_OK;
+}
+
+void sim_engine_set_tick(sim_engine *eng, int every_log2, void (*fn)(void *ctx), void *ctx)
+{
+	MS_ASSERT(every_log2 >= 0 && every_log2 < 63, "tick every 2^%d events", every_log2);
+	eng->tick = fn;
+	eng->tick_ctx = ctx;
+	eng->tick_mask = ((uint64_t)1 << every_log2) - 1;
 }
 
 double sim_now(const sim_engine *eng)

@@ -69,6 +69,10 @@ void sim_reschedule(sim_engine *eng, sim_event *ev, double time);
 /* Runs until the queue is empty or the next event is later than until. */
 int sim_engine_run(sim_engine *eng, double until);
 
+/* Calls fn(ctx) after every 2^every_log2 events (fn NULL: never), e.g. to report
+ * progress; fn must not touch the queue. One predictable branch per event. */
+void sim_engine_set_tick(sim_engine *eng, int every_log2, void (*fn)(void *ctx), void *ctx);
+
 double sim_now(const sim_engine *eng);
 uint64_t sim_engine_events(const sim_engine *eng);
 size_t sim_engine_pending(const sim_engine *eng);

@@ -12,6 +12,7 @@
 #define SIM_INPUTS_H
 
 #include "common/ms_error.h"
+#include "common/ms_progress.h"
 #include "profile/prof_profile.h"
 #include "routing/rt_trace.h"
 #include "scenario/scn_scenario.h"
@@ -20,6 +21,11 @@ typedef struct sim_inputs {
 	const scn_scenario *s;  /* borrowed: outlives the inputs */
 	prof_profile *profile;  /* cluster.profile, or NULL when the scenario names none */
 	rt_trace *trace;        /* routing.trace when routing.source = "trace", else NULL */
+	const ms_progress_hook *progress; /* where the run reports its layers (NULL: nowhere); the
+				      * caller sets it after sim_inputs_open */
+	/* What the run records beyond its summary (sim/sim_timeline.h), set by the caller
+	 * after opening; NULL (as opened): nothing. */
+	const struct sim_record *record;
 } sim_inputs;
 
 /* Opens what s names. On failure nothing stays open and err says which file and why. */

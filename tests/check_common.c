@@ -25,6 +25,7 @@
 #include "common/ms_mt.h"
 #include "common/ms_path.h"
 #include "common/ms_pool.h"
+#include "common/ms_progress.h"
 #include "common/ms_rng.h"
 #include "common/ms_zipf.h"
 #include "test_util.h"
@@ -498,6 +499,67 @@ START_TEST(warn_goes_where_the_caller_says)
 }
 END_TEST
 
+/* The line, worked by hand: 37 of 64 layers after 16.0 s is 57.8 % (4 of 8 marks),
+ * 2.3125/s, (64 - 37) / 2.3125 = 11.7 s left; under a second, no rate yet; a resumed
+ * sweep's rate counts only the points done since (2 in 384 s: 192 s each, 4 left:
+ * 768 s); a slow rate reads as seconds each. */
+START_TEST(progress_line_by_hand)
+{
+	char buf[200];
+	ms_progress_format(buf, sizeof buf, "moesim run (layers)", 37, 64, 0, 16.0, 8, NULL);
+	ck_assert_str_eq(buf, "moesim run (layers): [####....] 37/64 (58 %), 2.31/s, 16 s elapsed, about 12 s left");
+	ms_progress_format(buf, sizeof buf, "moesim sweep", 0, 3, -1, 0.4, 6, NULL);
+	ck_assert_str_eq(buf, "moesim sweep: [......] 0/3 (0 %)");
+	ms_progress_format(buf, sizeof buf, "moesim sweep", 5, 9, 3, 384.0, 4, "1 not run");
+	ck_assert_str_eq(buf, "moesim sweep: [##..] 5/9 (56 %), 192 s each, 6 min 24 s elapsed, about 12 min 48 s left; "
+			      "1 not run");
+	ms_progress_format(buf, sizeof buf, "moesim run (layers)", 5, 5, 0, 7300.0, 4, NULL);
+	ck_assert_str_eq(buf, "moesim run (layers): [####] 5/5 (100 %), 1460 s each, 2 h 01 min elapsed, about 0 s left");
+	ms_progress_format(buf, sizeof buf, "moesim sweep", 3, 9, 3, 2.0, 4, NULL);
+	ck_assert_str_eq(buf, "moesim sweep: [#...] 3/9 (33 %), 2 s elapsed");
+	ms_progress_format(buf, 12, "moesim run (layers)", 37, 64, 0, 16.0, 8, NULL); /* truncated, terminated */
+	ck_assert_str_eq(buf, "moesim run ");
+}
+END_TEST
+
+static void count_reports(void *ctx, int64_t done, int64_t total)
+{
+	int64_t *v = ctx;
+	v[0] += done;
+	v[1] = total;
+}
+
+/* The hook reaches the caller's function; a NULL hook does nothing; a line on a file
+ * (not a terminal) or on no stream (-q) writes nothing at all, through the hook or not. */
+START_TEST(progress_hook_and_silent_line)
+{
+	int64_t v[2] = {0, 0};
+	ms_progress_hook h = {count_reports, v};
+	ms_progress p, q;
+	FILE *f = tmpfile();
+	ms_progress_report(&h, 2, 7);
+	ms_progress_report(&h, 3, 7);
+	ms_progress_report(NULL, 4, 7);
+	ck_assert_int_eq(v[0], 5);
+	ck_assert_int_eq(v[1], 7);
+	ck_assert_ptr_nonnull(f);
+	ms_progress_init(&p, f, "moesim run (layers)", 0);
+	ck_assert_int_eq(p.on, 0);
+	h = ms_progress_hook_of(&p);
+	ms_progress_report(&h, 1, 2);
+	ck_assert_int_eq(p.total, 2);
+	ms_progress_report(&h, 2, 2);
+	ms_progress_clear(&p);
+	ms_progress_end(&p);
+	ck_assert_int_eq(ftell(f), 0);
+	ms_progress_init(&q, NULL, "moesim sweep", 4);
+	ms_progress_update(&q, 1, "x");
+	ms_progress_end(&q);
+	ck_assert_int_eq(q.on, 0);
+	fclose(f);
+}
+END_TEST
+
 START_TEST(config_type_names)
 {
 	ck_assert_str_eq(ms_config_type_name(CONFIG_TYPE_INT), "an integer");
@@ -564,6 +626,8 @@ Suite *common_suite(void)
 	tcase_add_test(tc, zipf_weights_are_a_permuted_power_law);
 	tcase_add_test(tc, warn_goes_where_the_caller_says);
 	tcase_add_test(tc, config_type_names);
+	tcase_add_test(tc, progress_line_by_hand);
+	tcase_add_test(tc, progress_hook_and_silent_line);
 	suite_add_tcase(s, tc);
 	return s;
 }

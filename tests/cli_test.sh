@@ -92,6 +92,69 @@ if cmp -s "$T/c.h5" "$T/d.h5"; then bad "a different seed gave the same bytes"; 
 expect 0 "ignores network.oversubscription" -- "$BIN" run -q --set network.model=analytic --set network.oversubscription=2
 expect 0 "ignores network.alltoall" -- "$BIN" run -q --set network.model=analytic --set network.alltoall=pairwise
 
+# Progress (issue 14): a bar on stderr only when it is a terminal, never in a pipe or a
+# file, and not with -q. `script` gives the run a terminal.
+"$BIN" run --set workload.steps=1 2>"$T/progress.err" | cat >/dev/null
+if grep -q "moesim run (layers)" "$T/progress.err" || tr -d '\n' <"$T/progress.err" | grep -q "$(printf '\r')"; then
+	bad "a progress bar went to a stderr that is not a terminal: $(head -c 300 "$T/progress.err")"; else ok; fi
+if command -v script >/dev/null 2>&1; then
+	script -qec "'$BIN' run --set workload.steps=1 >/dev/null" /dev/null >"$T/tty.out" 2>&1
+	if grep -q "moesim run (layers): \[#*\] 32/32 (100 %)" "$T/tty.out"; then ok; else bad "no progress line on a terminal: $(head -c 300 "$T/tty.out")"; fi
+	script -qec "'$BIN' run -q --set workload.steps=1" /dev/null >"$T/tty.out" 2>&1
+	if grep -q "moesim run (layers)" "$T/tty.out"; then bad "-q still drew the progress line"; else ok; fi
+else
+	echo "cli: skipping the progress bar on a terminal (no 'script'; Debian's bsdutils has it)"
+fi
+
+# moesim report (issue 14): a stored run's summary repeats what moesim run printed for
+# it, line for line; two runs side by side list exactly the keys they differ in and
+# each run's own figures; files that are not runs are refused by name.
+"$BIN" run --set workload.steps=1 -o "$T/rep_a.h5" >"$T/rep_a.txt" 2>/dev/null
+"$BIN" run --set workload.steps=1 --set routing.capacity_factor=2.0 --set routing.top_k=1 -o "$T/rep_b.h5" >"$T/rep_b.txt" 2>/dev/null
+# Every line from the step time on, but the hottest NVLink port and NIC (not in the
+# file), equal to the character.
+same_as_summary() { # SUMMARY.txt RUN.h5 WHAT
+	sed -n '/^  step time/,$p' "$1" | grep -v '^  hottest NVLink\|^  hottest NIC \|^  written' >"$T/rep_want"
+	"$BIN" report "$2" >"$T/rep_got" 2>&1
+	sed -n '/^  step time/,$p' "$T/rep_got" >"$T/rep_got_tail"
+	if [ "$(wc -l <"$T/rep_want")" -ge 25 ] && cmp -s "$T/rep_want" "$T/rep_got_tail"; then ok
+	else bad "report of $3 differs from its summary: $(diff "$T/rep_want" "$T/rep_got_tail" | head -c 400)"; fi
+}
+expect 0 "moesim report: $T/rep_a.h5" -- "$BIN" report "$T/rep_a.h5"
+same_as_summary "$T/rep_a.txt" "$T/rep_a.h5" "a training run"
+same_as_summary "$T/rep_b.txt" "$T/rep_b.h5" "a top-1 run"
+expect 0 "moesim report: 2 runs" -- "$BIN" report "$T/rep_a.h5" "$T/rep_b.h5"
+sed -n '/scenario differences/,/^$/p' "$T/out" | sed '1d;$d' | awk '{print $1, $2, $3}' >"$T/rep_diff"
+if [ "$(cat "$T/rep_diff")" = "$(printf 'routing.top_k 2 1\nrouting.capacity_factor 1.25 2')" ]; then ok
+else bad "report of two runs: wrong differences: $(cat "$T/rep_diff")"; fi
+ta=$(sed -n 's/^  step time        //p' "$T/rep_a.txt") tb=$(sed -n 's/^  step time        //p' "$T/rep_b.txt")
+if grep -q "^  step time  *$ta  *$tb (-[0-9.]* %)$" "$T/out"; then ok; else bad "report's step times are not the summaries' ($ta, $tb): $(grep 'step time' "$T/out")"; fi
+pa=$(sed -n 's/^  tokens dropped   \([0-9.]*\) %.*/\1/p' "$T/rep_a.txt") pb=$(sed -n 's/^  tokens dropped   \([0-9.]*\) %.*/\1/p' "$T/rep_b.txt")
+if grep -q "^  pairs dropped  *$pa %  *$pb % (-[0-9.]* pts)$" "$T/out"; then ok; else bad "report's drops are not the summaries' ($pa, $pb)"; fi
+expect 0 "none: the same resolved scenario" -- "$BIN" report "$T/rep_a.h5" "$T/rep_a.h5"
+expect 1 "rep_none.h5': no such file" -- "$BIN" report "$T/rep_a.h5" "$T/rep_none.h5"
+expect 1 "cli_test.sh: not an HDF5 file" -- "$BIN" report "${MOESIM_SRC:-.}/tests/cli_test.sh"
+expect 1 "base.h5: not a moesim run file (root attribute 'format' is \"moesim-trace\", not \"moesim-run\")" -- "$BIN" report "${MOESIM_SRC:-.}/tests/data/traces/good/base.h5"
+head -c 3000 "$T/rep_a.h5" >"$T/rep_cut.h5"
+expect 1 "rep_cut.h5: HDF5 cannot open it (truncated or corrupt?)" -- "$BIN" report "$T/rep_cut.h5"
+expect 2 "report needs at least one run file" -- "$BIN" report
+expect 2 "unknown option '--bogus'" -- "$BIN" report --bogus "$T/rep_a.h5"
+# moesim plot hands over to Python (its tests: tools/tests/test_plot.py); without one it says what to install.
+expect 1 "plot: cannot run $T/no-python3 (No such file or directory): moesim plot needs Python 3 with h5py and matplotlib" -- env MOESIM_PYTHON="$T/no-python3" "$BIN" plot "$T/rep_a.h5"
+mkdir -p "$T/dd/scenarios" && cp "${MOESIM_SRC:-.}/scenarios/default.cfg" "$T/dd/scenarios/"
+expect 1 "plot: cannot find tools/moesim_plot.py in the data directory ('$T/dd')" -- env MOESIM_DATADIR="$T/dd" "$BIN" plot "$T/rep_a.h5"
+
+# Mode-correct summaries (issue 14): only training has a backward pass to mention; the
+# report of a stored decode run prints the decode latency line as the run did.
+for m in prefill decode; do
+	"$BIN" run --set workload.mode=$m --set workload.steps=1 --set parallel.pp=1 --set cluster.nodes=1 \
+		--set workload.global_batch=8 -o "$T/mode-$m.h5" >"$T/mode.txt" 2>/dev/null
+	if grep -qi "backward\|mirror\|gradient" "$T/mode.txt"; then bad "the $m summary speaks of training: $(grep -i 'backward\|mirror\|gradient' "$T/mode.txt")"; else ok; fi
+done
+if grep -q "the backward pass moves the mirror" "$T/rep_a.txt"; then ok; else bad "the training summary no longer says the backward pass moves the mirror"; fi
+expect 0 "  per output token " -- "$BIN" report "$T/mode-decode.h5"
+same_as_summary "$T/mode.txt" "$T/mode-decode.h5" "a decode run"
+
 # MOESIM_THREADS: a thread count or refused, never silently one thread.
 expect 1 "MOESIM_THREADS = 'two' is not a thread count" -- env MOESIM_THREADS=two "$BIN" run
 expect 1 "MOESIM_THREADS = '0' is not a thread count" -- env MOESIM_THREADS=0 "$BIN" run
@@ -300,9 +363,25 @@ expect 1 "MOESIM_MEMORY_LIMIT_BYTES = 'lots' is not a number of bytes" -- env MO
 expect 0 "--force-large" -- "$BIN" run --help
 expect 0 "--force-large" -- "$BIN" trace synth --help
 # The output's file system: /proc has no free blocks.
-expect 1 "/proc/moesim-test.h5: the results file needs about 259 kB but its file system has 0 B free" -- "$BIN" run -o /proc/moesim-test.h5
+expect 1 "/proc/moesim-test.h5: the results file needs about 542 kB but its file system has 0 B free" -- "$BIN" run -o /proc/moesim-test.h5
 expect 1 "/proc/moesim-test.h5: the trace needs up to" -- "$BIN" trace synth -o /proc/moesim-test.h5 --layers 2 --experts 8 --tokens 1000
 expect 0 "written" -- "$BIN" trace synth -o "$T/small.h5" --layers 2 --experts 8 --tokens 1000 --force-large
+# The timeline (issue 14): refused before the run when enormous, with the GPUs that fit;
+# its options' misuse; a recorded one is complete (JSON object, closed) and written atomically.
+S="${MOESIM_SRC:-.}/scenarios/deepseek-v3-train.cfg"
+expect 1 "the run would record about 2.07e+07 events of 2048 GPUs (about 3.94 GB of JSON), more than the 2e+06 that ui.perfetto.dev opens comfortably: record some GPUs (--timeline-gpus 0-196)" -- "$BIN" run "$S" --timeline "$T/big.json"
+if [ -e "$T/big.json" ]; then bad "a refused timeline left $T/big.json"; else ok; fi
+expect 1 "--events: the run would record about" -- "$BIN" run "$S" --events -o "$T/big.h5" --set workload.steps=3
+expect 2 "--events adds to the HDF5 file: give one with -o FILE.h5" -- "$BIN" run --events
+expect 2 "--traffic adds to the HDF5 file" -- "$BIN" run --traffic
+expect 2 "--timeline-gpus 5-2: give a GPU or a range FIRST-LAST" -- "$BIN" run --timeline-gpus 5-2 --timeline "$T/t.json"
+expect 2 "--timeline-gpus selects the GPUs of a timeline" -- "$BIN" run --timeline-gpus 0-3
+expect 2 "--timeline needs a file name" -- "$BIN" run --timeline
+expect 2 "the scenario has 32 GPUs (0-31)" -- "$BIN" run --timeline-gpus 32 --timeline "$T/t.json"
+expect 0 "timeline         $T/t.json (" -- "$BIN" run --timeline "$T/t.json" --timeline-gpus 0-1 --set workload.global_batch=32
+if head -c 18 "$T/t.json" | grep -q '^{"displayTimeUnit"' && tail -c 4 "$T/t.json" | grep -q '\]}'; then ok; else bad "the timeline is not a closed JSON object"; fi
+expect 1 "exists" -- "$BIN" run --timeline "$T/t.json" --set workload.global_batch=32
+expect 0 "timeline" -- "$BIN" run --timeline "$T/t.json" --force --set workload.global_batch=32
 # Robustness (issue 18). A trace whose attribute message is damaged makes libhdf5 1.10 read
 # past a buffer inside H5Aexists (tests/data/traces/make_corrupt.py): every command that
 # opens a trace reads it first in a child (trace/tr_isolate.h), so it is a message, exit 1.

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/ms_h5.h"
+
 const char *const tr__ds_path[TR__NDS] = {
 	"/routing/expert_ids", "/routing/scores", "/routing/logits", "/tokens/step",        "/tokens/sequence",
 	"/tokens/position",    "/tokens/rank",    "/tokens/domain",  "/tokens/domain_names",
@@ -150,35 +152,6 @@ static int path_exists(hid_t file, const char *path)
 	return 1;
 }
 
-/* Reads a string from a string-typed attribute or dataset element buffer conversion. */
-static char *read_string_attr(hid_t a, hid_t ft)
-{
-	char *out = NULL;
-	hid_t mt = H5Tcopy(H5T_C_S1);
-	if (mt < 0)
-		return NULL;
-	H5Tset_cset(mt, H5Tget_cset(ft));
-	if (H5Tis_variable_str(ft) > 0) {
-		char *p = NULL;
-		H5Tset_size(mt, H5T_VARIABLE);
-		if (H5Aread(a, mt, &p) >= 0) {
-			out = strdup(p ? p : "");
-			H5free_memory(p);
-		}
-	} else {
-		size_t n = H5Tget_size(ft);
-		H5Tset_size(mt, n + 1);
-		H5Tset_strpad(mt, H5T_STR_NULLTERM);
-		out = calloc(n + 2, 1);
-		if (out && H5Aread(a, mt, out) < 0) {
-			free(out);
-			out = NULL;
-		}
-	}
-	H5Tclose(mt);
-	return out;
-}
-
 enum { ATTR_OK = 0, ATTR_MISSING = -1, ATTR_BADTYPE = -2, ATTR_UNREADABLE = -3 };
 
 /* Opens attribute name of the root; checks it is one value of class cls. */
@@ -227,7 +200,7 @@ static char *get_str(tr__header *h, const char *name, int required)
 		attr_problem(h, name, rc, "string");
 		return NULL;
 	}
-	s = read_string_attr(a, ft);
+	s = ms_h5_attr_string(a, ft);
 	if (!s)
 		attr_problem(h, name, ATTR_UNREADABLE, "string");
 	H5Tclose(ft);
