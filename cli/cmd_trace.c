@@ -16,6 +16,7 @@
 #include "trace/tr_import.h"
 #include "trace/tr_isolate.h"
 #include "trace/tr_reader.h"
+#include "routing/rt_quality.h"
 #include "trace/tr_stats.h"
 #include "trace/tr_synth.h"
 #include "trace/tr_validate.h"
@@ -50,6 +51,8 @@ static const char usage_validate[] =
 
 static const char usage_stats[] =
 	"usage: moesim trace stats FILE [--top-k K] [--per-expert] [--per-domain] [--csv]\n"
+	"       moesim trace stats FILE --router R [--top-k K] [--capacity-factor C] [--drop D]\n"
+	"           [--scope S] [--micro-batch N] [--group-ranks G] [--gamma G] [--per-step] [--csv]\n"
 	"\n"
 	"Per layer, over each token's first K ranked experts (default: the trace's top_k\n"
 	"attribute, else min(2, depth)): expert load max/mean, min/mean and coefficient of\n"
@@ -60,7 +63,22 @@ static const char usage_stats[] =
 	"  --top-k K      experts per token to count\n"
 	"  --per-expert   also each expert's load share, purity and dominant domain\n"
 	"  --per-domain   also each domain's concentration and its K most used experts\n"
-	"  --csv          one CSV row per layer instead of the table\n";
+	"  --csv          one CSV row per layer instead of the table\n"
+	"\n"
+	"Routing quality under a router replayed on the recorded scores (docs/routing.md):\n"
+	"  --router R             topk | expert_choice | bias_balanced | bpr: per layer the\n"
+	"                         load max/mean (whole trace and mean per step), pairs dropped,\n"
+	"                         tokens lost every choice, kept pairs per token, and the\n"
+	"                         statistics above counted on the kept pairs\n"
+	"  --capacity-factor C    capacity per expert ceil(C x tokens x K / experts) over the\n"
+	"                         scope (default 0: dropless; expert_choice needs C > 0)\n"
+	"  --drop probs|position  what topk and bias_balanced drop at capacity (default probs)\n"
+	"  --scope S              micro_batch | rank | group | global: the tokens of a step over\n"
+	"                         which capacity, quotas and the bias update count (default rank)\n"
+	"  --micro-batch N        sequences per micro-batch (micro_batch scope; default 1)\n"
+	"  --group-ranks G        recorded ranks per group (group scope; default 8)\n"
+	"  --gamma G              bias_balanced's bias update speed (default 0.001, DeepSeek-V3)\n"
+	"  --per-step             also one line per step (with --csv: one row per step and layer)\n";
 
 static const char usage_synth[] =
 	"usage: moesim trace synth -o OUT.h5 --layers L --experts E --tokens T [options]\n"
@@ -368,15 +386,37 @@ static int cmd_validate(int argc, char **argv)
 	return 0;
 }
 
+/* `trace stats --router ...`: the routing quality of a router on the trace's scores. */
+static int stats_router(tr_reader *r, const rt_quality_opts *o, int per_step, int csv)
+{
+	const tr_info *in = tr_get_info(r);
+	rt_quality *q;
+	ms_error err;
+	int rc;
+	ms_error_clear(&err);
+	if (rt_quality_compute(r, o, &q, &err) < 0) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		return CLI_EXIT_BAD_INPUT;
+	}
+	rc = rt_quality_print(stdout, q, o, in, per_step, csv, &err) < 0 ? CLI_EXIT_BAD_INPUT : 0;
+	if (rc)
+		fprintf(stderr, "moesim: %s\n", err.msg);
+	rt_quality_free(q);
+	return rc;
+}
+
 static int cmd_stats(int argc, char **argv)
 {
-	const char *file = NULL, *v;
-	int top_k = 0, per_expert = 0, per_domain = 0, csv = 0, rc, missing;
+	const char *file = NULL, *v, *router = NULL, *scope = NULL, *drop = NULL;
+	int top_k = 0, per_expert = 0, per_domain = 0, csv = 0, per_step = 0, rc, missing;
+	int micro_batch = 1, group_ranks = 8, quality_opt = 0;
+	double cf = 0, gamma = RT_BIAS_GAMMA_DEEPSEEK_V3;
 	unsigned flags;
 	tr_reader *r;
 	tr_stats *s;
 	const tr_info *in;
 	ms_error err;
+	rt_quality_opts qo;
 	for (int i = 0; i < argc; i++) {
 		if (is_help(argv[i])) {
 			fputs(usage_stats, stdout);
@@ -385,6 +425,30 @@ static int cmd_stats(int argc, char **argv)
 		if ((v = opt_value(argc, argv, &i, "--top-k", &missing)) != NULL) {
 			if ((rc = parse_int("--top-k", v, 1, TR_MAX_EXPERTS, &top_k)) != 0)
 				return rc;
+		} else if (!missing && (v = opt_value(argc, argv, &i, "--router", &missing)) != NULL) {
+			router = v;
+		} else if (!missing && (v = opt_value(argc, argv, &i, "--scope", &missing)) != NULL) {
+			scope = v;
+			quality_opt = 1;
+		} else if (!missing && (v = opt_value(argc, argv, &i, "--drop", &missing)) != NULL) {
+			drop = v;
+			quality_opt = 1;
+		} else if (!missing && (v = opt_value(argc, argv, &i, "--capacity-factor", &missing)) != NULL) {
+			if ((rc = parse_double("--capacity-factor", v, &cf)) != 0)
+				return rc;
+			quality_opt = 1;
+		} else if (!missing && (v = opt_value(argc, argv, &i, "--gamma", &missing)) != NULL) {
+			if ((rc = parse_double("--gamma", v, &gamma)) != 0)
+				return rc;
+			quality_opt = 1;
+		} else if (!missing && (v = opt_value(argc, argv, &i, "--micro-batch", &missing)) != NULL) {
+			if ((rc = parse_int("--micro-batch", v, 1, INT32_MAX, &micro_batch)) != 0)
+				return rc;
+			quality_opt = 1;
+		} else if (!missing && (v = opt_value(argc, argv, &i, "--group-ranks", &missing)) != NULL) {
+			if ((rc = parse_int("--group-ranks", v, 1, INT32_MAX, &group_ranks)) != 0)
+				return rc;
+			quality_opt = 1;
 		} else if (missing) {
 			fprintf(stderr, "moesim: %s needs a value\n", argv[i]);
 			return CLI_EXIT_USAGE;
@@ -392,6 +456,9 @@ static int cmd_stats(int argc, char **argv)
 			per_expert = 1;
 		} else if (strcmp(argv[i], "--per-domain") == 0) {
 			per_domain = 1;
+		} else if (strcmp(argv[i], "--per-step") == 0) {
+			per_step = 1;
+			quality_opt = 1;
 		} else if (strcmp(argv[i], "--csv") == 0) {
 			csv = 1;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
@@ -400,9 +467,51 @@ static int cmd_stats(int argc, char **argv)
 			return rc;
 		}
 	}
+	if (router) {
+		if (rt_policy_parse(router, &qo.router) < 0) {
+			fprintf(stderr, "moesim: --router '%s' is not a router; routers: topk, expert_choice, bias_balanced, bpr\n",
+				router);
+			return CLI_EXIT_USAGE;
+		}
+		if (scope && rt_scope_parse(scope, &qo.scope) < 0) {
+			fprintf(stderr, "moesim: --scope '%s' is not a scope; scopes: micro_batch, rank, group, global\n", scope);
+			return CLI_EXIT_USAGE;
+		}
+		if (drop && strcmp(drop, "probs") != 0 && strcmp(drop, "position") != 0) {
+			fprintf(stderr, "moesim: --drop '%s' is not a drop policy; policies: probs, position\n", drop);
+			return CLI_EXIT_USAGE;
+		}
+		if (per_expert || per_domain) {
+			fprintf(stderr, "moesim: --per-expert and --per-domain describe the recorded routing; with --router use "
+					"--per-step\n");
+			return CLI_EXIT_USAGE;
+		}
+	} else if (quality_opt) {
+		fprintf(stderr, "moesim: --capacity-factor, --drop, --scope, --micro-batch, --group-ranks, --gamma and "
+				"--per-step need --router\n");
+		return CLI_EXIT_USAGE;
+	}
 	if (!(r = open_trace(file, usage_stats, &err, &rc)))
 		return rc;
 	in = tr_get_info(r);
+	if (router) {
+		rt_policy_kind kind = qo.router;
+		rt_scope sc = qo.scope;
+		rt_quality_opts_default(&qo, in);
+		qo.router = kind;
+		if (scope)
+			qo.scope = sc;
+		if (top_k)
+			qo.top_k = top_k;
+		qo.capacity_factor = cf;
+		qo.drop = drop && strcmp(drop, "position") == 0 ? SCN_DROP_POSITION : SCN_DROP_PROBS;
+		qo.micro_batch = micro_batch;
+		qo.group_ranks = group_ranks;
+		qo.gamma = gamma;
+		rc = stats_router(r, &qo, per_step, csv);
+		tr_close(r);
+		return rc;
+	}
 	if (top_k == 0)
 		top_k = tr_stats_default_top_k(in);
 	if (top_k > in->depth) {

@@ -2,7 +2,10 @@
  * check_policy.c - the routers of routing/rt_policy.h: each against a brute-force
  * reference (a direct count of who beats whom, no sorting, no capacity pass) on small
  * random score matrices with ties and unrecorded scores, hand-worked cases for
- * expert_choice and bpr, and DeepSeek-V3's bias update against a hand-stepped sequence.
+ * expert_choice and bpr, and DeepSeek-V3's bias update against a hand-stepped sequence;
+ * the routing quality of a trace (rt_quality): topk without capacity against `trace
+ * stats` itself, the balancing units a scope makes, expert choice's exact quotas, a trace
+ * with logits by hand, and the refusals.
  */
 #include <check.h>
 #include <gsl/gsl_rng.h>
@@ -11,7 +14,10 @@
 #include <string.h>
 
 #include "routing/rt_policy.h"
+#include "routing/rt_quality.h"
 #include "routing/rt_router.h"
+#include "trace/tr_stats.h"
+#include "trace/tr_writer.h"
 #include "test_util.h"
 
 enum { NMAX = 40, EMAX = 7 };
@@ -230,6 +236,188 @@ START_TEST(names_round_trip)
 }
 END_TEST
 
+static tr_reader *open_src(const char *rel)
+{
+	char path[4096];
+	const char *src = getenv("MOESIM_SRC");
+	ms_error err;
+	tr_reader *r;
+	snprintf(path, sizeof path, "%s/%s", src && *src ? src : ".", rel);
+	ms_error_clear(&err);
+	r = tr_open(path, &err);
+	ck_assert_msg(r != NULL, "%s", err.msg);
+	return r;
+}
+
+static const char *tiny = "scenarios/traces/tiny-moe-4dom.h5";
+
+START_TEST(quality_topk_is_trace_stats)
+{
+	tr_reader *r = open_src(tiny);
+	const tr_info *in = tr_get_info(r);
+	rt_quality_opts o;
+	rt_quality *q;
+	tr_stats *s;
+	ms_error err;
+	const size_t LE = (size_t)in->num_layers * in->num_experts;
+	rt_quality_opts_default(&o, in);
+	ck_assert_int_eq(rt_quality_compute(r, &o, &q, &err), MS_OK);
+	ck_assert_int_eq(tr_stats_compute(r, o.top_k, &s, &err), MS_OK);
+	ck_assert_mem_eq(q->kept->load, s->load, LE * sizeof *s->load);
+	ck_assert_mem_eq(q->kept->first, s->first, LE * sizeof *s->first);
+	ck_assert_mem_eq(q->kept->repeats, s->repeats, (size_t)in->num_layers * sizeof *s->repeats);
+	ck_assert_mem_eq(q->kept->domain_load, s->domain_load, LE * (size_t)in->num_domains * sizeof *s->domain_load);
+	ck_assert_int_eq(q->kept->seq_pairs, s->seq_pairs);
+	for (int l = 0; l < in->num_layers; l++) {
+		ck_assert_int_eq(q->dropped[l], 0);
+		ck_assert_int_eq(q->lost[l], 0);
+		ck_assert_int_eq(q->kept_pairs[l], in->num_tokens * o.top_k);
+	}
+	tr_stats_free(s);
+	rt_quality_free(q);
+	tr_close(r);
+}
+END_TEST
+
+START_TEST(quality_scopes_and_quotas)
+{
+	/* The tiny trace: 16 steps x 4 ranks x 4 sequences of 128 tokens. */
+	static const struct { rt_scope scope; int mb, gr; int64_t units; } want[] = {
+		{RT_SCOPE_GLOBAL, 1, 8, 16},      {RT_SCOPE_RANK, 1, 8, 64},       {RT_SCOPE_GROUP, 1, 2, 32},
+		{RT_SCOPE_GROUP, 1, 3, 32},       {RT_SCOPE_MICRO_BATCH, 1, 8, 256}, {RT_SCOPE_MICRO_BATCH, 3, 8, 128},
+	};
+	tr_reader *r = open_src(tiny);
+	const tr_info *in = tr_get_info(r);
+	ms_error err;
+	for (size_t c = 0; c < sizeof want / sizeof want[0]; c++) {
+		rt_quality_opts o;
+		rt_quality *q;
+		rt_quality_opts_default(&o, in);
+		o.router = RT_POLICY_EXPERT_CHOICE;
+		o.capacity_factor = 1.0;
+		o.scope = want[c].scope;
+		o.micro_batch = want[c].mb;
+		o.group_ranks = want[c].gr;
+		ck_assert_msg(rt_quality_compute(r, &o, &q, &err) == MS_OK, "%s", err.msg);
+		ck_assert_msg(q->units == want[c].units, "scope %s (%d, %d): %lld units, want %lld",
+			      rt_scope_name(o.scope), o.micro_batch, o.group_ranks, (long long)q->units,
+			      (long long)want[c].units);
+		/* Every expert fills its quota exactly when units divide evenly (all but 3-sequence
+		 * micro-batches and 3-rank groups): E x ceil(n k / E) = n k pairs. */
+		if (want[c].mb != 3 && want[c].gr != 3)
+			for (int l = 0; l < in->num_layers; l++) {
+				tr_layer_summary s;
+				ck_assert_int_eq(q->kept_pairs[l], in->num_tokens * o.top_k);
+				tr_stats_summary(q->kept, l, &s);
+				ck_assert_double_eq_tol(s.max_mean, 1.0, 1e-12);
+			}
+		rt_quality_free(q);
+	}
+	tr_close(r);
+}
+END_TEST
+
+/* A trace of `hand` (4 tokens, 3 experts) at depth 1 with logits log(score): 2 steps x 2 ranks,
+ * each rank one sequence of the four tokens. */
+static void write_hand_trace(const char *path)
+{
+	tr_meta m;
+	tr_writer *w;
+	ms_error err;
+	int16_t ids[16];
+	float sc[16], lg[48];
+	tr_token tok[16];
+	memset(&m, 0, sizeof m);
+	m.num_layers = 1;
+	m.num_experts = 3;
+	m.depth = 1;
+	m.top_k = 1;
+	m.score_kind = TR_SCORE_SOFTMAX;
+	m.has_logits = 1;
+	for (int i = 0; i < 16; i++) {
+		const float *h = hand + (i % 4) * 3;
+		ids[i] = 0; /* e0 is every token's best */
+		sc[i] = h[0];
+		for (int e = 0; e < 3; e++)
+			lg[i * 3 + e] = logf(h[e]);
+		tok[i] = (tr_token){.sequence = i / 4, .step = i / 8, .position = i % 4, .rank = (i / 4) % 2, .domain = -1};
+	}
+	ms_error_clear(&err);
+	w = tr_writer_create(path, 1, &m, &err);
+	ck_assert_msg(w != NULL, "%s", err.msg);
+	ck_assert_msg(tr_writer_append(w, 16, ids, sc, lg, tok, &err) == MS_OK, "%s", err.msg);
+	ck_assert_msg(tr_writer_finish(w, &err) == MS_OK, "%s", err.msg);
+}
+
+START_TEST(quality_from_logits_by_hand)
+{
+	char dir[4096], path[4200];
+	tr_reader *r;
+	rt_quality_opts o;
+	rt_quality *q;
+	ms_error err;
+	snprintf(path, sizeof path, "%s/hand.h5", tu_temp_dir(dir, sizeof dir));
+	write_hand_trace(path);
+	ms_error_clear(&err);
+	ck_assert_ptr_nonnull(r = tr_open(path, &err));
+	rt_quality_opts_default(&o, tr_get_info(r));
+	o.router = RT_POLICY_EXPERT_CHOICE;
+	o.capacity_factor = 1.0;
+	/* Rank scope: each unit is expert_choice_by_hand: 6 pairs kept, t0's and t3's own choice
+	 * (e0) not, nobody lost; 4 units. */
+	ck_assert_msg(rt_quality_compute(r, &o, &q, &err) == MS_OK, "%s", err.msg);
+	ck_assert_int_eq(q->units, 4);
+	ck_assert_int_eq(q->kept_pairs[0], 24);
+	ck_assert_int_eq(q->routed[0], 16);
+	ck_assert_int_eq(q->dropped[0], 8);
+	ck_assert_int_eq(q->lost[0], 0);
+	rt_quality_free(q);
+	/* Global scope: 8 tokens a unit, C = ceil(8 / 3) = 3. e0 takes both t2s (0.7) and rank 0's
+	 * t1 (0.6, earlier); e1 both t3s (0.35) and rank 0's t0 (first of the 0.3s); e2 both t3s
+	 * (0.25) and rank 0's t0 (0.2). Rank 1's t0 and t1 get nothing: 2 lost a step; dropped:
+	 * e0 of both t0s, both t3s and rank 1's t1 = 5 a step. */
+	o.scope = RT_SCOPE_GLOBAL;
+	ck_assert_msg(rt_quality_compute(r, &o, &q, &err) == MS_OK, "%s", err.msg);
+	ck_assert_int_eq(q->units, 2);
+	ck_assert_int_eq(q->kept_pairs[0], 18);
+	ck_assert_int_eq(q->lost[0], 4);
+	ck_assert_int_eq(q->dropped[0], 10);
+	rt_quality_free(q);
+	/* bpr needs only the ranking: depth 1 is enough; topk at top-2 is not. */
+	o.router = RT_POLICY_BPR;
+	ck_assert_int_eq(rt_quality_compute(r, &o, &q, &err), MS_OK);
+	rt_quality_free(q);
+	o.router = RT_POLICY_TOPK;
+	o.top_k = 2;
+	ms_error_clear(&err);
+	ck_assert_int_eq(rt_quality_compute(r, &o, &q, &err), MS_ERANGE);
+	ck_assert_ptr_null(q);
+	ck_assert_ptr_nonnull(strstr(err.msg, "top-2 is out of range for router topk"));
+	tr_close(r);
+	remove(path);
+}
+END_TEST
+
+START_TEST(quality_refusals)
+{
+	tr_reader *r = open_src(tiny);
+	rt_quality_opts o;
+	rt_quality *q;
+	ms_error err;
+	rt_quality_opts_default(&o, tr_get_info(r));
+	o.router = RT_POLICY_EXPERT_CHOICE;
+	ms_error_clear(&err);
+	ck_assert_int_eq(rt_quality_compute(r, &o, &q, &err), MS_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "expert_choice needs a capacity factor > 0"));
+	o.capacity_factor = 1.25;
+	o.micro_batch = 0;
+	ms_error_clear(&err);
+	ck_assert_int_eq(rt_quality_compute(r, &o, &q, &err), MS_ERANGE);
+	ck_assert_ptr_nonnull(strstr(err.msg, "micro-batch 0 sequences"));
+	tr_close(r);
+}
+END_TEST
+
 Suite *policy_suite(void)
 {
 	Suite *s = suite_create("policy");
@@ -239,6 +427,13 @@ Suite *policy_suite(void)
 	tcase_add_test(tc, bpr_by_hand);
 	tcase_add_test(tc, bias_update_hand_stepped);
 	tcase_add_test(tc, names_round_trip);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("quality");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, quality_topk_is_trace_stats);
+	tcase_add_test(tc, quality_scopes_and_quotas);
+	tcase_add_test(tc, quality_from_logits_by_hand);
+	tcase_add_test(tc, quality_refusals);
 	suite_add_tcase(s, tc);
 	return s;
 }

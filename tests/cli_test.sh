@@ -332,5 +332,18 @@ expect 1 "cluster.nvlink_GBps = nan is not a number" -- "$BIN" run --set cluster
 printf 'x =94, "quit")\n' >"$T/leak.cfg"
 expect 1 "leak.cfg:1: syntax error" -- "$BIN" run "$T/leak.cfg"
 
+# trace stats --router (docs/routing.md): the four routers on the shipped trace, the refusals.
+S="${MOESIM_SRC:-.}"
+TT="$S/scenarios/traces/tiny-moe-4dom.h5"
+expect 0 "router expert_choice, top-2, capacity factor 1.25 (at most 160 pairs per expert), rank scope" -- "$BIN" trace stats "$TT" --router expert_choice --capacity-factor 1.25
+expect 0 " mean     1.341     1.372   0.000 %   0.000 %  2.000    0.288 (0.137)" -- "$BIN" trace stats "$TT" --router topk
+expect 0 "final bias per layer" -- "$BIN" trace stats "$TT" --router bias_balanced --gamma 0.01 --scope global
+expect 0 "step,layer,tokens,max_over_mean,dropped_pairs,lost_tokens" -- "$BIN" trace stats "$TT" --router bpr --capacity-factor 1 --per-step --csv
+expect 1 "minimal.h5: router bias_balanced needs every expert's score, but the trace ranks only 3 of its 6 experts and has no /routing/logits" -- "$BIN" trace stats "$S/tests/data/traces/good/minimal.h5" --router bias_balanced
+expect 1 "router expert_choice needs a capacity factor > 0" -- "$BIN" trace stats "$TT" --router expert_choice
+expect 2 "--router 'top2' is not a router; routers: topk, expert_choice, bias_balanced, bpr" -- "$BIN" trace stats "$TT" --router top2
+expect 2 "need --router" -- "$BIN" trace stats "$TT" --capacity-factor 1
+expect 2 "--scope 'node' is not a scope" -- "$BIN" trace stats "$TT" --router topk --scope node
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
