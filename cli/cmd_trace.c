@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "sim/sim_estimate.h"
 #include "trace/tr_import.h"
+#include "trace/tr_fit.h"
 #include "trace/tr_isolate.h"
 #include "trace/tr_reader.h"
 #include "routing/rt_quality.h"
@@ -82,6 +83,7 @@ static const char usage_stats[] =
 
 static const char usage_synth[] =
 	"usage: moesim trace synth -o OUT.h5 --layers L --experts E --tokens T [options]\n"
+	"       moesim trace synth -o OUT.h5 --match TRACE [--tokens T] [--seed S] [--logits] ...\n"
 	"\n"
 	"Writes a synthetic trace in the trace format. Each token's ranking is drawn by\n"
 	"successive sampling without replacement (Plackett-Luce) with per-layer weights;\n"
@@ -104,6 +106,12 @@ static const char usage_synth[] =
 	"  --steps S, --ranks R, --seq-len N   token metadata (default 1, 1, 1024)\n"
 	"  --logits             also write /routing/logits\n"
 	"  --model NAME, --created ISO-DATE    provenance (default synthetic, 1970-01-01T00:00:00Z)\n"
+	"  --match TRACE        fit the synthesis to a recorded trace (docs/routing.md): its\n"
+	"                       layers, experts, depth, top_k, tokens (unless --tokens), steps,\n"
+	"                       ranks and mean sequence length; per layer its expert shares,\n"
+	"                       one topic per domain label with that domain's shares and\n"
+	"                       sequence share, and the copy probability that reproduces the\n"
+	"                       first-choice repeat rate; then measures OUT and prints both\n"
 	"  --force              overwrite OUT\n"
 	"  --force-large        write even when the file, before compression, would not fit the\n"
 	"                       free space of OUT's file system (refused otherwise, with the\n"
@@ -533,12 +541,55 @@ static int cmd_stats(int argc, char **argv)
 	return rc;
 }
 
+/* `synth --match`: measures and fits the trace at path (probed in a child first, as every
+ * trace someone else wrote: trace/tr_isolate.h). */
+static int fit_trace(const char *path, tr_fit **fit)
+{
+	tr_reader *r;
+	ms_error err;
+	ms_error_clear(&err);
+	if (tr_probe(path, &err) < 0 || !(r = tr_open(path, &err))) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		return CLI_EXIT_BAD_INPUT;
+	}
+	if (tr_fit_measure(r, 0, fit, &err) < 0 || tr_fit_solve(*fit, &err) < 0) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		tr_fit_free(*fit);
+		*fit = NULL;
+		tr_close(r);
+		return CLI_EXIT_BAD_INPUT;
+	}
+	tr_close(r);
+	return 0;
+}
+
+/* Measures the synthetic trace just written and prints it beside the fitted one. */
+static int fit_report(const tr_fit *fit, const char *src, const char *out)
+{
+	tr_reader *r;
+	tr_fit *syn = NULL;
+	ms_error err;
+	int rc = 0;
+	ms_error_clear(&err);
+	if (!(r = tr_open(out, &err)) || tr_fit_measure(r, fit->top_k, &syn, &err) < 0 ||
+	    tr_fit_print(stdout, fit, syn, src, out, &err) < 0) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		rc = CLI_EXIT_BAD_INPUT;
+	}
+	tr_fit_free(syn);
+	tr_close(r);
+	return rc;
+}
+
 static int cmd_synth(int argc, char **argv)
 {
 	tr_synth_opts o;
 	const char *out = NULL, *table = NULL, *v;
 	double *shares = NULL;
-	int force = 0, force_large = 0, rc, missing, depth = 0, top_k = 0, tl = 0, te = 0;
+	int force = 0, force_large = 0, rc, missing, depth = 0, top_k = 0, tl = 0, te = 0, shape = 0;
+	const char *match = NULL;
+	int tokens_given = 0;
+	tr_fit *fit = NULL;
 	ms_error err;
 	tr_synth_defaults(&o);
 	for (int i = 0; i < argc; i++) {
@@ -551,16 +602,22 @@ static int cmd_synth(int argc, char **argv)
 #define OPT(name) ((v = opt_value(argc, argv, &i, name, &missing)) != NULL)
 		if (OPT("-o") || OPT("--output"))
 			out = v;
+		else if (OPT("--match"))
+			match = v;
 		else if (OPT("--layers")) {
+			shape = 1;
 			if ((rc = parse_int("--layers", v, 1, 100000, &o.layers)) != 0)
 				return rc;
 		} else if (OPT("--experts")) {
+			shape = 1;
 			if ((rc = parse_int("--experts", v, 1, TR_MAX_EXPERTS, &o.experts)) != 0)
 				return rc;
 		} else if (OPT("--depth")) {
+			shape = 1;
 			if ((rc = parse_int("--depth", v, 1, TR_MAX_EXPERTS, &depth)) != 0)
 				return rc;
 		} else if (OPT("--top-k")) {
+			shape = 1;
 			if ((rc = parse_int("--top-k", v, 1, TR_MAX_EXPERTS, &top_k)) != 0)
 				return rc;
 		} else if (OPT("--tokens")) {
@@ -572,34 +629,44 @@ static int cmd_synth(int argc, char **argv)
 				return rc;
 			o.seed = (uint64_t)x;
 		} else if (OPT("--dist")) {
+			shape = 1;
 			if (tr_dist_parse(v, &o.dist) < 0) {
 				fprintf(stderr, "moesim: --dist '%s': expected uniform, zipf, dirichlet or table\n", v);
 				return CLI_EXIT_USAGE;
 			}
 		} else if (OPT("--zipf-s")) {
+			shape = 1;
 			if ((rc = parse_double("--zipf-s", v, &o.zipf_s)) != 0)
 				return rc;
 		} else if (OPT("--alpha")) {
+			shape = 1;
 			if ((rc = parse_double("--alpha", v, &o.alpha)) != 0)
 				return rc;
 		} else if (OPT("--correlation")) {
+			shape = 1;
 			if ((rc = parse_double("--correlation", v, &o.correlation)) != 0)
 				return rc;
 		} else if (OPT("--table")) {
+			shape = 1;
 			table = v;
 		} else if (OPT("--domains")) {
+			shape = 1;
 			if ((rc = parse_int("--domains", v, 0, TR_MAX_EXPERTS, &o.domains)) != 0)
 				return rc;
 		} else if (OPT("--domain-skew")) {
+			shape = 1;
 			if ((rc = parse_double("--domain-skew", v, &o.domain_skew)) != 0)
 				return rc;
 		} else if (OPT("--steps")) {
+			shape = 1;
 			if ((rc = parse_int("--steps", v, 1, 1000000, &o.steps)) != 0)
 				return rc;
 		} else if (OPT("--ranks")) {
+			shape = 1;
 			if ((rc = parse_int("--ranks", v, 1, 1000000, &o.ranks)) != 0)
 				return rc;
 		} else if (OPT("--seq-len")) {
+			shape = 1;
 			if ((rc = parse_int("--seq-len", v, 1, 1 << 30, &o.seq_len)) != 0)
 				return rc;
 		} else if (OPT("--model")) {
@@ -630,36 +697,54 @@ static int cmd_synth(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	ms_error_clear(&err);
-	if (table && o.dist != TR_DIST_TABLE) {
-		fprintf(stderr, "moesim: --table needs --dist table\n");
-		return CLI_EXIT_USAGE;
-	}
-	if (o.dist == TR_DIST_TABLE) {
-		if (!table) {
-			fprintf(stderr, "moesim: --dist table needs --table FILE.csv\n");
+	if (match) {
+		tr_synth_opts given = o;
+		if (shape || o.match_selection) {
+			fprintf(stderr, "moesim: --match takes the trace's shape and fits the rest; with it give only --tokens, "
+					"--seed, --logits, --model, --created, --force and --force-large\n");
 			return CLI_EXIT_USAGE;
 		}
-		if (tr_table_load(table, &tl, &te, &shares, &err) < 0) {
-			fprintf(stderr, "moesim: %s\n", err.msg);
-			return CLI_EXIT_BAD_INPUT;
+		if ((rc = fit_trace(match, &fit)) != 0)
+			return rc;
+		tr_fit_synth_opts(fit, &o);
+		o.seed = given.seed;
+		o.logits = given.logits;
+		o.model = given.model;
+		o.created = given.created;
+		if (tokens_given)
+			o.tokens = given.tokens;
+	} else {
+		if (table && o.dist != TR_DIST_TABLE) {
+			fprintf(stderr, "moesim: --table needs --dist table\n");
+			return CLI_EXIT_USAGE;
 		}
-		if ((o.layers && o.layers != tl) || (o.experts && o.experts != te)) {
-			fprintf(stderr, "moesim: %s has %d layers x %d experts but --layers %d --experts %d were given\n", table, tl,
-				te, o.layers, o.experts);
+		if (o.dist == TR_DIST_TABLE) {
+			if (!table) {
+				fprintf(stderr, "moesim: --dist table needs --table FILE.csv\n");
+				return CLI_EXIT_USAGE;
+			}
+			if (tr_table_load(table, &tl, &te, &shares, &err) < 0) {
+				fprintf(stderr, "moesim: %s\n", err.msg);
+				return CLI_EXIT_BAD_INPUT;
+			}
+			if ((o.layers && o.layers != tl) || (o.experts && o.experts != te)) {
+				fprintf(stderr, "moesim: %s has %d layers x %d experts but --layers %d --experts %d were given\n", table, tl,
+					te, o.layers, o.experts);
+				free(shares);
+				return CLI_EXIT_BAD_INPUT;
+			}
+			o.layers = tl;
+			o.experts = te;
+			o.table = shares;
+		}
+		if (!o.layers || !o.experts) {
+			fprintf(stderr, "moesim: trace synth needs --layers and --experts (or --dist table --table FILE)\n");
 			free(shares);
-			return CLI_EXIT_BAD_INPUT;
+			return CLI_EXIT_USAGE;
 		}
-		o.layers = tl;
-		o.experts = te;
-		o.table = shares;
+		o.depth = depth ? depth : (o.experts < 8 ? o.experts : 8);
+		o.top_k = top_k ? top_k : (o.depth < 2 ? o.depth : 2);
 	}
-	if (!o.layers || !o.experts) {
-		fprintf(stderr, "moesim: trace synth needs --layers and --experts (or --dist table --table FILE)\n");
-		free(shares);
-		return CLI_EXIT_USAGE;
-	}
-	o.depth = depth ? depth : (o.experts < 8 ? o.experts : 8);
-	o.top_k = top_k ? top_k : (o.depth < 2 ? o.depth : 2);
 	if (!force_large && tr_synth_check(&o, &err) == MS_OK) {
 		/* Refuse what cannot fit before writing a byte (the options are checked first, so
 		 * a bad option is reported as such). */
@@ -674,6 +759,7 @@ static int cmd_synth(int argc, char **argv)
 				out, sim_estimate_bytes(bytes, b, sizeof b), o.layers, (long long)o.tokens, o.depth,
 				sim_estimate_duration(time_s, t, sizeof t), sim_estimate_bytes(avail, a, sizeof a));
 			free(shares);
+			tr_fit_free(fit);
 			return CLI_EXIT_BAD_INPUT;
 		}
 	}
@@ -681,12 +767,15 @@ static int cmd_synth(int argc, char **argv)
 	if (tr_synth_write(out, force, &o, &err) < 0) {
 		fprintf(stderr, "moesim: %s\n", err.msg);
 		free(shares);
+		tr_fit_free(fit);
 		return CLI_EXIT_BAD_INPUT;
 	}
 	printf("written %s: %d layer%s x %lld tokens, %d experts, depth %d, top_k %d (%s)\n", out, o.layers, plural(o.layers),
 	       (long long)o.tokens, o.experts, o.depth, o.top_k, tr_dist_name(o.dist));
 	free(shares);
-	return 0;
+	rc = fit ? fit_report(fit, match, out) : 0;
+	tr_fit_free(fit);
+	return rc;
 }
 
 static int cmd_import(int argc, char **argv)

@@ -345,5 +345,12 @@ expect 2 "--router 'top2' is not a router; routers: topk, expert_choice, bias_ba
 expect 2 "need --router" -- "$BIN" trace stats "$TT" --capacity-factor 1
 expect 2 "--scope 'node' is not a scope" -- "$BIN" trace stats "$TT" --router topk --scope node
 
+# trace synth --match: fitted to the shipped trace, measured back; refusals.
+expect 0 "worst relative error: max/mean" -- "$BIN" trace synth --match "$TT" -o "$T/fit.h5" --tokens 20000 --seed 3
+expect 0 "32768 tokens, 256 sequences, 4 domains" -- "$BIN" trace synth --match "$TT" -o "$T/fit.h5" --force
+expect 0 "correlation per layer, shares per domain" -- "$BIN" trace info "$T/fit.h5"
+expect 2 "--match takes the trace's shape" -- "$BIN" trace synth --match "$TT" -o "$T/fit2.h5" --layers 3
+expect 1 "none.h5" -- "$BIN" trace synth --match "$T/none.h5" -o "$T/fit3.h5"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

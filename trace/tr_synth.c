@@ -74,7 +74,24 @@ int tr_synth_check(const tr_synth_opts *o, ms_error *err)
 		return MS_ERROR(err, MS_EINVAL, "--alpha = %g must be positive", o->alpha);
 	if (!(o->correlation >= 0 && o->correlation <= 1))
 		return MS_ERROR(err, MS_EINVAL, "--correlation = %g must be in [0, 1]", o->correlation);
-	if (o->domains < 0 || o->domains > o->experts)
+	if (o->domain_table && (o->domains < 1 || o->domains > 32767))
+		return MS_ERROR(err, MS_EINVAL, "a domain table needs 1..32767 domains, not %d", o->domains);
+	if (o->layer_correlation)
+		for (int l = 0; l < o->layers; l++)
+			if (!(o->layer_correlation[l] >= 0 && o->layer_correlation[l] <= 1))
+				return MS_ERROR(err, MS_EINVAL, "layer %d: correlation %g must be in [0, 1]", l,
+						o->layer_correlation[l]);
+	if (o->domain_mix) {
+		double sum = 0;
+		for (int d = 0; d < o->domains; d++) {
+			if (!(o->domain_mix[d] >= 0) || !isfinite(o->domain_mix[d]))
+				return MS_ERROR(err, MS_EINVAL, "domain %d: mixture weight %g must be >= 0", d, o->domain_mix[d]);
+			sum += o->domain_mix[d];
+		}
+		if (!(sum > 0))
+			return MS_ERROR(err, MS_EINVAL, "the domain mixture weights sum to 0");
+	}
+	if (!o->domain_table && (o->domains < 0 || o->domains > o->experts))
 		return MS_ERROR(err, MS_EINVAL, "--domains = %d must be in 0..experts = %d (each domain gets home experts)",
 				o->domains, o->experts);
 	if (!(o->domain_skew >= 0 && o->domain_skew <= 1))
@@ -429,6 +446,49 @@ static void normalise_floor(double *w, int n)
 		w[e] /= sum;
 }
 
+/* Solves selection shares p[E] at top-k into normalised weights, in place (k = E: normalised
+ * as they are, every expert is selected anyway). */
+static int solve_shares(double *p, int E, int k, double *target, ms_error *err)
+{
+	double sum = 0;
+	for (int e = 0; e < E; e++)
+		sum += p[e];
+	for (int e = 0; e < E; e++)
+		p[e] = sum > 0 ? p[e] / sum : 1.0 / E;
+	if (k < E) {
+		double maxerr;
+		for (int e = 0; e < E; e++)
+			target[e] = p[e] * k;
+		if (tr_pl_solve(target, E, k, p, 1e-10, 5000, &maxerr, err) < 0)
+			return err->code;
+	}
+	normalise_floor(p, E);
+	return MS_OK;
+}
+
+/* Layer l's weights from the fitted domain table; pop = their mixture by domain_mix. */
+static int domain_table_weights(const tr_synth_opts *o, int l, double *w, double *pop, double *target, ms_error *err)
+{
+	const int E = o->experts, D = o->domains;
+	double msum = 0;
+	if (pop)
+		memset(pop + (size_t)l * E, 0, (size_t)E * sizeof *pop);
+	for (int d = 0; d < D; d++)
+		msum += o->domain_mix ? o->domain_mix[d] : 1.0;
+	for (int d = 0; d < D; d++) {
+		double *wd = w + ((size_t)l * D + d) * E;
+		ms_error sub;
+		ms_error_clear(&sub);
+		memcpy(wd, o->domain_table + ((size_t)l * D + d) * E, (size_t)E * sizeof *wd);
+		if (solve_shares(wd, E, o->top_k, target, &sub) < 0)
+			return MS_ERROR(err, sub.code, "layer %d, domain %d: %s", l, d, sub.msg);
+		if (pop)
+			for (int e = 0; e < E; e++)
+				pop[(size_t)l * E + e] += wd[e] * (o->domain_mix ? o->domain_mix[d] : 1.0) / msum;
+	}
+	return MS_OK;
+}
+
 int tr_synth_weights(const tr_synth_opts *o, double *w, double *pop, ms_error *err)
 {
 	const int L = o->layers, E = o->experts, D = o->domains > 0 ? o->domains : 1, k = o->top_k;
@@ -463,27 +523,19 @@ int tr_synth_weights(const tr_synth_opts *o, double *w, double *pop, ms_error *e
 			memcpy(p, o->table + (size_t)l * E, (size_t)E * sizeof *p);
 			break;
 		}
-		{
-			double sum = 0;
-			for (int e = 0; e < E; e++)
-				sum += p[e];
-			for (int e = 0; e < E; e++)
-				p[e] = sum > 0 ? p[e] / sum : 1.0 / E;
+		if (o->domain_table) {
+			if ((rc = domain_table_weights(o, l, w, pop, target, err)) < 0)
+				break;
+			continue;
 		}
-		if (solve && k < E) {
-			double maxerr;
-			int it;
+		{
 			ms_error sub;
 			ms_error_clear(&sub);
-			for (int e = 0; e < E; e++)
-				target[e] = p[e] * k;
-			it = tr_pl_solve(target, E, k, p, 1e-10, 5000, &maxerr, &sub);
-			if (it < 0) {
+			if (solve_shares(p, E, solve ? k : E, target, &sub) < 0) {
 				rc = MS_ERROR(err, sub.code, "layer %d: %s", l, sub.msg);
 				break;
 			}
 		}
-		normalise_floor(p, E);
 		if (pop)
 			memcpy(pop + (size_t)l * E, p, (size_t)E * sizeof *p);
 		if (o->domains > 0) {
@@ -523,6 +575,8 @@ typedef struct meta_iter {
 	int S, R, seq_len;
 	int step, rank;
 	int64_t step_end, rank_start, rank_end, seq;
+	const double *mix; /* [D] domain mixture, or NULL: uniform */
+	double mix_sum;
 } meta_iter;
 
 static int64_t step_start(const meta_iter *m, int s)
@@ -535,6 +589,22 @@ static void rank_bounds(meta_iter *m)
 	int64_t a = step_start(m, m->step), b = step_start(m, m->step + 1), n = b - a;
 	m->rank_start = a + n * m->rank / m->R;
 	m->rank_end = a + n * (m->rank + 1) / m->R;
+}
+
+/* The domain of the current sequence: a hash of (seed, sequence), uniform over D or by the mixture. */
+static int16_t domain_of(const meta_iter *m, uint64_t seed, int D)
+{
+	uint64_t h = ms_stream_seed(seed, 0xD0, (uint64_t)m->seq, 0, 0);
+	double u, acc = 0;
+	if (!m->mix)
+		return (int16_t)(h % (uint64_t)D);
+	u = (double)(h >> 11) * 0x1p-53 * m->mix_sum;
+	for (int d = 0; d < D; d++) {
+		acc += m->mix[d];
+		if (u < acc)
+			return (int16_t)d;
+	}
+	return (int16_t)(D - 1);
 }
 
 static void meta_next(meta_iter *m, uint64_t seed, int D, tr_token *tok)
@@ -554,7 +624,7 @@ static void meta_next(meta_iter *m, uint64_t seed, int D, tr_token *tok)
 	tok->rank = m->rank;
 	tok->sequence = m->seq;
 	tok->position = (int32_t)(off % m->seq_len);
-	tok->domain = D > 0 ? (int16_t)(ms_stream_seed(seed, 0xD0, (uint64_t)m->seq, 0, 0) % (uint64_t)D) : -1;
+	tok->domain = D > 0 ? domain_of(m, seed, D) : -1;
 	m->t++;
 }
 
@@ -646,7 +716,7 @@ int tr_synth_write(const char *path, int force, const tr_synth_opts *o, ms_error
 	if ((rc = tr_synth_weights(o, weights, NULL, err)) < 0)
 		goto out;
 	rc = MS_ENOMEM;
-	if (D > 0) {
+	if (D > 0 && !o->domain_names) {
 		names = calloc((size_t)D, sizeof *names);
 		if (!names)
 			goto nomem;
@@ -676,6 +746,9 @@ int tr_synth_write(const char *path, int force, const tr_synth_opts *o, ms_error
 		 "steps %d, ranks %d, seq_len %d",
 		 tr_dist_name(o->dist), o->match_selection ? " (selection shares matched)" : "", (unsigned long long)o->seed,
 		 o->zipf_s, o->alpha, o->correlation, o->domains, o->domain_skew, o->steps, o->ranks, o->seq_len);
+	if (o->domain_table || o->layer_correlation)
+		snprintf(source + strlen(source), sizeof source - strlen(source), "; fitted%s%s (moesim trace synth --match)",
+			 o->layer_correlation ? ": correlation per layer" : "", o->domain_table ? ", shares per domain" : "");
 	memset(&m, 0, sizeof m);
 	m.num_layers = L;
 	m.num_experts = E;
@@ -689,7 +762,7 @@ int tr_synth_write(const char *path, int force, const tr_synth_opts *o, ms_error
 			"experts of log(w / Exp(1)) (docs/trace-tools.md)";
 	m.has_logits = o->logits;
 	m.num_domains = D;
-	m.domain_names = (const char *const *)names;
+	m.domain_names = o->domain_names ? o->domain_names : (const char *const *)names;
 	w = tr_writer_create(path, force, &m, err);
 	if (!w) {
 		rc = err ? err->code : MS_EIO;
@@ -701,6 +774,9 @@ int tr_synth_write(const char *path, int force, const tr_synth_opts *o, ms_error
 	mi.R = o->ranks;
 	mi.seq_len = o->seq_len;
 	mi.seq = -1;
+	mi.mix = o->domain_mix;
+	for (int d = 0; o->domain_mix && d < D; d++)
+		mi.mix_sum += o->domain_mix[d];
 	rank_bounds(&mi);
 	for (int64_t t0 = 0, b = 0; t0 < o->tokens; t0 += B, b++) {
 		int64_t n = o->tokens - t0 < B ? o->tokens - t0 : B;
@@ -709,13 +785,14 @@ int tr_synth_write(const char *path, int force, const tr_synth_opts *o, ms_error
 		for (int l = 0; l < L; l++) {
 			int16_t *li = last_ids + (size_t)l * K;
 			float *ls = last_scores + (size_t)l * K, *ll = last_logits ? last_logits + (size_t)l * E : NULL;
+			const double rho = o->layer_correlation ? o->layer_correlation[l] : o->correlation;
 			gsl_rng_set(rng, ms_stream_seed(o->seed, 0x5E7, (uint64_t)l, (uint64_t)b, 0));
 			for (int64_t i = 0; i < n; i++) {
 				int16_t *id = ids + ((size_t)l * n + i) * K;
 				float *sc = scores + ((size_t)l * n + i) * K;
 				float *lg = logits ? logits + ((size_t)l * n + i) * E : NULL;
 				int d = D > 0 ? tok[i].domain : 0;
-				if (o->correlation > 0 && tok[i].position > 0 && gsl_rng_uniform(rng) < o->correlation) {
+				if (rho > 0 && tok[i].position > 0 && gsl_rng_uniform(rng) < rho) {
 					memcpy(id, li, (size_t)K * sizeof *id);
 					memcpy(sc, ls, (size_t)K * sizeof *sc);
 					if (lg)

@@ -1,0 +1,74 @@
+/*
+ * tr_fit.h - what a synthetic trace must reproduce of a recorded one, and the synthesis
+ * parameters that reproduce it (`moesim trace synth --match TRACE`, docs/routing.md).
+ *
+ * Measured per layer l over each token's first k ranked experts (k = the trace's top_k):
+ *  - shares f[l][e] of the layer's assignments (max/mean = E max_e f);
+ *  - repeat rates over the pairs of consecutive tokens of one sequence: r1, the share
+ *    whose first choice is the same expert; r12, the share whose first choice is one of
+ *    the previous token's first two (= r1 at k = 1);
+ *  - per-sequence skew: the mean over sequences of max_e n_s[e] / (len_s k / E), the load
+ *    max/mean inside one sequence (1 for perfectly even routing; short sequences are
+ *    lumpy even when routing is independent, so compare like with like);
+ *  - with domain labels, the shares per (layer, domain) and the share of sequences of
+ *    each domain (a sequence's domain is its first token's).
+ *
+ * Fit (tr_fit_solve): the synthesis of tr_synth.h with one topic per domain label: each
+ * domain's weights solved for its measured shares (so every layer's load matches as a
+ * mixture), sequences drawn from the domains in the measured proportions (the topic
+ * mixture carries the per-sequence skew), and a per-layer copy probability
+ *     rho[l] = (r1[l] - b[l]) / (1 - b[l]),  b[l] = sum_d mix_d sum_e p1[l][d][e]^2,
+ * with p1 the first-choice probabilities of the solved weights (the repeat rate that
+ * independent draws within a sequence of one domain give), so that the model's r1 equals
+ * the trace's: r1 = rho + (1 - rho) b. Clamped to [0, 1). Without labels there is one
+ * topic (the layer shares) and per-sequence skew beyond the repeats is not modelled.
+ *
+ * Memory: the token metadata (24 bytes a token) and one layer's ids (2 k bytes a token).
+ */
+#ifndef TR_FIT_H
+#define TR_FIT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/ms_error.h"
+#include "trace/tr_reader.h"
+#include "trace/tr_synth.h"
+
+typedef struct tr_fit {
+	int layers, experts, top_k, depth, domains;
+	int64_t tokens, sequences, pairs; /* pairs: consecutive token pairs within sequences */
+	int steps, ranks, seq_len;        /* the trace's steps and ranks; mean tokens per sequence (rounded) */
+	double *shares;        /* [L][E] */
+	double *domain_shares; /* [L][D][E]; NULL without labels */
+	double *domain_mix;    /* [D] share of sequences per domain; NULL without labels */
+	char **domain_names;   /* [D] */
+	double *max_mean;      /* [L] */
+	double *repeat1;       /* [L] r1 (NaN without pairs) */
+	double *repeat12;      /* [L] r12 */
+	double *seq_skew;      /* [L] */
+	double *rho;           /* [L] the fitted copy probability (tr_fit_solve) */
+	double *baseline;      /* [L] b[l] of the fitted weights */
+} tr_fit;
+
+/* Measures r (top_k in 1..depth; 0: the trace's default). *out is freed with tr_fit_free. */
+int tr_fit_measure(tr_reader *r, int top_k, tr_fit **out, ms_error *err);
+void tr_fit_free(tr_fit *f);
+
+/* Fills f->rho and f->baseline (solving the weights as tr_synth_write will). */
+int tr_fit_solve(tr_fit *f, ms_error *err);
+
+/*
+ * Synthesis options that reproduce f (after tr_fit_solve): its layers, experts, depth,
+ * top_k, tokens, steps, ranks, mean sequence length, the shares as a table, the domains
+ * with their shares and mixture, rho per layer. They point into f (valid while f lives);
+ * seed and the rest keep tr_synth_defaults.
+ */
+void tr_fit_synth_opts(const tr_fit *f, tr_synth_opts *o);
+
+/* The report of `trace synth --match`: per layer src's statistics beside syn's (the
+ * synthetic trace measured back), the fitted rho and b, the worst relative errors. */
+int tr_fit_print(FILE *out, const tr_fit *src, const tr_fit *syn, const char *src_path, const char *syn_path,
+		 ms_error *err);
+
+#endif
