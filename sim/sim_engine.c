@@ -13,6 +13,7 @@
 #define SLAB_BITS 12
 #define SLAB (1u << SLAB_BITS)
 
+
 struct sim_engine {
 	sim_queue queue;
 	double now;
@@ -55,6 +56,16 @@ static int grow_pool(sim_engine *eng)
 	return MS_OK;
 }
 
+/* The queue is about to move these entries into its bottom: their events fire within
+ * the next few dozen pops, so their storage is fetched now, well before the handler
+ * needs it (one event's fetch per pop is too late: it waits on memory). */
+static void prefetch_events(void *ctx, const sim_queue_entry *e, uint32_t n)
+{
+	const sim_engine *eng = ctx;
+	for (uint32_t j = 0; j < n; j++)
+		__builtin_prefetch(event_at(eng, (uint32_t)((uint64_t)e[j] & SIM_MAX_ID)), 1);
+}
+
 sim_engine *sim_engine_create(size_t capacity_hint, sim_handler_fn handler, void *model, ms_error *err)
 {
 	sim_engine *eng = ms_calloc(err, 1, sizeof *eng, "event engine");
@@ -67,6 +78,8 @@ sim_engine *sim_engine_create(size_t capacity_hint, sim_handler_fn handler, void
 		free(eng);
 		return NULL;
 	}
+	eng->queue.ahead = prefetch_events;
+	eng->queue.ahead_ctx = eng;
 	while (eng->n_slabs * SLAB < capacity_hint || eng->n_slabs == 0) {
 		if (grow_pool(eng) < 0) {
 			MS_ERROR(err, eng->err.code, "%s", eng->err.msg);

@@ -1,8 +1,10 @@
 /*
- * check_sim.c - the event queue against a sorted-array oracle (many ties, cancels and
- * reschedules), the heap invariant, and the engine's FIFO order, cancel and pool.
+ * check_sim.c - the event queue against a linear-scan oracle (many ties, cancels and
+ * reschedules, and distributions that drive each tier of the ladder), the ladder's
+ * invariants, and the engine's FIFO order, cancel and pool.
  */
 #include <check.h>
+#include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 #include <stdlib.h>
 
@@ -25,15 +27,74 @@ static int oracle_min(const oracle_ev *o, int n)
 	return best;
 }
 
-static void check_heap(const sim_queue *q)
+/* The entry id's loc names, wherever it is. */
+static sim_queue_entry entry_at(const sim_queue *q, uint64_t loc)
 {
+	uint32_t tier = (uint32_t)(loc >> 32), slot = (uint32_t)loc;
+	if (tier == SIM_TIER_BOTTOM) {
+		ck_assert_uint_lt(slot, q->size);
+		return q->heap[slot];
+	}
+	if (tier == SIM_TIER_TOP) {
+		ck_assert_uint_lt(slot, q->top.n);
+		return q->top.e[slot];
+	}
+	ck_assert_uint_lt(slot, q->bucket[tier].n);
+	return q->bucket[tier].e[slot];
+}
+
+/* Every invariant of sim_queue.c: heap order and padding, tiers in order (bottom <
+ * deeper rungs < rungs above < top), buckets of a rung in order, positions, count. */
+static void check_queue(const sim_queue *q)
+{
+	sim_queue_entry below = 0; /* the largest entry met so far, tier by tier upwards */
+	size_t total = q->size;
+	int any = 0;
 	for (size_t i = 0; i < q->size; i++) {
-		ck_assert_uint_eq(q->pos[(uint64_t)q->heap[i] & SIM_MAX_ID], i);
+		uint32_t id = (uint32_t)((uint64_t)q->heap[i] & SIM_MAX_ID);
+		ck_assert(q->loc[id] == ((uint64_t)SIM_TIER_BOTTOM << 32 | i));
 		if (i > 0)
 			ck_assert(q->heap[(i - 1) / 4] < q->heap[i]);
+		if (!any || q->heap[i] > below)
+			below = q->heap[i];
+		any = 1;
 	}
 	for (size_t i = q->size; i < q->capacity + 4; i++)
 		ck_assert(q->heap[i] == ~(sim_queue_entry)0);
+	ck_assert_uint_ge(q->capacity, q->count);
+	for (int r = q->nrungs - 1; r >= 0; r--) {
+		const sim_queue_rung *g = &q->rung[r];
+		for (uint32_t k = 0; k < g->nb; k++) {
+			const sim_queue_bucket *b = &q->bucket[g->first + k];
+			sim_queue_entry hi = 0;
+			if (k < g->next)
+				ck_assert_uint_eq(b->n, 0); /* consumed */
+			for (uint32_t j = 0; j < b->n; j++) {
+				uint32_t id = (uint32_t)((uint64_t)b->e[j] & SIM_MAX_ID);
+				ck_assert(q->loc[id] == ((uint64_t)(g->first + k) << 32 | j));
+				if (any)
+					ck_assert(b->e[j] > below);
+				hi = b->e[j] > hi ? b->e[j] : hi;
+			}
+			if (b->n) {
+				below = hi;
+				any = 1;
+			}
+			total += b->n;
+		}
+	}
+	for (uint32_t j = 0; j < q->top.n; j++) {
+		uint32_t id = (uint32_t)((uint64_t)q->top.e[j] & SIM_MAX_ID);
+		ck_assert(q->loc[id] == ((uint64_t)SIM_TIER_TOP << 32 | j));
+		ck_assert(sim_queue_entry_time(q->top.e[j]) >= q->top_start);
+		if (any)
+			ck_assert(q->top.e[j] > below);
+	}
+	total += q->top.n;
+	ck_assert_uint_eq(total, q->count);
+	for (size_t id = 0; id < q->loc_capacity; id++)
+		if (q->loc[id] != UINT64_MAX)
+			ck_assert_uint_eq((uint64_t)entry_at(q, q->loc[id]) & SIM_MAX_ID, id);
 }
 
 START_TEST(queue_matches_oracle)
@@ -78,9 +139,8 @@ START_TEST(queue_matches_oracle)
 				now = orc[m].time;
 			}
 		}
-		ck_assert_uint_eq(sim_queue_size(&q), (size_t)0 + (size_t)q.size);
 		if (op % 997 == 0)
-			check_heap(&q);
+			check_queue(&q);
 	}
 	/* Drain: the rest comes out in oracle order. */
 	for (;;) {
@@ -93,6 +153,95 @@ START_TEST(queue_matches_oracle)
 		ck_assert_uint_eq(id, (uint32_t)m);
 		orc[m].live = 0;
 	}
+	sim_queue_fini(&q);
+	gsl_rng_free(rng);
+}
+END_TEST
+
+/*
+ * The ladder's tiers against the oracle: 6,000 events under time distributions that
+ * exercise each of its paths (exponential holds that fill the top and the rungs, a
+ * far-future cluster, bursts inside the current bucket that overflow the bottom,
+ * thousands of exact ties that cannot be spread, and a wide uniform spread), with
+ * cancels and reschedules throughout, checked at every step against a linear scan.
+ */
+START_TEST(queue_ladder_matches_oracle)
+{
+	enum { N = 6000, OPS = 240000, PHASE = OPS / 6 };
+	static oracle_ev orc[N];
+	sim_queue q;
+	ms_error err;
+	gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+	double now = 0, t;
+	int max_rungs = 0, spread_bottom = 0, pops = 0;
+	ms_error_clear(&err);
+	gsl_rng_set(rng, 23850);
+	ck_assert_int_eq(sim_queue_init(&q, 16, &err), MS_OK);
+	for (int i = 0; i < N; i++)
+		orc[i] = (oracle_ev){0, 0, i, 0};
+	for (int op = 0; op < OPS; op++) {
+		int phase = op / PHASE, i = (int)gsl_rng_uniform_int(rng, N);
+		unsigned r = (unsigned)gsl_rng_uniform_int(rng, 20);
+		double tt;
+		switch (phase) {
+		case 0: tt = now + gsl_ran_exponential(rng, 2.385); break;
+		case 1: tt = gsl_rng_uniform(rng) < 0.3 ? now + 1e6 + gsl_rng_uniform(rng) : now + gsl_rng_uniform(rng); break;
+		case 2: tt = now + 1e-7 * gsl_rng_uniform(rng); break;    /* inside the current bucket */
+		case 3: tt = now + (gsl_rng_uniform(rng) < 0.8 ? 0.5 : 0.0); break; /* ties */
+		case 4: tt = now + 1e3 * gsl_rng_uniform(rng); break;
+		default: tt = now + (double)gsl_rng_uniform_int(rng, 7) * 0.125; break;
+		}
+		if (r < 11) {
+			if (!orc[i].live) {
+				ck_assert_int_eq(sim_queue_push(&q, (uint32_t)i, tt, &err), MS_OK);
+				orc[i] = (oracle_ev){tt, sim_queue_seq(&q, (uint32_t)i), i, 1};
+			}
+		} else if (r < 12) {
+			if (orc[i].live) {
+				sim_queue_remove(&q, (uint32_t)i);
+				orc[i].live = 0;
+			}
+		} else if (r < 14) {
+			if (!orc[i].live)
+				continue;
+			sim_queue_update(&q, (uint32_t)i, tt);
+			orc[i].time = tt;
+			orc[i].seq = sim_queue_seq(&q, (uint32_t)i);
+		} else {
+			int m = oracle_min(orc, N);
+			uint32_t id = sim_queue_pop(&q, &t);
+			if (m < 0) {
+				ck_assert_uint_eq(id, SIM_NOT_QUEUED);
+			} else {
+				ck_assert_uint_eq(id, (uint32_t)m);
+				ck_assert(t == orc[m].time);
+				orc[m].live = 0;
+				now = orc[m].time;
+				pops++;
+			}
+		}
+		max_rungs = q.nrungs > max_rungs ? q.nrungs : max_rungs;
+		if (phase == 2 && q.nrungs > 0 && q.size == 0)
+			spread_bottom = 1;
+		if (op % 2011 == 0)
+			check_queue(&q);
+	}
+	/* The paths were taken: nested rungs, and the bottom spread during the bursts. */
+	ck_assert_int_ge(max_rungs, 2);
+	ck_assert(spread_bottom);
+	ck_assert_int_gt(pops, OPS / 4);
+	check_queue(&q);
+	for (;;) {
+		int m = oracle_min(orc, N);
+		uint32_t id = sim_queue_pop(&q, &t);
+		if (m < 0) {
+			ck_assert_uint_eq(id, SIM_NOT_QUEUED);
+			break;
+		}
+		ck_assert_uint_eq(id, (uint32_t)m);
+		orc[m].live = 0;
+	}
+	ck_assert_uint_eq(sim_queue_size(&q), 0);
 	sim_queue_fini(&q);
 	gsl_rng_free(rng);
 }
@@ -186,6 +335,7 @@ Suite *sim_suite(void)
 	Suite *s = suite_create("sim");
 	TCase *tc = tcase_create("queue");
 	tcase_add_test(tc, queue_matches_oracle);
+	tcase_add_test(tc, queue_ladder_matches_oracle);
 	tcase_add_test(tc, queue_equal_times_fifo);
 	tcase_add_test(tc, engine_order_cancel_reschedule);
 	tcase_set_timeout(tc, 60);
