@@ -19,17 +19,25 @@
 CC ?= cc
 PKGS := gsl libconfig hdf5 zlib
 DEBIAN_PACKAGES := build-essential pkg-config libgsl-dev libconfig-dev libhdf5-dev zlib1g-dev check libsimgrid-dev hdf5-tools strace \
-	valgrind clang libclang-rt-dev
+	valgrind clang libclang-rt-dev libopenmpi-dev openmpi-bin
 # The Python recorder (tools/) and its tests:
 PY_PACKAGES := python3-torch python3-h5py python3-numpy python3-pytest
 
-MODULES := common scenario hardware models topology parallel routing network trace profile sim output cli
+MODULES := common scenario hardware models topology parallel routing network trace profile sim output sweep cli
 BUILD := build
 BIN := moesim
 PREFIX := /usr/local
 DESTDIR :=
 
 -include config.mak
+
+# MPI (moesim sweep under mpirun, sweep/sw_mpi.h): built where Open MPI's pkg-config file
+# is (Debian's libopenmpi-dev); MPI=0 builds without it. Only sweep/sw_mpi.c sees mpi.h.
+MPI ?= $(shell pkg-config --exists ompi 2>/dev/null && echo 1)
+ifeq ($(MPI),1)
+MPI_CFLAGS := -DMS_HAVE_MPI $(shell pkg-config --cflags ompi)
+MPI_LIBS := $(shell pkg-config --libs ompi)
+endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -44,7 +52,7 @@ WARN += -Werror
 endif
 OPT ?= -O2 -g
 CFLAGS_ALL := -pthread -std=c11 -D_ISOC11_SOURCE -D_POSIX_C_SOURCE=200809L $(OPT) $(WARN) -I. -I$(BUILD) $(PKG_CFLAGS) $(CFLAGS)
-LDLIBS_ALL := $(PKG_LIBS) -lm $(LDLIBS)
+LDLIBS_ALL := $(PKG_LIBS) $(MPI_LIBS) -lm $(LDLIBS)
 
 LIB_SRCS := $(filter-out cli/main.c,$(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
 GEN_SRCS := $(BUILD)/gen/scn_default_text.c
@@ -77,6 +85,8 @@ $(BUILD)/libmoesim.a: $(LIB_OBJS)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+$(BUILD)/sweep/sw_mpi.o: CFLAGS_ALL += $(MPI_CFLAGS)
 
 $(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
@@ -122,6 +132,9 @@ asan:
 		LDLIBS="-fsanitize=address,undefined" build/asan/check_moesim build/asan/moesim-asan
 	CK_FORK=no ASAN_OPTIONS=detect_leaks=1 $(LSAN_ENV) MOESIM_BIN=build/asan/moesim-asan MOESIM_SRC=. build/asan/check_moesim
 	$(LSAN_ENV) MOESIM_CHECKER=asan MOESIM_BIN=build/asan/moesim-asan MOESIM_SRC=. sh tests/cli_test.sh
+	@# the fuzzers' crashers and seeds under the sanitizers, where an over-read shows
+	$(LSAN_ENV) $(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		LDLIBS="-fsanitize=address,undefined" fuzz-regress
 
 $(BUILD)/moesim-asan: $(BUILD)/cli/main.o $(BUILD)/libmoesim.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
@@ -162,6 +175,7 @@ FUZZ_SEEDS_import_vllm_json := $(T_)/vllm-response.json
 FUZZ_SEEDS_import_megatron := $(T_)/megatron/*.jsonl tests/fuzz/seeds/import_megatron/*
 FUZZ_SEEDS_profile := tests/data/profiles/h100-synthetic/*.cfg
 FUZZ_SEEDS_nccl := tests/data/nccl-tests/*.txt tests/data/nccl-tests/*.json
+FUZZ_SEEDS_sweep_spec := scenarios/sweep-*.cfg bench/sweep-1000.cfg
 
 fuzz-build:
 	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "make fuzz: needs clang with libFuzzer ('make deps' installs clang)" >&2; exit 1; }
@@ -186,7 +200,7 @@ fuzz: fuzz-build
 		trace_h5) s="$(FUZZ_SEEDS_trace_h5)";; import_jsonl) s="$(FUZZ_SEEDS_import_jsonl)";; \
 		import_vllm_npy) s="$(FUZZ_SEEDS_import_vllm_npy)";; import_vllm_json) s="$(FUZZ_SEEDS_import_vllm_json)";; \
 		import_megatron) s="$(FUZZ_SEEDS_import_megatron)";; profile) s="$(FUZZ_SEEDS_profile)";; \
-		nccl) s="$(FUZZ_SEEDS_nccl)";; *) s="";; esac; \
+		nccl) s="$(FUZZ_SEEDS_nccl)";; sweep_spec) s="$(FUZZ_SEEDS_sweep_spec)";; *) s="";; esac; \
 		for f in $$s; do [ -f "$$f" ] && cp "$$f" build/fuzz/corpus/$$h/seed-$$(echo "$$f" | tr / _); done; \
 		d=""; [ -f tests/fuzz/$$h.dict ] && d="-dict=tests/fuzz/$$h.dict"; \
 		echo "== fuzz $$h: $(FUZZ_SECONDS) s"; \
@@ -209,7 +223,7 @@ fuzz-regress: $(FUZZ_REGRESS_BINS)
 		trace_h5) s="$(FUZZ_SEEDS_trace_h5)";; import_jsonl) s="$(FUZZ_SEEDS_import_jsonl)";; \
 		import_vllm_npy) s="$(FUZZ_SEEDS_import_vllm_npy)";; import_vllm_json) s="$(FUZZ_SEEDS_import_vllm_json)";; \
 		import_megatron) s="$(FUZZ_SEEDS_import_megatron)";; profile) s="$(FUZZ_SEEDS_profile)";; \
-		nccl) s="$(FUZZ_SEEDS_nccl)";; *) s="";; esac; \
+		nccl) s="$(FUZZ_SEEDS_nccl)";; sweep_spec) s="$(FUZZ_SEEDS_sweep_spec)";; *) s="";; esac; \
 		r=""; [ -d tests/fuzz/regress/$$h ] && r=tests/fuzz/regress/$$h; \
 		$(BUILD)/fuzz-regress/$$h $$r $$s || { echo "fuzz-regress: $$h failed" >&2; exit 1; }; \
 	done
@@ -221,6 +235,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmoesim.a
 bench: depcheck $(BIN) $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 	@echo "== bench/analytic_vs_flow.sh"; sh bench/analytic_vs_flow.sh ./$(BIN)
+	@echo "== bench/sweep_1000.sh"; sh bench/sweep_1000.sh ./$(BIN)
 	$(MAKE) --no-print-directory net-simgrid-bench
 
 -include calibrate/calibrate.mk

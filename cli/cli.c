@@ -39,6 +39,7 @@ static const cli_command commands[] = {
 	{"trace", "trace COMMAND    router traces: info, validate, stats, synth, import (moesim trace --help)", cli_cmd_trace},
 	{"topo", "topo [SCENARIO]  the network: GPUs, NICs, switches, links, bisection bandwidth, a route", cli_cmd_topo},
 	{"layout", "layout [SCENARIO] the Megatron-Core parallel groups (TP, DP, PP, EP, ...) and their nodes", cli_cmd_layout},
+	{"sweep", "sweep SCENARIO   run every point of the scenario's sweep section and compare them (resumable; MPI)", cli_cmd_sweep},
 	{"collective", "collective KIND  predict alltoall|allreduce|allgather|reducescatter, printed as nccl-tests does", cli_cmd_collective},
 };
 
@@ -115,6 +116,16 @@ int cli_parse_args(int argc, char **argv, cli_args *a, unsigned allow, const cha
 			a->force_large = 1;
 		} else if ((allow & CLI_ALLOW_LARGE) && strcmp(s, "--allow-memory-overflow") == 0) {
 			a->allow_memory_overflow = 1;
+		} else if ((allow & CLI_ALLOW_JOBS) && (strcmp(s, "-j") == 0 || strcmp(s, "--jobs") == 0 ||
+							(strncmp(s, "-j", 2) == 0 && s[2] >= '0' && s[2] <= '9'))) {
+			const char *v = s[1] == 'j' && s[2] ? s + 2 : (i + 1 < argc ? argv[++i] : NULL);
+			char *end;
+			long n = v ? strtol(v, &end, 10) : 0;
+			if (!v || *end != '\0' || n < 1 || n > 4096) {
+				fprintf(stderr, "moesim: %s needs a number of processes from 1 to 4096, e.g. -j 4\n", s);
+				return EXIT_USAGE;
+			}
+			a->jobs = (int)n;
 		} else if (allow_output && (strcmp(s, "-q") == 0 || strcmp(s, "--quiet") == 0)) {
 			a->quiet = 1;
 		} else if (s[0] == '-' && s[1] != '\0') {
@@ -226,33 +237,21 @@ double cli_disk_free(const char *path)
  */
 static int check_fits(const cli_args *a, const scn_scenario *s)
 {
-	par_layout lay;
-	moe_arch arch;
-	moe_memory m;
 	ms_error err;
 	char advice[4096];
 	int fits;
 	ms_error_clear(&err);
-	if (!hw_gpu_find(s->cluster.gpu))
-		return 0; /* the run itself says the GPU is unknown, with the key's place */
-	if (sim_layout_init(&lay, s, &err) < 0) {
+	fits = sim_estimate_fits(s, NULL, NULL, advice, sizeof advice, &err);
+	if (fits < 0) {
 		fprintf(stderr, "moesim: %s\n", err.msg);
 		return EXIT_BAD_INPUT;
 	}
-	par_layout_fini(&lay);
-	if (moe_arch_init(&arch, s, &err) < 0 || moe_memory_estimate(s, &arch, &m, &err) < 0) {
-		fprintf(stderr, "moesim: %s\n", err.msg);
-		return EXIT_BAD_INPUT;
-	}
-	fits = m.fits;
 	if (!fits) {
-		moe_memory_advice(s, &m, advice, sizeof advice);
 		if (a->allow_memory_overflow)
 			fprintf(stderr, "moesim: warning: %s\n(running anyway: --allow-memory-overflow)\n", advice);
 		else
 			fprintf(stderr, "moesim: %s: %s\nor run anyway with --allow-memory-overflow\n", s->source, advice);
 	}
-	moe_memory_free(&m);
 	return fits || a->allow_memory_overflow ? 0 : EXIT_BAD_INPUT;
 }
 
@@ -402,9 +401,22 @@ int cli_cmd_gpus(int argc, char **argv)
 }
 
 /* Ctrl-C or a kill: remove the temporaries of unfinished outputs, exit 128 + signal. */
+static const char *volatile interrupt_note;
+
+void cli_set_interrupt_note(const char *note)
+{
+	interrupt_note = note;
+}
+
 static void on_signal(int sig)
 {
+	const char *note = interrupt_note;
 	ms_file_cleanup_all();
+	if (note) {
+		/* write(2) only: async-signal-safe */
+		ssize_t w = write(2, note, strlen(note));
+		(void)w;
+	}
 	_exit(128 + sig);
 }
 

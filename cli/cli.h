@@ -27,7 +27,7 @@ typedef struct cli_command {
 
 /* What a scenario command's arguments say: [SCENARIO] [--set K=V]... and the options
  * allowed by its flags. */
-enum { CLI_ALLOW_OUTPUT = 1, CLI_ALLOW_DOT = 2, CLI_ALLOW_LARGE = 4 };
+enum { CLI_ALLOW_OUTPUT = 1, CLI_ALLOW_DOT = 2, CLI_ALLOW_LARGE = 4, CLI_ALLOW_JOBS = 8 };
 
 typedef struct cli_args {
 	const char *scenario;
@@ -37,6 +37,7 @@ typedef struct cli_args {
 	int force, quiet, help;
 	int force_large;  /* --force-large (CLI_ALLOW_LARGE): run even where the estimate refuses */
 	int allow_memory_overflow; /* --allow-memory-overflow (CLI_ALLOW_LARGE): run a scenario that does not fit the GPUs */
+	int jobs;         /* -j N (CLI_ALLOW_JOBS); 0 when not given */
 } cli_args;
 
 /* Parses them; returns 0, or CLI_EXIT_USAGE after printing a one-line message. */
@@ -59,6 +60,10 @@ int cli_threads(int *threads);
  * `path` (its directory; statvfs), or -1 when that cannot be told.
  */
 int cli_memory_available(double *bytes);
+
+/* A line written to stderr when Ctrl-C or a kill (SIGINT, SIGTERM) ends the command
+ * (NULL: none); note must stay valid. */
+void cli_set_interrupt_note(const char *note);
 double cli_disk_free(const char *path);
 
 int cli_cmd_run(int argc, char **argv);
@@ -70,6 +75,7 @@ int cli_cmd_trace(int argc, char **argv);
 int cli_cmd_topo(int argc, char **argv);
 int cli_cmd_collective(int argc, char **argv);
 int cli_cmd_layout(int argc, char **argv);
+int cli_cmd_sweep(int argc, char **argv);
 
 /*
  * The predictor behind `moesim collective`, shared with `moesim calibrate compare`

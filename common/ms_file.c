@@ -275,3 +275,41 @@ int ms_file_commit(ms_file *f, ms_error *err)
 	sync_dir(f->path);
 	return MS_OK;
 }
+
+int ms_file_read(const char *path, char **buf, size_t *len, ms_error *err)
+{
+	FILE *f = fopen(path, "rb");
+	size_t cap = 1 << 16, n = 0;
+	char *b;
+	if (!f)
+		return MS_ERROR(err, MS_EIO, "cannot read '%s': %s", path, strerror(errno));
+	b = malloc(cap + 1);
+	while (b) {
+		size_t got = fread(b + n, 1, cap - n, f);
+		n += got;
+		if (n < cap)
+			break;
+		cap *= 2;
+		{
+			char *q = realloc(b, cap + 1);
+			if (!q) {
+				free(b);
+				b = NULL;
+				break;
+			}
+			b = q;
+		}
+	}
+	if (!b || ferror(f)) {
+		int e = errno;
+		fclose(f);
+		free(b);
+		return b ? MS_ERROR(err, MS_EIO, "cannot read '%s': %s", path, strerror(e))
+			 : MS_ERROR(err, MS_ENOMEM, "out of memory reading '%s'", path);
+	}
+	fclose(f);
+	b[n] = '\0';
+	*buf = b;
+	*len = n;
+	return MS_OK;
+}

@@ -106,6 +106,10 @@ void ms_file_cleanup_all(void);
  */
 int ms_file_remove_stale(const char *path);
 
+/* Reads a whole file into *buf (NUL-terminated, malloc'd: the caller frees it) and its
+ * length. MS_EIO naming the file, or MS_ENOMEM. */
+int ms_file_read(const char *path, char **buf, size_t *len, ms_error *err);
+
 #ifdef __cplusplus
 }
 #endif

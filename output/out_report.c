@@ -9,6 +9,8 @@
 #include "output/out_report.h"
 
 #include <hdf5.h>
+
+#include "common/ms_h5.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,18 +316,8 @@ static void dataset(h5w *w, hid_t loc, const char *name, hid_t type, int rank, c
 	if (ds < 0 || H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
 		h5fail(w, name);
 	if (ds >= 0) {
-		hid_t st = H5Tcopy(H5T_C_S1), asp = H5Screate(H5S_SCALAR), at;
-		const char *keys[2] = {"unit", "doc"}, *vals[2] = {unit, doc};
-		for (int i = 0; i < 2; i++) {
-			H5Tset_size(st, strlen(vals[i]) + 1);
-			at = H5Acreate2(ds, keys[i], st, asp, H5P_DEFAULT, H5P_DEFAULT);
-			if (at < 0 || H5Awrite(at, st, vals[i]) < 0)
-				h5fail(w, name);
-			if (at >= 0)
-				H5Aclose(at);
-		}
-		H5Sclose(asp);
-		H5Tclose(st);
+		if (ms_h5_attr_str(ds, "unit", unit) < 0 || ms_h5_attr_str(ds, "doc", doc) < 0)
+			h5fail(w, name);
 		H5Dclose(ds);
 	}
 	H5Sclose(sp);
@@ -333,15 +325,8 @@ static void dataset(h5w *w, hid_t loc, const char *name, hid_t type, int rank, c
 
 static void attr_str(h5w *w, hid_t loc, const char *name, const char *v)
 {
-	hid_t st = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), at;
-	H5Tset_size(st, strlen(v) + 1);
-	at = H5Acreate2(loc, name, st, sp, H5P_DEFAULT, H5P_DEFAULT);
-	if (at < 0 || H5Awrite(at, st, v) < 0)
+	if (ms_h5_attr_str(loc, name, v) < 0)
 		h5fail(w, name);
-	if (at >= 0)
-		H5Aclose(at);
-	H5Sclose(sp);
-	H5Tclose(st);
 }
 
 static void attr_num(h5w *w, hid_t loc, const char *name, hid_t type, const void *v)

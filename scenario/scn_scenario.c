@@ -126,6 +126,9 @@ static const keydef keys[] = {
 
 	{"cluster.gpu_memory_GiB", T_FLOAT, NUM(cluster.gpu_memory_GiB), "0", 0, 1e6, NULL, "GiB",
 	 "HBM capacity per GPU; 0 takes the GPU's datasheet value (`moesim gpus`)."},
+	{"cluster.gpu_hour_cost", T_FLOAT, NUM(cluster.gpu_hour_cost), "0", 0, 1e9, NULL, "$/GPU-hour",
+	 "What one GPU costs per hour (any currency): `moesim sweep` reports each point's cost per hour and per "
+	 "million tokens and ranks its Pareto-best points by cost instead of GPU count; 0 for no cost."},
 	{"cluster.reserved_memory_GiB", T_FLOAT, NUM(cluster.reserved_memory_GiB), "0", 0, 1e6, NULL, "GiB",
 	 "Memory per GPU the model cannot use (CUDA context, allocator fragmentation), subtracted from the capacity "
 	 "in the memory check; 0 until measured for the software stack."},
@@ -297,13 +300,14 @@ _Static_assert(sizeof(scn_mode) == sizeof(int), "enum fields are stored as int")
 _Static_assert(NKEYS <= SCN_MAX_KEYS, "raise SCN_MAX_KEYS");
 
 static const char *const sections[] = {"model",	   "cluster", "network", "parallel", "training",
-				       "schedule", "workload", "routing",  "output"};
+				       "schedule", "workload", "routing",  "output",  "sweep"};
 #define NSECTIONS (sizeof sections / sizeof sections[0])
 
 typedef struct loader {
 	scn_scenario *s;
 	const char *name; /* file name for messages */
 	ms_error *err;
+	const int *line;  /* per override: its line in the text, 0 for --set (NULL: all --set) */
 } loader;
 
 static int find_key(const char *key)
@@ -569,11 +573,15 @@ static int check_unknown(loader *L, const config_t *cfg)
 		if (j == NSECTIONS)
 			return MS_ERROR(L->err, MS_EINVAL,
 					"%s:%u: unknown section '%s': sections are model, cluster, network, parallel, training, "
-					"schedule, workload, routing, output",
+					"schedule, workload, routing, output, sweep",
 					L->name, config_setting_source_line(sec), name);
 		if (config_setting_type(sec) != CONFIG_TYPE_GROUP)
 			return MS_ERROR(L->err, MS_EINVAL, "%s:%u: '%s' must be a group: %s = { key = value; ... };",
 					L->name, config_setting_source_line(sec), name, name);
+		/* The sweep section's lists are sweep/sw_spec.c's to read (moesim sweep); a run
+		 * loads the scenario without them. */
+		if (strcmp(name, "sweep") == 0)
+			continue;
 		for (int e = 0; e < config_setting_length(sec); e++) {
 			const config_setting_t *st = config_setting_get_elem(sec, (unsigned)e);
 			char full[256];
@@ -640,7 +648,9 @@ static int load_values(loader *L, const config_t *cfg, const scn_overrides *ov)
 		int oi = find_override(ov, k->key, &value);
 		const config_setting_t *st = cfg ? config_lookup(cfg, k->key) : NULL;
 		if (oi >= 0) {
-			L->s->origin[i] = -(oi + 1);
+			/* An item from a scenario file's line (a sweep point's value) counts as
+			 * written there: messages and relative paths follow that file. */
+			L->s->origin[i] = L->line && L->line[oi] > 0 ? L->line[oi] : -(oi + 1);
 			if (parse_text(L, k, WHERE(L->s, k->key), value) < 0)
 				return L->err->code;
 		} else if (st) {
@@ -921,9 +931,10 @@ static int cross_check(loader *L)
 	return MS_OK;
 }
 
-static int load(scn_scenario *s, config_t *cfg, const char *name, const scn_overrides *ov, ms_error *err)
+static int load(scn_scenario *s, config_t *cfg, const char *name, const scn_overrides *ov, const int *line,
+		ms_error *err)
 {
-	loader L = {s, name, err};
+	loader L = {s, name, err, line};
 	if (check_overrides(&L, ov) < 0)
 		return err->code;
 	if (check_unknown(&L, cfg) < 0)
@@ -965,13 +976,19 @@ int scn_scenario_load(scn_scenario *s, const char *path, const scn_overrides *ov
 		return rc;
 	}
 	fclose(f);
-	rc = load(s, &cfg, path, ov, err);
+	rc = load(s, &cfg, path, ov, NULL, err);
 	config_destroy(&cfg);
 	return rc;
 }
 
 int scn_scenario_load_text(scn_scenario *s, const char *text, const char *name, const scn_overrides *ov,
 			   ms_error *err)
+{
+	return scn_scenario_load_text_at(s, text, name, ov, NULL, err);
+}
+
+int scn_scenario_load_text_at(scn_scenario *s, const char *text, const char *name, const scn_overrides *ov,
+			      const int *line, ms_error *err)
 {
 	config_t cfg;
 	int rc;
@@ -983,7 +1000,7 @@ int scn_scenario_load_text(scn_scenario *s, const char *text, const char *name, 
 		config_destroy(&cfg);
 		return rc;
 	}
-	rc = load(s, &cfg, name, ov, err);
+	rc = load(s, &cfg, name, ov, line, err);
 	config_destroy(&cfg);
 	return rc;
 }
@@ -1028,15 +1045,119 @@ void scn_write_reference(FILE *f)
 	}
 }
 
+/* Key k's value in s as scenario text (strings without quotes). */
+static void value_text(const scn_scenario *s, const keydef *k, char *buf, size_t len)
+{
+	const char *p = (const char *)s + k->off;
+	switch (k->type) {
+	case T_INT: {
+		int v;
+		memcpy(&v, p, sizeof v);
+		snprintf(buf, len, "%d", v);
+		return;
+	}
+	case T_INT64: {
+		int64_t v;
+		memcpy(&v, p, sizeof v);
+		snprintf(buf, len, "%lld", (long long)v);
+		return;
+	}
+	case T_FLOAT:
+	case T_CF: {
+		double v;
+		memcpy(&v, p, sizeof v);
+		if (k->type == T_CF && v <= 0)
+			snprintf(buf, len, "dropless");
+		else
+			snprintf(buf, len, "%.17g", v);
+		return;
+	}
+	case T_BOOL: {
+		int v;
+		memcpy(&v, p, sizeof v);
+		snprintf(buf, len, "%s", v ? "true" : "false");
+		return;
+	}
+	case T_STRING:
+		snprintf(buf, len, "%s", p);
+		return;
+	case T_ENUM: {
+		int v;
+		const char *c = k->choices;
+		memcpy(&v, p, sizeof v);
+		for (int j = 0; j < v && c; j++) {
+			c = strchr(c, '|');
+			if (c)
+				c++;
+		}
+		snprintf(buf, len, "%.*s", c ? (int)(strchr(c, '|') ? (size_t)(strchr(c, '|') - c) : strlen(c)) : 1,
+			 c ? c : "?");
+		return;
+	}
+	}
+	snprintf(buf, len, "?");
+}
+
+int scn_key_count(void)
+{
+	return (int)NKEYS;
+}
+
+const char *scn_key_name(int i)
+{
+	return i >= 0 && (size_t)i < NKEYS ? keys[i].key : NULL;
+}
+
+int scn_key_index(const char *key)
+{
+	return find_key(key);
+}
+
+const char *scn_key_unit(int i)
+{
+	return keys[i].unit;
+}
+
+int scn_key_is_number(int i)
+{
+	ktype t = keys[i].type;
+	return t == T_INT || t == T_INT64 || t == T_FLOAT;
+}
+
+const char *scn_value_text(const scn_scenario *s, int i, char *buf, size_t len)
+{
+	value_text(s, &keys[i], buf, len);
+	return buf;
+}
+
+int scn_value_check(const char *key, const char *text, const char *where, ms_error *err)
+{
+	int i = find_key(key), rc;
+	scn_scenario *s;
+	loader L;
+	char sug[160];
+	if (i < 0) {
+		suggest(key, sug, sizeof sug);
+		return MS_ERROR(err, MS_EINVAL, "%s: unknown key '%s'%s", where, key, sug);
+	}
+	s = calloc(1, sizeof *s);
+	if (!s)
+		return MS_ERROR(err, MS_ENOMEM, "out of memory");
+	L = (loader){s, where, err, NULL};
+	rc = parse_text(&L, &keys[i], where, text);
+	free(s);
+	return rc;
+}
+
 void scn_write_resolved(FILE *f, const scn_scenario *s)
 {
 	const char *cur = "";
 	size_t curlen = 0;
+	char text[SCN_PATH_MAX];
 	for (size_t i = 0; i < NKEYS; i++) {
 		const keydef *k = &keys[i];
 		const char *dot = strchr(k->key, '.');
 		size_t seclen = (size_t)(dot - k->key);
-		const char *p = (const char *)s + k->off;
 		if (seclen != curlen || strncmp(cur, k->key, seclen) != 0) {
 			if (curlen)
 				fprintf(f, "};\n");
@@ -1044,55 +1165,24 @@ void scn_write_resolved(FILE *f, const scn_scenario *s)
 			cur = k->key;
 			curlen = seclen;
 		}
-		fprintf(f, "  %s = ", dot + 1);
+		value_text(s, k, text, sizeof text);
 		switch (k->type) {
-		case T_INT: {
-			int v;
-			memcpy(&v, p, sizeof v);
-			fprintf(f, "%d;\n", v);
+		case T_INT64:
+			fprintf(f, "  %s = %sL;\n", dot + 1, text);
 			break;
-		}
-		case T_INT64: {
-			int64_t v;
-			memcpy(&v, p, sizeof v);
-			fprintf(f, "%lldL;\n", (long long)v);
-			break;
-		}
 		case T_FLOAT:
-		case T_CF: {
-			double v;
-			memcpy(&v, p, sizeof v);
-			if (k->type == T_CF && v <= 0)
-				fprintf(f, "\"dropless\";\n");
-			else {
-				char num[64];
-				snprintf(num, sizeof num, "%.17g", v);
-				fprintf(f, "%s%s;\n", num, strpbrk(num, ".e") ? "" : ".0");
-			}
+		case T_CF:
+			if (strcmp(text, "dropless") == 0)
+				fprintf(f, "  %s = \"dropless\";\n", dot + 1);
+			else
+				fprintf(f, "  %s = %s%s;\n", dot + 1, text, strpbrk(text, ".e") ? "" : ".0");
 			break;
-		}
-		case T_BOOL: {
-			int v;
-			memcpy(&v, p, sizeof v);
-			fprintf(f, "%s;\n", v ? "true" : "false");
-			break;
-		}
 		case T_STRING:
-			fprintf(f, "\"%s\";\n", p);
+		case T_ENUM:
+			fprintf(f, "  %s = \"%s\";\n", dot + 1, text);
 			break;
-		case T_ENUM: {
-			int v;
-			const char *c = k->choices;
-			memcpy(&v, p, sizeof v);
-			for (int j = 0; j < v && c; j++) {
-				c = strchr(c, '|');
-				if (c)
-					c++;
-			}
-			fprintf(f, "\"%.*s\";\n", c ? (int)(strchr(c, '|') ? (size_t)(strchr(c, '|') - c) : strlen(c)) : 1,
-				c ? c : "?");
-			break;
-		}
+		default:
+			fprintf(f, "  %s = %s;\n", dot + 1, text);
 		}
 	}
 	if (curlen)

@@ -95,6 +95,7 @@ typedef struct scn_scenario {
 		char profile[SCN_PATH_MAX]; /* calibration profile, "" for datasheet + efficiencies */
 		double gpu_memory_GiB;   /* HBM capacity per GPU (resolved from the datasheet when 0) */
 		double reserved_memory_GiB; /* per GPU, not available to the model (CUDA context, allocator) */
+		double gpu_hour_cost;    /* per GPU per hour, any currency; 0 for none (moesim sweep's cost columns) */
 	} cluster;
 
 	struct {
@@ -232,6 +233,15 @@ int scn_scenario_load(scn_scenario *s, const char *path, const scn_overrides *ov
 int scn_scenario_load_text(scn_scenario *s, const char *text, const char *name, const scn_overrides *ov,
 			   ms_error *err);
 
+/*
+ * scn_scenario_load_text, where line[i] > 0 says override i was written on that line of
+ * the scenario text itself (a sweep point's value, sweep/sw_spec.h): messages then name
+ * name:line, and a relative path is taken from the file's directory, as if the value
+ * stood in its section. line[i] = 0 is a --set item; line may be NULL.
+ */
+int scn_scenario_load_text_at(scn_scenario *s, const char *text, const char *name, const scn_overrides *ov,
+			      const int *line, ms_error *err);
+
 /* Number of GPUs in the cluster. */
 static inline int scn_world(const scn_scenario *s)
 {
@@ -260,6 +270,29 @@ int scn_from_set(const scn_scenario *s, const char *key);
  * as the built-in default is scenarios/default.cfg. Errors name the key's origin.
  */
 int scn_resolve_path(const scn_scenario *s, const char *key, const char *value, char *out, size_t len, ms_error *err);
+
+/*
+ * The key table, for tools that handle every key alike (moesim sweep's columns):
+ * scn_key_count keys, i from 0; scn_key_name(i) "section.key" (NULL out of range);
+ * scn_key_index the i of a name, -1 when unknown; scn_key_unit its unit ("" for none);
+ * scn_key_is_number whether its values are numbers (integers or floats; not "dropless",
+ * strings, enums or booleans).
+ * scn_value_text writes key i's value in s as text a --set item takes (strings without
+ * quotes, floats with 17 digits) and returns buf.
+ */
+int scn_key_count(void);
+const char *scn_key_name(int i);
+int scn_key_index(const char *key);
+const char *scn_key_unit(int i);
+int scn_key_is_number(int i);
+const char *scn_value_text(const scn_scenario *s, int i, char *buf, size_t len);
+
+/*
+ * Checks one value for one key as a --set item would be checked (the key known, the
+ * text of its type, in its range), without the rules that span keys; where ("sweep.cfg:
+ * 12") starts the message. MS_OK or MS_EINVAL.
+ */
+int scn_value_check(const char *key, const char *text, const char *where, ms_error *err);
 
 /* Writes every resolved value as a libconfig scenario (derived defaults filled in). */
 void scn_write_resolved(FILE *f, const scn_scenario *s);

@@ -6,6 +6,10 @@
 #include "sim/sim_estimate.h"
 
 #include "topology/topo_rank.h"
+#include "hardware/hw_gpu.h"
+#include "models/moe_arch.h"
+#include "models/moe_memory.h"
+#include "sim/sim_run.h"
 
 #include <stdio.h>
 #include <unistd.h>
@@ -180,4 +184,35 @@ int sim_estimate_check(const scn_scenario *s, const sim_estimate *e, double mem_
 				out_path ? out_path : "the output", sim_estimate_bytes(e->h5_bytes, a, sizeof a),
 				sim_estimate_bytes(disk_free_bytes, b, sizeof b));
 	return MS_OK;
+}
+
+int sim_estimate_fits(const scn_scenario *s, double *peak_bytes, double *capacity_bytes, char *advice, size_t len,
+		      ms_error *err)
+{
+	par_layout lay;
+	moe_arch arch;
+	moe_memory m;
+	int fits;
+	if (peak_bytes)
+		*peak_bytes = -1;
+	if (capacity_bytes)
+		*capacity_bytes = -1;
+	if (len)
+		advice[0] = '\0';
+	if (!hw_gpu_find(s->cluster.gpu))
+		return 1;
+	if (sim_layout_init(&lay, s, err) < 0)
+		return err->code;
+	par_layout_fini(&lay);
+	if (moe_arch_init(&arch, s, err) < 0 || moe_memory_estimate(s, &arch, &m, err) < 0)
+		return err->code;
+	fits = m.fits;
+	if (peak_bytes)
+		*peak_bytes = m.peak_bytes;
+	if (capacity_bytes)
+		*capacity_bytes = m.capacity;
+	if (!fits && len)
+		moe_memory_advice(s, &m, advice, len);
+	moe_memory_free(&m);
+	return fits;
 }

@@ -75,6 +75,17 @@ int sim_estimate_workers(int threads, int groups);
 int sim_estimate_check(const scn_scenario *s, const sim_estimate *e, double mem_avail_bytes, double disk_free_bytes,
 		       const char *out_path, ms_error *err);
 
+/*
+ * Whether s fits before anything runs: its Megatron-Core layout obeys the rules
+ * (sim_layout_init) and its memory per GPU fits (models/moe_memory.h). Returns 1 when
+ * it fits; 0 when the memory does not, with moe_memory_advice's breakdown and what would
+ * make it fit in advice; < 0 (err set) when the layout or the estimate refuses. An
+ * unknown GPU returns 1 with *peak_bytes = *capacity_bytes = -1: the run reports it
+ * with the key's place. peak_bytes and capacity_bytes may be NULL.
+ */
+int sim_estimate_fits(const scn_scenario *s, double *peak_bytes, double *capacity_bytes, char *advice, size_t len,
+		      ms_error *err);
+
 /* Bytes as "41.2 GB" (decimal units: B, kB, MB, GB, TB, PB) into buf. */
 const char *sim_estimate_bytes(double bytes, char *buf, size_t len);
 

@@ -692,16 +692,15 @@ static int dualpipe_ops(runner *R, sim_prog *p, int r, ms_error *err)
 				}
 			n_posted = 0;
 			break;
-		case SIM_DP_F: rc = chunk_apart(R, &a, r, x->dir, mb, 0, err); goto append;
+		case SIM_DP_F:
 		case SIM_DP_B:
-			rc = chunk_apart(R, &a, r, x->dir, mb, 1, err);
-			if (x->zb) {
+			rc = chunk_apart(R, &a, r, x->dir, mb, x->kind == SIM_DP_B, err);
+			if (x->kind == SIM_DP_B && x->zb) {
 				for (int j = 0; j < a.n_ops; j++)
 					if (has_weights(&a.ops[j]))
 						a.ops[j].split = SIM_SPLIT_INPUT;
 				fifo[tail++] = mb;
 			}
-		append:
 			for (int j = 0; j < a.n_ops && rc == MS_OK; j++)
 				rc = move_op(p, &a, a.ops[j], map[0], err);
 			break;

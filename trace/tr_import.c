@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "trace/tr_import_internal.h"
+#include "common/ms_file.h"
 #include "trace/tr_writer.h"
 
 int tr_import_format_parse(const char *s, tr_import_format *out)
@@ -266,44 +267,6 @@ int tr__imp_check_ids(tr__imp *m, const int16_t *id, int n, const char *where, m
 				return MS_ERROR(err, MS_EINVAL, "%s: expert %d is listed twice", where, id[j]);
 		m->max_id = id[j] > m->max_id ? id[j] : m->max_id;
 	}
-	return MS_OK;
-}
-
-int tr__imp_slurp(const char *path, char **buf, size_t *len, ms_error *err)
-{
-	FILE *f = fopen(path, "rb");
-	size_t cap = 1 << 16, n = 0;
-	char *b;
-	if (!f)
-		return MS_ERROR(err, MS_EIO, "cannot read '%s': %s", path, strerror(errno));
-	b = malloc(cap + 1);
-	while (b) {
-		size_t got = fread(b + n, 1, cap - n, f);
-		n += got;
-		if (n < cap)
-			break;
-		cap *= 2;
-		{
-			char *q = realloc(b, cap + 1);
-			if (!q) {
-				free(b);
-				b = NULL;
-				break;
-			}
-			b = q;
-		}
-	}
-	if (!b || ferror(f)) {
-		int e = errno;
-		fclose(f);
-		free(b);
-		return b ? MS_ERROR(err, MS_EIO, "cannot read '%s': %s", path, strerror(e))
-			 : MS_ERROR(err, MS_ENOMEM, "out of memory reading '%s'", path);
-	}
-	fclose(f);
-	b[n] = '\0';
-	*buf = b;
-	*len = n;
 	return MS_OK;
 }
 

@@ -65,8 +65,6 @@ int tr__imp_check_ids(tr__imp *m, const int16_t *id, int n, const char *where, m
 int tr__imp_int_field(const ms_json *j, const ms_json_node *obj, const char *key, int64_t lo, int64_t hi, int64_t *v,
 		      const char *where, ms_error *err);
 
-/* Reads a whole file into *buf (NUL-terminated, malloc'd) and its length. */
-int tr__imp_slurp(const char *path, char **buf, size_t *len, ms_error *err);
 
 /* 1 when s[0..n) holds only blanks (spaces, tabs, CR, LF): a line JSON-lines readers skip. */
 int tr__imp_blank(const char *s, size_t n);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/ms_file.h"
 #include "trace/tr_import_internal.h"
 #include "trace/tr_npy.h"
 
@@ -186,7 +187,7 @@ int tr__import_vllm(tr__imp *m, const char *const *inputs, int n, const tr_impor
 	for (int f = 0; f < n && rc == MS_OK; f++) {
 		char *buf = NULL;
 		size_t len = 0;
-		if ((rc = tr__imp_slurp(inputs[f], &buf, &len, err)) < 0)
+		if ((rc = ms_file_read(inputs[f], &buf, &len, err)) < 0)
 			break;
 		if (len >= 6 && memcmp(buf, "\x93NUMPY", 6) == 0) {
 			int64_t got;

@@ -1,0 +1,24 @@
+/*
+ * ms_h5.c - HDF5 plumbing shared by the writers of results (see ms_h5.h).
+ */
+#include "common/ms_h5.h"
+
+#include <string.h>
+
+int ms_h5_attr_str(hid_t loc, const char *name, const char *v)
+{
+	hid_t st = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), at = -1;
+	int rc = -1;
+	if (st >= 0 && sp >= 0 && H5Tset_size(st, strlen(v) + 1) >= 0) {
+		at = H5Acreate2(loc, name, st, sp, H5P_DEFAULT, H5P_DEFAULT);
+		if (at >= 0 && H5Awrite(at, st, v) >= 0)
+			rc = 0;
+	}
+	if (at >= 0)
+		H5Aclose(at);
+	if (sp >= 0)
+		H5Sclose(sp);
+	if (st >= 0)
+		H5Tclose(st);
+	return rc;
+}
