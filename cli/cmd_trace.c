@@ -112,6 +112,8 @@ static const char usage_synth[] =
 	"                       one topic per domain label with that domain's shares and\n"
 	"                       sequence share, and the copy probability that reproduces the\n"
 	"                       first-choice repeat rate; then measures OUT and prints both\n"
+	"  --topics M           with --match: up to M topics per domain label (k-means over\n"
+	"                       the sequences' expert shares; default 1)\n"
 	"  --force              overwrite OUT\n"
 	"  --force-large        write even when the file, before compression, would not fit the\n"
 	"                       free space of OUT's file system (refused otherwise, with the\n"
@@ -543,7 +545,7 @@ static int cmd_stats(int argc, char **argv)
 
 /* `synth --match`: measures and fits the trace at path (probed in a child first, as every
  * trace someone else wrote: trace/tr_isolate.h). */
-static int fit_trace(const char *path, tr_fit **fit)
+static int fit_trace(const char *path, int per_domain, tr_fit **fit)
 {
 	tr_reader *r;
 	ms_error err;
@@ -552,7 +554,7 @@ static int fit_trace(const char *path, tr_fit **fit)
 		fprintf(stderr, "moesim: %s\n", err.msg);
 		return CLI_EXIT_BAD_INPUT;
 	}
-	if (tr_fit_measure(r, 0, fit, &err) < 0 || tr_fit_solve(*fit, &err) < 0) {
+	if (tr_fit_measure(r, 0, per_domain, fit, &err) < 0 || tr_fit_solve(*fit, &err) < 0) {
 		fprintf(stderr, "moesim: %s\n", err.msg);
 		tr_fit_free(*fit);
 		*fit = NULL;
@@ -571,7 +573,7 @@ static int fit_report(const tr_fit *fit, const char *src, const char *out)
 	ms_error err;
 	int rc = 0;
 	ms_error_clear(&err);
-	if (!(r = tr_open(out, &err)) || tr_fit_measure(r, fit->top_k, &syn, &err) < 0 ||
+	if (!(r = tr_open(out, &err)) || tr_fit_measure(r, fit->top_k, 1, &syn, &err) < 0 ||
 	    tr_fit_print(stdout, fit, syn, src, out, &err) < 0) {
 		fprintf(stderr, "moesim: %s\n", err.msg);
 		rc = CLI_EXIT_BAD_INPUT;
@@ -588,7 +590,7 @@ static int cmd_synth(int argc, char **argv)
 	double *shares = NULL;
 	int force = 0, force_large = 0, rc, missing, depth = 0, top_k = 0, tl = 0, te = 0, shape = 0;
 	const char *match = NULL;
-	int tokens_given = 0;
+	int tokens_given = 0, topics = 1;
 	tr_fit *fit = NULL;
 	ms_error err;
 	tr_synth_defaults(&o);
@@ -604,6 +606,10 @@ static int cmd_synth(int argc, char **argv)
 			out = v;
 		else if (OPT("--match"))
 			match = v;
+		else if (OPT("--topics")) {
+			if ((rc = parse_int("--topics", v, 1, 4096, &topics)) != 0)
+				return rc;
+		}
 		else if (OPT("--layers")) {
 			shape = 1;
 			if ((rc = parse_int("--layers", v, 1, 100000, &o.layers)) != 0)
@@ -704,7 +710,7 @@ static int cmd_synth(int argc, char **argv)
 					"--seed, --logits, --model, --created, --force and --force-large\n");
 			return CLI_EXIT_USAGE;
 		}
-		if ((rc = fit_trace(match, &fit)) != 0)
+		if ((rc = fit_trace(match, topics, &fit)) != 0)
 			return rc;
 		tr_fit_synth_opts(fit, &o);
 		o.seed = given.seed;

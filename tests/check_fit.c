@@ -2,7 +2,8 @@
  * check_fit.c - `trace synth --match` (trace/tr_fit.h): a trace synthesised with known
  * parameters (per-layer copy probability, three topics with their own shares and
  * sequence mixture) is measured and fitted, and the fit must give those parameters
- * back within their sampling error; the measurement itself by hand on a tiny trace.
+ * back within their sampling error; the measurement itself by hand on a tiny trace; topics
+ * inside a label found again by clustering the sequences.
  */
 #include <check.h>
 #include <math.h>
@@ -65,7 +66,7 @@ START_TEST(match_recovers_known_parameters)
 	ck_assert_msg(tr_synth_weights(&o, w, NULL, &err) == MS_OK, "%s", err.msg);
 
 	ck_assert_ptr_nonnull(r = tr_open(src, &err));
-	ck_assert_msg(tr_fit_measure(r, 0, &f, &err) == MS_OK, "%s", err.msg);
+	ck_assert_msg(tr_fit_measure(r, 0, 1, &f, &err) == MS_OK, "%s", err.msg);
 	tr_close(r);
 	ck_assert_msg(tr_fit_solve(f, &err) == MS_OK, "%s", err.msg);
 	ck_assert_int_eq(f->domains, D);
@@ -96,7 +97,7 @@ START_TEST(match_recovers_known_parameters)
 	o.seed = 7;
 	ck_assert_msg(tr_synth_write(syn, 1, &o, &err) == MS_OK, "%s", err.msg);
 	ck_assert_ptr_nonnull(r = tr_open(syn, &err));
-	ck_assert_msg(tr_fit_measure(r, 0, &g, &err) == MS_OK, "%s", err.msg);
+	ck_assert_msg(tr_fit_measure(r, 0, 1, &g, &err) == MS_OK, "%s", err.msg);
 	tr_close(r);
 	for (int l = 0; l < L; l++) {
 		ck_assert_msg(fabs(g->repeat1[l] - f->repeat1[l]) < 0.015, "layer %d: r1 %.4f vs %.4f", l, g->repeat1[l],
@@ -143,7 +144,7 @@ START_TEST(measure_by_hand)
 	ck_assert_msg(tr_writer_append(wr, 6, ids, sc, NULL, tok, &err) == MS_OK, "%s", err.msg);
 	ck_assert_msg(tr_writer_finish(wr, &err) == MS_OK, "%s", err.msg);
 	ck_assert_ptr_nonnull(r = tr_open(path, &err));
-	ck_assert_msg(tr_fit_measure(r, 0, &f, &err) == MS_OK, "%s", err.msg);
+	ck_assert_msg(tr_fit_measure(r, 0, 1, &f, &err) == MS_OK, "%s", err.msg);
 	ck_assert_int_eq(f->pairs, 4);
 	ck_assert_int_eq(f->sequences, 2);
 	ck_assert_int_eq(f->seq_len, 3);
@@ -154,9 +155,69 @@ START_TEST(measure_by_hand)
 	ck_assert_double_eq_tol(f->shares[0], 4.0 / 12.0, 1e-12);
 	tr_fit_free(f);
 	/* Too few tokens to fit is a message. */
-	ck_assert_int_eq(tr_fit_measure(r, 3, &f, &err), MS_ERANGE);
+	ck_assert_int_eq(tr_fit_measure(r, 3, 1, &f, &err), MS_ERANGE);
 	tr_close(r);
 	remove(path);
+}
+END_TEST
+
+START_TEST(topics_recovered_by_clustering)
+{
+	/* Four topics written as two labels (topics 0, 1 -> "a"; 2, 3 -> "b"), each topic on its own two
+	 * experts in both layers; clustering two topics a label must find them: mixture and shares. */
+	static const char *const names[2] = {"a", "b"};
+	static const int label[4] = {0, 0, 1, 1};
+	static const double mix[4] = {0.4, 0.1, 0.2, 0.3};
+	double table[2 * 4 * 8];
+	char dir[4096], src[4200];
+	tr_synth_opts o;
+	tr_fit *f;
+	tr_reader *r;
+	ms_error err;
+	for (int l = 0; l < 2; l++)
+		for (int q = 0; q < 4; q++)
+			for (int e = 0; e < 8; e++)
+				table[(l * 4 + q) * 8 + e] = e / 2 == q ? 0.4 : 0.2 / 6;
+	snprintf(src, sizeof src, "%s/topics.h5", tu_temp_dir(dir, sizeof dir));
+	tr_synth_defaults(&o);
+	o.layers = 2;
+	o.experts = 8;
+	o.depth = 2;
+	o.top_k = 2;
+	o.tokens = 40000;
+	o.seed = 2385;
+	o.domains = 4;
+	o.domain_table = table;
+	o.domain_mix = mix;
+	o.topic_label = label;
+	o.labels = 2;
+	o.domain_names = names;
+	o.seq_len = 50;
+	ms_error_clear(&err);
+	ck_assert_msg(tr_synth_write(src, 1, &o, &err) == MS_OK, "%s", err.msg);
+	ck_assert_ptr_nonnull(r = tr_open(src, &err));
+	ck_assert_int_eq(tr_get_info(r)->num_domains, 2);
+	ck_assert_msg(tr_fit_measure(r, 0, 2, &f, &err) == MS_OK, "%s", err.msg);
+	tr_close(r);
+	ck_assert_int_eq(f->topics, 4);
+	for (int q = 0; q < 4; q++) {
+		/* The topic's dominant experts say which true topic it is. */
+		int e0 = 0, t;
+		for (int e = 1; e < 8; e++)
+			if (f->topic_shares[q * 8 + e] > f->topic_shares[q * 8 + e0])
+				e0 = e;
+		t = e0 / 2;
+		ck_assert_int_eq(f->topic_label[q], label[t]);
+		ck_assert_msg(fabs(f->topic_mix[q] - mix[t]) < 0.05, "topic %d (true %d): mixture %.3f, true %.3f", q, t,
+			      f->topic_mix[q], mix[t]);
+		for (int l = 0; l < 2; l++)
+			for (int e = 0; e < 8; e++)
+				ck_assert_msg(fabs(f->topic_shares[(l * 4 + q) * 8 + e] - table[(l * 4 + t) * 8 + e]) < 0.03,
+					      "layer %d topic %d expert %d: %.4f, true %.4f", l, q, e,
+					      f->topic_shares[(l * 4 + q) * 8 + e], table[(l * 4 + t) * 8 + e]);
+	}
+	tr_fit_free(f);
+	remove(src);
 }
 END_TEST
 
@@ -167,6 +228,7 @@ Suite *fit_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, match_recovers_known_parameters);
 	tcase_add_test(tc, measure_by_hand);
+	tcase_add_test(tc, topics_recovered_by_clustering);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -349,6 +349,9 @@ expect 2 "--scope 'node' is not a scope" -- "$BIN" trace stats "$TT" --router to
 expect 0 "worst relative error: max/mean" -- "$BIN" trace synth --match "$TT" -o "$T/fit.h5" --tokens 20000 --seed 3
 expect 0 "32768 tokens, 256 sequences, 4 domains" -- "$BIN" trace synth --match "$TT" -o "$T/fit.h5" --force
 expect 0 "correlation per layer, shares per domain" -- "$BIN" trace info "$T/fit.h5"
+expect 0 "seq. skew" -- "$BIN" trace synth --match "$TT" --topics 4 -o "$T/fit4.h5"
+expect 0 "domains    4: c_headers" -- "$BIN" trace info "$T/fit4.h5"
+expect 2 "--topics 0 must be in 1..4096" -- "$BIN" trace synth --match "$TT" --topics 0 -o "$T/fit5.h5"
 expect 2 "--match takes the trace's shape" -- "$BIN" trace synth --match "$TT" -o "$T/fit2.h5" --layers 3
 expect 1 "none.h5" -- "$BIN" trace synth --match "$T/none.h5" -o "$T/fit3.h5"
 ABSBIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")

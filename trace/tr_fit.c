@@ -26,6 +26,9 @@ void tr_fit_free(tr_fit *f)
 	free(f->repeat1);
 	free(f->repeat12);
 	free(f->seq_skew);
+	free(f->topic_shares);
+	free(f->topic_mix);
+	free(f->topic_label);
 	free(f->rho);
 	free(f->baseline);
 	free(f);
@@ -82,7 +85,176 @@ static void measure_layer(tr_fit *f, int l, const tr_token *tok, const int16_t *
 	f->seq_skew[l] = f->sequences > 0 ? skew / (double)f->sequences : NAN;
 }
 
-int tr_fit_measure(tr_reader *r, int top_k, tr_fit **out, ms_error *err)
+/* One topic per domain label (none without labels). */
+static int plain_topics(tr_fit *f, ms_error *err)
+{
+	const int L = f->layers, E = f->experts, D = f->domains;
+	if (D == 0)
+		return MS_OK;
+	f->topics = D;
+	f->topic_shares = ms_malloc(err, (size_t)L * D * E * sizeof *f->topic_shares, "topics");
+	f->topic_mix = ms_malloc(err, (size_t)D * sizeof *f->topic_mix, "topics");
+	f->topic_label = ms_malloc(err, (size_t)D * sizeof *f->topic_label, "topics");
+	if (!f->topic_shares || !f->topic_mix || !f->topic_label)
+		return MS_ENOMEM;
+	memcpy(f->topic_shares, f->domain_shares, (size_t)L * D * E * sizeof *f->topic_shares);
+	memcpy(f->topic_mix, f->domain_mix, (size_t)D * sizeof *f->topic_mix);
+	for (int d = 0; d < D; d++)
+		f->topic_label[d] = d;
+	return MS_OK;
+}
+
+/* Squared distance between sequence s's per-layer shares (hist / (len k)) and a centre. */
+static double seq_dist(const int32_t *h, double scale, const double *c, int n)
+{
+	double d2 = 0;
+	for (int i = 0; i < n; i++) {
+		double v = h[i] * scale - c[i];
+		d2 += v * v;
+	}
+	return d2;
+}
+
+/*
+ * Up to M topics per label by k-means over the sequences' per-layer shares (tr_fit.h).
+ * hist[S][L][E] counts; O(rounds S M L E).
+ */
+static int cluster_topics(tr_fit *f, const tr_token *tok, const int32_t *hist, int M, ms_error *err)
+{
+	const int L = f->layers, E = f->experts, D = f->domains, G = D > 0 ? D : 1, n = L * E;
+	const int64_t S = f->sequences, T = f->tokens;
+	int64_t *len = ms_calloc(err, (size_t)S, sizeof *len, "topics"), *members = NULL;
+	int *group = ms_calloc(err, (size_t)S, sizeof *group, "topics"), *assign = NULL, *tg = NULL;
+	double *centre = NULL, *mind = NULL;
+	int64_t *count = NULL;
+	int rc = MS_ENOMEM, K = 0;
+	if (!len || !group)
+		goto out;
+	for (int64_t t = 0, s = -1; t < T; t++) {
+		if (t == 0 || !same_sequence(&tok[t - 1], &tok[t])) {
+			s++;
+			group[s] = D > 0 && tok[t].domain >= 0 && tok[t].domain < D ? tok[t].domain : 0;
+		}
+		len[s]++;
+	}
+	assign = ms_malloc(err, (size_t)S * sizeof *assign, "topics");
+	tg = ms_malloc(err, (size_t)G * M * sizeof *tg, "topics");
+	centre = ms_calloc(err, (size_t)G * M * n, sizeof *centre, "topics");
+	mind = ms_malloc(err, (size_t)S * sizeof *mind, "topics");
+	members = ms_calloc(err, (size_t)G * M, sizeof *members, "topics");
+	if (!assign || !tg || !centre || !mind || !members)
+		goto out;
+	for (int g = 0; g < G; g++) {
+		/* Farthest-point seeds within the label: its first sequence, then the sequence
+		 * farthest from every seed so far (ties: the earlier). */
+		int m = 0, first = K;
+		for (int64_t s = 0; s < S && m == 0; s++)
+			if (group[s] == g) {
+				for (int i = 0; i < n; i++)
+					centre[(size_t)K * n + i] = hist[(size_t)s * n + i] / (double)(len[s] * f->top_k);
+				tg[K++] = g;
+				m = 1;
+			}
+		if (m == 0)
+			continue;
+		for (int64_t s = 0; s < S; s++)
+			if (group[s] == g)
+				mind[s] = seq_dist(hist + (size_t)s * n, 1.0 / (double)(len[s] * f->top_k), centre + (size_t)first * n, n);
+		while (m < M) {
+			int64_t best = -1;
+			for (int64_t s = 0; s < S; s++)
+				if (group[s] == g && mind[s] > 0 && (best < 0 || mind[s] > mind[best]))
+					best = s;
+			if (best < 0)
+				break; /* fewer distinct sequences than M */
+			for (int i = 0; i < n; i++)
+				centre[(size_t)K * n + i] = hist[(size_t)best * n + i] / (double)(len[best] * f->top_k);
+			for (int64_t s = 0; s < S; s++)
+				if (group[s] == g) {
+					double d = seq_dist(hist + (size_t)s * n, 1.0 / (double)(len[s] * f->top_k),
+							    centre + (size_t)K * n, n);
+					mind[s] = d < mind[s] ? d : mind[s];
+				}
+			tg[K++] = g;
+			m++;
+		}
+	}
+	for (int round = 0; round < 30; round++) {
+		int moved = 0;
+		for (int64_t s = 0; s < S; s++) {
+			int best = -1;
+			double bd = 0;
+			for (int c = 0; c < K; c++)
+				if (tg[c] == group[s]) {
+					double d = seq_dist(hist + (size_t)s * n, 1.0 / (double)(len[s] * f->top_k), centre + (size_t)c * n, n);
+					if (best < 0 || d < bd) {
+						best = c;
+						bd = d;
+					}
+				}
+			moved += round == 0 || assign[s] != best;
+			assign[s] = best;
+		}
+		if (!moved)
+			break;
+		memset(centre, 0, (size_t)K * n * sizeof *centre);
+		memset(members, 0, (size_t)K * sizeof *members);
+		for (int64_t s = 0; s < S; s++) {
+			members[assign[s]]++;
+			for (int i = 0; i < n; i++)
+				centre[(size_t)assign[s] * n + i] += hist[(size_t)s * n + i] / (double)(len[s] * f->top_k);
+		}
+		for (int c = 0; c < K; c++)
+			for (int i = 0; members[c] > 0 && i < n; i++)
+				centre[(size_t)c * n + i] /= (double)members[c];
+	}
+	/* Topics: the clusters that kept sequences, their pooled counts and sequence shares. */
+	count = ms_calloc(err, (size_t)K * n, sizeof *count, "topics");
+	f->topic_shares = ms_calloc(err, (size_t)L * K * E, sizeof *f->topic_shares, "topics");
+	f->topic_mix = ms_calloc(err, (size_t)K, sizeof *f->topic_mix, "topics");
+	f->topic_label = ms_calloc(err, (size_t)K, sizeof *f->topic_label, "topics");
+	if (!count || !f->topic_shares || !f->topic_mix || !f->topic_label)
+		goto out;
+	memset(members, 0, (size_t)K * sizeof *members);
+	for (int64_t s = 0; s < S; s++) {
+		members[assign[s]]++;
+		for (int i = 0; i < n; i++)
+			count[(size_t)assign[s] * n + i] += hist[(size_t)s * n + i];
+	}
+	f->topics = 0;
+	for (int c = 0; c < K; c++) {
+		const int q = f->topics;
+		if (members[c] == 0)
+			continue;
+		f->topic_mix[q] = (double)members[c] / (double)S;
+		f->topic_label[q] = tg[c];
+		for (int l = 0; l < L; l++) {
+			int64_t sum = 0;
+			for (int e = 0; e < E; e++)
+				sum += count[(size_t)c * n + l * E + e];
+			for (int e = 0; e < E; e++)
+				f->topic_shares[((size_t)l * K + q) * E + e] = (double)count[(size_t)c * n + l * E + e] / (double)sum;
+		}
+		f->topics++;
+	}
+	/* Compact [L][K][E] to [L][topics][E]. */
+	for (int l = 0; l < L; l++)
+		memmove(f->topic_shares + (size_t)l * f->topics * E, f->topic_shares + (size_t)l * K * E,
+			(size_t)f->topics * E * sizeof *f->topic_shares);
+	rc = MS_OK;
+out:
+	free(len);
+	free(group);
+	free(assign);
+	free(tg);
+	free(centre);
+	free(mind);
+	free(members);
+	free(count);
+	return rc;
+}
+
+int tr_fit_measure(tr_reader *r, int top_k, int per_domain, tr_fit **out, ms_error *err)
 {
 	const tr_info *in = tr_get_info(r);
 	const int L = in->num_layers, E = in->num_experts, D = in->has_domain ? in->num_domains : 0;
@@ -91,11 +263,14 @@ int tr_fit_measure(tr_reader *r, int top_k, tr_fit **out, ms_error *err)
 	tr_fit *f;
 	tr_token *tok = NULL;
 	int16_t *ids = NULL;
-	int64_t *cnt = NULL, *dcnt = NULL, *dseq = NULL;
+	int64_t *cnt = NULL, *dcnt = NULL, *dseq = NULL, *seq_of = NULL;
+	int32_t *hist = NULL;
 	int rc = MS_ENOMEM, max_rank = 0;
 	*out = NULL;
 	if (k < 1 || k > in->depth)
 		return MS_ERROR(err, MS_ERANGE, "%s: top-%d is out of range: the trace records depth %d", in->path, k, in->depth);
+	if (per_domain < 1 || per_domain > 4096)
+		return MS_ERROR(err, MS_ERANGE, "%d topics per domain: must be in 1..4096", per_domain);
 	if (T < 2)
 		return MS_ERROR(err, MS_EINVAL, "%s: %lld tokens: a fit needs at least 2 (consecutive tokens of a sequence)",
 				in->path, (long long)T);
@@ -148,6 +323,19 @@ int tr_fit_measure(tr_reader *r, int top_k, tr_fit **out, ms_error *err)
 	}
 	f->ranks = max_rank + 1;
 	f->seq_len = (int)((T + f->sequences / 2) / f->sequences);
+	if (per_domain > 1) {
+		seq_of = ms_malloc(err, (size_t)T * sizeof *seq_of, "sequence index");
+		hist = ms_calloc(err, (size_t)f->sequences * L * E, sizeof *hist, "sequence histograms");
+		if (!seq_of || !hist) {
+			rc = MS_ENOMEM;
+			goto out;
+		}
+		for (int64_t t = 0, s = -1; t < T; t++) {
+			if (t == 0 || !same_sequence(&tok[t - 1], &tok[t]))
+				s++;
+			seq_of[t] = s;
+		}
+	}
 	for (int l = 0; l < L; l++) {
 		if ((rc = tr_read_routing_topk(r, l, 0, T, k, ids, NULL, err)) < 0)
 			goto out;
@@ -160,6 +348,9 @@ int tr_fit_measure(tr_reader *r, int top_k, tr_fit **out, ms_error *err)
 				goto out;
 			}
 		measure_layer(f, l, tok, ids, cnt, dcnt);
+		if (hist)
+			for (int64_t i = 0; i < T * k; i++)
+				hist[((size_t)seq_of[i / k] * L + l) * E + ids[i]]++;
 	}
 	for (int d = 0; d < D; d++) {
 		f->domain_mix[d] = (double)dseq[d] / (double)f->sequences;
@@ -174,13 +365,15 @@ int tr_fit_measure(tr_reader *r, int top_k, tr_fit **out, ms_error *err)
 				s[e] = sum > 0 ? (double)c[e] / (double)sum : f->shares[(size_t)l * E + e];
 		}
 	}
-	rc = MS_OK;
+	rc = hist ? cluster_topics(f, tok, hist, per_domain, err) : plain_topics(f, err);
 out:
 	free(tok);
 	free(ids);
 	free(cnt);
 	free(dcnt);
 	free(dseq);
+	free(seq_of);
+	free(hist);
 	if (rc < 0) {
 		tr_fit_free(f);
 		return rc;
@@ -203,17 +396,22 @@ void tr_fit_synth_opts(const tr_fit *f, tr_synth_opts *o)
 	o->dist = TR_DIST_TABLE;
 	o->table = f->shares;
 	o->layer_correlation = f->rho;
-	if (f->domains > 0) {
-		o->domains = f->domains;
-		o->domain_table = f->domain_shares;
-		o->domain_mix = f->domain_mix;
+	if (f->topics > 0) {
+		o->domains = f->topics;
+		o->domain_table = f->topic_shares;
+		o->domain_mix = f->topic_mix;
+		if (f->topics != f->domains) {
+			/* Several topics a label (or topics without labels): write the labels. */
+			o->topic_label = f->topic_label;
+			o->labels = f->domains;
+		}
 		o->domain_names = (const char *const *)f->domain_names;
 	}
 }
 
 int tr_fit_solve(tr_fit *f, ms_error *err)
 {
-	const int L = f->layers, E = f->experts, DD = f->domains > 0 ? f->domains : 1;
+	const int L = f->layers, E = f->experts, DD = f->topics > 0 ? f->topics : 1;
 	tr_synth_opts o;
 	double *w = ms_malloc(err, (size_t)L * DD * E * sizeof *w, "fitted weights");
 	int rc;
@@ -233,7 +431,7 @@ int tr_fit_solve(tr_fit *f, ms_error *err)
 			double s2 = 0;
 			for (int e = 0; e < E; e++)
 				s2 += wd[e] * wd[e];
-			b += (f->domains > 0 ? f->domain_mix[d] : 1.0) * s2;
+			b += (f->topics > 0 ? f->topic_mix[d] : 1.0) * s2;
 		}
 		f->baseline[l] = b;
 		if (isnan(f->repeat1[l]) || b >= 1)

@@ -13,10 +13,11 @@
  *  - with domain labels, the shares per (layer, domain) and the share of sequences of
  *    each domain (a sequence's domain is its first token's).
  *
- * Fit (tr_fit_solve): the synthesis of tr_synth.h with one topic per domain label: each
- * domain's weights solved for its measured shares (so every layer's load matches as a
- * mixture), sequences drawn from the domains in the measured proportions (the topic
- * mixture carries the per-sequence skew), and a per-layer copy probability
+ * Fit (tr_fit_solve): the synthesis of tr_synth.h with topics (one per domain label, or
+ * several per label, see tr_fit_measure): each topic's weights solved for its measured
+ * shares (so every layer's load matches as a mixture), sequences drawn from the topics in
+ * the measured proportions and labelled with their topic's domain (the topic mixture
+ * carries the per-sequence skew), and a per-layer copy probability
  *     rho[l] = (r1[l] - b[l]) / (1 - b[l]),  b[l] = sum_d mix_d sum_e p1[l][d][e]^2,
  * with p1 the first-choice probabilities of the solved weights (the repeat rate that
  * independent draws within a sequence of one domain give), so that the model's r1 equals
@@ -47,12 +48,23 @@ typedef struct tr_fit {
 	double *repeat1;       /* [L] r1 (NaN without pairs) */
 	double *repeat12;      /* [L] r12 */
 	double *seq_skew;      /* [L] */
+	int topics;            /* topics of the synthesis: 0 (none: the layer shares), else per_domain x max(D, 1) at most */
+	double *topic_shares;  /* [L][topics][E] */
+	double *topic_mix;     /* [topics] share of sequences */
+	int *topic_label;      /* [topics] the domain label of each topic (0 without labels) */
 	double *rho;           /* [L] the fitted copy probability (tr_fit_solve) */
 	double *baseline;      /* [L] b[l] of the fitted weights */
 } tr_fit;
 
-/* Measures r (top_k in 1..depth; 0: the trace's default). *out is freed with tr_fit_free. */
-int tr_fit_measure(tr_reader *r, int top_k, tr_fit **out, ms_error *err);
+/*
+ * Measures r (top_k in 1..depth; 0: the trace's default) and forms the topics: with
+ * per_domain = 1 one per domain label (none without labels); with per_domain = M > 1 the
+ * sequences of each label (all sequences without labels) are clustered into up to M
+ * topics by k-means (Lloyd 1982) on their per-layer expert shares, farthest-point seeded
+ * from the label's first sequence (deterministic), 30 rounds; each topic's shares are its
+ * sequences' pooled counts. *out is freed with tr_fit_free.
+ */
+int tr_fit_measure(tr_reader *r, int top_k, int per_domain, tr_fit **out, ms_error *err);
 void tr_fit_free(tr_fit *f);
 
 /* Fills f->rho and f->baseline (solving the weights as tr_synth_write will). */

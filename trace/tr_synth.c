@@ -76,6 +76,13 @@ int tr_synth_check(const tr_synth_opts *o, ms_error *err)
 		return MS_ERROR(err, MS_EINVAL, "--correlation = %g must be in [0, 1]", o->correlation);
 	if (o->domain_table && (o->domains < 1 || o->domains > 32767))
 		return MS_ERROR(err, MS_EINVAL, "a domain table needs 1..32767 domains, not %d", o->domains);
+	if (o->topic_label) {
+		if (o->labels < 0 || o->labels > 32767)
+			return MS_ERROR(err, MS_EINVAL, "%d topic labels: must be in 0..32767", o->labels);
+		for (int d = 0; d < o->domains; d++)
+			if (o->topic_label[d] < 0 || (o->labels > 0 && o->topic_label[d] >= o->labels))
+				return MS_ERROR(err, MS_EINVAL, "topic %d has label %d of %d", d, o->topic_label[d], o->labels);
+	}
 	if (o->layer_correlation)
 		for (int l = 0; l < o->layers; l++)
 			if (!(o->layer_correlation[l] >= 0 && o->layer_correlation[l] <= 1))
@@ -747,8 +754,9 @@ int tr_synth_write(const char *path, int force, const tr_synth_opts *o, ms_error
 		 tr_dist_name(o->dist), o->match_selection ? " (selection shares matched)" : "", (unsigned long long)o->seed,
 		 o->zipf_s, o->alpha, o->correlation, o->domains, o->domain_skew, o->steps, o->ranks, o->seq_len);
 	if (o->domain_table || o->layer_correlation)
-		snprintf(source + strlen(source), sizeof source - strlen(source), "; fitted%s%s (moesim trace synth --match)",
-			 o->layer_correlation ? ": correlation per layer" : "", o->domain_table ? ", shares per domain" : "");
+		snprintf(source + strlen(source), sizeof source - strlen(source), "; fitted%s%s%s (moesim trace synth --match)",
+			 o->layer_correlation ? ": correlation per layer" : "", o->domain_table ? ", shares per domain" : "",
+			 o->topic_label ? " (the domains are topics, written as their labels)" : "");
 	memset(&m, 0, sizeof m);
 	m.num_layers = L;
 	m.num_experts = E;
@@ -761,7 +769,7 @@ int tr_synth_write(const char *path, int force, const tr_synth_opts *o, ms_error
 	m.description = "synthetic trace: Plackett-Luce rankings by the exponential race; scores are softmax over all "
 			"experts of log(w / Exp(1)) (docs/trace-tools.md)";
 	m.has_logits = o->logits;
-	m.num_domains = D;
+	m.num_domains = o->topic_label ? o->labels : D;
 	m.domain_names = o->domain_names ? o->domain_names : (const char *const *)names;
 	w = tr_writer_create(path, force, &m, err);
 	if (!w) {
@@ -806,6 +814,9 @@ int tr_synth_write(const char *path, int force, const tr_synth_opts *o, ms_error
 					memcpy(ll, lg, (size_t)E * sizeof *lg);
 			}
 		}
+		if (o->topic_label)
+			for (int64_t i = 0; i < n; i++)
+				tok[i].domain = o->labels > 0 ? (int16_t)o->topic_label[tok[i].domain] : -1;
 		if ((rc = tr_writer_append(w, n, ids, scores, logits, tok, err)) < 0)
 			goto out;
 	}

@@ -57,7 +57,10 @@ typedef struct tr_synth_opts {
 	const double *domain_table;      /* [L][D][E] selection shares of each domain (sum 1 per (l, d)), solved
 					  * for as a table, instead of home experts and domain_skew */
 	const double *domain_mix;        /* [D] probability of each domain for a sequence, instead of uniform */
-	const char *const *domain_names; /* [D] labels, instead of domain0.. */
+	const int *topic_label;          /* [D] the label written for each of the D topics above, < labels;
+					  * NULL: the topic is the label */
+	int labels;                      /* with topic_label: labels written (0: no /tokens/domain) */
+	const char *const *domain_names; /* [D, or labels with topic_label] labels, instead of domain0.. */
 	int steps, ranks;           /* token metadata: T split evenly over steps, then ranks */
 	int seq_len;                /* tokens per sequence (the last of a rank may be shorter) */
 	int logits;                 /* write /routing/logits */
