@@ -4,8 +4,9 @@
  * Synthetic top-k: experts are drawn one after another in proportion to the layer's
  * popularity, redrawing a repeat (successive sampling, i.e. Plackett-Luce, the same law
  * as Gumbel-top-k), using a Walker alias table per layer (Vose 1991) so a draw is two
- * 32-bit outputs of the stream's gsl_rng (mt19937): one picks the column by Lemire's
- * multiply-shift, one the coin. When top_k > experts / 2 repeats become common and we
+ * 32-bit outputs of the stream's gsl_rng_mt19937 (drawn through common/ms_mt.h, the
+ * same outputs inline: gsl_rng_get's indirect call per output was a quarter of the
+ * time): one picks the column by Lemire's multiply-shift, one the coin. When top_k > experts / 2 repeats become common and we
  * fall back to Gumbel-top-k over all experts. Synthetic gate scores are geometric: one
  * uniform r per token, score_j proportional to r^j, normalised to sum 1 (decreasing
  * along the ranking, and cheap); they only rank tokens for the "probs" drop policy;
@@ -37,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/ms_mt.h"
 #include "common/ms_rng.h"
 #include "common/ms_zipf.h"
 #include "routing/rt_placement.h"
@@ -58,7 +60,8 @@ struct rt_router {
 	double **popularity;        /* per layer */
 	int owns_tables;            /* 0 in a clone: tables, placement and trace are shared */
 	int64_t scope_pairs, scope_tokens;
-	gsl_rng *rng;
+	gsl_rng *rng;      /* for the popularity draw (gsl_randist) */
+	ms_mt19937 mt;     /* the members' streams: gsl_rng_mt19937's, inline (common/ms_mt.h) */
 	/* workspaces, sized for the scope (T*k pairs per rank, or P*T*k for global) */
 	int32_t *ids;      /* [P*T*k] member-major: ids[(p*T + t)*k + j] */
 	float *scores;
@@ -174,15 +177,15 @@ int rt_alias_build(const double *weights, int n, uint32_t *cut, int32_t *other, 
 	return MS_OK;
 }
 
-static inline uint32_t draw_u32(gsl_rng *rng)
+static inline uint32_t draw_u32(ms_mt19937 *mt)
 {
-	return (uint32_t)gsl_rng_get(rng);
+	return ms_mt_get(mt);
 }
 
 /* A uniform integer in [0, n) by Lemire's multiply-shift (bias below n / 2^32). */
-static inline int draw_below(gsl_rng *rng, int n)
+static inline int draw_below(ms_mt19937 *mt, int n)
 {
-	return (int)(((uint64_t)draw_u32(rng) * (uint64_t)n) >> 32);
+	return (int)(((uint64_t)draw_u32(mt) * (uint64_t)n) >> 32);
 }
 
 static void destroy_tables(rt_router *r)
@@ -572,8 +575,8 @@ static void draw_token(rt_router *r, int layer, int32_t *ids, float *scores)
 		for (int j = 0; j < k; j++) {
 			int e = -1, dup = 1;
 			for (int t = 0; t < REJECT_TRIES && dup; t++) {
-				e = draw_below(r->rng, E);
-				if (r->dist == SCN_DIST_ZIPF && draw_u32(r->rng) >= cut[e])
+				e = draw_below(&r->mt, E);
+				if (r->dist == SCN_DIST_ZIPF && draw_u32(&r->mt) >= cut[e])
 					e = other[e];
 				dup = 0;
 				for (int i = 0; i < j; i++)
@@ -587,7 +590,7 @@ static void draw_token(rt_router *r, int layer, int32_t *ids, float *scores)
 						taken |= ids[i] == x;
 					rest += taken ? 0.0 : pop[x];
 				}
-				u = gsl_rng_uniform(r->rng) * rest;
+				u = ms_mt_uniform(&r->mt) * rest;
 				for (int x = 0; x < E; x++) {
 					int taken = 0;
 					for (int i = 0; i < j; i++)
@@ -604,7 +607,7 @@ static void draw_token(rt_router *r, int layer, int32_t *ids, float *scores)
 	} else {
 		/* Gumbel-top-k: argmax over log p_e + G_e, k times without replacement. */
 		for (int e = 0; e < E; e++)
-			r->gumbel[e] = log(r->popularity[layer][e]) - log(-log(gsl_rng_uniform_pos(r->rng)));
+			r->gumbel[e] = log(r->popularity[layer][e]) - log(-log(ms_mt_uniform_pos(&r->mt)));
 		for (int j = 0; j < k; j++) {
 			int best = 0;
 			for (int e = 1; e < E; e++)
@@ -614,7 +617,7 @@ static void draw_token(rt_router *r, int layer, int32_t *ids, float *scores)
 			r->gumbel[best] = -INFINITY;
 		}
 	}
-	rr = gsl_rng_uniform_pos(r->rng);
+	rr = ms_mt_uniform_pos(&r->mt);
 	w = 1.0;
 	sum = 0;
 	for (int j = 0; j < k; j++) {
@@ -723,16 +726,16 @@ static int node_arrival(rt_router *r, int layer, int n)
 		for (int i = lo; i < lo + cnt; i++)
 			rate += r->stamp[ex[i]] == r->stamp_now ? 0 : pop[ex[i]];
 	}
-	r->node_t[n] += -log(gsl_rng_uniform_pos(r->rng)) / rate;
+	r->node_t[n] += -log(ms_mt_uniform_pos(&r->mt)) / rate;
 	for (int tries = 0; tries < 32 && e < 0; tries++) {
-		int i = lo + draw_below(r->rng, cnt);
-		if (draw_u32(r->rng) >= r->node_cut[i])
+		int i = lo + draw_below(&r->mt, cnt);
+		if (draw_u32(&r->mt) >= r->node_cut[i])
 			i = lo + r->node_cut_other[i];
 		if (r->stamp[ex[i]] != r->stamp_now)
 			e = ex[i];
 	}
 	if (e < 0) {
-		double u = gsl_rng_uniform(r->rng) * rate;
+		double u = ms_mt_uniform(&r->mt) * rate;
 		for (int i = lo; i < lo + cnt; i++) {
 			if (r->stamp[ex[i]] == r->stamp_now)
 				continue;
@@ -825,7 +828,7 @@ static int draw_member(rt_router *r, int step, int layer, int group, int p, ms_e
 		}
 		return MS_OK;
 	}
-	gsl_rng_set(r->rng, ms_stream_seed(r->seed, (uint64_t)step, (uint64_t)layer,
+	ms_mt_seed(&r->mt, ms_stream_seed(r->seed, (uint64_t)step, (uint64_t)layer,
 					   (uint64_t)group * (uint64_t)r->P + (uint64_t)p, 0));
 	if (r->node_limit > 0 && r->node_limit < r->group_nodes) {
 		for (int64_t t = 0; t < r->T; t++)
@@ -962,33 +965,46 @@ static void drop_scope(rt_router *r, int layer, int64_t n, const int32_t *exp, c
 	int64_t cap = rt_capacity(r->cf, scope_tokens, r->k, r->E), base = r->seen_now + 1;
 	const int32_t *rs = r->placement.rep_start[layer], *rm = r->placement.rep_member[layer];
 	const int32_t *only = r->only_member[layer];
+	MS_ASSERT(n == scope_tokens * r->k, "%lld assignments for %lld tokens of top-%d", (long long)n,
+		  (long long)scope_tokens, r->k);
 	o->capacity = cap;
 	r->seen_now += scope_tokens; /* stamps base + t for the scope's tokens t */
 	o->dropped_pairs += rt_apply_capacity(n, exp, score, r->E, cap, r->policy, r->keep, r->order, r->count);
-	memset(r->tok_kept, 0, (size_t)scope_tokens);
+	/* Token by token (assignment i is choice j of scope token t = i / k), so no division
+	 * per pair: it was a tenth of synthetic routing's time. */
 	if (!src) {
 		int32_t *demand = o->demand + (size_t)member * r->E, *kept = o->kept + (size_t)member * r->E;
-		for (int64_t i = 0; i < n; i++) {
-			if (exp[i] < 0)
-				continue;
-			demand[exp[i]]++;
-			kept[exp[i]] += r->keep[i];
-			r->tok_kept[i / r->k] |= r->keep[i];
-			o->pairs++;
-			if (r->keep[i])
-				count_pair(r, only, rs, rm, member, exp[i], base + i / r->k);
+		for (int64_t t = 0, i = 0; t < scope_tokens; t++) {
+			uint8_t any = 0;
+			for (int j = 0; j < r->k; j++, i++) {
+				int e = exp[i];
+				if (e < 0)
+					continue;
+				demand[e]++;
+				kept[e] += r->keep[i];
+				any |= r->keep[i];
+				o->pairs++;
+				if (r->keep[i])
+					count_pair(r, only, rs, rm, member, e, base + t);
+			}
+			r->tok_kept[t] = any;
 		}
 	} else {
-		for (int64_t i = 0; i < n; i++) {
-			int p = (int)(src[i] / (r->T * r->k));
-			if (exp[i] < 0)
-				continue;
-			o->pairs++;
-			o->demand[(size_t)p * r->E + exp[i]]++;
-			o->kept[(size_t)p * r->E + exp[i]] += r->keep[i];
-			r->tok_kept[i / r->k] |= r->keep[i];
-			if (r->keep[i])
-				count_pair(r, only, rs, rm, p, exp[i], base + i / r->k);
+		const int64_t Tk = r->T * r->k;
+		for (int64_t t = 0, i = 0; t < scope_tokens; t++) {
+			uint8_t any = 0;
+			for (int j = 0; j < r->k; j++, i++) {
+				int e = exp[i], p = (int)(src[i] / Tk);
+				if (e < 0)
+					continue;
+				o->pairs++;
+				o->demand[(size_t)p * r->E + e]++;
+				o->kept[(size_t)p * r->E + e] += r->keep[i];
+				any |= r->keep[i];
+				if (r->keep[i])
+					count_pair(r, only, rs, rm, p, e, base + t);
+			}
+			r->tok_kept[t] = any;
 		}
 	}
 	for (int64_t t = 0; t < scope_tokens; t++)

@@ -6,6 +6,7 @@
  * SplitMix64 against its published first value.
  */
 #include <check.h>
+#include <gsl/gsl_rng.h>
 #include <errno.h>
 #include <libconfig.h>
 #include <math.h>
@@ -21,6 +22,7 @@
 #include "common/ms_config.h"
 #include "common/ms_error.h"
 #include "common/ms_file.h"
+#include "common/ms_mt.h"
 #include "common/ms_path.h"
 #include "common/ms_pool.h"
 #include "common/ms_rng.h"
@@ -510,6 +512,35 @@ START_TEST(config_type_names)
 }
 END_TEST
 
+/* The inline MT19937 is GSL's gsl_rng_mt19937 output for output: get, uniform and
+ * uniform_pos interleaved over several refills, for seeds that catch the seeding's
+ * special cases (0 means 4357; only the low 32 bits are kept, so 2^32 is not 0). */
+START_TEST(mt19937_matches_gsl)
+{
+	static const unsigned long seeds[] = {0, 1, 4357, 2385, 0xffffffffUL, 0x100000000UL, 0x123456789abcdefUL,
+					      18446744073709551557UL};
+	gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+	ms_mt19937 m;
+	ck_assert_ptr_nonnull(g);
+	for (size_t si = 0; si < sizeof seeds / sizeof seeds[0]; si++) {
+		gsl_rng_set(g, seeds[si]);
+		ms_mt_seed(&m, seeds[si]);
+		for (int i = 0; i < 5000; i++) {
+			switch (i % 3) {
+			case 0: ck_assert_uint_eq(ms_mt_get(&m), gsl_rng_get(g)); break;
+			case 1: ck_assert(ms_mt_uniform(&m) == gsl_rng_uniform(g)); break;
+			default: ck_assert(ms_mt_uniform_pos(&m) == gsl_rng_uniform_pos(g)); break;
+			}
+		}
+	}
+	/* Re-seeding mid-stream restarts the stream. */
+	gsl_rng_set(g, 42);
+	ms_mt_seed(&m, 42);
+	ck_assert_uint_eq(ms_mt_get(&m), gsl_rng_get(g));
+	gsl_rng_free(g);
+}
+END_TEST
+
 Suite *common_suite(void)
 {
 	Suite *s = suite_create("common");
@@ -524,6 +555,7 @@ Suite *common_suite(void)
 	tcase_add_test(tc, cfgw_exact_text);
 	tcase_add_test(tc, cfgw_reads_back);
 	tcase_add_test(tc, splitmix64_reference);
+	tcase_add_test(tc, mt19937_matches_gsl);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("plumbing");
 	tcase_add_test(tc, path_join_rules);
