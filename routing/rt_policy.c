@@ -75,12 +75,19 @@ void rt_policy_ws_destroy(rt_policy_ws *w)
 
 rt_policy_ws *rt_policy_ws_create(int64_t n_max, int experts, int top_k, ms_error *err)
 {
-	rt_policy_ws *w = ms_calloc(err, 1, sizeof *w, "router workspace");
+	rt_policy_ws *w;
 	size_t n = n_max > 0 ? (size_t)n_max : 1, ne = n * (size_t)experts;
-	if (!w)
-		return NULL;
 	MS_ASSERT(experts >= 1 && top_k >= 1 && top_k <= experts, "experts %d, top_k %d", experts, top_k);
-	MS_ASSERT(ne < UINT32_MAX, "%zu candidate pairs exceed rt_apply_capacity's 32-bit positions", ne);
+	if (ne >= UINT32_MAX) {
+		/* rt_apply_capacity orders candidates by 32-bit positions. */
+		MS_ERROR(err, MS_ERANGE,
+			 "a balancing unit of %zu tokens x %d experts has more than 2^32 candidate pairs: use a narrower "
+			 "balancing scope",
+			 n, experts);
+		return NULL;
+	}
+	if (!(w = ms_calloc(err, 1, sizeof *w, "router workspace")))
+		return NULL;
 	w->n_max = (int64_t)n;
 	w->experts = experts;
 	w->top_k = top_k;

@@ -58,7 +58,8 @@ int rt_policy_needs_all_scores(rt_policy_kind kind);
 
 typedef struct rt_policy_ws rt_policy_ws;
 
-/* A workspace for up to n_max tokens of `experts` experts and top_k choices. */
+/* A workspace for up to n_max tokens of `experts` experts and top_k choices; NULL with
+ * MS_ERANGE when n_max x experts reaches 2^32, or MS_ENOMEM. */
 rt_policy_ws *rt_policy_ws_create(int64_t n_max, int experts, int top_k, ms_error *err);
 void rt_policy_ws_destroy(rt_policy_ws *w);
 

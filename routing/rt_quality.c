@@ -174,19 +174,19 @@ static int fill_scores(tr_reader *r, const rt_quality_opts *o, int layer, int64_
 
 typedef struct work {
 	tr_token *tok;   /* [T] */
-	int16_t *ids;    /* [n_max K] */
-	float *sc;       /* [n_max K] */
-	float *mat;      /* [n_max E] */
-	uint8_t *sel;    /* [n_max E] */
+	int16_t *ids;    /* [u_max K] (u_max: the largest balancing unit) */
+	float *sc;       /* [u_max K] */
+	float *mat;      /* [u_max E] one unit's scores */
+	uint8_t *sel;    /* [u_max E] */
 	int64_t *ustart; /* [n_max + 1] unit starts of a step, relative */
 	int64_t *uload;  /* [E] the unit's routed load (bias update) */
 	int64_t *sload;  /* [E] the step's kept load */
 	rt_policy_ws *ws;
 } work;
 
-/* Routes layer l of step [a, a + n) unit by unit and counts into q at step index si. */
+/* Routes layer l of the step starting at token a, unit by unit (w->ustart), and counts into q at step index si. */
 static int route_step_layer(tr_reader *r, const rt_quality_opts *o, rt_quality *q, work *w, int si, int l,
-			    int64_t a, int64_t n, int64_t units, ms_error *err)
+			    int64_t a, int64_t units, ms_error *err)
 {
 	const int E = q->experts, D = q->kept->domains, k = o->top_k, L = q->layers;
 	tr_stats *ks = q->kept;
@@ -194,13 +194,14 @@ static int route_step_layer(tr_reader *r, const rt_quality_opts *o, rt_quality *
 	int64_t *dl = D > 0 ? ks->domain_load + (size_t)l * D * E : NULL, sum = 0, mx = 0;
 	double *bias = q->bias + (size_t)l * E;
 	int prev_first = -1, rc;
-	if ((rc = fill_scores(r, o, l, a, n, w->ids, w->sc, w->mat, err)) < 0)
-		return rc;
 	memset(w->sload, 0, (size_t)E * sizeof *w->sload);
 	for (int64_t u = 0; u < units; u++) {
 		int64_t u0 = w->ustart[u], m = w->ustart[u + 1] - u0;
 		int64_t cap = rt_capacity(o->capacity_factor, m, k, E);
-		const float *mat = w->mat + u0 * E;
+		const float *mat = w->mat;
+		/* One unit's scores at a time: memory follows the largest unit, not the largest step. */
+		if ((rc = fill_scores(r, o, l, a + u0, m, w->ids, w->sc, w->mat, err)) < 0)
+			return rc;
 		if (cap > q->capacity_max)
 			q->capacity_max = cap;
 		rt_policy_route(w->ws, o->router, m, mat, k, cap, o->drop, bias, w->sel);
@@ -264,8 +265,8 @@ int rt_quality_compute(tr_reader *r, const rt_quality_opts *o, rt_quality **out,
 	const int64_t T = in->num_tokens;
 	rt_quality *q;
 	work w;
-	int64_t n_max = 1;
-	int S = 0, rc;
+	int64_t n_max = 1, u_max = 1;
+	int S = 0, rc, unit_seqs = 1;
 	*out = NULL;
 	if ((rc = check_opts(in, o, err)) < 0)
 		return rc;
@@ -282,13 +283,19 @@ int rt_quality_compute(tr_reader *r, const rt_quality_opts *o, rt_quality **out,
 	}
 	if (T > 0 && (rc = tr_read_tokens(r, 0, T, w.tok, err)) < 0)
 		goto out;
-	/* Steps: runs of equal step (the format keeps a step's tokens contiguous). */
-	for (int64_t i = 0, a = 0; i < T; i++)
+	/* Steps: runs of equal step (the format keeps a step's tokens contiguous); units within
+	 * them by the scope (the same rule as the routing pass below). */
+	for (int64_t i = 0, a = 0, u = 0; i < T; i++) {
+		if (i > 0 && w.tok[i].step == w.tok[i - 1].step && new_unit(o, &w.tok[i - 1], &w.tok[i], &unit_seqs))
+			u = i;
+		u_max = i + 1 - u > u_max ? i + 1 - u : u_max;
 		if (i + 1 == T || w.tok[i + 1].step != w.tok[i].step) {
 			S++;
 			n_max = i + 1 - a > n_max ? i + 1 - a : n_max;
-			a = i + 1;
+			a = u = i + 1;
+			unit_seqs = 1;
 		}
+	}
 	q->steps = S;
 	q->kept = tr_stats_create(L, E, o->top_k, D, err);
 	q->routed = ms_calloc(err, (size_t)L, sizeof *q->routed, "routing quality");
@@ -301,18 +308,18 @@ int rt_quality_compute(tr_reader *r, const rt_quality_opts *o, rt_quality **out,
 	q->step_dropped = ms_calloc(err, (S > 0 ? (size_t)S : 1) * (size_t)L, sizeof *q->step_dropped, "routing quality");
 	q->step_lost = ms_calloc(err, (S > 0 ? (size_t)S : 1) * (size_t)L, sizeof *q->step_lost, "routing quality");
 	q->bias = ms_calloc(err, (size_t)L * (size_t)E, sizeof *q->bias, "router bias");
-	w.ids = ms_malloc(err, (size_t)n_max * (size_t)K * sizeof *w.ids, "trace block");
-	w.sc = ms_malloc(err, (size_t)n_max * (size_t)K * sizeof *w.sc, "trace block");
-	w.mat = ms_malloc(err, (size_t)n_max * (size_t)E * sizeof *w.mat, "score matrix");
-	w.sel = ms_malloc(err, (size_t)n_max * (size_t)E, "router selections");
+	w.ids = ms_malloc(err, (size_t)u_max * (size_t)K * sizeof *w.ids, "trace block");
+	w.sc = ms_malloc(err, (size_t)u_max * (size_t)K * sizeof *w.sc, "trace block");
+	w.mat = ms_malloc(err, (size_t)u_max * (size_t)E * sizeof *w.mat, "score matrix");
+	w.sel = ms_malloc(err, (size_t)u_max * (size_t)E, "router selections");
 	w.ustart = ms_malloc(err, ((size_t)n_max + 1) * sizeof *w.ustart, "balancing units");
 	w.uload = ms_malloc(err, (size_t)E * sizeof *w.uload, "unit load");
 	w.sload = ms_malloc(err, (size_t)E * sizeof *w.sload, "step load");
-	w.ws = rt_policy_ws_create(n_max, E, o->top_k, err);
+	w.ws = rt_policy_ws_create(u_max, E, o->top_k, err);
 	if (!q->kept || !q->routed || !q->kept_pairs || !q->dropped || !q->lost || !q->step_id || !q->step_tokens ||
 	    !q->step_max_mean || !q->step_dropped || !q->step_lost || !q->bias || !w.ids || !w.sc || !w.mat || !w.sel ||
 	    !w.ustart || !w.uload || !w.sload || !w.ws) {
-		rc = MS_ENOMEM;
+		rc = err->code < 0 ? err->code : MS_ENOMEM;
 		goto out;
 	}
 	q->kept->tokens = T;
@@ -333,7 +340,7 @@ int rt_quality_compute(tr_reader *r, const rt_quality_opts *o, rt_quality **out,
 		q->step_id[si] = w.tok[a].step;
 		q->step_tokens[si] = n;
 		for (int l = 0; l < L; l++)
-			if ((rc = route_step_layer(r, o, q, &w, (int)si, l, a, n, units, err)) < 0)
+			if ((rc = route_step_layer(r, o, q, &w, (int)si, l, a, units, err)) < 0)
 				goto out;
 		a += n;
 	}
