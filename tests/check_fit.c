@@ -1,6 +1,7 @@
 /*
  * check_fit.c - `trace synth --match` (trace/tr_fit.h): a trace synthesised with known
- * parameters (per-layer copy probability, three topics with their own shares and
+ * parameters (per-layer copy probabilities, plain and with the first two swapped, three
+ * topics with their own shares and
  * sequence mixture) is measured and fitted, and the fit must give those parameters
  * back within their sampling error; the measurement itself by hand on a tiny trace; topics
  * inside a label found again by clustering the sequences.
@@ -21,7 +22,7 @@ enum { L = 2, E = 8, D = 3 };
 START_TEST(match_recovers_known_parameters)
 {
 	static const char *const names[D] = {"code", "prose", "math"};
-	static const double rho[L] = {0.15, 0.6}, mix[D] = {0.5, 0.3, 0.2};
+	static const double rho[L] = {0.15, 0.6}, swap[L] = {0.12, 0.0}, mix[D] = {0.5, 0.3, 0.2};
 	double table[L * D * E], w[L * D * E];
 	char dir[4096], src[4200], syn[4200];
 	tr_synth_opts o;
@@ -58,6 +59,7 @@ START_TEST(match_recovers_known_parameters)
 	o.domain_mix = mix;
 	o.domain_names = names;
 	o.layer_correlation = rho;
+	o.layer_swap = swap;
 	o.steps = 3;
 	o.ranks = 2;
 	o.seq_len = 64;
@@ -91,6 +93,7 @@ START_TEST(match_recovers_known_parameters)
 				b += mix[d] * w[((size_t)l * D + d) * E + e] * w[((size_t)l * D + d) * E + e];
 		ck_assert_msg(fabs(f->baseline[l] - b) < 0.01, "layer %d: b %.4f, true %.4f", l, f->baseline[l], b);
 		ck_assert_msg(fabs(f->rho[l] - rho[l]) < 0.02, "layer %d: rho %.4f, true %.4f", l, f->rho[l], rho[l]);
+		ck_assert_msg(fabs(f->swap[l] - swap[l]) < 0.02, "layer %d: swap %.4f, true %.4f", l, f->swap[l], swap[l]);
 	}
 	/* Synthesised from the fit and measured back: the same repeat rates and skew. */
 	tr_fit_synth_opts(f, &o);
@@ -102,6 +105,8 @@ START_TEST(match_recovers_known_parameters)
 	for (int l = 0; l < L; l++) {
 		ck_assert_msg(fabs(g->repeat1[l] - f->repeat1[l]) < 0.015, "layer %d: r1 %.4f vs %.4f", l, g->repeat1[l],
 			      f->repeat1[l]);
+		ck_assert_msg(fabs(g->repeat12[l] - f->repeat12[l]) < 0.015, "layer %d: r12 %.4f vs %.4f", l, g->repeat12[l],
+			      f->repeat12[l]);
 		ck_assert_msg(fabs(g->seq_skew[l] - f->seq_skew[l]) / f->seq_skew[l] < 0.02, "layer %d: skew %.4f vs %.4f", l,
 			      g->seq_skew[l], f->seq_skew[l]);
 		ck_assert_msg(fabs(g->max_mean[l] - f->max_mean[l]) / f->max_mean[l] < 0.02, "layer %d: max/mean %.4f vs %.4f",

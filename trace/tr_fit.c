@@ -30,7 +30,9 @@ void tr_fit_free(tr_fit *f)
 	free(f->topic_mix);
 	free(f->topic_label);
 	free(f->rho);
+	free(f->swap);
 	free(f->baseline);
+	free(f->baseline12);
 	free(f);
 }
 
@@ -288,7 +290,9 @@ int tr_fit_measure(tr_reader *r, int top_k, int per_domain, tr_fit **out, ms_err
 	f->repeat12 = ms_calloc(err, (size_t)L, sizeof *f->repeat12, "trace fit");
 	f->seq_skew = ms_calloc(err, (size_t)L, sizeof *f->seq_skew, "trace fit");
 	f->rho = ms_calloc(err, (size_t)L, sizeof *f->rho, "trace fit");
+	f->swap = ms_calloc(err, (size_t)L, sizeof *f->swap, "trace fit");
 	f->baseline = ms_calloc(err, (size_t)L, sizeof *f->baseline, "trace fit");
+	f->baseline12 = ms_calloc(err, (size_t)L, sizeof *f->baseline12, "trace fit");
 	tok = ms_malloc(err, (size_t)T * sizeof *tok, "token metadata");
 	ids = ms_malloc(err, (size_t)T * (size_t)k * sizeof *ids, "layer ids");
 	cnt = ms_calloc(err, 2 * (size_t)E, sizeof *cnt, "counts");
@@ -304,8 +308,8 @@ int tr_fit_measure(tr_reader *r, int top_k, int per_domain, tr_fit **out, ms_err
 			if (!(f->domain_names[d] = strdup(in->domain_names[d])))
 				goto out;
 	}
-	if (!f->shares || !f->max_mean || !f->repeat1 || !f->repeat12 || !f->seq_skew || !f->rho || !f->baseline || !tok ||
-	    !ids || !cnt)
+	if (!f->shares || !f->max_mean || !f->repeat1 || !f->repeat12 || !f->seq_skew || !f->rho || !f->swap ||
+	    !f->baseline || !f->baseline12 || !tok || !ids || !cnt)
 		goto out;
 	if ((rc = tr_read_tokens(r, 0, T, tok, err)) < 0)
 		goto out;
@@ -396,6 +400,7 @@ void tr_fit_synth_opts(const tr_fit *f, tr_synth_opts *o)
 	o->dist = TR_DIST_TABLE;
 	o->table = f->shares;
 	o->layer_correlation = f->rho;
+	o->layer_swap = f->top_k >= 2 ? f->swap : NULL;
 	if (f->topics > 0) {
 		o->domains = f->topics;
 		o->domain_table = f->topic_shares;
@@ -417,30 +422,47 @@ int tr_fit_solve(tr_fit *f, ms_error *err)
 	int rc;
 	if (!w)
 		return MS_ENOMEM;
-	tr_fit_synth_opts(f, &o);
-	o.layer_correlation = NULL; /* not yet known; the weights do not depend on it */
-	if ((rc = tr_synth_weights(&o, w, NULL, err)) < 0) {
+	double *pi2 = ms_malloc(err, (size_t)E * sizeof *pi2, "fitted weights");
+	if (!pi2) {
 		free(w);
-		return rc;
+		return MS_ENOMEM;
 	}
+	tr_fit_synth_opts(f, &o);
+	o.layer_correlation = o.layer_swap = NULL; /* not yet known; the weights do not depend on them */
+	if ((rc = tr_synth_weights(&o, w, NULL, err)) < 0)
+		goto out;
 	for (int l = 0; l < L; l++) {
-		double b = 0;
+		double b = 0, b12 = 0, r1 = f->repeat1[l], r12 = f->repeat12[l];
 		/* The first-choice probabilities of Plackett-Luce weights are the weights (normalised). */
 		for (int d = 0; d < DD; d++) {
-			const double *wd = w + ((size_t)l * DD + d) * E;
-			double s2 = 0;
-			for (int e = 0; e < E; e++)
-				s2 += wd[e] * wd[e];
-			b += (f->topics > 0 ? f->topic_mix[d] : 1.0) * s2;
+			const double *wd = w + ((size_t)l * DD + d) * E, m = f->topics > 0 ? f->topic_mix[d] : 1.0;
+			if ((rc = tr_pl_inclusion(wd, E, E < 2 ? E : 2, pi2, err)) < 0)
+				goto out;
+			for (int e = 0; e < E; e++) {
+				b += m * wd[e] * wd[e];
+				b12 += m * wd[e] * pi2[e];
+			}
 		}
 		f->baseline[l] = b;
-		if (isnan(f->repeat1[l]) || b >= 1)
-			f->rho[l] = 0;
-		else
-			f->rho[l] = fmin(fmax((f->repeat1[l] - b) / (1 - b), 0.0), 0.999);
+		f->baseline12[l] = b12;
+		f->rho[l] = f->swap[l] = 0;
+		if (isnan(r1) || b >= 1)
+			continue;
+		if (f->top_k >= 2 && !isnan(r12) && b12 < 1) {
+			double u = (1 - r12) / (1 - b12), rho = r1 - u * b;
+			if (u > 0 && u <= 1 && rho >= 0 && 1 - rho - u >= 0) {
+				f->rho[l] = rho;
+				f->swap[l] = 1 - rho - u;
+				continue;
+			}
+		}
+		f->rho[l] = fmin(fmax((r1 - b) / (1 - b), 0.0), 0.999);
 	}
+	rc = MS_OK;
+out:
+	free(pi2);
 	free(w);
-	return MS_OK;
+	return rc;
 }
 
 /* |a - b| / |a|, or NaN when a is 0 or either is undefined. */
@@ -459,9 +481,10 @@ int tr_fit_print(FILE *out, const tr_fit *src, const tr_fit *syn, const char *sr
 	fprintf(out, "fit of %s (%d layers, %d experts, top-%d, %lld tokens, %lld sequences, %d domain%s):\n", src_path, L,
 		src->experts, src->top_k, (long long)src->tokens, (long long)src->sequences, src->domains,
 		src->domains == 1 ? "" : "s");
-	fprintf(out, "the trace, then the synthetic one (%s); rho: the fitted copy probability, b: the independent repeat rate\n\n",
+	fprintf(out, "the trace, then the synthetic one (%s); rho: the fitted copy probability, swap: a copy with the first\n"
+		     "two swapped, b: the independent repeat rate\n\n",
 		syn_path);
-	fprintf(out, "layer   max/mean          repeat 1st        repeat 1st|2nd    seq. skew          rho      b\n");
+	fprintf(out, "layer   max/mean          repeat 1st        repeat 1st|2nd    seq. skew          rho   swap      b\n");
 	for (int l = 0; l < L; l++) {
 		const double a[4] = {src->max_mean[l], src->repeat1[l], src->repeat12[l], src->seq_skew[l]};
 		const double b[4] = {syn->max_mean[l], syn->repeat1[l], syn->repeat12[l], syn->seq_skew[l]};
@@ -476,7 +499,7 @@ int tr_fit_print(FILE *out, const tr_fit *src, const tr_fit *syn, const char *sr
 			sum[2 * i] += a[i] / L;
 			sum[2 * i + 1] += b[i] / L;
 		}
-		fprintf(out, "%6.3f  %5.3f\n", src->rho[l], src->baseline[l]);
+		fprintf(out, "%6.3f %6.3f  %5.3f\n", src->rho[l], src->swap[l], src->baseline[l]);
 	}
 	if (L > 1) {
 		fprintf(out, " mean");

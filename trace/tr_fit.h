@@ -21,8 +21,17 @@
  *     rho[l] = (r1[l] - b[l]) / (1 - b[l]),  b[l] = sum_d mix_d sum_e p1[l][d][e]^2,
  * with p1 the first-choice probabilities of the solved weights (the repeat rate that
  * independent draws within a sequence of one domain give), so that the model's r1 equals
- * the trace's: r1 = rho + (1 - rho) b. Clamped to [0, 1). Without labels there is one
- * topic (the layer shares) and per-sequence skew beyond the repeats is not modelled.
+ * the trace's: r1 = rho + (1 - rho) b. With k >= 2 a second per-layer parameter, swap:
+ * a token copies the previous ranking with its first two swapped (the previous second
+ * choice becomes the first), so that r12 is fitted too. With u = 1 - rho - swap the
+ * fresh draws and b12 = sum_d mix_d sum_e p1[l][d][e] pi2[l][d][e] (pi2: inclusion in
+ * the first two),
+ *     r1 = rho + u b,  r12 = rho + swap + u b12   =>   u = (1 - r12) / (1 - b12),
+ *     rho = r1 - u b,  swap = 1 - rho - u
+ * (approximate: the previous token's first choice is taken as distributed like a fresh
+ * one). When that gives swap < 0 (the trace's r12 is below what copies imply) swap is 0
+ * and rho = (r1 - b) / (1 - b). Without labels there is one topic (the layer shares) and
+ * per-sequence skew beyond the repeats is not modelled.
  *
  * Memory: the token metadata (24 bytes a token) and one layer's ids (2 k bytes a token).
  */
@@ -53,7 +62,9 @@ typedef struct tr_fit {
 	double *topic_mix;     /* [topics] share of sequences */
 	int *topic_label;      /* [topics] the domain label of each topic (0 without labels) */
 	double *rho;           /* [L] the fitted copy probability (tr_fit_solve) */
+	double *swap;          /* [L] the fitted probability of a copy with the first two swapped */
 	double *baseline;      /* [L] b[l] of the fitted weights */
+	double *baseline12;    /* [L] b12[l]: a fresh first choice among the previous token's first two */
 } tr_fit;
 
 /*

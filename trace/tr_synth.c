@@ -83,11 +83,14 @@ int tr_synth_check(const tr_synth_opts *o, ms_error *err)
 			if (o->topic_label[d] < 0 || (o->labels > 0 && o->topic_label[d] >= o->labels))
 				return MS_ERROR(err, MS_EINVAL, "topic %d has label %d of %d", d, o->topic_label[d], o->labels);
 	}
-	if (o->layer_correlation)
-		for (int l = 0; l < o->layers; l++)
-			if (!(o->layer_correlation[l] >= 0 && o->layer_correlation[l] <= 1))
-				return MS_ERROR(err, MS_EINVAL, "layer %d: correlation %g must be in [0, 1]", l,
-						o->layer_correlation[l]);
+	for (int l = 0; l < o->layers && (o->layer_correlation || o->layer_swap); l++) {
+		double rho = o->layer_correlation ? o->layer_correlation[l] : o->correlation;
+		double swap = o->layer_swap ? o->layer_swap[l] : 0.0;
+		if (!(rho >= 0 && rho <= 1) || !(swap >= 0 && swap <= 1) || rho + swap > 1)
+			return MS_ERROR(err, MS_EINVAL,
+					"layer %d: correlation %g and swapped repeats %g must be in [0, 1] with their sum", l,
+					rho, swap);
+	}
 	if (o->domain_mix) {
 		double sum = 0;
 		for (int d = 0; d < o->domains; d++) {
@@ -598,14 +601,21 @@ static void rank_bounds(meta_iter *m)
 	m->rank_end = a + n * (m->rank + 1) / m->R;
 }
 
-/* The domain of the current sequence: a hash of (seed, sequence), uniform over D or by the mixture. */
+/*
+ * The domain of the current sequence: a hash of (seed, sequence) mod D, or, by the
+ * mixture, the inverse of its cumulative shares at u_s = frac(u_0 + s / phi) (the golden
+ * ratio's Weyl sequence from a seeded start): the sequences' domain shares then match the
+ * mixture to O(log S / S) instead of independent draws' O(1 / sqrt S), which would make a
+ * fitted trace's load wander with the luck of its topic draws.
+ */
 static int16_t domain_of(const meta_iter *m, uint64_t seed, int D)
 {
 	uint64_t h = ms_stream_seed(seed, 0xD0, (uint64_t)m->seq, 0, 0);
 	double u, acc = 0;
 	if (!m->mix)
 		return (int16_t)(h % (uint64_t)D);
-	u = (double)(h >> 11) * 0x1p-53 * m->mix_sum;
+	u = (double)(ms_stream_seed(seed, 0xD0, 0, 1, 0) >> 11) * 0x1p-53 + (double)m->seq * 0.6180339887498949;
+	u = (u - floor(u)) * m->mix_sum;
 	for (int d = 0; d < D; d++) {
 		acc += m->mix[d];
 		if (u < acc)
@@ -704,7 +714,7 @@ int tr_synth_write(const char *path, int force, const tr_synth_opts *o, ms_error
 {
 	const int L = o->layers, E = o->experts, K = o->depth, D = o->domains, DD = D > 0 ? D : 1;
 	const int64_t B = TR_CHUNK_TOKENS;
-	char **names = NULL, source[256];
+	char **names = NULL, source[512];
 	tr_meta m;
 	tr_writer *w = NULL;
 	double *weights = NULL;
@@ -753,9 +763,9 @@ int tr_synth_write(const char *path, int force, const tr_synth_opts *o, ms_error
 		 "steps %d, ranks %d, seq_len %d",
 		 tr_dist_name(o->dist), o->match_selection ? " (selection shares matched)" : "", (unsigned long long)o->seed,
 		 o->zipf_s, o->alpha, o->correlation, o->domains, o->domain_skew, o->steps, o->ranks, o->seq_len);
-	if (o->domain_table || o->layer_correlation)
-		snprintf(source + strlen(source), sizeof source - strlen(source), "; fitted%s%s%s (moesim trace synth --match)",
-			 o->layer_correlation ? ": correlation per layer" : "", o->domain_table ? ", shares per domain" : "",
+	if (o->domain_table || o->layer_correlation || o->layer_swap)
+		snprintf(source + strlen(source), sizeof source - strlen(source), "; fitted%s%s%s%s (moesim trace synth --match)",
+			 o->layer_correlation ? ": correlation per layer" : "", o->layer_swap ? ", swapped repeats per layer" : "", o->domain_table ? ", shares per domain" : "",
 			 o->topic_label ? " (the domains are topics, written as their labels)" : "");
 	memset(&m, 0, sizeof m);
 	m.num_layers = L;
@@ -794,17 +804,34 @@ int tr_synth_write(const char *path, int force, const tr_synth_opts *o, ms_error
 			int16_t *li = last_ids + (size_t)l * K;
 			float *ls = last_scores + (size_t)l * K, *ll = last_logits ? last_logits + (size_t)l * E : NULL;
 			const double rho = o->layer_correlation ? o->layer_correlation[l] : o->correlation;
+			const double swap = o->layer_swap ? o->layer_swap[l] : 0.0;
 			gsl_rng_set(rng, ms_stream_seed(o->seed, 0x5E7, (uint64_t)l, (uint64_t)b, 0));
 			for (int64_t i = 0; i < n; i++) {
 				int16_t *id = ids + ((size_t)l * n + i) * K;
 				float *sc = scores + ((size_t)l * n + i) * K;
 				float *lg = logits ? logits + ((size_t)l * n + i) * E : NULL;
 				int d = D > 0 ? tok[i].domain : 0;
-				if (rho > 0 && tok[i].position > 0 && gsl_rng_uniform(rng) < rho) {
+				/* One uniform decides: copy (u < rho), copy with the first two swapped (u < rho + swap),
+				 * or a fresh draw; drawn only where a copy is possible, so rho alone gives the bytes it
+				 * always gave. */
+				double u = (rho > 0 || swap > 0) && tok[i].position > 0 ? gsl_rng_uniform(rng) : 2.0;
+				if (u < rho + swap) {
 					memcpy(id, li, (size_t)K * sizeof *id);
 					memcpy(sc, ls, (size_t)K * sizeof *sc);
 					if (lg)
 						memcpy(lg, ll, (size_t)E * sizeof *lg);
+					if (u >= rho && K >= 2) {
+						/* The previous second choice becomes the first: ids swap, the scores stay in
+						 * rank order, and the two logits swap so the scores remain their softmax. */
+						int16_t a = id[0];
+						id[0] = id[1];
+						id[1] = a;
+						if (lg) {
+							float x = lg[id[0]];
+							lg[id[0]] = lg[id[1]];
+							lg[id[1]] = x;
+						}
+					}
 				} else {
 					draw(rng, weights + ((size_t)l * DD + d) * E, E, K, &ws, id, sc, lg);
 				}

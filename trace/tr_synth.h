@@ -54,6 +54,8 @@ typedef struct tr_synth_opts {
 	double domain_skew;         /* in [0, 1] */
 	/* Fitted models (trace/tr_fit.h, `trace synth --match`); NULL keeps the options above. */
 	const double *layer_correlation; /* [L] rho per layer, instead of correlation */
+	const double *layer_swap;        /* [L] probability that a token repeats the previous ranking with its
+					  * first two swapped (rho + swap <= 1; NULL: never) */
 	const double *domain_table;      /* [L][D][E] selection shares of each domain (sum 1 per (l, d)), solved
 					  * for as a table, instead of home experts and domain_skew */
 	const double *domain_mix;        /* [D] probability of each domain for a sequence, instead of uniform */
