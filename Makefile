@@ -121,7 +121,10 @@ check: depcheck $(BIN) $(BUILD)/check_moesim
 	$(MAKE) --no-print-directory calibrate-selftest
 	$(MAKE) --no-print-directory net-simgrid-check
 	@if /usr/bin/python3 -c 'import torch, h5py, pytest' 2>/dev/null; then MOESIM_BIN=./$(BIN) sh tools/run_tests.sh; \
-	else echo "check: skipping the Python recorder tests (install: $(PY_PACKAGES))"; fi
+	elif /usr/bin/python3 -c 'import h5py, pytest' 2>/dev/null; then \
+		echo "check: skipping the Python recorder tests (install: $(PY_PACKAGES)); running the run-output tests"; \
+		MOESIM_BIN=./$(BIN) /usr/bin/python3 -m pytest -q -p no:cacheprovider tools/tests/test_run_outputs.py; \
+	else echo "check: skipping the Python recorder and run-output tests (install: $(PY_PACKAGES))"; fi
 
 # Leaks inside libraries we do not own, each with its upstream bug (tests/lsan.supp,
 # tests/valgrind.supp).

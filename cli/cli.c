@@ -57,7 +57,8 @@ static void usage_main(FILE *f)
 
 static const char usage_run[] =
 	"usage: moesim run [SCENARIO] [--set section.key=value]... [-o FILE.h5] [--force] [--force-large]\n"
-	"                  [--allow-memory-overflow] [-q]\n"
+	"                  [--allow-memory-overflow] [-q] [--timeline FILE.json] [--timeline-gpus A-B]\n"
+	"                  [--events] [--traffic]\n"
 	"\n"
 	"Simulates SCENARIO (a libconfig file; without one, the built-in default, also shipped\n"
 	"as scenarios/default.cfg) and prints a summary.\n"
@@ -72,7 +73,15 @@ static const char usage_run[] =
 	"  --allow-memory-overflow  run a scenario whose weights, optimizer states and\n"
 	"               activations do not fit the GPUs' memory (refused by default, with the\n"
 	"               breakdown and what would make it fit)\n"
-	"  -q           print nothing on success\n";
+	"  -q           print nothing on success\n"
+	"  --timeline FILE.json  write every GPU's compute, communication, data-parallel and\n"
+	"               pipeline streams as Chrome / Perfetto trace-event JSON (open it in\n"
+	"               ui.perfetto.dev), with the hottest links' utilisation as counters\n"
+	"  --timeline-gpus A-B  record the timeline of GPUs A .. B only\n"
+	"  --events     add the timeline to FILE.h5 (/timeline/events)\n"
+	"  --traffic    add each MoE layer's GPU-to-GPU byte matrices to FILE.h5 (/traffic)\n"
+	"  A timeline that would be enormous is refused before the run, with its size and\n"
+	"  the options that shrink it (or --force-large).\n";
 
 static const char usage_show[] =
 	"usage: moesim show [SCENARIO] [--set section.key=value]...\n"
@@ -256,7 +265,8 @@ static int check_fits(const cli_args *a, const scn_scenario *s)
 }
 
 /* The up-front estimate of a run (sim/sim_estimate.h): 0, or CLI_EXIT_BAD_INPUT after the refusal. */
-static int check_large(const cli_args *a, const scn_scenario *s, const sim_inputs *in, int threads, const char *out)
+static int check_large(const cli_args *a, const scn_scenario *s, const sim_inputs *in, int threads, const char *out,
+		       const cli_record *c, const sim_record *rec)
 {
 	sim_estimate e;
 	double mem;
@@ -267,6 +277,8 @@ static int check_large(const cli_args *a, const scn_scenario *s, const sim_input
 	if (a->force_large)
 		return 0;
 	sim_estimate_run(s, in->trace ? rt_trace_depth(in->trace) : 0, threads, &e);
+	if ((rc = cli_record_check(c, s, rec, &e)) != 0)
+		return rc;
 	ms_error_clear(&err);
 	if (sim_estimate_check(s, &e, mem, out ? cli_disk_free(out) : -1, out, &err) < 0) {
 		fprintf(stderr, "moesim: %s; or run anyway with --force-large\n", err.msg);
@@ -285,8 +297,10 @@ int cli_cmd_run(int argc, char **argv)
 	out_summary sum;
 	ms_error err;
 	const char *out;
-	int rc = cli_parse_args(argc, argv, &a, CLI_ALLOW_OUTPUT | CLI_ALLOW_LARGE, usage_run);
-	if (rc)
+	cli_record c;
+	sim_record rec;
+	int rc = cli_record_parse(&argc, argv, &c);
+	if (rc || (rc = cli_parse_args(argc, argv, &a, CLI_ALLOW_OUTPUT | CLI_ALLOW_LARGE, usage_run)))
 		return rc;
 	if (a.help) {
 		fputs(usage_run, stdout);
@@ -307,6 +321,9 @@ int cli_cmd_run(int argc, char **argv)
 		rc = EXIT_BAD_INPUT;
 		goto done;
 	}
+	c.force = a.force;
+	if ((rc = cli_record_setup(&c, s, out, &rec)) != 0)
+		goto done;
 	if ((rc = cli_threads(&threads)) != 0)
 		goto done;
 	if ((rc = check_fits(&a, s)) != 0)
@@ -316,10 +333,11 @@ int cli_cmd_run(int argc, char **argv)
 		rc = EXIT_BAD_INPUT;
 		goto done;
 	}
-	if ((rc = check_large(&a, s, &in, threads, out)) != 0) {
+	if ((rc = check_large(&a, s, &in, threads, out, &c, &rec)) != 0) {
 		sim_inputs_close(&in);
 		goto done;
 	}
+	in.record = &rec;
 	rc = sim_run(&in, threads, &r, &err);
 	sim_inputs_close(&in);
 	if (rc < 0) {
@@ -328,17 +346,23 @@ int cli_cmd_run(int argc, char **argv)
 		goto done;
 	}
 	out_summary_compute(r, &sum);
-	if (out && out_h5_write(out, a.force, s, r, &sum, &err) < 0) {
+	if (out && out_h5_write_events(out, a.force, s, r, &sum, c.events ? c.tl : NULL, &err) < 0) {
 		fprintf(stderr, "moesim: %s\n", err.msg);
 		rc = EXIT_BAD_INPUT;
 		goto done;
 	}
+	if ((rc = cli_record_write(&c, s, r)) != 0)
+		goto done;
 	if (!a.quiet) {
 		out_summary_print(stdout, s, r, &sum);
 		if (out)
 			printf("  written          %s\n", out);
+		if (c.timeline)
+			printf("  timeline         %s (%zu events; open it in ui.perfetto.dev)\n", c.timeline,
+			       sim_timeline_count(c.tl));
 	}
 done:
+	cli_record_fini(&c);
 	sim_result_free(r);
 	free(s);
 	return rc;

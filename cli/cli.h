@@ -66,6 +66,30 @@ int cli_memory_available(double *bytes);
 void cli_set_interrupt_note(const char *note);
 double cli_disk_free(const char *path);
 
+/*
+ * What `moesim run` records on request (cli/cli_record.c): --timeline FILE.json,
+ * --timeline-gpus A-B, --events, --traffic. cli_record_parse takes them out of argv
+ * (the rest goes to cli_parse_args); setup fills the run's sim_record (per-step layer
+ * phases and links over time whenever there is an HDF5 file); check refuses, before
+ * the run, a timeline beyond the limits (0, or an exit code after the message); write
+ * writes the timeline after the run; fini frees it.
+ */
+#include "sim/sim_estimate.h"
+#include "sim/sim_run.h"
+#include "sim/sim_timeline.h"
+typedef struct cli_record {
+	const char *timeline; /* --timeline FILE.json */
+	int lo, hi, gpus_given; /* --timeline-gpus */
+	int events, traffic;
+	int force;            /* --force: overwrite the timeline file too */
+	sim_timeline *tl;
+} cli_record;
+int cli_record_parse(int *argc, char **argv, cli_record *c);
+int cli_record_setup(cli_record *c, const scn_scenario *s, const char *out, sim_record *rec);
+int cli_record_check(const cli_record *c, const scn_scenario *s, const sim_record *rec, sim_estimate *e);
+int cli_record_write(const cli_record *c, const scn_scenario *s, const sim_result *r);
+void cli_record_fini(cli_record *c);
+
 int cli_cmd_run(int argc, char **argv);
 int cli_cmd_show(int argc, char **argv);
 int cli_cmd_keys(int argc, char **argv);

@@ -5,13 +5,14 @@
 
 #include <string.h>
 
-int ms_h5_attr_str(hid_t loc, const char *name, const char *v)
+/* A scalar attribute of string type st (closed here) from buf. */
+static int attr_write(hid_t loc, const char *name, hid_t st, int typed, const void *buf)
 {
-	hid_t st = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), at = -1;
+	hid_t sp = H5Screate(H5S_SCALAR), at = -1;
 	int rc = -1;
-	if (st >= 0 && sp >= 0 && H5Tset_size(st, strlen(v) + 1) >= 0) {
+	if (st >= 0 && sp >= 0 && typed) {
 		at = H5Acreate2(loc, name, st, sp, H5P_DEFAULT, H5P_DEFAULT);
-		if (at >= 0 && H5Awrite(at, st, v) >= 0)
+		if (at >= 0 && H5Awrite(at, st, buf) >= 0)
 			rc = 0;
 	}
 	if (at >= 0)
@@ -21,4 +22,17 @@ int ms_h5_attr_str(hid_t loc, const char *name, const char *v)
 	if (st >= 0)
 		H5Tclose(st);
 	return rc;
+}
+
+int ms_h5_attr_str(hid_t loc, const char *name, const char *v)
+{
+	hid_t st = H5Tcopy(H5T_C_S1);
+	return attr_write(loc, name, st, st >= 0 && H5Tset_size(st, strlen(v) + 1) >= 0, v);
+}
+
+int ms_h5_attr_utf8(hid_t loc, const char *name, const char *v)
+{
+	hid_t st = H5Tcopy(H5T_C_S1);
+	return attr_write(loc, name, st, st >= 0 && H5Tset_size(st, H5T_VARIABLE) >= 0 && H5Tset_cset(st, H5T_CSET_UTF8) >= 0,
+			  &v);
 }

@@ -453,3 +453,17 @@ const ms_json_node *ms_json_next(const ms_json *j, const ms_json_node *v)
 {
 	return v && v->next >= 0 ? &j->nodes[v->next] : NULL;
 }
+
+void ms_json_write_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}

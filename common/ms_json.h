@@ -30,6 +30,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/ms_error.h"
 
@@ -104,5 +105,9 @@ static inline const char *ms_json_key(const ms_json *j, const ms_json_node *v)
 {
 	return j->text + v->key;
 }
+
+/* Writes s as a JSON string, quotes included: '"', '\\' and control characters escaped,
+ * other bytes (UTF-8) as they are (RFC 8259 section 7). */
+void ms_json_write_string(FILE *f, const char *s);
 
 #endif

@@ -214,6 +214,18 @@ void net_maxmin_var_fini(net_maxmin *s, int id)
 	x->ninc = 0;
 }
 
+int net_maxmin_var_nlinks(const net_maxmin *s, int id)
+{
+	return s->v[id].ninc;
+}
+
+int net_maxmin_var_link(const net_maxmin *s, int id, int i, double *w)
+{
+	const incid *c = &s->inc[s->v[id].inc0 + i];
+	*w = c->w;
+	return c->link;
+}
+
 double net_maxmin_var_rate(const net_maxmin *s, int id)
 {
 	return s->v[id].rate;

@@ -65,6 +65,10 @@ int net_maxmin_var_leave(net_maxmin *s, int id, ms_error *err);
 /* Gives the variable's incidences back (after leaving, if it joined); id is free. */
 void net_maxmin_var_fini(net_maxmin *s, int id);
 
+/* The variable's constrained links: how many, and the i-th (with its fraction in *w). */
+int net_maxmin_var_nlinks(const net_maxmin *s, int id);
+int net_maxmin_var_link(const net_maxmin *s, int id, int i, double *w);
+
 /* The variable's rate (B/s) from the last solve that re-solved it; 0 before that. */
 double net_maxmin_var_rate(const net_maxmin *s, int id);
 

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "network/net_bins.h"
 #include "network/net_grow.h"
 #include "network/net_heap.h"
 #include "network/net_maxmin.h"
@@ -45,6 +46,8 @@ typedef struct flow {
 	double key;       /* heap key: joining time (pending) or finishing time (active) */
 	uint64_t tag;
 	uint64_t seq;     /* add order: breaks ties in the heap */
+	/* with bins: progress since acc_t0 not yet in the bins, all inside acc_t0's bin */
+	double acc_t0, acc_bytes;
 	int ninc;         /* links that constrain it (0: it never joins the sharing) */
 	int next_free;    /* free flows: the next one */
 	uint8_t state;
@@ -70,6 +73,7 @@ struct net_model {
 
 	double now;
 	double tol;              /* relative batching window (net_model_set_tolerance) */
+	net_bins *bins;          /* NULL, or where links' bytes over time go */
 	uint64_t seq;
 };
 
@@ -245,6 +249,7 @@ int net_model_add_route(net_model *m, double now, const topo_route *rt, double b
 	f = &m->f[id];
 	f->ninc = nc;
 	f->bytes = f->remaining = bytes;
+	f->acc_bytes = 0;
 	f->rate = 0;
 	f->t_last = now;
 	f->key = now + rt->latency_s;
@@ -271,6 +276,59 @@ int net_model_add(net_model *m, double now, int src, int dst, double bytes, uint
 /* ---- re-solving and advancing time ------------------------------------------------ */
 
 /*
+ * Flow id carried `bytes` from t0 to t1 (at one rate) over its constrained links: into
+ * the bins. Progress inside one bin is gathered in the flow (acc_*) and added once,
+ * when the flow leaves that bin or finishes, so a flow re-solved many times inside a
+ * bin costs one addition per link, not one per re-solve (callgrind, the default
+ * scenario with -o: the binning is 6 % of the instructions, 20 % when every re-solve
+ * added to the bins).
+ */
+static void bin_links(net_model *m, int id, double t0, double t1, double bytes, int at)
+{
+	int n = net_maxmin_var_nlinks(m->mm, id);
+	for (int i = 0; i < n; i++) {
+		double w;
+		int l = net_maxmin_var_link(m->mm, id, i, &w);
+		if (at)
+			net_bins_add_at(m->bins, l, t0, w * bytes);
+		else
+			net_bins_add(m->bins, l, t0, t1, w * bytes);
+	}
+}
+
+static void bin_flush(net_model *m, int id)
+{
+	flow *f = &m->f[id];
+	if (f->acc_bytes > 0)
+		bin_links(m, id, f->acc_t0, f->acc_t0, f->acc_bytes, 1);
+	f->acc_bytes = 0;
+}
+
+static void bin_segment(net_model *m, int id, double t0, double t1, double rate)
+{
+	flow *f = &m->f[id];
+	double bytes = rate * (t1 - t0);
+	if (!(rate > 0) || !isfinite(rate) || !(t1 > t0))
+		return;
+	if (f->acc_bytes > 0 && net_bins_same(m->bins, f->acc_t0, t1)) {
+		f->acc_bytes += bytes;
+		return;
+	}
+	bin_flush(m, id);
+	if (net_bins_same(m->bins, t0, t1)) {
+		f->acc_t0 = t0;
+		f->acc_bytes = bytes;
+		return;
+	}
+	bin_links(m, id, t0, t1, bytes, 0);
+}
+
+void net_model_set_bins(net_model *m, net_bins *b)
+{
+	m->bins = b;
+}
+
+/*
  * Re-solves the sharing at time T and re-keys the flows the solver re-solved: each
  * first integrates its progress since t_last at the rate it had, then takes its new
  * rate and finishing time. Flows the solver did not re-solve keep their rates, so
@@ -286,6 +344,9 @@ static int resolve(net_model *m, double T, ms_error *err)
 		int id = ids[i];
 		flow *f = &m->f[id];
 		if (f->rate > 0 && T > f->t_last) {
+			if (m->bins)
+				bin_segment(m, id, f->t_last, T, f->rate < f->remaining / (T - f->t_last) ? f->rate
+													     : f->remaining / (T - f->t_last));
 			f->remaining -= f->rate * (T - f->t_last);
 			if (f->remaining < 0)
 				f->remaining = 0;
@@ -332,6 +393,10 @@ long net_model_advance(net_model *m, double t, net_done_fn done_fn, void *ctx, m
 					if (net_maxmin_var_join(m->mm, id, err) < 0)
 						return err->code;
 					continue;
+				}
+				if (f->state == F_ACTIVE && m->bins) {
+					bin_segment(m, id, f->t_last, f->key, f->rate);
+					bin_flush(m, id);
 				}
 				if (f->state == F_ACTIVE && net_maxmin_var_leave(m->mm, id, err) < 0)
 					return err->code;

@@ -116,6 +116,14 @@ void net_model_counters(const net_model *m, uint64_t *solves, uint64_t *incidenc
  */
 void net_model_set_tolerance(net_model *m, double rel);
 
+/*
+ * Records every link's bytes over time into bins (network/net_bins.h; b outlives the
+ * model, NULL stops): each flow's progress between re-solves, at its rate then, over
+ * its constrained links. Without bins the model pays one test per re-solved flow.
+ */
+struct net_bins;
+void net_model_set_bins(net_model *m, struct net_bins *b);
+
 /* Back to time 0 with link byte counters cleared; requires no flow in flight. */
 void net_model_reset(net_model *m);
 

@@ -1,7 +1,7 @@
 /*
- * out_report.h - what a run reports: the terminal summary and the HDF5 file.
- * Both read a finished sim_result and the scenario; neither changes them.
- * The HDF5 schema is documented in docs/output-format.md.
+ * out_report.h - what a run reports on the terminal, and the derived figures the
+ * summary shares with the HDF5 file (output/out_h5.h). Both read a finished sim_result
+ * and the scenario; neither changes them.
  */
 #ifndef OUT_REPORT_H
 #define OUT_REPORT_H
@@ -35,8 +35,7 @@ void out_summary_compute(const sim_result *r, out_summary *o);
 /* Prints the terminal summary. */
 void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, const out_summary *o);
 
-/* Writes the HDF5 file atomically (temporary name, then rename). */
-int out_h5_write(const char *path, int force, const scn_scenario *s, const sim_result *r, const out_summary *o,
-		 ms_error *err);
+/* The HDF5 writer's declarations, for the callers that include this header. */
+#include "output/out_h5.h"
 
 #endif

@@ -5,12 +5,15 @@
  */
 #include "sim/sim_estimate.h"
 
+#include "sim/sim_timeline.h"
+
 #include "topology/topo_rank.h"
 #include "hardware/hw_gpu.h"
 #include "models/moe_arch.h"
 #include "models/moe_memory.h"
 #include "sim/sim_run.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -42,6 +45,7 @@ void sim_estimate_run(const scn_scenario *s, int trace_depth, int threads, sim_e
 	const double nd = topo_rank_span_max(span, topo_rank_domain_size(s->network.nvlink_domain, s->cluster.gpus_per_node));
 	const double nodes = topo_rank_span_max(span, s->cluster.gpus_per_node);
 	const double slots = (E + s->routing.redundant_experts) / P + 1; /* replicas on the fullest member */
+	const double slots_used = ceil((E + s->routing.redundant_experts) / P); /* the placement's slots per member */
 	const int global = s->routing.capacity_scope == SCN_SCOPE_GLOBAL;
 	/* groups of every kind (sim_run.c runner_setup): TP, CP, EP, dense and expert DP */
 	const double n_groups = W / s->parallel.tp + W / s->parallel.cp + G + s->parallel.tp * pp + P * pp;
@@ -75,6 +79,12 @@ void sim_estimate_run(const scn_scenario *s, int trace_depth, int threads, sim_e
 	 * step's phases [W][11], rank load [L][W], expert demand [L][E], dispatch and combine
 	 * times [L]. */
 	e->result_bytes = S * 5 * 8 + passes * Lall * W * 11 * 8 + W * 11 * 8 + L * W * 8 + L * E * 8 + L * 16;
+	/* ... and (issue 14) each step's phases [S][W][11], per-expert routed and kept
+	 * [S][L][E] int64, backward all-to-all times [L] x 2, the placement [L][P][slots]
+	 * int32 and every slot's pairs [S][L][W][slots] int64; sim_run.c's plan_slots
+	 * [Rs][L][W][slots] int32 with them. */
+	e->result_bytes += S * W * 11 * 8 + S * L * E * 16 + L * 16 + L * P * slots_used * 4 + S * L * W * slots_used * 8;
+	e->plan_bytes += Rs * L * W * slots_used * 4;
 	/* sim_flow.c sim_flow_init: pair and GPU counts [Rs][L][Gs][P][P] int32 and domain
 	 * counts [Rs][L][Gs][P][nd] int32; per EP group a net_coll (byte matrices, NCCL
 	 * schedule, relay state: about 48 P^2 bytes), per other group a net_red; and the live
@@ -98,7 +108,9 @@ void sim_estimate_run(const scn_scenario *s, int trace_depth, int threads, sim_e
 		    e->flow_events / SIM_RATE_FLOW_EVENTS_PER_S;
 	/* output/out_report.c: the result arrays as datasets, and the file's own metadata
 	 * (groups, attributes, names: about 64 kB). */
-	e->h5_bytes = S * 5 * 8 + passes * Lall * W * 11 * 8 + W * 11 * 8 + L * W * 8 + L * E * 8 + L * 16 + 65536;
+	e->h5_bytes = S * 5 * 8 + passes * Lall * W * 11 * 8 + W * 11 * 8 + L * W * 8 + L * E * 8 + L * 16 + 65536 +
+		      S * W * 11 * 8 + S * L * E * 24 + L * 16 + L * P * slots_used * 4 + S * L * W * slots_used * 8;
+	e->timeline_events = 0;
 }
 
 const char *sim_estimate_bytes(double b, char *buf, size_t len)
@@ -184,6 +196,50 @@ int sim_estimate_check(const scn_scenario *s, const sim_estimate *e, double mem_
 				out_path ? out_path : "the output", sim_estimate_bytes(e->h5_bytes, a, sizeof a),
 				sim_estimate_bytes(disk_free_bytes, b, sizeof b));
 	return MS_OK;
+}
+
+/*
+ * What recording adds (sim_timeline.h). The timeline's records: per step, per GPU, its
+ * stage's compute ops and the waits between them (about 1.5 records per op: the ops of
+ * e->events, which counts five per layer and micro-batch), its data-parallel buckets and,
+ * under overlap, its all-to-alls; measured against real runs in tests/check_run.c.
+ */
+void sim_estimate_record(const scn_scenario *s, const sim_record *rec, int timeline_gpus, sim_estimate *e)
+{
+	const double W = scn_world(s), pp = s->parallel.pp, S = s->workload.steps;
+	const double mtp = s->workload.mode == SCN_MODE_TRAINING ? s->model.mtp_layers : 0;
+	const double Lall = s->model.layers + mtp, L = s->model.moe_layers + mtp;
+	const double passes = s->workload.mode == SCN_MODE_TRAINING ? 2 : 1, m = (double)s->workload.microbatches;
+	const double units = s->schedule.overlap == SCN_OVERLAP_TWO_BATCH ? 2 : 1;
+	const double tp = s->parallel.tp > 1, cp = s->parallel.cp > 1;
+	const double Rs = s->workload.routed_microbatches * units, P = s->parallel.ep;
+	const double Gs = W / P / pp;
+	/* per GPU per step: each layer's ops of each micro-batch (dense, MoE, TP and CP
+	 * collectives), a wait beside every other one (measured: 1.2 records an op in the
+	 * default scenario, 1.0 in a balanced one), and the embedding, head and optimizer */
+	const double per_gpu = passes * m * units * (Lall / pp) * (7 + 4 * tp + 2 * cp) * 1.5 + 3 * m + 4;
+	if (!rec)
+		return;
+	if (rec->layer_steps) {
+		double b = S * passes * Lall * W * 11 * 8;
+		e->result_bytes += b;
+		e->h5_bytes += b;
+	}
+	if (rec->traffic) { /* [Rs][L][Gs][2][P][P] per sample; the result's [2][L][W][W], written compressed */
+		e->plan_bytes += Rs * L * Gs * 2 * P * P * 8;
+		e->result_bytes += 2 * L * W * W * 8;
+		e->h5_bytes += 2 * L * W * P * 8;
+	}
+	if (rec->links && s->network.model == SCN_NET_FLOW) { /* about 6 links a GPU, 128 bins each, and a name */
+		e->flow_bytes += W * 6 * (128 * 8 * 2 + 120);
+		e->h5_bytes += W * 6 * (8 * 3 + 40) + 32 * 128 * 16 + 6 * 128 * 8;
+	}
+	if (rec->timeline) {
+		double gpus = timeline_gpus > 0 && timeline_gpus < W ? timeline_gpus : W;
+		e->timeline_events = S * per_gpu * gpus;
+		e->result_bytes += e->timeline_events * sizeof(sim_tl_event) + Rs * L * W * 16;
+	}
+	e->mem_bytes = e->router_bytes + e->plan_bytes + e->flow_bytes + e->result_bytes;
 }
 
 int sim_estimate_fits(const scn_scenario *s, double *peak_bytes, double *capacity_bytes, char *advice, size_t len,

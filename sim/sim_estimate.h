@@ -51,6 +51,7 @@ typedef struct sim_estimate {
 	double pairs;           /* token-expert pairs routed over the whole run */
 	double time_s;          /* rough, on one thread, from the rates above */
 	double h5_bytes;        /* the HDF5 results file (-o), uncompressed */
+	double timeline_events; /* records of the timeline, when one is recorded (sim_estimate_record) */
 } sim_estimate;
 
 /*
@@ -59,6 +60,23 @@ typedef struct sim_estimate {
  * when the routing is synthetic). O(1).
  */
 void sim_estimate_run(const scn_scenario *s, int trace_depth, int threads, sim_estimate *e);
+
+/*
+ * Adds what recording rec costs (sim/sim_timeline.h: per-step layer phases, traffic
+ * matrices, links over time, the timeline of timeline_gpus GPUs, 0: all) to an estimate
+ * of sim_estimate_run, and sets timeline_events. rec NULL: nothing. O(1).
+ */
+struct sim_record;
+void sim_estimate_record(const scn_scenario *s, const struct sim_record *rec, int timeline_gpus, sim_estimate *e);
+
+/*
+ * A timeline of more records than these is refused before the run (--force-large runs it
+ * anyway): the JSON (about 190 bytes a record) beyond what ui.perfetto.dev loads in a
+ * browser tab comfortably (its JSON importer holds the whole file; a few hundred MB),
+ * and the HDF5 /timeline (48 bytes a record in memory during the run) beyond 2 GB.
+ */
+#define SIM_LIMIT_TIMELINE_JSON_EVENTS 2e6
+#define SIM_LIMIT_TIMELINE_H5_EVENTS 4e7
 
 /* The routing threads sim_run uses for `threads` (0: the online CPUs) and `groups` EP groups. */
 int sim_estimate_workers(int threads, int groups);

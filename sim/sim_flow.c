@@ -223,6 +223,7 @@ void sim_flow_hot_links(runner *R, double total_s)
 		const topo_link *lk = &R->fl.graph->links[hot[i].link];
 		snprintf(R->res->hot_link_name[i], sizeof R->res->hot_link_name[i], "%s -> %s (%s)",
 			 R->fl.graph->names[lk->src], R->fl.graph->names[lk->dst], hw_link_class_name(lk->cls));
+		R->res->hot_link_index[i] = hot[i].link;
 		R->res->hot_link_util[i] = hot[i].utilisation;
 		R->res->hot_link_bytes[i] = hot[i].bytes;
 	}

@@ -20,6 +20,9 @@ typedef struct sim_inputs {
 	const scn_scenario *s;  /* borrowed: outlives the inputs */
 	prof_profile *profile;  /* cluster.profile, or NULL when the scenario names none */
 	rt_trace *trace;        /* routing.trace when routing.source = "trace", else NULL */
+	/* What the run records beyond its summary (sim/sim_timeline.h), set by the caller
+	 * after opening; NULL (as opened): nothing. */
+	const struct sim_record *record;
 } sim_inputs;
 
 /* Opens what s names. On failure nothing stays open and err says which file and why. */

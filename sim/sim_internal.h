@@ -28,6 +28,7 @@
 #include "sim/sim_engine.h"
 #include "sim/sim_inputs.h"
 #include "sim/sim_run.h"
+#include "sim/sim_timeline.h"
 #include "topology/topo_cluster.h"
 #include "topology/topo_graph.h"
 
@@ -222,6 +223,13 @@ typedef struct runner {
 	double step_t0;
 	double inv_steps;
 	double *mb_uses;    /* [samples] micro-batches replaying each routing sample */
+	/* What the run records on request (sim_timeline.h); all NULL without a record. */
+	int step;           /* the step being played */
+	const sim_record *rec;
+	sim_timeline *tl;
+	double *tl_sent;    /* timeline: [samples][n_moe][world][2] bytes each GPU sends in each direction */
+	double *traffic_smp; /* traffic: [samples][n_moe][Gs][2][P][P] one micro-batch's transfer matrices */
+	struct net_bins *bins; /* links: every link's bytes over time */
 } runner;
 
 /* The router's EP group (rt_ep_member_rank) of a rank, and its index in its stage. */
@@ -276,6 +284,19 @@ int sim_flow_launched(runner *R, int gi);
 int sim_flow_send(runner *R, int src, int dst, int dir, double bytes, int key);
 int sim_flow_event(runner *R);
 void sim_flow_hot_links(runner *R, double total_s);
+
+/* sim_timeline.c: the runner's hooks, called only with R->tl. account()'s interval of a
+ * GPU's compute stream; a communication (SIM_TL_COMM) or data-parallel stream's running
+ * item ends now. */
+void sim_tl_account(runner *R, int rank, int pass, int layer, int phase, double d);
+void sim_tl_stream_done(runner *R, int rank, int stream, double now);
+/* What the run records on request: set up before the first step (R->rec may be NULL),
+ * a step's traffic matrices into the result, the timeline sorted and the links'
+ * results after the last step, and everything freed (also on failure). */
+int sim_record_init(runner *R, ms_error *err);
+void sim_record_traffic(runner *R);
+int sim_record_fini(runner *R, ms_error *err);
+void sim_record_release(runner *R);
 
 /* sim_run.c: group gi's collective has finished now; a send to dst has arrived now. */
 int sim_group_done(runner *R, int gi);

@@ -32,6 +32,7 @@ struct sim_worker {
 	int32_t *recv;            /* [slots] */
 	int *members;             /* [P] */
 	int64_t *demand;          /* [L][E] pairs routed, this step */
+	int64_t *kept;            /* [L][E] of those, kept after capacity, this step */
 	int64_t pairs, dropped_pairs, tokens, dropped_tokens;
 	ms_error err;
 	int rc;
@@ -62,8 +63,10 @@ static int plan_group(worker *w, int smp, int l, int gl)
 		int rank = rt_ep_member_rank(g, p, R->P, R->s->parallel.etp, R->world / R->pp);
 		double *t = R->plan_rank + (((size_t)smp * R->n_moe + l) * R->world + rank) * SIM_T_N;
 		double sent = 0, recv_total = 0;
-		for (int e = 0; e < R->E; e++)
+		for (int e = 0; e < R->E; e++) {
 			w->demand[(size_t)l * R->E + e] += (int64_t)(demand[e] * uses);
+			w->kept[(size_t)l * R->E + e] += (int64_t)(rt->kept[(size_t)p * R->E + e] * uses);
+		}
 		for (int j = 0; j < R->P; j++)
 			sent += (double)rt->sent[(size_t)p * R->P + j];
 		/* What this member's expert replicas receive, one entry per slot. */
@@ -75,11 +78,10 @@ static int plan_group(worker *w, int smp, int l, int gl)
 		t[SIM_T_LOAD] = recv_total; /* reduced into rank_load after the pool, in a fixed order */
 		t[SIM_T_PERMUTE] = moe_permute_time(&R->model, sent);
 		t[SIM_T_UNPERMUTE] = moe_unpermute_time(&R->model, sent);
-		if (R->plan_slots) { /* ETP: timed once the whole ETP group is routed (sim_plan_build) */
-			memcpy(R->plan_slots + (((size_t)smp * R->n_moe + l) * R->world + rank) * R->slots, w->recv,
-			       (size_t)rt->slots * sizeof(int32_t));
+		memcpy(R->plan_slots + (((size_t)smp * R->n_moe + l) * R->world + rank) * R->slots, w->recv,
+		       (size_t)rt->slots * sizeof(int32_t));
+		if (R->s->parallel.etp > 1) /* ETP: timed once the whole ETP group is routed (sim_plan_build) */
 			continue;
-		}
 		t[SIM_T_EXPERT_F] = moe_expert_time(&R->model, w->recv, rt->slots, MOE_FWD);
 		t[SIM_T_EXPERT_B] = moe_expert_time(&R->model, w->recv, rt->slots, MOE_BWD);
 	}
@@ -108,6 +110,14 @@ static int plan_group(worker *w, int smp, int l, int gl)
 	/* dir 0: towards the experts (dispatch forward, combine backward); dir 1: back. */
 	for (int dir = 0; dir < 2; dir++) {
 		sim_dispatch_transfers(&R->wire, dir == 0, &c, w->bytes, w->msgs, gn + 2 * dir);
+		if (R->traffic_smp) /* recorded (--traffic): reduced in sim_record_traffic */
+			memcpy(R->traffic_smp + (at * 2 + dir) * R->P * R->P, w->bytes, (size_t)R->P * R->P * sizeof(double));
+		for (int p = 0; R->tl_sent && p < R->P; p++) { /* the timeline's bytes of each member's all-to-all */
+			double row = 0;
+			for (int j = 0; j < R->P; j++)
+				row += w->bytes[(size_t)p * R->P + j];
+			R->tl_sent[(((size_t)smp * R->n_moe + l) * R->world + w->members[p]) * 2 + dir] = row;
+		}
 		net_alltoall_time(w->a2a, w->members, R->P, w->bytes, w->msgs, &R->costs[dir], &st[dir]);
 		tg[dir] = st[dir].time_s;
 	}
@@ -176,6 +186,7 @@ int sim_plan_build(runner *R, int step, ms_error *err)
 		w->rc = MS_OK;
 		ms_error_clear(&w->err);
 		memset(w->demand, 0, (size_t)R->n_moe * R->E * sizeof *w->demand);
+		memset(w->kept, 0, (size_t)R->n_moe * R->E * sizeof *w->kept);
 	}
 	ms_pool_run(R->pool, worker_job, R);
 	for (int i = 0; i < R->n_workers; i++) {
@@ -187,8 +198,10 @@ int sim_plan_build(runner *R, int step, ms_error *err)
 		res->tokens[step] += w->tokens;
 		res->dropped_tokens[step] += w->dropped_tokens;
 	}
-	if (R->plan_slots && (rc = etp_times(R, err)) < 0)
+	if (R->s->parallel.etp > 1 && (rc = etp_times(R, err)) < 0)
 		return rc;
+	if (R->traffic_smp)
+		sim_record_traffic(R);
 	for (int l = 0; l < R->n_moe; l++) {
 		for (int smp = 0; smp < R->samples; smp++)
 			for (int gl = 0; gl < R->Gs; gl++)
@@ -199,11 +212,21 @@ int sim_plan_build(runner *R, int step, ms_error *err)
 					res->rank_load[(size_t)l * R->world + rank] += t[SIM_T_LOAD] * R->mb_uses[smp] / R->m * R->inv_steps;
 				}
 		for (int e = 0; e < R->E; e++) {
-			int64_t c = 0;
-			for (int i = 0; i < R->n_workers; i++)
+			int64_t c = 0, k = 0;
+			size_t at = ((size_t)step * R->n_moe + l) * R->E + e;
+			for (int i = 0; i < R->n_workers; i++) {
 				c += R->workers[i].demand[(size_t)l * R->E + e];
+				k += R->workers[i].kept[(size_t)l * R->E + e];
+			}
 			res->expert_demand[(size_t)l * R->E + e] += (double)c / R->m * R->inv_steps;
+			res->expert_routed[at] = c;
+			res->expert_kept[at] = k;
 		}
+		for (int smp = 0; smp < R->samples; smp++) /* every slot's pairs over the step's micro-batches */
+			for (size_t i = 0; i < (size_t)R->world * R->slots; i++)
+				res->slot_pairs[((size_t)step * R->n_moe + l) * R->world * R->slots + i] +=
+					(int64_t)R->plan_slots[((size_t)smp * R->n_moe + l) * R->world * R->slots + i] *
+					(int64_t)R->mb_uses[smp];
 		for (int smp = 0; smp < R->samples; smp++)
 			for (int g = 0; g < R->Gs; g++)
 				for (int dir = 0; dir < 2; dir++) {
@@ -235,6 +258,30 @@ int sim_plan_build(runner *R, int step, ms_error *err)
 	return MS_OK;
 }
 
+/* The placement (the same for every EP group) and room for every slot's pairs, into
+ * the result. MTP modules route as the last MoE layer, and are placed as it is. */
+static int placement_result(runner *R, ms_error *err)
+{
+	sim_result *res = R->res;
+	const rt_placement *pl = rt_router_placement(R->workers[0].router);
+	int S = pl->slots;
+	res->slots = S;
+	res->slot_expert = ms_calloc(err, (size_t)R->n_moe * R->P * S + 1, sizeof *res->slot_expert, "results");
+	res->slot_pairs = ms_calloc(err, (size_t)R->s->workload.steps * R->n_moe * R->world * S + 1, sizeof *res->slot_pairs,
+				    "per-step results");
+	if (!res->slot_expert || !res->slot_pairs)
+		return MS_ENOMEM;
+	for (size_t i = 0; i < (size_t)R->n_moe * R->P * S; i++)
+		res->slot_expert[i] = -1;
+	for (int l = 0; l < R->n_moe; l++) {
+		int pl_l = l < pl->layers ? l : pl->layers - 1;
+		for (int e = 0; e < R->E; e++)
+			for (int k = pl->rep_start[pl_l][e]; k < pl->rep_start[pl_l][e + 1]; k++)
+				res->slot_expert[((size_t)l * R->P + pl->rep_member[pl_l][k]) * S + pl->rep_slot[pl_l][k]] = e;
+	}
+	return MS_OK;
+}
+
 int sim_plan_slots(const runner *R)
 {
 	return rt_router_placement(R->workers[0].router)->slots;
@@ -256,6 +303,7 @@ void sim_plan_fini(runner *R)
 		free(w->recv);
 		free(w->members);
 		free(w->demand);
+		free(w->kept);
 	}
 	if (R->workers)
 		rt_router_destroy(R->workers[0].router);
@@ -288,9 +336,11 @@ int sim_plan_init(runner *R, int threads, ms_error *err)
 		w->recv = ms_calloc(err, (size_t)slots + 1, sizeof(int32_t), "expert loads");
 		w->members = ms_calloc(err, (size_t)R->P, sizeof(int), "group members");
 		w->demand = ms_calloc(err, (size_t)R->n_moe * R->E, sizeof(int64_t), "expert demand");
-		if (!w->a2a || !w->bytes || !w->msgs || !w->pairs32 || !w->gpu32 || !w->dom32 || !w->recv || !w->members || !w->demand)
+		w->kept = ms_calloc(err, (size_t)R->n_moe * R->E, sizeof(int64_t), "expert demand");
+		if (!w->a2a || !w->bytes || !w->msgs || !w->pairs32 || !w->gpu32 || !w->dom32 || !w->recv || !w->members ||
+		    !w->demand || !w->kept)
 			return MS_ENOMEM;
 	}
-	return MS_OK;
+	return placement_result(R, err);
 }
 

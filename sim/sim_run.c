@@ -89,8 +89,15 @@ static void account(runner *R, int rank, int pass, int layer, int phase, double 
 	sim_result *r = R->res;
 	double x = d * R->inv_steps;
 	r->step_phase_s[(size_t)rank * SIM_NPHASES + phase] += x;
-	if (layer >= 0 && layer < r->all_layers)
-		r->phase_s[sim_phase_index(r, pass, layer, rank, phase)] += x;
+	r->steps_phase_s[((size_t)R->step * r->world + rank) * SIM_NPHASES + phase] += d;
+	if (layer >= 0 && layer < r->all_layers) {
+		size_t i = sim_phase_index(r, pass, layer, rank, phase);
+		r->phase_s[i] += x;
+		if (r->steps_layer_phase_s)
+			r->steps_layer_phase_s[(size_t)R->step * r->passes * r->all_layers * r->world * SIM_NPHASES + i] += d;
+	}
+	if (R->tl)
+		sim_tl_account(R, rank, pass, layer, phase, d);
 }
 
 static const sim_prog *prog_of(const runner *R, int rank)
@@ -283,6 +290,8 @@ static int do_send(runner *R, int rank, const sim_op *op)
 	par_group_members(&R->lay, PAR_PP, par_group_of(&R->lay, PAR_PP, rank), &pp_members, &n);
 	dst = pp_members[tstage];
 	R->sent[(size_t)dst * 2 * R->m * R->chunks + key] = sim_now(R->eng);
+	if (R->tl)
+		sim_timeline_send(R->tl, rank, dst, key, dir, op->mb, sim_now(R->eng), bytes);
 	if (R->flow)
 		return sim_flow_send(R, rank, dst, dir, bytes, key);
 	return sim_schedule_new(R->eng, sim_now(R->eng) + net_p2p_analytic_time(&R->topo, rank, dst, bytes, &R->red_costs),
@@ -295,6 +304,8 @@ int sim_arrived(runner *R, int dst, int key)
 	size_t at = (size_t)dst * 2 * R->m * R->chunks + key;
 	double now = sim_now(R->eng), w = R->inv_steps / R->world;
 	R->arrive[at] = now;
+	if (R->tl)
+		sim_timeline_landed(R->tl, dst, key, now);
 	/* the transfer's time, and what of it the receiver waited for */
 	R->res->pp_total_s += (now - R->sent[at]) * w;
 	if (g->blocked && R->wait_key[dst] == key)
@@ -408,12 +419,17 @@ int sim_group_done(runner *R, int gi)
 		(gs->what == C_A2A_TO ? R->res->dispatch_s : R->res->combine_s)[moe] +=
 			d * R->inv_steps / ((double)R->Gs * R->m * R->units);
 	}
+	if (!dp && gs->pass == 1 && (gs->what == C_A2A_TO || gs->what == C_A2A_BACK)) /* backward: the mirror */
+		(gs->what == C_A2A_BACK ? R->res->dispatch_bwd_s : R->res->combine_bwd_s)[R->moe_of[gs->layer]] +=
+			d * R->inv_steps / ((double)R->Gs * R->m * R->units);
 	for (int i = 0; i < gs->n; i++) {
 		int rank = gs->members[i];
 		gpu_state *g = &R->gpus[rank];
 		if (ep) {
 			const sim_ep_item *it = &prog_of(R, rank)->ep_items[g->ep_next];
 			R->res->comm_total_s[stream_kind(it->phase)] += (now - g->ep_start) * R->inv_steps / R->world;
+			if (R->tl)
+				sim_tl_stream_done(R, rank, SIM_TL_COMM, now);
 			g->ep_busy = 0;
 			g->ep_next++;
 			set_rate(R, rank, 1.0);
@@ -423,6 +439,8 @@ int sim_group_done(runner *R, int gi)
 		}
 		if (dp) {
 			R->res->dp_stream_s += (now - g->dp_start) * R->inv_steps / R->world;
+			if (R->tl)
+				sim_tl_stream_done(R, rank, SIM_TL_DP, now);
 			g->dp_busy = 0;
 			g->dp_next++;
 			if (dp_kick(R, rank) < 0)
@@ -480,6 +498,20 @@ void sim_result_free(sim_result *r)
 	free(r->expert_demand);
 	free(r->dispatch_s);
 	free(r->combine_s);
+	free(r->dispatch_bwd_s);
+	free(r->combine_bwd_s);
+	free(r->steps_phase_s);
+	free(r->steps_layer_phase_s);
+	free(r->expert_routed);
+	free(r->expert_kept);
+	free(r->slot_expert);
+	free(r->slot_pairs);
+	free(r->traffic);
+	free(r->link_name);
+	free(r->link_class);
+	free(r->link_capacity_Bps);
+	free(r->link_bytes);
+	free(r->link_bin_bytes);
 	free(r->mem_stage_bytes);
 	free(r->moe_stage);
 	free(r);
@@ -524,12 +556,27 @@ static sim_result *result_alloc(const runner *R, ms_error *err)
 	r->dispatch_s = ms_calloc(err, L, sizeof(double), "results");
 	r->combine_s = ms_calloc(err, L, sizeof(double), "results");
 	r->moe_stage = ms_calloc(err, L + 1, sizeof(int), "results");
+	r->dispatch_bwd_s = ms_calloc(err, L + 1, sizeof(double), "results");
+	r->combine_bwd_s = ms_calloc(err, L + 1, sizeof(double), "results");
+	r->steps_phase_s = ms_calloc(err, S * W * SIM_NPHASES, sizeof(double), "per-step results");
+	r->expert_routed = ms_calloc(err, S * L * E + 1, sizeof(int64_t), "per-step results");
+	r->expert_kept = ms_calloc(err, S * L * E + 1, sizeof(int64_t), "per-step results");
+	if (R->rec && R->rec->layer_steps && !(r->steps_layer_phase_s = ms_calloc(err, S * (size_t)r->passes * AL * W * SIM_NPHASES,
+										     sizeof(double), "per-step results"))) {
+		sim_result_free(r);
+		return NULL;
+	}
+	if (R->rec && R->rec->traffic && !(r->traffic = ms_calloc(err, 2 * L * W * W + 1, sizeof(double), "traffic matrices"))) {
+		sim_result_free(r);
+		return NULL;
+	}
 	r->stage_gpus = r->world / s->parallel.pp;
 	if (r->moe_stage)
 		for (size_t l = 0; l < L; l++)
 			r->moe_stage[l] = R->stage_of_moe[l];
 	if (!r->moe_stage || !r->step_time_s || !r->pairs || !r->dropped_pairs || !r->tokens || !r->dropped_tokens || !r->phase_s ||
-	    !r->step_phase_s || !r->rank_load || !r->expert_demand || !r->dispatch_s || !r->combine_s) {
+	    !r->step_phase_s || !r->rank_load || !r->expert_demand || !r->dispatch_s || !r->combine_s || !r->dispatch_bwd_s ||
+	    !r->combine_bwd_s || !r->steps_phase_s || !r->expert_routed || !r->expert_kept) {
 		sim_result_free(r);
 		return NULL;
 	}
@@ -538,6 +585,7 @@ static sim_result *result_alloc(const runner *R, ms_error *err)
 
 static void runner_fini(runner *R)
 {
+	sim_record_release(R);
 	sim_plan_fini(R);
 	sim_flow_fini(R);
 	sim_prog_free(R);
@@ -784,6 +832,8 @@ int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err)
 	*out = NULL;
 	R.s = s;
 	R.in = in;
+	R.rec = in->record;
+	R.tl = R.rec ? R.rec->timeline : NULL;
 	if ((rc = moe_model_init(&R.model, s, in->profile, err)) < 0 ||
 	    (rc = moe_arch_init(&R.arch, s, err)) < 0 || (rc = topo_cluster_init(&R.topo, s, in->profile, err)) < 0)
 		return rc;
@@ -845,7 +895,7 @@ int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err)
 	R.plan_group = ms_calloc(err, (size_t)R.samples * R.n_moe * R.Gs * 2, sizeof(double), "step plan");
 	R.gstats = ms_calloc(err, (size_t)R.samples * R.n_moe * R.Gs * 2, sizeof *R.gstats, "all-to-all statistics");
 	R.gnaive = ms_calloc(err, (size_t)R.samples * R.n_moe * R.Gs * 4, sizeof *R.gnaive, "all-to-all statistics");
-	if (s->parallel.etp > 1) {
+	{ /* what every replica slot receives: ETP's times (sim_plan.c), the results' slot_pairs */
 		R.slots = sim_plan_slots(&R);
 		R.plan_slots = ms_calloc(err, (size_t)R.samples * R.n_moe * R.world * R.slots, sizeof *R.plan_slots,
 					 "step plan");
@@ -861,8 +911,13 @@ int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err)
 		rc = err->code ? err->code : MS_ENOMEM;
 		goto done;
 	}
+	if ((rc = sim_record_init(&R, err)) < 0)
+		goto done;
 	for (int step = 0; step < s->workload.steps; step++) {
 		double end = t0;
+		R.step = step;
+		if (R.tl)
+			sim_timeline_step(R.tl, t0);
 		if ((rc = sim_plan_build(&R, step, err)) < 0)
 			goto done;
 		R.ranks_done = 0;
@@ -905,6 +960,9 @@ int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err)
 	}
 	if (R.flow)
 		sim_flow_hot_links(&R, t0);
+	R.res->run_time_s = t0;
+	if ((rc = sim_record_fini(&R, err)) < 0)
+		goto done;
 	*out = R.res;
 	R.res = NULL;
 done:

@@ -75,6 +75,32 @@ typedef struct sim_result {
 	double *expert_demand;     /* [layers][experts] pairs routed to each expert (all groups) per micro-batch, mean over steps */
 	double *dispatch_s;        /* [layers] forward dispatch time, mean over groups, micro-batches and steps */
 	double *combine_s;         /* [layers] */
+	/* training: the backward all-to-alls of the dispatch (C_A2A_BACK) and of the combine
+	 * (C_A2A_TO), as dispatch_s */
+	double *dispatch_bwd_s;    /* [layers] */
+	double *combine_bwd_s;     /* [layers] */
+	/* per step (issue 14) */
+	double *steps_phase_s;     /* [steps][world][phases] each GPU's phases in each step; rows sum to step_time_s */
+	double *steps_layer_phase_s; /* [steps][passes][all_layers][world][phases] (sim_record.layer_steps), else NULL */
+	int64_t *expert_routed;    /* [steps][layers][experts] pairs routed to each expert, all micro-batches and groups */
+	int64_t *expert_kept;      /* [steps][layers][experts] the same after capacity drops */
+	int slots;                 /* expert replica slots per EP member (the placement's) */
+	int32_t *slot_expert;      /* [layers][ep][slots] the expert in each slot, -1 for none */
+	int64_t *slot_pairs;       /* [steps][layers][world][slots] pairs each slot computed, all micro-batches */
+	/* sim_record.traffic: [2][layers][world][world] bytes GPU i sends GPU j in the forward
+	 * dispatch ([0]) and combine ([1]), all micro-batches, mean over steps; else NULL */
+	double *traffic;
+	/* sim_record.links (flow model): every link over the run, and binned over time */
+	int n_links;
+	int link_bins;             /* bins used */
+	double link_bin_s;         /* their width */
+	double run_time_s;         /* the run's simulated time: the steps' times summed */
+	char (*link_name)[96];     /* [n_links] */
+	int8_t *link_class;        /* [n_links] hw_link_class */
+	double *link_capacity_Bps; /* [n_links] */
+	double *link_bytes;        /* [n_links] over the run */
+	double *link_bin_bytes;    /* [n_links][link_bins] */
+	int hot_link_index[8];     /* links of hot_link_name, indices into link_name (with links) */
 	double nvlink_bytes;       /* per step, forward dispatch + combine (backward doubles it) */
 	double nic_bytes;
 	/* per step, forward, [0] dispatch (towards the experts), [1] combine (back), as the

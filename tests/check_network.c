@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "network/net_bins.h"
 #include "network/net_coll.h"
 #include "network/net_reduce.h"
 #include "network/net_maxmin.h"
@@ -920,10 +921,102 @@ START_TEST(self_and_empty_flows)
 }
 END_TEST
 
+
+/*
+ * Bytes per link over time (net_bins.h) against a naive oracle: random segments on 3
+ * links, each bin's bytes compared with the overlap of every segment with that bin,
+ * computed directly at the final width.
+ */
+START_TEST(bins_against_naive)
+{
+	enum { NSEG = 400, MAXB = 16 };
+	ms_error err;
+	net_bins *b = net_bins_create(3, MAXB, &err);
+	gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+	double t0[NSEG], t1[NSEG], by[NSEG], end = 0, w;
+	int link[NSEG], nb;
+	ck_assert_ptr_nonnull(b);
+	gsl_rng_set(rng, 2385);
+	for (int i = 0; i < NSEG; i++) {
+		t0[i] = gsl_rng_uniform(rng) * 3.7e-4;
+		t1[i] = t0[i] + gsl_rng_uniform(rng) * 1.3e-4;
+		by[i] = 1 + gsl_rng_uniform(rng) * 1e6;
+		link[i] = (int)gsl_rng_uniform_int(rng, 3);
+		net_bins_add(b, link[i], t0[i], t1[i], by[i]);
+		end = t1[i] > end ? t1[i] : end;
+	}
+	w = net_bins_width(b);
+	nb = net_bins_used(b, end);
+	ck_assert(w >= 1e-6 && nb <= MAXB && nb > MAXB / 2 && nb * w >= end);
+	ck_assert(tu_rel(w / 1e-6, exp2(round(log2(w / 1e-6)))) < 1e-12); /* 1 us x 2^k */
+	for (int l = 0; l < 3; l++) {
+		const double *row = net_bins_row(b, l);
+		double total = 0, want_total = 0;
+		for (int k = 0; k < MAXB; k++) {
+			double lo = k * w, hi = (k + 1) * w, want = 0;
+			for (int i = 0; i < NSEG; i++)
+				if (link[i] == l) {
+					double a = t0[i] > lo ? t0[i] : lo, z = t1[i] < hi ? t1[i] : hi;
+					if (z > a)
+						want += by[i] * (z - a) / (t1[i] - t0[i]);
+				}
+			ck_assert_msg(fabs(row[k] - want) <= 1e-9 * (want + 1), "link %d bin %d: %.15g, naive %.15g", l, k,
+				      row[k], want);
+			total += row[k];
+		}
+		for (int i = 0; i < NSEG; i++)
+			want_total += link[i] == l ? by[i] : 0;
+		ck_assert(tu_rel(total, want_total) < 1e-12);
+	}
+	gsl_rng_free(rng);
+	net_bins_destroy(b);
+}
+END_TEST
+
+/*
+ * The flow model's bins, worked by hand: one link of 10 B/s; flows of 30 B and 10 B start
+ * at 0 and share it at 5 B/s each; the second ends at 2 s, the first runs at 10 B/s until
+ * 4 s. The link is full the whole time: every bin before 4 s holds 10 x width bytes.
+ */
+START_TEST(bins_of_flows_by_hand)
+{
+	ms_error err;
+	double cap = 10;
+	net_model *m = net_model_create_links(1, &cap, &err);
+	net_bins *b = net_bins_create(1, 128, &err);
+	int l0 = 0;
+	double w0 = 1;
+	topo_route rt;
+	const double *row;
+	double w;
+	ck_assert_ptr_nonnull(m);
+	ck_assert_ptr_nonnull(b);
+	memset(&rt, 0, sizeof rt);
+	rt.n = 1;
+	rt.link = &l0;
+	rt.weight = &w0;
+	net_model_set_bins(m, b);
+	ck_assert_int_ge(net_model_add_route(m, 0, &rt, 30, 1, &err), 0);
+	ck_assert_int_ge(net_model_add_route(m, 0, &rt, 10, 2, &err), 0);
+	ck_assert_int_eq(net_model_advance(m, INFINITY, NULL, NULL, &err), 2);
+	w = net_bins_width(b);
+	row = net_bins_row(b, 0);
+	ck_assert(tu_rel(w, 1e-6 * 32768) < 1e-12); /* the first power of two with 128 bins past 4 s */
+	ck_assert_int_eq(net_bins_used(b, 4.0), 123);
+	for (int k = 0; k < 122; k++)
+		ck_assert_msg(tu_rel(row[k], 10 * w) < 1e-9, "bin %d: %.15g B, want %.15g", k, row[k], 10 * w);
+	ck_assert(tu_rel(row[122], 10 * (4 - 122 * w)) < 1e-9);
+	net_model_destroy(m);
+	net_bins_destroy(b);
+}
+END_TEST
+
 Suite *network_suite(void)
 {
 	Suite *s = suite_create("network");
 	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, bins_against_naive);
+	tcase_add_test(tc, bins_of_flows_by_hand);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, n_flows_one_link);
 	tcase_add_test(tc, processor_sharing);

@@ -300,9 +300,25 @@ expect 1 "MOESIM_MEMORY_LIMIT_BYTES = 'lots' is not a number of bytes" -- env MO
 expect 0 "--force-large" -- "$BIN" run --help
 expect 0 "--force-large" -- "$BIN" trace synth --help
 # The output's file system: /proc has no free blocks.
-expect 1 "/proc/moesim-test.h5: the results file needs about 259 kB but its file system has 0 B free" -- "$BIN" run -o /proc/moesim-test.h5
+expect 1 "/proc/moesim-test.h5: the results file needs about 542 kB but its file system has 0 B free" -- "$BIN" run -o /proc/moesim-test.h5
 expect 1 "/proc/moesim-test.h5: the trace needs up to" -- "$BIN" trace synth -o /proc/moesim-test.h5 --layers 2 --experts 8 --tokens 1000
 expect 0 "written" -- "$BIN" trace synth -o "$T/small.h5" --layers 2 --experts 8 --tokens 1000 --force-large
+# The timeline (issue 14): refused before the run when enormous, with the GPUs that fit;
+# its options' misuse; a recorded one is complete (JSON object, closed) and written atomically.
+S="${MOESIM_SRC:-.}/scenarios/deepseek-v3-train.cfg"
+expect 1 "the run would record about 2.07e+07 events of 2048 GPUs (about 3.94 GB of JSON), more than the 2e+06 that ui.perfetto.dev opens comfortably: record some GPUs (--timeline-gpus 0-196)" -- "$BIN" run "$S" --timeline "$T/big.json"
+if [ -e "$T/big.json" ]; then bad "a refused timeline left $T/big.json"; else ok; fi
+expect 1 "--events: the run would record about" -- "$BIN" run "$S" --events -o "$T/big.h5" --set workload.steps=3
+expect 2 "--events adds to the HDF5 file: give one with -o FILE.h5" -- "$BIN" run --events
+expect 2 "--traffic adds to the HDF5 file" -- "$BIN" run --traffic
+expect 2 "--timeline-gpus 5-2: give a GPU or a range FIRST-LAST" -- "$BIN" run --timeline-gpus 5-2 --timeline "$T/t.json"
+expect 2 "--timeline-gpus selects the GPUs of a timeline" -- "$BIN" run --timeline-gpus 0-3
+expect 2 "--timeline needs a file name" -- "$BIN" run --timeline
+expect 2 "the scenario has 32 GPUs (0-31)" -- "$BIN" run --timeline-gpus 32 --timeline "$T/t.json"
+expect 0 "timeline         $T/t.json (" -- "$BIN" run --timeline "$T/t.json" --timeline-gpus 0-1 --set workload.global_batch=32
+if head -c 18 "$T/t.json" | grep -q '^{"displayTimeUnit"' && tail -c 4 "$T/t.json" | grep -q '\]}'; then ok; else bad "the timeline is not a closed JSON object"; fi
+expect 1 "exists" -- "$BIN" run --timeline "$T/t.json" --set workload.global_batch=32
+expect 0 "timeline" -- "$BIN" run --timeline "$T/t.json" --force --set workload.global_batch=32
 # Robustness (issue 18). A trace whose attribute message is damaged makes libhdf5 1.10 read
 # past a buffer inside H5Aexists (tests/data/traces/make_corrupt.py): every command that
 # opens a trace reads it first in a child (trace/tr_isolate.h), so it is a message, exit 1.
