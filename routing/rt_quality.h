@@ -23,8 +23,8 @@
  * unit in trace order from that unit's routed load (global scope: once per step, as
  * DeepSeek-V3 does).
  *
- * Memory: the token metadata of the whole trace (24 bytes a token) and one step's
- * scores of one layer (O(n_step E)). Time: O(T L E k) plus the trace's reads.
+ * Memory: the token metadata of the whole trace (24 bytes a token) and one balancing
+ * unit's scores of one layer (O(n_unit E)). Time: O(T L E k) plus the trace's reads.
  */
 #ifndef RT_QUALITY_H
 #define RT_QUALITY_H
