@@ -14,8 +14,10 @@
 #include "cli/cli.h"
 #include "sim/sim_estimate.h"
 #include "trace/tr_import.h"
+#include "trace/tr_fit.h"
 #include "trace/tr_isolate.h"
 #include "trace/tr_reader.h"
+#include "routing/rt_quality.h"
 #include "trace/tr_stats.h"
 #include "trace/tr_synth.h"
 #include "trace/tr_validate.h"
@@ -50,6 +52,8 @@ static const char usage_validate[] =
 
 static const char usage_stats[] =
 	"usage: moesim trace stats FILE [--top-k K] [--per-expert] [--per-domain] [--csv]\n"
+	"       moesim trace stats FILE --router R [--top-k K] [--capacity-factor C] [--drop D]\n"
+	"           [--scope S] [--micro-batch N] [--group-ranks G] [--gamma G] [--per-step] [--csv]\n"
 	"\n"
 	"Per layer, over each token's first K ranked experts (default: the trace's top_k\n"
 	"attribute, else min(2, depth)): expert load max/mean, min/mean and coefficient of\n"
@@ -60,10 +64,26 @@ static const char usage_stats[] =
 	"  --top-k K      experts per token to count\n"
 	"  --per-expert   also each expert's load share, purity and dominant domain\n"
 	"  --per-domain   also each domain's concentration and its K most used experts\n"
-	"  --csv          one CSV row per layer instead of the table\n";
+	"  --csv          one CSV row per layer instead of the table\n"
+	"\n"
+	"Routing quality under a router replayed on the recorded scores (docs/routing.md):\n"
+	"  --router R             topk | expert_choice | bias_balanced | bpr: per layer the\n"
+	"                         load max/mean (whole trace and mean per step), pairs dropped,\n"
+	"                         tokens lost every choice, kept pairs per token, and the\n"
+	"                         statistics above counted on the kept pairs\n"
+	"  --capacity-factor C    capacity per expert ceil(C x tokens x K / experts) over the\n"
+	"                         scope (default 0: dropless; expert_choice needs C > 0)\n"
+	"  --drop probs|position  what topk and bias_balanced drop at capacity (default probs)\n"
+	"  --scope S              micro_batch | rank | group | global: the tokens of a step over\n"
+	"                         which capacity, quotas and the bias update count (default rank)\n"
+	"  --micro-batch N        sequences per micro-batch (micro_batch scope; default 1)\n"
+	"  --group-ranks G        recorded ranks per group (group scope; default 8)\n"
+	"  --gamma G              bias_balanced's bias update speed (default 0.001, DeepSeek-V3)\n"
+	"  --per-step             also one line per step (with --csv: one row per step and layer)\n";
 
 static const char usage_synth[] =
 	"usage: moesim trace synth -o OUT.h5 --layers L --experts E --tokens T [options]\n"
+	"       moesim trace synth -o OUT.h5 --match TRACE [--tokens T] [--seed S] [--logits] ...\n"
 	"\n"
 	"Writes a synthetic trace in the trace format. Each token's ranking is drawn by\n"
 	"successive sampling without replacement (Plackett-Luce) with per-layer weights;\n"
@@ -86,6 +106,16 @@ static const char usage_synth[] =
 	"  --steps S, --ranks R, --seq-len N   token metadata (default 1, 1, 1024)\n"
 	"  --logits             also write /routing/logits\n"
 	"  --model NAME, --created ISO-DATE    provenance (default synthetic, 1970-01-01T00:00:00Z)\n"
+	"  --match TRACE        fit the synthesis to a recorded trace (docs/routing.md): its\n"
+	"                       layers, experts, depth, top_k, tokens (unless --tokens), steps,\n"
+	"                       ranks and mean sequence length; per layer its expert shares,\n"
+	"                       one topic per domain label with that domain's shares and\n"
+	"                       sequence share, and the probabilities of repeating the previous\n"
+	"                       ranking (plain, or first two swapped) that reproduce the repeat\n"
+	"                       rates of first and first-or-second choices; then measures OUT\n"
+	"                       and prints both\n"
+	"  --topics M           with --match: up to M topics per domain label (k-means over\n"
+	"                       the sequences' expert shares; default 1)\n"
 	"  --force              overwrite OUT\n"
 	"  --force-large        write even when the file, before compression, would not fit the\n"
 	"                       free space of OUT's file system (refused otherwise, with the\n"
@@ -368,15 +398,37 @@ static int cmd_validate(int argc, char **argv)
 	return 0;
 }
 
+/* `trace stats --router ...`: the routing quality of a router on the trace's scores. */
+static int stats_router(tr_reader *r, const rt_quality_opts *o, int per_step, int csv)
+{
+	const tr_info *in = tr_get_info(r);
+	rt_quality *q;
+	ms_error err;
+	int rc;
+	ms_error_clear(&err);
+	if (rt_quality_compute(r, o, &q, &err) < 0) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		return CLI_EXIT_BAD_INPUT;
+	}
+	rc = rt_quality_print(stdout, q, o, in, per_step, csv, &err) < 0 ? CLI_EXIT_BAD_INPUT : 0;
+	if (rc)
+		fprintf(stderr, "moesim: %s\n", err.msg);
+	rt_quality_free(q);
+	return rc;
+}
+
 static int cmd_stats(int argc, char **argv)
 {
-	const char *file = NULL, *v;
-	int top_k = 0, per_expert = 0, per_domain = 0, csv = 0, rc, missing;
+	const char *file = NULL, *v, *router = NULL, *scope = NULL, *drop = NULL;
+	int top_k = 0, per_expert = 0, per_domain = 0, csv = 0, per_step = 0, rc, missing;
+	int micro_batch = 1, group_ranks = 8, quality_opt = 0;
+	double cf = 0, gamma = RT_BIAS_GAMMA_DEEPSEEK_V3;
 	unsigned flags;
 	tr_reader *r;
 	tr_stats *s;
 	const tr_info *in;
 	ms_error err;
+	rt_quality_opts qo;
 	for (int i = 0; i < argc; i++) {
 		if (is_help(argv[i])) {
 			fputs(usage_stats, stdout);
@@ -385,6 +437,30 @@ static int cmd_stats(int argc, char **argv)
 		if ((v = opt_value(argc, argv, &i, "--top-k", &missing)) != NULL) {
 			if ((rc = parse_int("--top-k", v, 1, TR_MAX_EXPERTS, &top_k)) != 0)
 				return rc;
+		} else if (!missing && (v = opt_value(argc, argv, &i, "--router", &missing)) != NULL) {
+			router = v;
+		} else if (!missing && (v = opt_value(argc, argv, &i, "--scope", &missing)) != NULL) {
+			scope = v;
+			quality_opt = 1;
+		} else if (!missing && (v = opt_value(argc, argv, &i, "--drop", &missing)) != NULL) {
+			drop = v;
+			quality_opt = 1;
+		} else if (!missing && (v = opt_value(argc, argv, &i, "--capacity-factor", &missing)) != NULL) {
+			if ((rc = parse_double("--capacity-factor", v, &cf)) != 0)
+				return rc;
+			quality_opt = 1;
+		} else if (!missing && (v = opt_value(argc, argv, &i, "--gamma", &missing)) != NULL) {
+			if ((rc = parse_double("--gamma", v, &gamma)) != 0)
+				return rc;
+			quality_opt = 1;
+		} else if (!missing && (v = opt_value(argc, argv, &i, "--micro-batch", &missing)) != NULL) {
+			if ((rc = parse_int("--micro-batch", v, 1, INT32_MAX, &micro_batch)) != 0)
+				return rc;
+			quality_opt = 1;
+		} else if (!missing && (v = opt_value(argc, argv, &i, "--group-ranks", &missing)) != NULL) {
+			if ((rc = parse_int("--group-ranks", v, 1, INT32_MAX, &group_ranks)) != 0)
+				return rc;
+			quality_opt = 1;
 		} else if (missing) {
 			fprintf(stderr, "moesim: %s needs a value\n", argv[i]);
 			return CLI_EXIT_USAGE;
@@ -392,6 +468,9 @@ static int cmd_stats(int argc, char **argv)
 			per_expert = 1;
 		} else if (strcmp(argv[i], "--per-domain") == 0) {
 			per_domain = 1;
+		} else if (strcmp(argv[i], "--per-step") == 0) {
+			per_step = 1;
+			quality_opt = 1;
 		} else if (strcmp(argv[i], "--csv") == 0) {
 			csv = 1;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
@@ -400,9 +479,51 @@ static int cmd_stats(int argc, char **argv)
 			return rc;
 		}
 	}
+	if (router) {
+		if (rt_policy_parse(router, &qo.router) < 0) {
+			fprintf(stderr, "moesim: --router '%s' is not a router; routers: topk, expert_choice, bias_balanced, bpr\n",
+				router);
+			return CLI_EXIT_USAGE;
+		}
+		if (scope && rt_scope_parse(scope, &qo.scope) < 0) {
+			fprintf(stderr, "moesim: --scope '%s' is not a scope; scopes: micro_batch, rank, group, global\n", scope);
+			return CLI_EXIT_USAGE;
+		}
+		if (drop && strcmp(drop, "probs") != 0 && strcmp(drop, "position") != 0) {
+			fprintf(stderr, "moesim: --drop '%s' is not a drop policy; policies: probs, position\n", drop);
+			return CLI_EXIT_USAGE;
+		}
+		if (per_expert || per_domain) {
+			fprintf(stderr, "moesim: --per-expert and --per-domain describe the recorded routing; with --router use "
+					"--per-step\n");
+			return CLI_EXIT_USAGE;
+		}
+	} else if (quality_opt) {
+		fprintf(stderr, "moesim: --capacity-factor, --drop, --scope, --micro-batch, --group-ranks, --gamma and "
+				"--per-step need --router\n");
+		return CLI_EXIT_USAGE;
+	}
 	if (!(r = open_trace(file, usage_stats, &err, &rc)))
 		return rc;
 	in = tr_get_info(r);
+	if (router) {
+		rt_policy_kind kind = qo.router;
+		rt_scope sc = qo.scope;
+		rt_quality_opts_default(&qo, in);
+		qo.router = kind;
+		if (scope)
+			qo.scope = sc;
+		if (top_k)
+			qo.top_k = top_k;
+		qo.capacity_factor = cf;
+		qo.drop = drop && strcmp(drop, "position") == 0 ? SCN_DROP_POSITION : SCN_DROP_PROBS;
+		qo.micro_batch = micro_batch;
+		qo.group_ranks = group_ranks;
+		qo.gamma = gamma;
+		rc = stats_router(r, &qo, per_step, csv);
+		tr_close(r);
+		return rc;
+	}
 	if (top_k == 0)
 		top_k = tr_stats_default_top_k(in);
 	if (top_k > in->depth) {
@@ -424,12 +545,55 @@ static int cmd_stats(int argc, char **argv)
 	return rc;
 }
 
+/* `synth --match`: measures and fits the trace at path (probed in a child first, as every
+ * trace someone else wrote: trace/tr_isolate.h). */
+static int fit_trace(const char *path, int per_domain, tr_fit **fit)
+{
+	tr_reader *r;
+	ms_error err;
+	ms_error_clear(&err);
+	if (tr_probe(path, &err) < 0 || !(r = tr_open(path, &err))) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		return CLI_EXIT_BAD_INPUT;
+	}
+	if (tr_fit_measure(r, 0, per_domain, fit, &err) < 0 || tr_fit_solve(*fit, &err) < 0) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		tr_fit_free(*fit);
+		*fit = NULL;
+		tr_close(r);
+		return CLI_EXIT_BAD_INPUT;
+	}
+	tr_close(r);
+	return 0;
+}
+
+/* Measures the synthetic trace just written and prints it beside the fitted one. */
+static int fit_report(const tr_fit *fit, const char *src, const char *out)
+{
+	tr_reader *r;
+	tr_fit *syn = NULL;
+	ms_error err;
+	int rc = 0;
+	ms_error_clear(&err);
+	if (!(r = tr_open(out, &err)) || tr_fit_measure(r, fit->top_k, 1, &syn, &err) < 0 ||
+	    tr_fit_print(stdout, fit, syn, src, out, &err) < 0) {
+		fprintf(stderr, "moesim: %s\n", err.msg);
+		rc = CLI_EXIT_BAD_INPUT;
+	}
+	tr_fit_free(syn);
+	tr_close(r);
+	return rc;
+}
+
 static int cmd_synth(int argc, char **argv)
 {
 	tr_synth_opts o;
 	const char *out = NULL, *table = NULL, *v;
 	double *shares = NULL;
-	int force = 0, force_large = 0, rc, missing, depth = 0, top_k = 0, tl = 0, te = 0;
+	int force = 0, force_large = 0, rc, missing, depth = 0, top_k = 0, tl = 0, te = 0, shape = 0;
+	const char *match = NULL;
+	int tokens_given = 0, topics = 1;
+	tr_fit *fit = NULL;
 	ms_error err;
 	tr_synth_defaults(&o);
 	for (int i = 0; i < argc; i++) {
@@ -442,16 +606,26 @@ static int cmd_synth(int argc, char **argv)
 #define OPT(name) ((v = opt_value(argc, argv, &i, name, &missing)) != NULL)
 		if (OPT("-o") || OPT("--output"))
 			out = v;
+		else if (OPT("--match"))
+			match = v;
+		else if (OPT("--topics")) {
+			if ((rc = parse_int("--topics", v, 1, 4096, &topics)) != 0)
+				return rc;
+		}
 		else if (OPT("--layers")) {
+			shape = 1;
 			if ((rc = parse_int("--layers", v, 1, 100000, &o.layers)) != 0)
 				return rc;
 		} else if (OPT("--experts")) {
+			shape = 1;
 			if ((rc = parse_int("--experts", v, 1, TR_MAX_EXPERTS, &o.experts)) != 0)
 				return rc;
 		} else if (OPT("--depth")) {
+			shape = 1;
 			if ((rc = parse_int("--depth", v, 1, TR_MAX_EXPERTS, &depth)) != 0)
 				return rc;
 		} else if (OPT("--top-k")) {
+			shape = 1;
 			if ((rc = parse_int("--top-k", v, 1, TR_MAX_EXPERTS, &top_k)) != 0)
 				return rc;
 		} else if (OPT("--tokens")) {
@@ -463,34 +637,44 @@ static int cmd_synth(int argc, char **argv)
 				return rc;
 			o.seed = (uint64_t)x;
 		} else if (OPT("--dist")) {
+			shape = 1;
 			if (tr_dist_parse(v, &o.dist) < 0) {
 				fprintf(stderr, "moesim: --dist '%s': expected uniform, zipf, dirichlet or table\n", v);
 				return CLI_EXIT_USAGE;
 			}
 		} else if (OPT("--zipf-s")) {
+			shape = 1;
 			if ((rc = parse_double("--zipf-s", v, &o.zipf_s)) != 0)
 				return rc;
 		} else if (OPT("--alpha")) {
+			shape = 1;
 			if ((rc = parse_double("--alpha", v, &o.alpha)) != 0)
 				return rc;
 		} else if (OPT("--correlation")) {
+			shape = 1;
 			if ((rc = parse_double("--correlation", v, &o.correlation)) != 0)
 				return rc;
 		} else if (OPT("--table")) {
+			shape = 1;
 			table = v;
 		} else if (OPT("--domains")) {
+			shape = 1;
 			if ((rc = parse_int("--domains", v, 0, TR_MAX_EXPERTS, &o.domains)) != 0)
 				return rc;
 		} else if (OPT("--domain-skew")) {
+			shape = 1;
 			if ((rc = parse_double("--domain-skew", v, &o.domain_skew)) != 0)
 				return rc;
 		} else if (OPT("--steps")) {
+			shape = 1;
 			if ((rc = parse_int("--steps", v, 1, 1000000, &o.steps)) != 0)
 				return rc;
 		} else if (OPT("--ranks")) {
+			shape = 1;
 			if ((rc = parse_int("--ranks", v, 1, 1000000, &o.ranks)) != 0)
 				return rc;
 		} else if (OPT("--seq-len")) {
+			shape = 1;
 			if ((rc = parse_int("--seq-len", v, 1, 1 << 30, &o.seq_len)) != 0)
 				return rc;
 		} else if (OPT("--model")) {
@@ -521,36 +705,54 @@ static int cmd_synth(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	ms_error_clear(&err);
-	if (table && o.dist != TR_DIST_TABLE) {
-		fprintf(stderr, "moesim: --table needs --dist table\n");
-		return CLI_EXIT_USAGE;
-	}
-	if (o.dist == TR_DIST_TABLE) {
-		if (!table) {
-			fprintf(stderr, "moesim: --dist table needs --table FILE.csv\n");
+	if (match) {
+		tr_synth_opts given = o;
+		if (shape || o.match_selection) {
+			fprintf(stderr, "moesim: --match takes the trace's shape and fits the rest; with it give only --tokens, "
+					"--seed, --logits, --model, --created, --force and --force-large\n");
 			return CLI_EXIT_USAGE;
 		}
-		if (tr_table_load(table, &tl, &te, &shares, &err) < 0) {
-			fprintf(stderr, "moesim: %s\n", err.msg);
-			return CLI_EXIT_BAD_INPUT;
+		if ((rc = fit_trace(match, topics, &fit)) != 0)
+			return rc;
+		tr_fit_synth_opts(fit, &o);
+		o.seed = given.seed;
+		o.logits = given.logits;
+		o.model = given.model;
+		o.created = given.created;
+		if (tokens_given)
+			o.tokens = given.tokens;
+	} else {
+		if (table && o.dist != TR_DIST_TABLE) {
+			fprintf(stderr, "moesim: --table needs --dist table\n");
+			return CLI_EXIT_USAGE;
 		}
-		if ((o.layers && o.layers != tl) || (o.experts && o.experts != te)) {
-			fprintf(stderr, "moesim: %s has %d layers x %d experts but --layers %d --experts %d were given\n", table, tl,
-				te, o.layers, o.experts);
+		if (o.dist == TR_DIST_TABLE) {
+			if (!table) {
+				fprintf(stderr, "moesim: --dist table needs --table FILE.csv\n");
+				return CLI_EXIT_USAGE;
+			}
+			if (tr_table_load(table, &tl, &te, &shares, &err) < 0) {
+				fprintf(stderr, "moesim: %s\n", err.msg);
+				return CLI_EXIT_BAD_INPUT;
+			}
+			if ((o.layers && o.layers != tl) || (o.experts && o.experts != te)) {
+				fprintf(stderr, "moesim: %s has %d layers x %d experts but --layers %d --experts %d were given\n", table, tl,
+					te, o.layers, o.experts);
+				free(shares);
+				return CLI_EXIT_BAD_INPUT;
+			}
+			o.layers = tl;
+			o.experts = te;
+			o.table = shares;
+		}
+		if (!o.layers || !o.experts) {
+			fprintf(stderr, "moesim: trace synth needs --layers and --experts (or --dist table --table FILE)\n");
 			free(shares);
-			return CLI_EXIT_BAD_INPUT;
+			return CLI_EXIT_USAGE;
 		}
-		o.layers = tl;
-		o.experts = te;
-		o.table = shares;
+		o.depth = depth ? depth : (o.experts < 8 ? o.experts : 8);
+		o.top_k = top_k ? top_k : (o.depth < 2 ? o.depth : 2);
 	}
-	if (!o.layers || !o.experts) {
-		fprintf(stderr, "moesim: trace synth needs --layers and --experts (or --dist table --table FILE)\n");
-		free(shares);
-		return CLI_EXIT_USAGE;
-	}
-	o.depth = depth ? depth : (o.experts < 8 ? o.experts : 8);
-	o.top_k = top_k ? top_k : (o.depth < 2 ? o.depth : 2);
 	if (!force_large && tr_synth_check(&o, &err) == MS_OK) {
 		/* Refuse what cannot fit before writing a byte (the options are checked first, so
 		 * a bad option is reported as such). */
@@ -565,6 +767,7 @@ static int cmd_synth(int argc, char **argv)
 				out, sim_estimate_bytes(bytes, b, sizeof b), o.layers, (long long)o.tokens, o.depth,
 				sim_estimate_duration(time_s, t, sizeof t), sim_estimate_bytes(avail, a, sizeof a));
 			free(shares);
+			tr_fit_free(fit);
 			return CLI_EXIT_BAD_INPUT;
 		}
 	}
@@ -572,12 +775,15 @@ static int cmd_synth(int argc, char **argv)
 	if (tr_synth_write(out, force, &o, &err) < 0) {
 		fprintf(stderr, "moesim: %s\n", err.msg);
 		free(shares);
+		tr_fit_free(fit);
 		return CLI_EXIT_BAD_INPUT;
 	}
 	printf("written %s: %d layer%s x %lld tokens, %d experts, depth %d, top_k %d (%s)\n", out, o.layers, plural(o.layers),
 	       (long long)o.tokens, o.experts, o.depth, o.top_k, tr_dist_name(o.dist));
 	free(shares);
-	return 0;
+	rc = fit ? fit_report(fit, match, out) : 0;
+	tr_fit_free(fit);
+	return rc;
 }
 
 static int cmd_import(int argc, char **argv)

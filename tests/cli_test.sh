@@ -411,6 +411,28 @@ expect 1 "cluster.nvlink_GBps = nan is not a number" -- "$BIN" run --set cluster
 printf 'x =94, "quit")\n' >"$T/leak.cfg"
 expect 1 "leak.cfg:1: syntax error" -- "$BIN" run "$T/leak.cfg"
 
+# trace stats --router (docs/routing.md): the four routers on the shipped trace, the refusals.
+S="${MOESIM_SRC:-.}"
+TT="$S/scenarios/traces/tiny-moe-4dom.h5"
+expect 0 "router expert_choice, top-2, capacity factor 1.25 (at most 160 pairs per expert), rank scope" -- "$BIN" trace stats "$TT" --router expert_choice --capacity-factor 1.25
+expect 0 " mean     1.341     1.372   0.000 %   0.000 %  2.000    0.288 (0.137)" -- "$BIN" trace stats "$TT" --router topk
+expect 0 "final bias per layer" -- "$BIN" trace stats "$TT" --router bias_balanced --gamma 0.01 --scope global
+expect 0 "step,layer,tokens,max_over_mean,dropped_pairs,lost_tokens" -- "$BIN" trace stats "$TT" --router bpr --capacity-factor 1 --per-step --csv
+expect 1 "minimal.h5: router bias_balanced needs every expert's score, but the trace ranks only 3 of its 6 experts and has no /routing/logits" -- "$BIN" trace stats "$S/tests/data/traces/good/minimal.h5" --router bias_balanced
+expect 1 "router expert_choice needs a capacity factor > 0" -- "$BIN" trace stats "$TT" --router expert_choice
+expect 2 "--router 'top2' is not a router; routers: topk, expert_choice, bias_balanced, bpr" -- "$BIN" trace stats "$TT" --router top2
+expect 2 "need --router" -- "$BIN" trace stats "$TT" --capacity-factor 1
+expect 2 "--scope 'node' is not a scope" -- "$BIN" trace stats "$TT" --router topk --scope node
+
+# trace synth --match: fitted to the shipped trace, measured back; refusals.
+expect 0 "worst relative error: max/mean" -- "$BIN" trace synth --match "$TT" -o "$T/fit.h5" --tokens 20000 --seed 3
+expect 0 "32768 tokens, 256 sequences, 4 domains" -- "$BIN" trace synth --match "$TT" -o "$T/fit.h5" --force
+expect 0 "fitted: correlation per layer, swapped repeats per layer, shares per domain" -- "$BIN" trace info "$T/fit.h5"
+expect 0 "seq. skew" -- "$BIN" trace synth --match "$TT" --topics 4 -o "$T/fit4.h5"
+expect 0 "domains    4: c_headers" -- "$BIN" trace info "$T/fit4.h5"
+expect 2 "--topics 0 must be in 1..4096" -- "$BIN" trace synth --match "$TT" --topics 0 -o "$T/fit5.h5"
+expect 2 "--match takes the trace's shape" -- "$BIN" trace synth --match "$TT" -o "$T/fit2.h5" --layers 3
+expect 1 "none.h5" -- "$BIN" trace synth --match "$T/none.h5" -o "$T/fit3.h5"
 ABSBIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 # moesim sweep (docs/sweeps.md): the crossing with a zip group, refused points listed
 # with file:line, the same bytes on 1 and 2 processes, bad sections and options.

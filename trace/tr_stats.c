@@ -30,6 +30,28 @@ void tr_stats_free(tr_stats *s)
 	free(s);
 }
 
+tr_stats *tr_stats_create(int layers, int experts, int top_k, int domains, ms_error *err)
+{
+	const int L = layers, E = experts, D = domains;
+	tr_stats *s = ms_calloc(err, 1, sizeof *s, "trace statistics");
+	if (!s)
+		return NULL;
+	s->layers = L;
+	s->experts = E;
+	s->top_k = top_k;
+	s->domains = D;
+	s->load = ms_calloc(err, (size_t)L * (size_t)E, sizeof *s->load, "expert loads");
+	s->first = ms_calloc(err, (size_t)L * (size_t)E, sizeof *s->first, "first choices");
+	s->repeats = ms_calloc(err, (size_t)L, sizeof *s->repeats, "repeat counts");
+	s->domain_tokens = ms_calloc(err, D > 0 ? (size_t)D : 1, sizeof *s->domain_tokens, "domain counts");
+	s->domain_load = D > 0 ? ms_calloc(err, (size_t)L * (size_t)D * (size_t)E, sizeof *s->domain_load, "domain loads") : NULL;
+	if (!s->load || !s->first || !s->repeats || !s->domain_tokens || (D > 0 && !s->domain_load)) {
+		tr_stats_free(s);
+		return NULL;
+	}
+	return s;
+}
+
 int tr_stats_compute(tr_reader *r, int top_k, tr_stats **out, ms_error *err)
 {
 	const tr_info *in = tr_get_info(r);
@@ -44,24 +66,13 @@ int tr_stats_compute(tr_reader *r, int top_k, tr_stats **out, ms_error *err)
 		return MS_ERROR(err, MS_ERANGE, "%s: top-%d is out of range: the trace records depth %d", in->path, k, in->depth);
 	if (block > in->num_tokens)
 		block = in->num_tokens > 0 ? in->num_tokens : 1;
-	s = ms_calloc(err, 1, sizeof *s, "trace statistics");
-	if (!s)
+	if (!(s = tr_stats_create(L, E, k, D, err)))
 		return MS_ENOMEM;
-	s->layers = L;
-	s->experts = E;
-	s->top_k = k;
-	s->domains = D;
 	s->tokens = in->num_tokens;
-	s->load = ms_calloc(err, (size_t)L * (size_t)E, sizeof *s->load, "expert loads");
-	s->first = ms_calloc(err, (size_t)L * (size_t)E, sizeof *s->first, "first choices");
-	s->repeats = ms_calloc(err, (size_t)L, sizeof *s->repeats, "repeat counts");
-	s->domain_tokens = ms_calloc(err, D > 0 ? (size_t)D : 1, sizeof *s->domain_tokens, "domain counts");
-	s->domain_load = D > 0 ? ms_calloc(err, (size_t)L * (size_t)D * (size_t)E, sizeof *s->domain_load, "domain loads") : NULL;
 	ids = ms_malloc(err, (size_t)block * (size_t)k * sizeof *ids, "trace block");
 	tok = ms_malloc(err, (size_t)block * sizeof *tok, "token block");
 	prev_first = ms_calloc(err, (size_t)L, sizeof *prev_first, "previous choices");
-	if (!s->load || !s->first || !s->repeats || !s->domain_tokens || (D > 0 && !s->domain_load) || !ids || !tok ||
-	    !prev_first) {
+	if (!ids || !tok || !prev_first) {
 		rc = MS_ENOMEM;
 		goto out;
 	}
@@ -150,8 +161,13 @@ void tr_stats_summary(const tr_stats *s, int layer, tr_layer_summary *o)
 {
 	const int E = s->experts, D = s->domains;
 	const int64_t *load = s->load + (size_t)layer * E, *first = s->first + (size_t)layer * E;
-	double mean = (double)s->tokens * s->top_k / E, var = 0, indep = 0;
-	int64_t mx = 0, mn = INT64_MAX;
+	double mean, var = 0, indep = 0;
+	int64_t mx = 0, mn = INT64_MAX, counted = 0;
+	/* The mean of what was counted: T k for a trace (ids are distinct per token), the kept
+	 * pairs when a router's result is counted (rt_quality). */
+	for (int e = 0; e < E; e++)
+		counted += load[e];
+	mean = (double)counted / E;
 	for (int e = 0; e < E; e++) {
 		mx = load[e] > mx ? load[e] : mx;
 		mn = load[e] < mn ? load[e] : mn;

@@ -3,7 +3,7 @@
  * stats` (definitions with formulas in docs/trace-tools.md, "Statistics").
  *
  * Over the first k ranked experts of every token (k = top_k):
- *  - load n[l][e]: tokens of layer l that chose expert e; mean = T k / E;
+ *  - load n[l][e]: tokens of layer l that chose expert e; mean = sum_e n[l][e] / E (= T k / E);
  *    max/mean, min/mean, and the coefficient of variation (population standard deviation
  *    over experts / mean);
  *  - repeat rate: of the pairs of consecutive tokens of one sequence (adjacent in the file
@@ -51,6 +51,10 @@ typedef struct tr_layer_summary {
 
 /* The default k: the trace's top_k attribute when present, else min(2, depth). */
 int tr_stats_default_top_k(const tr_info *in);
+
+/* Empty statistics (every count 0, tokens 0) for a caller that counts itself (routing/rt_quality);
+ * NULL on allocation failure. Freed with tr_stats_free. */
+tr_stats *tr_stats_create(int layers, int experts, int top_k, int domains, ms_error *err);
 
 /* One pass over the trace. top_k in 1..depth. *out is freed with tr_stats_free. */
 int tr_stats_compute(tr_reader *r, int top_k, tr_stats **out, ms_error *err);

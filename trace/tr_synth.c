@@ -74,7 +74,34 @@ int tr_synth_check(const tr_synth_opts *o, ms_error *err)
 		return MS_ERROR(err, MS_EINVAL, "--alpha = %g must be positive", o->alpha);
 	if (!(o->correlation >= 0 && o->correlation <= 1))
 		return MS_ERROR(err, MS_EINVAL, "--correlation = %g must be in [0, 1]", o->correlation);
-	if (o->domains < 0 || o->domains > o->experts)
+	if (o->domain_table && (o->domains < 1 || o->domains > 32767))
+		return MS_ERROR(err, MS_EINVAL, "a domain table needs 1..32767 domains, not %d", o->domains);
+	if (o->topic_label) {
+		if (o->labels < 0 || o->labels > 32767)
+			return MS_ERROR(err, MS_EINVAL, "%d topic labels: must be in 0..32767", o->labels);
+		for (int d = 0; d < o->domains; d++)
+			if (o->topic_label[d] < 0 || (o->labels > 0 && o->topic_label[d] >= o->labels))
+				return MS_ERROR(err, MS_EINVAL, "topic %d has label %d of %d", d, o->topic_label[d], o->labels);
+	}
+	for (int l = 0; l < o->layers && (o->layer_correlation || o->layer_swap); l++) {
+		double rho = o->layer_correlation ? o->layer_correlation[l] : o->correlation;
+		double swap = o->layer_swap ? o->layer_swap[l] : 0.0;
+		if (!(rho >= 0 && rho <= 1) || !(swap >= 0 && swap <= 1) || rho + swap > 1)
+			return MS_ERROR(err, MS_EINVAL,
+					"layer %d: correlation %g and swapped repeats %g must be in [0, 1] with their sum", l,
+					rho, swap);
+	}
+	if (o->domain_mix) {
+		double sum = 0;
+		for (int d = 0; d < o->domains; d++) {
+			if (!(o->domain_mix[d] >= 0) || !isfinite(o->domain_mix[d]))
+				return MS_ERROR(err, MS_EINVAL, "domain %d: mixture weight %g must be >= 0", d, o->domain_mix[d]);
+			sum += o->domain_mix[d];
+		}
+		if (!(sum > 0))
+			return MS_ERROR(err, MS_EINVAL, "the domain mixture weights sum to 0");
+	}
+	if (!o->domain_table && (o->domains < 0 || o->domains > o->experts))
 		return MS_ERROR(err, MS_EINVAL, "--domains = %d must be in 0..experts = %d (each domain gets home experts)",
 				o->domains, o->experts);
 	if (!(o->domain_skew >= 0 && o->domain_skew <= 1))
@@ -429,6 +456,49 @@ static void normalise_floor(double *w, int n)
 		w[e] /= sum;
 }
 
+/* Solves selection shares p[E] at top-k into normalised weights, in place (k = E: normalised
+ * as they are, every expert is selected anyway). */
+static int solve_shares(double *p, int E, int k, double *target, ms_error *err)
+{
+	double sum = 0;
+	for (int e = 0; e < E; e++)
+		sum += p[e];
+	for (int e = 0; e < E; e++)
+		p[e] = sum > 0 ? p[e] / sum : 1.0 / E;
+	if (k < E) {
+		double maxerr;
+		for (int e = 0; e < E; e++)
+			target[e] = p[e] * k;
+		if (tr_pl_solve(target, E, k, p, 1e-10, 5000, &maxerr, err) < 0)
+			return err->code;
+	}
+	normalise_floor(p, E);
+	return MS_OK;
+}
+
+/* Layer l's weights from the fitted domain table; pop = their mixture by domain_mix. */
+static int domain_table_weights(const tr_synth_opts *o, int l, double *w, double *pop, double *target, ms_error *err)
+{
+	const int E = o->experts, D = o->domains;
+	double msum = 0;
+	if (pop)
+		memset(pop + (size_t)l * E, 0, (size_t)E * sizeof *pop);
+	for (int d = 0; d < D; d++)
+		msum += o->domain_mix ? o->domain_mix[d] : 1.0;
+	for (int d = 0; d < D; d++) {
+		double *wd = w + ((size_t)l * D + d) * E;
+		ms_error sub;
+		ms_error_clear(&sub);
+		memcpy(wd, o->domain_table + ((size_t)l * D + d) * E, (size_t)E * sizeof *wd);
+		if (solve_shares(wd, E, o->top_k, target, &sub) < 0)
+			return MS_ERROR(err, sub.code, "layer %d, domain %d: %s", l, d, sub.msg);
+		if (pop)
+			for (int e = 0; e < E; e++)
+				pop[(size_t)l * E + e] += wd[e] * (o->domain_mix ? o->domain_mix[d] : 1.0) / msum;
+	}
+	return MS_OK;
+}
+
 int tr_synth_weights(const tr_synth_opts *o, double *w, double *pop, ms_error *err)
 {
 	const int L = o->layers, E = o->experts, D = o->domains > 0 ? o->domains : 1, k = o->top_k;
@@ -463,27 +533,19 @@ int tr_synth_weights(const tr_synth_opts *o, double *w, double *pop, ms_error *e
 			memcpy(p, o->table + (size_t)l * E, (size_t)E * sizeof *p);
 			break;
 		}
-		{
-			double sum = 0;
-			for (int e = 0; e < E; e++)
-				sum += p[e];
-			for (int e = 0; e < E; e++)
-				p[e] = sum > 0 ? p[e] / sum : 1.0 / E;
+		if (o->domain_table) {
+			if ((rc = domain_table_weights(o, l, w, pop, target, err)) < 0)
+				break;
+			continue;
 		}
-		if (solve && k < E) {
-			double maxerr;
-			int it;
+		{
 			ms_error sub;
 			ms_error_clear(&sub);
-			for (int e = 0; e < E; e++)
-				target[e] = p[e] * k;
-			it = tr_pl_solve(target, E, k, p, 1e-10, 5000, &maxerr, &sub);
-			if (it < 0) {
+			if (solve_shares(p, E, solve ? k : E, target, &sub) < 0) {
 				rc = MS_ERROR(err, sub.code, "layer %d: %s", l, sub.msg);
 				break;
 			}
 		}
-		normalise_floor(p, E);
 		if (pop)
 			memcpy(pop + (size_t)l * E, p, (size_t)E * sizeof *p);
 		if (o->domains > 0) {
@@ -523,6 +585,8 @@ typedef struct meta_iter {
 	int S, R, seq_len;
 	int step, rank;
 	int64_t step_end, rank_start, rank_end, seq;
+	const double *mix; /* [D] domain mixture, or NULL: uniform */
+	double mix_sum;
 } meta_iter;
 
 static int64_t step_start(const meta_iter *m, int s)
@@ -535,6 +599,29 @@ static void rank_bounds(meta_iter *m)
 	int64_t a = step_start(m, m->step), b = step_start(m, m->step + 1), n = b - a;
 	m->rank_start = a + n * m->rank / m->R;
 	m->rank_end = a + n * (m->rank + 1) / m->R;
+}
+
+/*
+ * The domain of the current sequence: a hash of (seed, sequence) mod D, or, by the
+ * mixture, the inverse of its cumulative shares at u_s = frac(u_0 + s / phi) (the golden
+ * ratio's Weyl sequence from a seeded start): the sequences' domain shares then match the
+ * mixture to O(log S / S) instead of independent draws' O(1 / sqrt S), which would make a
+ * fitted trace's load wander with the luck of its topic draws.
+ */
+static int16_t domain_of(const meta_iter *m, uint64_t seed, int D)
+{
+	uint64_t h = ms_stream_seed(seed, 0xD0, (uint64_t)m->seq, 0, 0);
+	double u, acc = 0;
+	if (!m->mix)
+		return (int16_t)(h % (uint64_t)D);
+	u = (double)(ms_stream_seed(seed, 0xD0, 0, 1, 0) >> 11) * 0x1p-53 + (double)m->seq * 0.6180339887498949;
+	u = (u - floor(u)) * m->mix_sum;
+	for (int d = 0; d < D; d++) {
+		acc += m->mix[d];
+		if (u < acc)
+			return (int16_t)d;
+	}
+	return (int16_t)(D - 1);
 }
 
 static void meta_next(meta_iter *m, uint64_t seed, int D, tr_token *tok)
@@ -554,7 +641,7 @@ static void meta_next(meta_iter *m, uint64_t seed, int D, tr_token *tok)
 	tok->rank = m->rank;
 	tok->sequence = m->seq;
 	tok->position = (int32_t)(off % m->seq_len);
-	tok->domain = D > 0 ? (int16_t)(ms_stream_seed(seed, 0xD0, (uint64_t)m->seq, 0, 0) % (uint64_t)D) : -1;
+	tok->domain = D > 0 ? domain_of(m, seed, D) : -1;
 	m->t++;
 }
 
@@ -627,7 +714,7 @@ int tr_synth_write(const char *path, int force, const tr_synth_opts *o, ms_error
 {
 	const int L = o->layers, E = o->experts, K = o->depth, D = o->domains, DD = D > 0 ? D : 1;
 	const int64_t B = TR_CHUNK_TOKENS;
-	char **names = NULL, source[256];
+	char **names = NULL, source[512];
 	tr_meta m;
 	tr_writer *w = NULL;
 	double *weights = NULL;
@@ -646,7 +733,7 @@ int tr_synth_write(const char *path, int force, const tr_synth_opts *o, ms_error
 	if ((rc = tr_synth_weights(o, weights, NULL, err)) < 0)
 		goto out;
 	rc = MS_ENOMEM;
-	if (D > 0) {
+	if (D > 0 && !o->domain_names) {
 		names = calloc((size_t)D, sizeof *names);
 		if (!names)
 			goto nomem;
@@ -676,6 +763,10 @@ int tr_synth_write(const char *path, int force, const tr_synth_opts *o, ms_error
 		 "steps %d, ranks %d, seq_len %d",
 		 tr_dist_name(o->dist), o->match_selection ? " (selection shares matched)" : "", (unsigned long long)o->seed,
 		 o->zipf_s, o->alpha, o->correlation, o->domains, o->domain_skew, o->steps, o->ranks, o->seq_len);
+	if (o->domain_table || o->layer_correlation || o->layer_swap)
+		snprintf(source + strlen(source), sizeof source - strlen(source), "; fitted%s%s%s%s (moesim trace synth --match)",
+			 o->layer_correlation ? ": correlation per layer" : "", o->layer_swap ? ", swapped repeats per layer" : "", o->domain_table ? ", shares per domain" : "",
+			 o->topic_label ? " (the domains are topics, written as their labels)" : "");
 	memset(&m, 0, sizeof m);
 	m.num_layers = L;
 	m.num_experts = E;
@@ -688,8 +779,8 @@ int tr_synth_write(const char *path, int force, const tr_synth_opts *o, ms_error
 	m.description = "synthetic trace: Plackett-Luce rankings by the exponential race; scores are softmax over all "
 			"experts of log(w / Exp(1)) (docs/trace-tools.md)";
 	m.has_logits = o->logits;
-	m.num_domains = D;
-	m.domain_names = (const char *const *)names;
+	m.num_domains = o->topic_label ? o->labels : D;
+	m.domain_names = o->domain_names ? o->domain_names : (const char *const *)names;
 	w = tr_writer_create(path, force, &m, err);
 	if (!w) {
 		rc = err ? err->code : MS_EIO;
@@ -701,6 +792,9 @@ int tr_synth_write(const char *path, int force, const tr_synth_opts *o, ms_error
 	mi.R = o->ranks;
 	mi.seq_len = o->seq_len;
 	mi.seq = -1;
+	mi.mix = o->domain_mix;
+	for (int d = 0; o->domain_mix && d < D; d++)
+		mi.mix_sum += o->domain_mix[d];
 	rank_bounds(&mi);
 	for (int64_t t0 = 0, b = 0; t0 < o->tokens; t0 += B, b++) {
 		int64_t n = o->tokens - t0 < B ? o->tokens - t0 : B;
@@ -709,17 +803,35 @@ int tr_synth_write(const char *path, int force, const tr_synth_opts *o, ms_error
 		for (int l = 0; l < L; l++) {
 			int16_t *li = last_ids + (size_t)l * K;
 			float *ls = last_scores + (size_t)l * K, *ll = last_logits ? last_logits + (size_t)l * E : NULL;
+			const double rho = o->layer_correlation ? o->layer_correlation[l] : o->correlation;
+			const double swap = o->layer_swap ? o->layer_swap[l] : 0.0;
 			gsl_rng_set(rng, ms_stream_seed(o->seed, 0x5E7, (uint64_t)l, (uint64_t)b, 0));
 			for (int64_t i = 0; i < n; i++) {
 				int16_t *id = ids + ((size_t)l * n + i) * K;
 				float *sc = scores + ((size_t)l * n + i) * K;
 				float *lg = logits ? logits + ((size_t)l * n + i) * E : NULL;
 				int d = D > 0 ? tok[i].domain : 0;
-				if (o->correlation > 0 && tok[i].position > 0 && gsl_rng_uniform(rng) < o->correlation) {
+				/* One uniform decides: copy (u < rho), copy with the first two swapped (u < rho + swap),
+				 * or a fresh draw; drawn only where a copy is possible, so rho alone gives the bytes it
+				 * always gave. */
+				double u = (rho > 0 || swap > 0) && tok[i].position > 0 ? gsl_rng_uniform(rng) : 2.0;
+				if (u < rho + swap) {
 					memcpy(id, li, (size_t)K * sizeof *id);
 					memcpy(sc, ls, (size_t)K * sizeof *sc);
 					if (lg)
 						memcpy(lg, ll, (size_t)E * sizeof *lg);
+					if (u >= rho && K >= 2) {
+						/* The previous second choice becomes the first: ids swap, the scores stay in
+						 * rank order, and the two logits swap so the scores remain their softmax. */
+						int16_t a = id[0];
+						id[0] = id[1];
+						id[1] = a;
+						if (lg) {
+							float x = lg[id[0]];
+							lg[id[0]] = lg[id[1]];
+							lg[id[1]] = x;
+						}
+					}
 				} else {
 					draw(rng, weights + ((size_t)l * DD + d) * E, E, K, &ws, id, sc, lg);
 				}
@@ -729,6 +841,9 @@ int tr_synth_write(const char *path, int force, const tr_synth_opts *o, ms_error
 					memcpy(ll, lg, (size_t)E * sizeof *lg);
 			}
 		}
+		if (o->topic_label)
+			for (int64_t i = 0; i < n; i++)
+				tok[i].domain = o->labels > 0 ? (int16_t)o->topic_label[tok[i].domain] : -1;
 		if ((rc = tr_writer_append(w, n, ids, scores, logits, tok, err)) < 0)
 			goto out;
 	}

@@ -16,7 +16,9 @@
  * and dirichlet popularities are also taken as selection shares and solved for.
  * Domains: D labels, one per sequence; w[l][d] = (1 - skew) w[l] + skew q[l][d], q uniform
  * over the experts whose home is d (home(e) = pi_l(e) mod D, pi_l a random permutation).
- * Correlation rho: a token other than the first of its sequence repeats the previous
+ * With a domain table (fitted by tr_fit.h) each domain's weights are solved for its own
+ * measured selection shares, and a sequence's domain is drawn from domain_mix.
+ * Correlation rho (or rho[l] per layer): a token other than the first of its sequence repeats the previous
  * token's ranking and scores with probability rho (independently per layer), else draws
  * afresh; the first-choice repeat rate is then rho + (1 - rho) sum_e f_e^2.
  *
@@ -50,6 +52,17 @@ typedef struct tr_synth_opts {
 	double correlation;         /* rho in [0, 1] */
 	int domains;                /* D in 0..E */
 	double domain_skew;         /* in [0, 1] */
+	/* Fitted models (trace/tr_fit.h, `trace synth --match`); NULL keeps the options above. */
+	const double *layer_correlation; /* [L] rho per layer, instead of correlation */
+	const double *layer_swap;        /* [L] probability that a token repeats the previous ranking with its
+					  * first two swapped (rho + swap <= 1; NULL: never) */
+	const double *domain_table;      /* [L][D][E] selection shares of each domain (sum 1 per (l, d)), solved
+					  * for as a table, instead of home experts and domain_skew */
+	const double *domain_mix;        /* [D] probability of each domain for a sequence, instead of uniform */
+	const int *topic_label;          /* [D] the label written for each of the D topics above, < labels;
+					  * NULL: the topic is the label */
+	int labels;                      /* with topic_label: labels written (0: no /tokens/domain) */
+	const char *const *domain_names; /* [D, or labels with topic_label] labels, instead of domain0.. */
 	int steps, ranks;           /* token metadata: T split evenly over steps, then ranks */
 	int seq_len;                /* tokens per sequence (the last of a rank may be shorter) */
 	int logits;                 /* write /routing/logits */
