@@ -377,6 +377,8 @@ int out_h5_write_events(const char *path, int force, const scn_scenario *s, cons
 		attr_i64(&w, root, "seed", (long long)s->workload.seed);
 		attr_str(&w, root, "profile_source", s->cluster.profile[0] ? s->cluster.profile : "datasheet");
 		attr_str(&w, root, "mode", scn_mode_name(s->workload.mode));
+		attr_str(&w, root, "router", scn_router_name(s->routing.router));
+		attr_f64(&w, root, "bias_gamma", s->routing.bias_gamma);
 		H5Gclose(root);
 	}
 	g = group(&w, "summary");
@@ -400,6 +402,8 @@ int out_h5_write_events(const char *path, int force, const scn_scenario *s, cons
 		attr_f64(&w, g, "tp_exposed_s", r->comm_exposed_s[2]);
 		attr_f64(&w, g, "pp_stream_s", r->pp_total_s);
 		attr_f64(&w, g, "pp_exposed_s", r->pp_exposed_s);
+		attr_str(&w, g, "router", scn_router_name(s->routing.router));
+		attr_f64(&w, g, "bias_gamma", s->routing.bias_gamma);
 		attr_f64(&w, g, "dropped_pair_fraction", o->dropped_pair_frac);
 		attr_f64(&w, g, "dropped_token_fraction", o->dropped_token_frac);
 		attr_f64(&w, g, "gpu_load_max_over_mean", o->rank_load_max_mean);

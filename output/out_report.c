@@ -96,6 +96,17 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 									    : "balanced",
 				s->routing.distribution == SCN_DIST_ZIPF ? " (see routing.zipf_s)" : "", s->routing.top_k, lim);
 	}
+	if (s->routing.router != SCN_ROUTER_TOPK) {
+		/* topk prints nothing here: the routing line above is what it does. */
+		static const char *const rule[] = {"", "each expert takes its capacity's best-scored tokens",
+						   "top-k of score + bias, the bias updated once per step from the step's load",
+						   "capacity filled by priority (each token's best score), choice by choice"};
+		char par[64] = "";
+		if (s->routing.router == SCN_ROUTER_BIAS_BALANCED)
+			snprintf(par, sizeof par, ", gamma %g", s->routing.bias_gamma);
+		fprintf(f, "  router     %s%s: %s, in each %s scope\n", scn_router_name(s->routing.router), par,
+			rule[s->routing.router], s->routing.capacity_scope == SCN_SCOPE_RANK ? "rank" : "global");
+	}
 	if (cf > 0 && s->routing.pad_to_capacity)
 		strncat(a, ", padded to capacity", sizeof a - strlen(a) - 1);
 	fprintf(f, "  workload   %s, global batch %lld x %d tokens: %d micro-batch%s of %lld per DP rank (%lld MoE "

@@ -42,8 +42,13 @@
 #include "common/ms_rng.h"
 #include "common/ms_zipf.h"
 #include "routing/rt_placement.h"
+#include "routing/rt_policy.h"
 #include "routing/rt_trace.h"
 #include "topology/topo_rank.h"
+
+_Static_assert((int)SCN_ROUTER_TOPK == (int)RT_POLICY_TOPK && (int)SCN_ROUTER_EXPERT_CHOICE == (int)RT_POLICY_EXPERT_CHOICE &&
+		       (int)SCN_ROUTER_BIAS_BALANCED == (int)RT_POLICY_BIAS_BALANCED && (int)SCN_ROUTER_BPR == (int)RT_POLICY_BPR,
+	       "routing.router lists the routers in rt_policy_kind's order");
 
 struct rt_router {
 	int P, E, k, layers;
@@ -116,6 +121,14 @@ struct rt_router {
 	int64_t *gpu_seen;  /* [P] the last token counted at member j (a stamp) */
 	int64_t *dom_seen;  /* [n_dom_max] the same per domain */
 	int64_t seen_now;
+	/* routing.router other than topk (replay only; rt_router.h, "Routers"): */
+	rt_policy_kind kind;
+	double gamma;
+	rt_policy_ws *pws;  /* for one capacity scope's tokens */
+	float *pscores;     /* [scope_tokens][E] the scope's recorded scores, -INFINITY where unrecorded */
+	uint8_t *psel;      /* [scope_tokens][E] rt_policy_route's selections */
+	double *bias;       /* shared, [bias_steps][layers][E]: bias_balanced's bias used at each step */
+	int bias_steps, bias_samples; /* steps planned; routings per step (router step = step x samples + sample) */
 	rt_group_routing out;
 };
 
@@ -219,6 +232,7 @@ void rt_router_destroy(rt_router *r)
 		return;
 	if (r->owns_tables) {
 		destroy_tables(r);
+		free(r->bias);
 		rt_placement_fini(&r->placement);
 	}
 	if (r->rng)
@@ -261,6 +275,9 @@ void rt_router_destroy(rt_router *r)
 	free(r->node_cut_other);
 	free(r->node_cut);
 	free(r->node_total);
+	rt_policy_ws_destroy(r->pws);
+	free(r->pscores);
+	free(r->psel);
 	free(r);
 }
 
@@ -364,6 +381,15 @@ static int alloc_workspace(rt_router *r, ms_error *err)
 		if (!r->rank_ids || !r->rank_scores)
 			return MS_ENOMEM;
 	}
+	if (r->kind != RT_POLICY_TOPK) {
+		size_t ne = (size_t)r->scope_tokens * (size_t)r->E;
+		if (!(r->pws = rt_policy_ws_create(r->scope_tokens, r->E, r->k, err)))
+			return err->code;
+		r->pscores = ms_calloc(err, ne, sizeof *r->pscores, "router scores");
+		r->psel = ms_calloc(err, ne, sizeof *r->psel, "router selections");
+		if (!r->pscores || !r->psel)
+			return MS_ENOMEM;
+	}
 	r->out.members = r->P;
 	r->out.experts = r->E;
 	r->out.slots = r->placement.slots;
@@ -410,6 +436,9 @@ rt_router *rt_router_clone(const rt_router *src, ms_error *err)
 	r->node_cut = NULL;
 	r->node_cut_other = NULL;
 	r->node_total = NULL;
+	r->pws = NULL;
+	r->pscores = NULL;
+	r->psel = NULL;
 	memset(&r->out, 0, sizeof r->out);
 	if (alloc_workspace(r, err) < 0) {
 		rt_router_destroy(r);
@@ -522,6 +551,14 @@ rt_router *rt_router_create(const scn_scenario *s, rt_trace *trace, ms_error *er
 	r->domain_size = topo_rank_domain_size(s->network.nvlink_domain, r->gpus_per_node);
 	r->n_dom_max = topo_rank_span_max((r->P - 1) * s->parallel.etp + 1, r->domain_size);
 	r->pad = s->routing.pad_to_capacity;
+	r->kind = (rt_policy_kind)s->routing.router;
+	r->gamma = s->routing.bias_gamma;
+	/* scn_scenario refuses these; the trace's depth is checked by rt_trace_open. */
+	MS_ASSERT(r->kind == RT_POLICY_TOPK || (trace && r->node_limit == 0), "router %d, trace %p, node_limit %d",
+		  (int)r->kind, (void *)trace, r->node_limit);
+	MS_ASSERT(!rt_policy_needs_all_scores(r->kind) || r->depth == r->E, "router %d on a ranking of depth %d of %d",
+		  (int)r->kind, r->depth, r->E);
+	MS_ASSERT(r->kind != RT_POLICY_EXPERT_CHOICE || r->cf > 0, "expert_choice with capacity factor %g", r->cf);
 	MS_ASSERT(!r->pad || r->cf > 0, "padding with capacity factor %g", r->cf);
 	if (init_placement(r, s, err) < 0)
 		goto fail;
@@ -1039,10 +1076,161 @@ static void pad_buffers(rt_router *r, int layer)
 			o->domain_tokens[(size_t)p * r->n_dom_max + r->dom_of_member[j]] += o->sent[(size_t)p * r->P + j];
 }
 
+/* topk: the recorded (or drawn) choices of every member, then capacity per scope. */
+static int route_topk(rt_router *r, int step, int layer, int group, ms_error *err)
+{
+	int64_t Tk = r->T * r->k;
+	for (int p = 0; p < r->P; p++)
+		if (draw_member(r, step, layer, group, p, err) < 0)
+			return err->code;
+	if (r->scope == SCN_SCOPE_RANK) {
+		for (int p = 0; p < r->P; p++)
+			drop_scope(r, layer, Tk, r->ids + (size_t)p * Tk, r->scores + (size_t)p * Tk, NULL, p, r->T);
+	} else {
+		/* Position order: token index, then member; so assignment i belongs to scope token i / k. */
+		int64_t i = 0;
+		for (int64_t t = 0; t < r->T; t++)
+			for (int p = 0; p < r->P; p++)
+				for (int j = 0; j < r->k; j++, i++) {
+					int64_t src = (int64_t)p * Tk + t * r->k + j;
+					r->sc_exp[i] = r->ids[src];
+					r->sc_score[i] = r->scores[src];
+					r->sc_src[i] = src;
+				}
+		drop_scope(r, layer, Tk * r->P, r->sc_exp, r->sc_score, r->sc_src, 0, r->T * r->P);
+	}
+	return MS_OK;
+}
+
+/*
+ * A router other than topk over one capacity scope of n tokens whose scores are in
+ * r->pscores (scope token i of member `member`, or of member i mod P when member < 0: the
+ * group scope lists token index, then member, as drop_scope's positions do). The pairs
+ * routed are the router's choices (expert_choice: each token's k best-scored experts,
+ * what its loss is measured against), the pairs kept its selections under the scope's
+ * capacity; so under expert_choice an expert may keep pairs no token chose, and kept
+ * can exceed demand for that expert.
+ */
+static void policy_scope(rt_router *r, int layer, int64_t n, int member, const double *bias)
+{
+	rt_group_routing *o = &r->out;
+	const int E = r->E;
+	const int32_t *rs = r->placement.rep_start[layer], *rm = r->placement.rep_member[layer];
+	const int32_t *only = r->only_member[layer];
+	int64_t cap = rt_capacity(r->cf, n, r->k, E), base = r->seen_now + 1;
+	o->capacity = cap;
+	r->seen_now += n;
+	rt_policy_route(r->pws, r->kind, n, r->pscores, r->k, cap, r->policy, bias, r->psel);
+	for (int64_t i = 0; i < n; i++) {
+		const uint8_t *sel = r->psel + (size_t)i * E;
+		int p = member >= 0 ? member : (int)(i % r->P), any = 0;
+		for (int e = 0; e < E; e++) {
+			if (sel[e] & RT_SEL_ROUTED) {
+				o->pairs++;
+				o->demand[(size_t)p * E + e]++;
+				o->dropped_pairs += !(sel[e] & RT_SEL_KEPT);
+			}
+			if (sel[e] & RT_SEL_KEPT) {
+				o->kept[(size_t)p * E + e]++;
+				any = 1;
+				count_pair(r, only, rs, rm, p, e, base + i);
+			}
+		}
+		o->dropped_tokens += !any;
+	}
+}
+
+/* Member p's recorded scores as rows of r->pscores, `stride` rows apart from row `first`. */
+static int fetch_scores(rt_router *r, int step, int layer, int group, int p, int64_t first, int64_t stride,
+			ms_error *err)
+{
+	const int K = r->depth, E = r->E;
+	if (rt_trace_fetch(r->trace, step, layer, member_rank(r, group, p) % r->stage_ranks, r->rank_ids, r->rank_scores,
+			   err) < 0)
+		return err->code;
+	for (int64_t t = 0; t < r->T; t++) {
+		float *row = r->pscores + (size_t)(first + t * stride) * E;
+		for (int e = 0; e < E; e++)
+			row[e] = -INFINITY;
+		for (int j = 0; j < K; j++)
+			row[r->rank_ids[t * K + j]] = r->rank_scores[t * K + j];
+	}
+	return MS_OK;
+}
+
+/* Routes the group under r->kind, scope by scope (rank: each member's tokens; global: the group's). */
+static int policy_group(rt_router *r, int step, int layer, int group, ms_error *err)
+{
+	const double *bias = NULL;
+	if (r->kind == RT_POLICY_BIAS_BALANCED) {
+		int s = step / r->bias_samples;
+		MS_ASSERT(r->bias && s < r->bias_steps, "bias_balanced at router step %d without a planned bias (%d steps)",
+			  step, r->bias_steps);
+		bias = r->bias + ((size_t)s * r->layers + layer) * r->E;
+	}
+	if (r->scope == SCN_SCOPE_RANK) {
+		for (int p = 0; p < r->P; p++) {
+			if (fetch_scores(r, step, layer, group, p, 0, 1, err) < 0)
+				return err->code;
+			policy_scope(r, layer, r->T, p, bias);
+		}
+		return MS_OK;
+	}
+	for (int p = 0; p < r->P; p++)
+		if (fetch_scores(r, step, layer, group, p, p, r->P, err) < 0)
+			return err->code;
+	policy_scope(r, layer, r->T * r->P, -1, bias);
+	return MS_OK;
+}
+
+int rt_router_plan_bias(rt_router *r, int steps, int samples, ms_error *err)
+{
+	const int E = r->E, L = r->layers, groups = r->stage_ranks / r->P;
+	int64_t *load;
+	MS_ASSERT(r->owns_tables && steps >= 1 && samples >= 1, "planning the bias of a clone, or of %d steps x %d", steps,
+		  samples);
+	if (r->kind != RT_POLICY_BIAS_BALANCED)
+		return MS_OK;
+	free(r->bias);
+	r->bias = ms_calloc(err, (size_t)steps * L * E, sizeof *r->bias, "router bias");
+	load = ms_calloc(err, (size_t)E, sizeof *load, "router bias");
+	if (!r->bias || !load) {
+		free(load);
+		return MS_ENOMEM;
+	}
+	r->bias_steps = steps;
+	r->bias_samples = samples;
+	for (int s = 0; s + 1 < steps; s++)
+		for (int l = 0; l < L; l++) {
+			const rt_group_routing *o;
+			memset(load, 0, (size_t)E * sizeof *load);
+			for (int smp = 0; smp < samples; smp++)
+				for (int g = 0; g < groups; g++) {
+					if (rt_route_group(r, s * samples + smp, l, g, &o, err) < 0) {
+						free(load);
+						return err->code;
+					}
+					for (int p = 0; p < r->P; p++)
+						for (int e = 0; e < E; e++)
+							load[e] += o->demand[(size_t)p * E + e];
+				}
+			memcpy(r->bias + ((size_t)(s + 1) * L + l) * E, r->bias + ((size_t)s * L + l) * E, (size_t)E * sizeof *r->bias);
+			rt_bias_update(r->bias + ((size_t)(s + 1) * L + l) * E, load, E, r->gamma);
+		}
+	free(load);
+	return MS_OK;
+}
+
+const double *rt_router_bias(const rt_router *r, int step, int layer)
+{
+	if (!r->bias || step < 0 || step >= r->bias_steps)
+		return NULL;
+	return r->bias + ((size_t)step * r->layers + layer) * r->E;
+}
+
 int rt_route_group(rt_router *r, int step, int layer, int group, const rt_group_routing **out, ms_error *err)
 {
 	rt_group_routing *o = &r->out;
-	int64_t Tk = r->T * r->k;
 	memset(o->demand, 0, (size_t)r->P * (size_t)r->E * sizeof(int32_t));
 	memset(o->kept, 0, (size_t)r->P * (size_t)r->E * sizeof(int32_t));
 	o->pairs = 0;
@@ -1082,24 +1270,11 @@ int rt_route_group(rt_router *r, int step, int layer, int group, const rt_group_
 	memset(o->domain_tokens, 0, (size_t)r->P * r->n_dom_max * sizeof *o->domain_tokens);
 	memset(o->gpu_tokens, 0, (size_t)r->P * (size_t)r->P * sizeof *o->gpu_tokens);
 	memset(r->rep_next, 0, (size_t)r->P * (size_t)r->E * sizeof *r->rep_next);
-	for (int p = 0; p < r->P; p++)
-		if (draw_member(r, step, layer, group, p, err) < 0)
+	if (r->kind != RT_POLICY_TOPK) {
+		if (policy_group(r, step, layer, group, err) < 0)
 			return err->code;
-	if (r->scope == SCN_SCOPE_RANK) {
-		for (int p = 0; p < r->P; p++)
-			drop_scope(r, layer, Tk, r->ids + (size_t)p * Tk, r->scores + (size_t)p * Tk, NULL, p, r->T);
-	} else {
-		/* Position order: token index, then member; so assignment i belongs to scope token i / k. */
-		int64_t i = 0;
-		for (int64_t t = 0; t < r->T; t++)
-			for (int p = 0; p < r->P; p++)
-				for (int j = 0; j < r->k; j++, i++) {
-					int64_t src = (int64_t)p * Tk + t * r->k + j;
-					r->sc_exp[i] = r->ids[src];
-					r->sc_score[i] = r->scores[src];
-					r->sc_src[i] = src;
-				}
-		drop_scope(r, layer, Tk * r->P, r->sc_exp, r->sc_score, r->sc_src, 0, r->T * r->P);
+	} else if (route_topk(r, step, layer, group, err) < 0) {
+		return err->code;
 	}
 	memset(o->sent, 0, (size_t)r->P * (size_t)r->P * sizeof *o->sent);
 	memset(o->slot_load, 0, (size_t)r->P * (size_t)o->slots * sizeof *o->slot_load);

@@ -26,6 +26,16 @@
  * same Plackett-Luce law as the unlimited draw), so no trace is needed. When M is at
  * least the nodes the group spans the limit cannot bind and the draw is the unlimited one.
  *
+ * Routers (routing.router, routing/rt_policy.h, docs/routing.md): topk is the code above,
+ * unchanged. The others replay a trace's scores (every expert's, from the ranking; rt_trace
+ * refuses what a router cannot use) through rt_policy_route over the same capacity scope,
+ * one member's tokens or the group's in the same position order. bias_balanced's bias is
+ * one vector per layer, the same for every group: the bias of step s + 1 is step s's
+ * updated by rt_bias_update from the load step s routed over every group and sample of
+ * the stage. So that steps can still be routed in parallel and in any order, it is
+ * computed up front by rt_router_plan_bias (a serial pass routing every step once more)
+ * and only read afterwards.
+ *
  * Padding (routing.pad_to_capacity, Megatron-Core's moe_pad_expert_input_to_capacity):
  * rank scope: every member sends every expert a buffer of C rows whatever it kept, so
  * sent[p][j] is C x the experts on j and every expert computes P x C rows; global scope:
@@ -101,6 +111,17 @@ rt_router *rt_router_clone(const rt_router *src, ms_error *err);
 /* Routes EP group `group` for (step, layer) into out (whose arrays the router owns;
  * they stay valid until the next call). */
 int rt_route_group(rt_router *r, int step, int layer, int group, const rt_group_routing **out, ms_error *err);
+
+/*
+ * bias_balanced only (else nothing to do): the bias of each of `steps` steps, routing
+ * step s as the router's steps s x samples .. s x samples + samples - 1 (sim_plan.c's
+ * numbering). Call on the router rt_router_create gave, before cloning it; clones share
+ * the table. Step 0's bias is zero.
+ */
+int rt_router_plan_bias(rt_router *r, int steps, int samples, ms_error *err);
+
+/* The bias bias_balanced used at step `step` in `layer` (E values), or NULL when none was planned. */
+const double *rt_router_bias(const rt_router *r, int step, int layer);
 
 /* The placement of experts on the members of every EP group (the same for all groups). */
 const struct rt_placement *rt_router_placement(const rt_router *r);

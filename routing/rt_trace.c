@@ -14,6 +14,8 @@
  */
 #include "routing/rt_trace.h"
 
+#include "routing/rt_policy.h"
+
 #include "trace/tr_isolate.h"
 #include "trace/tr_reader.h"
 
@@ -130,6 +132,7 @@ void rt_trace_close(rt_trace *t)
 rt_trace *rt_trace_open(const scn_scenario *s, const ms_warn *warn, ms_error *err)
 {
 	char wbuf[SCN_PATH_MAX + 160];
+	int other_scores = 0;
 	rt_trace *t = ms_calloc(err, 1, sizeof *t, "trace");
 	if (!t)
 		return NULL;
@@ -159,6 +162,7 @@ rt_trace *rt_trace_open(const scn_scenario *s, const ms_warn *warn, ms_error *er
 		t->E = info->num_experts;
 		t->K = info->depth;
 		t->T = info->num_tokens;
+		other_scores = info->score_kind == TR_SCORE_OTHER;
 	}
 	if (t->T < 1) {
 		MS_ERROR(err, MS_EFORMAT, "%s: the trace has no tokens", t->path);
@@ -172,6 +176,25 @@ rt_trace *rt_trace_open(const scn_scenario *s, const ms_warn *warn, ms_error *er
 	if (t->K < s->routing.top_k) {
 		MS_ERROR(err, MS_EINVAL, "%s: routing.top_k = %d but the trace %s ranks only %d experts per token",
 			 scn_where(s, "routing.top_k", wbuf, sizeof wbuf), s->routing.top_k, t->path, t->K);
+		goto fail;
+	}
+	/* routing.router (rt_policy.h): which scores the router needs, refused here where the
+	 * trace's path is known. */
+	if (s->routing.router != SCN_ROUTER_TOPK && other_scores) {
+		MS_ERROR(err, MS_EINVAL,
+			 "%s: routing.router = \"%s\" compares scores across tokens, but the trace %s has score_kind "
+			 "\"other\", whose scores cannot be compared: record softmax or sigmoid scores, or use "
+			 "routing.router = \"topk\"",
+			 scn_where(s, "routing.router", wbuf, sizeof wbuf), scn_router_name(s->routing.router), t->path);
+		goto fail;
+	}
+	if (rt_policy_needs_all_scores((rt_policy_kind)s->routing.router) && t->K < t->E) {
+		MS_ERROR(err, MS_EINVAL,
+			 "%s: routing.router = \"%s\" needs every expert's score, but the trace %s ranks only %d of its "
+			 "%d experts per token (moesim run reads the ranking, not /routing/logits): record it with the "
+			 "full ranking (depth = num_experts), or use routing.router = \"topk\" or \"bpr\"",
+			 scn_where(s, "routing.router", wbuf, sizeof wbuf), scn_router_name(s->routing.router), t->path,
+			 t->K, t->E);
 		goto fail;
 	}
 	if (index_ranks(t, err) < 0)

@@ -272,6 +272,14 @@ static const keydef keys[] = {
 	 "expert over the tokens of the whole EP group."},
 	{"routing.drop_policy", T_ENUM, NUM(routing.drop_policy), "probs", 0, 0, "probs|position", "",
 	 "Which tokens an over-full expert keeps: probs, the highest router scores; position, the earliest tokens."},
+	{"routing.router", T_ENUM, NUM(routing.router), "topk", 0, 0, "topk|expert_choice|bias_balanced|bpr", "",
+	 "Router applied to a replayed trace's scores in each capacity scope (docs/routing.md): topk (what the trace "
+	 "chose), expert_choice (each expert its capacity's best tokens), bias_balanced (DeepSeek-V3's "
+	 "auxiliary-loss-free bias, updated once per step), bpr (batch-prioritised routing). Other than topk needs "
+	 "routing.source = \"trace\"."},
+	{"routing.bias_gamma", T_FLOAT, NUM(routing.bias_gamma), "0.001", 0, 1e6, NULL, "",
+	 "bias_balanced's bias update speed: after each step every expert's bias moves by this against its load "
+	 "error (DeepSeek-V3, sec. 2.1.2; 0.001 is its value, sec. 4.2)."},
 	{"routing.placement", T_ENUM, NUM(routing.placement), "contiguous", 0, 0, "contiguous|round_robin|file|load_aware", "",
 	 "Expert placement in each EP group: contiguous (expert e on GPU e / (E/ep)), round_robin (GPU e mod ep), "
 	 "file (routing.placement_file), or load_aware (DeepSeek's EPLB with routing.redundant_experts replicas)."},
@@ -900,6 +908,22 @@ static int cross_check(loader *L)
 				"routing fixes every token's experts and has no scores to choose nodes by; use "
 				"distribution = \"uniform\" or \"zipf\", or node_limit = 0",
 				WHERE(s, "routing.node_limit"), s->routing.node_limit);
+	if (s->routing.router != SCN_ROUTER_TOPK && s->routing.source != SCN_SRC_TRACE)
+		return MS_ERROR(L->err, MS_EINVAL,
+				"%s: routing.router = \"%s\" applies to recorded scores, but routing.source = \"synthetic\" "
+				"draws each token's top_k experts without scores for the others; replay a trace "
+				"(routing.source = \"trace\") or use routing.router = \"topk\"",
+				WHERE(s, "routing.router"), scn_router_name(s->routing.router));
+	if (s->routing.router == SCN_ROUTER_EXPERT_CHOICE && s->routing.capacity_factor <= 0)
+		return MS_ERROR(L->err, MS_EINVAL,
+				"%s: routing.router = \"expert_choice\" needs a numeric routing.capacity_factor: each expert "
+				"takes its capacity's best tokens, and \"dropless\" gives it no capacity",
+				WHERE(s, "routing.router"));
+	if (s->routing.router != SCN_ROUTER_TOPK && s->routing.node_limit > 0)
+		return MS_ERROR(L->err, MS_EINVAL,
+				"%s: routing.router = \"%s\" does not apply routing.node_limit = %d (only topk does); set "
+				"node_limit = 0 or routing.router = \"topk\"",
+				WHERE(s, "routing.router"), scn_router_name(s->routing.router), s->routing.node_limit);
 	if (s->routing.pad_to_capacity && s->routing.capacity_factor <= 0) {
 		char cbuf[SCN_PATH_MAX + 160];
 		return MS_ERROR(L->err, MS_EINVAL,
@@ -1009,6 +1033,12 @@ const char *scn_dtype_name(scn_dtype d)
 {
 	static const char *const names[] = {"bf16", "fp16", "fp8", "fp32"};
 	return (unsigned)d < 4 ? names[d] : "?";
+}
+
+const char *scn_router_name(scn_router r)
+{
+	static const char *const names[] = {"topk", "expert_choice", "bias_balanced", "bpr"};
+	return (unsigned)r < 4 ? names[r] : "?";
 }
 
 const char *scn_mode_name(scn_mode m)

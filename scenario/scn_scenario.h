@@ -30,6 +30,8 @@ typedef enum { SCN_MODE_TRAINING, SCN_MODE_PREFILL, SCN_MODE_DECODE } scn_mode;
 typedef enum { SCN_DIST_UNIFORM, SCN_DIST_ZIPF, SCN_DIST_BALANCED } scn_distribution;
 typedef enum { SCN_SCOPE_RANK, SCN_SCOPE_GLOBAL } scn_capacity_scope;
 typedef enum { SCN_DROP_PROBS, SCN_DROP_POSITION } scn_drop_policy;
+/* routing.router, in rt_policy_kind's order (routing/rt_policy.h). */
+typedef enum { SCN_ROUTER_TOPK, SCN_ROUTER_EXPERT_CHOICE, SCN_ROUTER_BIAS_BALANCED, SCN_ROUTER_BPR } scn_router;
 typedef enum { SCN_PLACE_CONTIGUOUS, SCN_PLACE_ROUND_ROBIN, SCN_PLACE_FILE, SCN_PLACE_LOAD_AWARE } scn_placement;
 typedef enum { SCN_SRC_SYNTHETIC, SCN_SRC_TRACE } scn_routing_source;
 typedef enum { SCN_NET_ANALYTIC, SCN_NET_FLOW } scn_net_model;
@@ -163,6 +165,8 @@ typedef struct scn_scenario {
 		double capacity_factor;   /* <= 0 means dropless */
 		scn_capacity_scope capacity_scope;
 		scn_drop_policy drop_policy;
+		scn_router router;        /* applied to a replayed trace's scores (docs/routing.md) */
+		double bias_gamma;        /* bias_balanced's update speed per step */
 		scn_placement placement;
 		char placement_file[SCN_PATH_MAX];
 		int redundant_experts;    /* extra replicas per EP group (load_aware) */
@@ -302,5 +306,7 @@ void scn_write_reference(FILE *f);
 
 const char *scn_mode_name(scn_mode m);
 const char *scn_dtype_name(scn_dtype d);
+/* routing.router's value: "topk", "expert_choice", "bias_balanced", "bpr". */
+const char *scn_router_name(scn_router r);
 
 #endif

@@ -58,6 +58,13 @@ void sim_estimate_run(const scn_scenario *s, int trace_depth, int threads, sim_e
 	 * counts, the per-domain counts, the slot loads and the per-expert scratch. */
 	ws = T * k * P * (4 + 4) + (global ? T * k * P : T * k) * (4 + 4 + 8 + 1 + 8) + (global ? T * P : T) +
 	     T * K * (2 + 4) + P * E * 12 + P * P * 16 + P * nd * 8 + P * slots * 8 + E * 40 + nodes * 80;
+	if (s->routing.router != SCN_ROUTER_TOPK) {
+		/* ... and a router other than topk: the scope's [n][E] scores (float) and
+		 * selections (uint8), rt_policy_ws's candidate lists (int32 expert, float score,
+		 * int64 token, uint8 keep, int64 order) over n x E, its choices and priorities. */
+		const double n = global ? T * P : T;
+		ws += n * E * (4 + 1 + 4 + 4 + 8 + 1 + 8) + n * (4 * k + 16);
+	}
 	/* sim_plan.c sim_plan_init, per worker: [P][P] byte and message matrices (double) and
 	 * three int32 count tables, expert demand [L][E] int64, the all-to-all workspace. */
 	ws += P * P * (8 + 8 + 4 + 4) + P * nd * 4 + L * E * 8 + (2 * P + 2 * P) * 8 + 4096;
@@ -65,6 +72,8 @@ void sim_estimate_run(const scn_scenario *s, int trace_depth, int threads, sim_e
 	 * slot), the single-replica map and the node limit's member tables, per layer. */
 	shared = L * ((E + 1) * 8 + E * 8 + (E + 1) * 4 + 2 * (E + s->routing.redundant_experts) * 4 + E * 4 +
 		      (P + 2 + E) * 4);
+	if (s->routing.router == SCN_ROUTER_BIAS_BALANCED)
+		shared += S * s->model.moe_layers * E * 8; /* every step's bias (rt_router_plan_bias) */
 	e->router_bytes = e->workers * ws + shared;
 	/* sim_prog.c: per stage its ops (20 B; per layer and pass about 9, with TP 4 and CP 2
 	 * more, full recomputation doubling the backward's) for its passes x m x vpp items. */

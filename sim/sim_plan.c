@@ -326,6 +326,9 @@ int sim_plan_init(runner *R, int threads, ms_error *err)
 		w->router = i == 0 ? rt_router_create(R->route_s ? R->route_s : R->s, R->in->trace, err) : rt_router_clone(R->workers[0].router, err);
 		if (!w->router)
 			return err->code ? err->code : MS_ENOMEM;
+		/* bias_balanced: every step's bias, before the clones share it (rt_router.h). */
+		if (i == 0 && rt_router_plan_bias(w->router, R->s->workload.steps, R->samples, err) < 0)
+			return err->code;
 		slots = rt_router_placement(w->router)->slots;
 		w->a2a = net_alltoall_create(&R->topo, R->P, err);
 		w->bytes = ms_calloc(err, (size_t)R->P * R->P, sizeof(double), "byte matrix");

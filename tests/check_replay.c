@@ -3,7 +3,9 @@
  * at capacity factors 1.0, 1.25 and 2.0, under both drop policies and both scopes; the
  * token mapping (recorded ranks, layer cycling); top-k re-chosen from the ranking;
  * node-limited routing; de-duplicated counts and padding on a hand-built routing with a
- * replica on another node; bad traces rejected with the dataset named.
+ * replica on another node; bad traces rejected with the dataset named; routing.router's
+ * four routers against rt_policy_route on the same tokens in the same scope, the bias of
+ * bias_balanced against a hand-stepped update, its refusals, and thread independence.
  */
 #include <check.h>
 #include <math.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "routing/rt_policy.h"
 #include "routing/rt_router.h"
 #include "scenario/scn_scenario.h"
 #include "sim/sim_run.h"
@@ -459,6 +462,299 @@ START_TEST(cycling_and_relative_paths)
 }
 END_TEST
 
+/*
+ * routing.router: a trace of two recorded ranks x 48 tokens, 8 experts, full rankings,
+ * scores from a fixed generator with experts 0, 3 and 6 three times as likely to score
+ * high (so capacity binds and the bias has something to balance). The run replays
+ * 16 tokens a GPU a step, 3 steps, on one EP group of 2 GPUs: member p's token t at
+ * step s is recorded rank p's token 16 s + t (rt_trace.h).
+ */
+enum { RR_E = 8, RR_TR = 48, RR_T = 16, RR_STEPS = 3 };
+static float rr_score[2][RR_TR][RR_E];
+
+static void rr_write_trace(const char *path)
+{
+	static short ids[2 * RR_TR * RR_E];
+	static float scores[2 * RR_TR * RR_E];
+	int ranks[2 * RR_TR];
+	uint32_t x = 2385;
+	for (int p = 0; p < 2; p++)
+		for (int t = 0; t < RR_TR; t++) {
+			int i = p * RR_TR + t;
+			double sum = 0, raw[RR_E];
+			ranks[i] = p;
+			for (int e = 0; e < RR_E; e++) {
+				x = x * 1664525u + 1013904223u;
+				raw[e] = ((x >> 8) + 0.5) / 16777216.0 * (e % 3 == 0 ? 3.0 : 1.0);
+				sum += raw[e];
+			}
+			for (int e = 0; e < RR_E; e++)
+				rr_score[p][t][e] = (float)(raw[e] / sum);
+			/* the ranking: experts by score, best first */
+			for (int j = 0; j < RR_E; j++) {
+				int best = -1;
+				for (int e = 0; e < RR_E; e++) {
+					int taken = 0;
+					for (int q = 0; q < j; q++)
+						taken |= ids[i * RR_E + q] == e;
+					if (!taken && (best < 0 || rr_score[p][t][e] > rr_score[p][t][best]))
+						best = e;
+				}
+				ids[i * RR_E + j] = (short)best;
+				scores[i * RR_E + j] = rr_score[p][t][best];
+			}
+		}
+	tu_write_trace(path, 1, RR_E, RR_E, 2 * RR_TR, ids, scores, ranks);
+}
+
+static void rr_load(scn_scenario *s, const char *trace, const char *router, const char *scope)
+{
+	char text[2048];
+	ms_error err;
+	ms_error_clear(&err);
+	snprintf(text, sizeof text,
+		 "model = { hidden = 64; ffn_hidden = 128; experts = 8; top_k = 2; moe_layers = 1; heads = 4; };\n"
+		 "cluster = { nodes = 1; gpus_per_node = 2; };\n"
+		 "parallel = { ep = 2; };\n"
+		 "workload = { mode = \"prefill\"; tokens_per_rank = 16; seq_len = 16; steps = 3; };\n"
+		 "routing = { source = \"trace\"; trace = \"%s\"; capacity_factor = 1.0; capacity_scope = \"%s\"; "
+		 "router = \"%s\"; bias_gamma = 0.0375; };\n",
+		 trace, scope, router);
+	if (scn_scenario_load_text(s, text, "routers", NULL, &err) < 0)
+		ck_abort_msg("%s", err.msg);
+}
+
+typedef struct rr_want {
+	int64_t demand[2][RR_E], kept[2][RR_E], load[RR_E];
+	int64_t pairs, dropped, lost;
+} rr_want;
+
+/* The oracle: rt_policy_route over the scope's tokens, built from the generator's scores. */
+static void rr_oracle(rt_policy_kind kind, int global, int step, const double *bias, rr_want *w)
+{
+	static float m[2 * RR_T * RR_E];
+	static uint8_t sel[2 * RR_T * RR_E];
+	ms_error err;
+	rt_policy_ws *ws;
+	ms_error_clear(&err);
+	ws = rt_policy_ws_create(2 * RR_T, RR_E, 2, &err);
+	ck_assert_ptr_nonnull(ws);
+	memset(w, 0, sizeof *w);
+	for (int scope = 0; scope < (global ? 1 : 2); scope++) {
+		int n = global ? 2 * RR_T : RR_T;
+		for (int i = 0; i < n; i++) {
+			int p = global ? i % 2 : scope, t = global ? i / 2 : i;
+			memcpy(m + i * RR_E, rr_score[p][step * RR_T + t], sizeof rr_score[0][0]);
+			if (kind == RT_POLICY_TOPK) {
+				/* The run's topk drops by the token's k recorded scores renormalised to
+				 * sum 1 (rt_router.c pick_topk, unchanged): the same matrix here. */
+				float *row = m + i * RR_E;
+				int a = 0, b = -1;
+				for (int e = 1; e < RR_E; e++)
+					if (row[e] > row[a])
+						a = e;
+				for (int e = 0; e < RR_E; e++)
+					if (e != a && (b < 0 || row[e] > row[b]))
+						b = e;
+				for (int e = 0; e < RR_E; e++)
+					if (e != a && e != b)
+						row[e] = -INFINITY;
+				{
+					float sa = row[a], sb = row[b];
+					double sum = (double)sa + (double)sb;
+					row[a] = (float)(sa / sum);
+					row[b] = (float)(sb / sum);
+				}
+			}
+		}
+		rt_policy_route(ws, kind, n, m, 2, rt_capacity(1.0, n, 2, RR_E), SCN_DROP_PROBS, bias, sel);
+		for (int i = 0; i < n; i++) {
+			int p = global ? i % 2 : scope, any = 0;
+			for (int e = 0; e < RR_E; e++) {
+				uint8_t v = sel[i * RR_E + e];
+				if (v & RT_SEL_ROUTED) {
+					w->pairs++;
+					w->demand[p][e]++;
+					w->load[e]++;
+					w->dropped += !(v & RT_SEL_KEPT);
+				}
+				if (v & RT_SEL_KEPT) {
+					w->kept[p][e]++;
+					any = 1;
+				}
+			}
+			w->lost += !any;
+		}
+	}
+	rt_policy_ws_destroy(ws);
+}
+
+START_TEST(routers_against_policy)
+{
+	char path[256];
+	tu_write_temp(path, sizeof path, "");
+	rr_write_trace(path);
+	for (int kind = 0; kind < 4; kind++)
+		for (int global = 0; global < 2; global++) {
+			scn_scenario s;
+			sim_result *r = NULL;
+			rt_router *rt;
+			const rt_group_routing *gr;
+			ms_error err;
+			double bias[RR_STEPS][RR_E] = {{0}};
+			int64_t dropped_total = 0;
+			ms_error_clear(&err);
+			rr_load(&s, path, rt_policy_name((rt_policy_kind)kind), global ? "global" : "rank");
+			ck_assert_int_eq(s.routing.router, kind);
+			rt = rt_router_create(&s, tu_inputs(&s)->trace, &err);
+			ck_assert_ptr_nonnull(rt);
+			ck_assert_int_eq(rt_router_plan_bias(rt, RR_STEPS, 1, &err), MS_OK);
+			for (int st = 0; st < RR_STEPS; st++) {
+				rr_want w;
+				rr_oracle((rt_policy_kind)kind, global, st, kind == RT_POLICY_BIAS_BALANCED ? bias[st] : NULL, &w);
+				ck_assert_int_eq(rt_route_group(rt, st, 0, 0, &gr, &err), MS_OK);
+				ck_assert_msg(gr->dropped_pairs == w.dropped && gr->pairs == w.pairs && gr->dropped_tokens == w.lost,
+					      "%s %s step %d: dropped %lld of %lld, lost %lld; rt_policy: %lld of %lld, %lld",
+					      rt_policy_name((rt_policy_kind)kind), global ? "global" : "rank", st, (long long)gr->dropped_pairs,
+					      (long long)gr->pairs, (long long)gr->dropped_tokens, (long long)w.dropped,
+					      (long long)w.pairs, (long long)w.lost);
+				for (int p = 0; p < 2; p++)
+					for (int e = 0; e < RR_E; e++) {
+						ck_assert_int_eq(gr->demand[p * RR_E + e], w.demand[p][e]);
+						ck_assert_int_eq(gr->kept[p * RR_E + e], w.kept[p][e]);
+					}
+				dropped_total += w.dropped;
+				if (kind == RT_POLICY_BIAS_BALANCED && st == 2) {
+					/* the bias changes what is routed, so the comparison above used it */
+					rr_want unbiased;
+					rr_oracle(RT_POLICY_BIAS_BALANCED, global, st, NULL, &unbiased);
+					ck_assert_msg(memcmp(unbiased.demand, w.demand, sizeof w.demand) != 0,
+						      "the bias of step 2 changed no choice");
+				}
+				if (kind == RT_POLICY_BIAS_BALANCED) {
+					/* The bias the router used is the hand-stepped one (DeepSeek-V3, sec.
+					 * 2.1.2): from the step's routed load over the group, -gamma above
+					 * the mean, +gamma below. */
+					const double *got = rt_router_bias(rt, st, 0);
+					int64_t sum = 0;
+					ck_assert_ptr_nonnull(got);
+					for (int e = 0; e < RR_E; e++)
+						ck_assert_msg(fabs(got[e] - bias[st][e]) < 1e-12, "step %d expert %d: bias %.17g, by hand %.17g",
+							      st, e, got[e], bias[st][e]);
+					for (int e = 0; e < RR_E; e++)
+						sum += w.load[e];
+					for (int e = 0; st + 1 < RR_STEPS && e < RR_E; e++)
+						bias[st + 1][e] = bias[st][e] + (w.load[e] * RR_E > sum   ? -0.0375
+										 : w.load[e] * RR_E < sum ? 0.0375
+													  : 0.0);
+				}
+			}
+			if (kind == RT_POLICY_BIAS_BALANCED) {
+				/* after two steps the bias has moved, and by multiples of gamma */
+				int moved = 0;
+				for (int e = 0; e < RR_E; e++)
+					moved += bias[2][e] != 0;
+				ck_assert_int_gt(moved, 0);
+			} else {
+				ck_assert_ptr_null(rt_router_bias(rt, 0, 0));
+			}
+			rt_router_destroy(rt);
+			/* The run routes the same, at 1 and 2 threads alike. */
+			for (int threads = 1; threads <= 2; threads++) {
+				int64_t run_dropped = 0;
+				ck_assert_int_eq(sim_run_scenario(&s, threads, &r, &err), MS_OK);
+				for (int st = 0; st < RR_STEPS; st++)
+					run_dropped += r->dropped_pairs[st];
+				ck_assert_msg(run_dropped == dropped_total, "%s %s, %d threads: the run dropped %lld, rt_policy %lld",
+					      rt_policy_name((rt_policy_kind)kind), global ? "global" : "rank", threads, (long long)run_dropped,
+					      (long long)dropped_total);
+				sim_result_free(r);
+			}
+		}
+	remove(path);
+}
+END_TEST
+
+START_TEST(router_refusals)
+{
+	/* A ranking shallower than the experts: bias_balanced and expert_choice refused with
+	 * the trace named and the fix, topk and bpr accepted. */
+	static short ids[4 * 3];
+	static float scores[4 * 3];
+	char path[256], want[512];
+	for (int t = 0; t < 4; t++)
+		for (int j = 0; j < 3; j++) {
+			ids[t * 3 + j] = (short)((t + j) % RR_E);
+			scores[t * 3 + j] = 0.5f / (float)(j + 1);
+		}
+	tu_write_temp(path, sizeof path, "");
+	tu_write_trace(path, 1, RR_E, 3, 4, ids, scores, NULL);
+	for (int kind = 0; kind < 4; kind++) {
+		scn_scenario s;
+		sim_inputs in;
+		ms_error err;
+		int rc;
+		ms_error_clear(&err);
+		rr_load(&s, path, rt_policy_name((rt_policy_kind)kind), "rank");
+		rc = sim_inputs_open(&in, &s, NULL, &err);
+		if (rt_policy_needs_all_scores((rt_policy_kind)kind)) {
+			ck_assert_int_eq(rc, MS_EINVAL);
+			snprintf(want, sizeof want,
+				 "routing.router = \"%s\" needs every expert's score, but the trace %s ranks only 3 of its 8 "
+				 "experts per token (moesim run reads the ranking, not /routing/logits): record it with the full "
+				 "ranking (depth = num_experts), or use routing.router = \"topk\" or \"bpr\"",
+				 rt_policy_name((rt_policy_kind)kind), path);
+			ck_assert_msg(strstr(err.msg, want), "%s", err.msg);
+		} else {
+			ck_assert_msg(rc == MS_OK, "%s: %s", rt_policy_name((rt_policy_kind)kind), err.msg);
+			sim_inputs_close(&in);
+		}
+	}
+	remove(path);
+	{
+		/* Synthetic routing has no scores beyond each token's k: refused, as is expert
+		 * choice without a capacity and a node limit under another router. */
+		static const struct { const char *set, *msg; } bad[] = {
+			{"routing.router=bpr", "routing.router = \"bpr\" applies to recorded scores, but routing.source = "
+					       "\"synthetic\" draws each token's top_k experts without scores for the others; "
+					       "replay a trace (routing.source = \"trace\") or use routing.router = \"topk\""},
+			{"routing.router=sideways", "routing.router = \"sideways\" is not allowed: choose one of "
+						    "topk|expert_choice|bias_balanced|bpr"},
+		};
+		for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+			scn_scenario s;
+			ms_error err;
+			scn_overrides ov = {2, {"routing.source=synthetic", bad[i].set}};
+			ms_error_clear(&err);
+			ck_assert_int_eq(scn_scenario_load_text(&s, scn_default_text, "default", &ov, &err), MS_EINVAL);
+			ck_assert_msg(strstr(err.msg, bad[i].msg), "%s", err.msg);
+		}
+	}
+	{
+		char tpath[256], text[1024];
+		scn_scenario s;
+		ms_error err;
+		scn_overrides ec = {1, {"routing.router=expert_choice"}}, nl = {2, {"routing.router=bpr", "routing.node_limit=1"}};
+		tu_write_temp(tpath, sizeof tpath, "");
+		rr_write_trace(tpath);
+		snprintf(text, sizeof text,
+			 "model = { hidden = 64; ffn_hidden = 128; experts = 8; top_k = 2; moe_layers = 1; heads = 4; };\n"
+			 "cluster = { nodes = 1; gpus_per_node = 2; };\nparallel = { ep = 2; };\n"
+			 "workload = { mode = \"prefill\"; tokens_per_rank = 16; seq_len = 16; };\n"
+			 "routing = { source = \"trace\"; trace = \"%s\"; capacity_factor = \"dropless\"; };\n",
+			 tpath);
+		ms_error_clear(&err);
+		ck_assert_int_eq(scn_scenario_load_text(&s, text, "routers", &ec, &err), MS_EINVAL);
+		ck_assert_msg(strstr(err.msg, "routing.router = \"expert_choice\" needs a numeric routing.capacity_factor"),
+			      "%s", err.msg);
+		ms_error_clear(&err);
+		ck_assert_int_eq(scn_scenario_load_text(&s, text, "routers", &nl, &err), MS_EINVAL);
+		ck_assert_msg(strstr(err.msg, "routing.router = \"bpr\" does not apply routing.node_limit = 1"), "%s", err.msg);
+		remove(tpath);
+	}
+}
+END_TEST
+
 Suite *replay_suite(void)
 {
 	Suite *s = suite_create("replay");
@@ -470,6 +766,8 @@ Suite *replay_suite(void)
 	tcase_add_test(tc, padding_by_hand);
 	tcase_add_test(tc, bad_traces);
 	tcase_add_test(tc, cycling_and_relative_paths);
+	tcase_add_test(tc, routers_against_policy);
+	tcase_add_test(tc, router_refusals);
 	suite_add_tcase(s, tc);
 	return s;
 }

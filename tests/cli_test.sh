@@ -162,6 +162,24 @@ expect 1 "MOESIM_THREADS = '0' is not a thread count" -- env MOESIM_THREADS=0 "$
 MOESIM_THREADS=3 "$BIN" run -q -o "$T/t3.h5" --set routing.source=synthetic 2>/dev/null
 if cmp -s "$T/t1.h5" "$T/t3.h5"; then ok; else bad "MOESIM_THREADS=3 changed the output bytes"; fi
 
+# routing.router on the default scenario's trace: the same bytes at 1 and 2 threads
+# (bias_balanced's bias is planned before the parallel steps), the router in the summary
+# and the HDF5 attributes, and the refusals.
+for R in expert_choice bias_balanced bpr; do
+	MOESIM_THREADS=1 "$BIN" run -q -o "$T/$R-1.h5" --set routing.router=$R --set workload.steps=2 2>/dev/null
+	MOESIM_THREADS=2 "$BIN" run -q -o "$T/$R-2.h5" --set routing.router=$R --set workload.steps=2 2>/dev/null
+	if [ -s "$T/$R-1.h5" ] && cmp -s "$T/$R-1.h5" "$T/$R-2.h5"; then ok; else bad "routing.router=$R: MOESIM_THREADS=2 changed the output bytes"; fi
+done
+expect 0 "  router     bias_balanced, gamma 0.0025: top-k of score + bias, the bias updated once per step from the step's load, in each rank scope" -- "$BIN" run --set routing.router=bias_balanced --set routing.bias_gamma=0.0025
+if command -v h5dump >/dev/null 2>&1; then
+	if h5dump -a /summary/router "$T/bpr-1.h5" | grep -q '"bpr"' && h5dump -a /router "$T/bpr-1.h5" | grep -q '"bpr"' &&
+		h5dump -a /summary/bias_gamma "$T/bpr-1.h5" | grep -q '0.001'; then ok; else bad "router attributes missing from $T/bpr-1.h5"; fi
+fi
+expect 1 "routing.router = \"bpr\" applies to recorded scores, but routing.source = \"synthetic\"" -- "$BIN" run --set routing.source=synthetic --set routing.router=bpr
+expect 1 "routing.router = \"expert_choice\" needs a numeric routing.capacity_factor" -- "$BIN" run --set routing.router=expert_choice --set routing.capacity_factor=dropless
+TR="$(cd "${MOESIM_SRC:-.}" && pwd)/tests/data/traces/good/minimal.h5"
+expect 1 "the trace $TR ranks only 3 of its 6 experts per token (moesim run reads the ranking, not /routing/logits): record it with the full ranking (depth = num_experts), or use routing.router = \"topk\" or \"bpr\"" -- "$BIN" run --set routing.router=bias_balanced --set "routing.trace=$TR" --set model.experts=6 --set parallel.ep=2
+
 # SIGTERM and SIGINT remove the temporary of an unfinished output and exit 128 + signal
 # (a wrapper script would take the signal itself, so only for a real executable).
 if head -c 4 "$BIN" | grep -q ELF; then
