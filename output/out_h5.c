@@ -378,7 +378,6 @@ int out_h5_write_events(const char *path, int force, const scn_scenario *s, cons
 		attr_str(&w, root, "profile_source", s->cluster.profile[0] ? s->cluster.profile : "datasheet");
 		attr_str(&w, root, "mode", scn_mode_name(s->workload.mode));
 		attr_str(&w, root, "router", scn_router_name(s->routing.router));
-		attr_f64(&w, root, "bias_gamma", s->routing.bias_gamma);
 		H5Gclose(root);
 	}
 	g = group(&w, "summary");

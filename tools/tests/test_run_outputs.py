@@ -38,7 +38,7 @@ SCHEMA = {
     "network": ["hot_link_names", "hot_link_utilisation", "hot_link_bytes"],
 }
 ROOT_ATTRS = ["format", "version", "moesim_version", "scenario_source", "scenario", "network_model", "seed",
-              "profile_source", "mode"]
+              "profile_source", "mode", "router"]
 PHASES = ["dense", "permute", "dispatch", "expert", "combine", "unpermute", "wait", "tp", "pp_bubble", "dp",
           "optimizer"]
 EVENT_FIELDS = ["gpu", "stream", "kind", "op", "pass", "layer", "mb", "start_s", "end_s", "bytes", "peer"]
