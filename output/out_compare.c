@@ -72,8 +72,16 @@ static void print_header(FILE *f, const out_run *r)
 		val(r, "parallel.dp", b[3], sizeof b[3]), val(r, "parallel.ep", b[4], sizeof b[4]),
 		val(r, "parallel.etp", b[5], sizeof b[5]));
 	val(r, "workload.steps", b[1], sizeof b[1]);
-	fprintf(f, "  workload   %s, %s step%s; capacity factor %s\n", val(r, "workload.mode", b[0], sizeof b[0]), b[1],
+	fprintf(f, "  workload   %s, %s step%s; capacity factor %s", val(r, "workload.mode", b[0], sizeof b[0]), b[1],
 		strcmp(b[1], "1") == 0 ? "" : "s", val(r, "routing.capacity_factor", b[2], sizeof b[2]));
+	/* A router other than topk (a run before routing.router has none: topk). */
+	val(r, "routing.router", b[3], sizeof b[3]);
+	if (strcmp(b[3], "topk") != 0 && strcmp(b[3], "?") != 0) {
+		fprintf(f, "; router %s", b[3]);
+		if (strcmp(b[3], "bias_balanced") == 0)
+			fprintf(f, ", gamma %s", val(r, "routing.bias_gamma", b[4], sizeof b[4]));
+	}
+	fputc('\n', f);
 }
 
 /* The load lines from /layers as the summary computes them: a layer's GPU load over the

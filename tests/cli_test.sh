@@ -175,6 +175,7 @@ if command -v h5dump >/dev/null 2>&1; then
 	if h5dump -a /summary/router "$T/bpr-1.h5" | grep -q '"bpr"' && h5dump -a /router "$T/bpr-1.h5" | grep -q '"bpr"' &&
 		h5dump -a /summary/bias_gamma "$T/bpr-1.h5" | grep -q '0.001'; then ok; else bad "router attributes missing from $T/bpr-1.h5"; fi
 fi
+expect 0 "  workload   training, 2 steps; capacity factor 1.25; router bias_balanced, gamma 0.001" -- "$BIN" report "$T/bias_balanced-1.h5"
 expect 1 "routing.router = \"bpr\" applies to recorded scores, but routing.source = \"synthetic\"" -- "$BIN" run --set routing.source=synthetic --set routing.router=bpr
 expect 1 "routing.router = \"expert_choice\" needs a numeric routing.capacity_factor" -- "$BIN" run --set routing.router=expert_choice --set routing.capacity_factor=dropless
 TR="$(cd "${MOESIM_SRC:-.}" && pwd)/tests/data/traces/good/minimal.h5"
