@@ -25,12 +25,6 @@ static int attr_write(hid_t loc, const char *name, hid_t st, int typed, const vo
 	return rc;
 }
 
-int ms_h5_attr_str(hid_t loc, const char *name, const char *v)
-{
-	hid_t st = H5Tcopy(H5T_C_S1);
-	return attr_write(loc, name, st, st >= 0 && H5Tset_size(st, strlen(v) + 1) >= 0, v);
-}
-
 int ms_h5_attr_utf8(hid_t loc, const char *name, const char *v)
 {
 	hid_t st = H5Tcopy(H5T_C_S1);

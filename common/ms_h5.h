@@ -10,11 +10,9 @@
 
 #include <hdf5.h>
 
-/* Writes the scalar string attribute name = v on loc. Returns 0, or -1 when HDF5 refused. */
-int ms_h5_attr_str(hid_t loc, const char *name, const char *v);
-
-/* The same as a variable-length UTF-8 string, which h5py returns as str (a fixed-length
- * ASCII one, as ms_h5_attr_str writes, comes back as bytes). */
+/* Writes the scalar string attribute name = v on loc as a variable-length UTF-8 string,
+ * which h5py returns as str (a fixed-length ASCII one comes back as bytes). Returns 0, or
+ * -1 when HDF5 refused. */
 int ms_h5_attr_utf8(hid_t loc, const char *name, const char *v);
 
 /* The value of the open string attribute a (ft: its file type) as a malloc'd string, or

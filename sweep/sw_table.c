@@ -280,7 +280,7 @@ static void h5_done(h5t *w, hid_t ds, hid_t sp, const char *name, const char *un
 		w->failed = 1;
 	}
 	if (ds >= 0) {
-		if (ms_h5_attr_str(ds, "unit", unit) < 0 || ms_h5_attr_str(ds, "doc", doc) < 0)
+		if (ms_h5_attr_utf8(ds, "unit", unit) < 0 || ms_h5_attr_utf8(ds, "doc", doc) < 0)
 			w->failed = 1;
 		H5Dclose(ds);
 	}
@@ -319,6 +319,7 @@ static void h5_strs(h5t *w, const char *name, const char *const *v, hsize_t n, c
 	st = H5Tcopy(H5T_C_S1);
 	H5Tset_size(st, width);
 	H5Tset_strpad(st, H5T_STR_NULLTERM);
+	H5Tset_cset(st, H5T_CSET_UTF8); /* h5py: .asstr() gives str */
 	sp = H5Screate_simple(1, &n, NULL);
 	ds = H5Dcreate2(w->file, name, st, sp, H5P_DEFAULT, w->dcpl, H5P_DEFAULT);
 	if (ds >= 0 && H5Dwrite(ds, st, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
@@ -417,7 +418,7 @@ int sw_table_write_h5(const sw_table *t, const char *path, ms_error *err)
 	{
 		char id[32];
 		snprintf(id, sizeof id, "%016llx", (unsigned long long)sp->id);
-		if (ms_h5_attr_str(w.file, "sweep_id", id) < 0 || ms_h5_attr_str(w.file, "scenario", sp->path) < 0)
+		if (ms_h5_attr_utf8(w.file, "sweep_id", id) < 0 || ms_h5_attr_utf8(w.file, "scenario", sp->path) < 0)
 			w.failed = 1;
 	}
 	H5Pclose(w.dcpl);
