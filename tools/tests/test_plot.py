@@ -9,6 +9,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+# The source tree (scenarios/, tests/data/), wherever the binary was built.
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+
 pytest.importorskip("matplotlib", reason="moesim plot needs python3-matplotlib")
 pytest.importorskip("h5py", reason="moesim plot needs python3-h5py")
 
@@ -90,9 +93,8 @@ def test_sweep_csv(tmp_path, moesim_bin):
 def test_a_real_sweep(tmp_path, moesim_bin):
     """moesim sweep's own table: scenarios/sweep-capacity.cfg (four capacity factors, one
     of them "dropless", analytic: about two seconds)."""
-    repo = os.path.dirname(moesim_bin)
     d = tmp_path / "cap.sweep"
-    r = run([moesim_bin, "sweep", os.path.join(repo, "scenarios", "sweep-capacity.cfg"), "-o", str(d), "-j", "1", "-q"])
+    r = run([moesim_bin, "sweep", os.path.join(REPO, "scenarios", "sweep-capacity.cfg"), "-o", str(d), "-j", "1", "-q"])
     assert r.returncode == 0, r.stderr
     r = run([moesim_bin, "plot", "--csv", str(d / "results.csv"), "--x", "routing.capacity_factor", "--y",
              "dropped_pair_frac,tokens_per_s_per_gpu", "-o", str(tmp_path)])
@@ -106,10 +108,9 @@ def test_bad_input_refused(tmp_path, moesim_bin):
     text.write_text("not hdf5\n")
     r = run([moesim_bin, "plot", str(text), "-o", str(tmp_path)])
     assert r.returncode == 1 and "notes.h5: not an HDF5 file" in r.stderr
-    trace = os.path.join(os.path.dirname(moesim_bin), "tests", "data", "traces", "good", "base.h5")
-    if os.path.exists(trace):
-        r = run([moesim_bin, "plot", trace, "-o", str(tmp_path)])
-        assert r.returncode == 1 and "not a moesim run file (root attribute 'format' is 'moesim-trace'" in r.stderr
+    trace = os.path.join(REPO, "tests", "data", "traces", "good", "base.h5")
+    r = run([moesim_bin, "plot", trace, "-o", str(tmp_path)])
+    assert r.returncode == 1 and "not a moesim run file (root attribute 'format' is 'moesim-trace'" in r.stderr
     r = run([moesim_bin, "plot", "-o", str(tmp_path)])
     assert r.returncode == 1 and "nothing to plot" in r.stderr
     r = run([moesim_bin, "plot", str(text), "-o", str(tmp_path / "nowhere")])
