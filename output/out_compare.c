@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "output/out_fmt.h"
+#include "topology/topo_graph.h"
 
 /* A scenario value without the quotes of a string. */
 static const char *val(const out_run *r, const char *key, char *buf, size_t n)
@@ -168,12 +169,11 @@ static void print_one(FILE *f, const out_run *r)
 				    fig(r, "per_pair_copy_nic_bytes"), strcmp(mode, "training") == 0);
 	}
 	{
-		/* network.topology's values, in the order of its enum (scenario/scn_scenario.h). */
-		static const char *const topo[] = {"single_switch", "fat_tree", "rail", "custom"};
+		/* network.topology's values: topo_shape's names, in its order (scn_topology's). */
 		int t = -1, flow = strcmp(r->network_model, "flow") == 0;
 		val(r, "network.topology", b, sizeof b);
-		for (int i = 0; i < 4; i++)
-			t = strcmp(b, topo[i]) == 0 ? i : t;
+		for (int i = TOPO_SINGLE_SWITCH; i <= TOPO_CUSTOM; i++)
+			t = strcmp(b, topo_shape_name((topo_shape)i)) == 0 ? i : t;
 		val(r, "network.dispatcher", mode_a2a, sizeof mode_a2a);
 		out_print_network_model(f, flow, t,
 					strcmp(mode_a2a, "megatron") == 0 ? val(r, "network.alltoall", b, sizeof b) : NULL);

@@ -35,18 +35,21 @@ struct rt_policy_ws {
 	struct prio { float p; int64_t i; } *prio; /* [n_max] bpr's token order */
 };
 
-static const char *const names[] = {"topk", "expert_choice", "bias_balanced", "bpr"};
+/* The names are routing.router's (scn_router_name): one list, in one order. */
+_Static_assert((int)SCN_ROUTER_TOPK == (int)RT_POLICY_TOPK && (int)SCN_ROUTER_EXPERT_CHOICE == (int)RT_POLICY_EXPERT_CHOICE &&
+		       (int)SCN_ROUTER_BIAS_BALANCED == (int)RT_POLICY_BIAS_BALANCED && (int)SCN_ROUTER_BPR == (int)RT_POLICY_BPR,
+	       "routing.router lists the routers in rt_policy_kind's order");
 
 const char *rt_policy_name(rt_policy_kind kind)
 {
 	MS_ASSERT(kind >= RT_POLICY_TOPK && kind <= RT_POLICY_BPR, "router kind %d", (int)kind);
-	return names[kind];
+	return scn_router_name((scn_router)kind);
 }
 
 int rt_policy_parse(const char *name, rt_policy_kind *out)
 {
-	for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
-		if (strcmp(name, names[i]) == 0) {
+	for (int i = RT_POLICY_TOPK; i <= RT_POLICY_BPR; i++)
+		if (strcmp(name, scn_router_name((scn_router)i)) == 0) {
 			*out = (rt_policy_kind)i;
 			return 0;
 		}

@@ -46,10 +46,6 @@
 #include "routing/rt_trace.h"
 #include "topology/topo_rank.h"
 
-_Static_assert((int)SCN_ROUTER_TOPK == (int)RT_POLICY_TOPK && (int)SCN_ROUTER_EXPERT_CHOICE == (int)RT_POLICY_EXPERT_CHOICE &&
-		       (int)SCN_ROUTER_BIAS_BALANCED == (int)RT_POLICY_BIAS_BALANCED && (int)SCN_ROUTER_BPR == (int)RT_POLICY_BPR,
-	       "routing.router lists the routers in rt_policy_kind's order");
-
 struct rt_router {
 	int P, E, k, layers;
 	int64_t T;
@@ -76,7 +72,6 @@ struct rt_router {
 	uint8_t *keep;
 	int64_t *order;
 	int64_t *count;
-	uint8_t *tok_kept; /* per token of the scope: any choice kept */
 	double *gumbel;
 	rt_placement placement;
 	/* trace replay */
@@ -245,7 +240,6 @@ void rt_router_destroy(rt_router *r)
 	free(r->keep);
 	free(r->order);
 	free(r->count);
-	free(r->tok_kept);
 	free(r->gumbel);
 	free(r->out.demand);
 	free(r->out.kept);
@@ -333,7 +327,6 @@ static int alloc_workspace(rt_router *r, ms_error *err)
 	r->keep = ms_calloc(err, (size_t)r->scope_pairs, sizeof *r->keep, "capacity workspace");
 	r->order = ms_calloc(err, (size_t)r->scope_pairs, sizeof *r->order, "capacity workspace");
 	r->count = ms_calloc(err, (size_t)r->E + 1, sizeof *r->count, "capacity workspace");
-	r->tok_kept = ms_calloc(err, (size_t)r->scope_tokens, sizeof *r->tok_kept, "capacity workspace");
 	r->gumbel = ms_calloc(err, (size_t)r->E, sizeof *r->gumbel, "router workspace");
 	r->out.demand = ms_calloc(err, (size_t)r->P * (size_t)r->E, sizeof(int32_t), "routing matrix");
 	r->out.kept = ms_calloc(err, (size_t)r->P * (size_t)r->E, sizeof(int32_t), "routing matrix");
@@ -372,7 +365,7 @@ static int alloc_workspace(rt_router *r, ms_error *err)
 		return MS_ENOMEM;
 	r->out.slot_load = ms_calloc(err, (size_t)r->P * (size_t)r->placement.slots, sizeof(int64_t), "expert loads");
 	if (!r->ids || !r->scores || !r->sc_exp || !r->sc_score || !r->sc_src || !r->keep || !r->order ||
-	    !r->count || !r->tok_kept || !r->gumbel || !r->out.demand || !r->out.kept || !r->node_of_member ||
+	    !r->count || !r->gumbel || !r->out.demand || !r->out.kept || !r->node_of_member ||
 	    !r->node_score || !r->node_pick || !r->out.sent || !r->out.slot_load)
 		return MS_ENOMEM;
 	if (r->trace) {
@@ -412,7 +405,6 @@ rt_router *rt_router_clone(const rt_router *src, ms_error *err)
 	r->keep = NULL;
 	r->order = NULL;
 	r->count = NULL;
-	r->tok_kept = NULL;
 	r->gumbel = NULL;
 	r->rank_ids = NULL;
 	r->rank_scores = NULL;
@@ -1024,7 +1016,7 @@ static void drop_scope(rt_router *r, int layer, int64_t n, const int32_t *exp, c
 				if (r->keep[i])
 					count_pair(r, only, rs, rm, member, e, base + t);
 			}
-			r->tok_kept[t] = any;
+			o->dropped_tokens += !any;
 		}
 	} else {
 		const int64_t Tk = r->T * r->k;
@@ -1041,11 +1033,9 @@ static void drop_scope(rt_router *r, int layer, int64_t n, const int32_t *exp, c
 				if (r->keep[i])
 					count_pair(r, only, rs, rm, p, e, base + t);
 			}
-			r->tok_kept[t] = any;
+			o->dropped_tokens += !any;
 		}
 	}
-	for (int64_t t = 0; t < scope_tokens; t++)
-		o->dropped_tokens += !r->tok_kept[t];
 }
 
 /*

@@ -262,7 +262,25 @@ static inline int sim_nvstages(const runner *R)
 /* The row of rank's routing plan for MoE layer moe (SIM_T_N doubles of sample smp): with
  * DualPipe a layer also runs on the mirror stage, whose GPUs replay the routing of the
  * GPUs at the same place in the stage that holds it in the forward direction. */
-const double *sim_plan_row(const runner *R, int smp, int moe, int rank);
+static inline int sim_plan_rank(const runner *R, int moe, int rank)
+{
+	if (R->dualpipe) {
+		int sr = R->world / R->pp, stage = rank / sr;
+		if (stage != R->stage_of_moe[moe])
+			rank = (R->pp - 1 - stage) * sr + rank % sr;
+	}
+	return rank;
+}
+static inline const double *sim_plan_row(const runner *R, int smp, int moe, int rank)
+{
+	return R->plan_rank + (((size_t)smp * R->n_moe + moe) * R->world + sim_plan_rank(R, moe, rank)) * SIM_T_N;
+}
+
+/* The program of rank's pipeline stage. */
+static inline const sim_prog *sim_prog_of(const runner *R, int rank)
+{
+	return &R->progs[par_stage_of(&R->lay, rank)];
+}
 
 /* sim_prog.c */
 int sim_prog_build(runner *R, ms_error *err);

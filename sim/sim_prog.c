@@ -870,11 +870,14 @@ static void stage_times(runner *R)
  * weights), the FFNs, the router, the head, the MTP projection and the experts; all of
  * the embedding's backward (it is the scatter into its gradient).
  */
-static double weight_part(const runner *R, const sim_op *op, const double *t)
+static double weight_part(const runner *R, int rank, const sim_op *op)
 {
 	const moe_arch *a = &R->arch;
 	switch (op->what) {
-	case W_EXPERT: return fmin(t[SIM_T_EXPERT_F], t[SIM_T_EXPERT_B]);
+	case W_EXPERT: {
+		const double *t = sim_plan_row(R, sim_sample_of(R, op->mb, op->half), R->moe_of[op->layer], rank);
+		return fmin(t[SIM_T_EXPERT_F], t[SIM_T_EXPERT_B]);
+	}
 	case W_EMBED: return R->t_compute[W_EMBED][1][0];
 	case W_ATTN:
 		return roofline(R, R->T * a->attn_proj_flops, a->attn_params * R->s->model.dtype_bytes / R->s->parallel.tp);
@@ -897,7 +900,7 @@ static double op_time(const runner *R, int rank, const sim_op *op)
 			return t[SIM_T_UNPERMUTE];
 		return pass ? t[SIM_T_EXPERT_B] : t[SIM_T_EXPERT_F];
 	}
-	case W_OPTIMIZER: return R->progs[par_stage_of(&R->lay, rank)].optimizer_s;
+	case W_OPTIMIZER: return sim_prog_of(R, rank)->optimizer_s;
 	case W_ATTN:
 		if (op->chunk == 2)
 			return R->t_compute[W_ATTN][0][1];
@@ -908,13 +911,11 @@ static double op_time(const runner *R, int rank, const sim_op *op)
 
 double sim_op_time(const runner *R, int rank, const sim_op *op)
 {
-	double full = op_time(R, rank, op), w;
+	double w;
 	if (op->split == SIM_SPLIT_NONE)
-		return full;
-	w = weight_part(R, op,
-			op->what == W_EXPERT ? sim_plan_row(R, sim_sample_of(R, op->mb, op->half), R->moe_of[op->layer], rank)
-					     : NULL);
-	return op->split == SIM_SPLIT_WEIGHT ? w : full - w;
+		return op_time(R, rank, op);
+	w = weight_part(R, rank, op);
+	return op->split == SIM_SPLIT_WEIGHT ? w : op_time(R, rank, op) - w;
 }
 
 int sim_prog_build(runner *R, ms_error *err)

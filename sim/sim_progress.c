@@ -25,7 +25,7 @@ static void tick(void *ctx)
 	runner *R = ctx;
 	double sum = 0;
 	for (int r = 0; r < R->world; r++) {
-		const sim_prog *p = &R->progs[par_stage_of(&R->lay, r)];
+		const sim_prog *p = sim_prog_of(R, r);
 		int pc = R->gpus[r].pc < 0 ? 0 : R->gpus[r].pc;
 		sum += p->n_ops > 0 ? (double)(pc < p->n_ops ? pc : p->n_ops) / p->n_ops : 1.0;
 	}

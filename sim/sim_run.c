@@ -61,16 +61,6 @@ int sim_group_index(const runner *R, int gk, int rank)
 	return R->dp_alias ? R->dp_alias[gi] : gi;
 }
 
-const double *sim_plan_row(const runner *R, int smp, int moe, int rank)
-{
-	if (R->dualpipe) {
-		int sr = R->world / R->pp, stage = rank / sr;
-		if (stage != R->stage_of_moe[moe])
-			rank = (R->pp - 1 - stage) * sr + rank % sr;
-	}
-	return R->plan_rank + (((size_t)smp * R->n_moe + moe) * R->world + rank) * SIM_T_N;
-}
-
 static int gk_of(int what)
 {
 	switch (what) {
@@ -100,10 +90,6 @@ static void account(runner *R, int rank, int pass, int layer, int phase, double 
 		sim_tl_account(R, rank, pass, layer, phase, d);
 }
 
-static const sim_prog *prog_of(const runner *R, int rank)
-{
-	return &R->progs[par_stage_of(&R->lay, rank)];
-}
 
 static int mailbox(const runner *R, int dir, int mb, int chunk)
 {
@@ -214,7 +200,7 @@ static int stream_kind(int phase)
 static int ep_kick(runner *R, int rank)
 {
 	gpu_state *g = &R->gpus[rank];
-	const sim_prog *p = prog_of(R, rank);
+	const sim_prog *p = sim_prog_of(R, rank);
 	while (!g->ep_busy && g->ep_next < g->ep_queued) {
 		const sim_ep_item *it = &p->ep_items[g->ep_next];
 		int gi = sim_group_index(R, gk_of(it->what), rank);
@@ -252,7 +238,7 @@ static int ep_kick(runner *R, int rank)
 static int dp_kick(runner *R, int rank)
 {
 	gpu_state *g = &R->gpus[rank];
-	const sim_prog *p = prog_of(R, rank);
+	const sim_prog *p = sim_prog_of(R, rank);
 	while (!g->dp_busy && g->dp_next < g->dp_queued) {
 		const sim_bucket *b = &p->buckets[g->dp_next];
 		int gi = sim_group_index(R, b->gk, rank);
@@ -308,10 +294,9 @@ int sim_arrived(runner *R, int dst, int key)
 		sim_timeline_landed(R->tl, dst, key, now);
 	/* the transfer's time, and what of it the receiver waited for */
 	R->res->pp_total_s += (now - R->sent[at]) * w;
-	if (g->blocked && R->wait_key[dst] == key)
-		R->res->pp_exposed_s += (now - fmax(g->arrived, R->sent[at])) * w;
 	if (g->blocked && R->wait_key[dst] == key) {
-		account(R, dst, 0, -1, SIM_PH_BUBBLE, sim_now(R->eng) - g->arrived);
+		R->res->pp_exposed_s += (now - fmax(g->arrived, R->sent[at])) * w;
+		account(R, dst, 0, -1, SIM_PH_BUBBLE, now - g->arrived);
 		g->blocked = 0;
 		R->wait_key[dst] = -1;
 		return advance(R, dst);
@@ -323,7 +308,7 @@ int sim_arrived(runner *R, int dst, int key)
 static int advance(runner *R, int rank)
 {
 	gpu_state *g = &R->gpus[rank];
-	const sim_prog *p = prog_of(R, rank);
+	const sim_prog *p = sim_prog_of(R, rank);
 	double now = sim_now(R->eng);
 	for (;;) {
 		const sim_op *op;
@@ -426,7 +411,7 @@ int sim_group_done(runner *R, int gi)
 		int rank = gs->members[i];
 		gpu_state *g = &R->gpus[rank];
 		if (ep) {
-			const sim_ep_item *it = &prog_of(R, rank)->ep_items[g->ep_next];
+			const sim_ep_item *it = &sim_prog_of(R, rank)->ep_items[g->ep_next];
 			R->res->comm_total_s[stream_kind(it->phase)] += (now - g->ep_start) * R->inv_steps / R->world;
 			if (R->tl)
 				sim_tl_stream_done(R, rank, SIM_TL_COMM, now);
@@ -448,7 +433,7 @@ int sim_group_done(runner *R, int gi)
 			continue;
 		}
 		{
-			const sim_op *op = &prog_of(R, rank)->ops[g->pc];
+			const sim_op *op = &sim_prog_of(R, rank)->ops[g->pc];
 			account(R, rank, op->pass, op->layer, SIM_PH_WAIT, gs->start - g->arrived);
 			account(R, rank, op->pass, op->layer, op->phase, d);
 		}
@@ -467,7 +452,7 @@ static int handle(void *model, sim_engine *eng, sim_event *ev)
 	case SIM_EV_GPU: {
 		gpu_state *g = &R->gpus[ev->a];
 		if (g->cur_ev) { /* an overlapped compute op ends: accounted at its real length */
-			const sim_op *op = &prog_of(R, ev->a)->ops[g->pc];
+			const sim_op *op = &sim_prog_of(R, ev->a)->ops[g->pc];
 			account(R, ev->a, op->pass, op->layer, op->phase, sim_now(R->eng) - g->op_start);
 			g->cur_ev = NULL; /* the engine frees it */
 		}

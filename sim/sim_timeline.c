@@ -245,18 +245,14 @@ static double a2a_bytes(const runner *R, int rank, int what, int layer, int mb, 
 	if (!R->tl_sent || layer < 0 || (moe = R->moe_of[layer]) < 0)
 		return 0;
 	smp = sim_sample_of(R, mb, half);
-	if (R->dualpipe) { /* the mirror stage replays the forward stage's routing (sim_plan_row) */
-		int sr = R->world / R->pp, stage = rank / sr;
-		if (stage != R->stage_of_moe[moe])
-			rank = (R->pp - 1 - stage) * sr + rank % sr;
-	}
+	rank = sim_plan_rank(R, moe, rank); /* DualPipe: the mirror replays the forward stage's routing */
 	return R->tl_sent[(((size_t)smp * R->n_moe + moe) * R->world + rank) * 2 + (what == C_A2A_BACK)];
 }
 
 void sim_tl_account(runner *R, int rank, int pass, int layer, int phase, double d)
 {
 	const gpu_state *g = &R->gpus[rank];
-	const sim_prog *p = &R->progs[par_stage_of(&R->lay, rank)];
+	const sim_prog *p = sim_prog_of(R, rank);
 	int op = OP_BARRIER, mb = -1;
 	double bytes = 0;
 	if (g->pc >= 0 && g->pc < p->n_ops) {
@@ -284,7 +280,7 @@ void sim_tl_account(runner *R, int rank, int pass, int layer, int phase, double 
 void sim_tl_stream_done(runner *R, int rank, int stream, double now)
 {
 	const gpu_state *g = &R->gpus[rank];
-	const sim_prog *p = &R->progs[par_stage_of(&R->lay, rank)];
+	const sim_prog *p = sim_prog_of(R, rank);
 	sim_tl_event e;
 	memset(&e, 0, sizeof e);
 	e.gpu = rank;

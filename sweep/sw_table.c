@@ -341,14 +341,12 @@ int sw_table_write_h5(const sw_table *t, const char *path, ms_error *err)
 	const char **sv = calloc(n ? n : 1, sizeof *sv);
 	double *dv = calloc(n ? n : 1, sizeof *dv);
 	long long *iv = calloc(n ? n : 1, sizeof *iv);
-	char *numbuf = calloc(n ? n : 1, 64);
 	hid_t fapl;
 	w.names = calloc((size_t)ncols, sizeof *w.names);
-	if (!sv || !dv || !iv || !numbuf || !w.names) {
+	if (!sv || !dv || !iv || !w.names) {
 		free(sv);
 		free(dv);
 		free(iv);
-		free(numbuf);
 		free(w.names);
 		return MS_ERROR(err, MS_ENOMEM, "out of memory");
 	}
@@ -437,7 +435,6 @@ out:
 	free(sv);
 	free(dv);
 	free(iv);
-	free(numbuf);
 	free(w.names);
 	return err->code;
 }
