@@ -632,6 +632,7 @@ static int cmd_synth(int argc, char **argv)
 			if ((rc = parse_ll("--tokens", v, 0, 1LL << 40, &x)) != 0)
 				return rc;
 			o.tokens = x;
+			tokens_given = 1;
 		} else if (OPT("--seed")) {
 			if ((rc = parse_ll("--seed", v, 0, 1LL << 62, &x)) != 0)
 				return rc;

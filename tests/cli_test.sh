@@ -445,6 +445,7 @@ expect 2 "--scope 'node' is not a scope" -- "$BIN" trace stats "$TT" --router to
 
 # trace synth --match: fitted to the shipped trace, measured back; refusals.
 expect 0 "worst relative error: max/mean" -- "$BIN" trace synth --match "$TT" -o "$T/fit.h5" --tokens 20000 --seed 3
+expect 0 "20000 tokens" -- "$BIN" trace info "$T/fit.h5"
 expect 0 "32768 tokens, 256 sequences, 4 domains" -- "$BIN" trace synth --match "$TT" -o "$T/fit.h5" --force
 expect 0 "fitted: correlation per layer, swapped repeats per layer, shares per domain" -- "$BIN" trace info "$T/fit.h5"
 expect 0 "seq. skew" -- "$BIN" trace synth --match "$TT" --topics 4 -o "$T/fit4.h5"
