@@ -101,6 +101,14 @@ def test_a_real_sweep(tmp_path, moesim_bin):
     assert r.returncode == 0, r.stderr
     check_png(str(tmp_path / "cap-sweep.png"))
     check_svg(str(tmp_path / "cap-sweep.svg"))
+    # the table's strings as h5py gives them: attributes str, string columns UTF-8
+    import h5py
+    with h5py.File(d / "results.h5") as f:
+        assert isinstance(f.attrs["sweep_id"], str) and isinstance(f.attrs["scenario"], str)
+        col = f["routing.capacity_factor"]
+        assert isinstance(col.attrs["unit"], str) and isinstance(col.attrs["doc"], str)
+        assert h5py.check_string_dtype(f["status"].dtype).encoding == "utf-8"
+        assert list(col.asstr()[:]) == ["1", "1.25", "2", "dropless"]
 
 
 def test_bad_input_refused(tmp_path, moesim_bin):
