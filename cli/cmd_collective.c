@@ -170,6 +170,8 @@ int cli_coll_pred_open(cli_coll_pred **out, const scn_scenario *s, prof_nccl_col
 	}
 	p->m = net_model_create(p->g, s->network.ecmp == SCN_ECMP_EVEN ? TOPO_ECMP_EVEN : TOPO_ECMP_HASH, s->workload.seed,
 				err);
+	if (p->m)
+		net_model_set_tolerance(p->m, s->network.batch_window);
 	p->ranks = ms_calloc(err, (size_t)p->n, sizeof(int), "collective");
 	p->bytes = kind == PROF_NCCL_ALLTOALL ? ms_calloc(err, (size_t)p->n * p->n, sizeof(double), "collective") : NULL;
 	if (!p->m || !p->ranks || (kind == PROF_NCCL_ALLTOALL && !p->bytes)) {

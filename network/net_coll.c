@@ -155,7 +155,7 @@ net_coll *net_coll_create(const topo_graph *g, int max_n, ms_error *err)
 
 static int launch(net_coll *c, net_model *m, double now, int src, int dst, double bytes, long k, ms_error *err)
 {
-	int rc = net_model_add(m, now, src, dst, bytes, NET_COLL_TAG(c->id, k), err);
+	int rc = net_model_add(m, now, c->t0, src, dst, bytes, NET_COLL_TAG(c->id, k), err);
 	if (rc < 0)
 		return rc;
 	c->in_flight++;
@@ -171,7 +171,7 @@ static int launch_streaming(net_coll *c, net_model *m, double now, int src, int 
 	if (topo_router_route(net_model_router(m), src, dst, &c->route, err) < 0)
 		return err->code;
 	c->route.latency_s = 0;
-	rc = net_model_add_route(m, now, &c->route, bytes, NET_COLL_TAG(c->id, k), err);
+	rc = net_model_add_route(m, now, c->t0, &c->route, bytes, NET_COLL_TAG(c->id, k), err);
 	if (rc < 0)
 		return rc;
 	c->in_flight++;
@@ -799,11 +799,11 @@ int net_a2a_time_params(net_model *m, net_a2a_algo algo, const net_coll_params *
 	const topo_graph *g = net_model_graph(m);
 	net_coll *c;
 	iso_ctx x;
-	uint64_t s0, i0, s1, i1;
+	net_maxmin_stats st0, st1;
 	int rc;
 	memset(out, 0, sizeof *out);
 	net_model_reset(m);
-	net_model_counters(m, &s0, &i0);
+	net_model_counters(m, &st0);
 	c = net_coll_create(g, n, err);
 	if (!c)
 		return err->code;
@@ -833,8 +833,10 @@ int net_a2a_time_params(net_model *m, net_a2a_algo algo, const net_coll_params *
 		}
 	}
 	out->n_hot = net_hot_links(m, out->time_s, NET_HOT_LINKS, out->hot);
-	net_model_counters(m, &s1, &i1);
-	out->solves = s1 - s0;
-	out->incidences = i1 - i0;
+	net_model_counters(m, &st1);
+	out->solves = st1.solves - st0.solves;
+	out->incidences = st1.incidences - st0.incidences;
+	out->resolved = st1.resolved - st0.resolved;
+	out->changed = st1.changed - st0.changed;
 	return MS_OK;
 }

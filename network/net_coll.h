@@ -124,7 +124,8 @@ typedef struct net_a2a_result {
 	double class_max_bytes[HW_LINK_COUNT]; /* busiest link of each class */
 	int n_hot;
 	net_link_load hot[NET_HOT_LINKS];    /* highest utilisation first */
-	uint64_t solves, incidences;         /* flow model work */
+	uint64_t solves, incidences;         /* flow model work (net_maxmin_stats) */
+	uint64_t resolved, changed;
 } net_a2a_result;
 
 /*

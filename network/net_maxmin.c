@@ -91,7 +91,7 @@ struct net_maxmin {
 	int lh_n, lh_cap;
 
 	uint32_t gen;
-	uint64_t solves, incidences;
+	net_maxmin_stats st;
 };
 
 /* ---- creation ------------------------------------------------------------------- */
@@ -319,7 +319,7 @@ static int gather(net_maxmin *s, int q, double thr, uint32_t gen, ms_error *err)
 	lnk *k = &s->L[s->comp_links[q]];
 	double fixed = 0, wsum = 0;
 	int nun = 0, fresh = 0;
-	s->incidences += (uint64_t)k->n;
+	s->st.incidences += (uint64_t)k->n;
 	/* A tight pass first (no calls, so the sums stay in registers)... */
 	for (int i = 0; i < k->n; i++) {
 		const lent *e = &k->fl[i];
@@ -432,7 +432,8 @@ int net_maxmin_solve(net_maxmin *s, const int **ids, ms_error *err)
 	*ids = s->comp_vars;
 	if (s->ncv == 0)
 		return 0;
-	s->solves++;
+	s->st.solves++;
+	s->st.resolved += (uint64_t)s->ncv;
 	s->lh_n = 0;
 	for (int q = 0; q < s->ncl; q++) {
 		int l = s->comp_links[q];
@@ -464,6 +465,7 @@ int net_maxmin_solve(net_maxmin *s, const int **ids, ms_error *err)
 				continue; /* fixed, or frozen earlier */
 			x = &s->v[k->fl[i].var];
 			x->frozen = 1;
+			s->st.changed += fabs(x->rate - level) > 1e-12 * level;
 			x->rate = level;
 			for (int j = 0; j < x->ninc; j++) {
 				const incid *ic = &s->inc[x->inc0 + j];
@@ -481,8 +483,7 @@ int net_maxmin_solve(net_maxmin *s, const int **ids, ms_error *err)
 	return s->ncv;
 }
 
-void net_maxmin_counters(const net_maxmin *s, uint64_t *solves, uint64_t *incidences)
+void net_maxmin_counters(const net_maxmin *s, net_maxmin_stats *out)
 {
-	*solves = s->solves;
-	*incidences = s->incidences;
+	*out = s->st;
 }

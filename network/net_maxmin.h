@@ -79,7 +79,14 @@ double net_maxmin_var_rate(const net_maxmin *s, int id);
  */
 int net_maxmin_solve(net_maxmin *s, const int **ids, ms_error *err);
 
-/* Solves that re-solved something, and the variable-link incidences they visited. */
-void net_maxmin_counters(const net_maxmin *s, uint64_t *solves, uint64_t *incidences);
+/* The solver's work since it was created (docs/benchmarks.md): solves that re-solved
+ * something, the variable-link incidences they visited, the variables they re-solved,
+ * and of those the ones whose rate moved (by more than 1e-12 of it): what any exact
+ * solver that keeps every variable's rate must write, the floor under a solve's cost. */
+typedef struct net_maxmin_stats {
+	uint64_t solves, incidences, resolved, changed;
+} net_maxmin_stats;
+
+void net_maxmin_counters(const net_maxmin *s, net_maxmin_stats *out);
 
 #endif

@@ -44,6 +44,7 @@ typedef struct flow {
 	double t_last;
 	double bytes;
 	double key;       /* heap key: joining time (pending) or finishing time (active) */
+	double origin;    /* when its collective started (the batching window's base) */
 	uint64_t tag;
 	uint64_t seq;     /* add order: breaks ties in the heap */
 	/* with bins: progress since acc_t0 not yet in the bins, all inside acc_t0's bin */
@@ -173,7 +174,7 @@ static net_model *model_alloc(int n_links, ms_error *err)
 		return NULL;
 	m->n_links = n_links;
 	m->free_head = -1;
-	m->tol = BATCH_REL;
+	m->tol = 0;
 	topo_route_init(&m->route);
 	m->mm = net_maxmin_create(n_links, err);
 	m->link_bytes = ms_calloc(err, (size_t)n_links + 1, sizeof(double), "flow model links");
@@ -227,14 +228,16 @@ void net_model_destroy(net_model *m)
 
 /* ---- adding flows --------------------------------------------------------------- */
 
-int net_model_add_route(net_model *m, double now, const topo_route *rt, double bytes, uint64_t tag, ms_error *err)
+int net_model_add_route(net_model *m, double now, double origin, const topo_route *rt, double bytes, uint64_t tag,
+			ms_error *err)
 {
 	int id, nc;
 	flow *f;
 	/* A batch ends at its last event, which may lie up to the window after the time the
 	 * caller advanced to; a flow added in between joins at the model's time. */
-	MS_ASSERT(m->tol > BATCH_REL || now >= m->now - (m->tol * fabs(m->now) + BATCH_ABS) - 1e-12 * (1 + fabs(m->now)),
+	MS_ASSERT(m->tol > 0 || now >= m->now - (BATCH_REL * fabs(m->now) + BATCH_ABS) - 1e-12 * (1 + fabs(m->now)),
 		  "flow added at %.17g before the model's time %.17g", now, m->now);
+	MS_ASSERT(origin <= now, "flow of origin %.17g added at %.17g", origin, now);
 	if (now < m->now)
 		now = m->now;
 	MS_ASSERT(bytes >= 0 && isfinite(bytes), "flow of %g bytes", bytes);
@@ -254,6 +257,7 @@ int net_model_add_route(net_model *m, double now, const topo_route *rt, double b
 	f->t_last = now;
 	f->key = now + rt->latency_s;
 	f->tag = tag;
+	f->origin = origin;
 	f->seq = m->seq++;
 	f->state = F_PENDING;
 	m->hpos[id] = -1;
@@ -265,12 +269,13 @@ int net_model_add_route(net_model *m, double now, const topo_route *rt, double b
 	return id;
 }
 
-int net_model_add(net_model *m, double now, int src, int dst, double bytes, uint64_t tag, ms_error *err)
+int net_model_add(net_model *m, double now, double origin, int src, int dst, double bytes, uint64_t tag,
+		  ms_error *err)
 {
 	MS_ASSERT(m->router, "net_model_add needs a model created over a topology");
 	if (topo_router_route(m->router, src, dst, &m->route, err) < 0)
 		return err->code;
-	return net_model_add_route(m, now, &m->route, bytes, tag, err);
+	return net_model_add_route(m, now, origin, &m->route, bytes, tag, err);
 }
 
 /* ---- re-solving and advancing time ------------------------------------------------ */
@@ -376,7 +381,8 @@ long net_model_advance(net_model *m, double t, net_done_fn done_fn, void *ctx, m
 	clean_top(m);
 	while (m->heap_n > 0 && top_key(m) <= t) {
 		double T = top_key(m);
-		double horizon = T + T * m->tol + BATCH_ABS;
+		double T0 = m->f[m->heap[0].id].origin;
+		double horizon = T + fmax(T * BATCH_REL, m->tol * (T - T0)) + BATCH_ABS;
 		double Tb = T;         /* the batch's last event: the re-solve happens then */
 		MS_ASSERT(isfinite(T), "event at time %g", T);
 		while (m->heap_n > 0 && top_key(m) <= horizon) {
@@ -468,15 +474,15 @@ topo_router *net_model_router(net_model *m)
 	return m->router;
 }
 
-void net_model_counters(const net_model *m, uint64_t *solves, uint64_t *incidences)
+void net_model_counters(const net_model *m, net_maxmin_stats *out)
 {
-	net_maxmin_counters(m->mm, solves, incidences);
+	net_maxmin_counters(m->mm, out);
 }
 
 void net_model_set_tolerance(net_model *m, double rel)
 {
 	MS_ASSERT(rel >= 0 && rel < 1, "tolerance %g", rel);
-	m->tol = rel > BATCH_REL ? rel : BATCH_REL;
+	m->tol = rel;
 }
 
 void net_model_reset(net_model *m)

@@ -42,6 +42,7 @@
 #include <stdint.h>
 
 #include "common/ms_error.h"
+#include "network/net_maxmin.h"
 #include "topology/topo_graph.h"
 #include "topology/topo_route.h"
 
@@ -63,15 +64,18 @@ void net_model_destroy(net_model *m);
 
 /*
  * Adds a flow of bytes from GPU src to GPU dst at time now, routed over the topology.
- * Returns the flow's id (>= 0; valid until it finishes, then reused) or a negative
- * code (only MS_ENOMEM). A flow from a GPU to itself, or of 0 bytes, finishes after its
- * route's latency without taking bandwidth.
+ * origin_s <= now_s is when the flow's collective started (the batching window is a
+ * fraction of the time since then; a lone transfer passes now_s). Returns the flow's
+ * id (>= 0; valid until it finishes, then reused) or a negative code (only
+ * MS_ENOMEM). A flow from a GPU to itself, or of 0 bytes, finishes after its route's
+ * latency without taking bandwidth.
  */
-int net_model_add(net_model *m, double now_s, int src, int dst, double bytes, uint64_t tag, ms_error *err);
+int net_model_add(net_model *m, double now_s, double origin_s, int src, int dst, double bytes, uint64_t tag,
+		  ms_error *err);
 
 /* Same, over an explicit route (link ids of this model, with fractions, and latency). */
-int net_model_add_route(net_model *m, double now_s, const topo_route *route, double bytes, uint64_t tag,
-			ms_error *err);
+int net_model_add_route(net_model *m, double now_s, double origin_s, const topo_route *route, double bytes,
+			uint64_t tag, ms_error *err);
 
 /* Time of the next event (a flow joining the sharing or finishing); INFINITY if none. */
 double net_model_next_time(const net_model *m);
@@ -101,18 +105,21 @@ double net_model_link_capacity(const net_model *m, int link);
 const topo_graph *net_model_graph(const net_model *m);
 topo_router *net_model_router(net_model *m);
 
-/* Counters: re-solves, and flow-link incidences visited by them. */
-void net_model_counters(const net_model *m, uint64_t *solves, uint64_t *incidences);
+/* The solver's work so far (net_maxmin_stats: re-solves, incidences visited, flows
+ * re-solved, flows whose rate moved). */
+void net_model_counters(const net_model *m, net_maxmin_stats *out);
 
 /*
- * Batching window, relative to the time of the earliest pending event (default 1e-9:
- * exact up to rounding). Events up to T x (1 + rel) are handled together with one
- * re-solve at the last of them: flows finishing in the window finish at their own
- * times under the rates in force (exact), freed bandwidth is handed out at the end
- * of the window and flows joining in it wait until then (both pessimistic, by at
- * most rel x T). A larger window trades accuracy for speed on very large collectives
- * (docs/network.md gives measured errors); flows added behind the model's time then
- * join at the model's time.
+ * Batching window (network.batch_window), a fraction of the time since the flow's
+ * collective started (its origin): with the earliest pending event at T, of a flow
+ * of origin o, the events up to T + rel x (T - o) are handled together with one
+ * re-solve at the last of them. Flows finishing in the window finish at their own
+ * times under the rates in force (exact); freed bandwidth is handed out at the end of
+ * the window and flows joining in it wait until then (both by at most rel x (T - o)).
+ * Default 0: exact, events closer than 1e-9 of T (or 1e-15 s) still one batch, as
+ * rounding cannot tell them apart. A larger window trades accuracy for speed on very
+ * large collectives (docs/network.md gives measured errors); flows added behind the
+ * model's time then join at the model's time. 0 <= rel < 1.
  */
 void net_model_set_tolerance(net_model *m, double rel);
 

@@ -70,7 +70,7 @@ struct net_red {
 	int max_chunks;
 	long in_flight, flows;
 	int running;
-	double t_end;
+	double t0, t_end;   /* start (the flows' origin) and end */
 	topo_route route;
 };
 
@@ -146,9 +146,9 @@ static int launch(net_red *c, net_model *m, double now, int src, int dst, double
 		if (topo_router_route(net_model_router(m), src, dst, &c->route, err) < 0)
 			return err->code;
 		c->route.latency_s = 0;
-		rc = net_model_add_route(m, now, &c->route, bytes, NET_COLL_TAG(c->id, k), err);
+		rc = net_model_add_route(m, now, c->t0, &c->route, bytes, NET_COLL_TAG(c->id, k), err);
 	} else {
-		rc = net_model_add(m, now, src, dst, bytes, NET_COLL_TAG(c->id, k), err);
+		rc = net_model_add(m, now, c->t0, src, dst, bytes, NET_COLL_TAG(c->id, k), err);
 	}
 	if (rc < 0)
 		return rc;
@@ -297,6 +297,7 @@ int net_red_start(net_red *c, net_model *m, double now, net_red_op op, net_red_a
 	MS_ASSERT(algo == NET_RED_RING || op == NET_RED_ALLREDUCE, "a %s tree", net_red_op_name(op));
 	MS_ASSERT(bytes >= 0 && isfinite(bytes), "%g bytes", bytes);
 	c->n = n;
+	c->t0 = now;
 	c->op = op;
 	c->algo = algo;
 	c->id = id;

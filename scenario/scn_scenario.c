@@ -151,6 +151,11 @@ static const keydef keys[] = {
 	{"network.file", T_STRING, STR(network.file), "", 0, 0, NULL, "path", "Custom topology file (network.topology = \"custom\")."},
 	{"network.ecmp", T_ENUM, NUM(network.ecmp), "hash", 0, 0, "hash|even", "",
 	 "Equal-cost paths: hash (each flow on one path, chosen by a seeded hash) or even (split over all)."},
+	{"network.batch_window", T_FLOAT, NUM(network.batch_window), "0", 0, 0.5, NULL, "fraction",
+	 "Flow model only: events within this fraction of a collective's elapsed time of the earliest are handled "
+	 "with one re-solve of the sharing, at the last of them (flows finish at their own times; freed bandwidth "
+	 "and joining flows wait to the window's end). 0: exact. 1e-3 to 1e-2 speeds up all-to-alls of thousands "
+	 "of GPUs at a measured cost of well under 1 % (docs/network.md)."},
 	{"network.alltoall", T_ENUM, NUM(network.alltoall), "auto", 0, 0, "flat|pairwise|hierarchical|nccl|auto", "",
 	 "All-to-all algorithm of the megatron dispatcher (DeepEP's kernels move their own legs): flat (all pairs at "
 	 "once), pairwise (n-1 synchronised stages), hierarchical (once per node over the network to the same-rail "

@@ -111,6 +111,7 @@ typedef struct scn_scenario {
 		int nvlink_domain;       /* GPUs per NVLink domain; 0 = gpus_per_node */
 		char file[SCN_PATH_MAX]; /* custom topology */
 		scn_ecmp ecmp;
+		double batch_window;     /* flow model batching, a fraction of each collective's elapsed time; 0 exact */
 		scn_alltoall alltoall;   /* resolved: never SCN_A2A_AUTO after loading */
 		scn_dispatcher dispatcher;
 		scn_dedup dedup;          /* towards the experts: per pair, per GPU, per GPU and domain (relay) */

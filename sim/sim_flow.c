@@ -167,7 +167,8 @@ int sim_flow_send(runner *R, int src, int dst, int dir, double bytes, int key)
 {
 	ms_error *err = sim_engine_error(R->eng);
 	(void)dir;
-	if (net_model_add(R->fl.net, sim_now(R->eng), src, dst, bytes, NET_COLL_TAG(R->n_groups + dst, key), err) < 0)
+	if (net_model_add(R->fl.net, sim_now(R->eng), sim_now(R->eng), src, dst, bytes,
+			  NET_COLL_TAG(R->n_groups + dst, key), err) < 0)
 		return err->code;
 	return net_resched(R);
 }
@@ -245,6 +246,7 @@ int sim_flow_init(runner *R, ms_error *err)
 				  s->workload.seed, err);
 	if (!R->fl.net)
 		return err->code;
+	net_model_set_tolerance(R->fl.net, s->network.batch_window);
 	{
 		size_t plan = (size_t)R->samples * R->n_moe * R->Gs;
 		int ng = R->n_groups;

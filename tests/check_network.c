@@ -57,7 +57,7 @@ static int add_rflow(net_model *m, const rflow *f, uint64_t tag)
 	rt.hops = f->n;
 	ms_error_clear(&err);
 	{
-		int id = net_model_add_route(m, f->start, &rt, f->bytes, tag, &err);
+		int id = net_model_add_route(m, f->start, f->start, &rt, f->bytes, tag, &err);
 		ck_assert_msg(id >= 0, "%s", err.msg);
 		return id;
 	}
@@ -224,7 +224,7 @@ static void chain_next(void *ctx, double t, uint64_t tag)
 	(void)tag;
 	ms_error_clear(&err);
 	if (c->left-- > 0)
-		ck_assert(net_model_add_route(c->m, t, &rt, c->bytes, 0, &err) >= 0);
+		ck_assert(net_model_add_route(c->m, t, t, &rt, c->bytes, 0, &err) >= 0);
 }
 
 START_TEST(callbacks_start_flows)
@@ -909,9 +909,9 @@ START_TEST(self_and_empty_flows)
 	double fin[3] = {-1, -1, -1};
 	ms_error_clear(&err);
 	m = net_model_create(g, TOPO_ECMP_HASH, 1, &err);
-	ck_assert_int_ge(net_model_add(m, 0.5, 1, 1, 1e9, 0, &err), 0); /* to itself: done at once */
-	ck_assert_int_ge(net_model_add(m, 0.5, 0, 1, 0, 1, &err), 0);   /* 0 bytes: NVLink latency */
-	ck_assert_int_ge(net_model_add(m, 0.5, 0, 1, 1e8, 2, &err), 0);
+	ck_assert_int_ge(net_model_add(m, 0.5, 0.5, 1, 1, 1e9, 0, &err), 0); /* to itself: done at once */
+	ck_assert_int_ge(net_model_add(m, 0.5, 0.5, 0, 1, 0, 1, &err), 0);   /* 0 bytes: NVLink latency */
+	ck_assert_int_ge(net_model_add(m, 0.5, 0.5, 0, 1, 1e8, 2, &err), 0);
 	run_all(m, fin);
 	ck_assert(fin[0] == 0.5);
 	ck_assert(tu_rel(fin[1], 0.5 + 2e-6) < 1e-12);
@@ -996,8 +996,8 @@ START_TEST(bins_of_flows_by_hand)
 	rt.link = &l0;
 	rt.weight = &w0;
 	net_model_set_bins(m, b);
-	ck_assert_int_ge(net_model_add_route(m, 0, &rt, 30, 1, &err), 0);
-	ck_assert_int_ge(net_model_add_route(m, 0, &rt, 10, 2, &err), 0);
+	ck_assert_int_ge(net_model_add_route(m, 0, 0, &rt, 30, 1, &err), 0);
+	ck_assert_int_ge(net_model_add_route(m, 0, 0, &rt, 10, 2, &err), 0);
 	ck_assert_int_eq(net_model_advance(m, INFINITY, NULL, NULL, &err), 2);
 	w = net_bins_width(b);
 	row = net_bins_row(b, 0);
@@ -1008,6 +1008,50 @@ START_TEST(bins_of_flows_by_hand)
 	ck_assert(tu_rel(row[122], 10 * (4 - 122 * w)) < 1e-9);
 	net_model_destroy(m);
 	net_bins_destroy(b);
+}
+END_TEST
+
+/*
+ * The batching window is a fraction of the time since the collective's start, not of
+ * the clock: flows of 1, 1.1 and 3 bytes on one link of 1 B/s, started at o. Exact:
+ * 1/3 each until A ends at o + 3, then B (0.1 left) and C at 1/2 until B ends at
+ * o + 3.2, then C (1.9 left) alone: o + 5.1. Window 0.2: at o + 3 (3 s elapsed) the
+ * events up to o + 3.6 are one batch: A at o + 3 and B at its own time under the
+ * rates then, o + 3.3; the re-solve at o + 3.3 gives C, 3 - 3.3 / 3 = 1.9 left at
+ * 1 B/s: o + 5.2. A window of the clock's time would have taken C (o + 9) into the
+ * first batch at o = 100.
+ */
+START_TEST(batch_window_from_collective_start)
+{
+	static const double bytes[3] = {1, 1.1, 3};
+	for (int k = 0; k < 2; k++) {
+		double o = k ? 100 : 0, fin[3] = {0, 0, 0}, cap = 1, w0 = 1;
+		int l0 = 0;
+		ms_error err;
+		net_model *m = net_model_create_links(1, &cap, &err);
+		topo_route rt;
+		ck_assert_ptr_nonnull(m);
+		memset(&rt, 0, sizeof rt);
+		rt.n = 1;
+		rt.link = &l0;
+		rt.weight = &w0;
+		net_model_set_tolerance(m, 0.2);
+		for (int i = 0; i < 3; i++)
+			ck_assert_int_ge(net_model_add_route(m, o, o, &rt, bytes[i], (uint64_t)i, &err), 0);
+		run_all(m, fin);
+		ck_assert_msg(tu_rel(fin[0] - o, 3.0) < 1e-12, "A at o + %.15g", fin[0] - o);
+		ck_assert_msg(tu_rel(fin[1] - o, 3.3) < 1e-12, "B at o + %.15g", fin[1] - o);
+		ck_assert_msg(tu_rel(fin[2] - o, 5.2) < 1e-12, "C at o + %.15g", fin[2] - o);
+		/* Exact (no window): o + 3, 3.2, 5.1. */
+		net_model_set_tolerance(m, 0);
+		for (int i = 0; i < 3; i++)
+			ck_assert_int_ge(net_model_add_route(m, net_model_now(m), net_model_now(m), &rt, bytes[i], (uint64_t)i,
+							     &err), 0);
+		o = net_model_now(m);
+		run_all(m, fin);
+		ck_assert(tu_rel(fin[0] - o, 3.0) < 1e-12 && tu_rel(fin[1] - o, 3.2) < 1e-12 && tu_rel(fin[2] - o, 5.1) < 1e-12);
+		net_model_destroy(m);
+	}
 }
 END_TEST
 
@@ -1038,6 +1082,7 @@ Suite *network_suite(void)
 	tcase_add_test(tc, ring_reductions);
 	tcase_add_test(tc, tree_allreduce);
 	tcase_add_test(tc, self_and_empty_flows);
+	tcase_add_test(tc, batch_window_from_collective_start);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -280,7 +280,7 @@ static double p2p_flow(machine *x, int src, int dst, double bytes)
 	one_flow o = {-1, 0};
 	ms_error_clear(&err);
 	net_model_reset(x->m);
-	ck_assert_int_ge(net_model_add(x->m, 0.0, src, dst, bytes, 42, &err), 0);
+	ck_assert_int_ge(net_model_add(x->m, 0.0, 0.0, src, dst, bytes, 42, &err), 0);
 	ck_assert_int_eq(net_model_advance(x->m, INFINITY, one_done, &o, &err), 1);
 	ck_assert(o.tag == 42);
 	return o.end;
