@@ -908,11 +908,15 @@ static int cross_check(loader *L)
 				"routing fixes every token's experts and has no scores to choose nodes by; use "
 				"distribution = \"uniform\" or \"zipf\", or node_limit = 0",
 				WHERE(s, "routing.node_limit"), s->routing.node_limit);
-	if (s->routing.router != SCN_ROUTER_TOPK && s->routing.source != SCN_SRC_TRACE)
+	/* Synthetic routing draws every expert's score for the other routers (rt_router.h);
+	 * balanced routing has none to draw. */
+	if (s->routing.router != SCN_ROUTER_TOPK && s->routing.source == SCN_SRC_SYNTHETIC &&
+	    s->routing.distribution == SCN_DIST_BALANCED)
 		return MS_ERROR(L->err, MS_EINVAL,
-				"%s: routing.router = \"%s\" applies to recorded scores, but routing.source = \"synthetic\" "
-				"draws each token's top_k experts without scores for the others; replay a trace "
-				"(routing.source = \"trace\") or use routing.router = \"topk\"",
+				"%s: routing.router = \"%s\" compares router scores, but routing.distribution = "
+				"\"balanced\" fixes every token's experts and has no scores; use distribution = "
+				"\"uniform\" or \"zipf\", replay a trace (routing.source = \"trace\"), or use "
+				"routing.router = \"topk\"",
 				WHERE(s, "routing.router"), scn_router_name(s->routing.router));
 	if (s->routing.router == SCN_ROUTER_EXPERT_CHOICE && s->routing.capacity_factor <= 0)
 		return MS_ERROR(L->err, MS_EINVAL,
