@@ -441,6 +441,7 @@ int out_h5_write_events(const char *path, int force, const scn_scenario *s, cons
 			attr_f64(&w, g, "purity_baseline", o->purity_baseline);
 			attr_f64(&w, g, "concentration", o->concentration);
 			attr_f64(&w, g, "concentration_baseline", o->concentration_baseline);
+			attr_i64(&w, g, "domain_labels", r->kept_labels->domains);
 		}
 		attr_i64(&w, g, "gpus", r->world);
 		attr_i64(&w, g, "ep", r->ep);
