@@ -273,10 +273,11 @@ static const keydef keys[] = {
 	{"routing.drop_policy", T_ENUM, NUM(routing.drop_policy), "probs", 0, 0, "probs|position", "",
 	 "Which tokens an over-full expert keeps: probs, the highest router scores; position, the earliest tokens."},
 	{"routing.router", T_ENUM, NUM(routing.router), "topk", 0, 0, "topk|expert_choice|bias_balanced|bpr", "",
-	 "Router applied to a replayed trace's scores in each capacity scope (docs/routing.md): topk (what the trace "
-	 "chose), expert_choice (each expert its capacity's best tokens), bias_balanced (DeepSeek-V3's "
-	 "auxiliary-loss-free bias, updated once per step), bpr (batch-prioritised routing). Other than topk needs "
-	 "routing.source = \"trace\"."},
+	 "Router applied to the routing's scores in each capacity scope (docs/routing.md): topk (what the trace "
+	 "chose, or the synthetic draw), expert_choice (each expert its capacity's best tokens), bias_balanced "
+	 "(DeepSeek-V3's auxiliary-loss-free bias, updated once per step), bpr (batch-prioritised routing). Other "
+	 "than topk: a trace's full ranking or logits, or synthetic scores for every expert (not with distribution "
+	 "balanced)."},
 	{"routing.bias_gamma", T_FLOAT, NUM(routing.bias_gamma), "0.001", 0, 1e6, NULL, "",
 	 "bias_balanced's bias update speed: after each step every expert's bias moves by this against its load "
 	 "error (DeepSeek-V3, sec. 2.1.2; 0.001 is its value, sec. 4.2)."},
