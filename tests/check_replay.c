@@ -5,7 +5,8 @@
  * node-limited routing; de-duplicated counts and padding on a hand-built routing with a
  * replica on another node; bad traces rejected with the dataset named; routing.router's
  * four routers against rt_policy_route on the same tokens in the same scope, the bias of
- * bias_balanced against a hand-stepped update, its refusals, and thread independence.
+ * bias_balanced against a hand-stepped update, its refusals, and thread independence;
+ * expert_choice's model FLOPs (those of the kept pairs) by hand.
  */
 #include <check.h>
 #include <math.h>

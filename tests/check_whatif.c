@@ -76,6 +76,7 @@ START_TEST(run_specialisation_against_trace_stats)
 	 * (the run's one group is the whole step). */
 	static const struct { const char *router, *cf, *scope; double q_cf; rt_scope q_scope; } cases[] = {
 		{"topk", "\"dropless\"", "rank", 0, RT_SCOPE_RANK},
+		{"topk", "\"dropless\"", "global", 0, RT_SCOPE_GLOBAL},
 		{"bpr", "1.0", "rank", 1.0, RT_SCOPE_RANK},
 		{"expert_choice", "1.0", "rank", 1.0, RT_SCOPE_RANK},
 		{"expert_choice", "1.25", "global", 1.25, RT_SCOPE_GLOBAL},
