@@ -161,6 +161,14 @@ static void print_one(FILE *f, const out_run *r)
 		fputc('\n', f);
 		out_print_drops(f, fig(r, "dropped_pair_fraction"), fig(r, "dropped_token_fraction"));
 		print_load(f, r, stage_gpus);
+		{
+			double v[5];
+			/* a run that replayed a trace with domain labels (out_h5.c) */
+			if (out_run_summary(r, "domain_labels", &v[4]) && out_run_summary(r, "purity", &v[0]) &&
+			    out_run_summary(r, "purity_baseline", &v[1]) && out_run_summary(r, "concentration", &v[2]) &&
+			    out_run_summary(r, "concentration_baseline", &v[3]))
+				out_print_specialisation(f, v[0], v[1], v[2], v[3], (int)v[4]);
+		}
 	}
 	{
 		const double nv[2] = {fig(r, "dispatch_nvlink_bytes"), fig(r, "combine_nvlink_bytes")};

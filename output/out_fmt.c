@@ -106,6 +106,14 @@ void out_print_critical(FILE *f, int gpu, int stage, int n, const char *const *n
 		step_time_s > 0 ? 100 * row[top[2]] / step_time_s : 0);
 }
 
+void out_print_specialisation(FILE *f, double purity, double purity_blind, double concentration,
+			      double concentration_blind, int labels)
+{
+	fprintf(f, "  specialisation   purity %.3f (blind %.3f), concentration %.3f (blind %.3f) of the kept pairs, %d "
+		"domain labels (mean over layers)\n",
+		purity, purity_blind, concentration, concentration_blind, labels);
+}
+
 void out_print_load(FILE *f, double gpu_mean, double gpu_worst, int gpu_worst_layer, double expert_mean,
 		    double expert_worst, int expert_worst_layer)
 {

@@ -41,6 +41,11 @@ void out_print_critical(FILE *f, int gpu, int stage, int n, const char *const *n
 			double step_time_s);
 
 /* The GPU and expert load lines: mean over layers of max/mean, and the worst layer. */
+/* The specialisation line: purity and concentration of the kept pairs against `labels`
+ * domain labels, with their domain-blind baselines (trace/tr_stats.h). */
+void out_print_specialisation(FILE *f, double purity, double purity_blind, double concentration,
+			      double concentration_blind, int labels);
+
 void out_print_load(FILE *f, double gpu_mean, double gpu_worst, int gpu_worst_layer, double expert_mean,
 		    double expert_worst, int expert_worst_layer);
 

@@ -163,6 +163,35 @@ static void string_fn(h5w *w, hid_t loc, const char *name, const char *(*fn)(int
 }
 
 /* /experts: per step, layer and expert; the placement's slots. */
+/* /layers' specialisation datasets (trace/tr_stats.h's figures over the run's kept pairs). */
+static void write_specialisation(h5w *w, hid_t g, const sim_result *r)
+{
+	hsize_t d1[1] = {(hsize_t)r->layers};
+	double *v = calloc((size_t)r->layers * 4 + 1, sizeof *v);
+	if (!v) {
+		h5fail(w, "specialisation");
+		return;
+	}
+	for (int l = 0; l < r->layers; l++) {
+		tr_layer_summary ls;
+		tr_stats_summary(r->kept_labels, l, &ls);
+		v[l] = ls.purity;
+		v[r->layers + l] = ls.purity_baseline;
+		v[2 * r->layers + l] = ls.concentration;
+		v[3 * r->layers + l] = ls.concentration_baseline;
+	}
+	dataset(w, g, "purity", H5T_NATIVE_DOUBLE, 1, d1, v, "fraction",
+		"purity of the kept pairs against the trace's domain labels, over the run: sum over experts of the "
+		"dominant label's pairs / all pairs (trace stats' definition)");
+	dataset(w, g, "purity_baseline", H5T_NATIVE_DOUBLE, 1, d1, v + r->layers, "fraction",
+		"purity's domain-blind baseline: the largest label's share of tokens");
+	dataset(w, g, "concentration", H5T_NATIVE_DOUBLE, 1, d1, v + 2 * r->layers, "fraction",
+		"the share of each label's kept pairs on its top_k most used experts, over all kept pairs");
+	dataset(w, g, "concentration_baseline", H5T_NATIVE_DOUBLE, 1, d1, v + 3 * r->layers, "fraction",
+		"concentration's domain-blind baseline: the share of the layer's top_k most used experts");
+	free(v);
+}
+
 static void write_experts(h5w *w, const sim_result *r)
 {
 	hid_t g = group(w, "experts");
@@ -407,6 +436,13 @@ int out_h5_write_events(const char *path, int force, const scn_scenario *s, cons
 		attr_f64(&w, g, "dropped_token_fraction", o->dropped_token_frac);
 		attr_f64(&w, g, "gpu_load_max_over_mean", o->rank_load_max_mean);
 		attr_f64(&w, g, "expert_load_max_over_mean", o->expert_load_max_mean);
+		if (r->kept_labels) {
+			attr_f64(&w, g, "purity", o->purity);
+			attr_f64(&w, g, "purity_baseline", o->purity_baseline);
+			attr_f64(&w, g, "concentration", o->concentration);
+			attr_f64(&w, g, "concentration_baseline", o->concentration_baseline);
+			attr_i64(&w, g, "domain_labels", r->kept_labels->domains);
+		}
 		attr_i64(&w, g, "gpus", r->world);
 		attr_i64(&w, g, "ep", r->ep);
 		attr_i64(&w, g, "tokens_per_step", r->tokens_per_step);
@@ -476,6 +512,8 @@ int out_h5_write_events(const char *path, int force, const scn_scenario *s, cons
 			"[layer, gpu]: pairs each GPU's experts received after drops, mean over steps");
 		dataset(&w, g, "expert_demand", H5T_NATIVE_DOUBLE, 2, de, r->expert_demand, "token-expert pairs",
 			"[layer, expert]: pairs routed to each expert before drops, all EP groups, mean over steps");
+		if (r->kept_labels)
+			write_specialisation(&w, g, r);
 		if (r->passes == 2) {
 			dataset(&w, g, "backward_dispatch_time_s", H5T_NATIVE_DOUBLE, 1, d1, r->dispatch_bwd_s, "s",
 				"the backward all-to-all of the dispatch phase, mean over EP groups, micro-batches and steps");

@@ -46,6 +46,23 @@ void out_summary_compute(const sim_result *r, out_summary *o)
 	}
 	out_imbalance(r->expert_demand, r->layers, r->experts, NULL, r->experts, &o->expert_load_max_mean,
 		  &o->expert_load_worst, &o->expert_load_worst_layer);
+	o->purity = o->purity_baseline = o->concentration = o->concentration_baseline = NAN;
+	if (r->kept_labels) {
+		/* As `trace stats` averages its layers (tr_stats.c): the plain mean of each layer's figure. */
+		double sum[4] = {0, 0, 0, 0};
+		for (int l = 0; l < r->layers; l++) {
+			tr_layer_summary ls;
+			tr_stats_summary(r->kept_labels, l, &ls);
+			sum[0] += ls.purity;
+			sum[1] += ls.purity_baseline;
+			sum[2] += ls.concentration;
+			sum[3] += ls.concentration_baseline;
+		}
+		o->purity = sum[0] / r->layers;
+		o->purity_baseline = sum[1] / r->layers;
+		o->concentration = sum[2] / r->layers;
+		o->concentration_baseline = sum[3] / r->layers;
+	}
 }
 
 void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, const out_summary *o)
@@ -157,6 +174,9 @@ void out_summary_print(FILE *f, const scn_scenario *s, const sim_result *r, cons
 	out_print_drops(f, o->dropped_pair_frac, o->dropped_token_frac);
 	out_print_load(f, o->rank_load_max_mean, o->rank_load_worst, o->rank_load_worst_layer, o->expert_load_max_mean,
 		       o->expert_load_worst, o->expert_load_worst_layer);
+	if (r->kept_labels)
+		out_print_specialisation(f, o->purity, o->purity_baseline, o->concentration, o->concentration_baseline,
+					 r->kept_labels->domains);
 	{
 		static const char *const disp[] = {"megatron", "deepep", "deepep_ll"};
 		out_print_a2a_bytes(f, disp[s->network.dispatcher], r->a2a_nvlink_bytes, r->a2a_nic_bytes,

@@ -28,6 +28,11 @@ typedef struct out_summary {
 	double expert_load_max_mean;
 	double expert_load_worst;
 	int expert_load_worst_layer;
+	/* With a replayed trace's domain labels (sim_result.kept_labels): trace/tr_stats.h's
+	 * purity and concentration of the kept pairs and their domain-blind baselines, mean
+	 * over layers of each layer's value over the run; NaN without labels. */
+	double purity, purity_baseline;
+	double concentration, concentration_baseline;
 } out_summary;
 
 void out_summary_compute(const sim_result *r, out_summary *o);

@@ -124,52 +124,14 @@ static int new_unit(const rt_quality_opts *o, const tr_token *a, const tr_token 
 /*
  * The score matrix of tokens [t0, t0 + n) of one layer: the first k listed for topk and
  * bpr (so topk routes exactly the recorded choices), every expert's for the others, from
- * a full ranking or the logits.
+ * a full ranking or the logits (tr_read_score_matrix).
  */
 static int fill_scores(tr_reader *r, const rt_quality_opts *o, int layer, int64_t t0, int64_t n, int16_t *ids,
 		       float *sc, float *mat, ms_error *err)
 {
-	const tr_info *in = tr_get_info(r);
-	const int E = in->num_experts, K = in->depth;
-	int rc;
-	if (rt_policy_needs_all_scores(o->router) && K < E) {
-		if ((rc = tr_read_logits(r, layer, t0, n, mat, err)) < 0)
-			return rc;
-		for (int64_t i = 0; i < n; i++) {
-			float *x = mat + i * E;
-			if (in->score_kind == TR_SCORE_SIGMOID) {
-				for (int e = 0; e < E; e++)
-					x[e] = (float)(1.0 / (1.0 + exp(-(double)x[e])));
-			} else {
-				double mx = x[0], sum = 0;
-				for (int e = 1; e < E; e++)
-					mx = x[e] > mx ? x[e] : mx;
-				for (int e = 0; e < E; e++)
-					sum += exp((double)x[e] - mx);
-				for (int e = 0; e < E; e++)
-					x[e] = (float)(exp((double)x[e] - mx) / sum);
-			}
-		}
-		return MS_OK;
-	}
-	{
-		const int k = rt_policy_needs_all_scores(o->router) ? K : o->top_k;
-		if ((rc = tr_read_routing_topk(r, layer, t0, n, k, ids, sc, err)) < 0)
-			return rc;
-		for (int64_t i = 0; i < n * E; i++)
-			mat[i] = -INFINITY;
-		for (int64_t i = 0; i < n; i++)
-			for (int j = 0; j < k; j++) {
-				int16_t e = ids[i * k + j];
-				if (e < 0 || e >= E || !isfinite(sc[i * k + j]) || sc[i * k + j] < 0)
-					return MS_ERROR(err, MS_EFORMAT,
-							"%s: /routing/expert_ids[%d, %lld, %d] = %d with score %g is not a valid "
-							"choice of %d experts (run moesim trace validate)",
-							in->path, layer, (long long)(t0 + i), j, e, (double)sc[i * k + j], E);
-				mat[i * E + e] = sc[i * k + j];
-			}
-	}
-	return MS_OK;
+	const int E = tr_get_info(r)->num_experts;
+	return tr_read_score_matrix(r, layer, t0, n, rt_policy_needs_all_scores(o->router) ? E : o->top_k, mat, ids, sc,
+				    err);
 }
 
 typedef struct work {

@@ -120,8 +120,13 @@ struct rt_router {
 	rt_policy_kind kind;
 	double gamma;
 	rt_policy_ws *pws;  /* for one capacity scope's tokens */
-	float *pscores;     /* [scope_tokens][E] the scope's recorded scores, -INFINITY where unrecorded */
+	float *pscores;     /* [scope_tokens][E] the scope's scores (recorded, or drawn: synth_scores) */
 	uint8_t *psel;      /* [scope_tokens][E] rt_policy_route's selections */
+	float *rank_mat;    /* [T][E] one member's score matrix, before it is interleaved (group scope) */
+	/* the trace's domain labels (rt_router.h, "Specialisation"): */
+	int labels;         /* D, 0 when the routing has no labels (synthetic, or a trace without) */
+	int16_t *tok_label; /* [P][T] topk: each member's tokens' labels */
+	int16_t *plabel;    /* [scope_tokens] other routers: the scope's rows' labels */
 	double *bias;       /* shared, [bias_steps][layers][E]: bias_balanced's bias used at each step */
 	int bias_steps, bias_samples; /* steps planned; routings per step (router step = step x samples + sample) */
 	rt_group_routing out;
@@ -272,6 +277,11 @@ void rt_router_destroy(rt_router *r)
 	rt_policy_ws_destroy(r->pws);
 	free(r->pscores);
 	free(r->psel);
+	free(r->rank_mat);
+	free(r->tok_label);
+	free(r->plabel);
+	free(r->out.label_kept);
+	free(r->out.label_tokens);
 	free(r);
 }
 
@@ -380,7 +390,17 @@ static int alloc_workspace(rt_router *r, ms_error *err)
 			return err->code;
 		r->pscores = ms_calloc(err, ne, sizeof *r->pscores, "router scores");
 		r->psel = ms_calloc(err, ne, sizeof *r->psel, "router selections");
-		if (!r->pscores || !r->psel)
+		r->rank_mat = ms_calloc(err, (size_t)r->T * (size_t)r->E, sizeof *r->rank_mat, "router scores");
+		if (!r->pscores || !r->psel || !r->rank_mat)
+			return MS_ENOMEM;
+	}
+	r->out.labels = r->labels;
+	if (r->labels > 0) {
+		r->out.label_kept = ms_calloc(err, (size_t)r->labels * (size_t)r->E, sizeof *r->out.label_kept, "label counts");
+		r->out.label_tokens = ms_calloc(err, (size_t)r->labels, sizeof *r->out.label_tokens, "label counts");
+		r->tok_label = ms_calloc(err, (size_t)r->P * (size_t)r->T, sizeof *r->tok_label, "token labels");
+		r->plabel = ms_calloc(err, (size_t)r->scope_tokens, sizeof *r->plabel, "token labels");
+		if (!r->out.label_kept || !r->out.label_tokens || !r->tok_label || !r->plabel)
 			return MS_ENOMEM;
 	}
 	r->out.members = r->P;
@@ -431,6 +451,9 @@ rt_router *rt_router_clone(const rt_router *src, ms_error *err)
 	r->pws = NULL;
 	r->pscores = NULL;
 	r->psel = NULL;
+	r->rank_mat = NULL;
+	r->tok_label = NULL;
+	r->plabel = NULL;
 	memset(&r->out, 0, sizeof r->out);
 	if (alloc_workspace(r, err) < 0) {
 		rt_router_destroy(r);
@@ -537,6 +560,7 @@ rt_router *rt_router_create(const scn_scenario *s, rt_trace *trace, ms_error *er
 	if (trace) {
 		r->trace = trace;
 		r->depth = rt_trace_depth(r->trace);
+		r->labels = rt_trace_labels(r->trace);
 	}
 	/* An EP group of P consecutive ranks spans at most this many nodes (and domains). */
 	r->n_nodes = topo_rank_span_max((r->P - 1) * s->parallel.etp + 1, r->gpus_per_node);
@@ -545,11 +569,11 @@ rt_router *rt_router_create(const scn_scenario *s, rt_trace *trace, ms_error *er
 	r->pad = s->routing.pad_to_capacity;
 	r->kind = (rt_policy_kind)s->routing.router;
 	r->gamma = s->routing.bias_gamma;
-	/* scn_scenario refuses these; the trace's depth is checked by rt_trace_open. */
-	MS_ASSERT(r->kind == RT_POLICY_TOPK || (trace && r->node_limit == 0), "router %d, trace %p, node_limit %d",
-		  (int)r->kind, (void *)trace, r->node_limit);
-	MS_ASSERT(!rt_policy_needs_all_scores(r->kind) || r->depth == r->E, "router %d on a ranking of depth %d of %d",
-		  (int)r->kind, r->depth, r->E);
+	/* scn_scenario refuses these; the trace's scores are checked by rt_trace_open. */
+	MS_ASSERT(r->kind == RT_POLICY_TOPK || r->node_limit == 0, "router %d with node_limit %d", (int)r->kind,
+		  r->node_limit);
+	MS_ASSERT(!rt_policy_needs_all_scores(r->kind) || !trace || rt_trace_all_scores(trace),
+		  "router %d on a ranking of depth %d of %d without logits", (int)r->kind, r->depth, r->E);
 	MS_ASSERT(r->kind != RT_POLICY_EXPERT_CHOICE || r->cf > 0, "expert_choice with capacity factor %g", r->cf);
 	MS_ASSERT(!r->pad || r->cf > 0, "padding with capacity factor %g", r->cf);
 	if (init_placement(r, s, err) < 0)
@@ -841,7 +865,7 @@ static int draw_member(rt_router *r, int step, int layer, int group, int p, ms_e
 		/* A layer is routed by one pipeline stage's GPUs: their ranks within the stage share
 		 * the trace's streams (rt_trace.h). */
 		if (rt_trace_fetch(r->trace, step, layer, member_rank(r, group, p) % r->stage_ranks, r->rank_ids, r->rank_scores,
-				   err) < 0)
+				   r->tok_label ? r->tok_label + (size_t)p * r->T : NULL, err) < 0)
 			return err->code;
 		for (int64_t t = 0; t < r->T; t++)
 			pick_topk(r, layer, r->rank_ids + t * K, r->rank_scores + t * K, ids + t * r->k, scores + t * r->k);
@@ -983,6 +1007,15 @@ static inline void count_pair(rt_router *r, const int32_t *only, const int32_t *
 	}
 }
 
+/* The row of out.label_kept for a token of label d (counting the token), or NULL when it has none. */
+static inline int32_t *label_row(rt_router *r, int d)
+{
+	if (d < 0 || d >= r->labels)
+		return NULL;
+	r->out.label_tokens[d]++;
+	return r->out.label_kept + (size_t)d * r->E;
+}
+
 /*
  * Runs capacity over one scope: n assignments in position order, exp[i] and score[i],
  * src[i] their index in ids (NULL: the scope is member `member`'s own, src = i).
@@ -1005,6 +1038,7 @@ static void drop_scope(rt_router *r, int layer, int64_t n, const int32_t *exp, c
 		int32_t *demand = o->demand + (size_t)member * r->E, *kept = o->kept + (size_t)member * r->E;
 		for (int64_t t = 0, i = 0; t < scope_tokens; t++) {
 			uint8_t any = 0;
+			int32_t *lab = r->labels ? label_row(r, r->tok_label[(size_t)member * r->T + t]) : NULL;
 			for (int j = 0; j < r->k; j++, i++) {
 				int e = exp[i];
 				if (e < 0)
@@ -1013,8 +1047,11 @@ static void drop_scope(rt_router *r, int layer, int64_t n, const int32_t *exp, c
 				kept[e] += r->keep[i];
 				any |= r->keep[i];
 				o->pairs++;
-				if (r->keep[i])
+				if (r->keep[i]) {
 					count_pair(r, only, rs, rm, member, e, base + t);
+					if (lab)
+						lab[e]++;
+				}
 			}
 			o->dropped_tokens += !any;
 		}
@@ -1022,6 +1059,8 @@ static void drop_scope(rt_router *r, int layer, int64_t n, const int32_t *exp, c
 		const int64_t Tk = r->T * r->k;
 		for (int64_t t = 0, i = 0; t < scope_tokens; t++) {
 			uint8_t any = 0;
+			/* the token's k assignments are consecutive: the first one's source names it */
+			int32_t *lab = r->labels ? label_row(r, r->tok_label[src[i] / r->k]) : NULL;
 			for (int j = 0; j < r->k; j++, i++) {
 				int e = exp[i], p = (int)(src[i] / Tk);
 				if (e < 0)
@@ -1030,8 +1069,11 @@ static void drop_scope(rt_router *r, int layer, int64_t n, const int32_t *exp, c
 				o->demand[(size_t)p * r->E + e]++;
 				o->kept[(size_t)p * r->E + e] += r->keep[i];
 				any |= r->keep[i];
-				if (r->keep[i])
+				if (r->keep[i]) {
 					count_pair(r, only, rs, rm, p, e, base + t);
+					if (lab)
+						lab[e]++;
+				}
 			}
 			o->dropped_tokens += !any;
 		}
@@ -1114,6 +1156,7 @@ static void policy_scope(rt_router *r, int layer, int64_t n, int member, const d
 	for (int64_t i = 0; i < n; i++) {
 		const uint8_t *sel = r->psel + (size_t)i * E;
 		int p = member >= 0 ? member : (int)(i % r->P), any = 0;
+		int32_t *lab = r->labels ? label_row(r, r->plabel[i]) : NULL;
 		for (int e = 0; e < E; e++) {
 			if (sel[e] & RT_SEL_ROUTED) {
 				o->pairs++;
@@ -1124,27 +1167,63 @@ static void policy_scope(rt_router *r, int layer, int64_t n, int member, const d
 				o->kept[(size_t)p * E + e]++;
 				any = 1;
 				count_pair(r, only, rs, rm, p, e, base + i);
+				if (lab)
+					lab[e]++;
 			}
 		}
 		o->dropped_tokens += !any;
 	}
 }
 
-/* Member p's recorded scores as rows of r->pscores, `stride` rows apart from row `first`. */
+/*
+ * Synthetic routing's score matrix for routers other than topk: member p's T tokens, every
+ * expert's score, from the model `moesim trace synth` records (trace/tr_synth.h): keys
+ * key_e = p_e / X_e with X_e ~ Exp(1) and p the layer's popularity (the exponential race,
+ * the Plackett-Luce law of the successive sampling draw_token does), scores
+ * softmax(log key) = key_e / sum key. So a token's experts ranked by score have the law of
+ * topk's synthetic draw, but not the same draws: draw_token's alias sampling reads the
+ * stream differently, and topk keeps its own outputs. From member p's stream, as
+ * draw_member. (balanced routing has no scores: the scenario refuses it here.)
+ */
+void rt_router_synthetic_scores(rt_router *r, int step, int layer, int group, int p, float *mat)
+{
+	const int E = r->E;
+	const double *pop = r->popularity[layer];
+	MS_ASSERT(r->dist != SCN_DIST_BALANCED, "synthetic scores of distribution %d (balanced is refused)", (int)r->dist);
+	ms_mt_seed(&r->mt, ms_stream_seed(r->seed, (uint64_t)step, (uint64_t)layer,
+					   (uint64_t)group * (uint64_t)r->P + (uint64_t)p, 0));
+	for (int64_t t = 0; t < r->T; t++) {
+		float *row = mat + (size_t)t * E;
+		double sum = 0, *key = r->gumbel; /* as scratch */
+		for (int e = 0; e < E; e++) {
+			key[e] = pop[e] / -log(ms_mt_uniform_pos(&r->mt));
+			sum += key[e];
+		}
+		for (int e = 0; e < E; e++)
+			row[e] = (float)(key[e] / sum);
+	}
+}
+
+/*
+ * Member p's scores (recorded, or drawn) as rows of r->pscores, `stride` rows apart from row
+ * `first`, and its tokens' labels in r->plabel.
+ */
 static int fetch_scores(rt_router *r, int step, int layer, int group, int p, int64_t first, int64_t stride,
 			ms_error *err)
 {
-	const int K = r->depth, E = r->E;
-	if (rt_trace_fetch(r->trace, step, layer, member_rank(r, group, p) % r->stage_ranks, r->rank_ids, r->rank_scores,
-			   err) < 0)
+	const int E = r->E;
+	float *mat = stride == 1 ? r->pscores + (size_t)first * E : r->rank_mat;
+	int16_t *lab = r->tok_label ? r->tok_label + (size_t)p * r->T : NULL;
+	if (!r->trace)
+		rt_router_synthetic_scores(r, step, layer, group, p, mat);
+	else if (rt_trace_fetch_matrix(r->trace, step, layer, member_rank(r, group, p) % r->stage_ranks,
+					rt_policy_needs_all_scores(r->kind), mat, lab, err) < 0)
 		return err->code;
-	for (int64_t t = 0; t < r->T; t++) {
-		float *row = r->pscores + (size_t)(first + t * stride) * E;
-		for (int e = 0; e < E; e++)
-			row[e] = -INFINITY;
-		for (int j = 0; j < K; j++)
-			row[r->rank_ids[t * K + j]] = r->rank_scores[t * K + j];
-	}
+	for (int64_t t = 0; lab && t < r->T; t++)
+		r->plabel[first + t * stride] = lab[t];
+	if (stride != 1)
+		for (int64_t t = 0; t < r->T; t++)
+			memcpy(r->pscores + (size_t)(first + t * stride) * E, mat + (size_t)t * E, (size_t)E * sizeof *mat);
 	return MS_OK;
 }
 
@@ -1260,6 +1339,10 @@ int rt_route_group(rt_router *r, int step, int layer, int group, const rt_group_
 	memset(o->domain_tokens, 0, (size_t)r->P * r->n_dom_max * sizeof *o->domain_tokens);
 	memset(o->gpu_tokens, 0, (size_t)r->P * (size_t)r->P * sizeof *o->gpu_tokens);
 	memset(r->rep_next, 0, (size_t)r->P * (size_t)r->E * sizeof *r->rep_next);
+	if (r->labels) {
+		memset(o->label_kept, 0, (size_t)r->labels * (size_t)r->E * sizeof *o->label_kept);
+		memset(o->label_tokens, 0, (size_t)r->labels * sizeof *o->label_tokens);
+	}
 	if (r->kind != RT_POLICY_TOPK) {
 		if (policy_group(r, step, layer, group, err) < 0)
 			return err->code;

@@ -27,14 +27,21 @@
  * least the nodes the group spans the limit cannot bind and the draw is the unlimited one.
  *
  * Routers (routing.router, routing/rt_policy.h, docs/routing.md): topk is the code above,
- * unchanged. The others replay a trace's scores (every expert's, from the ranking; rt_trace
- * refuses what a router cannot use) through rt_policy_route over the same capacity scope,
- * one member's tokens or the group's in the same position order. bias_balanced's bias is
+ * unchanged. The others route a score matrix through rt_policy_route over the same
+ * capacity scope, one member's tokens or the group's in the same position order: replay
+ * takes the trace's scores (expert_choice and bias_balanced every expert's, from a
+ * complete ranking or /routing/logits; rt_trace refuses a trace with neither), synthetic
+ * routing draws every expert's score per token (rt_router_synthetic_scores). bias_balanced's bias is
  * one vector per layer, the same for every group: the bias of step s + 1 is step s's
  * updated by rt_bias_update from the load step s routed over every group and sample of
  * the stage. So that steps can still be routed in parallel and in any order, it is
  * computed up front by rt_router_plan_bias (a serial pass routing every step once more)
  * and only read afterwards.
+ *
+ * Specialisation: when a replayed trace has domain labels, every routing also counts the
+ * kept pairs by the label of their token (label_kept) and the tokens of each label
+ * (label_tokens), from which the run measures purity and concentration (trace/tr_stats.h)
+ * on what the router kept.
  *
  * Padding (routing.pad_to_capacity, Megatron-Core's moe_pad_expert_input_to_capacity):
  * rank scope: every member sends every expert a buffer of C rows whatever it kept, so
@@ -79,6 +86,10 @@ typedef struct rt_group_routing {
 	int n_domains;       /* NVLink domains the group spans, in member order */
 	int domains_max;     /* row stride of domain_tokens */
 	int64_t *domain_tokens; /* [P][domains_max] distinct tokens member p sends to each domain */
+	/* the trace's domain labels (not NVLink domains; see "Specialisation" above) */
+	int labels;             /* D, 0 when the tokens have none (then both arrays are NULL) */
+	int32_t *label_kept;    /* [D][E] kept pairs of the group's tokens labelled d, to expert e */
+	int64_t *label_tokens;  /* [D] the group's tokens labelled d */
 } rt_group_routing;
 
 typedef struct rt_router rt_router;
@@ -122,6 +133,13 @@ int rt_router_plan_bias(rt_router *r, int steps, int samples, ms_error *err);
 
 /* The bias bias_balanced used at step `step` in `layer` (E values), or NULL when none was planned. */
 const double *rt_router_bias(const rt_router *r, int step, int layer);
+
+/*
+ * Synthetic routing's score matrix of member p of group g at (step, layer): mat[T][E], every
+ * expert's score, drawn as `moesim trace synth` draws them (rt_router.c says how, and how
+ * it relates to topk's draws). What routers other than topk route; exposed for tests.
+ */
+void rt_router_synthetic_scores(rt_router *r, int step, int layer, int group, int p, float *mat);
 
 /* The placement of experts on the members of every EP group (the same for all groups). */
 const struct rt_placement *rt_router_placement(const rt_router *r);

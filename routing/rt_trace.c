@@ -42,6 +42,11 @@ struct rt_trace {
 	char path[SCN_PATH_MAX];
 	tr_reader *rd;
 	int L, E, K, layers, top_k, world;
+	int all_scores;     /* K = E, or /routing/logits */
+	int n_labels;       /* domain labels, 0 without */
+	int16_t *label;     /* [T] each token's domain label, NULL without */
+	int16_t *ws_ids;    /* [tokens_per_rank * K] workspaces of rt_trace_fetch_matrix */
+	float *ws_sc;
 	int64_t T, tokens_per_rank;
 	int n_streams;      /* recorded ranks R */
 	stream *streams;
@@ -102,6 +107,8 @@ static int index_ranks(rt_trace *t, ms_error *err)
 			}
 			if ((rc = add_run(&t->streams[r], t0 + i, err)) < 0)
 				goto done;
+			if (t->label)
+				t->label[t0 + i] = buf[i].domain >= 0 && buf[i].domain < t->n_labels ? buf[i].domain : -1;
 		}
 	}
 	t->n_streams = max_rank + 1;
@@ -126,6 +133,9 @@ void rt_trace_close(rt_trace *t)
 	for (int r = 0; t->streams && r < t->n_streams; r++)
 		free(t->streams[r].runs);
 	free(t->streams);
+	free(t->label);
+	free(t->ws_ids);
+	free(t->ws_sc);
 	free(t);
 }
 
@@ -163,6 +173,8 @@ rt_trace *rt_trace_open(const scn_scenario *s, const ms_warn *warn, ms_error *er
 		t->K = info->depth;
 		t->T = info->num_tokens;
 		other_scores = info->score_kind == TR_SCORE_OTHER;
+		t->all_scores = t->K == t->E || info->has_logits;
+		t->n_labels = info->has_domain ? info->num_domains : 0;
 	}
 	if (t->T < 1) {
 		MS_ERROR(err, MS_EFORMAT, "%s: the trace has no tokens", t->path);
@@ -188,15 +200,17 @@ rt_trace *rt_trace_open(const scn_scenario *s, const ms_warn *warn, ms_error *er
 			 scn_where(s, "routing.router", wbuf, sizeof wbuf), scn_router_name(s->routing.router), t->path);
 		goto fail;
 	}
-	if (rt_policy_needs_all_scores((rt_policy_kind)s->routing.router) && t->K < t->E) {
+	if (rt_policy_needs_all_scores((rt_policy_kind)s->routing.router) && !t->all_scores) {
 		MS_ERROR(err, MS_EINVAL,
 			 "%s: routing.router = \"%s\" needs every expert's score, but the trace %s ranks only %d of its "
-			 "%d experts per token (moesim run reads the ranking, not /routing/logits): record it with the "
-			 "full ranking (depth = num_experts), or use routing.router = \"topk\" or \"bpr\"",
+			 "%d experts per token and has no /routing/logits: record it with the full ranking (depth = "
+			 "num_experts) or with logits, or use routing.router = \"topk\" or \"bpr\"",
 			 scn_where(s, "routing.router", wbuf, sizeof wbuf), scn_router_name(s->routing.router), t->path,
 			 t->K, t->E);
 		goto fail;
 	}
+	if (t->n_labels > 0 && !(t->label = ms_malloc(err, (size_t)t->T * sizeof *t->label, "trace domain labels")))
+		goto fail;
 	if (index_ranks(t, err) < 0)
 		goto fail;
 	t->layers = s->model.moe_layers;
@@ -205,6 +219,10 @@ rt_trace *rt_trace_open(const scn_scenario *s, const ms_warn *warn, ms_error *er
 	/* A routing is one micro-batch, or half of one under two-batch overlap (sim_plan.c). */
 	t->tokens_per_rank = s->workload.tokens_per_rank / (s->schedule.overlap == SCN_OVERLAP_TWO_BATCH ? 2 : 1);
 	t->share = (t->world + t->n_streams - 1) / t->n_streams;
+	t->ws_ids = ms_malloc(err, (size_t)t->tokens_per_rank * (size_t)t->K * sizeof *t->ws_ids, "trace rankings");
+	t->ws_sc = ms_malloc(err, (size_t)t->tokens_per_rank * (size_t)t->K * sizeof *t->ws_sc, "trace rankings");
+	if (!t->ws_ids || !t->ws_sc)
+		goto fail;
 	if (t->L < t->layers)
 		ms_warn_emit(warn, "the trace %s has %d MoE layers, the model %d: layer l replays trace layer l mod %d",
 			     t->path, t->L, t->layers, t->L);
@@ -231,6 +249,16 @@ int rt_trace_depth(const rt_trace *t)
 	return t->K;
 }
 
+int rt_trace_all_scores(const rt_trace *t)
+{
+	return t->all_scores;
+}
+
+int rt_trace_labels(const rt_trace *t)
+{
+	return t->n_labels;
+}
+
 /* Reads n rankings of trace layer tl from trace token t0 into ids/scores. */
 static int read_block(rt_trace *t, int tl, int64_t t0, int64_t n, int16_t *ids, float *scores, ms_error *err)
 {
@@ -251,18 +279,54 @@ static int read_block(rt_trace *t, int tl, int64_t t0, int64_t n, int16_t *ids, 
 	return MS_OK;
 }
 
-static int fetch(rt_trace *t, int step, int layer, int rank, int16_t *ids, float *scores, ms_error *err);
+/* What one fetch fills (any may be NULL; ids and scores together): the rankings, the score
+ * matrix, the labels. */
+typedef struct fetch_out {
+	int16_t *ids;
+	float *scores;
+	float *mat;
+	int mat_k;          /* the ranked experts mat takes (E: every expert's score) */
+	int16_t *labels;
+} fetch_out;
 
-int rt_trace_fetch(rt_trace *t, int step, int layer, int rank, int16_t *ids, float *scores, ms_error *err)
+static int fetch(rt_trace *t, int step, int layer, int rank, const fetch_out *o, ms_error *err);
+
+int rt_trace_fetch(rt_trace *t, int step, int layer, int rank, int16_t *ids, float *scores, int16_t *labels,
+		   ms_error *err)
 {
+	fetch_out o = {ids, scores, NULL, 0, labels};
 	int rc;
 	pthread_mutex_lock(&t->lock);
-	rc = fetch(t, step, layer, rank, ids, scores, err);
+	rc = fetch(t, step, layer, rank, &o, err);
 	pthread_mutex_unlock(&t->lock);
 	return rc;
 }
 
-static int fetch(rt_trace *t, int step, int layer, int rank, int16_t *ids, float *scores, ms_error *err)
+int rt_trace_fetch_matrix(rt_trace *t, int step, int layer, int rank, int all, float *mat, int16_t *labels,
+			  ms_error *err)
+{
+	fetch_out o = {NULL, NULL, mat, all ? t->E : t->K, labels};
+	int rc;
+	MS_ASSERT(!all || t->all_scores, "every score of a trace ranking %d of %d experts without logits", t->K, t->E);
+	pthread_mutex_lock(&t->lock);
+	rc = fetch(t, step, layer, rank, &o, err);
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+/* Trace tokens [t0, t0 + n) of trace layer tl into the outputs at token offset `done`. */
+static int read_piece(rt_trace *t, int tl, int64_t t0, int64_t n, int64_t done, const fetch_out *o, ms_error *err)
+{
+	if (o->ids && read_block(t, tl, t0, n, o->ids + done * t->K, o->scores + done * t->K, err) < 0)
+		return err->code;
+	if (o->mat && tr_read_score_matrix(t->rd, tl, t0, n, o->mat_k, o->mat + done * t->E, t->ws_ids, t->ws_sc, err) < 0)
+		return err->code;
+	for (int64_t i = 0; o->labels && i < n; i++)
+		o->labels[done + i] = t->label ? t->label[t0 + i] : -1;
+	return MS_OK;
+}
+
+static int fetch(rt_trace *t, int step, int layer, int rank, const fetch_out *o, ms_error *err)
 {
 	stream *s = &t->streams[rank % t->n_streams];
 	int64_t pos = (((int64_t)step * t->share + rank / t->n_streams) * t->tokens_per_rank) % s->len;
@@ -282,7 +346,7 @@ static int fetch(rt_trace *t, int step, int layer, int rank, int16_t *ids, float
 		int64_t in_run = pos - r->offset, n = r->len - in_run;
 		if (n > t->tokens_per_rank - done)
 			n = t->tokens_per_rank - done;
-		if (read_block(t, tl, r->start + in_run, n, ids + done * t->K, scores + done * t->K, err) < 0)
+		if (read_piece(t, tl, r->start + in_run, n, done, o, err) < 0)
 			return err->code;
 		done += n;
 		pos += n;

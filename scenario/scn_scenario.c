@@ -278,10 +278,11 @@ static const keydef keys[] = {
 	{"routing.drop_policy", T_ENUM, NUM(routing.drop_policy), "probs", 0, 0, "probs|position", "",
 	 "Which tokens an over-full expert keeps: probs, the highest router scores; position, the earliest tokens."},
 	{"routing.router", T_ENUM, NUM(routing.router), "topk", 0, 0, "topk|expert_choice|bias_balanced|bpr", "",
-	 "Router applied to a replayed trace's scores in each capacity scope (docs/routing.md): topk (what the trace "
-	 "chose), expert_choice (each expert its capacity's best tokens), bias_balanced (DeepSeek-V3's "
-	 "auxiliary-loss-free bias, updated once per step), bpr (batch-prioritised routing). Other than topk needs "
-	 "routing.source = \"trace\"."},
+	 "Router applied to the routing's scores in each capacity scope (docs/routing.md): topk (what the trace "
+	 "chose, or the synthetic draw), expert_choice (each expert its capacity's best tokens), bias_balanced "
+	 "(DeepSeek-V3's auxiliary-loss-free bias, updated once per step), bpr (batch-prioritised routing). Other "
+	 "than topk: a trace's full ranking or logits, or synthetic scores for every expert (not with distribution "
+	 "balanced)."},
 	{"routing.bias_gamma", T_FLOAT, NUM(routing.bias_gamma), "0.001", 0, 1e6, NULL, "",
 	 "bias_balanced's bias update speed: after each step every expert's bias moves by this against its load "
 	 "error (DeepSeek-V3, sec. 2.1.2; 0.001 is its value, sec. 4.2)."},
@@ -913,11 +914,15 @@ static int cross_check(loader *L)
 				"routing fixes every token's experts and has no scores to choose nodes by; use "
 				"distribution = \"uniform\" or \"zipf\", or node_limit = 0",
 				WHERE(s, "routing.node_limit"), s->routing.node_limit);
-	if (s->routing.router != SCN_ROUTER_TOPK && s->routing.source != SCN_SRC_TRACE)
+	/* Synthetic routing draws every expert's score for the other routers (rt_router.h);
+	 * balanced routing has none to draw. */
+	if (s->routing.router != SCN_ROUTER_TOPK && s->routing.source == SCN_SRC_SYNTHETIC &&
+	    s->routing.distribution == SCN_DIST_BALANCED)
 		return MS_ERROR(L->err, MS_EINVAL,
-				"%s: routing.router = \"%s\" applies to recorded scores, but routing.source = \"synthetic\" "
-				"draws each token's top_k experts without scores for the others; replay a trace "
-				"(routing.source = \"trace\") or use routing.router = \"topk\"",
+				"%s: routing.router = \"%s\" compares router scores, but routing.distribution = "
+				"\"balanced\" fixes every token's experts and has no scores; use distribution = "
+				"\"uniform\" or \"zipf\", replay a trace (routing.source = \"trace\"), or use "
+				"routing.router = \"topk\"",
 				WHERE(s, "routing.router"), scn_router_name(s->routing.router));
 	if (s->routing.router == SCN_ROUTER_EXPERT_CHOICE && s->routing.capacity_factor <= 0)
 		return MS_ERROR(L->err, MS_EINVAL,

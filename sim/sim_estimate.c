@@ -61,9 +61,11 @@ void sim_estimate_run(const scn_scenario *s, int trace_depth, int threads, sim_e
 	if (s->routing.router != SCN_ROUTER_TOPK) {
 		/* ... and a router other than topk: the scope's [n][E] scores (float) and
 		 * selections (uint8), rt_policy_ws's candidate lists (int32 expert, float score,
-		 * int64 token, uint8 keep, int64 order) over n x E, its choices and priorities. */
+		 * int64 token, uint8 keep, int64 order) over n x E, its choices and priorities,
+		 * one member's [T][E] score matrix (float) and the tokens' domain labels (int16,
+		 * counted whether or not the trace has labels). */
 		const double n = global ? T * P : T;
-		ws += n * E * (4 + 1 + 4 + 4 + 8 + 1 + 8) + n * (4 * k + 16);
+		ws += n * E * (4 + 1 + 4 + 4 + 8 + 1 + 8) + n * (4 * k + 16) + T * E * 4 + (P * T + n) * 2;
 	}
 	/* sim_plan.c sim_plan_init, per worker: [P][P] byte and message matrices (double) and
 	 * three int32 count tables, expert demand [L][E] int64, the all-to-all workspace. */

@@ -33,6 +33,8 @@ struct sim_worker {
 	int *members;             /* [P] */
 	int64_t *demand;          /* [L][E] pairs routed, this step */
 	int64_t *kept;            /* [L][E] of those, kept after capacity, this step */
+	int64_t *label_kept;      /* [L][D][E] kept pairs by their token's domain label, this step (D labels; else NULL) */
+	int64_t *label_tokens;    /* [D] tokens of each label the first MoE layer routed, this step */
 	int64_t pairs, dropped_pairs, tokens, dropped_tokens;
 	ms_error err;
 	int rc;
@@ -69,6 +71,13 @@ static int plan_group(worker *w, int smp, int l, int gl)
 		}
 		for (int j = 0; j < R->P; j++)
 			sent += (double)rt->sent[(size_t)p * R->P + j];
+		if (p == 0 && w->label_kept) { /* the group's kept pairs by label, once (not per member) */
+			const int D = rt->labels;
+			for (size_t i = 0; i < (size_t)D * R->E; i++)
+				w->label_kept[(size_t)l * D * R->E + i] += (int64_t)(rt->label_kept[i] * uses);
+			for (int d = 0; l == 0 && d < D; d++)
+				w->label_tokens[d] += (int64_t)(rt->label_tokens[d] * uses);
+		}
 		/* What this member's expert replicas receive, one entry per slot. */
 		for (int k = 0; k < rt->slots; k++) {
 			int64_t v = rt->slot_load[(size_t)p * rt->slots + k];
@@ -187,6 +196,10 @@ int sim_plan_build(runner *R, int step, ms_error *err)
 		ms_error_clear(&w->err);
 		memset(w->demand, 0, (size_t)R->n_moe * R->E * sizeof *w->demand);
 		memset(w->kept, 0, (size_t)R->n_moe * R->E * sizeof *w->kept);
+		if (w->label_kept) {
+			memset(w->label_kept, 0, (size_t)R->n_moe * res->kept_labels->domains * R->E * sizeof *w->label_kept);
+			memset(w->label_tokens, 0, (size_t)res->kept_labels->domains * sizeof *w->label_tokens);
+		}
 	}
 	ms_pool_run(R->pool, worker_job, R);
 	for (int i = 0; i < R->n_workers; i++) {
@@ -197,6 +210,18 @@ int sim_plan_build(runner *R, int step, ms_error *err)
 		res->dropped_pairs[step] += w->dropped_pairs;
 		res->tokens[step] += w->tokens;
 		res->dropped_tokens[step] += w->dropped_tokens;
+	}
+	if (res->kept_labels) {
+		/* Integer sums, in worker order: the same whatever the thread count. */
+		tr_stats *ks = res->kept_labels;
+		const size_t LDE = (size_t)R->n_moe * ks->domains * R->E;
+		for (int i = 0; i < R->n_workers; i++) {
+			const worker *w = &R->workers[i];
+			for (size_t j = 0; j < LDE; j++)
+				ks->domain_load[j] += w->label_kept[j];
+			for (int d = 0; d < ks->domains; d++)
+				ks->domain_tokens[d] += w->label_tokens[d];
+		}
 	}
 	if (R->s->parallel.etp > 1 && (rc = etp_times(R, err)) < 0)
 		return rc;
@@ -221,6 +246,8 @@ int sim_plan_build(runner *R, int step, ms_error *err)
 			res->expert_demand[(size_t)l * R->E + e] += (double)c / R->m * R->inv_steps;
 			res->expert_routed[at] = c;
 			res->expert_kept[at] = k;
+			if (res->kept_labels)
+				res->kept_labels->load[(size_t)l * R->E + e] += k;
 		}
 		for (int smp = 0; smp < R->samples; smp++) /* every slot's pairs over the step's micro-batches */
 			for (size_t i = 0; i < (size_t)R->world * R->slots; i++)
@@ -304,6 +331,8 @@ void sim_plan_fini(runner *R)
 		free(w->members);
 		free(w->demand);
 		free(w->kept);
+		free(w->label_kept);
+		free(w->label_tokens);
 	}
 	if (R->workers)
 		rt_router_destroy(R->workers[0].router);
@@ -313,7 +342,12 @@ void sim_plan_fini(runner *R)
 
 int sim_plan_init(runner *R, int threads, ms_error *err)
 {
+	/* With a replayed trace's domain labels: purity and concentration of the kept pairs
+	 * (trace/tr_stats.h's definitions), counted over the run's steps. */
+	const int D = R->in->trace ? rt_trace_labels(R->in->trace) : 0;
 	int slots;
+	if (D > 0 && !(R->res->kept_labels = tr_stats_create(R->n_moe, R->E, R->s->routing.top_k, D, err)))
+		return MS_ENOMEM;
 	R->n_workers = sim_estimate_workers(threads, R->samples * R->n_moe * R->Gs); /* one rule, shared with the estimate */
 	R->workers = ms_calloc(err, (size_t)R->n_workers, sizeof *R->workers, "workers");
 	if (!R->workers || !(R->pool = ms_pool_create(R->n_workers, err)))
@@ -343,6 +377,12 @@ int sim_plan_init(runner *R, int threads, ms_error *err)
 		if (!w->a2a || !w->bytes || !w->msgs || !w->pairs32 || !w->gpu32 || !w->dom32 || !w->recv || !w->members ||
 		    !w->demand || !w->kept)
 			return MS_ENOMEM;
+		if (D > 0) {
+			w->label_kept = ms_calloc(err, (size_t)R->n_moe * D * R->E, sizeof *w->label_kept, "label counts");
+			w->label_tokens = ms_calloc(err, (size_t)D, sizeof *w->label_tokens, "label counts");
+			if (!w->label_kept || !w->label_tokens)
+				return MS_ENOMEM;
+		}
 	}
 	return placement_result(R, err);
 }

@@ -489,6 +489,7 @@ void sim_result_free(sim_result *r)
 	free(r->steps_layer_phase_s);
 	free(r->expert_routed);
 	free(r->expert_kept);
+	tr_stats_free(r->kept_labels);
 	free(r->slot_expert);
 	free(r->slot_pairs);
 	free(r->traffic);
@@ -939,11 +940,21 @@ int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err)
 	}
 	R.res->events = sim_engine_events(R.eng);
 	{
-		/* Dropped pairs are not work: their expert FLOPs leave the model count. */
-		double dropped = 0;
-		for (int step = 0; step < s->workload.steps; step++)
-			dropped += (double)R.res->dropped_pairs[step];
-		R.res->model_flops_per_step -= dropped / s->workload.steps * R.arch.expert_flops * (R.passes == 2 ? 3.0 : 1.0);
+		/* The experts compute the kept pairs, so the model count's expert FLOPs follow them:
+		 * the count above assumes every token's top_k pairs, and the routed pairs not kept
+		 * leave it. Under topk that is the dropped pairs (routed = kept + dropped); under
+		 * expert_choice an expert also keeps pairs no token chose (rt_policy.h, "routed"),
+		 * so kept can exceed routed and the correction adds FLOPs, as the experts' compute
+		 * time (sim_plan.c, from the kept pairs each replica receives) already does. */
+		double not_kept = 0;
+		const size_t LE = (size_t)R.n_moe * (size_t)R.E;
+		for (int step = 0; step < s->workload.steps; step++) {
+			int64_t kept = 0;
+			for (size_t i = 0; i < LE; i++)
+				kept += R.res->expert_kept[(size_t)step * LE + i];
+			not_kept += (double)(R.res->pairs[step] - kept);
+		}
+		R.res->model_flops_per_step -= not_kept / s->workload.steps * R.arch.expert_flops * (R.passes == 2 ? 3.0 : 1.0);
 	}
 	if (R.flow)
 		sim_flow_hot_links(&R, t0);

@@ -22,6 +22,7 @@
 #include "parallel/par_layout.h"
 #include "scenario/scn_scenario.h"
 #include "sim/sim_inputs.h"
+#include "trace/tr_stats.h"
 
 typedef enum {
 	SIM_PH_DENSE,
@@ -52,7 +53,7 @@ typedef struct sim_result {
 	int stage_gpus;            /* GPUs per pipeline stage: stage s is ranks s x stage_gpus .. */
 	int *moe_stage;            /* [layers] the pipeline stage holding each MoE layer */
 	int64_t tokens_per_step;   /* tokens the whole cluster computes per step */
-	double model_flops_per_step; /* FLOPs as MFU counts them (docs/model.md), dropped pairs' expert FLOPs taken out */
+	double model_flops_per_step; /* FLOPs as MFU counts them (docs/model.md), the experts' FLOPs those of the kept pairs */
 	double *step_phase_s;      /* [world][phases] per GPU, the whole step, mean over steps */
 	/* the collectives on the communication stream (schedule.overlap, training.
 	 * tp_comm_overlap), [0] dispatch, [1] combine (forward and backward), [2] TP, seconds
@@ -84,6 +85,12 @@ typedef struct sim_result {
 	double *steps_layer_phase_s; /* [steps][passes][all_layers][world][phases] (sim_record.layer_steps), else NULL */
 	int64_t *expert_routed;    /* [steps][layers][experts] pairs routed to each expert, all micro-batches and groups */
 	int64_t *expert_kept;      /* [steps][layers][experts] the same after capacity drops */
+	/* With a replayed trace's domain labels (docs/routing.md, "Specialisation in the run"):
+	 * the kept pairs as trace/tr_stats.h counts them, over every step, all micro-batches
+	 * and groups: load [layers][experts], domain_load [layers][labels][experts] and
+	 * domain_tokens [labels] (the first MoE layer's tokens), for tr_stats_summary's purity
+	 * and concentration; NULL without labels (synthetic routing, or a trace without). */
+	tr_stats *kept_labels;
 	int slots;                 /* expert replica slots per EP member (the placement's) */
 	int32_t *slot_expert;      /* [layers][ep][slots] the expert in each slot, -1 for none */
 	int64_t *slot_pairs;       /* [steps][layers][world][slots] pairs each slot computed, all micro-batches */

@@ -5,7 +5,8 @@
  * node-limited routing; de-duplicated counts and padding on a hand-built routing with a
  * replica on another node; bad traces rejected with the dataset named; routing.router's
  * four routers against rt_policy_route on the same tokens in the same scope, the bias of
- * bias_balanced against a hand-stepped update, its refusals, and thread independence.
+ * bias_balanced against a hand-stepped update, its refusals, and thread independence;
+ * expert_choice's model FLOPs (those of the kept pairs) by hand.
  */
 #include <check.h>
 #include <math.h>
@@ -509,19 +510,14 @@ static void rr_write_trace(const char *path)
 
 static void rr_load(scn_scenario *s, const char *trace, const char *router, const char *scope)
 {
-	char text[2048];
-	ms_error err;
-	ms_error_clear(&err);
-	snprintf(text, sizeof text,
-		 "model = { hidden = 64; ffn_hidden = 128; experts = 8; top_k = 2; moe_layers = 1; heads = 4; };\n"
-		 "cluster = { nodes = 1; gpus_per_node = 2; };\n"
-		 "parallel = { ep = 2; };\n"
-		 "workload = { mode = \"prefill\"; tokens_per_rank = 16; seq_len = 16; steps = 3; };\n"
-		 "routing = { source = \"trace\"; trace = \"%s\"; capacity_factor = 1.0; capacity_scope = \"%s\"; "
-		 "router = \"%s\"; bias_gamma = 0.0375; };\n",
-		 trace, scope, router);
-	if (scn_scenario_load_text(s, text, "routers", NULL, &err) < 0)
-		ck_abort_msg("%s", err.msg);
+	tu_load_textf(s, "routers",
+		      "model = { hidden = 64; ffn_hidden = 128; experts = 8; top_k = 2; moe_layers = 1; heads = 4; };\n"
+		      "cluster = { nodes = 1; gpus_per_node = 2; };\n"
+		      "parallel = { ep = 2; };\n"
+		      "workload = { mode = \"prefill\"; tokens_per_rank = 16; seq_len = 16; steps = 3; };\n"
+		      "routing = { source = \"trace\"; trace = \"%s\"; capacity_factor = 1.0; capacity_scope = \"%s\"; "
+		      "router = \"%s\"; bias_gamma = 0.0375; };\n",
+		      trace, scope, router);
 }
 
 typedef struct rr_want {
@@ -701,8 +697,8 @@ START_TEST(router_refusals)
 			ck_assert_int_eq(rc, MS_EINVAL);
 			snprintf(want, sizeof want,
 				 "routing.router = \"%s\" needs every expert's score, but the trace %s ranks only 3 of its 8 "
-				 "experts per token (moesim run reads the ranking, not /routing/logits): record it with the full "
-				 "ranking (depth = num_experts), or use routing.router = \"topk\" or \"bpr\"",
+				 "experts per token and has no /routing/logits: record it with the full ranking (depth = "
+				 "num_experts) or with logits, or use routing.router = \"topk\" or \"bpr\"",
 				 rt_policy_name((rt_policy_kind)kind), path);
 			ck_assert_msg(strstr(err.msg, want), "%s", err.msg);
 		} else {
@@ -712,19 +708,20 @@ START_TEST(router_refusals)
 	}
 	remove(path);
 	{
-		/* Synthetic routing has no scores beyond each token's k: refused, as is expert
-		 * choice without a capacity and a node limit under another router. */
+		/* Balanced synthetic routing has no scores for a router to compare: refused, as is
+		 * expert choice without a capacity and a node limit under another router. */
 		static const struct { const char *set, *msg; } bad[] = {
-			{"routing.router=bpr", "routing.router = \"bpr\" applies to recorded scores, but routing.source = "
-					       "\"synthetic\" draws each token's top_k experts without scores for the others; "
-					       "replay a trace (routing.source = \"trace\") or use routing.router = \"topk\""},
+			{"routing.router=bpr", "routing.router = \"bpr\" compares router scores, but routing.distribution = "
+					       "\"balanced\" fixes every token's experts and has no scores; use distribution = "
+					       "\"uniform\" or \"zipf\", replay a trace (routing.source = \"trace\"), or use "
+					       "routing.router = \"topk\""},
 			{"routing.router=sideways", "routing.router = \"sideways\" is not allowed: choose one of "
 						    "topk|expert_choice|bias_balanced|bpr"},
 		};
 		for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 			scn_scenario s;
 			ms_error err;
-			scn_overrides ov = {2, {"routing.source=synthetic", bad[i].set}};
+			scn_overrides ov = {3, {"routing.source=synthetic", "routing.distribution=balanced", bad[i].set}};
 			ms_error_clear(&err);
 			ck_assert_int_eq(scn_scenario_load_text(&s, scn_default_text, "default", &ov, &err), MS_EINVAL);
 			ck_assert_msg(strstr(err.msg, bad[i].msg), "%s", err.msg);
@@ -755,6 +752,57 @@ START_TEST(router_refusals)
 }
 END_TEST
 
+START_TEST(expert_choice_model_flops)
+{
+	/* The hand trace (above): 2 GPUs x 6 tokens, 4 experts, top-2, one MoE layer, prefill.
+	 * topk dropless computes the 24 routed pairs. expert_choice, rank scope, C = ceil(cf
+	 * x 6 x 2 / 4) per GPU: cf 2 -> 6, every expert takes all 6 tokens of each GPU, 48 pairs;
+	 * cf 1.25 -> 4, 32 pairs. The experts' model FLOPs follow the kept pairs: one pair is
+	 * 6 h f = 6 x 64 x 128 = 49,152 FLOPs, so the model FLOPs exceed topk's by 24 x 49,152
+	 * = 1,179,648 and 8 x 49,152 = 393,216. (Counting routed minus dropped, as before,
+	 * would give less than topk's.) */
+	static const struct { const char *cf; long long kept; double extra; } cases[] = {
+		{"2.0", 48, 1179648.0},
+		{"1.25", 32, 393216.0},
+	};
+	char path[256], text[2048];
+	scn_scenario s;
+	sim_result *r = NULL;
+	ms_error err;
+	double base;
+	static const char ec_cfg[] =
+		"model = { hidden = 64; ffn_hidden = 128; experts = 4; top_k = 2; moe_layers = 1; heads = 4; };\n"
+		"cluster = { nodes = 1; gpus_per_node = 2; };\n"
+		"parallel = { ep = 2; };\n"
+		"workload = { mode = \"prefill\"; tokens_per_rank = 6; seq_len = 6; };\n"
+		"routing = { source = \"trace\"; trace = \"%s\"; capacity_factor = %s; router = \"%s\"; };\n";
+	tu_write_temp(path, sizeof path, "");
+	write_hand_trace(path);
+	ms_error_clear(&err);
+	snprintf(text, sizeof text, ec_cfg, path, "\"dropless\"", "topk");
+	ck_assert_int_eq(scn_scenario_load_text(&s, text, "flops", NULL, &err), MS_OK);
+	ck_assert_int_eq(sim_run_scenario(&s, 1, &r, &err), MS_OK);
+	ck_assert_int_eq(r->pairs[0], 24);
+	base = r->model_flops_per_step;
+	sim_result_free(r);
+	for (int c = 0; c < 2; c++) {
+		long long kept = 0;
+		snprintf(text, sizeof text, ec_cfg, path, cases[c].cf, "expert_choice");
+		ck_assert_int_eq(scn_scenario_load_text(&s, text, "flops", NULL, &err), MS_OK);
+		ck_assert_int_eq(sim_run_scenario(&s, 1, &r, &err), MS_OK);
+		for (int e = 0; e < 4; e++)
+			kept += r->expert_kept[e];
+		ck_assert_int_eq(kept, cases[c].kept);
+		ck_assert_int_eq(r->pairs[0], 24);
+		ck_assert_msg(fabs(r->model_flops_per_step - base - cases[c].extra) < 1e-6 * base,
+			      "cf %s: model FLOPs %.17g, topk dropless %.17g: %.17g more, by hand %.17g", cases[c].cf,
+			      r->model_flops_per_step, base, r->model_flops_per_step - base, cases[c].extra);
+		sim_result_free(r);
+	}
+	remove(path);
+}
+END_TEST
+
 Suite *replay_suite(void)
 {
 	Suite *s = suite_create("replay");
@@ -768,6 +816,7 @@ Suite *replay_suite(void)
 	tcase_add_test(tc, cycling_and_relative_paths);
 	tcase_add_test(tc, routers_against_policy);
 	tcase_add_test(tc, router_refusals);
+	tcase_add_test(tc, expert_choice_model_flops);
 	suite_add_tcase(s, tc);
 	return s;
 }

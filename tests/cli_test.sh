@@ -176,10 +176,15 @@ if command -v h5dump >/dev/null 2>&1; then
 		h5dump -a /summary/bias_gamma "$T/bpr-1.h5" | grep -q '0.001'; then ok; else bad "router attributes missing from $T/bpr-1.h5"; fi
 fi
 expect 0 "  workload   training, 2 steps; capacity factor 1.25; router bias_balanced, gamma 0.001" -- "$BIN" report "$T/bias_balanced-1.h5"
-expect 1 "routing.router = \"bpr\" applies to recorded scores, but routing.source = \"synthetic\"" -- "$BIN" run --set routing.source=synthetic --set routing.router=bpr
+expect 1 "routing.router = \"bpr\" compares router scores, but routing.distribution = \"balanced\" fixes every token's experts" -- "$BIN" run --set routing.source=synthetic --set routing.distribution=balanced --set routing.router=bpr
+# synthetic routing draws every expert's score for the other routers (docs/routing.md)
+expect 0 "  router     expert_choice: each expert takes its capacity's best-scored tokens, in each rank scope" -- "$BIN" run --set routing.source=synthetic --set routing.router=expert_choice --set network.model=analytic
+# a ranking of depth 3 < E with /routing/logits: the routers needing every score read the logits
+"$BIN" trace synth -o "$T/logits3.h5" --layers 4 --experts 8 --depth 3 --tokens 32768 --ranks 8 --domains 4 --logits >/dev/null 2>&1
+expect 0 "  specialisation   purity " -- "$BIN" run --set routing.router=expert_choice --set "routing.trace=$T/logits3.h5" --set network.model=analytic
 expect 1 "routing.router = \"expert_choice\" needs a numeric routing.capacity_factor" -- "$BIN" run --set routing.router=expert_choice --set routing.capacity_factor=dropless
 TR="$(cd "${MOESIM_SRC:-.}" && pwd)/tests/data/traces/good/minimal.h5"
-expect 1 "the trace $TR ranks only 3 of its 6 experts per token (moesim run reads the ranking, not /routing/logits): record it with the full ranking (depth = num_experts), or use routing.router = \"topk\" or \"bpr\"" -- "$BIN" run --set routing.router=bias_balanced --set "routing.trace=$TR" --set model.experts=6 --set parallel.ep=2
+expect 1 "the trace $TR ranks only 3 of its 6 experts per token and has no /routing/logits: record it with the full ranking (depth = num_experts) or with logits, or use routing.router = \"topk\" or \"bpr\"" -- "$BIN" run --set routing.router=bias_balanced --set "routing.trace=$TR" --set model.experts=6 --set parallel.ep=2
 
 # SIGTERM and SIGINT remove the temporary of an unfinished output and exit 128 + signal
 # (a wrapper script would take the signal itself, so only for a real executable).

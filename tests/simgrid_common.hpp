@@ -109,7 +109,7 @@ static void sg_run_ours(sg_case &c, uint64_t seed)
 		sg_flow &f = c.flows[i];
 		if (net_model_advance(m, f.start, sg_done, &c, &err) < 0 ||
 		    topo_router_route(r, f.src, f.dst, &rt, &err) < 0 ||
-		    net_model_add_route(m, f.start, &rt, f.bytes, i, &err) < 0)
+		    net_model_add_route(m, f.start, f.start, &rt, f.bytes, i, &err) < 0)
 			sg_die("model", err);
 		f.latency = rt.latency_s;
 		f.links.clear();

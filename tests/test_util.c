@@ -6,6 +6,7 @@
 #include "sim/sim_run.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,19 @@ int tu_model_init(moe_model *m, const scn_scenario *s, ms_error *err)
 		rc = moe_model_init(m, s, in.profile, err);
 	sim_inputs_close(&in);
 	return rc;
+}
+
+void tu_load_textf(scn_scenario *s, const char *name, const char *fmt, ...)
+{
+	char text[4096];
+	ms_error err;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	ms_error_clear(&err);
+	if (scn_scenario_load_text(s, text, name, NULL, &err) < 0)
+		ck_abort_msg("%s", err.msg);
 }
 
 struct sim_result *tu_run_text(const char *text, scn_scenario *s)

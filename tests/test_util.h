@@ -41,6 +41,10 @@ void tu_inputs_release(void);
 struct moe_model;
 int tu_model_init(struct moe_model *m, const scn_scenario *s, ms_error *err);
 
+/* Loads the scenario text printf formats from fmt into *s (named `name` in messages);
+ * fails the test on an error. */
+void tu_load_textf(scn_scenario *s, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Loads scenario text (named "test" in messages) into *s and runs it on the machine's
  * threads; fails the test on any error. The result is the caller's to free. */
 struct sim_result;

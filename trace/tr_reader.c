@@ -12,6 +12,7 @@
  */
 #include "trace/tr_reader.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -201,6 +202,55 @@ int tr_read_logits(tr_reader *r, int layer, int64_t t0, int64_t n, float *logits
 	if (!r->h.info.has_logits)
 		return MS_ERROR(err, MS_EINVAL, "%s: the trace has no /routing/logits", r->h.info.path);
 	return read_slab3(r, TR__DS_LOGITS, layer, t0, n, r->h.info.num_experts, logits, err);
+}
+
+int tr_read_score_matrix(tr_reader *r, int layer, int64_t t0, int64_t n, int k, float *mat, int16_t *ids_ws,
+			 float *sc_ws, ms_error *err)
+{
+	const tr_info *in = &r->h.info;
+	const int E = in->num_experts, K = in->depth;
+	int rc;
+	if (k == E && K < E) {
+		if (!in->has_logits)
+			return MS_ERROR(err, MS_EINVAL,
+					"%s: every expert's score is needed, but the trace ranks only %d of its %d experts "
+					"and has no /routing/logits",
+					in->path, K, E);
+		if ((rc = tr_read_logits(r, layer, t0, n, mat, err)) < 0)
+			return rc;
+		for (int64_t i = 0; i < n; i++) {
+			float *x = mat + i * E;
+			if (in->score_kind == TR_SCORE_SIGMOID) {
+				for (int e = 0; e < E; e++)
+					x[e] = (float)(1.0 / (1.0 + exp(-(double)x[e])));
+			} else {
+				double mx = x[0], sum = 0;
+				for (int e = 1; e < E; e++)
+					mx = x[e] > mx ? x[e] : mx;
+				for (int e = 0; e < E; e++)
+					sum += exp((double)x[e] - mx);
+				for (int e = 0; e < E; e++)
+					x[e] = (float)(exp((double)x[e] - mx) / sum);
+			}
+		}
+		return MS_OK;
+	}
+	if ((rc = tr_read_routing_topk(r, layer, t0, n, k, ids_ws, sc_ws, err)) < 0)
+		return rc;
+	for (int64_t i = 0; i < n * E; i++)
+		mat[i] = -INFINITY;
+	for (int64_t i = 0; i < n; i++)
+		for (int j = 0; j < k; j++) {
+			int16_t e = ids_ws[i * k + j];
+			float v = sc_ws[i * k + j];
+			if (e < 0 || e >= E || !isfinite(v) || v < 0)
+				return MS_ERROR(err, MS_EFORMAT,
+						"%s: /routing/expert_ids[%d, %lld, %d] = %d with score %g is not a valid "
+						"choice of %d experts (run moesim trace validate)",
+						in->path, layer, (long long)(t0 + i), j, e, (double)v, E);
+			mat[i * E + e] = v;
+		}
+	return MS_OK;
 }
 
 static int read_slab1(tr_reader *r, int which, hid_t mem_type, int64_t t0, int64_t n, void *buf, ms_error *err)

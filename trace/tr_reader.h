@@ -76,6 +76,20 @@ int tr_read_routing_topk(tr_reader *r, int layer, int64_t t0, int64_t n, int k, 
 /* Reads logits[i*E + e] of tokens [t0, t0+n) of one layer; MS_EINVAL when the trace has none. */
 int tr_read_logits(tr_reader *r, int layer, int64_t t0, int64_t n, float *logits, ms_error *err);
 
+/*
+ * The score matrix of tokens [t0, t0+n) of one layer, mat[i*E + e], for a router that
+ * compares scores across tokens (routing/rt_policy.h): with k < E, the first k ranked
+ * experts' recorded scores and -INFINITY for the others (what topk and bpr use); with
+ * k = E, every expert's score, from the ranking when it is complete (depth = E), else from
+ * /routing/logits: softmax over the E logits, or the sigmoid of each when score_kind is
+ * sigmoid. Workspaces ids_ws and sc_ws hold n*min(k, K) entries (unused when the logits
+ * are read). MS_ERANGE when k < E exceeds the depth; MS_EINVAL when k = E, the ranking is
+ * incomplete and there are no logits; MS_EFORMAT naming the entry when a ranked id is out
+ * of range or its score is not finite or negative (`moesim trace validate` says more).
+ */
+int tr_read_score_matrix(tr_reader *r, int layer, int64_t t0, int64_t n, int k, float *mat, int16_t *ids_ws,
+			 float *sc_ws, ms_error *err);
+
 /* Reads the metadata of tokens [t0, t0+n) into out[0..n). Any n: read in pieces internally. */
 int tr_read_tokens(tr_reader *r, int64_t t0, int64_t n, tr_token *out, ms_error *err);
 

@@ -28,7 +28,7 @@ SCHEMA = {
               "layer_phase_time_s"],
     "phases": ["time_s", "step_time_s", "phase_names", "pass_names"],
     "layers": ["dispatch_time_s", "combine_time_s", "gpu_load", "expert_demand", "backward_dispatch_time_s",
-               "backward_combine_time_s"],
+               "backward_combine_time_s", "purity", "purity_baseline", "concentration", "concentration_baseline"],
     "experts": ["routed", "kept", "dropped", "slot_expert", "slot_pairs"],
     "memory": ["peak_parts_bytes", "part_names", "stage_bytes"],
     "links": ["names", "class", "class_names", "capacity_Bps", "bytes", "utilisation", "binned_links",
@@ -206,6 +206,40 @@ def test_experts_kept_plus_dropped_is_routed(runs):
         if name == "eplb":  # replicas: some expert sits in more than one slot
             counts = np.array([np.bincount(se[l].ravel()[se[l].ravel() >= 0]) for l in range(L)])
             assert counts.max() > 1
+
+
+SPECIALISATION = ["purity", "purity_baseline", "concentration", "concentration_baseline"]
+
+
+def test_specialisation(runs, tmp_path):
+    """The default scenario replays a trace with domain labels: per layer purity and
+    concentration of the kept pairs, their means on /summary and in the terminal summary;
+    concentration's baseline (the layer's top-k experts' share of the kept pairs) again
+    from /experts/kept. Synthetic routing has no labels, and none of them."""
+    for name in ("default", "decode"):
+        h5, _, stdout = runs[name]
+        with h5py.File(h5) as f:
+            layers = f["layers/gpu_load"].shape[0]
+            for k in SPECIALISATION:
+                v = f["layers/" + k][...]
+                assert v.shape == (layers,) and np.all((v > 0) & (v <= 1)), (name, k)
+                assert abs(v.mean() - f["summary"].attrs[k]) < 1e-12, (name, k)
+            if name == "default":  # 4,096 tokens a GPU: the recorded specialisation shows
+                assert np.all(f["layers/purity"][...] > f["layers/purity_baseline"][...])
+            kept = f["experts/kept"][...].sum(axis=0)  # [layers, experts] over the run
+            top2 = np.sort(kept, axis=1)[:, -2:].sum(axis=1) / kept.sum(axis=1)
+            assert np.allclose(top2, f["layers/concentration_baseline"][...], rtol=1e-12)
+            printed = _summary_value(stdout, "specialisation")
+            m = re.match(r"purity ([0-9.]+) \(blind ([0-9.]+)\), concentration ([0-9.]+) \(blind ([0-9.]+)\)", printed)
+            assert m, printed
+            for i, k in enumerate(SPECIALISATION):
+                assert abs(float(m.group(i + 1)) - f["summary"].attrs[k]) < 0.0005 + 1e-9
+    h5 = str(tmp_path / "synthetic.h5")
+    p = _run("--set", "routing.source=synthetic", "--set", "network.model=analytic", "-o", h5)
+    assert not re.search(r"^\s*specialisation\s", p.stdout, re.M)
+    with h5py.File(h5) as f:
+        for k in SPECIALISATION:
+            assert k not in f["layers"] and k not in f["summary"].attrs
 
 
 def test_backward_alltoall_times(runs):
