@@ -1,6 +1,6 @@
 /*
- * ms_mt.c - seeding and regeneration of GSL's MT19937 stream (see ms_mt.h). The
- * tempering is inline in the header.
+ * ms_mt.c - seeding and regeneration of GSL's MT19937 stream (see ms_mt.h), and the
+ * tempering of each regenerated block (gsl's mt_get, applied to all 624 words at once).
  */
 #include "common/ms_mt.h"
 
@@ -33,5 +33,13 @@ void ms_mt_refill(ms_mt19937 *m)
 	}
 	y = (mt[MS_MT_N - 1] & UPPER) | (mt[0] & LOWER);
 	mt[MS_MT_N - 1] = mt[MS_MT_M - 1] ^ (y >> 1) ^ MAGIC(y);
+	for (kk = 0; kk < MS_MT_N; kk++) {
+		uint32_t k = m->mt[kk];
+		k ^= k >> 11;
+		k ^= (k << 7) & 0x9d2c5680u;
+		k ^= (k << 15) & 0xefc60000u;
+		k ^= k >> 18;
+		m->out[kk] = k;
+	}
 	m->mti = 0;
 }

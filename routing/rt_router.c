@@ -73,6 +73,8 @@ struct rt_router {
 	int64_t *order;
 	int64_t *count;
 	double *gumbel;
+	uint32_t *chosen_at; /* [E] the draw's stamp of the token that chose the expert */
+	uint32_t draw_stamp;
 	rt_placement placement;
 	/* trace replay */
 	rt_trace *trace;
@@ -246,6 +248,7 @@ void rt_router_destroy(rt_router *r)
 	free(r->order);
 	free(r->count);
 	free(r->gumbel);
+	free(r->chosen_at);
 	free(r->out.demand);
 	free(r->out.kept);
 	free(r->out.sent);
@@ -338,6 +341,8 @@ static int alloc_workspace(rt_router *r, ms_error *err)
 	r->order = ms_calloc(err, (size_t)r->scope_pairs, sizeof *r->order, "capacity workspace");
 	r->count = ms_calloc(err, (size_t)r->E + 1, sizeof *r->count, "capacity workspace");
 	r->gumbel = ms_calloc(err, (size_t)r->E, sizeof *r->gumbel, "router workspace");
+	r->chosen_at = ms_calloc(err, (size_t)r->E, sizeof *r->chosen_at, "router workspace");
+	r->draw_stamp = 0;
 	r->out.demand = ms_calloc(err, (size_t)r->P * (size_t)r->E, sizeof(int32_t), "routing matrix");
 	r->out.kept = ms_calloc(err, (size_t)r->P * (size_t)r->E, sizeof(int32_t), "routing matrix");
 	r->node_of_member = ms_calloc(err, (size_t)r->P, sizeof *r->node_of_member, "node map");
@@ -375,7 +380,7 @@ static int alloc_workspace(rt_router *r, ms_error *err)
 		return MS_ENOMEM;
 	r->out.slot_load = ms_calloc(err, (size_t)r->P * (size_t)r->placement.slots, sizeof(int64_t), "expert loads");
 	if (!r->ids || !r->scores || !r->sc_exp || !r->sc_score || !r->sc_src || !r->keep || !r->order ||
-	    !r->count || !r->gumbel || !r->out.demand || !r->out.kept || !r->node_of_member ||
+	    !r->count || !r->gumbel || !r->chosen_at || !r->out.demand || !r->out.kept || !r->node_of_member ||
 	    !r->node_score || !r->node_pick || !r->out.sent || !r->out.slot_load)
 		return MS_ENOMEM;
 	if (r->trace) {
@@ -426,6 +431,7 @@ rt_router *rt_router_clone(const rt_router *src, ms_error *err)
 	r->order = NULL;
 	r->count = NULL;
 	r->gumbel = NULL;
+	r->chosen_at = NULL;
 	r->rank_ids = NULL;
 	r->rank_scores = NULL;
 	r->node_of_member = NULL;
@@ -625,38 +631,44 @@ static void draw_token(rt_router *r, int layer, int32_t *ids, float *scores)
 		 * does not depend on how many tries it took, so the law is exact either way. */
 		enum { REJECT_TRIES = 32 };
 		const double *pop = r->popularity[layer];
+		const int zipf = r->dist == SCN_DIST_ZIPF;
+		uint32_t *chosen = r->chosen_at, stamp;
+		/* The generator's cursor in a local (a store to ids could otherwise be the cursor,
+		 * reloaded after each), and "chosen already" as one comparison with the token's
+		 * stamp instead of a search of its earlier choices (issue 13, docs/benchmarks.md). */
+		int pos = r->mt.mti;
+		if (++r->draw_stamp == 0) {
+			memset(chosen, 0, (size_t)E * sizeof *chosen);
+			r->draw_stamp = 1;
+		}
+		stamp = r->draw_stamp;
 		for (int j = 0; j < k; j++) {
 			int e = -1, dup = 1;
 			for (int t = 0; t < REJECT_TRIES && dup; t++) {
-				e = draw_below(&r->mt, E);
-				if (r->dist == SCN_DIST_ZIPF && draw_u32(&r->mt) >= cut[e])
+				e = (int)(((uint64_t)ms_mt_next(&r->mt, &pos) * (uint64_t)E) >> 32); /* draw_below */
+				if (zipf && ms_mt_next(&r->mt, &pos) >= cut[e])
 					e = other[e];
-				dup = 0;
-				for (int i = 0; i < j; i++)
-					dup |= ids[i] == e;
+				dup = chosen[e] == stamp;
 			}
 			if (dup) {
 				double rest = 0, u;
-				for (int x = 0; x < E; x++) {
-					int taken = 0;
-					for (int i = 0; i < j; i++)
-						taken |= ids[i] == x;
-					rest += taken ? 0.0 : pop[x];
-				}
+				for (int x = 0; x < E; x++)
+					rest += chosen[x] == stamp ? 0.0 : pop[x];
+				r->mt.mti = pos;
 				u = ms_mt_uniform(&r->mt) * rest;
+				pos = r->mt.mti;
 				for (int x = 0; x < E; x++) {
-					int taken = 0;
-					for (int i = 0; i < j; i++)
-						taken |= ids[i] == x;
-					if (taken)
+					if (chosen[x] == stamp)
 						continue;
 					e = x;
 					if ((u -= pop[x]) < 0)
 						break;
 				}
 			}
+			chosen[e] = stamp;
 			ids[j] = e;
 		}
+		r->mt.mti = pos;
 	} else {
 		/* Gumbel-top-k: argmax over log p_e + G_e, k times without replacement. */
 		for (int e = 0; e < E; e++)
@@ -935,23 +947,28 @@ int64_t rt_apply_capacity(int64_t n, const int32_t *experts, const float *scores
 			  scn_drop_policy policy, uint8_t *keep, int64_t *order, int64_t *count)
 {
 	int64_t dropped = 0;
-	for (int64_t i = 0; i < n; i++)
-		keep[i] = experts[i] >= 0; /* -1: an empty slot (node-limited ranking ran out) */
-	if (capacity <= 0)
+	if (capacity <= 0) {
+		for (int64_t i = 0; i < n; i++)
+			keep[i] = experts[i] >= 0; /* -1: an empty slot (node-limited ranking ran out) */
 		return 0;
+	}
 	memset(count, 0, (size_t)(experts_n + 1) * sizeof *count);
 	if (policy == SCN_DROP_POSITION) {
 		/* First come, first kept: one pass. */
-		for (int64_t i = 0; i < n; i++)
+		for (int64_t i = 0; i < n; i++) {
+			keep[i] = experts[i] >= 0;
 			if (experts[i] >= 0 && count[experts[i]]++ >= capacity) {
 				keep[i] = 0;
 				dropped++;
 			}
+		}
 		return dropped;
 	}
 	/* probs: a stable counting sort puts each expert's assignments in one slice of order;
 	 * an over-full expert keeps the capacity smallest keys, where a key orders by score
 	 * descending, then position (index) ascending. */
+	for (int64_t i = 0; i < n; i++)
+		keep[i] = experts[i] >= 0; /* -1: an empty slot (node-limited ranking ran out) */
 	for (int64_t i = 0; i < n; i++)
 		if (experts[i] >= 0)
 			count[experts[i] + 1]++;
