@@ -59,3 +59,43 @@ char *ms_h5_attr_string(hid_t a, hid_t ft)
 	H5Tclose(mt);
 	return out;
 }
+
+int ms_h5_read_strings(hid_t ds, hid_t ft, size_t n, char **out)
+{
+	hid_t mt;
+	int rc = -1;
+	size_t got = 0;
+	if (H5Tget_class(ft) != H5T_STRING || (mt = H5Tcopy(H5T_C_S1)) < 0)
+		return -1;
+	H5Tset_cset(mt, H5Tget_cset(ft));
+	if (H5Tis_variable_str(ft) > 0) {
+		char **p = calloc(n ? n : 1, sizeof *p);
+		H5Tset_size(mt, H5T_VARIABLE);
+		if (p && (n == 0 || H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, p) >= 0)) {
+			for (got = 0; got < n && (out[got] = strdup(p[got] ? p[got] : "")); got++)
+				;
+			rc = got == n ? 0 : -1;
+			for (size_t i = 0; i < n; i++)
+				H5free_memory(p[i]);
+		}
+		free(p);
+	} else {
+		size_t w = H5Tget_size(ft) + 1;
+		char *buf = calloc(n ? n : 1, w);
+		H5Tset_size(mt, w);
+		H5Tset_strpad(mt, H5T_STR_NULLTERM);
+		if (buf && (n == 0 || H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0)) {
+			for (got = 0; got < n && (out[got] = strdup(buf + got * w)); got++)
+				;
+			rc = got == n ? 0 : -1;
+		}
+		free(buf);
+	}
+	if (rc < 0)
+		for (size_t i = 0; i < got; i++) {
+			free(out[i]);
+			out[i] = NULL;
+		}
+	H5Tclose(mt);
+	return rc;
+}

@@ -19,4 +19,10 @@ int ms_h5_attr_utf8(hid_t loc, const char *name, const char *v);
  * NULL when it cannot be read or is not a string. */
 char *ms_h5_attr_string(hid_t a, hid_t ft);
 
+/* The n strings of the open 1-D string dataset ds (ft: its file type, variable- or
+ * fixed-length, any character set) into out[0..n), each malloc'd (the caller frees them).
+ * Returns 0, or -1 when it is not a string dataset, the read fails or memory runs out,
+ * with nothing left allocated. */
+int ms_h5_read_strings(hid_t ds, hid_t ft, size_t n, char **out);
+
 #endif

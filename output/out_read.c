@@ -72,40 +72,21 @@ static long long ds_len(hid_t file, const char *path)
 /* Reads a 1-D string dataset of n entries into out[n][width] (truncated to fit). */
 static int ds_strings(hid_t file, const char *path, int n, char *out, size_t width)
 {
-	hid_t d = H5Dopen2(file, path, H5P_DEFAULT), ft, mt;
+	hid_t d = H5Dopen2(file, path, H5P_DEFAULT), ft = -1;
+	char **v = calloc((size_t)n, sizeof *v);
 	int ok = 0;
-	if (d < 0)
-		return 0;
-	ft = H5Dget_type(d);
-	if (ft >= 0 && H5Tget_class(ft) == H5T_STRING && (mt = H5Tcopy(H5T_C_S1)) >= 0) {
-		H5Tset_cset(mt, H5Tget_cset(ft));
-		if (H5Tis_variable_str(ft) > 0) {
-			char **p = calloc((size_t)n, sizeof *p);
-			H5Tset_size(mt, H5T_VARIABLE);
-			if (p && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, p) >= 0) {
-				for (int i = 0; i < n; i++)
-					snprintf(out + (size_t)i * width, width, "%s", p[i] ? p[i] : "");
-				ok = 1;
-				for (int i = 0; i < n; i++)
-					H5free_memory(p[i]);
-			}
-			free(p);
-		} else {
-			size_t w = H5Tget_size(ft) + 1;
-			char *buf = calloc((size_t)n, w);
-			H5Tset_size(mt, w);
-			if (buf && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0) {
-				for (int i = 0; i < n; i++)
-					snprintf(out + (size_t)i * width, width, "%s", buf + (size_t)i * w);
-				ok = 1;
-			}
-			free(buf);
+	if (d >= 0 && v && (ft = H5Dget_type(d)) >= 0 && ms_h5_read_strings(d, ft, (size_t)n, v) == 0) {
+		for (int i = 0; i < n; i++) {
+			snprintf(out + (size_t)i * width, width, "%s", v[i]);
+			free(v[i]);
 		}
-		H5Tclose(mt);
+		ok = 1;
 	}
+	free(v);
 	if (ft >= 0)
 		H5Tclose(ft);
-	H5Dclose(d);
+	if (d >= 0)
+		H5Dclose(d);
 	return ok;
 }
 

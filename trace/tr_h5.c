@@ -329,7 +329,7 @@ static int open_ds(tr__header *h, const ds_spec *s, const hsize_t *want)
 /* Reads /tokens/domain_names (1-D, fixed or variable strings) into h->domain_names. */
 static int read_domain_names(tr__header *h)
 {
-	hid_t ds, ft, sp, mt;
+	hid_t ds, ft, sp;
 	hssize_t np;
 	int rc = -1;
 	const char *path = tr__ds_path[TR__DS_DOMAIN_NAMES];
@@ -350,38 +350,7 @@ static int read_domain_names(tr__header *h)
 		goto out;
 	}
 	h->info.num_domains = (int)np; /* names still NULL: tr__header_close frees what was read */
-	mt = H5Tcopy(H5T_C_S1);
-	H5Tset_cset(mt, H5Tget_cset(ft));
-	if (H5Tis_variable_str(ft) > 0) {
-		char **p = calloc((size_t)(np > 0 ? np : 1), sizeof *p);
-		H5Tset_size(mt, H5T_VARIABLE);
-		if (p && (np == 0 || H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, p) >= 0)) {
-			rc = 0;
-			for (hssize_t i = 0; i < np; i++)
-				if (!(h->domain_names[i] = strdup(p[i] ? p[i] : "")))
-					rc = -1;
-			if (np > 0)
-#if H5_VERSION_GE(1, 12, 0)
-				H5Treclaim(mt, sp, H5P_DEFAULT, p);
-#else
-				H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, p);
-#endif
-		}
-		free(p);
-	} else {
-		size_t w = H5Tget_size(ft) + 1;
-		char *buf = calloc((size_t)(np > 0 ? np : 1), w);
-		H5Tset_size(mt, w);
-		H5Tset_strpad(mt, H5T_STR_NULLTERM);
-		if (buf && (np == 0 || H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0)) {
-			rc = 0;
-			for (hssize_t i = 0; i < np; i++)
-				if (!(h->domain_names[i] = strdup(buf + (size_t)i * w)))
-					rc = -1;
-		}
-		free(buf);
-	}
-	H5Tclose(mt);
+	rc = ms_h5_read_strings(ds, ft, (size_t)np, h->domain_names);
 	if (rc < 0)
 		tr__problem(h, "cannot read %s (corrupt file?)", path);
 out:
