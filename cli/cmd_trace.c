@@ -79,7 +79,8 @@ static const char usage_stats[] =
 	"  --micro-batch N        sequences per micro-batch (micro_batch scope; default 1)\n"
 	"  --group-ranks G        recorded ranks per group (group scope; default 8)\n"
 	"  --gamma G              bias_balanced's bias update speed (default 0.001, DeepSeek-V3)\n"
-	"  --per-step             also one line per step (with --csv: one row per step and layer)\n";
+	"  --per-step             also one line per step (with --csv: one row per step and layer),\n"
+	"                         with labels the purity and concentration of that step alone\n";
 
 static const char usage_synth[] =
 	"usage: moesim trace synth -o OUT.h5 --layers L --experts E --tokens T [options]\n"

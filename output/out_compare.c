@@ -216,6 +216,11 @@ static const row rows[] = {
 	{"memory per GPU", "memory_per_gpu_bytes", K_GIB},
 	{"GPU load max/mean", "gpu_load_max_over_mean", K_RATIO},
 	{"expert load max/mean", "expert_load_max_over_mean", K_RATIO},
+	/* with a replayed trace's domain labels: what the router kept, beside what it cost */
+	{"purity", "purity", K_RATIO},
+	{"  blind", "purity_baseline", K_RATIO},
+	{"concentration", "concentration", K_RATIO},
+	{"  blind", "concentration_baseline", K_RATIO},
 	{"events", "events", K_COUNT},
 };
 
@@ -323,9 +328,11 @@ static void print_many(FILE *f, const out_run *runs, int n)
 			return;
 		}
 		for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+			int any = 0;
 			for (int i = 0; i < n; i++)
-				has[i] = out_run_summary(&runs[i], rows[r].attr, &v[i]);
-			print_row(f, rows[r].label, rows[r].kind, v, has, n);
+				any |= has[i] = out_run_summary(&runs[i], rows[r].attr, &v[i]);
+			if (any) /* a figure no run has (specialisation without labels) is left out */
+				print_row(f, rows[r].label, rows[r].kind, v, has, n);
 		}
 		/* Each phase of the first run, then any phase only a later run has. */
 		for (int i = 0; i < n; i++)

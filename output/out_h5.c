@@ -162,7 +162,6 @@ static void string_fn(h5w *w, hid_t loc, const char *name, const char *(*fn)(int
 	string_list(w, loc, name, items, n < 64 ? n : 64);
 }
 
-/* /experts: per step, layer and expert; the placement's slots. */
 /* /layers' specialisation datasets (trace/tr_stats.h's figures over the run's kept pairs). */
 static void write_specialisation(h5w *w, hid_t g, const sim_result *r)
 {
@@ -192,6 +191,52 @@ static void write_specialisation(h5w *w, hid_t g, const sim_result *r)
 	free(v);
 }
 
+/*
+ * /steps' routing quality per (step, layer): the kept load's max/mean (from /experts/kept),
+ * the chosen pairs not kept,
+ * the tokens that lost every choice and, with labels, the step's own specialisation; what
+ * `moesim trace stats --router --per-step` reports for the routing alone.
+ */
+static void write_step_layers(h5w *w, hid_t g, const sim_result *r)
+{
+	static const char *const spec[4][2] = {
+		{"layer_purity", "[step, layer]: /layers/purity of the step's kept pairs alone"},
+		{"layer_purity_baseline", "[step, layer]: its domain-blind baseline, the largest label's share of the step's tokens"},
+		{"layer_concentration", "[step, layer]: /layers/concentration of the step's kept pairs alone"},
+		{"layer_concentration_baseline",
+		 "[step, layer]: its domain-blind baseline, the share of the step's top_k most used experts"},
+	};
+	const size_t SL = (size_t)r->steps * r->layers;
+	hsize_t d[2] = {(hsize_t)r->steps, (hsize_t)r->layers};
+	double *mm = malloc((SL + 1) * sizeof *mm);
+	if (!mm) {
+		h5fail(w, "/steps");
+		return;
+	}
+	for (size_t i = 0; i < SL; i++) {
+		const int64_t *k = r->expert_kept + i * r->experts;
+		int64_t sum = 0, mx = 0;
+		for (int e = 0; e < r->experts; e++) {
+			sum += k[e];
+			mx = k[e] > mx ? k[e] : mx;
+		}
+		mm[i] = sum > 0 ? (double)mx * r->experts / (double)sum : NAN;
+	}
+	dataset(w, g, "layer_load_max_over_mean", H5T_NATIVE_DOUBLE, 2, d, mm, "ratio",
+		"[step, layer]: the most loaded expert's kept pairs over the mean over experts (/experts/kept), all "
+		"micro-batches and EP groups of the step");
+	dataset(w, g, "layer_dropped_pairs", H5T_NATIVE_INT64, 2, d, r->layer_dropped_pairs, "token-expert pairs",
+		"[step, layer]: chosen pairs not kept (expert_choice: of each token's top_k by score); summed over layers, "
+		"dropped_pairs");
+	dataset(w, g, "layer_dropped_tokens", H5T_NATIVE_INT64, 2, d, r->layer_dropped_tokens, "tokens",
+		"[step, layer]: tokens that lost every choice; summed over layers, dropped_tokens");
+	for (int i = 0; r->step_specialisation && i < 4; i++)
+		dataset(w, g, spec[i][0], H5T_NATIVE_DOUBLE, 2, d, r->step_specialisation + (size_t)i * SL, "fraction",
+			spec[i][1]);
+	free(mm);
+}
+
+/* /experts: per step, layer and expert; the placement's slots. */
 static void write_experts(h5w *w, const sim_result *r)
 {
 	hid_t g = group(w, "experts");
@@ -480,6 +525,7 @@ int out_h5_write_events(const char *path, int force, const scn_scenario *s, cons
 				dataset(&w, g, "layer_phase_time_s", H5T_NATIVE_DOUBLE, 5, dl, r->steps_layer_phase_s, "s",
 					"[step, pass, layer, gpu, phase]: /phases/time_s step by step, summed over the step's micro-batches");
 		}
+		write_step_layers(&w, g, r);
 		H5Gclose(g);
 	}
 	g = group(&w, "phases");

@@ -61,6 +61,10 @@ void rt_quality_free(rt_quality *q)
 	free(q->step_max_mean);
 	free(q->step_dropped);
 	free(q->step_lost);
+	free(q->step_purity);
+	free(q->step_purity_baseline);
+	free(q->step_concentration);
+	free(q->step_concentration_baseline);
 	free(q->bias);
 	free(q);
 }
@@ -143,6 +147,8 @@ typedef struct work {
 	int64_t *ustart; /* [n_max + 1] unit starts of a step, relative */
 	int64_t *uload;  /* [E] the unit's routed load (bias update) */
 	int64_t *sload;  /* [E] the step's kept load */
+	int64_t *slabel; /* [D][E] the step's kept pairs by their token's label (D > 0) */
+	int64_t *stoks;  /* [D] the step's tokens of each label */
 	rt_policy_ws *ws;
 } work;
 
@@ -157,6 +163,8 @@ static int route_step_layer(tr_reader *r, const rt_quality_opts *o, rt_quality *
 	double *bias = q->bias + (size_t)l * E;
 	int prev_first = -1, rc;
 	memset(w->sload, 0, (size_t)E * sizeof *w->sload);
+	if (D > 0)
+		memset(w->slabel, 0, (size_t)D * E * sizeof *w->slabel);
 	for (int64_t u = 0; u < units; u++) {
 		int64_t u0 = w->ustart[u], m = w->ustart[u + 1] - u0;
 		int64_t cap = rt_capacity(o->capacity_factor, m, k, E);
@@ -186,8 +194,10 @@ static int route_step_layer(tr_reader *r, const rt_quality_opts *o, rt_quality *
 				q->kept_pairs[l]++;
 				load[e]++;
 				w->sload[e]++;
-				if (dl && d >= 0 && d < D)
+				if (dl && d >= 0 && d < D) {
 					dl[(size_t)d * E + e]++;
+					w->slabel[(size_t)d * E + e]++;
+				}
 				if (best < 0 || mat[i * E + e] > mat[i * E + best])
 					best = e;
 			}
@@ -217,6 +227,16 @@ static int route_step_layer(tr_reader *r, const rt_quality_opts *o, rt_quality *
 		mx = w->sload[e] > mx ? w->sload[e] : mx;
 	}
 	q->step_max_mean[(size_t)si * L + l] = sum > 0 ? (double)mx * E / (double)sum : NAN;
+	{
+		/* The step's own counts, by tr_stats' definitions (exact integers, ratios at the end). */
+		tr_layer_summary ls;
+		size_t at = (size_t)si * L + l;
+		tr_stats_specialisation(E, D, ks->top_k, w->sload, w->slabel, w->stoks, &ls);
+		q->step_purity[at] = ls.purity;
+		q->step_purity_baseline[at] = ls.purity_baseline;
+		q->step_concentration[at] = ls.concentration;
+		q->step_concentration_baseline[at] = ls.concentration_baseline;
+	}
 	return MS_OK;
 }
 
@@ -269,6 +289,13 @@ int rt_quality_compute(tr_reader *r, const rt_quality_opts *o, rt_quality **out,
 	q->step_max_mean = ms_calloc(err, (S > 0 ? (size_t)S : 1) * (size_t)L, sizeof *q->step_max_mean, "routing quality");
 	q->step_dropped = ms_calloc(err, (S > 0 ? (size_t)S : 1) * (size_t)L, sizeof *q->step_dropped, "routing quality");
 	q->step_lost = ms_calloc(err, (S > 0 ? (size_t)S : 1) * (size_t)L, sizeof *q->step_lost, "routing quality");
+	q->step_purity = ms_calloc(err, (S > 0 ? (size_t)S : 1) * (size_t)L, sizeof *q->step_purity, "routing quality");
+	q->step_purity_baseline = ms_calloc(err, (S > 0 ? (size_t)S : 1) * (size_t)L, sizeof *q->step_purity_baseline,
+					    "routing quality");
+	q->step_concentration = ms_calloc(err, (S > 0 ? (size_t)S : 1) * (size_t)L, sizeof *q->step_concentration,
+					  "routing quality");
+	q->step_concentration_baseline = ms_calloc(err, (S > 0 ? (size_t)S : 1) * (size_t)L,
+						   sizeof *q->step_concentration_baseline, "routing quality");
 	q->bias = ms_calloc(err, (size_t)L * (size_t)E, sizeof *q->bias, "router bias");
 	w.ids = ms_malloc(err, (size_t)u_max * (size_t)K * sizeof *w.ids, "trace block");
 	w.sc = ms_malloc(err, (size_t)u_max * (size_t)K * sizeof *w.sc, "trace block");
@@ -277,10 +304,13 @@ int rt_quality_compute(tr_reader *r, const rt_quality_opts *o, rt_quality **out,
 	w.ustart = ms_malloc(err, ((size_t)n_max + 1) * sizeof *w.ustart, "balancing units");
 	w.uload = ms_malloc(err, (size_t)E * sizeof *w.uload, "unit load");
 	w.sload = ms_malloc(err, (size_t)E * sizeof *w.sload, "step load");
+	w.slabel = ms_malloc(err, ((size_t)D * E + 1) * sizeof *w.slabel, "step label counts");
+	w.stoks = ms_malloc(err, ((size_t)D + 1) * sizeof *w.stoks, "step label counts");
 	w.ws = rt_policy_ws_create(u_max, E, o->top_k, err);
 	if (!q->kept || !q->routed || !q->kept_pairs || !q->dropped || !q->lost || !q->step_id || !q->step_tokens ||
-	    !q->step_max_mean || !q->step_dropped || !q->step_lost || !q->bias || !w.ids || !w.sc || !w.mat || !w.sel ||
-	    !w.ustart || !w.uload || !w.sload || !w.ws) {
+	    !q->step_max_mean || !q->step_dropped || !q->step_lost || !q->step_purity || !q->step_purity_baseline ||
+	    !q->step_concentration || !q->step_concentration_baseline || !q->bias || !w.ids || !w.sc || !w.mat ||
+	    !w.sel || !w.ustart || !w.uload || !w.sload || !w.slabel || !w.stoks || !w.ws) {
 		rc = err->code < 0 ? err->code : MS_ENOMEM;
 		goto out;
 	}
@@ -301,6 +331,10 @@ int rt_quality_compute(tr_reader *r, const rt_quality_opts *o, rt_quality **out,
 		q->units += units;
 		q->step_id[si] = w.tok[a].step;
 		q->step_tokens[si] = n;
+		memset(w.stoks, 0, ((size_t)D + 1) * sizeof *w.stoks);
+		for (int64_t i = a; i < a + n; i++)
+			if (w.tok[i].domain >= 0 && w.tok[i].domain < D)
+				w.stoks[w.tok[i].domain]++;
 		for (int l = 0; l < L; l++)
 			if ((rc = route_step_layer(r, o, q, &w, (int)si, l, a, units, err)) < 0)
 				goto out;
@@ -316,6 +350,8 @@ out:
 	free(w.ustart);
 	free(w.uload);
 	free(w.sload);
+	free(w.slabel);
+	free(w.stoks);
 	rt_policy_ws_destroy(w.ws);
 	if (rc < 0) {
 		rt_quality_free(q);
@@ -403,12 +439,16 @@ int rt_quality_print(FILE *f, const rt_quality *q, const rt_quality_opts *o, con
 {
 	const int L = q->layers, D = q->kept->domains;
 	if (csv && per_step) {
-		fprintf(f, "step,layer,tokens,max_over_mean,dropped_pairs,lost_tokens\n");
+		fprintf(f, "step,layer,tokens,max_over_mean,dropped_pairs,lost_tokens,purity,purity_baseline,concentration,"
+			   "concentration_baseline\n");
 		for (int s = 0; s < q->steps; s++)
-			for (int l = 0; l < L; l++)
-				fprintf(f, "%d,%d,%lld,%.6f,%lld,%lld\n", q->step_id[s], l, (long long)q->step_tokens[s],
-					q->step_max_mean[(size_t)s * L + l], (long long)q->step_dropped[(size_t)s * L + l],
-					(long long)q->step_lost[(size_t)s * L + l]);
+			for (int l = 0; l < L; l++) {
+				size_t at = (size_t)s * L + l;
+				fprintf(f, "%d,%d,%lld,%.6f,%lld,%lld,%.6f,%.6f,%.6f,%.6f\n", q->step_id[s], l,
+					(long long)q->step_tokens[s], q->step_max_mean[at], (long long)q->step_dropped[at],
+					(long long)q->step_lost[at], q->step_purity[at], q->step_purity_baseline[at],
+					q->step_concentration[at], q->step_concentration_baseline[at]);
+			}
 	} else if (csv) {
 		fprintf(f, "layer,max_over_mean,step_max_over_mean,dropped_share,lost_share,kept_pairs_per_token,"
 			   "repeat_rate,repeat_independent,purity,purity_baseline,concentration,concentration_baseline\n");
@@ -475,16 +515,26 @@ int rt_quality_print(FILE *f, const rt_quality *q, const rt_quality_opts *o, con
 			}
 		}
 		if (per_step) {
-			fprintf(f, "\nper step (mean over layers): tokens, max/mean of the step's kept load, dropped, lost\n");
+			fprintf(f, "\nper step (mean over layers): tokens, max/mean of the step's kept load, dropped, lost%s\n",
+				D > 0 ? ", purity, concentration" : "");
 			for (int s = 0; s < q->steps; s++) {
-				double mm = 0, dr = 0, lo = 0;
+				double mm = 0, dr = 0, lo = 0, pu = 0, co = 0;
 				for (int l = 0; l < L; l++) {
 					mm += q->step_max_mean[(size_t)s * L + l] / L;
 					dr += (double)q->step_dropped[(size_t)s * L + l] / L;
 					lo += (double)q->step_lost[(size_t)s * L + l] / L;
+					pu += q->step_purity[(size_t)s * L + l] / L;
+					co += q->step_concentration[(size_t)s * L + l] / L;
 				}
-				fprintf(f, "  step %-5d %8lld  %8.3f  %10.1f  %10.1f\n", q->step_id[s],
-					(long long)q->step_tokens[s], mm, dr, lo);
+				fprintf(f, "  step %-5d %8lld  %8.3f  %10.1f  %10.1f", q->step_id[s], (long long)q->step_tokens[s],
+					mm, dr, lo);
+				if (D > 0) {
+					char a[16], b[16];
+					fmt3(a, sizeof a, pu);
+					fmt3(b, sizeof b, co);
+					fprintf(f, "  %6s  %6s", a, b);
+				}
+				fprintf(f, "\n");
 			}
 		}
 	}

@@ -2,8 +2,8 @@
  * rt_quality.h - routing quality of a router replayed on a recorded trace's scores, for
  * `moesim trace stats --router` (docs/routing.md): per layer and per (step, layer), the
  * load max/mean, the pairs dropped, the tokens that lost every choice, and the trace
- * statistics of tr_stats.h (repeat rate, purity, concentration) counted on what the
- * router kept.
+ * statistics of tr_stats.h counted on what the router kept (repeat rate per layer;
+ * purity and concentration per layer and per (step, layer)).
  *
  * Scores: every expert's score comes from the recorded ranking when it is complete
  * (depth = E) or from /routing/logits (softmax or sigmoid, as score_kind says); a ranking
@@ -72,6 +72,8 @@ typedef struct rt_quality {
 	double *step_max_mean;   /* [S][L] max over experts / mean of the step's kept load */
 	int64_t *step_dropped;   /* [S][L] */
 	int64_t *step_lost;      /* [S][L] */
+	/* [S][L] tr_stats' specialisation of the step's kept pairs (NaN without domain labels) */
+	double *step_purity, *step_purity_baseline, *step_concentration, *step_concentration_baseline;
 	double *bias;            /* [L][E] bias_balanced's final bias, else zeros */
 } rt_quality;
 

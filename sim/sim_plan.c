@@ -35,6 +35,8 @@ struct sim_worker {
 	int64_t *kept;            /* [L][E] of those, kept after capacity, this step */
 	int64_t *label_kept;      /* [L][D][E] kept pairs by their token's domain label, this step (D labels; else NULL) */
 	int64_t *label_tokens;    /* [D] tokens of each label the first MoE layer routed, this step */
+	int64_t *lost;            /* [L] tokens that lost every choice, this step */
+	int64_t *dropped;         /* [L] chosen pairs not kept, this step */
 	int64_t pairs, dropped_pairs, tokens, dropped_tokens;
 	ms_error err;
 	int rc;
@@ -60,6 +62,8 @@ static int plan_group(worker *w, int smp, int l, int gl)
 	w->dropped_pairs += (int64_t)(rt->dropped_pairs * uses);
 	w->tokens += (int64_t)(rt->tokens * uses);
 	w->dropped_tokens += (int64_t)(rt->dropped_tokens * uses);
+	w->lost[l] += (int64_t)(rt->dropped_tokens * uses);
+	w->dropped[l] += (int64_t)(rt->dropped_pairs * uses);
 	for (int p = 0; p < R->P; p++) {
 		const int32_t *demand = rt->demand + (size_t)p * R->E;
 		int rank = rt_ep_member_rank(g, p, R->P, R->s->parallel.etp, R->world / R->pp);
@@ -183,6 +187,23 @@ static int etp_times(runner *R, ms_error *err)
 	return MS_OK;
 }
 
+/* Purity and concentration of MoE layer l's kept pairs in this step alone (tr_stats'
+ * definitions), into res->step_specialisation: the step's label counts are in worker 0's
+ * arrays, its kept load in expert_kept. */
+static void step_specialisation(runner *R, int step, int l)
+{
+	sim_result *res = R->res;
+	const int D = res->kept_labels->domains;
+	const size_t SL = (size_t)res->steps * R->n_moe, at = (size_t)step * R->n_moe + l;
+	tr_layer_summary ls;
+	tr_stats_specialisation(R->E, D, res->kept_labels->top_k, res->expert_kept + at * R->E,
+				R->workers[0].label_kept + (size_t)l * D * R->E, R->workers[0].label_tokens, &ls);
+	res->step_specialisation[at] = ls.purity;
+	res->step_specialisation[SL + at] = ls.purity_baseline;
+	res->step_specialisation[2 * SL + at] = ls.concentration;
+	res->step_specialisation[3 * SL + at] = ls.concentration_baseline;
+}
+
 /* Routes every (layer, group) of a step and fills the plan and the routing statistics. */
 int sim_plan_build(runner *R, int step, ms_error *err)
 {
@@ -196,6 +217,8 @@ int sim_plan_build(runner *R, int step, ms_error *err)
 		ms_error_clear(&w->err);
 		memset(w->demand, 0, (size_t)R->n_moe * R->E * sizeof *w->demand);
 		memset(w->kept, 0, (size_t)R->n_moe * R->E * sizeof *w->kept);
+		memset(w->lost, 0, (size_t)R->n_moe * sizeof *w->lost);
+		memset(w->dropped, 0, (size_t)R->n_moe * sizeof *w->dropped);
 		if (w->label_kept) {
 			memset(w->label_kept, 0, (size_t)R->n_moe * res->kept_labels->domains * R->E * sizeof *w->label_kept);
 			memset(w->label_tokens, 0, (size_t)res->kept_labels->domains * sizeof *w->label_tokens);
@@ -210,18 +233,28 @@ int sim_plan_build(runner *R, int step, ms_error *err)
 		res->dropped_pairs[step] += w->dropped_pairs;
 		res->tokens[step] += w->tokens;
 		res->dropped_tokens[step] += w->dropped_tokens;
+		for (int l = 0; l < R->n_moe; l++) {
+			res->layer_dropped_tokens[(size_t)step * R->n_moe + l] += w->lost[l];
+			res->layer_dropped_pairs[(size_t)step * R->n_moe + l] += w->dropped[l];
+		}
 	}
 	if (res->kept_labels) {
-		/* Integer sums, in worker order: the same whatever the thread count. */
+		/* Integer sums, in worker order: the same whatever the thread count. The step's
+		 * counts gather in worker 0's arrays (reset at the next step) for its own figures. */
 		tr_stats *ks = res->kept_labels;
+		worker *w0 = &R->workers[0];
 		const size_t LDE = (size_t)R->n_moe * ks->domains * R->E;
-		for (int i = 0; i < R->n_workers; i++) {
+		for (int i = 1; i < R->n_workers; i++) {
 			const worker *w = &R->workers[i];
 			for (size_t j = 0; j < LDE; j++)
-				ks->domain_load[j] += w->label_kept[j];
+				w0->label_kept[j] += w->label_kept[j];
 			for (int d = 0; d < ks->domains; d++)
-				ks->domain_tokens[d] += w->label_tokens[d];
+				w0->label_tokens[d] += w->label_tokens[d];
 		}
+		for (size_t j = 0; j < LDE; j++)
+			ks->domain_load[j] += w0->label_kept[j];
+		for (int d = 0; d < ks->domains; d++)
+			ks->domain_tokens[d] += w0->label_tokens[d];
 	}
 	if (R->s->parallel.etp > 1 && (rc = etp_times(R, err)) < 0)
 		return rc;
@@ -281,6 +314,8 @@ int sim_plan_build(runner *R, int step, ms_error *err)
 						res->hot_nic_layer = l;
 					}
 				}
+		if (res->kept_labels) /* the step's specialisation, from its own counts (after expert_kept) */
+			step_specialisation(R, step, l);
 	}
 	return MS_OK;
 }
@@ -333,6 +368,8 @@ void sim_plan_fini(runner *R)
 		free(w->kept);
 		free(w->label_kept);
 		free(w->label_tokens);
+		free(w->lost);
+		free(w->dropped);
 	}
 	if (R->workers)
 		rt_router_destroy(R->workers[0].router);
@@ -347,6 +384,9 @@ int sim_plan_init(runner *R, int threads, ms_error *err)
 	const int D = R->in->trace ? rt_trace_labels(R->in->trace) : 0;
 	int slots;
 	if (D > 0 && !(R->res->kept_labels = tr_stats_create(R->n_moe, R->E, R->s->routing.top_k, D, err)))
+		return MS_ENOMEM;
+	if (D > 0 && !(R->res->step_specialisation = ms_calloc(err, 4 * (size_t)R->res->steps * R->n_moe + 1,
+							       sizeof *R->res->step_specialisation, "per-step results")))
 		return MS_ENOMEM;
 	R->n_workers = sim_estimate_workers(threads, R->samples * R->n_moe * R->Gs); /* one rule, shared with the estimate */
 	R->workers = ms_calloc(err, (size_t)R->n_workers, sizeof *R->workers, "workers");
@@ -374,8 +414,10 @@ int sim_plan_init(runner *R, int threads, ms_error *err)
 		w->members = ms_calloc(err, (size_t)R->P, sizeof(int), "group members");
 		w->demand = ms_calloc(err, (size_t)R->n_moe * R->E, sizeof(int64_t), "expert demand");
 		w->kept = ms_calloc(err, (size_t)R->n_moe * R->E, sizeof(int64_t), "expert demand");
+		w->lost = ms_calloc(err, (size_t)R->n_moe, sizeof(int64_t), "lost tokens");
+		w->dropped = ms_calloc(err, (size_t)R->n_moe, sizeof(int64_t), "dropped pairs");
 		if (!w->a2a || !w->bytes || !w->msgs || !w->pairs32 || !w->gpu32 || !w->dom32 || !w->recv || !w->members ||
-		    !w->demand || !w->kept)
+		    !w->demand || !w->kept || !w->lost || !w->dropped)
 			return MS_ENOMEM;
 		if (D > 0) {
 			w->label_kept = ms_calloc(err, (size_t)R->n_moe * D * R->E, sizeof *w->label_kept, "label counts");

@@ -490,6 +490,9 @@ void sim_result_free(sim_result *r)
 	free(r->expert_routed);
 	free(r->expert_kept);
 	tr_stats_free(r->kept_labels);
+	free(r->step_specialisation);
+	free(r->layer_dropped_tokens);
+	free(r->layer_dropped_pairs);
 	free(r->slot_expert);
 	free(r->slot_pairs);
 	free(r->traffic);
@@ -547,6 +550,8 @@ static sim_result *result_alloc(const runner *R, ms_error *err)
 	r->steps_phase_s = ms_calloc(err, S * W * SIM_NPHASES, sizeof(double), "per-step results");
 	r->expert_routed = ms_calloc(err, S * L * E + 1, sizeof(int64_t), "per-step results");
 	r->expert_kept = ms_calloc(err, S * L * E + 1, sizeof(int64_t), "per-step results");
+	r->layer_dropped_tokens = ms_calloc(err, S * L + 1, sizeof(int64_t), "per-step results");
+	r->layer_dropped_pairs = ms_calloc(err, S * L + 1, sizeof(int64_t), "per-step results");
 	if (R->rec && R->rec->layer_steps && !(r->steps_layer_phase_s = ms_calloc(err, S * (size_t)r->passes * AL * W * SIM_NPHASES,
 										     sizeof(double), "per-step results"))) {
 		sim_result_free(r);
@@ -562,7 +567,8 @@ static sim_result *result_alloc(const runner *R, ms_error *err)
 			r->moe_stage[l] = R->stage_of_moe[l];
 	if (!r->moe_stage || !r->step_time_s || !r->pairs || !r->dropped_pairs || !r->tokens || !r->dropped_tokens || !r->phase_s ||
 	    !r->step_phase_s || !r->rank_load || !r->expert_demand || !r->dispatch_s || !r->combine_s || !r->dispatch_bwd_s ||
-	    !r->combine_bwd_s || !r->steps_phase_s || !r->expert_routed || !r->expert_kept) {
+	    !r->combine_bwd_s || !r->steps_phase_s || !r->expert_routed || !r->expert_kept || !r->layer_dropped_tokens ||
+	    !r->layer_dropped_pairs) {
 		sim_result_free(r);
 		return NULL;
 	}

@@ -91,6 +91,11 @@ typedef struct sim_result {
 	 * domain_tokens [labels] (the first MoE layer's tokens), for tr_stats_summary's purity
 	 * and concentration; NULL without labels (synthetic routing, or a trace without). */
 	tr_stats *kept_labels;
+	/* With labels (else NULL): [4][steps][layers] purity, purity_baseline, concentration,
+	 * concentration_baseline of each step's kept pairs alone (the counts above, one step) */
+	double *step_specialisation;
+	int64_t *layer_dropped_tokens; /* [steps][layers] tokens that lost every choice, all micro-batches and groups */
+	int64_t *layer_dropped_pairs;  /* [steps][layers] chosen pairs not kept (expert_choice: not routed - kept), likewise */
 	int slots;                 /* expert replica slots per EP member (the placement's) */
 	int32_t *slot_expert;      /* [layers][ep][slots] the expert in each slot, -1 for none */
 	int64_t *slot_pairs;       /* [steps][layers][world][slots] pairs each slot computed, all micro-batches */

@@ -4,7 +4,8 @@
  * random score matrices with ties and unrecorded scores, hand-worked cases for
  * expert_choice and bpr, and DeepSeek-V3's bias update against a hand-stepped sequence;
  * the routing quality of a trace (rt_quality): topk without capacity against `trace
- * stats` itself, the balancing units a scope makes, expert choice's exact quotas, a trace
+ * stats` itself, each step's purity and concentration against a token-by-token count of
+ * the trace, the balancing units a scope makes, expert choice's exact quotas, a trace
  * with logits by hand, and the refusals.
  */
 #include <check.h>
@@ -279,6 +280,101 @@ START_TEST(quality_topk_is_trace_stats)
 }
 END_TEST
 
+static int desc_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The sum of the k largest of v[0..n) by sorting a copy (tr_stats.c selects by repeated maxima). */
+static int64_t sorted_top(const int64_t *v, int n, int k)
+{
+	int64_t c[64], sum = 0;
+	ck_assert_int_le(n, 64);
+	memcpy(c, v, (size_t)n * sizeof *c);
+	qsort(c, (size_t)n, sizeof *c, desc_i64);
+	for (int i = 0; i < k && i < n; i++)
+		sum += c[i];
+	return sum;
+}
+
+START_TEST(quality_step_specialisation_brute_force)
+{
+	/* topk without capacity keeps the recorded top-k, so each (step, layer)'s purity and
+	 * concentration follow from the trace alone: counted here token by token from the
+	 * recorded ids and labels, ratios by the definitions (docs/trace-tools.md), the top-k
+	 * sums by sorting. Every step, every layer, equal to rounding. */
+	tr_reader *r = open_src(tiny);
+	const tr_info *in = tr_get_info(r);
+	const int L = in->num_layers, E = in->num_experts, K = in->depth, D = in->num_domains;
+	const int64_t T = in->num_tokens;
+	rt_quality_opts o;
+	rt_quality *q;
+	ms_error err;
+	tr_token *tok = malloc((size_t)T * sizeof *tok);
+	int16_t *ids = malloc((size_t)T * K * sizeof *ids);
+	int64_t *c = malloc((size_t)D * E * sizeof *c), load[64], dtok[16];
+	int distinct = 0;
+	ck_assert(tok && ids && c && E <= 64 && D <= 16 && D > 1);
+	rt_quality_opts_default(&o, in);
+	ck_assert_int_eq(rt_quality_compute(r, &o, &q, &err), MS_OK);
+	ck_assert_int_eq(tr_read_tokens(r, 0, T, tok, &err), MS_OK);
+	ck_assert_int_gt(q->steps, 1);
+	for (int l = 0; l < L; l++) {
+		ck_assert_int_eq(tr_read_routing(r, l, 0, T, ids, NULL, &err), MS_OK);
+		for (int64_t a = 0, si = 0; a < T; si++) {
+			int64_t b = a, total = 0, pure = 0, conc = 0, dmax = 0;
+			double want[4], got[4];
+			tr_layer_summary s;
+			memset(c, 0, (size_t)D * E * sizeof *c);
+			memset(load, 0, sizeof load);
+			memset(dtok, 0, sizeof dtok);
+			for (; b < T && tok[b].step == tok[a].step; b++) {
+				ck_assert(tok[b].domain >= 0 && tok[b].domain < D);
+				dtok[tok[b].domain]++;
+				for (int j = 0; j < o.top_k; j++) {
+					c[(size_t)tok[b].domain * E + ids[b * K + j]]++;
+					load[ids[b * K + j]]++;
+					total++;
+				}
+			}
+			for (int e = 0; e < E; e++) {
+				int64_t best = 0;
+				for (int d = 0; d < D; d++)
+					best = c[(size_t)d * E + e] > best ? c[(size_t)d * E + e] : best;
+				pure += best;
+			}
+			for (int d = 0; d < D; d++) {
+				conc += sorted_top(c + (size_t)d * E, E, o.top_k);
+				dmax = dtok[d] > dmax ? dtok[d] : dmax;
+			}
+			want[0] = (double)pure / (double)total;
+			want[1] = (double)dmax / (double)(b - a);
+			want[2] = (double)conc / (double)total;
+			want[3] = (double)sorted_top(load, E, o.top_k) / (double)total;
+			ck_assert_int_eq(q->step_id[si], tok[a].step);
+			got[0] = q->step_purity[si * L + l];
+			got[1] = q->step_purity_baseline[si * L + l];
+			got[2] = q->step_concentration[si * L + l];
+			got[3] = q->step_concentration_baseline[si * L + l];
+			for (int i = 0; i < 4; i++)
+				ck_assert_msg(fabs(got[i] - want[i]) < 1e-12, "step %lld layer %d figure %d: %.9f, want %.9f",
+					      (long long)si, l, i, got[i], want[i]);
+			/* the step's own counts, not the run's */
+			tr_stats_summary(q->kept, l, &s);
+			distinct += got[0] != s.purity;
+			a = b;
+		}
+	}
+	ck_assert_int_gt(distinct, 0);
+	free(tok);
+	free(ids);
+	free(c);
+	rt_quality_free(q);
+	tr_close(r);
+}
+END_TEST
+
 START_TEST(quality_scopes_and_quotas)
 {
 	/* The tiny trace: 16 steps x 4 ranks x 4 sequences of 128 tokens. */
@@ -431,6 +527,7 @@ Suite *policy_suite(void)
 	tc = tcase_create("quality");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, quality_topk_is_trace_stats);
+	tcase_add_test(tc, quality_step_specialisation_brute_force);
 	tcase_add_test(tc, quality_scopes_and_quotas);
 	tcase_add_test(tc, quality_from_logits_by_hand);
 	tcase_add_test(tc, quality_refusals);

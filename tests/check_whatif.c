@@ -4,7 +4,8 @@
  *    its own pass over the trace) on a synthetic trace with domain labels that the run
  *    replays token for token: the kept pairs by label, the load, the drops and the lost
  *    tokens of every router, from a complete ranking and from a ranking of depth 3 with
- *    /routing/logits (the scores derived from the logits), at 1 and 2 threads alike;
+ *    /routing/logits (the scores derived from the logits), at 1 and 2 threads alike, over
+ *    the run and step by step;
  *  - routers other than topk on synthetic routing against rt_policy_route on the scores
  *    the router drew (rt_router_synthetic_scores), scope by scope;
  *  - the drawn scores' law: each expert's top-2 inclusion count against the exact
@@ -141,6 +142,40 @@ START_TEST(run_specialisation_against_trace_stats)
 			}
 			ck_assert_msg(dropped == q_dropped && lost == q_lost, "%s: run dropped %lld, lost %lld; trace stats %lld, %lld",
 				      cases[c].router, (long long)dropped, (long long)lost, (long long)q_dropped, (long long)q_lost);
+			/* Per (step, layer): the lost tokens, the kept load's max/mean and the step's own
+			 * specialisation, the same counts so the same numbers; the steps differ. */
+			ck_assert_int_eq(q->steps, WI_STEPS);
+			for (int st = 0; st < WI_STEPS; st++)
+				for (int l = 0; l < WI_L; l++) {
+					const size_t at = (size_t)st * WI_L + l, SL = WI_STEPS * WI_L;
+					const double *sp = r[0]->step_specialisation;
+					const int64_t *k = r[0]->expert_kept + at * WI_E;
+					int64_t sum = 0, mx = 0;
+					for (int e = 0; e < WI_E; e++) {
+						sum += k[e];
+						mx = k[e] > mx ? k[e] : mx;
+					}
+					ck_assert_msg(r[0]->layer_dropped_tokens[at] == q->step_lost[at], "%s step %d layer %d: lost %lld, want %lld",
+						      cases[c].router, st, l, (long long)r[0]->layer_dropped_tokens[at], (long long)q->step_lost[at]);
+					ck_assert_msg(r[0]->layer_dropped_pairs[at] == q->step_dropped[at], "%s step %d layer %d: dropped %lld, want %lld",
+						      cases[c].router, st, l, (long long)r[0]->layer_dropped_pairs[at], (long long)q->step_dropped[at]);
+					ck_assert_double_eq_tol((double)mx * WI_E / (double)sum, q->step_max_mean[at], 1e-12);
+					ck_assert_msg(sp[at] == q->step_purity[at] && sp[SL + at] == q->step_purity_baseline[at] &&
+							      sp[2 * SL + at] == q->step_concentration[at] &&
+							      sp[3 * SL + at] == q->step_concentration_baseline[at],
+						      "%s step %d layer %d: purity %g (%g), concentration %g (%g); trace stats %g (%g), %g (%g)",
+						      cases[c].router, st, l, sp[at], sp[SL + at], sp[2 * SL + at], sp[3 * SL + at],
+						      q->step_purity[at], q->step_purity_baseline[at], q->step_concentration[at],
+						      q->step_concentration_baseline[at]);
+					if (st > 0)
+						ck_assert(sp[at] != sp[at - WI_L] || sp[2 * SL + at] != sp[2 * SL + at - WI_L]);
+				}
+			ck_assert(memcmp(r[0]->step_specialisation, r[1]->step_specialisation,
+					 4 * WI_STEPS * WI_L * sizeof(double)) == 0);
+			ck_assert(memcmp(r[0]->layer_dropped_tokens, r[1]->layer_dropped_tokens,
+					 WI_STEPS * WI_L * sizeof(int64_t)) == 0);
+			ck_assert(memcmp(r[0]->layer_dropped_pairs, r[1]->layer_dropped_pairs,
+					 WI_STEPS * WI_L * sizeof(int64_t)) == 0);
 			if (strcmp(cases[c].router, "topk") != 0)
 				ck_assert_int_gt(q_dropped, 0); /* capacity binds: the routers differ */
 			/* Thread counts: the same counts. */
@@ -189,6 +224,7 @@ START_TEST(logits_refusal_and_no_labels)
 	wi_load(&s, path, "bpr", "1.0", "rank");
 	ck_assert_msg(sim_run_scenario(&s, 1, &r, &err) == MS_OK, "%s", err.msg);
 	ck_assert_ptr_null(r->kept_labels);
+	ck_assert_ptr_null(r->step_specialisation);
 	sim_result_free(r);
 	remove(path);
 }

@@ -131,6 +131,15 @@ ta=$(sed -n 's/^  step time        //p' "$T/rep_a.txt") tb=$(sed -n 's/^  step t
 if grep -q "^  step time  *$ta  *$tb (-[0-9.]* %)$" "$T/out"; then ok; else bad "report's step times are not the summaries' ($ta, $tb): $(grep 'step time' "$T/out")"; fi
 pa=$(sed -n 's/^  tokens dropped   \([0-9.]*\) %.*/\1/p' "$T/rep_a.txt") pb=$(sed -n 's/^  tokens dropped   \([0-9.]*\) %.*/\1/p' "$T/rep_b.txt")
 if grep -q "^  pairs dropped  *$pa %  *$pb % (-[0-9.]* pts)$" "$T/out"; then ok; else bad "report's drops are not the summaries' ($pa, $pb)"; fi
+# both replay the labelled trace: each run's purity and concentration from its own summary line
+ua=$(sed -n 's/^  specialisation   purity \([0-9.]*\) .*/\1/p' "$T/rep_a.txt") ub=$(sed -n 's/^  specialisation   purity \([0-9.]*\) .*/\1/p' "$T/rep_b.txt")
+ca=$(sed -n 's/^  specialisation .* concentration \([0-9.]*\) .*/\1/p' "$T/rep_a.txt") cb=$(sed -n 's/^  specialisation .* concentration \([0-9.]*\) .*/\1/p' "$T/rep_b.txt")
+if [ -n "$ua" ] && [ "$ua" != "$ub" ] && grep -q "^  purity  *$ua  *$ub ([-+][0-9.]* %)$" "$T/out" &&
+	grep -q "^  concentration  *$ca  *$cb ([-+][0-9.]* %)$" "$T/out"; then ok
+else bad "report's specialisation is not the summaries' ($ua, $ub; $ca, $cb): $(grep 'purity\|concentration' "$T/out")"; fi
+"$BIN" run -q --set workload.steps=1 --set routing.source=synthetic -o "$T/rep_s.h5" 2>/dev/null
+expect 0 "moesim report: 2 runs" -- "$BIN" report "$T/rep_s.h5" "$T/rep_s.h5"
+if grep -q "purity\|concentration" "$T/out"; then bad "report of two synthetic runs prints specialisation rows: $(grep 'purity' "$T/out")"; else ok; fi
 expect 0 "none: the same resolved scenario" -- "$BIN" report "$T/rep_a.h5" "$T/rep_a.h5"
 expect 1 "rep_none.h5': no such file" -- "$BIN" report "$T/rep_a.h5" "$T/rep_none.h5"
 expect 1 "cli_test.sh: not an HDF5 file" -- "$BIN" report "${MOESIM_SRC:-.}/tests/cli_test.sh"
@@ -441,7 +450,7 @@ TT="$S/scenarios/traces/tiny-moe-4dom.h5"
 expect 0 "router expert_choice, top-2, capacity factor 1.25 (at most 160 pairs per expert), rank scope" -- "$BIN" trace stats "$TT" --router expert_choice --capacity-factor 1.25
 expect 0 " mean     1.341     1.372   0.000 %   0.000 %  2.000    0.288 (0.137)" -- "$BIN" trace stats "$TT" --router topk
 expect 0 "final bias per layer" -- "$BIN" trace stats "$TT" --router bias_balanced --gamma 0.01 --scope global
-expect 0 "step,layer,tokens,max_over_mean,dropped_pairs,lost_tokens" -- "$BIN" trace stats "$TT" --router bpr --capacity-factor 1 --per-step --csv
+expect 0 "step,layer,tokens,max_over_mean,dropped_pairs,lost_tokens,purity,purity_baseline,concentration,concentration_baseline" -- "$BIN" trace stats "$TT" --router bpr --capacity-factor 1 --per-step --csv
 expect 1 "minimal.h5: router bias_balanced needs every expert's score, but the trace ranks only 3 of its 6 experts and has no /routing/logits" -- "$BIN" trace stats "$S/tests/data/traces/good/minimal.h5" --router bias_balanced
 expect 1 "router expert_choice needs a capacity factor > 0" -- "$BIN" trace stats "$TT" --router expert_choice
 expect 2 "--router 'top2' is not a router; routers: topk, expert_choice, bias_balanced, bpr" -- "$BIN" trace stats "$TT" --router top2

@@ -181,9 +181,15 @@ void tr_stats_summary(const tr_stats *s, int layer, tr_layer_summary *o)
 	o->cv = mean > 0 ? sqrt(var) / mean : NAN;
 	o->repeat_rate = s->seq_pairs > 0 ? (double)s->repeats[layer] / (double)s->seq_pairs : NAN;
 	o->repeat_independent = s->tokens > 0 ? indep : NAN;
+	tr_stats_specialisation(E, D, s->top_k, load, D > 0 ? s->domain_load + (size_t)layer * D * E : NULL,
+				s->domain_tokens, o);
+}
+
+void tr_stats_specialisation(int E, int D, int top_k, const int64_t *load, const int64_t *c,
+			     const int64_t *domain_tokens, tr_layer_summary *o)
+{
 	o->purity = o->purity_baseline = o->concentration = o->concentration_baseline = NAN;
 	if (D > 0) {
-		const int64_t *c = s->domain_load + (size_t)layer * D * E;
 		int64_t total = 0, pure = 0, conc = 0, dmax = 0, dsum = 0;
 		for (int e = 0; e < E; e++) {
 			int64_t best = 0;
@@ -194,9 +200,9 @@ void tr_stats_summary(const tr_stats *s, int layer, tr_layer_summary *o)
 			pure += best;
 		}
 		for (int d = 0; d < D; d++) {
-			conc += top_sum(c + (size_t)d * E, E, s->top_k);
-			dmax = s->domain_tokens[d] > dmax ? s->domain_tokens[d] : dmax;
-			dsum += s->domain_tokens[d];
+			conc += top_sum(c + (size_t)d * E, E, top_k);
+			dmax = domain_tokens[d] > dmax ? domain_tokens[d] : dmax;
+			dsum += domain_tokens[d];
 		}
 		if (total > 0) {
 			int64_t lsum = 0;
@@ -204,7 +210,7 @@ void tr_stats_summary(const tr_stats *s, int layer, tr_layer_summary *o)
 				lsum += load[e];
 			o->purity = (double)pure / (double)total;
 			o->concentration = (double)conc / (double)total;
-			o->concentration_baseline = lsum > 0 ? (double)top_sum(load, E, s->top_k) / (double)lsum : NAN;
+			o->concentration_baseline = lsum > 0 ? (double)top_sum(load, E, top_k) / (double)lsum : NAN;
 		}
 		o->purity_baseline = dsum > 0 ? (double)dmax / (double)dsum : NAN;
 	}

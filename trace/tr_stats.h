@@ -62,6 +62,16 @@ void tr_stats_free(tr_stats *s);
 
 void tr_stats_summary(const tr_stats *s, int layer, tr_layer_summary *o);
 
+/*
+ * The four specialisation fields of o (purity, concentration and their baselines; the
+ * others untouched) from one layer's counts, as tr_stats_summary computes them: load[E]
+ * kept pairs per expert, domain_load[D][E] pairs by their token's label, domain_tokens[D]
+ * tokens per label. For callers that keep such counts per step (rt_quality, the run).
+ * All NaN when D = 0 (then domain_load and domain_tokens may be NULL).
+ */
+void tr_stats_specialisation(int experts, int domains, int top_k, const int64_t *load, const int64_t *domain_load,
+			     const int64_t *domain_tokens, tr_layer_summary *o);
+
 /* Purity of one expert (NaN when it has no assignments); *dominant its dominant domain. */
 double tr_stats_expert_purity(const tr_stats *s, int layer, int expert, int *dominant);
 

@@ -25,7 +25,9 @@ DOC = os.path.join(REPO, "docs", "output-format.md")
 SCHEMA = {
     "summary": [],  # attributes only, each documented (checked below)
     "steps": ["step_time_s", "pairs", "dropped_pairs", "tokens", "dropped_tokens", "phase_time_s",
-              "layer_phase_time_s"],
+              "layer_phase_time_s", "layer_load_max_over_mean", "layer_dropped_pairs", "layer_dropped_tokens",
+              "layer_purity",
+              "layer_purity_baseline", "layer_concentration", "layer_concentration_baseline"],
     "phases": ["time_s", "step_time_s", "phase_names", "pass_names"],
     "layers": ["dispatch_time_s", "combine_time_s", "gpu_load", "expert_demand", "backward_dispatch_time_s",
                "backward_combine_time_s", "purity", "purity_baseline", "concentration", "concentration_baseline"],
@@ -240,6 +242,100 @@ def test_specialisation(runs, tmp_path):
     with h5py.File(h5) as f:
         for k in SPECIALISATION:
             assert k not in f["layers"] and k not in f["summary"].attrs
+
+
+STEP_SPECIALISATION = ["layer_" + k for k in SPECIALISATION]
+
+
+def test_step_layer_quality(runs, tmp_path):
+    """/steps' routing quality per (step, layer) against the run's other datasets: the lost
+    tokens add up to /steps/dropped_tokens, the kept load's max/mean and concentration's
+    baseline (the step's top-2 experts' share) again from /experts/kept; with one step,
+    each step's specialisation is the run's (/layers). Synthetic routing has no labels and
+    no per-step specialisation."""
+    for name in ("default", "decode"):
+        h5, _, _ = runs[name]
+        with h5py.File(h5) as f:
+            kept = f["experts/kept"][...]  # [steps, layers, experts]
+            S, L, E = kept.shape
+            lost = f["steps/layer_dropped_tokens"][...]
+            assert lost.shape == (S, L) and lost.dtype == np.int64
+            assert np.array_equal(lost.sum(axis=1), f["steps/dropped_tokens"][...])
+            dp = f["steps/layer_dropped_pairs"][...]  # topk: routed - kept
+            assert np.array_equal(dp, f["experts/dropped"][...].sum(axis=2))
+            assert np.array_equal(dp.sum(axis=1), f["steps/dropped_pairs"][...])
+            mm = f["steps/layer_load_max_over_mean"][...]
+            assert np.allclose(mm, kept.max(axis=2) * E / kept.sum(axis=2), rtol=1e-12)
+            top2 = np.sort(kept, axis=2)[:, :, -2:].sum(axis=2) / kept.sum(axis=2)
+            assert np.allclose(f["steps/layer_concentration_baseline"][...], top2, rtol=1e-12)
+            for k in STEP_SPECIALISATION:
+                v = f["steps/" + k][...]
+                assert v.shape == (S, L) and np.all((v > 0) & (v <= 1)), (name, k)
+                assert f["steps/" + k].attrs["unit"] == "fraction"
+    h5 = str(tmp_path / "one.h5")
+    _run("--set", "workload.steps=1", "--set", "routing.capacity_factor=1.0", "--set", "network.model=analytic",
+         "-o", h5)
+    with h5py.File(h5) as f:
+        assert f["steps/dropped_pairs"][0] > 0
+        for k in SPECIALISATION:
+            assert np.array_equal(f["steps/layer_" + k][0], f["layers/" + k][...]), k
+    h5 = str(tmp_path / "synthetic.h5")
+    _run("--set", "routing.source=synthetic", "--set", "routing.capacity_factor=1.0", "--set",
+         "network.model=analytic", "--set", "workload.steps=2", "-o", h5)
+    with h5py.File(h5) as f:
+        assert f["steps/dropped_tokens"][...].sum() > 0
+        assert np.array_equal(f["steps/layer_dropped_tokens"][...].sum(axis=1), f["steps/dropped_tokens"][...])
+        for k in STEP_SPECIALISATION:
+            assert k not in f["steps"]
+
+
+# Two GPUs of one EP group replaying a synthetic trace of two recorded ranks token for
+# token (GPU p replays rank p, step s the trace's step s), as tests/check_whatif.c does.
+WHATIF_SCENARIO = """model = { hidden = 64; ffn_hidden = 128; experts = 8; top_k = 2; moe_layers = 2; heads = 4; };
+cluster = { nodes = 1; gpus_per_node = 2; };
+parallel = { ep = 2; };
+workload = { mode = "prefill"; tokens_per_rank = 64; seq_len = 64; steps = 2; seed = 2385; };
+routing = { source = "trace"; trace = "%s"; capacity_factor = %s; capacity_scope = "rank"; router = "%s"; };
+"""
+
+
+def test_step_layer_quality_against_trace_stats(tmp_path):
+    """The run's per-(step, layer) routing quality read back from its HDF5 against
+    `moesim trace stats --router R --per-step --csv` (its own pass over the trace) on a
+    trace the run replays token for token: lost tokens, dropped pairs, the kept load's
+    max/mean and each step's purity, concentration and their baselines, for routers that
+    drop."""
+    trace = str(tmp_path / "whatif.h5")
+    p = subprocess.run([_binary(), "trace", "synth", "-o", trace, "--layers", "2", "--experts", "8", "--depth", "8",
+                        "--top-k", "2", "--tokens", "256", "--dist", "zipf", "--zipf-s", "1.1", "--domains", "3",
+                        "--domain-skew", "0.6", "--steps", "2", "--ranks", "2", "--seq-len", "16", "--seed", "2385"],
+                       capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert p.returncode == 0, p.stderr
+    for router, cf in (("expert_choice", "1.0"), ("bpr", "1.0")):
+        cfg = tmp_path / (router + ".cfg")
+        cfg.write_text(WHATIF_SCENARIO % (trace, cf, router))
+        h5 = str(tmp_path / (router + ".h5"))
+        _run(str(cfg), "-q", "-o", h5)
+        p = subprocess.run([_binary(), "trace", "stats", trace, "--router", router, "--capacity-factor", cf,
+                            "--scope", "rank", "--top-k", "2", "--per-step", "--csv"],
+                           capture_output=True, text=True, timeout=120, cwd=REPO)
+        assert p.returncode == 0, p.stderr
+        lines = p.stdout.strip().splitlines()
+        head = lines[0].split(",")
+        rows = [dict(zip(head, line.split(","))) for line in lines[1:]]
+        assert len(rows) == 4
+        with h5py.File(h5) as f:
+            dropped = f["steps/layer_dropped_pairs"][...]
+            assert dropped.sum() > 0, router  # capacity binds
+            for r in rows:
+                s, l = int(r["step"]), int(r["layer"])
+                assert f["steps/layer_dropped_tokens"][s, l] == int(r["lost_tokens"]), (router, s, l)
+                assert dropped[s, l] == int(r["dropped_pairs"]), (router, s, l)
+                assert abs(f["steps/layer_load_max_over_mean"][s, l] - float(r["max_over_mean"])) < 5e-7
+                for k in SPECIALISATION:
+                    assert abs(f["steps/layer_" + k][s, l] - float(r[k])) < 5e-7, (router, k, s, l)
+            # the steps' own figures, not the run's
+            assert not np.array_equal(f["steps/layer_purity"][0], f["steps/layer_purity"][1])
 
 
 def test_backward_alltoall_times(runs):
