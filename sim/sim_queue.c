@@ -321,15 +321,20 @@ static void span_of(const sim_queue_entry *e, uint32_t n, double *lo, double *hi
 
 /* A bucket (tier: its pool index, or TIER_TOP) whose turn has come: spread it over a
  * new rung if it is large and can be, else heap it into the empty bottom. Returns 1
- * when it was heaped. (The bucket is looked up again after spread, which may move the
- * pool.) */
-static int take(sim_queue *q, uint32_t tier)
+ * when it was heaped. span, when not NULL, is the bucket's [lo, hi] already known (the
+ * top's). (The bucket is looked up again after spread, which may move the pool.) */
+static int take(sim_queue *q, uint32_t tier, const double *span)
 {
 	sim_queue_bucket *b = tier == TIER_TOP ? &q->top : &q->bucket[tier];
 	int heaped = 1;
 	if (b->n > THRESH) {
 		double lo, hi;
-		span_of(b->e, b->n, &lo, &hi);
+		if (span) {
+			lo = span[0];
+			hi = span[1];
+		} else {
+			span_of(b->e, b->n, &lo, &hi);
+		}
 		heaped = spread(q, b->e, b->n, lo, hi) < 0;
 		b = tier == TIER_TOP ? &q->top : &q->bucket[tier];
 	}
@@ -350,12 +355,12 @@ void sim_queue_refill(sim_queue *q)
 		sim_queue_rung *g;
 		uint32_t k;
 		if (q->nrungs == 0) {
-			double lo, hi;
+			double span[2];
 			MS_ASSERT(q->top.n > 0, "%zu events queued but none in any tier", q->count);
-			span_of(q->top.e, q->top.n, &lo, &hi);
+			span_of(q->top.e, q->top.n, &span[0], &span[1]);
 			/* Later pushes at hi itself go to the top: they follow these in seq. */
-			q->top_start = hi;
-			if (take(q, TIER_TOP))
+			q->top_start = span[1];
+			if (take(q, TIER_TOP, span))
 				return;
 			continue;
 		}
@@ -367,7 +372,7 @@ void sim_queue_refill(sim_queue *q)
 			continue;
 		}
 		g->next = k + 1;
-		if (take(q, g->first + k))
+		if (take(q, g->first + k, NULL))
 			return;
 	}
 }
