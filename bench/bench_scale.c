@@ -252,6 +252,7 @@ int main(int argc, char **argv)
 {
 	int full = 0, threads = 1, any = 0, ll = 0, step = 0;
 	double limit_s = 600;
+	setvbuf(stdout, NULL, _IOLBF, 0); /* rows appear as they finish, also in a file */
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--full") == 0)
 			full = 1;
