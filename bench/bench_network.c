@@ -144,6 +144,17 @@ static void print_error(const char *what, row approx, row exact)
 		       exact.wall_s / approx.wall_s);
 }
 
+/* Flat exact and with both windows, then the windows' errors; returns the exact and 1e-2 rows. */
+static void flat_rows(const topo_graph *g, const workload *w, row *exact, row *w2)
+{
+	row a3;
+	*exact = run(g, w, NET_A2A_FLAT, 0, "exact", 0);
+	a3 = run(g, w, NET_A2A_FLAT, 1e-3, "window 1e-3", 0);
+	*w2 = run(g, w, NET_A2A_FLAT, 1e-2, "window 1e-2", 0);
+	print_error("flat with a 1e-3 window", a3, *exact);
+	print_error("flat with a 1e-2 window", *w2, *exact);
+}
+
 /*
  * The wall time at `gpus` on the power law through two measured rows (a at ga GPUs, b at
  * gb): an estimate, printed as one, for rows too long to run.
@@ -216,30 +227,21 @@ int main(int argc, char **argv)
 	}
 
 	if (wanted(argc, argv, "128")) {
-		row a3, a2;
+		row w2_128;
 		printf("skewed all-to-all, 128 GPUs (16 x 8), fat tree 2 tiers radix 64, 400 Gb/s NICs\n");
 		if (setup(TOPO_FAT_TREE, 16, 2, 256, &g, &w) < 0)
 			return 1;
-		exact128 = run(g, &w, NET_A2A_FLAT, 0, "exact", 0);
-		a3 = run(g, &w, NET_A2A_FLAT, 1e-3, "window 1e-3", 0);
-		a2 = run(g, &w, NET_A2A_FLAT, 1e-2, "window 1e-2", 0);
+		flat_rows(g, &w, &exact128, &w2_128);
 		run(g, &w, NET_A2A_PAIRWISE, 0, "exact", 0);
 		run(g, &w, NET_A2A_HIERARCHICAL, 0, "exact", 0);
-		print_error("flat with a 1e-3 window", a3, exact128);
-		print_error("flat with a 1e-2 window", a2, exact128);
 		teardown(g, &w);
 	}
 
 	if (wanted(argc, argv, "256")) {
-		row a3;
 		printf("skewed all-to-all, 256 GPUs (32 x 8), fat tree 2 tiers radix 64, 400 Gb/s NICs\n");
 		if (setup(TOPO_FAT_TREE, 32, 2, 256, &g, &w) < 0)
 			return 1;
-		exact256 = run(g, &w, NET_A2A_FLAT, 0, "exact", 0);
-		a3 = run(g, &w, NET_A2A_FLAT, 1e-3, "window 1e-3", 0);
-		w2_256 = run(g, &w, NET_A2A_FLAT, 1e-2, "window 1e-2", 0);
-		print_error("flat with a 1e-3 window", a3, exact256);
-		print_error("flat with a 1e-2 window", w2_256, exact256);
+		flat_rows(g, &w, &exact256, &w2_256);
 		teardown(g, &w);
 	}
 
