@@ -9,7 +9,7 @@
 #                   (default /usr/local; DESTDIR=dir stages into dir/PREFIX)
 #   make fuzz       build the libFuzzer harnesses (tests/fuzz/, clang) and run each for
 #                   FUZZ_SECONDS (default 60; FUZZ_ONLY="a b" for some); docs/robustness.md
-#   make bench      build and run the benchmarks in bench/
+#   make bench      build and run the benchmarks in bench/ (BENCH_FULL=1: the long ones too)
 #   make calibrate  build the CUDA calibration programs (only where nvcc exists)
 #   make deps       install the Debian packages moesim needs (as root)
 #   WERROR=1        turn warnings into errors (CI does)
@@ -236,10 +236,15 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmoesim.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -O3 -o $@ $^ $(LDLIBS_ALL)
 
+# BENCH_FULL=1 adds the runs of issue 13 that take many minutes to hours (bench_network
+# and bench_scale --full: exact 1,024 GPUs, 8,192 GPUs, the 256-GPU low-latency dispatch
+# exact, the whole flow-level DeepSeek-V3 step); docs/benchmarks.md, "Scale (issue 13)".
 bench: depcheck $(BIN) $(BENCH_BINS)
-	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
+	@for b in $(BENCH_BINS); do a=; case $$b in */bench_network|*/bench_scale) a="$(if $(BENCH_FULL),--full)";; esac; \
+		echo "== $$b $$a"; $$b $$a || exit 1; done
 	@echo "== bench/analytic_vs_flow.sh"; sh bench/analytic_vs_flow.sh ./$(BIN)
 	@echo "== bench/sweep_1000.sh"; sh bench/sweep_1000.sh ./$(BIN)
+	@echo "== bench/scenarios.sh"; sh bench/scenarios.sh ./$(BIN)
 	$(MAKE) --no-print-directory net-simgrid-bench
 
 -include calibrate/calibrate.mk

@@ -962,8 +962,15 @@ int sim_run(const sim_inputs *in, int threads, sim_result **out, ms_error *err)
 		}
 		R.res->model_flops_per_step -= not_kept / s->workload.steps * R.arch.expert_flops * (R.passes == 2 ? 3.0 : 1.0);
 	}
-	if (R.flow)
+	if (R.flow) {
 		sim_flow_hot_links(&R, t0);
+		net_maxmin_stats st;
+		net_model_counters(R.fl.net, &st);
+		R.res->net_solves = st.solves;
+		R.res->net_incidences = st.incidences;
+		R.res->net_resolved = st.resolved;
+		R.res->net_changed = st.changed;
+	}
 	R.res->run_time_s = t0;
 	if ((rc = sim_record_fini(&R, err)) < 0)
 		goto done;

@@ -138,6 +138,8 @@ typedef struct sim_result {
 	double *mem_stage_bytes;   /* [mem_stages] total per GPU of each stage */
 	/* flow model only: the most utilised links over the whole run */
 	int network_flow;
+	/* the flow solver's work over the run (net_maxmin_stats; bench/bench_scale.c) */
+	uint64_t net_solves, net_incidences, net_resolved, net_changed;
 	int n_hot_links;
 	char hot_link_name[8][96]; /* "gpu3 -> nvswitch0 (nvlink)" */
 	double hot_link_util[8];   /* bytes / (capacity x simulated time) */
