@@ -947,28 +947,23 @@ int64_t rt_apply_capacity(int64_t n, const int32_t *experts, const float *scores
 			  scn_drop_policy policy, uint8_t *keep, int64_t *order, int64_t *count)
 {
 	int64_t dropped = 0;
-	if (capacity <= 0) {
-		for (int64_t i = 0; i < n; i++)
-			keep[i] = experts[i] >= 0; /* -1: an empty slot (node-limited ranking ran out) */
+	for (int64_t i = 0; i < n; i++)
+		keep[i] = experts[i] >= 0; /* -1: an empty slot (node-limited ranking ran out) */
+	if (capacity <= 0)
 		return 0;
-	}
 	memset(count, 0, (size_t)(experts_n + 1) * sizeof *count);
 	if (policy == SCN_DROP_POSITION) {
 		/* First come, first kept: one pass. */
-		for (int64_t i = 0; i < n; i++) {
-			keep[i] = experts[i] >= 0;
+		for (int64_t i = 0; i < n; i++)
 			if (experts[i] >= 0 && count[experts[i]]++ >= capacity) {
 				keep[i] = 0;
 				dropped++;
 			}
-		}
 		return dropped;
 	}
 	/* probs: a stable counting sort puts each expert's assignments in one slice of order;
 	 * an over-full expert keeps the capacity smallest keys, where a key orders by score
 	 * descending, then position (index) ascending. */
-	for (int64_t i = 0; i < n; i++)
-		keep[i] = experts[i] >= 0; /* -1: an empty slot (node-limited ranking ran out) */
 	for (int64_t i = 0; i < n; i++)
 		if (experts[i] >= 0)
 			count[experts[i] + 1]++;
