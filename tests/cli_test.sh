@@ -437,6 +437,8 @@ expect 0 "step time" -- "$BIN" run --set workload.steps=1
 # A number too small (or too large) for a double is out of range, not "not a number".
 expect 1 "cluster.nvlink_GBps = 1e-308 is out of range: too small for a double (below 2.2e-308); allowed 0 to 1000000 GB/s" -- "$BIN" run --set cluster.nvlink_GBps=1e-308
 expect 1 "cluster.nvlink_GBps = 1e400 is out of range: too large for a double (above 1.8e308); allowed 0 to 1000000 GB/s" -- "$BIN" run --set cluster.nvlink_GBps=1e400
+# The flow model's batching window is a fraction below 1 (network/net_model.h).
+expect 1 "network.batch_window = 0.6 is out of range: allowed 0 to 0.5 fraction" -- "$BIN" run --set network.batch_window=0.6
 expect 1 "cluster.nvlink_GBps = nan is not a number" -- "$BIN" run --set cluster.nvlink_GBps=nan
 # libconfig's leak: a syntax error after a string token leaks the scanner's buffer
 # (hyperrealm/libconfig#142, suppressed in tests/lsan.supp and tests/valgrind.supp); under
