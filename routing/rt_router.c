@@ -197,10 +197,15 @@ static inline uint32_t draw_u32(ms_mt19937 *mt)
 	return ms_mt_get(mt);
 }
 
-/* A uniform integer in [0, n) by Lemire's multiply-shift (bias below n / 2^32). */
+/* A 32-bit output u scaled to [0, n) by Lemire's multiply-shift (bias below n / 2^32). */
+static inline int scale_below(uint32_t u, int n)
+{
+	return (int)(((uint64_t)u * (uint64_t)n) >> 32);
+}
+
 static inline int draw_below(ms_mt19937 *mt, int n)
 {
-	return (int)(((uint64_t)draw_u32(mt) * (uint64_t)n) >> 32);
+	return scale_below(draw_u32(mt), n);
 }
 
 static void destroy_tables(rt_router *r)
@@ -645,7 +650,7 @@ static void draw_token(rt_router *r, int layer, int32_t *ids, float *scores)
 		for (int j = 0; j < k; j++) {
 			int e = -1, dup = 1;
 			for (int t = 0; t < REJECT_TRIES && dup; t++) {
-				e = (int)(((uint64_t)ms_mt_next(&r->mt, &pos) * (uint64_t)E) >> 32); /* draw_below */
+				e = scale_below(ms_mt_next(&r->mt, &pos), E);
 				if (zipf && ms_mt_next(&r->mt, &pos) >= cut[e])
 					e = other[e];
 				dup = chosen[e] == stamp;
